@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project's Python 3.12 environment in .venv from the lock file.
+# Idempotent: a second run with an unchanged lock file only checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LOCK=requirements/py312.lock
+VENV=${NA_FLOWS_VENV:-.venv}
+
+find_python312() {
+    # 1. explicit choice, 2. on PATH, 3. pyenv, 4. the usual install prefixes
+    local candidates=()
+    [[ -n "${PYTHON312:-}" ]] && candidates+=("$PYTHON312")
+    candidates+=(python3.12)
+    if command -v pyenv >/dev/null 2>&1; then
+        local prefix
+        prefix=$(pyenv prefix 3.12 2>/dev/null || true)
+        [[ -z "$prefix" ]] && prefix=$(pyenv root 2>/dev/null)/versions/$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.|$)' | tail -n1)
+        candidates+=("$prefix/bin/python3.12")
+    fi
+    candidates+=("$HOME"/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12 /opt/python*/bin/python3.12)
+    local c
+    for c in "${candidates[@]}"; do
+        if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
+            command -v "$c"
+            return 0
+        fi
+    done
+    return 1
+}
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    if ! PY=$(find_python312); then
+        cat >&2 <<'MSG'
+error: no Python 3.12 interpreter found (na_lattice_flows needs 3.12: recent atomate2 and torch-sim require it).
+Looked at $PYTHON312, python3.12 on PATH, `pyenv prefix 3.12`, ~/.pyenv/versions/3.12*, /usr/local/bin, /usr/bin.
+Install one, for example:  pyenv install 3.12   (or: apt-get install python3.12 python3.12-venv)
+or point to it:            PYTHON312=/path/to/python3.12 make demo
+MSG
+        exit 1
+    fi
+    echo "Creating $VENV with $PY"
+    "$PY" -m venv "$VENV"
+fi
+
+STAMP="$VENV/.na_flows_lock.sha256"
+WANT=$(cat "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
+    exit 0
+fi
+
+"$VENV/bin/python" -m pip install --quiet --upgrade pip uv
+echo "Installing the locked environment ($LOCK) into $VENV (first time: a few GB, torch with CUDA libraries)..."
+"$VENV/bin/python" -m uv pip install --python "$VENV/bin/python" --quiet -r "$LOCK"
+"$VENV/bin/python" -m uv pip install --python "$VENV/bin/python" --quiet --no-deps -e .
+echo "$WANT" > "$STAMP"
+echo "Environment ready: $VENV ($(du -sh "$VENV" | cut -f1))"

@@ -1,0 +1,196 @@
+"""The ``na-flows`` command: demo, submit, run, status, results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from na_lattice_flows.candidates import CandidateInputError, LoadResult, load_candidates
+from na_lattice_flows.stores import StoreConfigError, StoreSettings, open_session, resolve_settings
+
+logger = logging.getLogger("na_lattice_flows")
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workdir",
+        help="embedded store and run folders (default: $NA_FLOWS_WORKDIR or ./na_flows_work)",
+    )
+    parser.add_argument(
+        "--mongodb-uri",
+        help="use this MongoDB instead of the embedded store (default: $NA_FLOWS_MONGODB_URI or launchpad/na_flows.yaml)",
+    )
+
+
+def _add_screen_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="CHGNet", help="MLP for the relaxation (atomate2 name; default CHGNet)")
+    parser.add_argument("--fmax", type=float, default=0.01, help="relaxation force threshold, eV/A (default 0.01)")
+    parser.add_argument("--max-sites", type=int, default=200, help="largest unit cell screened (default 200 atoms)")
+    parser.add_argument("--allow-disordered", action="store_true", help="keep structures with partial occupancies")
+    parser.add_argument("--no-dedup", action="store_true", help="skip StructureMatcher deduplication")
+    parser.add_argument("--min-supercell-atoms", type=int, default=80, help="paper supercell size (default 80)")
+    parser.add_argument("--force", action="store_true", help="resubmit candidates that already have a workflow")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="na-flows",
+        description="Screen Na-containing crystals for superionic conduction (jobflow + FireWorks).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show library logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="screen and relax the built-in demo set now, then show results")
+    _add_store_options(demo)
+    _add_screen_options(demo)
+
+    submit = commands.add_parser("submit", help="screen candidates and add their flows to the LaunchPad")
+    submit.add_argument("inputs", nargs="*", help="CSV tables, JSON lists, CIF/POSCAR files or folders")
+    submit.add_argument("--optimade", choices=["oqmd", "mp"], help="also query this OPTIMADE provider (online)")
+    _add_store_options(submit)
+    _add_screen_options(submit)
+
+    run = commands.add_parser("run", help="launch ready jobs on this machine until none is left")
+    run.add_argument("--max-jobs", type=int, help="stop after this many jobs")
+    _add_store_options(run)
+
+    status = commands.add_parser("status", help="count jobs per state")
+    _add_store_options(status)
+
+    results = commands.add_parser("results", help="one row per structure: state, relaxed energy, supercell, error")
+    results.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    results.add_argument("--output", help="write to this file instead of the screen")
+    results.add_argument("--rejected", action="store_true", help="list the structures the screen dropped instead")
+    _add_store_options(results)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> StoreSettings:
+    return resolve_settings(workdir=args.workdir, mongodb_uri=args.mongodb_uri)
+
+
+def _flow_maker(args: argparse.Namespace):
+    from na_lattice_flows.jobs import MLPRelaxMaker
+    from na_lattice_flows.workflows import ScreeningFlowMaker
+
+    relax = MLPRelaxMaker(force_field_name=args.model, relax_kwargs={"fmax": args.fmax})
+    return ScreeningFlowMaker(relax_maker=relax, min_supercell_atoms=args.min_supercell_atoms)
+
+
+def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: list[str]) -> None:
+    from na_lattice_flows.execution import submit_candidates
+    from na_lattice_flows.screening import ScreeningCriteria, screen_candidates
+
+    criteria = ScreeningCriteria(
+        max_sites=args.max_sites, allow_disordered=args.allow_disordered, deduplicate=not args.no_dedup
+    )
+    report = screen_candidates(loaded, criteria)
+    settings = _settings(args)
+    with open_session(settings) as session:
+        record = submit_candidates(session, report, inputs, flow_maker=_flow_maker(args), force=args.force)
+    print(f"Store: {settings.describe()}")
+    print(f"Campaign {record.campaign_id}: {len(record.submitted)} flows submitted, {len(record.rejections)} structures not submitted")
+    for rejection in record.rejections:
+        print(f"  - {rejection.candidate_id} ({rejection.source}): {rejection.reason}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from na_lattice_flows.demo_set import demo_candidates
+
+    print("Screening and relaxing the built-in demo set (NaCl, Na2S, Na3OCl, cubic Na3PS4, cubic Na3SbS4)")
+    _screen_and_submit(args, LoadResult(candidates=demo_candidates()), ["built-in demo set"])
+    cmd_run(args)
+    args.format, args.output, args.rejected = "table", None, False
+    return cmd_results(args)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    if not args.inputs and not args.optimade:
+        raise CandidateInputError("submit: name at least one input (CSV, JSON, CIF/POSCAR, folder) or --optimade")
+    loaded = load_candidates(args.inputs) if args.inputs else LoadResult()
+    inputs = list(args.inputs)
+    if args.optimade:
+        from na_lattice_flows.optimade import query_optimade
+
+        loaded.extend(query_optimade(args.optimade, max_sites=args.max_sites))
+        inputs.append(f"optimade:{args.optimade}")
+    _screen_and_submit(args, loaded, inputs)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution import fw_state_counts, run_ready_jobs
+
+    with open_session(_settings(args)) as session:
+        launched = run_ready_jobs(session, max_jobs=getattr(args, "max_jobs", None), job_logs=not args.verbose)
+        counts = fw_state_counts(session)
+    print(f"Launched {launched} jobs; job states now: {_format_counts(counts)}")
+    return 0
+
+
+def _format_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "no jobs"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution import fw_state_counts
+
+    settings = _settings(args)
+    with open_session(settings) as session:
+        counts = fw_state_counts(session)
+        n_workflows = session.launchpad.workflows.count_documents({})
+    print(f"Store: {settings.describe()}")
+    print(f"{n_workflows} structures (workflows); jobs: {_format_counts(counts)}")
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from na_lattice_flows.results import rejections_table, results_table
+
+    with open_session(_settings(args)) as session:
+        table = rejections_table(session) if args.rejected else results_table(session)
+    text = _render(table, args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"Wrote {len(table)} rows to {args.output}")
+    else:
+        print(text)
+    return 0
+
+
+def _render(table: pd.DataFrame, fmt: str) -> str:
+    if fmt == "csv":
+        return table.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps(json.loads(table.to_json(orient="records")), indent=2)
+    if table.empty:
+        return "(no rows)"
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
+        return table.to_string(index=False, float_format=lambda x: f"{x:.4f}")
+
+
+COMMANDS = {"demo": cmd_demo, "submit": cmd_submit, "run": cmd_run, "status": cmd_status, "results": cmd_results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().handlers[0].setLevel(level)  # libraries (FireWorks) set their own loggers to DEBUG
+    if not args.verbose:
+        warnings.filterwarnings("ignore")
+    try:
+        return COMMANDS[args.command](args)
+    except (CandidateInputError, StoreConfigError, RuntimeError) as exc:
+        print(f"na-flows {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Job Makers of the screening flow. Physics lives in small pure functions (``supercells``, ``screening``);
+these wrap it into jobflow jobs whose outputs are the documents in ``schemas``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from atomate2.forcefields.jobs import ForceFieldRelaxMaker
+from jobflow import job
+from pymatgen.core import Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from na_lattice_flows.schemas import ScreeningDocument
+from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS, paper_supercell
+
+DEFAULT_MODEL = "CHGNet"  # weights ship in the chgnet package and it runs well on CPU
+
+
+@dataclass
+class MLPRelaxMaker(ForceFieldRelaxMaker):
+    """Full (cell + positions) relaxation with a machine-learned potential; atomate2's force-field relax with
+    the screening's defaults: CHGNet, forces below 0.01 eV/A, up to 1000 FIRE/BFGS steps."""
+
+    name: str = "mlp relax"
+    force_field_name: str = DEFAULT_MODEL
+    relax_cell: bool = True
+    steps: int = 1000
+    relax_kwargs: dict = field(default_factory=lambda: {"fmax": 0.01})
+
+
+def model_name(force_field_name) -> str:
+    """The plain name of an atomate2 force field ("CHGNet", not "MLFF.CHGNet")."""
+    return str(getattr(force_field_name, "value", force_field_name)).removeprefix("MLFF.")
+
+
+def _space_group(structure: Structure) -> str:
+    return SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_symbol()
+
+
+@job(output_schema=ScreeningDocument)
+def summarize_screening(
+    candidate_id: str,
+    input_structure: Structure,
+    relaxed_structure: Structure,
+    energy_per_atom_eV: float,
+    relax_converged: bool | None,
+    relax_steps: int | None,
+    model: str,
+    source: str | None = None,
+    band_gap_eV: float | None = None,
+    formation_energy_eV_per_atom: float | None = None,
+    min_supercell_atoms: int = DEFAULT_MIN_ATOMS,
+) -> ScreeningDocument:
+    """Collect a structure's screening record and choose its supercell from the relaxed cell."""
+    supercell = paper_supercell(relaxed_structure, min_atoms=min_supercell_atoms)
+    return ScreeningDocument(
+        candidate_id=candidate_id,
+        formula=relaxed_structure.composition.reduced_formula,
+        source=source,
+        band_gap_eV=band_gap_eV,
+        formation_energy_eV_per_atom=formation_energy_eV_per_atom,
+        model=model,
+        relaxed_structure=relaxed_structure,
+        energy_per_atom_eV=energy_per_atom_eV,
+        relax_converged=relax_converged,
+        relax_steps=relax_steps,
+        volume_change_percent=100.0 * (relaxed_structure.volume / input_structure.volume - 1.0),
+        space_group_input=_space_group(input_structure),
+        space_group_relaxed=_space_group(relaxed_structure),
+        supercell_matrix=supercell.supercell_matrix,
+        supercell_n_atoms=supercell.n_atoms,
+        supercell_length_ratio=supercell.length_ratio,
+    )

@@ -1,0 +1,41 @@
+"""Output documents of the screening jobs (pydantic, stored by jobflow in the JobStore's docs store)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from pymatgen.core import Structure
+
+from na_lattice_flows.candidates import Rejection
+
+
+class ScreeningDocument(BaseModel):
+    """One structure's screening record: what went in, the MLP relaxation and the supercell the later
+    phonon and MD steps use. Later steps add their results beside it."""
+
+    candidate_id: str
+    formula: str
+    source: str | None = None
+    band_gap_eV: float | None = Field(None, description="Database band gap the screen read")
+    formation_energy_eV_per_atom: float | None = Field(None, description="Database formation energy the screen read")
+    model: str = Field(description="Machine-learned interatomic potential used for the relaxation")
+    relaxed_structure: Structure
+    energy_per_atom_eV: float
+    relax_converged: bool | None = Field(None, description="Forces below the relaxation's fmax at the end")
+    relax_steps: int | None = None
+    volume_change_percent: float = Field(description="100 (V_relaxed - V_input) / V_input")
+    space_group_input: str
+    space_group_relaxed: str
+    supercell_matrix: list[list[int]]
+    supercell_n_atoms: int
+    supercell_length_ratio: float = Field(description="Longest / shortest supercell lattice length")
+
+
+class CampaignRecord(BaseModel):
+    """What one submission did: its flows and every structure the screen rejected, with the reason."""
+
+    campaign_id: str
+    created_at: str
+    inputs: list[str]
+    model: str
+    submitted: dict[str, int] = Field(description="candidate_id -> FireWorks workflow id (root fw_id)")
+    rejections: list[Rejection]

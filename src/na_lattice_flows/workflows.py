@@ -1,0 +1,43 @@
+"""Flow Makers: the per-structure screening flow that later steps (phonons, MD) extend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jobflow import Flow, Maker
+
+from na_lattice_flows.candidates import Candidate
+from na_lattice_flows.jobs import MLPRelaxMaker, model_name, summarize_screening
+from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS
+
+SUMMARY_JOB_NAME = "screening summary"
+
+
+@dataclass
+class ScreeningFlowMaker(Maker):
+    """Relax one candidate with an MLP, then record it with its paper supercell."""
+
+    name: str = "na screening"
+    relax_maker: MLPRelaxMaker = field(default_factory=MLPRelaxMaker)
+    min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+
+    def make(self, candidate: Candidate) -> Flow:
+        relax = self.relax_maker.make(candidate.structure)
+        relax.name = f"{self.relax_maker.name} {candidate.candidate_id}"
+        summary = summarize_screening(
+            candidate_id=candidate.candidate_id,
+            input_structure=candidate.structure,
+            relaxed_structure=relax.output.structure,
+            energy_per_atom_eV=relax.output.output.energy_per_atom,
+            relax_converged=relax.output.is_force_converged,
+            relax_steps=relax.output.output.n_steps,
+            model=model_name(self.relax_maker.force_field_name),
+            source=candidate.source,
+            band_gap_eV=candidate.band_gap_eV,
+            formation_energy_eV_per_atom=candidate.formation_energy_eV_per_atom,
+            min_supercell_atoms=self.min_supercell_atoms,
+        )
+        summary.name = SUMMARY_JOB_NAME
+        flow = Flow([relax, summary], output=summary.output, name=f"{self.name} {candidate.candidate_id}")
+        flow.update_metadata({"candidate_id": candidate.candidate_id, "formula": candidate.formula})
+        return flow
