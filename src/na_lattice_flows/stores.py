@@ -180,12 +180,24 @@ class Session:
         if self.settings.mode == "embedded":
             save_embedded_launchpad(self.launchpad, self.settings.launchpad_file)
 
+    def close(self) -> None:
+        """Save, then stop mongomock_persistence from writing this (by then stale) snapshot again when the
+        interpreter exits, which would overwrite what a later session in the same process saved."""
+        self.save()
+        if self.settings.mode == "embedded":
+            self.launchpad.connection._store._finalizer.detach()
+        self.launchpad.connection.close()
+
 
 @contextmanager
 def open_session(settings: StoreSettings) -> Iterator[Session]:
     """Open the stores; on the embedded default, hold the work directory's lock and save on exit."""
     if settings.mode == "mongodb":
-        yield Session(settings, get_launchpad(settings), get_job_store(settings))
+        session = Session(settings, get_launchpad(settings), get_job_store(settings))
+        try:
+            yield session
+        finally:
+            session.close()
         return
     settings.workdir.mkdir(parents=True, exist_ok=True)
     with (settings.workdir / ".lock").open("w") as lock:
@@ -201,7 +213,7 @@ def open_session(settings: StoreSettings) -> Iterator[Session]:
         try:
             yield session
         finally:
-            session.save()
+            session.close()
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
@@ -210,7 +222,7 @@ def write_worker_configs(settings: StoreSettings) -> None:
     workdir = settings.workdir.resolve()
     (workdir / "my_launchpad.yaml").write_text(yaml.safe_dump({"name": settings.database}))
     jobstore_path = str(settings.jobstore_dir.resolve())
-    monty = {"@module": "maggma.stores.mongolike", "@class": "MontyStore", "database_path": jobstore_path, "storage": "sqlite"}
+    monty = {"type": "MontyStore", "database_path": jobstore_path, "storage": "sqlite"}  # jobflow's store spec
     jobflow_config = {
         "JOB_STORE": {
             "docs_store": {**monty, "collection_name": OUTPUTS_COLLECTION},

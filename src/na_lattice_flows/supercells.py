@@ -1,11 +1,14 @@
 """The paper's supercells: at least 80 atoms, lattice lengths as equal as possible, fewest atoms.
 
 Written here because neither phonopy nor pymatgen encodes this rule: pymatgen's CubicSupercellTransformation
-also squares the angles (often at many more atoms), phonopy takes the matrix as given. The rule is a diagonal
-multiple of the unit cell (the cell phonopy/phononDB work with), found by growing one target length L:
-each axis is repeated ceil(L / a_i) times, so every supercell length lies within one unit-cell length of L.
-L increases until the supercell holds ``min_atoms``; then any axis whose reduction by one repeat still keeps
-``min_atoms`` is reduced (fewest atoms), if that does not make the lengths less equal.
+also squares the angles (often at many more atoms), phonopy takes the matrix as given. The supercell is a
+diagonal multiple of the unit cell (the cell phonopy/phononDB work with), chosen in two steps:
+
+1. An atom budget: grow one target length L until repeating every axis ceil(L / a_i) times gives at least
+   ``min_atoms``; then every length lies within one unit-cell length of L.
+2. Within that budget, the diagonal multiple with the most equal lengths (smallest longest/shortest ratio),
+   and among equally good ones the fewest atoms. No other diagonal supercell of at least ``min_atoms`` has both
+   fewer-or-equal atoms and more equal lengths (tests check this against a brute-force search).
 """
 
 from __future__ import annotations
@@ -34,47 +37,46 @@ class SupercellChoice(BaseModel):
         return max(self.lengths_A) / min(self.lengths_A)
 
 
-def _ratio(lengths: np.ndarray) -> float:
-    return float(lengths.max() / lengths.min())
-
-
 def paper_supercell(structure: Structure, min_atoms: int = DEFAULT_MIN_ATOMS) -> SupercellChoice:
     """The diagonal supercell of ``structure`` with >= ``min_atoms`` atoms and near-equal lattice lengths."""
     n_unit = len(structure)
     if n_unit == 0:
         raise ValueError("paper_supercell: the structure has no sites")
     abc = np.array(structure.lattice.abc)
-    multiples = np.ones(3, dtype=int)
-    if n_unit < min_atoms:
-        # Candidate target lengths are the lengths each axis reaches at each repeat count.
-        max_repeat = math.ceil(min_atoms / n_unit)
-        targets = sorted({k * a for a in abc for k in range(1, max_repeat + 1)})
-        for target in targets:
-            multiples = np.maximum(1, np.ceil(target / abc - LENGTH_RTOL)).astype(int)
-            if n_unit * multiples.prod() >= min_atoms:
-                break
-        multiples = _drop_spare_repeats(multiples, abc, n_unit, min_atoms)
-    lengths = multiples * abc
+    if n_unit >= min_atoms:
+        multiples = np.ones(3, dtype=int)
+    else:
+        budget = n_unit * _equal_length_multiples(abc, n_unit, min_atoms).prod()
+        multiples = _most_equal_within(abc, n_unit, min_atoms, budget)
     return SupercellChoice(
         supercell_matrix=np.diag(multiples).tolist(),
         n_atoms=int(n_unit * multiples.prod()),
-        lengths_A=tuple(float(x) for x in lengths),
+        lengths_A=tuple(float(x) for x in multiples * abc),
     )
 
 
-def _drop_spare_repeats(multiples: np.ndarray, abc: np.ndarray, n_unit: int, min_atoms: int) -> np.ndarray:
-    """Remove one repeat along an axis while the cell still has ``min_atoms`` and its lengths stay as equal."""
-    improved = True
-    while improved:
-        improved = False
-        best = (n_unit * multiples.prod(), _ratio(multiples * abc))
-        for axis in np.argsort(-(multiples * abc)):  # try the longest axis first
-            if multiples[axis] == 1:
-                continue
-            trial = multiples.copy()
-            trial[axis] -= 1
-            n_atoms = n_unit * trial.prod()
-            if n_atoms >= min_atoms and _ratio(trial * abc) <= best[1] * (1 + LENGTH_RTOL):
-                multiples, improved = trial, True
-                break
-    return multiples
+def _equal_length_multiples(abc: np.ndarray, n_unit: int, min_atoms: int) -> np.ndarray:
+    """Repeats ceil(L / a_i) for the smallest target length L that reaches ``min_atoms``."""
+    max_repeat = math.ceil(min_atoms / n_unit)
+    for target in sorted({k * a for a in abc for k in range(1, max_repeat + 1)}):
+        multiples = np.maximum(1, np.ceil(target / abc - LENGTH_RTOL)).astype(int)
+        if n_unit * multiples.prod() >= min_atoms:
+            return multiples
+    raise AssertionError("unreachable: L = max_repeat * max(abc) always reaches min_atoms")
+
+
+def _most_equal_within(abc: np.ndarray, n_unit: int, min_atoms: int, budget: int) -> np.ndarray:
+    """Among diagonal multiples with min_atoms <= atoms <= budget: the most equal lengths, then fewest atoms."""
+    max_cells, min_cells = budget // n_unit, math.ceil(min_atoms / n_unit)
+    options = [
+        (i, j, k)
+        for i in range(1, max_cells + 1)
+        for j in range(1, max_cells // i + 1)
+        for k in range(max(1, math.ceil(min_cells / (i * j))), max_cells // (i * j) + 1)
+    ]
+    multiples = np.array(options)
+    lengths = multiples * abc
+    ratios = lengths.max(axis=1) / lengths.min(axis=1)
+    near_best = ratios <= ratios.min() * (1 + LENGTH_RTOL)
+    cells = np.where(near_best, multiples.prod(axis=1), np.iinfo(int).max)
+    return multiples[int(cells.argmin())]

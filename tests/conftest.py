@@ -1,0 +1,35 @@
+"""Shared fixtures: the ../shared data beside the repository, and throwaway embedded stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+POOL_CSV = SHARED_DATA / "candidates" / "na_mp2018_phonondb.csv"
+
+
+@pytest.fixture(scope="session")
+def pool_csv() -> Path:
+    if not POOL_CSV.is_file():
+        pytest.skip(f"shared candidate pool not found at {POOL_CSV} (../shared/data is absent)")
+    return POOL_CSV
+
+
+@pytest.fixture(scope="session")
+def pool(pool_csv):
+    from na_lattice_flows.candidates import load_csv
+
+    return load_csv(pool_csv)
+
+
+@pytest.fixture
+def embedded_settings(tmp_path, monkeypatch):
+    """An embedded store in a fresh folder, with no MongoDB configured from the environment."""
+    from na_lattice_flows.stores import resolve_settings
+
+    monkeypatch.delenv("NA_FLOWS_MONGODB_URI", raising=False)
+    monkeypatch.setenv("NA_FLOWS_CONFIG", str(tmp_path / "absent.yaml"))
+    return resolve_settings(workdir=tmp_path / "work")
