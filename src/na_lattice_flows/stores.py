@@ -95,7 +95,8 @@ def get_job_store(settings: StoreSettings) -> JobStore:
     from jobflow import JobStore
 
     if settings.mode == "mongodb":
-        from maggma.stores import GridFSURIStore, MongoURIStore
+        from maggma.stores import MongoURIStore
+        from maggma.stores.gridfs import GridFSURIStore
 
         docs = MongoURIStore(settings.mongodb_uri, OUTPUTS_COLLECTION, database=settings.database)
         data = GridFSURIStore(settings.mongodb_uri, DATA_COLLECTION, database=settings.database)
