@@ -44,7 +44,7 @@ MSG
 fi
 
 STAMP="$VENV/.na_flows_lock.sha256"
-WANT=$(cat "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)
+WANT=$(cat "$LOCK" requirements/gpaw.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
     exit 0
 fi
@@ -53,5 +53,22 @@ fi
 echo "Installing the locked environment ($LOCK) into $VENV (first time: a few GB, torch with CUDA libraries)..."
 "$VENV/bin/python" -m uv pip install --python "$VENV/bin/python" --quiet -r "$LOCK"
 "$VENV/bin/python" -m uv pip install --python "$VENV/bin/python" --quiet --no-deps -e .
+
+# GPAW (the local DFT engine) compiles against libxc, OpenBLAS and FFTW. Installed when those libraries are
+# present or can be installed here (as root with apt-get); otherwise skipped with a message, and the tests that
+# need it skip with that reason. NA_FLOWS_SKIP_GPAW=1 skips it on purpose.
+GPAW_LIBS=(libxc-dev libopenblas-dev libfftw3-dev)
+if [[ -z "${NA_FLOWS_SKIP_GPAW:-}" ]]; then
+    if ! dpkg -s "${GPAW_LIBS[@]}" >/dev/null 2>&1 && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "Installing GPAW's build libraries (${GPAW_LIBS[*]})..."
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${GPAW_LIBS[@]}" >/dev/null
+    fi
+    if dpkg -s "${GPAW_LIBS[@]}" >/dev/null 2>&1; then
+        echo "Building GPAW ($(cat requirements/gpaw.txt | tr '\n' ' '))..."
+        CC=g++ "$VENV/bin/python" -m uv pip install --python "$VENV/bin/python" --quiet -c "$LOCK" -r requirements/gpaw.txt
+    else
+        echo "warning: GPAW not installed (needs ${GPAW_LIBS[*]}: apt-get install them, then rerun this script)" >&2
+    fi
+fi
 echo "$WANT" > "$STAMP"
 echo "Environment ready: $VENV ($(du -sh "$VENV" | cut -f1))"

@@ -9,6 +9,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 POOL_CSV = SHARED_DATA / "candidates" / "na_mp2018_phonondb.csv"
+PHONONDB_DEV = SHARED_DATA / "phonondb_dev"
+
+
+@pytest.fixture(scope="session")
+def phonondb_dev() -> Path:
+    if not PHONONDB_DEV.is_dir():
+        pytest.skip(f"phononDB dev archives not found at {PHONONDB_DEV} (../shared/data is absent)")
+    return PHONONDB_DEV
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from na_lattice_flows.candidates import CandidateInputError, LoadResult, load_candidates
+from na_lattice_flows.models import UnknownModelError
 from na_lattice_flows.stores import StoreConfigError, StoreSettings, open_session, resolve_settings
 
 logger = logging.getLogger("na_lattice_flows")
@@ -62,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="count jobs per state")
     _add_store_options(status)
+
+    bench = commands.add_parser(
+        "benchmark-forces",
+        help="MLP vs DFT forces, force constants and stability on displaced supercells",
+        description="Evaluate MLPs on DFT force references: phononDB archives or folders, or phonopy.yaml / "
+        "phonopy_disp.yaml with FORCE_SETS. Prints per-model force RMSE/MAE, IFC2 RMSE and stability agreement.",
+    )
+    bench.add_argument("references", nargs="+", help="phononDB archives/folders or phonopy yaml files")
+    bench.add_argument("--models", default="chgnet", help="comma-separated registry names (default chgnet)")
+    bench.add_argument("--json", action="store_true", help="print the full result as JSON")
+    bench.add_argument("--output", help="also write the JSON to this file")
+    bench.add_argument(
+        "--submit", action="store_true", help="add the benchmark as a flow to the LaunchPad instead of running it here"
+    )
+    _add_store_options(bench)
 
     results = commands.add_parser("results", help="one row per structure: state, relaxed energy, supercell, error")
     results.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -175,7 +192,58 @@ def _render(table: pd.DataFrame, fmt: str) -> str:
         return table.to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
-COMMANDS = {"demo": cmd_demo, "submit": cmd_submit, "run": cmd_run, "status": cmd_status, "results": cmd_results}
+def cmd_benchmark_forces(args: argparse.Namespace) -> int:
+    from na_lattice_flows.force_benchmark import benchmark_references, summary_json
+    from na_lattice_flows.models import resolve_model
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for model in models:
+        resolve_model(model)  # unknown names fail here, before any work
+    if args.submit:
+        return _submit_benchmark(args, models)
+    with contextlib.redirect_stdout(sys.stderr):  # model packages print banners; stdout carries only the result
+        summary, failures = benchmark_references(args.references, models, progress=not args.json)
+    result = summary_json(summary, failures)
+    text = json.dumps(result, indent=2)
+    if args.output:
+        Path(args.output).write_text(text)
+    if args.json:
+        print(text)
+    else:
+        table = pd.DataFrame.from_dict(result["models"], orient="index")
+        print(_render(table.reset_index(names="model"), "table"))
+        print(f"chosen model: {result['chosen_model']}")
+        for failure in failures:
+            print(f"  failed: {failure['reference']} {failure['model'] or ''}: {failure['error']}")
+    return 0 if summary is not None else 1
+
+
+def _submit_benchmark(args: argparse.Namespace, models: list[str]) -> int:
+    from jobflow.managers.fireworks import flow_to_workflow
+
+    from na_lattice_flows.benchmark_jobs import ForceBenchmarkMaker
+
+    missing = [r for r in args.references if not Path(r).exists()]
+    if missing:
+        raise CandidateInputError(f"benchmark-forces: no such reference: {', '.join(missing)}")
+    workflow = flow_to_workflow(ForceBenchmarkMaker(models=tuple(models)).make(args.references))
+    workflow.metadata.update({"kind": "mlp force benchmark", "models": models})
+    settings = _settings(args)
+    with open_session(settings) as session:
+        session.launchpad.add_wf(workflow)
+    print(f"Submitted the force benchmark ({len(args.references)} references x {len(models)} models) to {settings.describe()}; "
+          "launch it with `na-flows run` or rlaunch")
+    return 0
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "submit": cmd_submit,
+    "run": cmd_run,
+    "status": cmd_status,
+    "results": cmd_results,
+    "benchmark-forces": cmd_benchmark_forces,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore")
     try:
         return COMMANDS[args.command](args)
-    except (CandidateInputError, StoreConfigError, RuntimeError) as exc:
+    except (CandidateInputError, StoreConfigError, UnknownModelError, RuntimeError) as exc:
         print(f"na-flows {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,254 @@
+"""MLP-vs-DFT force benchmark (paper §2.2): forces on the reference's displaced supercells, second-order force
+constants fitted the same way from both, and agreement on dynamic stability; then a ranking of the models.
+
+Conventions:
+- Force errors run over every Cartesian component of every atom of every supercell (RMSE and MAE, meV/A);
+  pooled over structures by summing squared/absolute errors, so each force component weighs the same.
+- Force constants: phonopy's finite-displacement fit for one-displacement-per-supercell data (phononDB),
+  symfc for random-displacement data; then phonopy's symmetrisation (acoustic sum rule). The reference
+  structure is the DFT equilibrium, where an MLP still feels residual forces; those forces on the undisplaced
+  supercell are subtracted from the MLP's before its fit, so the comparison measures curvature, not the
+  offset between the two equilibria. IFC2 RMSE runs over all elements of the (compact) force-constant array.
+- Dynamic stability: no frequency below -``STABILITY_TOLERANCE_THZ`` on a q-mesh plus the high-symmetry path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from phonopy import Phonopy
+from pydantic import BaseModel, Field
+from tqdm.auto import tqdm
+
+from na_lattice_flows.references import DisplacementReference, displaced_supercells
+
+STABILITY_TOLERANCE_THZ = 0.1  # numerical noise of acoustic branches near Gamma stays below this
+MESH_LENGTH_A = 30.0  # phonopy's length-based q-mesh (about 30 / a points along each reciprocal axis)
+
+
+def predict_forces(supercells: Sequence, calculator, progress: bool = False, label: str = "forces") -> np.ndarray:
+    """Forces (n_supercells, n_atoms, 3) in eV/A from an ASE calculator."""
+    forces = []
+    for atoms in tqdm(supercells, desc=label, unit="cell", disable=not progress, leave=False):
+        atoms = atoms.copy()
+        atoms.calc = calculator
+        forces.append(atoms.get_forces())
+    return np.asarray(forces, dtype=float)
+
+
+def force_errors(reference: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """(RMSE, MAE) over all components, in the units of the inputs."""
+    reference, predicted = np.asarray(reference, float), np.asarray(predicted, float)
+    if reference.shape != predicted.shape:
+        raise ValueError(f"force arrays differ in shape: reference {reference.shape}, predicted {predicted.shape}")
+    difference = predicted - reference
+    return float(np.sqrt(np.mean(difference**2))), float(np.mean(np.abs(difference)))
+
+
+def fit_force_constants(reference: DisplacementReference, forces: np.ndarray | None = None) -> Phonopy:
+    """A Phonopy object with second-order force constants fitted to ``forces`` (default: the reference's own)
+    on the reference's displacements."""
+    ph = reference.to_phonopy()
+    if forces is not None:
+        ph.forces = np.asarray(forces, dtype=float)
+    ph.produce_force_constants(
+        fc_calculator="symfc" if reference.is_random_displacement else None,
+        calculate_full_force_constants=False,  # compact (n_primitive, n_supercell, 3, 3), phonopy's default form
+    )
+    ph.symmetrize_force_constants()
+    return ph
+
+
+def fc2_rmse(fc_a: np.ndarray, fc_b: np.ndarray) -> float:
+    if fc_a.shape != fc_b.shape:
+        raise ValueError(f"force-constant arrays differ in shape: {fc_a.shape} vs {fc_b.shape}")
+    return float(np.sqrt(np.mean((fc_a - fc_b) ** 2)))
+
+
+class StabilityVerdict(BaseModel):
+    dynamically_stable: bool
+    min_frequency_thz: float
+    min_frequency_qpoint: list[float] = Field(description="Reduced coordinates of the softest mode")
+
+
+def dynamic_stability(ph: Phonopy, tolerance_thz: float = STABILITY_TOLERANCE_THZ) -> StabilityVerdict:
+    """Lowest phonon frequency on a q-mesh (Gamma included) and the seekpath high-symmetry path."""
+    ph.run_mesh(MESH_LENGTH_A, is_gamma_center=True)
+    mesh = ph.get_mesh_dict()
+    qpoints = [np.asarray(mesh["qpoints"])]
+    frequencies = [np.asarray(mesh["frequencies"])]
+    ph.auto_band_structure(npoints=21)
+    bands = ph.get_band_structure_dict()
+    qpoints += [np.asarray(q) for q in bands["qpoints"]]
+    frequencies += [np.asarray(f) for f in bands["frequencies"]]
+    all_q, all_f = np.concatenate(qpoints), np.concatenate(frequencies)
+    index = np.unravel_index(np.argmin(all_f), all_f.shape)
+    minimum = float(all_f[index])
+    return StabilityVerdict(
+        dynamically_stable=minimum >= -tolerance_thz,
+        min_frequency_thz=minimum,
+        min_frequency_qpoint=np.round(all_q[index[0]], 6).tolist(),
+    )
+
+
+class ModelEvaluation(BaseModel):
+    """One model on one reference structure."""
+
+    structure: str
+    formula: str
+    model: str
+    n_supercells: int
+    n_atoms_supercell: int
+    n_force_components: int
+    force_rmse_meV_per_A: float
+    force_mae_meV_per_A: float
+    force_sq_error_sum: float = Field(description="Sum of squared component errors, (eV/A)^2, for pooling")
+    force_abs_error_sum: float = Field(description="Sum of absolute component errors, eV/A, for pooling")
+    ifc2_rmse_eV_per_A2: float
+    n_ifc2_elements: int
+    dft_stability: StabilityVerdict
+    mlp_stability: StabilityVerdict
+    seconds: float = Field(description="Wall time of the MLP force evaluations on the displaced supercells")
+    seconds_per_supercell: float
+
+    @property
+    def stability_agrees(self) -> bool:
+        return self.dft_stability.dynamically_stable == self.mlp_stability.dynamically_stable
+
+
+def evaluate_model(
+    reference: DisplacementReference,
+    model: str,
+    calculator,
+    dft_force_constants: Phonopy | None = None,
+    dft_stability: StabilityVerdict | None = None,
+    progress: bool = False,
+) -> tuple[ModelEvaluation, np.ndarray, np.ndarray]:
+    """Benchmark ``calculator`` on ``reference``; returns the evaluation, the MLP forces and MLP force constants.
+    Pass the DFT force constants/stability when evaluating several models on one reference (computed once)."""
+    start = time.perf_counter()
+    supercells = displaced_supercells(reference)
+    mlp_forces = predict_forces(supercells, calculator, progress=progress, label=f"{model} {reference.name}")
+    elapsed = time.perf_counter() - start
+    dft_forces = reference.forces
+    rmse, mae = force_errors(dft_forces, mlp_forces)
+
+    undisplaced = reference.to_phonopy().supercell
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from pymatgen.io.phonopy import get_pmg_structure
+
+    residual = predict_forces([AseAtomsAdaptor.get_atoms(get_pmg_structure(undisplaced))], calculator)[0]
+    mlp_ph = fit_force_constants(reference, mlp_forces - residual)
+    dft_ph = dft_force_constants or fit_force_constants(reference)
+    dft_verdict = dft_stability or dynamic_stability(dft_ph)
+    difference = mlp_forces - dft_forces
+    evaluation = ModelEvaluation(
+        structure=reference.name,
+        formula=reference.unitcell.composition.reduced_formula,
+        model=model,
+        n_supercells=len(supercells),
+        n_atoms_supercell=len(supercells[0]),
+        n_force_components=int(difference.size),
+        force_rmse_meV_per_A=1e3 * rmse,
+        force_mae_meV_per_A=1e3 * mae,
+        force_sq_error_sum=float(np.sum(difference**2)),
+        force_abs_error_sum=float(np.sum(np.abs(difference))),
+        ifc2_rmse_eV_per_A2=fc2_rmse(mlp_ph.force_constants, dft_ph.force_constants),
+        n_ifc2_elements=int(mlp_ph.force_constants.size),
+        dft_stability=dft_verdict,
+        mlp_stability=dynamic_stability(mlp_ph),
+        seconds=elapsed,
+        seconds_per_supercell=elapsed / len(supercells),
+    )
+    return evaluation, mlp_forces, mlp_ph.force_constants
+
+
+class ModelMetrics(BaseModel):
+    force_rmse_meV_per_A: float
+    force_mae_meV_per_A: float
+    ifc2_rmse_eV_per_A2: float
+    stability_agreement: float = Field(description="Fraction of structures where MLP and DFT agree on stability")
+    n_structures: int
+    n_force_components: int
+    seconds_per_structure: float
+
+
+class BenchmarkSummary(BaseModel):
+    """The ranking (best first) and the chosen model, with the evidence per model and per structure."""
+
+    models: dict[str, ModelMetrics]
+    ranking: list[str] = Field(description="Lowest force RMSE first; ties broken by stability agreement")
+    chosen_model: str
+    per_structure: list[ModelEvaluation]
+
+
+def benchmark_references(
+    references: Sequence[str], models: Sequence[str], progress: bool = True
+) -> tuple[BenchmarkSummary | None, list[dict]]:
+    """Every model on every reference path; a reference or model that fails is reported and the rest go on.
+    Returns the summary (None when nothing succeeded) and the failures."""
+    from na_lattice_flows.models import get_calculator
+    from na_lattice_flows.references import load_reference
+
+    evaluations: list[ModelEvaluation] = []
+    failures: list[dict] = []
+    for path in tqdm(references, desc="references", unit="structure", disable=not progress):
+        try:
+            reference = load_reference(path)
+            dft_ph = fit_force_constants(reference)
+            dft_verdict = dynamic_stability(dft_ph)
+        except Exception as exc:  # noqa: BLE001 - one bad reference never stops the others
+            failures.append({"reference": str(path), "model": None, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        for model in models:
+            try:
+                evaluation, _, _ = evaluate_model(reference, model, get_calculator(model), dft_ph, dft_verdict)
+                evaluations.append(evaluation)
+            except Exception as exc:  # noqa: BLE001
+                failures.append({"reference": str(path), "model": model, "error": f"{type(exc).__name__}: {exc}"})
+    return (summarize(evaluations) if evaluations else None), failures
+
+
+def summary_json(summary: BenchmarkSummary | None, failures: list[dict]) -> dict:
+    """The interface's JSON: per-model metrics, the ranking and chosen model, per-structure rows, failures."""
+    per_structure = [] if summary is None else [
+        {
+            **e.model_dump(exclude={"force_sq_error_sum", "force_abs_error_sum", "dft_stability", "mlp_stability"}),
+            "dft_stable": e.dft_stability.dynamically_stable,
+            "mlp_stable": e.mlp_stability.dynamically_stable,
+            "dft_min_frequency_thz": e.dft_stability.min_frequency_thz,
+            "mlp_min_frequency_thz": e.mlp_stability.min_frequency_thz,
+        }
+        for e in summary.per_structure
+    ]
+    return {
+        "models": {} if summary is None else {k: v.model_dump() for k, v in summary.models.items()},
+        "ranking": [] if summary is None else summary.ranking,
+        "chosen_model": None if summary is None else summary.chosen_model,
+        "per_structure": per_structure,
+        "failures": failures,
+    }
+
+
+def summarize(evaluations: Sequence[ModelEvaluation]) -> BenchmarkSummary:
+    """Pool the per-structure evaluations into per-model metrics and rank the models."""
+    if not evaluations:
+        raise ValueError("no evaluations to summarise")
+    models: dict[str, ModelMetrics] = {}
+    for model in dict.fromkeys(e.model for e in evaluations):
+        own = [e for e in evaluations if e.model == model]
+        n_components = sum(e.n_force_components for e in own)
+        n_ifc = sum(e.n_ifc2_elements for e in own)
+        models[model] = ModelMetrics(
+            force_rmse_meV_per_A=1e3 * float(np.sqrt(sum(e.force_sq_error_sum for e in own) / n_components)),
+            force_mae_meV_per_A=1e3 * sum(e.force_abs_error_sum for e in own) / n_components,
+            ifc2_rmse_eV_per_A2=float(np.sqrt(sum(e.ifc2_rmse_eV_per_A2**2 * e.n_ifc2_elements for e in own) / n_ifc)),
+            stability_agreement=float(np.mean([e.stability_agrees for e in own])),
+            n_structures=len(own),
+            n_force_components=n_components,
+            seconds_per_structure=float(np.mean([e.seconds for e in own])),
+        )
+    ranking = sorted(models, key=lambda m: (models[m].force_rmse_meV_per_A, -models[m].stability_agreement))
+    return BenchmarkSummary(models=models, ranking=ranking, chosen_model=ranking[0], per_structure=list(evaluations))

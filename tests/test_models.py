@@ -1,0 +1,136 @@
+"""The MLP registry: names, one load per process, clear errors, and fairchem's real loading code on a tiny
+eSCN-MD (UMA architecture) checkpoint with random weights that the test builds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from na_lattice_flows.models import (
+    ModelUnavailableError,
+    UnknownModelError,
+    get_calculator,
+    resolve_model,
+)
+
+
+def rattled_nacl():
+    atoms = bulk("NaCl", "rocksalt", a=5.64) * (2, 2, 2)
+    atoms.rattle(0.05, seed=3)
+    return atoms
+
+
+def test_names_resolve_case_insensitively_and_unknown_names_list_the_choices(tmp_path):
+    assert resolve_model("CHGNet").family == "chgnet"
+    assert resolve_model("7NET-0").variant == "7net-0"
+    assert resolve_model("uma").variant == "uma-s-1p1"
+    assert resolve_model("mace:/models/my.model").variant == "/models/my.model"
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"")
+    assert resolve_model(str(checkpoint)).family == "fairchem"
+    with pytest.raises(UnknownModelError, match="unknown model 'gap20'.*7net-0.*chgnet"):
+        resolve_model("gap20")
+
+
+@pytest.mark.parametrize("name", ["chgnet", "7net-0", "7net-l3i5"])
+def test_packaged_models_load_once_and_obey_newtons_third_law(name):
+    calculator = get_calculator(name)
+    assert get_calculator(name) is calculator  # loaded once per process
+    atoms = rattled_nacl()
+    atoms.calc = calculator
+    forces = atoms.get_forces()
+    assert forces.shape == (len(atoms), 3)
+    assert np.abs(forces).max() > 0.05  # a rattled crystal feels forces
+    np.testing.assert_allclose(forces.sum(axis=0), 0.0, atol=1e-3)  # and they sum to zero
+    assert -5.0 < atoms.get_potential_energy() / len(atoms) < -2.0
+
+
+@pytest.mark.parametrize(
+    "name,hint",
+    [("mace-mp-0", "e3nn"), ("mattersim", "pip install mattersim"), ("orb-v3", "pip install orb-models")],
+)
+def test_missing_model_families_say_how_to_get_them(name, hint):
+    pytest.importorskip("ase")
+    try:
+        get_calculator(name)
+    except ModelUnavailableError as exc:
+        assert hint in str(exc)
+    else:
+        pytest.skip(f"{name} is installed and its weights are present here")
+
+
+def test_uma_by_name_without_weights_is_a_clear_error(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network: fail at once
+    with pytest.raises(ModelUnavailableError, match="gated on the Hugging Face hub.*fairchem:/path/to/uma-s-1p1.pt"):
+        get_calculator("uma")
+
+
+def build_tiny_fairchem_checkpoint(path) -> None:
+    """A random-weight eSCN-MD backbone with an energy/force/stress head, saved as fairchem's inference
+    checkpoint with omat tasks: the same format as the UMA files."""
+    import hydra
+    import torch
+    from fairchem.core.units.mlip_unit.api.inference import MLIPInferenceCheckpoint
+
+    backbone = {
+        "model": "fairchem.core.models.uma.escn_md.eSCNMDBackbone",
+        "max_num_elements": 100, "sphere_channels": 8, "lmax": 1, "mmax": 1, "otf_graph": True,
+        "max_neighbors": 30, "cutoff": 4.0, "edge_channels": 8, "num_distance_basis": 8, "num_layers": 1,
+        "hidden_channels": 8, "direct_forces": False, "regress_forces": True, "regress_stress": True,
+        "dataset_mapping": {"omat": "omat"}, "always_use_pbc": False,
+    }  # fmt: skip
+    model_config = {
+        "_target_": "fairchem.core.models.base.HydraModel",
+        "backbone": backbone,
+        "heads": {"efs": {"module": "fairchem.core.models.uma.escn_md.MLP_EFS_Head", "prefix": "omat"}},
+        "pass_through_head_outputs": True,
+    }
+
+    def task(prop: str, level: str, dim: list[int]) -> dict:
+        return {
+            "_target_": "fairchem.core.units.mlip_unit.mlip_unit.Task",
+            "name": f"omat_{prop}", "level": level, "property": prop, "datasets": ["omat"],
+            "out_spec": {"_target_": "fairchem.core.units.mlip_unit.mlip_unit.OutputSpec", "dim": dim, "dtype": "float32"},
+            # one scale for energy, forces and stress keeps the model conservative; 100 lifts the random
+            # model's forces well above float32 noise in the finite-difference check
+            "normalizer": {"_target_": "fairchem.core.modules.normalization.normalizer.Normalizer", "mean": 0.0, "rmsd": 100.0},
+        }  # fmt: skip
+
+    torch.manual_seed(0)
+    model = hydra.utils.instantiate(model_config)
+    torch.save(
+        MLIPInferenceCheckpoint(
+            model_config=model_config,
+            model_state_dict=model.state_dict(),
+            ema_state_dict=torch.optim.swa_utils.AveragedModel(model).state_dict(),
+            tasks_config=[task("energy", "system", [1]), task("forces", "atom", [3]), task("stress", "system", [1, 9])],
+        ),
+        path,
+    )
+
+
+def test_fairchem_checkpoint_loads_and_predicts_conservative_forces(tmp_path):
+    checkpoint = tmp_path / "tiny_uma.pt"
+    build_tiny_fairchem_checkpoint(checkpoint)
+    calculator = get_calculator(f"fairchem:{checkpoint}", device="cpu")
+    atoms = bulk("NaCl", "rocksalt", a=5.64) * (2, 1, 1)
+    atoms.rattle(0.05, seed=1)
+    atoms.calc = calculator
+    energy, forces, stress = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    assert np.isfinite(energy) and forces.shape == (len(atoms), 3) and stress.shape == (6,)
+    assert np.abs(forces).max() > 0.01
+    # forces are -dE/dx of the same model (autograd head): check atom 0 by central differences
+    step = 2e-3
+    finite_difference = []
+    for axis in range(3):
+        energies = []
+        for sign in (1, -1):
+            displaced = atoms.copy()
+            displaced.positions[0, axis] += sign * step
+            displaced.calc = calculator
+            energies.append(displaced.get_potential_energy())
+        finite_difference.append(-(energies[0] - energies[1]) / (2 * step))
+    np.testing.assert_allclose(finite_difference, forces[0], rtol=0.03, atol=0.03 * np.abs(forces[0]).max())
