@@ -22,14 +22,14 @@ from na_lattice_flows.workflows import ScreeningFlowMaker
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="CSV tables, JSON lists, CIF/POSCAR files or folders")
-    parser.add_argument("--model", default="CHGNet", help="MLP for the relaxation")
+    parser.add_argument("--model", default="chgnet", help="MLP for the relaxation (registry name)")
     parser.add_argument("--max-sites", type=int, default=200)
     parser.add_argument("--workdir", help="embedded store folder (ignored when MongoDB is configured)")
     parser.add_argument("--mongodb-uri")
     args = parser.parse_args()
 
     report = screen_candidates(load_candidates(args.inputs), ScreeningCriteria(max_sites=args.max_sites))
-    flow_maker = ScreeningFlowMaker(relax_maker=MLPRelaxMaker(force_field_name=args.model))
+    flow_maker = ScreeningFlowMaker(relax_maker=MLPRelaxMaker(model=args.model))
     settings = resolve_settings(args.workdir, args.mongodb_uri)
     with open_session(settings) as session:
         record = submit_candidates(session, report, args.inputs, flow_maker)

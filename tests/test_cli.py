@@ -70,7 +70,7 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path):
     rows = {row["candidate_id"]: row for row in json.loads(results.stdout)}
     assert set(rows) == {"demo-NaCl", "demo-Na2S", "demo-Na3OCl", "demo-Na3PS4", "demo-Na3SbS4"}
     for row in rows.values():
-        assert row["state"] == "COMPLETED" and row["model"] == "CHGNet"
+        assert row["state"] == "COMPLETED" and row["model"] == "chgnet"
         assert -6.0 < row["energy_per_atom_eV"] < -2.0
         assert row["supercell_n_atoms"] >= 80
     # running the demo again adds nothing: everything is already submitted and finished

@@ -61,7 +61,7 @@ def test_flows_complete_and_record_their_results(finished_campaign):
     assert counts == {"COMPLETED": 4, "FIZZLED": 1, "WAITING": 1}
     for cid in ("demo-NaCl", "demo-Na3OCl"):
         row = table.loc[cid]
-        assert row.state == "COMPLETED" and row.model == "CHGNet" and row.relax_converged
+        assert row.state == "COMPLETED" and row.model == "chgnet" and row.relax_converged
         assert row.supercell_n_atoms >= 80
 
 

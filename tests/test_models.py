@@ -134,3 +134,23 @@ def test_fairchem_checkpoint_loads_and_predicts_conservative_forces(tmp_path):
             energies.append(displaced.get_potential_energy())
         finite_difference.append(-(energies[0] - energies[1]) / (2 * step))
     np.testing.assert_allclose(finite_difference, forces[0], rtol=0.03, atol=0.03 * np.abs(forces[0]).max())
+
+
+def test_relax_maker_runs_any_registry_model_and_rejects_unknown_names():
+    from jobflow import run_locally
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from na_lattice_flows.jobs import MLPRelaxMaker
+
+    with pytest.raises(UnknownModelError):
+        MLPRelaxMaker(model="not-a-model")
+    start = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.5), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+    relax = MLPRelaxMaker(model="7NET-0", relax_kwargs={"fmax": 0.005}).make(start)
+    output = run_locally(relax, ensure_success=True)[relax.uuid][1].output
+    assert MLPRelaxMaker(model="7NET-0").model == "7net-0"
+    # a minimum of SevenNet itself (not of the default CHGNet): stress and forces vanish with 7net-0
+    atoms = AseAtomsAdaptor.get_atoms(output.output.structure)
+    atoms.calc = get_calculator("7net-0")
+    assert np.abs(atoms.get_stress()[:3]).max() < 2e-3
+    assert output.output.energy == pytest.approx(atoms.get_potential_energy(), abs=1e-4)

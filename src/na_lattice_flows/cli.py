@@ -31,7 +31,7 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_screen_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="CHGNet", help="MLP for the relaxation (atomate2 name; default CHGNet)")
+    parser.add_argument("--model", default="chgnet", help="MLP for the relaxation (a registry name, e.g. chgnet, 7net-0, fairchem:/path.pt)")
     parser.add_argument("--fmax", type=float, default=0.01, help="relaxation force threshold, eV/A (default 0.01)")
     parser.add_argument("--max-sites", type=int, default=200, help="largest unit cell screened (default 200 atoms)")
     parser.add_argument("--allow-disordered", action="store_true", help="keep structures with partial occupancies")
@@ -96,7 +96,7 @@ def _flow_maker(args: argparse.Namespace):
     from na_lattice_flows.jobs import MLPRelaxMaker
     from na_lattice_flows.workflows import ScreeningFlowMaker
 
-    relax = MLPRelaxMaker(force_field_name=args.model, relax_kwargs={"fmax": args.fmax})
+    relax = MLPRelaxMaker(model=args.model, relax_kwargs={"fmax": args.fmax})
     return ScreeningFlowMaker(relax_maker=relax, min_supercell_atoms=args.min_supercell_atoms)
 
 

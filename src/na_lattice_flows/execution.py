@@ -23,7 +23,6 @@ from jobflow.managers.fireworks import flow_to_workflow
 from tqdm.auto import tqdm
 
 from na_lattice_flows.candidates import Candidate, Rejection
-from na_lattice_flows.jobs import model_name
 from na_lattice_flows.schemas import CampaignRecord
 from na_lattice_flows.screening import ScreeningReport
 from na_lattice_flows.stores import Session, get_campaign_store
@@ -67,7 +66,7 @@ def submit_candidates(
         campaign_id=campaign_id,
         created_at=datetime.datetime.now(datetime.UTC).isoformat(),
         inputs=list(inputs),
-        model=model_name(flow_maker.relax_maker.force_field_name),
+        model=flow_maker.relax_maker.model,
         submitted=submitted,
         rejections=rejections,
     )

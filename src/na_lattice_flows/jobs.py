@@ -10,27 +10,31 @@ from jobflow import job
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from na_lattice_flows.models import resolve_model
 from na_lattice_flows.schemas import ScreeningDocument
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 
-DEFAULT_MODEL = "CHGNet"  # weights ship in the chgnet package and it runs well on CPU
+DEFAULT_MODEL = "chgnet"  # weights ship in the chgnet package and it runs well on CPU
+REGISTRY_CALCULATOR = {"@module": "na_lattice_flows.models", "@callable": "get_calculator"}
 
 
 @dataclass
 class MLPRelaxMaker(ForceFieldRelaxMaker):
-    """Full (cell + positions) relaxation with a machine-learned potential; atomate2's force-field relax with
-    the screening's defaults: CHGNet, forces below 0.01 eV/A, up to 1000 FIRE/BFGS steps."""
+    """Full (cell + positions) relaxation with a machine-learned potential: atomate2's force-field relax, with
+    the calculator from this package's registry (any name ``models.resolve_model`` takes, loaded once per
+    worker process) and the screening's defaults: CHGNet, forces below 0.01 eV/A, up to 1000 optimizer steps."""
 
     name: str = "mlp relax"
-    force_field_name: str = DEFAULT_MODEL
+    model: str = DEFAULT_MODEL
     relax_cell: bool = True
     steps: int = 1000
     relax_kwargs: dict = field(default_factory=lambda: {"fmax": 0.01})
 
-
-def model_name(force_field_name) -> str:
-    """The plain name of an atomate2 force field ("CHGNet", not "MLFF.CHGNet")."""
-    return str(getattr(force_field_name, "value", force_field_name)).removeprefix("MLFF.")
+    def __post_init__(self) -> None:
+        self.model = resolve_model(self.model).name  # unknown names fail here, at submission
+        self.force_field_name = REGISTRY_CALCULATOR
+        self.calculator_kwargs = {**self.calculator_kwargs, "name": self.model}
+        super().__post_init__()
 
 
 def _space_group(structure: Structure) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from jobflow import Flow, Maker
 
 from na_lattice_flows.candidates import Candidate
-from na_lattice_flows.jobs import MLPRelaxMaker, model_name, summarize_screening
+from na_lattice_flows.jobs import MLPRelaxMaker, summarize_screening
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS
 
 SUMMARY_JOB_NAME = "screening summary"
@@ -31,7 +31,7 @@ class ScreeningFlowMaker(Maker):
             energy_per_atom_eV=relax.output.output.energy_per_atom,
             relax_converged=relax.output.is_force_converged,
             relax_steps=relax.output.output.n_steps,
-            model=model_name(self.relax_maker.force_field_name),
+            model=self.relax_maker.model,
             source=candidate.source,
             band_gap_eV=candidate.band_gap_eV,
             formation_energy_eV_per_atom=candidate.formation_energy_eV_per_atom,
