@@ -14,6 +14,7 @@ import pandas as pd
 
 from na_lattice_flows.candidates import CandidateInputError, LoadResult, load_candidates
 from na_lattice_flows.models import UnknownModelError
+from na_lattice_flows.references import ReferenceError
 from na_lattice_flows.stores import StoreConfigError, StoreSettings, open_session, resolve_settings
 
 logger = logging.getLogger("na_lattice_flows")
@@ -79,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--submit", action="store_true", help="add the benchmark as a flow to the LaunchPad instead of running it here"
     )
     _add_store_options(bench)
+
+    phonons = commands.add_parser(
+        "phonons",
+        help="dynamic stability and lattice-dynamics descriptors from phonopy data",
+        description="Fit force constants to a phonopy data set (phononDB archive or folder, or phonopy.yaml / "
+        "phonopy_disp.yaml with FORCE_SETS) and print the stability verdict and the Na descriptors.",
+    )
+    phonons.add_argument("path", help="phononDB archive/folder or phonopy yaml file")
+    phonons.add_argument("--temperature", type=float, default=800.0, help="K (default 800)")
+    phonons.add_argument("--low-freq-cutoff", type=float, default=1.5, help="THz, for the low-frequency shares (default 1.5)")
+    phonons.add_argument("--json", action="store_true", help="print JSON")
 
     results = commands.add_parser("results", help="one row per structure: state, relaxed energy, supercell, error")
     results.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -218,6 +230,28 @@ def cmd_benchmark_forces(args: argparse.Namespace) -> int:
     return 0 if summary is not None else 1
 
 
+def cmd_phonons(args: argparse.Namespace) -> int:
+    from na_lattice_flows.force_benchmark import dynamic_stability, fit_force_constants
+    from na_lattice_flows.phonons import phonon_descriptors
+    from na_lattice_flows.references import load_reference
+
+    reference = load_reference(args.path)
+    ph = fit_force_constants(reference)
+    verdict = dynamic_stability(ph)
+    descriptors, _ = phonon_descriptors(ph, temperature_k=args.temperature, low_freq_cutoff_thz=args.low_freq_cutoff)
+    descriptors.dynamically_stable = verdict.dynamically_stable
+    descriptors.min_frequency_thz = verdict.min_frequency_thz
+    result = {"structure": reference.name, "formula": reference.unitcell.composition.reduced_formula,
+              **descriptors.model_dump(), "min_frequency_qpoint": verdict.min_frequency_qpoint}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            if key not in ("msd_per_site_A2", "site_species"):
+                print(f"{key:32s} {value:.5g}" if isinstance(value, float) else f"{key:32s} {value}")
+    return 0
+
+
 def _submit_benchmark(args: argparse.Namespace, models: list[str]) -> int:
     from jobflow.managers.fireworks import flow_to_workflow
 
@@ -243,6 +277,7 @@ COMMANDS = {
     "status": cmd_status,
     "results": cmd_results,
     "benchmark-forces": cmd_benchmark_forces,
+    "phonons": cmd_phonons,
 }
 
 
@@ -255,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore")
     try:
         return COMMANDS[args.command](args)
-    except (CandidateInputError, StoreConfigError, UnknownModelError, RuntimeError) as exc:
+    except (CandidateInputError, StoreConfigError, UnknownModelError, ReferenceError, RuntimeError) as exc:
         print(f"na-flows {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
