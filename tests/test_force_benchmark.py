@@ -18,10 +18,10 @@ from na_lattice_flows.force_benchmark import (
     StabilityVerdict,
     dynamic_stability,
     evaluate_model,
-    fit_force_constants,
     force_errors,
     summarize,
 )
+from na_lattice_flows.force_constants import fit_force_constants
 from na_lattice_flows.references import ReferenceError, displaced_supercells, load_reference, parse_phonopy_conf
 
 

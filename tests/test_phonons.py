@@ -10,7 +10,7 @@ from phonopy import Phonopy
 from phonopy.structure.atoms import PhonopyAtoms
 from scipy import constants
 
-from na_lattice_flows.force_benchmark import fit_force_constants
+from na_lattice_flows.force_constants import fit_force_constants
 from na_lattice_flows.phonons import acoustic_cutoff, compute_mode_data, phonon_descriptors
 from na_lattice_flows.references import load_reference
 

@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     phonons.add_argument("path", help="phononDB archive/folder or phonopy yaml file")
     phonons.add_argument("--temperature", type=float, default=800.0, help="K (default 800)")
     phonons.add_argument("--low-freq-cutoff", type=float, default=1.5, help="THz, for the low-frequency shares (default 1.5)")
+    phonons.add_argument(
+        "--fc-method", choices=["phonopy", "symfc", "hiphive", "pheasy"],
+        help="force-constant fit (default: phonopy for finite displacements, symfc for random ones)",
+    )
     phonons.add_argument("--json", action="store_true", help="print JSON")
 
     results = commands.add_parser("results", help="one row per structure: state, relaxed energy, supercell, error")
@@ -231,12 +235,13 @@ def cmd_benchmark_forces(args: argparse.Namespace) -> int:
 
 
 def cmd_phonons(args: argparse.Namespace) -> int:
-    from na_lattice_flows.force_benchmark import dynamic_stability, fit_force_constants
+    from na_lattice_flows.force_benchmark import dynamic_stability
+    from na_lattice_flows.force_constants import fit_force_constants
     from na_lattice_flows.phonons import phonon_descriptors
     from na_lattice_flows.references import load_reference
 
     reference = load_reference(args.path)
-    ph = fit_force_constants(reference)
+    ph = fit_force_constants(reference, method=args.fc_method)
     verdict = dynamic_stability(ph)
     descriptors, _ = phonon_descriptors(ph, temperature_k=args.temperature, low_freq_cutoff_thz=args.low_freq_cutoff)
     descriptors.dynamically_stable = verdict.dynamically_stable
@@ -290,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore")
     try:
         return COMMANDS[args.command](args)
-    except (CandidateInputError, StoreConfigError, UnknownModelError, ReferenceError, RuntimeError) as exc:
+    except (CandidateInputError, StoreConfigError, UnknownModelError, ReferenceError, ValueError, RuntimeError) as exc:
         print(f"na-flows {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -4,8 +4,9 @@ constants fitted the same way from both, and agreement on dynamic stability; the
 Conventions:
 - Force errors run over every Cartesian component of every atom of every supercell (RMSE and MAE, meV/A);
   pooled over structures by summing squared/absolute errors, so each force component weighs the same.
-- Force constants: phonopy's finite-displacement fit for one-displacement-per-supercell data (phononDB),
-  symfc for random-displacement data; then phonopy's symmetrisation (acoustic sum rule). The reference
+- Force constants (``force_constants.fit_force_constants``): phonopy's finite-displacement fit for
+  one-displacement-per-supercell data (phononDB), symfc for random-displacement data; then phonopy's
+  symmetrisation (acoustic sum rule). The reference
   structure is the DFT equilibrium, where an MLP still feels residual forces; those forces on the undisplaced
   supercell are subtracted from the MLP's before its fit, so the comparison measures curvature, not the
   offset between the two equilibria. IFC2 RMSE runs over all elements of the (compact) force-constant array.
@@ -23,6 +24,7 @@ from phonopy import Phonopy
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
+from na_lattice_flows.force_constants import fit_force_constants
 from na_lattice_flows.references import DisplacementReference, displaced_supercells
 
 STABILITY_TOLERANCE_THZ = 0.1  # any mode below -0.1 THz is an instability ...
@@ -48,20 +50,6 @@ def force_errors(reference: np.ndarray, predicted: np.ndarray) -> tuple[float, f
         raise ValueError(f"force arrays differ in shape: reference {reference.shape}, predicted {predicted.shape}")
     difference = predicted - reference
     return float(np.sqrt(np.mean(difference**2))), float(np.mean(np.abs(difference)))
-
-
-def fit_force_constants(reference: DisplacementReference, forces: np.ndarray | None = None) -> Phonopy:
-    """A Phonopy object with second-order force constants fitted to ``forces`` (default: the reference's own)
-    on the reference's displacements."""
-    ph = reference.to_phonopy()
-    if forces is not None:
-        ph.forces = np.asarray(forces, dtype=float)
-    ph.produce_force_constants(
-        fc_calculator="symfc" if reference.is_random_displacement else None,
-        calculate_full_force_constants=False,  # compact (n_primitive, n_supercell, 3, 3), phonopy's default form
-    )
-    ph.symmetrize_force_constants()
-    return ph
 
 
 def fc2_rmse(fc_a: np.ndarray, fc_b: np.ndarray) -> float:
