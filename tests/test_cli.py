@@ -50,7 +50,7 @@ def test_submit_folder_reports_bad_files_and_queues_the_rest(tmp_path, capsys, m
     assert "garbage" in out and "unreadable file" in out
 
     assert main(["status", "--workdir", workdir]) == 0
-    assert "1 structures (workflows); jobs: READY 1, WAITING 1" in capsys.readouterr().out
+    assert "1 structures (workflows); jobs: READY 1, WAITING 2" in capsys.readouterr().out
     assert main(["results", "--rejected", "--format", "json", "--workdir", workdir]) == 0
     rejected = json.loads(capsys.readouterr().out)
     assert {r["candidate_id"] for r in rejected} == {"KCl", "garbage"}
@@ -62,7 +62,7 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path):
     demo = subprocess.run([NA_FLOWS, "demo", *env_dir], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "5 flows submitted" in demo.stdout
-    assert "Launched 10 jobs; job states now: COMPLETED 10" in demo.stdout
+    assert "Launched 15 jobs; job states now: COMPLETED 15" in demo.stdout
 
     results = subprocess.run(
         [NA_FLOWS, "results", "--format", "json", *env_dir], capture_output=True, text=True, cwd=tmp_path, check=True
@@ -73,6 +73,9 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path):
         assert row["state"] == "COMPLETED" and row["model"] == "chgnet"
         assert -6.0 < row["energy_per_atom_eV"] < -2.0
         assert row["supercell_n_atoms"] >= 80
+        assert row["msd_na_avg_A2"] > 0 and row["dynamically_stable"] in (True, False)
+    # rock salt is dynamically stable, as experiment and DFT (phononDB) say
+    assert rows["demo-NaCl"]["dynamically_stable"] is True
     # running the demo again adds nothing: everything is already submitted and finished
     again = subprocess.run([NA_FLOWS, "demo", *env_dir], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert "0 flows submitted, 5 structures not submitted" in again.stdout

@@ -12,6 +12,7 @@ from na_lattice_flows.candidates import Candidate, LoadResult
 from na_lattice_flows.demo_set import demo_candidates
 from na_lattice_flows.execution import fw_state_counts, run_ready_jobs, submit_candidates
 from na_lattice_flows.jobs import MLPRelaxMaker
+from na_lattice_flows.phonon_jobs import MLPPhononMaker
 from na_lattice_flows.results import rejections_table, results_table, summary_documents
 from na_lattice_flows.screening import screen_candidates
 from na_lattice_flows.stores import open_session
@@ -44,7 +45,9 @@ def finished_campaign(tmp_path_factory):
         source="test",
     )
     candidates = LoadResult(candidates=[small_demo("NaCl")[0], unsupported, small_demo("Na3OCl")[0]])
-    flow_maker = ScreeningFlowMaker(MLPRelaxMaker(relax_kwargs={"fmax": FMAX}))
+    flow_maker = ScreeningFlowMaker(
+        relax_maker=MLPRelaxMaker(relax_kwargs={"fmax": FMAX}), phonon_maker=MLPPhononMaker(n_supercells=4)
+    )
     with open_session(settings) as session:
         record = submit_candidates(session, screen_candidates(candidates), ["demo subset"], flow_maker)
         launched = run_ready_jobs(session, progress=False)
@@ -57,12 +60,13 @@ def test_flows_complete_and_record_their_results(finished_campaign):
     with open_session(settings) as session:
         table = results_table(session).set_index("candidate_id")
         counts = fw_state_counts(session)
-    assert launched == 5  # 2 x (relax + summary) + the relax that fails; its summary never becomes ready
-    assert counts == {"COMPLETED": 4, "FIZZLED": 1, "WAITING": 1}
+    assert launched == 7  # 2 x (relax, phonons, summary) + the relax that fails; its children never become ready
+    assert counts == {"COMPLETED": 6, "FIZZLED": 1, "WAITING": 2}
     for cid in ("demo-NaCl", "demo-Na3OCl"):
         row = table.loc[cid]
         assert row.state == "COMPLETED" and row.model == "chgnet" and row.relax_converged
         assert row.supercell_n_atoms >= 80
+        assert row.dynamically_stable in (True, False) and 0 < row.msd_na_avg_A2 <= row.msd_na_max_A2
 
 
 def test_failed_structure_keeps_its_error_and_does_not_stop_the_others(finished_campaign):

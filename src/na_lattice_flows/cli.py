@@ -39,6 +39,10 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-dedup", action="store_true", help="skip StructureMatcher deduplication")
     parser.add_argument("--min-supercell-atoms", type=int, default=80, help="paper supercell size (default 80)")
     parser.add_argument("--force", action="store_true", help="resubmit candidates that already have a workflow")
+    parser.add_argument("--no-phonons", action="store_true", help="stop each flow after the relaxation")
+    parser.add_argument("--phonon-supercells", type=int, default=30, help="random-displacement supercells (default 30)")
+    parser.add_argument("--fc-method", default="symfc", choices=["symfc", "hiphive", "pheasy"], help="force-constant fit (default symfc)")
+    parser.add_argument("--temperature", type=float, default=800.0, help="K, for the MSD descriptors (default 800)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,10 +114,15 @@ def _settings(args: argparse.Namespace) -> StoreSettings:
 
 def _flow_maker(args: argparse.Namespace):
     from na_lattice_flows.jobs import MLPRelaxMaker
+    from na_lattice_flows.phonon_jobs import MLPPhononMaker
     from na_lattice_flows.workflows import ScreeningFlowMaker
 
     relax = MLPRelaxMaker(model=args.model, relax_kwargs={"fmax": args.fmax})
-    return ScreeningFlowMaker(relax_maker=relax, min_supercell_atoms=args.min_supercell_atoms)
+    phonons = None if args.no_phonons else MLPPhononMaker(
+        model=args.model, n_supercells=args.phonon_supercells, fc_method=args.fc_method,
+        temperature_K=args.temperature, min_supercell_atoms=args.min_supercell_atoms,
+    )  # fmt: skip
+    return ScreeningFlowMaker(relax_maker=relax, phonon_maker=phonons, min_supercell_atoms=args.min_supercell_atoms)
 
 
 def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: list[str]) -> None:

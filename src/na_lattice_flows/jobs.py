@@ -11,6 +11,7 @@ from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from na_lattice_flows.models import resolve_model
+from na_lattice_flows.phonons import PhononDescriptors
 from na_lattice_flows.schemas import ScreeningDocument
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 
@@ -54,6 +55,7 @@ def summarize_screening(
     band_gap_eV: float | None = None,
     formation_energy_eV_per_atom: float | None = None,
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS,
+    phonons: PhononDescriptors | dict | None = None,
 ) -> ScreeningDocument:
     """Collect a structure's screening record and choose its supercell from the relaxed cell."""
     supercell = paper_supercell(relaxed_structure, min_atoms=min_supercell_atoms)
@@ -74,4 +76,5 @@ def summarize_screening(
         supercell_matrix=supercell.supercell_matrix,
         supercell_n_atoms=supercell.n_atoms,
         supercell_length_ratio=supercell.length_ratio,
+        phonons=phonons,
     )

@@ -7,6 +7,17 @@ import pandas as pd
 from na_lattice_flows.stores import Session, get_campaign_store
 from na_lattice_flows.workflows import SUMMARY_JOB_NAME
 
+PHONON_COLUMNS = [
+    "dynamically_stable",
+    "min_frequency_thz",
+    "msd_na_avg_A2",
+    "msd_na_max_A2",
+    "low_freq_msd_fraction",
+    "acoustic_cutoff_thz",
+    "na_pdos_center_thz",
+    "total_dos_center_thz",
+    "low_freq_na_host_coupling",
+]
 RESULT_COLUMNS = [
     "candidate_id",
     "formula",
@@ -18,6 +29,7 @@ RESULT_COLUMNS = [
     "relax_converged",
     "supercell_n_atoms",
     "supercell_length_ratio",
+    *PHONON_COLUMNS,
     "error",
 ]
 
@@ -68,6 +80,7 @@ def results_table(session: Session) -> pd.DataFrame:
             "relax_converged": summary.get("relax_converged"),
             "supercell_n_atoms": summary.get("supercell_n_atoms"),
             "supercell_length_ratio": summary.get("supercell_length_ratio"),
+            **{column: (summary.get("phonons") or {}).get(column) for column in PHONON_COLUMNS},
             "error": "; ".join(errors) or None,
         }
     return pd.DataFrame(list(rows.values()), columns=RESULT_COLUMNS)

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from na_lattice_flows.candidates import Rejection
+from na_lattice_flows.phonons import PhononDescriptors
 
 
 class ScreeningDocument(BaseModel):
@@ -28,6 +29,7 @@ class ScreeningDocument(BaseModel):
     supercell_matrix: list[list[int]]
     supercell_n_atoms: int
     supercell_length_ratio: float = Field(description="Longest / shortest supercell lattice length")
+    phonons: PhononDescriptors | None = Field(None, description="Stability and lattice-dynamics descriptors")
 
 
 class CampaignRecord(BaseModel):

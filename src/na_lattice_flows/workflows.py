@@ -8,6 +8,7 @@ from jobflow import Flow, Maker
 
 from na_lattice_flows.candidates import Candidate
 from na_lattice_flows.jobs import MLPRelaxMaker, summarize_screening
+from na_lattice_flows.phonon_jobs import MLPPhononMaker
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS
 
 SUMMARY_JOB_NAME = "screening summary"
@@ -15,15 +16,23 @@ SUMMARY_JOB_NAME = "screening summary"
 
 @dataclass
 class ScreeningFlowMaker(Maker):
-    """Relax one candidate with an MLP, then record it with its paper supercell."""
+    """Relax one candidate with an MLP, compute its phonons and descriptors, and record it with its paper
+    supercell. ``phonon_maker=None`` stops after the relaxation."""
 
     name: str = "na screening"
     relax_maker: MLPRelaxMaker = field(default_factory=MLPRelaxMaker)
+    phonon_maker: MLPPhononMaker | None = field(default_factory=MLPPhononMaker)
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
 
     def make(self, candidate: Candidate) -> Flow:
         relax = self.relax_maker.make(candidate.structure)
         relax.name = f"{self.relax_maker.name} {candidate.candidate_id}"
+        jobs = [relax]
+        descriptors = None
+        if self.phonon_maker is not None:
+            phonons = self.phonon_maker.make(relax.output.structure, candidate.candidate_id)
+            jobs.append(phonons)
+            descriptors = phonons.output.descriptors
         summary = summarize_screening(
             candidate_id=candidate.candidate_id,
             input_structure=candidate.structure,
@@ -36,8 +45,9 @@ class ScreeningFlowMaker(Maker):
             band_gap_eV=candidate.band_gap_eV,
             formation_energy_eV_per_atom=candidate.formation_energy_eV_per_atom,
             min_supercell_atoms=self.min_supercell_atoms,
+            phonons=descriptors,
         )
         summary.name = SUMMARY_JOB_NAME
-        flow = Flow([relax, summary], output=summary.output, name=f"{self.name} {candidate.candidate_id}")
+        flow = Flow([*jobs, summary], output=summary.output, name=f"{self.name} {candidate.candidate_id}")
         flow.update_metadata({"candidate_id": candidate.candidate_id, "formula": candidate.formula})
         return flow

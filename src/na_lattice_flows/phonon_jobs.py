@@ -1,0 +1,106 @@
+"""The phonon step of the screening flow: the paper's random-displacement supercells with forces from the MLP,
+second-order force constants (symfc by default, pheasy/hiphive selectable), the dynamic-stability screen and the
+lattice-dynamics descriptors. Force constants and per-mode data go to the JobStore's ``data`` store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobflow import Job, Maker, job
+from pydantic import BaseModel, Field
+from pymatgen.core import Structure
+
+from na_lattice_flows.force_benchmark import StabilityVerdict, dynamic_stability, predict_forces
+from na_lattice_flows.force_constants import fit_force_constants
+from na_lattice_flows.models import get_calculator, resolve_model
+from na_lattice_flows.phonons import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, ModeData, PhononDescriptors, phonon_descriptors
+from na_lattice_flows.references import random_displacement_reference
+from na_lattice_flows.structure_descriptors import StructureDescriptors, structure_descriptors
+from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS, paper_supercell
+
+
+class PhononDocument(BaseModel):
+    candidate_id: str
+    formula: str
+    model: str
+    fc_method: str
+    supercell_matrix: list[list[int]]
+    n_supercells: int
+    amplitude_A: float
+    stability: StabilityVerdict
+    descriptors: PhononDescriptors
+    structure_descriptors: StructureDescriptors
+    force_constants: list = Field(description="Second-order force constants, phonopy layout, eV/A^2 (data store)")
+    mode_data: ModeData = Field(description="Per-mode frequencies, MSD, participation and coupling (data store)")
+
+
+@job(data=["force_constants", "mode_data"], output_schema=PhononDocument)
+def mlp_phonons(
+    structure: Structure,
+    candidate_id: str,
+    model: str,
+    n_supercells: int,
+    amplitude_A: float,
+    seed: int,
+    fc_method: str,
+    temperature_K: float,
+    low_freq_cutoff_thz: float,
+    min_supercell_atoms: int,
+) -> PhononDocument:
+    calculator = get_calculator(model)
+    matrix = paper_supercell(structure, min_supercell_atoms).supercell_matrix
+    reference = random_displacement_reference(
+        structure,
+        matrix,
+        lambda supercells: predict_forces(supercells, calculator, progress=True, label=f"{model} forces"),
+        name=candidate_id,
+        n_supercells=n_supercells,
+        amplitude_A=amplitude_A,
+        seed=seed,
+    )
+    ph = fit_force_constants(reference, method=fc_method)
+    stability = dynamic_stability(ph)
+    descriptors, mode_data = phonon_descriptors(ph, temperature_k=temperature_K, low_freq_cutoff_thz=low_freq_cutoff_thz)
+    descriptors.dynamically_stable = stability.dynamically_stable
+    descriptors.min_frequency_thz = stability.min_frequency_thz
+    return PhononDocument(
+        candidate_id=candidate_id,
+        formula=structure.composition.reduced_formula,
+        model=model,
+        fc_method=fc_method,
+        supercell_matrix=matrix,
+        n_supercells=n_supercells,
+        amplitude_A=amplitude_A,
+        stability=stability,
+        descriptors=descriptors,
+        structure_descriptors=structure_descriptors(structure),
+        force_constants=ph.force_constants.tolist(),
+        mode_data=mode_data,
+    )
+
+
+@dataclass
+class MLPPhononMaker(Maker):
+    """Phonons of a relaxed structure from MLP forces on random-displacement supercells (paper §2.5):
+    30 supercells of >= 80 atoms, every atom displaced 0.03 A, seeded; descriptors at 800 K."""
+
+    name: str = "mlp phonons"
+    model: str = "chgnet"
+    n_supercells: int = 30
+    amplitude_A: float = 0.03
+    seed: int = 0
+    fc_method: str = "symfc"
+    temperature_K: float = DEFAULT_TEMPERATURE_K
+    low_freq_cutoff_thz: float = DEFAULT_LOW_FREQ_CUTOFF_THZ
+    min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+
+    def __post_init__(self) -> None:
+        self.model = resolve_model(self.model).name
+
+    def make(self, structure: Structure, candidate_id: str) -> Job:
+        phonons = mlp_phonons(
+            structure, candidate_id, self.model, self.n_supercells, self.amplitude_A, self.seed, self.fc_method,
+            self.temperature_K, self.low_freq_cutoff_thz, self.min_supercell_atoms,
+        )  # fmt: skip
+        phonons.name = f"{self.name} {candidate_id}"
+        return phonons
