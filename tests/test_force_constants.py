@@ -103,3 +103,37 @@ def test_csld_and_finite_displacements_from_the_same_mlp_agree_within_0p1_thz():
         ph.run_mesh([6, 6, 6], is_gamma_center=True)
     difference = csld.get_mesh_dict()["frequencies"] - fd.get_mesh_dict()["frequencies"]
     assert np.sqrt(np.mean(difference**2)) < 0.1
+
+
+def test_a_harmonic_crystal_has_no_third_order_force_constants():
+    from na_lattice_flows.force_constants import fit_third_order
+
+    reference, _ = harmonic_reference(random=True)
+    fc3 = fit_third_order(reference)
+    assert fc3.ndim == 6 and fc3.shape[-3:] == (3, 3, 3)
+    assert np.abs(fc3).max() < 1e-6
+    with pytest.raises(ValueError, match="need random displacements"):
+        fit_third_order(harmonic_reference(random=False)[0])
+
+
+def test_benchmark_reports_ifc3_for_random_displacement_references():
+    from ase.calculators.calculator import Calculator, all_changes
+
+    from na_lattice_flows.force_benchmark import evaluate_model, summarize
+    from na_lattice_flows.references import displaced_supercells
+
+    reference, _ = harmonic_reference(random=True)
+    supercells = displaced_supercells(reference)
+    table = [(atoms.positions.copy(), f) for atoms, f in zip(supercells, reference.forces, strict=True)]
+
+    class Replay(Calculator):
+        implemented_properties = ("energy", "forces")
+
+        def calculate(self, atoms=None, properties=("forces",), system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            found = next((f for pos, f in table if np.allclose(pos, atoms.positions)), np.zeros((len(atoms), 3)))
+            self.results = {"energy": 0.0, "forces": found}
+
+    evaluation, _, _ = evaluate_model(reference, "replay", Replay())
+    assert evaluation.ifc3_rmse_eV_per_A3 == pytest.approx(0.0, abs=1e-10) and evaluation.n_ifc3_elements > 0
+    assert summarize([evaluation]).models["replay"].ifc3_rmse_eV_per_A3 == pytest.approx(0.0, abs=1e-10)

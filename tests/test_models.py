@@ -154,3 +154,23 @@ def test_relax_maker_runs_any_registry_model_and_rejects_unknown_names():
     atoms.calc = get_calculator("7net-0")
     assert np.abs(atoms.get_stress()[:3]).max() < 2e-3
     assert output.output.energy == pytest.approx(atoms.get_potential_energy(), abs=1e-4)
+
+
+def test_torchsim_model_gives_the_ase_calculators_energies_and_forces():
+    import torch
+    import torch_sim as ts
+
+    from na_lattice_flows.models import get_torchsim_model
+
+    model = get_torchsim_model("7net-0", device="cpu")
+    assert get_torchsim_model("7net-0", device="cpu") is model
+    structures = [rattled_nacl(), bulk("NaF", "rocksalt", a=4.63) * (2, 2, 2)]
+    state = ts.io.atoms_to_state(structures, device=torch.device("cpu"), dtype=torch.float32)
+    output = model(state)
+    forces = output["forces"].detach().numpy()
+    for index, atoms in enumerate(structures):  # a batch of two structures, each as the ASE path computes it
+        atoms.calc = get_calculator("7net-0", device="cpu")
+        assert float(output["energy"][index]) == pytest.approx(atoms.get_potential_energy(), abs=1e-3)
+        np.testing.assert_allclose(forces[state.system_idx.numpy() == index], atoms.get_forces(), atol=1e-3)
+    with pytest.raises(ModelUnavailableError, match="no torch-sim model wrapper"):
+        get_torchsim_model("chgnet", device="cpu")

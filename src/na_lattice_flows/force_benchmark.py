@@ -10,6 +10,8 @@ Conventions:
   structure is the DFT equilibrium, where an MLP still feels residual forces; those forces on the undisplaced
   supercell are subtracted from the MLP's before its fit, so the comparison measures curvature, not the
   offset between the two equilibria. IFC2 RMSE runs over all elements of the (compact) force-constant array.
+- Third order, where the reference has random displacements: symfc fits orders 2 and 3 together to the MLP's
+  and to the DFT forces; IFC3 RMSE over all elements of the compact third-order array (eV/A^3).
 - Dynamic stability: no frequency below -0.1 THz on a q-mesh plus the high-symmetry path, the three acoustic
   branches within 0.15 (reduced |q|) of Gamma allowed down to -0.5 THz (``dynamic_stability``).
 """
@@ -24,7 +26,7 @@ from phonopy import Phonopy
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
-from na_lattice_flows.force_constants import fit_force_constants
+from na_lattice_flows.force_constants import fit_force_constants, fit_third_order
 from na_lattice_flows.references import DisplacementReference, displaced_supercells
 
 STABILITY_TOLERANCE_THZ = 0.1  # any mode below -0.1 THz is an instability ...
@@ -52,7 +54,8 @@ def force_errors(reference: np.ndarray, predicted: np.ndarray) -> tuple[float, f
     return float(np.sqrt(np.mean(difference**2))), float(np.mean(np.abs(difference)))
 
 
-def fc2_rmse(fc_a: np.ndarray, fc_b: np.ndarray) -> float:
+def fc_rmse(fc_a: np.ndarray, fc_b: np.ndarray) -> float:
+    """RMS difference of two force-constant arrays of one layout (any order)."""
     if fc_a.shape != fc_b.shape:
         raise ValueError(f"force-constant arrays differ in shape: {fc_a.shape} vs {fc_b.shape}")
     return float(np.sqrt(np.mean((fc_a - fc_b) ** 2)))
@@ -111,6 +114,8 @@ class ModelEvaluation(BaseModel):
     force_abs_error_sum: float = Field(description="Sum of absolute component errors, eV/A, for pooling")
     ifc2_rmse_eV_per_A2: float
     n_ifc2_elements: int
+    ifc3_rmse_eV_per_A3: float | None = Field(None, description="Where the reference allows a third-order fit")
+    n_ifc3_elements: int = 0
     dft_stability: StabilityVerdict
     mlp_stability: StabilityVerdict
     seconds: float = Field(description="Wall time of the MLP force evaluations on the displaced supercells")
@@ -147,6 +152,10 @@ def evaluate_model(
     dft_ph = dft_force_constants or fit_force_constants(reference)
     dft_verdict = dft_stability or dynamic_stability(dft_ph)
     difference = mlp_forces - dft_forces
+    ifc3_rmse, n_ifc3 = None, 0
+    if reference.is_random_displacement:
+        mlp_fc3 = fit_third_order(reference, mlp_forces - residual)
+        ifc3_rmse, n_ifc3 = fc_rmse(mlp_fc3, fit_third_order(reference)), int(mlp_fc3.size)
     evaluation = ModelEvaluation(
         structure=reference.name,
         formula=reference.unitcell.composition.reduced_formula,
@@ -158,8 +167,10 @@ def evaluate_model(
         force_mae_meV_per_A=1e3 * mae,
         force_sq_error_sum=float(np.sum(difference**2)),
         force_abs_error_sum=float(np.sum(np.abs(difference))),
-        ifc2_rmse_eV_per_A2=fc2_rmse(mlp_ph.force_constants, dft_ph.force_constants),
+        ifc2_rmse_eV_per_A2=fc_rmse(mlp_ph.force_constants, dft_ph.force_constants),
         n_ifc2_elements=int(mlp_ph.force_constants.size),
+        ifc3_rmse_eV_per_A3=ifc3_rmse,
+        n_ifc3_elements=n_ifc3,
         dft_stability=dft_verdict,
         mlp_stability=dynamic_stability(mlp_ph),
         seconds=elapsed,
@@ -172,6 +183,7 @@ class ModelMetrics(BaseModel):
     force_rmse_meV_per_A: float
     force_mae_meV_per_A: float
     ifc2_rmse_eV_per_A2: float
+    ifc3_rmse_eV_per_A3: float | None = Field(None, description="Over the references with a third-order fit")
     stability_agreement: float = Field(description="Fraction of structures where MLP and DFT agree on stability")
     n_structures: int
     n_force_components: int
@@ -244,10 +256,15 @@ def summarize(evaluations: Sequence[ModelEvaluation]) -> BenchmarkSummary:
         own = [e for e in evaluations if e.model == model]
         n_components = sum(e.n_force_components for e in own)
         n_ifc = sum(e.n_ifc2_elements for e in own)
+        third = [e for e in own if e.ifc3_rmse_eV_per_A3 is not None]
+        n_ifc3 = sum(e.n_ifc3_elements for e in third)
         models[model] = ModelMetrics(
             force_rmse_meV_per_A=1e3 * float(np.sqrt(sum(e.force_sq_error_sum for e in own) / n_components)),
             force_mae_meV_per_A=1e3 * sum(e.force_abs_error_sum for e in own) / n_components,
             ifc2_rmse_eV_per_A2=float(np.sqrt(sum(e.ifc2_rmse_eV_per_A2**2 * e.n_ifc2_elements for e in own) / n_ifc)),
+            ifc3_rmse_eV_per_A3=float(np.sqrt(sum(e.ifc3_rmse_eV_per_A3**2 * e.n_ifc3_elements for e in third) / n_ifc3))
+            if third
+            else None,
             stability_agreement=float(np.mean([e.stability_agrees for e in own])),
             n_structures=len(own),
             n_force_components=n_components,

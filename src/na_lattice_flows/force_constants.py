@@ -61,6 +61,30 @@ def fit_force_constants(
     return ph
 
 
+def fit_third_order(
+    reference: DisplacementReference, forces: np.ndarray | None = None, cutoff_A: float | None = 5.0
+) -> np.ndarray:
+    """Compact third-order force constants (n_primitive, n_supercell, n_supercell, 3, 3, 3), eV/A^3, fitted with
+    the second order by symfc to a random-displacement set (finite displacements of one atom carry no third
+    order). ``cutoff_A`` bounds the triplets (None: all in the supercell)."""
+    from symfc import Symfc
+    from symfc.utils.utils import SymfcAtoms
+
+    if not reference.is_random_displacement:
+        raise ValueError("third-order force constants need random displacements (every atom displaced)")
+    ph = reference.to_phonopy()
+    displacements, own_forces = _displacements_and_forces(ph)
+    supercell = ph.supercell
+    atoms = SymfcAtoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions)
+    fit = Symfc(
+        atoms,
+        displacements=displacements,
+        forces=own_forces if forces is None else np.asarray(forces, dtype=float),
+        cutoff=None if cutoff_A is None else {3: cutoff_A},
+    )
+    return fit.run(orders=[2, 3]).force_constants[3]
+
+
 def _displacements_and_forces(ph: Phonopy) -> tuple[np.ndarray, np.ndarray]:
     """Full displacement and force arrays (n_supercells, n_atoms, 3) of any phonopy dataset."""
     n_atoms = len(ph.supercell)
