@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
 from na_lattice_flows.force_constants import fit_force_constants, fit_third_order
-from na_lattice_flows.references import DisplacementReference, displaced_supercells
+from na_lattice_flows.references import DisplacementReference, displaced_supercells, undisplaced_supercell
 
 STABILITY_TOLERANCE_THZ = 0.1  # any mode below -0.1 THz is an instability ...
 GAMMA_NOISE_RADIUS = 0.15  # ... except acoustic ones this close to Gamma (|q| in reduced coordinates) ...
@@ -143,11 +143,7 @@ def evaluate_model(
     dft_forces = reference.forces
     rmse, mae = force_errors(dft_forces, mlp_forces)
 
-    undisplaced = reference.to_phonopy().supercell
-    from pymatgen.io.ase import AseAtomsAdaptor
-    from pymatgen.io.phonopy import get_pmg_structure
-
-    residual = predict_forces([AseAtomsAdaptor.get_atoms(get_pmg_structure(undisplaced))], calculator)[0]
+    residual = predict_forces([undisplaced_supercell(reference)], calculator)[0]
     mlp_ph = fit_force_constants(reference, mlp_forces - residual)
     dft_ph = dft_force_constants or fit_force_constants(reference)
     dft_verdict = dft_stability or dynamic_stability(dft_ph)

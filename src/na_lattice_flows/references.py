@@ -235,3 +235,10 @@ def displaced_supercells(reference: DisplacementReference) -> list:
     ph = reference.to_phonopy()
     return [AseAtomsAdaptor.get_atoms(get_pmg_structure(s)) for s in ph.supercells_with_displacements]
 
+
+def undisplaced_supercell(reference: DisplacementReference):
+    """The perfect supercell of ``reference`` as ASE Atoms (where a model's residual forces are measured)."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    return AseAtomsAdaptor.get_atoms(get_pmg_structure(reference.to_phonopy().supercell))
+
