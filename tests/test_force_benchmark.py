@@ -25,7 +25,6 @@ from na_lattice_flows.force_constants import fit_force_constants
 from na_lattice_flows.references import ReferenceError, displaced_supercells, load_reference, parse_phonopy_conf
 
 
-
 @pytest.fixture(scope="module")
 def archive(phonondb_dev):
     return phonondb_dev / "mp-22862.tar.lzma"  # NaCl: 2 displaced 64-atom supercells

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 from pymatgen.core import Lattice, Structure
+from scipy.spatial.transform import Rotation
 
 from na_lattice_flows.candidates import Candidate, LoadResult
 from na_lattice_flows.screening import ScreeningCriteria, screen_candidates

@@ -5,7 +5,6 @@ references, a job that computes DFT forces on random-displacement supercells wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from pathlib import Path
 
 from jobflow import Flow, Job, JobConfig, Maker, OnMissing, job

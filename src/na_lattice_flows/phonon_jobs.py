@@ -13,7 +13,13 @@ from pymatgen.core import Structure
 from na_lattice_flows.force_benchmark import StabilityVerdict, dynamic_stability, predict_forces
 from na_lattice_flows.force_constants import fit_force_constants
 from na_lattice_flows.models import get_calculator, resolve_model
-from na_lattice_flows.phonons import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, ModeData, PhononDescriptors, phonon_descriptors
+from na_lattice_flows.phonons import (
+    DEFAULT_LOW_FREQ_CUTOFF_THZ,
+    DEFAULT_TEMPERATURE_K,
+    ModeData,
+    PhononDescriptors,
+    phonon_descriptors,
+)
 from na_lattice_flows.references import random_displacement_reference
 from na_lattice_flows.structure_descriptors import StructureDescriptors, structure_descriptors
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS, paper_supercell
