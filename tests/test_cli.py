@@ -59,7 +59,7 @@ def test_submit_folder_reports_bad_files_and_queues_the_rest(tmp_path, capsys, m
 def test_demo_end_to_end_through_the_installed_command(tmp_path):
     """README command (1) minus the install: the demo relaxes the built-in set and results shows it."""
     env_dir = ["--workdir", str(tmp_path / "work")]
-    demo = subprocess.run([NA_FLOWS, "demo", *env_dir], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    demo = subprocess.run([NA_FLOWS, "demo", *env_dir], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "5 flows submitted" in demo.stdout
     assert "Launched 15 jobs; job states now: COMPLETED 15" in demo.stdout
@@ -77,6 +77,6 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path):
     # rock salt is dynamically stable, as experiment and DFT (phononDB) say
     assert rows["demo-NaCl"]["dynamically_stable"] is True
     # running the demo again adds nothing: everything is already submitted and finished
-    again = subprocess.run([NA_FLOWS, "demo", *env_dir], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    again = subprocess.run([NA_FLOWS, "demo", *env_dir], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
     assert "0 flows submitted, 5 structures not submitted" in again.stdout
     assert "Launched 0 jobs" in again.stdout
