@@ -10,8 +10,8 @@ Conventions:
   structure is the DFT equilibrium, where an MLP still feels residual forces; those forces on the undisplaced
   supercell are subtracted from the MLP's before its fit, so the comparison measures curvature, not the
   offset between the two equilibria. IFC2 RMSE runs over all elements of the (compact) force-constant array.
-- Third order, where the reference has random displacements: symfc fits orders 2 and 3 together to the MLP's
-  and to the DFT forces; IFC3 RMSE over all elements of the compact third-order array (eV/A^3).
+- Third order, where the reference has random displacements and at least 2400 force components (10 supercells
+  of 80 atoms): symfc fits orders 2 and 3 together to the MLP's and to the DFT forces; IFC3 RMSE over all elements of the compact third-order array (eV/A^3).
 - Dynamic stability: no frequency below -0.1 THz on a q-mesh plus the high-symmetry path, the three acoustic
   branches within 0.15 (reduced |q|) of Gamma allowed down to -0.5 THz (``dynamic_stability``).
 """
@@ -32,7 +32,8 @@ from na_lattice_flows.references import DisplacementReference, displaced_superce
 STABILITY_TOLERANCE_THZ = 0.1  # any mode below -0.1 THz is an instability ...
 GAMMA_NOISE_RADIUS = 0.15  # ... except acoustic ones this close to Gamma (|q| in reduced coordinates) ...
 GAMMA_NOISE_TOLERANCE_THZ = 0.5  # ... which may dip to -0.5 THz (finite-supercell / sum-rule noise)
-MESH_LENGTH_A = 30.0  # phonopy's length-based q-mesh (about 30 / a points along each reciprocal axis)
+MESH_LENGTH_A = 30.0
+MIN_IFC3_FORCE_COMPONENTS = 3 * 80 * 10  # a third-order fit needs data: at least 10 supercells of 80 atoms  # phonopy's length-based q-mesh (about 30 / a points along each reciprocal axis)
 
 
 def predict_forces(supercells: Sequence, calculator, progress: bool = False, label: str = "forces") -> np.ndarray:
@@ -149,7 +150,7 @@ def evaluate_model(
     dft_verdict = dft_stability or dynamic_stability(dft_ph)
     difference = mlp_forces - dft_forces
     ifc3_rmse, n_ifc3 = None, 0
-    if reference.is_random_displacement:
+    if reference.is_random_displacement and difference.size >= MIN_IFC3_FORCE_COMPONENTS:
         mlp_fc3 = fit_third_order(reference, mlp_forces - residual)
         ifc3_rmse, n_ifc3 = fc_rmse(mlp_fc3, fit_third_order(reference)), int(mlp_fc3.size)
     evaluation = ModelEvaluation(
