@@ -136,7 +136,7 @@ def test_fairchem_checkpoint_loads_and_predicts_conservative_forces(tmp_path):
     np.testing.assert_allclose(finite_difference, forces[0], rtol=0.03, atol=0.03 * np.abs(forces[0]).max())
 
 
-def test_relax_maker_runs_any_registry_model_and_rejects_unknown_names():
+def test_relax_maker_runs_any_registry_model_and_rejects_unknown_names(tmp_path):
     from jobflow import run_locally
     from pymatgen.core import Lattice, Structure
     from pymatgen.io.ase import AseAtomsAdaptor
@@ -147,7 +147,7 @@ def test_relax_maker_runs_any_registry_model_and_rejects_unknown_names():
         MLPRelaxMaker(model="not-a-model")
     start = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.5), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
     relax = MLPRelaxMaker(model="7NET-0", relax_kwargs={"fmax": 0.005}).make(start)
-    output = run_locally(relax, ensure_success=True)[relax.uuid][1].output
+    output = run_locally(relax, ensure_success=True, create_folders=True, root_dir=tmp_path)[relax.uuid][1].output
     assert MLPRelaxMaker(model="7NET-0").model == "7net-0"
     # a minimum of SevenNet itself (not of the default CHGNet): stress and forces vanish with 7net-0
     atoms = AseAtomsAdaptor.get_atoms(output.output.structure)
