@@ -51,7 +51,6 @@ def test_packaged_models_load_once_and_obey_newtons_third_law(name):
     [("mace-mp-0", "e3nn"), ("mattersim", "pip install mattersim"), ("orb-v3", "pip install orb-models")],
 )
 def test_missing_model_families_say_how_to_get_them(name, hint):
-    pytest.importorskip("ase")
     try:
         get_calculator(name)
     except ModelUnavailableError as exc:

@@ -17,9 +17,6 @@ from na_lattice_flows.models import UnknownModelError
 from na_lattice_flows.references import ReferenceError
 from na_lattice_flows.stores import StoreConfigError, StoreSettings, open_session, resolve_settings
 
-logger = logging.getLogger("na_lattice_flows")
-
-
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workdir",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import logging
 import os
 import sys
 import uuid
@@ -27,8 +26,6 @@ from na_lattice_flows.schemas import CampaignRecord
 from na_lattice_flows.screening import ScreeningReport
 from na_lattice_flows.stores import Session, get_campaign_store
 from na_lattice_flows.workflows import ScreeningFlowMaker
-
-logger = logging.getLogger(__name__)
 
 UNFINISHED_STATES = ("WAITING", "READY", "RESERVED", "RUNNING", "PAUSED")
 

@@ -58,8 +58,10 @@ class DisplacementReference(BaseModel):
 
     @property
     def forces(self) -> np.ndarray:
-        """Reference forces, shape (n_supercells, n_atoms, 3), eV/A."""
-        return np.asarray(self.to_phonopy().forces, dtype=float)
+        """Reference forces, shape (n_supercells, n_atoms, 3), eV/A, read from the dataset."""
+        if self.is_random_displacement:
+            return np.asarray(self.dataset["forces"], dtype=float)
+        return np.asarray([entry["forces"] for entry in self.dataset["first_atoms"]], dtype=float)
 
 
 def _dataset_arrays(dataset: dict) -> dict:
