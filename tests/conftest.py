@@ -10,6 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 POOL_CSV = SHARED_DATA / "candidates" / "na_mp2018_phonondb.csv"
 PHONONDB_DEV = SHARED_DATA / "phonondb_dev"
+VASP_REFERENCE = SHARED_DATA / "vasp_reference"
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +18,13 @@ def phonondb_dev() -> Path:
     if not PHONONDB_DEV.is_dir():
         pytest.skip(f"phononDB dev archives not found at {PHONONDB_DEV} (../shared/data is absent)")
     return PHONONDB_DEV
+
+
+@pytest.fixture(scope="session")
+def vasp_reference() -> Path:
+    if not VASP_REFERENCE.is_dir():
+        pytest.skip(f"recorded VASP runs not found at {VASP_REFERENCE} (../shared/data is absent)")
+    return VASP_REFERENCE
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ rocket launcher -> JobStore. The relaxed results are checked with an independent
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
@@ -12,6 +13,7 @@ from na_lattice_flows.candidates import Candidate, LoadResult
 from na_lattice_flows.demo_set import demo_candidates
 from na_lattice_flows.execution import fw_state_counts, run_ready_jobs, submit_candidates
 from na_lattice_flows.jobs import MLPRelaxMaker
+from na_lattice_flows.md_jobs import MLPMDMaker
 from na_lattice_flows.phonon_jobs import MLPPhononMaker
 from na_lattice_flows.results import rejections_table, results_table, summary_documents
 from na_lattice_flows.screening import screen_candidates
@@ -45,8 +47,12 @@ def finished_campaign(tmp_path_factory):
         source="test",
     )
     candidates = LoadResult(candidates=[small_demo("NaCl")[0], unsupported, small_demo("Na3OCl")[0]])
+    md = MLPMDMaker(
+        preset="short", overrides={"n_equilibration_steps": 20, "n_production_steps": 100, "checkpoint_interval_steps": 50},
+        trajectory_dir=str(tmp_path_factory.mktemp("trajectories")), use_kinisi=False,
+    )  # fmt: skip
     flow_maker = ScreeningFlowMaker(
-        relax_maker=MLPRelaxMaker(relax_kwargs={"fmax": FMAX}), phonon_maker=MLPPhononMaker(n_supercells=4)
+        relax_maker=MLPRelaxMaker(relax_kwargs={"fmax": FMAX}), phonon_maker=MLPPhononMaker(n_supercells=4), md_maker=md
     )
     with open_session(settings) as session:
         record = submit_candidates(session, screen_candidates(candidates), ["demo subset"], flow_maker)
@@ -60,13 +66,48 @@ def test_flows_complete_and_record_their_results(finished_campaign):
     with open_session(settings) as session:
         table = results_table(session).set_index("candidate_id")
         counts = fw_state_counts(session)
-    assert launched == 7  # 2 x (relax, phonons, summary) + the relax that fails; its children never become ready
-    assert counts == {"COMPLETED": 6, "FIZZLED": 1, "WAITING": 2}
+    # per structure: relax, phonons, MD gate, summary; a stable one adds MD, transport summary and jobflow's
+    # store_inputs (which carries the replaced gate's output); the relax that fails leaves 3 jobs waiting
+    stable = int(table.loc["demo-NaCl"].dynamically_stable) + int(table.loc["demo-Na3OCl"].dynamically_stable)
+    assert launched == 2 * 4 + 3 * stable + 1
+    assert counts == {"COMPLETED": 2 * 4 + 3 * stable, "FIZZLED": 1, "WAITING": 3}
     for cid in ("demo-NaCl", "demo-Na3OCl"):
         row = table.loc[cid]
         assert row.state == "COMPLETED" and row.model == "chgnet" and row.relax_converged
         assert row.supercell_n_atoms >= 80
         assert row.dynamically_stable in (True, False) and 0 < row.msd_na_avg_A2 <= row.msd_na_max_A2
+        assert 0 < row.packing_fraction < 1 and row.volume_per_atom_A3 == pytest.approx(1 / row.number_density_per_A3)
+    assert table.loc["demo-NaCl"].mean_na_coordination == 6  # rock salt: octahedral Na
+    nacl = table.loc["demo-NaCl"]  # stable: MD ran; 150 fs is too short for the melt filter's D criterion
+    assert nacl.dynamically_stable and pd.isna(nacl.melted) and np.isfinite(nacl.D_avg_A2_per_ps)
+    assert nacl.D_max_A2_per_ps >= nacl.D_avg_A2_per_ps * 0.999 and nacl.na_vdos_center_thz > 0
+    assert pd.isna(nacl.md_skipped_reason)
+
+
+def test_md_trajectories_are_files_and_curves_go_to_the_data_store(finished_campaign):
+    from na_lattice_flows.trajectory_io import read_trajectory
+
+    settings, _, _ = finished_campaign
+    with open_session(settings) as session:
+        store = session.job_store
+        store.connect()
+        doc = store.query_one({"name": {"$regex": "^mlp md demo-NaCl"}}, load=True)
+    output = doc["output"]
+    trajectory = read_trajectory(output["trajectory_path"])
+    assert trajectory.n_frames == 26 and trajectory.velocities is not None  # 100 steps, a frame every 4, and step 0
+    assert len(output["curves"]["times_ps"]) == 26 and "msd_xyz_Na" in output["curves"]
+
+
+def test_unstable_structures_leave_the_md_queue():
+    from na_lattice_flows.md_jobs import md_if_stable
+
+    structure = small_demo("NaCl")[0].structure
+    gate = md_if_stable.original(
+        {"dynamically_stable": False, "min_frequency_thz": -1.25, "min_frequency_qpoint": [0.5, 0, 0]}, structure, "x", MLPMDMaker()
+    )
+    assert gate.skipped_reason == "dynamically unstable: min frequency -1.250 THz at q = [0.5, 0, 0]" and gate.D_avg_A2_per_ps is None
+    stable = md_if_stable.original({"dynamically_stable": True, "min_frequency_thz": 0.0}, structure, "x", MLPMDMaker())
+    assert stable.replace is not None and any(job.name.startswith("mlp md x 800K") for job in stable.replace.jobs)
 
 
 def test_failed_structure_keeps_its_error_and_does_not_stop_the_others(finished_campaign):

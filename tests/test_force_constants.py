@@ -114,6 +114,90 @@ def test_a_harmonic_crystal_has_no_third_order_force_constants():
     assert np.abs(fc3).max() < 1e-6
     with pytest.raises(ValueError, match="need random displacements"):
         fit_third_order(harmonic_reference(random=False)[0])
+    with pytest.raises(ValueError, match="unknown third-order method 'alm'"):
+        fit_third_order(reference, method="alm")
+
+
+class MorseBonds:
+    """Rock salt held together by Morse bonds D (1 - exp(-a (r - r0)))^2 between nearest neighbours only (a fixed
+    bond list, so the whole anharmonicity lies within a 3.5 A fit cutoff); forces in closed form, vectorised."""
+
+    def __init__(self, ph: Phonopy, depth: float = 0.5, stiffness: float = 1.4, bond_cutoff: float = 3.2):
+        self.cell = ph.supercell.cell
+        self.ideal = ph.supercell.positions
+        self.depth, self.stiffness = depth, stiffness
+        delta = self._minimum_image(self.ideal[None, :, :] - self.ideal[:, None, :])
+        distance = np.linalg.norm(delta, axis=-1)
+        self.i, self.j = np.nonzero(np.triu((distance > 0) & (distance < bond_cutoff)))
+        self.r0 = distance[self.i, self.j]
+
+    def _minimum_image(self, delta: np.ndarray) -> np.ndarray:
+        frac = delta @ np.linalg.inv(self.cell)
+        return (frac - np.rint(frac)) @ self.cell
+
+    def forces(self, positions: np.ndarray) -> np.ndarray:
+        bond = self._minimum_image(positions[self.j] - positions[self.i])
+        r = np.linalg.norm(bond, axis=1)
+        decay = np.exp(-self.stiffness * (r - self.r0))
+        dE_dr = 2 * self.depth * self.stiffness * decay * (1 - decay)
+        pull = (dE_dr / r)[:, None] * bond  # force on i along the bond when stretched
+        forces = np.zeros_like(positions)
+        np.add.at(forces, self.i, pull)
+        np.add.at(forces, self.j, -pull)
+        return forces
+
+
+def morse_reference(n_snapshots: int = 20) -> tuple[DisplacementReference, Phonopy, MorseBonds]:
+    ph = Phonopy(get_phonopy_structure(rocksalt()), supercell_matrix=np.eye(3, dtype=int) * 2, primitive_matrix="auto")
+    ph.generate_displacements(distance=0.03, number_of_snapshots=n_snapshots, random_seed=1)
+    crystal = MorseBonds(ph)
+    ph.forces = np.array([crystal.forces(cell.positions) for cell in ph.supercells_with_displacements])
+    return reference_from_phonopy(ph, "Morse NaCl", "test"), ph, crystal
+
+
+def finite_difference_fc3_block(crystal: MorseBonds, atom: int, others: list[int], h: float = 1e-3) -> np.ndarray:
+    """Phi_{atom, j, k}^{abc} = -d^2 F_atom^a / du_j^b du_k^c for j, k in ``others``, by central differences of the
+    Morse forces: the independent reference for the fitted third order."""
+
+    def force(shifts: list[tuple[int, int, float]]) -> np.ndarray:
+        positions = crystal.ideal.copy()
+        for index, axis, amount in shifts:
+            positions[index, axis] += amount
+        return crystal.forces(positions)[atom]
+
+    block = np.zeros((len(others), len(others), 3, 3, 3))
+    for jj, j in enumerate(others):
+        for kk, k in enumerate(others):
+            for b in range(3):
+                for c in range(3):
+                    second = (
+                        force([(j, b, h), (k, c, h)]) - force([(j, b, h), (k, c, -h)])
+                        - force([(j, b, -h), (k, c, h)]) + force([(j, b, -h), (k, c, -h)])
+                    ) / (4 * h * h)
+                    block[jj, kk, :, b, c] = -second
+    return block
+
+
+@pytest.mark.parametrize("method", ["symfc", "hiphive", "pheasy"])
+def test_third_order_fits_match_finite_differences_of_a_morse_crystal(method):
+    """Each method's fc3 from 20 random 0.03 A supercells against the finite-difference third derivatives of the
+    Morse energy, on the Na at the origin with itself and its six Cl neighbours (2 % of the largest element)."""
+    from pymatgen.io.phonopy import get_pmg_structure
+
+    from na_lattice_flows.force_constants import fit_third_order
+
+    reference, ph, crystal = morse_reference()
+    fc3 = fit_third_order(reference, method=method, cutoff_A=3.5)
+    atom = int(ph.primitive.p2s_map[0])
+    structure = get_pmg_structure(ph.supercell)
+    neighbours = [n.index for n in structure.get_neighbors(structure[atom], 3.0)]
+    assert len(neighbours) == 6
+    others = [atom, *neighbours]
+    expected = finite_difference_fc3_block(crystal, atom, others)
+    fitted = fc3[0][np.ix_(others, others)]
+    scale = np.abs(expected).max()
+    assert scale > 1.0  # a real cubic anharmonicity (eV/A^3)
+    np.testing.assert_allclose(fitted, expected, atol=0.02 * scale)
 
 
 def test_benchmark_reports_ifc3_for_random_displacement_references():

@@ -17,6 +17,7 @@ from na_lattice_flows.models import UnknownModelError
 from na_lattice_flows.references import ReferenceError
 from na_lattice_flows.stores import StoreConfigError, StoreSettings, open_session, resolve_settings
 
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workdir",
@@ -39,7 +40,18 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-phonons", action="store_true", help="stop each flow after the relaxation")
     parser.add_argument("--phonon-supercells", type=int, default=30, help="random-displacement supercells (default 30)")
     parser.add_argument("--fc-method", default="symfc", choices=["symfc", "hiphive", "pheasy"], help="force-constant fit (default symfc)")
+    parser.add_argument(
+        "--third-order", choices=["symfc", "hiphive", "pheasy"], help="also fit third-order force constants with this method"
+    )
     parser.add_argument("--temperature", type=float, default=800.0, help="K, for the MSD descriptors (default 800)")
+    parser.add_argument("--no-md", action="store_true", help="leave out the MD step")
+    parser.add_argument("--md-preset", default="paper", choices=["paper", "short"], help="MD preset (demo: short)")
+    parser.add_argument(
+        "--md-temperatures", default="800", help="K, comma-separated; two or more add an Arrhenius fit (default 800)"
+    )
+    parser.add_argument("--md-production-steps", type=int, help="override the preset's production steps")
+    parser.add_argument("--md-equilibration-steps", type=int, help="override the preset's equilibration steps")
+    parser.add_argument("--trajectory-dir", help="where MD trajectories go (default: <workdir>/trajectories; shared by all workers)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="screen and relax the built-in demo set now, then show results")
     _add_store_options(demo)
     _add_screen_options(demo)
+    demo.set_defaults(md_preset="short")
 
     submit = commands.add_parser("submit", help="screen candidates and add their flows to the LaunchPad")
     submit.add_argument("inputs", nargs="*", help="CSV tables, JSON lists, CIF/POSCAR files or folders")
@@ -97,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     phonons.add_argument("--json", action="store_true", help="print JSON")
 
+    diffusion = commands.add_parser(
+        "diffusion",
+        help="MSD, diffusion coefficients, melt filter, VDOS and kinisi D of an MD trajectory",
+        description="Transport analysis of a trajectory: ASE .traj, extended XYZ, XDATCAR, vasprun.xml, pymatgen "
+        "Trajectory .json or our .h5. D = slope/(2n) by a zero-intercept fit of the all-origins MSD.",
+    )
+    diffusion.add_argument("trajectory")
+    diffusion.add_argument("--species", default="Na", help="mobile species (default Na)")
+    diffusion.add_argument("--temperature", type=float, help="K (for the conductivity; read from the file when it says)")
+    diffusion.add_argument("--timestep-fs", type=float, help="MD time step, fs (needed where the file does not say)")
+    diffusion.add_argument("--stride", type=int, help="MD steps between stored frames (default: from the file, else 1)")
+    diffusion.add_argument("--fit-window", default="0.1,0.5", help="fit range as fractions of the run (default 0.1,0.5)")
+    diffusion.add_argument("--no-kinisi", action="store_true", help="skip kinisi's Bayesian D (tens of seconds)")
+    diffusion.add_argument("--density", help="write the species' probability density to this CHGCAR file")
+    diffusion.add_argument("--json", action="store_true", help="print JSON")
+
     results = commands.add_parser("results", help="one row per structure: state, relaxed energy, supercell, error")
     results.add_argument("--format", choices=["table", "csv", "json"], default="table")
     results.add_argument("--output", help="write to this file instead of the screen")
@@ -111,6 +140,7 @@ def _settings(args: argparse.Namespace) -> StoreSettings:
 
 def _flow_maker(args: argparse.Namespace):
     from na_lattice_flows.jobs import MLPRelaxMaker
+    from na_lattice_flows.md_jobs import MLPMDMaker
     from na_lattice_flows.phonon_jobs import MLPPhononMaker
     from na_lattice_flows.workflows import ScreeningFlowMaker
 
@@ -118,8 +148,19 @@ def _flow_maker(args: argparse.Namespace):
     phonons = None if args.no_phonons else MLPPhononMaker(
         model=args.model, n_supercells=args.phonon_supercells, fc_method=args.fc_method,
         temperature_K=args.temperature, min_supercell_atoms=args.min_supercell_atoms,
+        third_order_method=args.third_order,
     )  # fmt: skip
-    return ScreeningFlowMaker(relax_maker=relax, phonon_maker=phonons, min_supercell_atoms=args.min_supercell_atoms)
+    temperatures = [float(t) for t in str(args.md_temperatures).split(",") if t.strip()]
+    md = None if args.no_md else MLPMDMaker(
+        model=args.model, preset=args.md_preset, temperatures_K=temperatures,
+        reference_temperature_K=800.0 if 800.0 in temperatures else max(temperatures),
+        overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
+        trajectory_dir=args.trajectory_dir or str(_settings(args).workdir / "trajectories"),
+        min_supercell_atoms=args.min_supercell_atoms,
+    )  # fmt: skip
+    return ScreeningFlowMaker(
+        relax_maker=relax, phonon_maker=phonons, md_maker=md, min_supercell_atoms=args.min_supercell_atoms
+    )
 
 
 def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: list[str]) -> None:
@@ -263,6 +304,45 @@ def cmd_phonons(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diffusion(args: argparse.Namespace) -> int:
+    from na_lattice_flows.trajectory_io import read_trajectory
+    from na_lattice_flows.transport import analyze_trajectory, probability_density_chgcar
+
+    try:
+        window = tuple(float(x) for x in args.fit_window.split(","))
+    except ValueError:
+        raise CandidateInputError(f"--fit-window: expected two fractions like 0.1,0.5; got {args.fit_window!r}") from None
+    trajectory = read_trajectory(args.trajectory, args.timestep_fs, args.stride, args.temperature)
+    analysis, _ = analyze_trajectory(trajectory, args.species, window, use_kinisi=not args.no_kinisi)
+    result = {
+        "trajectory": args.trajectory,
+        "species": args.species,
+        "n_frames": analysis.n_frames,
+        "duration_ps": analysis.duration_ps,
+        "D_avg_A2_per_ps": analysis.D_avg_A2_per_ps,
+        "D_max_A2_per_ps": analysis.D_max_A2_per_ps,
+        "D_xyz_A2_per_ps": analysis.D_xyz_A2_per_ps,
+        "melted": analysis.melted,
+        "melted_reason": analysis.melted_reason,
+        "conductivity_mS_per_cm": analysis.conductivity_mS_per_cm,
+        "na_vdos_center_thz": analysis.na_vdos_center_thz,
+        "kinisi_D_A2_per_ps": analysis.kinisi.D_A2_per_ps if analysis.kinisi else None,
+        "kinisi_D_interval_A2_per_ps": analysis.kinisi.D_interval_A2_per_ps if analysis.kinisi else None,
+        "kinisi_D_jump_A2_per_ps": analysis.kinisi.D_jump_A2_per_ps if analysis.kinisi else None,
+        "haven_ratio": analysis.kinisi.haven_ratio if analysis.kinisi else None,
+        "elements": {name: element.model_dump() for name, element in analysis.elements.items()},
+    }
+    if args.density:
+        result["density_chgcar"] = probability_density_chgcar(trajectory, args.density, args.species)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            if key != "elements":
+                print(f"{key:30s} {value:.5g}" if isinstance(value, float) else f"{key:30s} {value}")
+    return 0
+
+
 def _submit_benchmark(args: argparse.Namespace, models: list[str]) -> int:
     from jobflow.managers.fireworks import flow_to_workflow
 
@@ -289,6 +369,7 @@ COMMANDS = {
     "results": cmd_results,
     "benchmark-forces": cmd_benchmark_forces,
     "phonons": cmd_phonons,
+    "diffusion": cmd_diffusion,
 }
 
 
@@ -301,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore")
     try:
         return COMMANDS[args.command](args)
-    except (CandidateInputError, StoreConfigError, UnknownModelError, ReferenceError, ValueError, RuntimeError) as exc:
+    except (CandidateInputError, StoreConfigError, UnknownModelError, ReferenceError, ValueError, RuntimeError, FileNotFoundError) as exc:
         print(f"na-flows {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

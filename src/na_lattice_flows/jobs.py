@@ -13,6 +13,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from na_lattice_flows.models import resolve_model
 from na_lattice_flows.phonons import PhononDescriptors
 from na_lattice_flows.schemas import ScreeningDocument
+from na_lattice_flows.structure_descriptors import structure_descriptors
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 
 DEFAULT_MODEL = "chgnet"  # weights ship in the chgnet package and it runs well on CPU
@@ -56,8 +57,9 @@ def summarize_screening(
     formation_energy_eV_per_atom: float | None = None,
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS,
     phonons: PhononDescriptors | dict | None = None,
+    transport: dict | None = None,
 ) -> ScreeningDocument:
-    """Collect a structure's screening record and choose its supercell from the relaxed cell."""
+    """Collect a structure's screening record, its structural descriptors and its supercell from the relaxed cell."""
     supercell = paper_supercell(relaxed_structure, min_atoms=min_supercell_atoms)
     return ScreeningDocument(
         candidate_id=candidate_id,
@@ -76,5 +78,7 @@ def summarize_screening(
         supercell_matrix=supercell.supercell_matrix,
         supercell_n_atoms=supercell.n_atoms,
         supercell_length_ratio=supercell.length_ratio,
+        structure_descriptors=structure_descriptors(relaxed_structure),
         phonons=phonons,
+        transport=transport,
     )

@@ -1,6 +1,7 @@
 """The phonon step of the screening flow: the paper's random-displacement supercells with forces from the MLP,
-second-order force constants (symfc by default, pheasy/hiphive selectable), the dynamic-stability screen and the
-lattice-dynamics descriptors. Force constants and per-mode data go to the JobStore's ``data`` store."""
+second-order force constants (symfc by default, pheasy/hiphive selectable), optionally third order on the same
+supercells, the dynamic-stability screen and the lattice-dynamics descriptors. Force constants and per-mode data
+go to the JobStore's ``data`` store."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from na_lattice_flows.force_benchmark import StabilityVerdict, dynamic_stability, predict_forces
-from na_lattice_flows.force_constants import fit_force_constants
+from na_lattice_flows.force_constants import fit_force_constants, fit_third_order
 from na_lattice_flows.models import get_calculator, resolve_model
 from na_lattice_flows.phonons import (
     DEFAULT_LOW_FREQ_CUTOFF_THZ,
@@ -37,10 +38,14 @@ class PhononDocument(BaseModel):
     descriptors: PhononDescriptors
     structure_descriptors: StructureDescriptors
     force_constants: list = Field(description="Second-order force constants, phonopy layout, eV/A^2 (data store)")
+    third_order_method: str | None = None
+    force_constants_3rd: list | None = Field(
+        None, description="Compact third-order force constants, phono3py layout, eV/A^3 (data store), when asked"
+    )
     mode_data: ModeData = Field(description="Per-mode frequencies, MSD, participation and coupling (data store)")
 
 
-@job(data=["force_constants", "mode_data"], output_schema=PhononDocument)
+@job(data=["force_constants", "force_constants_3rd", "mode_data"], output_schema=PhononDocument)
 def mlp_phonons(
     structure: Structure,
     candidate_id: str,
@@ -52,6 +57,8 @@ def mlp_phonons(
     temperature_K: float,
     low_freq_cutoff_thz: float,
     min_supercell_atoms: int,
+    third_order_method: str | None = None,
+    third_order_cutoff_A: float = 5.0,
 ) -> PhononDocument:
     calculator = get_calculator(model)
     matrix = paper_supercell(structure, min_supercell_atoms).supercell_matrix
@@ -69,6 +76,9 @@ def mlp_phonons(
     descriptors, mode_data = phonon_descriptors(ph, temperature_k=temperature_K, low_freq_cutoff_thz=low_freq_cutoff_thz)
     descriptors.dynamically_stable = stability.dynamically_stable
     descriptors.min_frequency_thz = stability.min_frequency_thz
+    fc3 = None
+    if third_order_method is not None:
+        fc3 = fit_third_order(reference, method=third_order_method, cutoff_A=third_order_cutoff_A).tolist()
     return PhononDocument(
         candidate_id=candidate_id,
         formula=structure.composition.reduced_formula,
@@ -81,6 +91,8 @@ def mlp_phonons(
         descriptors=descriptors,
         structure_descriptors=structure_descriptors(structure),
         force_constants=ph.force_constants.tolist(),
+        third_order_method=third_order_method,
+        force_constants_3rd=fc3,
         mode_data=mode_data,
     )
 
@@ -88,7 +100,10 @@ def mlp_phonons(
 @dataclass
 class MLPPhononMaker(Maker):
     """Phonons of a relaxed structure from MLP forces on random-displacement supercells (paper §2.5):
-    30 supercells of >= 80 atoms, every atom displaced 0.03 A, seeded; descriptors at 800 K."""
+    30 supercells of >= 80 atoms, every atom displaced 0.03 A, seeded; descriptors at 800 K.
+    ``third_order_method`` (symfc, hiphive or pheasy) adds third-order force constants from the same supercells,
+    triplets within ``third_order_cutoff_A``; off by default because no descriptor needs them and they are
+    the largest output (compact fc3 of a 200-atom supercell with 8 primitive atoms: 8.6 M numbers)."""
 
     name: str = "mlp phonons"
     model: str = "chgnet"
@@ -99,6 +114,8 @@ class MLPPhononMaker(Maker):
     temperature_K: float = DEFAULT_TEMPERATURE_K
     low_freq_cutoff_thz: float = DEFAULT_LOW_FREQ_CUTOFF_THZ
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+    third_order_method: str | None = None
+    third_order_cutoff_A: float = 5.0
 
     def __post_init__(self) -> None:
         self.model = resolve_model(self.model).name
@@ -106,7 +123,8 @@ class MLPPhononMaker(Maker):
     def make(self, structure: Structure, candidate_id: str) -> Job:
         phonons = mlp_phonons(
             structure, candidate_id, self.model, self.n_supercells, self.amplitude_A, self.seed, self.fc_method,
-            self.temperature_K, self.low_freq_cutoff_thz, self.min_supercell_atoms,
+            self.temperature_K, self.low_freq_cutoff_thz, self.min_supercell_atoms, self.third_order_method,
+            self.third_order_cutoff_A,
         )  # fmt: skip
         phonons.name = f"{self.name} {candidate_id}"
         return phonons

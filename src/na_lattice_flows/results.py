@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from na_lattice_flows.stores import Session, get_campaign_store
+from na_lattice_flows.structure_descriptors import StructureDescriptors
 from na_lattice_flows.workflows import SUMMARY_JOB_NAME
 
 PHONON_COLUMNS = [
@@ -18,6 +19,16 @@ PHONON_COLUMNS = [
     "total_dos_center_thz",
     "low_freq_na_host_coupling",
 ]
+STRUCTURE_COLUMNS = list(StructureDescriptors.model_fields)
+TRANSPORT_COLUMNS = [
+    "D_avg_A2_per_ps",
+    "D_max_A2_per_ps",
+    "melted",
+    "na_vdos_center_thz",
+    "conductivity_mS_per_cm",
+    "D_kinisi_A2_per_ps",
+    "haven_ratio",
+]
 RESULT_COLUMNS = [
     "candidate_id",
     "formula",
@@ -30,6 +41,10 @@ RESULT_COLUMNS = [
     "supercell_n_atoms",
     "supercell_length_ratio",
     *PHONON_COLUMNS,
+    *TRANSPORT_COLUMNS,
+    "activation_energy_eV",
+    "md_skipped_reason",
+    *STRUCTURE_COLUMNS,
     "error",
 ]
 
@@ -69,6 +84,7 @@ def results_table(session: Session) -> pd.DataFrame:
         fizzled = session.launchpad.fireworks.find({"fw_id": {"$in": workflow["nodes"]}, "state": "FIZZLED"}, {"fw_id": 1, "name": 1})
         errors = [f"{fw['name']}: {_failure_reason(session, fw['fw_id'])}" for fw in fizzled]
         summary = summaries.get(candidate_id, {})
+        transport = summary.get("transport") or {}
         rows[candidate_id] = {
             "candidate_id": candidate_id,
             "formula": metadata.get("formula"),
@@ -81,6 +97,10 @@ def results_table(session: Session) -> pd.DataFrame:
             "supercell_n_atoms": summary.get("supercell_n_atoms"),
             "supercell_length_ratio": summary.get("supercell_length_ratio"),
             **{column: (summary.get("phonons") or {}).get(column) for column in PHONON_COLUMNS},
+            **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
+            "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),
+            "md_skipped_reason": transport.get("skipped_reason"),
+            **{column: (summary.get("structure_descriptors") or {}).get(column) for column in STRUCTURE_COLUMNS},
             "error": "; ".join(errors) or None,
         }
     return pd.DataFrame(list(rows.values()), columns=RESULT_COLUMNS)

@@ -6,7 +6,9 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from na_lattice_flows.candidates import Rejection
+from na_lattice_flows.md_jobs import TransportSummary
 from na_lattice_flows.phonons import PhononDescriptors
+from na_lattice_flows.structure_descriptors import StructureDescriptors
 
 
 class ScreeningDocument(BaseModel):
@@ -29,7 +31,9 @@ class ScreeningDocument(BaseModel):
     supercell_matrix: list[list[int]]
     supercell_n_atoms: int
     supercell_length_ratio: float = Field(description="Longest / shortest supercell lattice length")
+    structure_descriptors: StructureDescriptors = Field(description="Of the relaxed structure")
     phonons: PhononDescriptors | None = Field(None, description="Stability and lattice-dynamics descriptors")
+    transport: TransportSummary | None = Field(None, description="MD diffusion results, or why MD was skipped")
 
 
 class CampaignRecord(BaseModel):

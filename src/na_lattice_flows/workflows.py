@@ -8,6 +8,7 @@ from jobflow import Flow, Maker
 
 from na_lattice_flows.candidates import Candidate
 from na_lattice_flows.jobs import MLPRelaxMaker, summarize_screening
+from na_lattice_flows.md_jobs import MLPMDMaker, md_gate
 from na_lattice_flows.phonon_jobs import MLPPhononMaker
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS
 
@@ -16,23 +17,29 @@ SUMMARY_JOB_NAME = "screening summary"
 
 @dataclass
 class ScreeningFlowMaker(Maker):
-    """Relax one candidate with an MLP, compute its phonons and descriptors, and record it with its paper
-    supercell. ``phonon_maker=None`` stops after the relaxation."""
+    """Relax one candidate with an MLP, compute its phonons and descriptors, run MD on it when it is dynamically
+    stable, and record it all with its paper supercell. ``phonon_maker=None`` or ``md_maker=None`` leave out
+    that step (without phonons, MD runs unconditionally)."""
 
     name: str = "na screening"
     relax_maker: MLPRelaxMaker = field(default_factory=MLPRelaxMaker)
     phonon_maker: MLPPhononMaker | None = field(default_factory=MLPPhononMaker)
+    md_maker: MLPMDMaker | None = field(default_factory=MLPMDMaker)
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
 
     def make(self, candidate: Candidate) -> Flow:
         relax = self.relax_maker.make(candidate.structure)
         relax.name = f"{self.relax_maker.name} {candidate.candidate_id}"
         jobs = [relax]
-        descriptors = None
+        descriptors = stability = transport = None
         if self.phonon_maker is not None:
             phonons = self.phonon_maker.make(relax.output.structure, candidate.candidate_id)
             jobs.append(phonons)
-            descriptors = phonons.output.descriptors
+            descriptors, stability = phonons.output.descriptors, phonons.output.stability
+        if self.md_maker is not None:
+            gate = md_gate(self.md_maker, stability, relax.output.structure, candidate.candidate_id)
+            jobs.append(gate)
+            transport = gate.output
         summary = summarize_screening(
             candidate_id=candidate.candidate_id,
             input_structure=candidate.structure,
@@ -46,6 +53,7 @@ class ScreeningFlowMaker(Maker):
             formation_energy_eV_per_atom=candidate.formation_energy_eV_per_atom,
             min_supercell_atoms=self.min_supercell_atoms,
             phonons=descriptors,
+            transport=transport,
         )
         summary.name = SUMMARY_JOB_NAME
         flow = Flow([*jobs, summary], output=summary.output, name=f"{self.name} {candidate.candidate_id}")

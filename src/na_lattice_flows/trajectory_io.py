@@ -1,0 +1,148 @@
+"""Trajectories in and out. Our MD engines write one compact HDF5 file per run (float32 unwrapped positions and
+velocities, gzip); the analysis reads that and the formats other codes write: ASE .traj, extended XYZ, VASP
+XDATCAR and vasprun.xml, pymatgen Trajectory JSON."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from na_lattice_flows.transport import MDTrajectory, unwrap_fractional
+
+TRAJECTORY_FORMATS = "ASE .traj, extended XYZ (.xyz/.extxyz), XDATCAR, vasprun.xml, pymatgen Trajectory .json, our .h5"
+
+
+def write_h5_trajectory(
+    path: Path, species: list[str], cell: np.ndarray, attrs: dict, steps: np.ndarray, positions: np.ndarray,
+    velocities: np.ndarray | None,
+) -> Path:
+    """Write a whole trajectory atomically (a temporary file renamed into place): float32 unwrapped positions
+    (A) and velocities (A/fs), the MD step of each frame, species, cell and run settings as attributes."""
+    import h5py
+
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    with h5py.File(temporary, "w") as handle:
+        handle.create_dataset("positions", data=np.asarray(positions, dtype="f4"), compression="gzip", compression_opts=4)
+        if velocities is not None:
+            handle.create_dataset("velocities", data=np.asarray(velocities, dtype="f4"), compression="gzip", compression_opts=4)
+        handle.create_dataset("step", data=np.asarray(steps, dtype="i8"))
+        handle.attrs["species"] = np.array(species, dtype="S3")
+        handle.attrs["cell"] = np.asarray(cell, dtype=float)
+        for key, value in attrs.items():
+            handle.attrs[key] = value
+    os.replace(temporary, path)
+    return path
+
+
+def read_trajectory(
+    path: str | Path,
+    timestep_fs: float | None = None,
+    stride: int | None = None,
+    temperature_K: float | None = None,
+) -> MDTrajectory:
+    """Any supported trajectory as an MDTrajectory with unwrapped positions. ``timestep_fs`` and ``stride`` (MD
+    steps between stored frames) override what the file says; formats that do not record the time step (XDATCAR,
+    XYZ, ASE .traj without it) need ``timestep_fs``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such trajectory")
+    name = path.name.lower()
+    if name.endswith((".h5", ".hdf5")):
+        return _read_h5(path, timestep_fs, stride, temperature_K)
+    if "xdatcar" in name:
+        from pymatgen.io.vasp.outputs import Xdatcar
+
+        return _from_structures(path, Xdatcar(str(path)).structures, timestep_fs, stride or 1, temperature_K)
+    if name.startswith("vasprun") and ".xml" in name:
+        from pymatgen.io.vasp.outputs import Vasprun
+
+        run = Vasprun(str(path), parse_dos=False, parse_eigen=False, parse_potcar_file=False)
+        potim = run.parameters.get("POTIM")
+        temperature = temperature_K or run.parameters.get("TEBEG")
+        return _from_structures(path, run.structures, timestep_fs or potim, stride or 1, temperature)
+    if name.endswith((".json", ".json.gz")):
+        from monty.serialization import loadfn
+        from pymatgen.core.trajectory import Trajectory
+
+        loaded = loadfn(path)
+        if not isinstance(loaded, Trajectory):
+            raise ValueError(f"{path}: not a pymatgen Trajectory JSON (found {type(loaded).__name__})")
+        return _from_pymatgen_trajectory(path, loaded, timestep_fs, stride, temperature_K)
+    if name.endswith((".traj", ".xyz", ".extxyz")):
+        return _read_ase(path, timestep_fs, stride, temperature_K)
+    raise ValueError(f"{path}: unknown trajectory format; supported: {TRAJECTORY_FORMATS}")
+
+
+def _frame_interval(path: Path, timestep_fs: float | None, stride: int | None) -> float:
+    if timestep_fs is None:
+        raise ValueError(f"{path}: the file does not record the MD time step; give it (--timestep-fs)")
+    return float(timestep_fs) * int(stride or 1)
+
+
+def _from_structures(path: Path, structures, timestep_fs, stride, temperature_K) -> MDTrajectory:
+    structures = list(structures)
+    if not structures:
+        raise ValueError(f"{path}: no frames")
+    fractional = np.array([s.frac_coords for s in structures])
+    cells = np.array([s.lattice.matrix for s in structures])
+    cell = cells[0] if np.allclose(cells, cells[0]) else cells
+    return MDTrajectory(
+        species=[site.specie.symbol for site in structures[0]],
+        positions=unwrap_fractional(fractional, cells),
+        cell=cell,
+        frame_interval_fs=_frame_interval(path, timestep_fs, stride),
+        temperature_K=temperature_K,
+        metadata={"source": str(path)},
+    )
+
+
+def _from_pymatgen_trajectory(path: Path, trajectory, timestep_fs, stride, temperature_K) -> MDTrajectory:
+    structures = [trajectory.get_structure(i) for i in range(len(trajectory))]
+    return _from_structures(path, structures, timestep_fs or trajectory.time_step, stride, temperature_K)
+
+
+def _read_ase(path: Path, timestep_fs, stride, temperature_K) -> MDTrajectory:
+    from ase import units
+    from ase.io import read
+
+    frames = read(path, index=":")
+    if not frames:
+        raise ValueError(f"{path}: no frames")
+    fractional = np.array([atoms.get_scaled_positions(wrap=False) for atoms in frames])
+    cells = np.array([atoms.cell.array for atoms in frames])
+    has_velocities = all(atoms.has("momenta") for atoms in frames) and np.any(frames[-1].get_momenta())
+    info_timestep = frames[0].info.get("timestep_fs")
+    return MDTrajectory(
+        species=frames[0].get_chemical_symbols(),
+        positions=unwrap_fractional(fractional, cells),
+        cell=cells[0] if np.allclose(cells, cells[0]) else cells,
+        frame_interval_fs=_frame_interval(path, timestep_fs or info_timestep, stride),
+        velocities=np.array([atoms.get_velocities() * units.fs for atoms in frames]) if has_velocities else None,
+        temperature_K=temperature_K,
+        metadata={"source": str(path)},
+    )
+
+
+def _read_h5(path: Path, timestep_fs, stride, temperature_K) -> MDTrajectory:
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        attrs = dict(handle.attrs)
+        positions = np.asarray(handle["positions"], dtype=float)
+        velocities = np.asarray(handle["velocities"], dtype=float) if "velocities" in handle else None
+    return MDTrajectory(
+        species=[s.decode() if isinstance(s, bytes) else str(s) for s in attrs["species"]],
+        positions=positions,
+        cell=attrs["cell"],
+        frame_interval_fs=float(timestep_fs or attrs["timestep_fs"]) * int(stride or attrs["frame_interval_steps"]),
+        velocities=velocities,
+        temperature_K=temperature_K or float(attrs.get("temperature_K", np.nan)),
+        metadata={"source": str(path), **{k: _plain(v) for k, v in attrs.items() if k not in ("species", "cell")}},
+    )
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

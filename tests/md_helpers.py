@@ -1,0 +1,51 @@
+"""Cheap, exactly known systems for the MD and transport tests."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from na_lattice_flows.transport import MDTrajectory
+
+
+class EinsteinCalculator(Calculator):
+    """Every atom tied to its starting site by a spring k (eV/A^2): a harmonic, non-diffusing crystal whose
+    thermal MSD is known, <x^2> = k_B T / k per axis."""
+
+    implemented_properties = ("energy", "forces")
+
+    def __init__(self, sites: np.ndarray, k: float = 2.0):
+        super().__init__()
+        self.sites = np.asarray(sites, dtype=float)
+        self.k = k
+
+    def calculate(self, atoms=None, properties=("forces",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        u = self.atoms.positions - self.sites
+        self.results = {"energy": 0.5 * self.k * float((u**2).sum()), "forces": -self.k * u}
+
+
+def na_cl_lattice(n: int = 3, a: float = 5.64) -> Atoms:
+    """Rock salt n x n x n conventional cells (8 n^3 atoms)."""
+    from ase.build import bulk
+
+    return bulk("NaCl", "rocksalt", a=a, cubic=True).repeat((n, n, n))
+
+
+def random_walk(D: float, n_walkers: int = 256, n_frames: int = 2001, frame_fs: float = 6.0, n_static: int = 32, seed: int = 1,
+                box: float = 20.0) -> MDTrajectory:
+    """Na walkers with Gaussian steps of variance 2 D dt per axis (D in A^2/ps) among static Cl: MSD = 6 D t."""
+    rng = np.random.default_rng(seed)
+    dt_ps = frame_fs / 1000.0
+    steps = rng.normal(0.0, np.sqrt(2 * D * dt_ps), size=(n_frames - 1, n_walkers, 3))
+    start = rng.uniform(0, box, size=(n_walkers, 3))
+    walkers = np.concatenate([start[None], start[None] + np.cumsum(steps, axis=0)])
+    static = np.broadcast_to(rng.uniform(0, box, size=(n_static, 3)), (n_frames, n_static, 3))
+    return MDTrajectory(
+        species=["Na"] * n_walkers + ["Cl"] * n_static,
+        positions=np.concatenate([walkers, static], axis=1),
+        cell=np.eye(3) * box,
+        frame_interval_fs=frame_fs,
+        temperature_K=800.0,
+    )
