@@ -164,14 +164,15 @@ def is_melted(
     D >= 1e-2 A^2/ps along all three directions, or its MSD over the last 20 % of the run exceeds 1 A^2 along
     any direction. Returns the verdict and the reason; None (undecided) when only the D criterion could tell and
     the run is shorter than MIN_MELT_FILTER_DURATION_PS."""
+    long_enough = duration_ps is None or duration_ps >= MIN_MELT_FILTER_DURATION_PS
+    for result in framework if long_enough else ():
+        if all(d >= d_threshold for d in result.D_xyz_A2_per_ps):
+            return True, f"{result.element} diffuses: D_xyz = {', '.join(f'{d:.3g}' for d in result.D_xyz_A2_per_ps)} A^2/ps"
     for result in framework:
         if max(result.tail_msd_xyz_A2) > msd_threshold:
             return True, f"{result.element} moved: tail MSD {max(result.tail_msd_xyz_A2):.3g} A^2 > {msd_threshold}"
-    if duration_ps is not None and duration_ps < MIN_MELT_FILTER_DURATION_PS:
+    if not long_enough:
         return None, f"run of {duration_ps:.3g} ps is too short for the D criterion (needs {MIN_MELT_FILTER_DURATION_PS:g} ps)"
-    for result in framework:
-        if all(d >= d_threshold for d in result.D_xyz_A2_per_ps):
-            return True, f"{result.element} diffuses: D_xyz = {', '.join(f'{d:.3g}' for d in result.D_xyz_A2_per_ps)} A^2/ps"
     return False, None
 
 
