@@ -13,25 +13,25 @@ PHONONDB_DEV = SHARED_DATA / "phonondb_dev"
 VASP_REFERENCE = SHARED_DATA / "vasp_reference"
 
 
+def _shared(path: Path, what: str) -> Path:
+    if not path.exists():
+        pytest.skip(f"{what} not found at {path} (../shared/data is absent)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def phonondb_dev() -> Path:
-    if not PHONONDB_DEV.is_dir():
-        pytest.skip(f"phononDB dev archives not found at {PHONONDB_DEV} (../shared/data is absent)")
-    return PHONONDB_DEV
+    return _shared(PHONONDB_DEV, "phononDB dev archives")
 
 
 @pytest.fixture(scope="session")
 def vasp_reference() -> Path:
-    if not VASP_REFERENCE.is_dir():
-        pytest.skip(f"recorded VASP runs not found at {VASP_REFERENCE} (../shared/data is absent)")
-    return VASP_REFERENCE
+    return _shared(VASP_REFERENCE, "recorded VASP runs")
 
 
 @pytest.fixture(scope="session")
 def pool_csv() -> Path:
-    if not POOL_CSV.is_file():
-        pytest.skip(f"shared candidate pool not found at {POOL_CSV} (../shared/data is absent)")
-    return POOL_CSV
+    return _shared(POOL_CSV, "shared candidate pool")
 
 
 @pytest.fixture(scope="session")

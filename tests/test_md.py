@@ -100,7 +100,7 @@ def test_a_killed_run_resumes_and_equals_an_uninterrupted_one_frame_for_frame(tm
         np.testing.assert_array_equal(a["positions"][:], b["positions"][:])
         np.testing.assert_array_equal(a["velocities"][:], b["velocities"][:])
     assert not checkpoint.exists() and not (tmp_path / "killed.frames").exists()
-    # a rerun of the finished job is a no-op; different settings refuse the stale checkpoint
+    # a rerun of the finished job is a no-op (no calculator needed, no folder left behind)
     assert run_langevin_md(atoms, None, settings, killed, progress=False) == killed
 
 

@@ -18,14 +18,13 @@ import numpy as np
 from ase import Atoms, units
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
-
-CHECKPOINT_VERSION = 1
-
 
 class MDSettings(BaseModel):
     """One NVT Langevin run. Defaults are the paper's preset."""
+
+    model_config = ConfigDict(extra="forbid")
 
     temperature_K: float = 800.0
     timestep_fs: float = 1.5
@@ -62,7 +61,9 @@ MD_PRESETS = {
 def md_settings(preset: str = "paper", **overrides) -> MDSettings:
     if preset not in MD_PRESETS:
         raise ValueError(f"unknown MD preset {preset!r}; choose from {', '.join(MD_PRESETS)}")
-    return MD_PRESETS[preset].model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    # validated, so that a mistyped or out-of-range field fails here (at submission), not on the worker
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    return MDSettings.model_validate({**MD_PRESETS[preset].model_dump(), **updates})
 
 
 class FrameSegments:
@@ -112,7 +113,6 @@ def _save_checkpoint(path: Path, atoms: Atoms, rng: np.random.Generator, step: i
         step=step,
         rng_state=json.dumps(rng.bit_generator.state),
         fingerprint=fingerprint,
-        version=CHECKPOINT_VERSION,
     )
     os.replace(temporary, path)  # atomic: a kill leaves the previous checkpoint or this one, never half of one
 
@@ -132,10 +132,10 @@ def run_langevin_md(
 
     trajectory_path = Path(trajectory_path)
     checkpoint_path = trajectory_path.with_name(trajectory_path.stem + ".checkpoint.npz")
-    segments = FrameSegments(trajectory_path.with_name(trajectory_path.stem + ".frames"))
     fingerprint = settings.fingerprint()
     if _completed(trajectory_path, fingerprint):
         return trajectory_path  # a rerun of a finished job
+    segments = FrameSegments(trajectory_path.with_name(trajectory_path.stem + ".frames"))
     atoms = atoms.copy()
     atoms.calc = calculator
     rng = np.random.default_rng(settings.seed)
