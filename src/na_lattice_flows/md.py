@@ -21,6 +21,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
+
 class MDSettings(BaseModel):
     """One NVT Langevin run. Defaults are the paper's preset."""
 
