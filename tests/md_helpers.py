@@ -49,3 +49,25 @@ def random_walk(D: float, n_walkers: int = 256, n_frames: int = 2001, frame_fs: 
         frame_interval_fs=frame_fs,
         temperature_K=800.0,
     )
+
+
+def einstein_torch_model(sites: np.ndarray, k: float = 2.0):
+    """``EinsteinCalculator`` as a torch-sim model, for the batched engine: atom i of the batch is tied to
+    ``sites[i]`` (the batch's systems concatenated)."""
+    import torch
+    from torch_sim.models.interface import ModelInterface
+
+    class EinsteinModel(ModelInterface):
+        def __init__(self):
+            super().__init__()
+            self._device, self._dtype = torch.device("cpu"), torch.float64
+            self._compute_forces, self._compute_stress = True, False
+            self.sites = torch.as_tensor(np.asarray(sites), dtype=torch.float64)
+
+        def forward(self, state, **_):
+            u = state.positions - self.sites
+            per_atom = 0.5 * k * (u**2).sum(dim=1)
+            energy = torch.zeros(state.n_systems, dtype=torch.float64).index_add_(0, state.system_idx, per_atom)
+            return {"energy": energy, "forces": -k * u}
+
+    return EinsteinModel()

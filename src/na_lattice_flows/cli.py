@@ -51,6 +51,10 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--md-production-steps", type=int, help="override the preset's production steps")
     parser.add_argument("--md-equilibration-steps", type=int, help="override the preset's equilibration steps")
+    parser.add_argument(
+        "--md-engine", default="ase", choices=["ase", "torchsim"],
+        help="ase: one run per job; torchsim: a structure's temperature series batched in one job (SevenNet/UMA models)",
+    )  # fmt: skip
     parser.add_argument("--trajectory-dir", help="where MD trajectories go (default: <workdir>/trajectories; shared by all workers)")
 
 
@@ -155,7 +159,7 @@ def _flow_maker(args: argparse.Namespace):
         model=args.model, preset=args.md_preset, temperatures_K=temperatures,
         reference_temperature_K=800.0 if 800.0 in temperatures else max(temperatures),
         overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
-        trajectory_dir=args.trajectory_dir or str(_settings(args).workdir / "trajectories"),
+        engine=args.md_engine, trajectory_dir=args.trajectory_dir or str(_settings(args).workdir / "trajectories"),
         min_supercell_atoms=args.min_supercell_atoms,
     )  # fmt: skip
     return ScreeningFlowMaker(

@@ -129,12 +129,10 @@ def run_langevin_md(
     """Run (or resume) the MD of ``atoms`` and write its trajectory to ``trajectory_path`` (HDF5). While it runs,
     the checkpoint (``<name>.checkpoint.npz``) and frame segments (``<name>.frames/``) sit beside it; both go when
     the trajectory is complete. A finished trajectory with the same settings is returned as it is."""
-    from na_lattice_flows.trajectory_io import write_h5_trajectory
-
     trajectory_path = Path(trajectory_path)
     checkpoint_path = trajectory_path.with_name(trajectory_path.stem + ".checkpoint.npz")
     fingerprint = settings.fingerprint()
-    if _completed(trajectory_path, fingerprint):
+    if is_trajectory_complete(trajectory_path, fingerprint):
         return trajectory_path  # a rerun of a finished job
     segments = FrameSegments(trajectory_path.with_name(trajectory_path.stem + ".frames"))
     atoms = atoms.copy()
@@ -187,25 +185,29 @@ def run_langevin_md(
             if completed % settings.checkpoint_interval_steps == 0 or completed == settings.n_steps:
                 checkpoint(completed)
             bar.update()
+    finish_trajectory(trajectory_path, atoms.get_chemical_symbols(), atoms.cell.array, settings, segments, {"engine": "ase", **(attrs or {})})
+    checkpoint_path.unlink(missing_ok=True)
+    return trajectory_path
+
+
+def finish_trajectory(path: Path, symbols: list[str], cell: np.ndarray, settings: MDSettings, segments: FrameSegments, attrs: dict) -> None:
+    """Gather the frame segments into the HDF5 trajectory (written whole, by rename) and drop the segments."""
+    from na_lattice_flows.trajectory_io import write_h5_trajectory
+
     frames = segments.collect()
     header = {
         "timestep_fs": settings.timestep_fs,
         "frame_interval_steps": settings.frame_interval_steps,
         "temperature_K": settings.temperature_K,
         "n_equilibration_steps": settings.n_equilibration_steps,
-        "settings_fingerprint": fingerprint,
-        **(attrs or {}),
+        "settings_fingerprint": settings.fingerprint(),
+        **attrs,
     }
-    write_h5_trajectory(
-        trajectory_path, atoms.get_chemical_symbols(), atoms.cell.array, header, frames["step"], frames["positions"],
-        frames.get("velocities"),
-    )  # fmt: skip
+    write_h5_trajectory(path, symbols, cell, header, frames["step"], frames["positions"], frames.get("velocities"))
     segments.remove()
-    checkpoint_path.unlink(missing_ok=True)
-    return trajectory_path
 
 
-def _completed(trajectory_path: Path, fingerprint: str) -> bool:
+def is_trajectory_complete(trajectory_path: Path, fingerprint: str) -> bool:
     """The trajectory file is written whole, at the end, by rename: its presence with our settings means done."""
     import h5py
 

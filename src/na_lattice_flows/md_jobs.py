@@ -15,12 +15,13 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from na_lattice_flows.md import MDSettings, md_settings, run_langevin_md
-from na_lattice_flows.models import get_calculator, resolve_model
+from na_lattice_flows.md_batched import run_torchsim_langevin_md
+from na_lattice_flows.models import TORCHSIM_FAMILIES, get_calculator, get_torchsim_model, resolve_model
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 from na_lattice_flows.trajectory_io import read_trajectory
 from na_lattice_flows.transport import ArrheniusFit, TransportAnalysis, analyze_trajectory, arrhenius_fit
 
-MD_ENGINES = ("ase",)
+MD_ENGINES = ("ase", "torchsim")
 
 
 class MDDocument(BaseModel):
@@ -34,6 +35,12 @@ class MDDocument(BaseModel):
     trajectory_path: str = Field(description="HDF5 trajectory: unwrapped positions, velocities (float32)")
     analysis: TransportAnalysis
     curves: dict = Field(description="times, MSD(t) per element and axis, VDOS (data store)")
+
+
+class MDBatchDocument(BaseModel):
+    """The runs of one torch-sim batch, in the order they were given."""
+
+    runs: list[MDDocument]
 
 
 class TransportSummary(BaseModel):
@@ -59,6 +66,23 @@ def trajectory_file(trajectory_dir: str, candidate_id: str, settings: MDSettings
     return Path(trajectory_dir) / candidate_id / f"md_{settings.temperature_K:g}K_{safe_model}_{settings.fingerprint()}.h5"
 
 
+def _md_document(structure: Structure, candidate_id: str, model: str, engine: str, settings: MDSettings, supercell_matrix,
+                 n_atoms: int, path: Path, use_kinisi: bool) -> MDDocument:
+    analysis, curves = analyze_trajectory(read_trajectory(path), "Na", use_kinisi=use_kinisi, seed=settings.seed)
+    return MDDocument(
+        candidate_id=candidate_id,
+        formula=structure.composition.reduced_formula,
+        model=model,
+        engine=engine,
+        settings=settings,
+        supercell_matrix=supercell_matrix,
+        n_atoms=n_atoms,
+        trajectory_path=str(path.resolve()),
+        analysis=analysis,
+        curves={key: value.tolist() for key, value in curves.items()},
+    )
+
+
 @job(data=["curves"], output_schema=MDDocument)
 def mlp_md(
     structure: Structure,
@@ -69,23 +93,34 @@ def mlp_md(
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS,
     use_kinisi: bool = True,
 ) -> MDDocument:
+    """One structure at one temperature with the ASE engine."""
     supercell = paper_supercell(structure, min_supercell_atoms)
     atoms = AseAtomsAdaptor.get_atoms(structure * supercell.supercell_matrix)
     path = trajectory_file(trajectory_dir, candidate_id, settings, model)
     run_langevin_md(atoms, get_calculator(model), settings, path, attrs={"model": model, "candidate_id": candidate_id})
-    analysis, curves = analyze_trajectory(read_trajectory(path), "Na", use_kinisi=use_kinisi, seed=settings.seed)
-    return MDDocument(
-        candidate_id=candidate_id,
-        formula=structure.composition.reduced_formula,
-        model=model,
-        engine="ase",
-        settings=settings,
-        supercell_matrix=supercell.supercell_matrix,
-        n_atoms=len(atoms),
-        trajectory_path=str(path.resolve()),
-        analysis=analysis,
-        curves={key: value.tolist() for key, value in curves.items()},
-    )
+    return _md_document(structure, candidate_id, model, "ase", settings, supercell.supercell_matrix, len(atoms), path, use_kinisi)
+
+
+@job(data=["curves"], output_schema=MDBatchDocument)
+def mlp_md_batch(
+    structures: list[Structure],
+    candidate_ids: list[str],
+    model: str,
+    settings: list[MDSettings],
+    trajectory_dir: str,
+    min_supercell_atoms: int = DEFAULT_MIN_ATOMS,
+    use_kinisi: bool = True,
+) -> MDBatchDocument:
+    """Several (structure, temperature) runs advanced together by torch-sim, one model call per step."""
+    supercells = [paper_supercell(structure, min_supercell_atoms) for structure in structures]
+    systems = [AseAtomsAdaptor.get_atoms(s * c.supercell_matrix) for s, c in zip(structures, supercells, strict=True)]
+    paths = [trajectory_file(trajectory_dir, cid, s, model) for cid, s in zip(candidate_ids, settings, strict=True)]
+    attrs = [{"model": model, "candidate_id": cid} for cid in candidate_ids]
+    run_torchsim_langevin_md(systems, get_torchsim_model(model), settings, paths, attrs)
+    return MDBatchDocument(runs=[
+        _md_document(structure, cid, model, "torchsim", s, supercell.supercell_matrix, len(atoms), path, use_kinisi)
+        for structure, cid, s, supercell, atoms, path in zip(structures, candidate_ids, settings, supercells, systems, paths, strict=True)
+    ])  # fmt: skip
 
 
 @job(output_schema=TransportSummary)
@@ -112,7 +147,11 @@ def summarize_transport(candidate_id: str, analyses: list[TransportAnalysis | di
 class MLPMDMaker(Maker):
     """NVT Langevin MD with an MLP on the paper supercell at each of ``temperatures_K`` and the transport
     analysis; ``preset`` 'paper' (800 K, 1.5 fs, 10 000 + 40 000 steps, a frame every 4) or 'short', with any
-    field of MDSettings overridden through ``overrides``."""
+    field of MDSettings overridden through ``overrides``.
+
+    ``engine`` 'ase' runs one job per (structure, temperature); 'torchsim' batches up to ``batch_size`` of those
+    runs into one job that advances them together (one structure's temperature series in ``make``; many
+    structures with ``make_many``), the way to fill a GPU."""
 
     name: str = "mlp md"
     model: str = "chgnet"
@@ -121,28 +160,63 @@ class MLPMDMaker(Maker):
     reference_temperature_K: float = 800.0
     overrides: dict = field(default_factory=dict)
     engine: str = "ase"
+    batch_size: int = 16
     trajectory_dir: str = "na_flows_trajectories"
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
     use_kinisi: bool = True
 
     def __post_init__(self) -> None:
-        self.model = resolve_model(self.model).name
+        spec = resolve_model(self.model)
+        self.model = spec.name
         self.overrides = {key: value for key, value in self.overrides.items() if value is not None}
         if self.engine not in MD_ENGINES:
             raise ValueError(f"unknown MD engine {self.engine!r}; choose from {', '.join(MD_ENGINES)}")
+        if self.engine == "torchsim" and spec.family not in TORCHSIM_FAMILIES:
+            raise ValueError(
+                f"the torchsim MD engine has no wrapper for {self.model!r} ({spec.family}); use a model of the "
+                f"{' or '.join(TORCHSIM_FAMILIES)} families, or engine='ase'"
+            )
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         md_settings(self.preset, **self.overrides)  # a bad preset or field fails at submission, not on the worker
         self.trajectory_dir = str(Path(self.trajectory_dir).resolve())
 
     def make(self, structure: Structure, candidate_id: str) -> Flow:
-        runs = []
-        for temperature in self.temperatures_K:
-            settings = md_settings(self.preset, **{**self.overrides, "temperature_K": temperature})
-            run = mlp_md(structure, candidate_id, self.model, settings, self.trajectory_dir, self.min_supercell_atoms, self.use_kinisi)
-            run.name = f"{self.name} {candidate_id} {temperature:g}K"
-            runs.append(run)
-        summary = summarize_transport(candidate_id, [run.output.analysis for run in runs], self.reference_temperature_K)
-        summary.name = f"transport summary {candidate_id}"
-        return Flow([*runs, summary], output=summary.output, name=f"{self.name} {candidate_id}")
+        flow = self.make_many([structure], [candidate_id])
+        flow.output = flow.output[candidate_id]
+        return flow
+
+    def make_many(self, structures: list[Structure], candidate_ids: list[str]) -> Flow:
+        """The MD of every structure at every temperature and one transport summary per structure; the flow's
+        output maps candidate_id -> summary."""
+        runs = [(structure, cid, md_settings(self.preset, **{**self.overrides, "temperature_K": temperature}))
+                for structure, cid in zip(structures, candidate_ids, strict=True) for temperature in self.temperatures_K]  # fmt: skip
+        jobs, analyses = [], {cid: [] for cid in candidate_ids}
+        if self.engine == "ase":
+            for structure, cid, settings in runs:
+                run = mlp_md(structure, cid, self.model, settings, self.trajectory_dir, self.min_supercell_atoms, self.use_kinisi)
+                run.name = f"{self.name} {cid} {settings.temperature_K:g}K"
+                jobs.append(run)
+                analyses[cid].append(run.output.analysis)
+        else:
+            for start in range(0, len(runs), self.batch_size):
+                chunk = runs[start : start + self.batch_size]
+                batch = mlp_md_batch(
+                    [r[0] for r in chunk], [r[1] for r in chunk], self.model, [r[2] for r in chunk], self.trajectory_dir,
+                    self.min_supercell_atoms, self.use_kinisi,
+                )  # fmt: skip
+                batch.name = f"{self.name} batch {start // self.batch_size} ({len(chunk)} runs)"
+                jobs.append(batch)
+                for index, (_, cid, _) in enumerate(chunk):
+                    analyses[cid].append(batch.output.runs[index].analysis)
+        summaries = {}
+        for cid in candidate_ids:
+            summary = summarize_transport(cid, analyses[cid], self.reference_temperature_K)
+            summary.name = f"transport summary {cid}"
+            jobs.append(summary)
+            summaries[cid] = summary.output
+        name = f"{self.name} {candidate_ids[0]}" if len(candidate_ids) == 1 else f"{self.name} {len(candidate_ids)} structures"
+        return Flow(jobs, output=summaries, name=name)
 
 
 @job

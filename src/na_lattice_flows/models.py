@@ -92,6 +92,9 @@ def _cached_calculator(spec: ModelSpec, device: str) -> Calculator:
     return loader(spec, device)
 
 
+TORCHSIM_FAMILIES = ("sevennet", "fairchem")  # the families get_torchsim_model can wrap
+
+
 def get_torchsim_model(name: str, device: str | None = None) -> Any:
     """The torch-sim ``ModelInterface`` for ``name`` (for batched MD on one GPU); cached per process."""
     return _cached_torchsim_model(resolve_model(name), device or default_device())
