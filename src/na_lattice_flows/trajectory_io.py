@@ -76,6 +76,35 @@ def read_trajectory(
     raise ValueError(f"{path}: unknown trajectory format; supported: {TRAJECTORY_FORMATS}")
 
 
+def read_trajectory_segments(paths: list[str | Path], **kwargs) -> MDTrajectory:
+    """Consecutive segments of one run (chained AIMD jobs, restarted MD) as one trajectory: each segment is
+    shifted by whole lattice vectors so that its first frame continues from the previous segment's last one
+    (restarts write wrapped positions). ``kwargs`` go to ``read_trajectory``."""
+    parts = [read_trajectory(path, **kwargs) for path in paths]
+    first = parts[0]
+    if any(p.species != first.species or not np.isclose(p.frame_interval_fs, first.frame_interval_fs) for p in parts):
+        raise ValueError(f"segments {[str(p) for p in paths]} differ in atoms or frame interval; they are not one run")
+    positions = [first.positions]
+    for part in parts[1:]:
+        cell = part.cell if part.cell.ndim == 2 else part.cell[0]
+        previous_end = positions[-1][-1]
+        jump = np.linalg.solve(cell.T, (part.positions[0] - previous_end).T).T
+        shift = -np.round(jump) @ cell  # undo whole-cell jumps only; the physical step stays
+        positions.append(part.positions + shift)
+    velocities = [p.velocities for p in parts]
+    cells = [p.cell for p in parts]
+    return MDTrajectory(
+        species=first.species,
+        positions=np.concatenate(positions),
+        cell=first.cell if all(c.ndim == 2 and np.allclose(c, first.cell) for c in cells) else np.concatenate(
+            [np.broadcast_to(c, (len(p.positions), 3, 3)) for c, p in zip(cells, parts, strict=True)]),
+        frame_interval_fs=first.frame_interval_fs,
+        velocities=np.concatenate(velocities) if all(v is not None for v in velocities) else None,
+        temperature_K=first.temperature_K,
+        metadata={**first.metadata, "segments": [str(p) for p in paths]},
+    )
+
+
 def _frame_interval(path: Path, timestep_fs: float | None, stride: int | None) -> float:
     if timestep_fs is None:
         raise ValueError(f"{path}: the file does not record the MD time step; give it (--timestep-fs)")
