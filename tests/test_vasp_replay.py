@@ -15,7 +15,13 @@ from pymatgen.core import Structure
 from pymatgen.io.vasp import Incar, Kpoints, Vasprun
 
 from na_lattice_flows.trajectory_io import read_trajectory, read_trajectory_segments
-from na_lattice_flows.vasp_jobs import STRICT_RELAX_INCAR, TIGHT_STATIC_INCAR, VaspAIMDMaker, displaced_static_maker, strict_double_relax_maker
+from na_lattice_flows.vasp_jobs import (
+    STRICT_RELAX_INCAR,
+    TIGHT_STATIC_INCAR,
+    VaspAIMDMaker,
+    displaced_static_maker,
+    strict_double_relax_maker,
+)
 
 pytestmark = pytest.mark.shared_data
 

@@ -24,7 +24,7 @@ class GPAWSettings(BaseModel):
     smearing_eV: float = 0.05
     energy_convergence_eV: float = Field(1e-6, description="SCF energy change per valence electron")
     density_convergence: float = 1e-5
-    force_convergence_eV_per_A: float = 1e-4
+    force_convergence_eV_per_A: float | None = Field(1e-4, description="None: no force criterion (AIMD)")
     txt: str | None = Field(None, description="GPAW log file (None: no log)")
 
 
@@ -42,7 +42,7 @@ def gpaw_calculator(settings: GPAWSettings | None = None):
         convergence={
             "energy": settings.energy_convergence_eV,
             "density": settings.density_convergence,
-            "forces": settings.force_convergence_eV_per_A,
+            **({"forces": settings.force_convergence_eV_per_A} if settings.force_convergence_eV_per_A else {}),
         },
         symmetry="off",  # displaced supercells have none worth using, and forces must not be symmetrised
         txt=settings.txt,

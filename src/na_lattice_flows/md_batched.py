@@ -27,7 +27,6 @@ from tqdm.auto import tqdm
 from na_lattice_flows.md import FrameSegments, MDSettings, finish_trajectory, is_trajectory_complete
 
 
-
 def check_batchable(settings: list[MDSettings]) -> None:
     """A batch shares one time step, step count, friction, seed and frame schedule; only T may differ."""
     shared = [s.model_dump(exclude={"temperature_K"}) for s in settings]

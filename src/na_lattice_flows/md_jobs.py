@@ -56,6 +56,7 @@ class TransportSummary(BaseModel):
     conductivity_mS_per_cm: float | None = None
     D_kinisi_A2_per_ps: float | None = None
     haven_ratio: float | None = None
+    reference_trajectory_path: str | None = Field(None, description="HDF5 trajectory of the reference-temperature run")
     runs: dict[str, TransportAnalysis] = Field(default_factory=dict, description="temperature (K) -> analysis")
     arrhenius: ArrheniusFit | None = None
 
@@ -124,9 +125,13 @@ def mlp_md_batch(
 
 
 @job(output_schema=TransportSummary)
-def summarize_transport(candidate_id: str, analyses: list[TransportAnalysis | dict], reference_temperature_K: float) -> TransportSummary:
+def summarize_transport(
+    candidate_id: str, analyses: list[TransportAnalysis | dict], reference_temperature_K: float, trajectory_paths: list[str] | None = None
+) -> TransportSummary:
     runs = {f"{a.temperature_K:g}": a for a in (TransportAnalysis.model_validate(a) for a in analyses)}
-    reference = runs.get(f"{reference_temperature_K:g}") or runs[max(runs, key=float)]
+    paths = dict(zip(runs, trajectory_paths, strict=True)) if trajectory_paths else {}
+    reference_key = f"{reference_temperature_K:g}" if f"{reference_temperature_K:g}" in runs else max(runs, key=float)
+    reference = runs[reference_key]
     usable = {float(t): a.D_avg_A2_per_ps for t, a in runs.items() if a.melted is not True and a.D_avg_A2_per_ps > 0}
     return TransportSummary(
         candidate_id=candidate_id,
@@ -138,6 +143,7 @@ def summarize_transport(candidate_id: str, analyses: list[TransportAnalysis | di
         conductivity_mS_per_cm=reference.conductivity_mS_per_cm,
         D_kinisi_A2_per_ps=reference.kinisi.D_A2_per_ps if reference.kinisi else None,
         haven_ratio=reference.kinisi.haven_ratio if reference.kinisi else None,
+        reference_trajectory_path=paths.get(reference_key),
         runs=runs,
         arrhenius=arrhenius_fit(list(usable), list(usable.values())) if len(usable) >= 2 else None,
     )
@@ -191,13 +197,14 @@ class MLPMDMaker(Maker):
         output maps candidate_id -> summary."""
         runs = [(structure, cid, md_settings(self.preset, **{**self.overrides, "temperature_K": temperature}))
                 for structure, cid in zip(structures, candidate_ids, strict=True) for temperature in self.temperatures_K]  # fmt: skip
-        jobs, analyses = [], {cid: [] for cid in candidate_ids}
+        jobs, analyses, trajectories = [], {cid: [] for cid in candidate_ids}, {cid: [] for cid in candidate_ids}
         if self.engine == "ase":
             for structure, cid, settings in runs:
                 run = mlp_md(structure, cid, self.model, settings, self.trajectory_dir, self.min_supercell_atoms, self.use_kinisi)
                 run.name = f"{self.name} {cid} {settings.temperature_K:g}K"
                 jobs.append(run)
                 analyses[cid].append(run.output.analysis)
+                trajectories[cid].append(run.output.trajectory_path)
         else:
             for start in range(0, len(runs), self.batch_size):
                 chunk = runs[start : start + self.batch_size]
@@ -209,9 +216,10 @@ class MLPMDMaker(Maker):
                 jobs.append(batch)
                 for index, (_, cid, _) in enumerate(chunk):
                     analyses[cid].append(batch.output.runs[index].analysis)
+                    trajectories[cid].append(batch.output.runs[index].trajectory_path)
         summaries = {}
         for cid in candidate_ids:
-            summary = summarize_transport(cid, analyses[cid], self.reference_temperature_K)
+            summary = summarize_transport(cid, analyses[cid], self.reference_temperature_K, trajectories[cid])
             summary.name = f"transport summary {cid}"
             jobs.append(summary)
             summaries[cid] = summary.output
