@@ -1,6 +1,13 @@
-"""Cheap, exactly known systems for the MD and transport tests."""
+"""Cheap, exactly known systems for the MD and transport tests, and the kill-and-resume harness."""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -71,3 +78,33 @@ def einstein_torch_model(sites: np.ndarray, k: float = 2.0):
             return {"energy": energy, "forces": -k * u}
 
     return EinsteinModel()
+
+
+def kill_once_checkpointed(script: str, checkpoint: Path, min_step: int) -> int:
+    """Run ``script`` in a subprocess, SIGKILL it once ``checkpoint`` records step >= ``min_step``, and return the
+    step the checkpoint holds after the kill."""
+    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if checkpoint.is_file():
+            try:
+                if int(np.load(checkpoint)["step"]) >= min_step:
+                    break
+            except (OSError, ValueError, KeyError):  # being replaced this instant
+                pass
+        time.sleep(0.05)
+    assert process.poll() is None, "the MD finished before it could be killed; make it longer"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return int(np.load(checkpoint)["step"])
+
+
+def assert_same_frames(resumed: Path, reference: Path, n_frames: int) -> None:
+    """Two HDF5 trajectories hold the same frames, bit for bit, each step once."""
+    import h5py
+
+    with h5py.File(resumed) as a, h5py.File(reference) as b:
+        np.testing.assert_array_equal(a["step"][:], b["step"][:])
+        assert len(np.unique(a["step"][:])) == n_frames  # none lost, none repeated
+        np.testing.assert_array_equal(a["positions"][:], b["positions"][:])
+        np.testing.assert_array_equal(a["velocities"][:], b["velocities"][:])

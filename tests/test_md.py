@@ -3,16 +3,11 @@ middle of a run resumed frame for frame, and the trajectory readers on every sup
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from md_helpers import EinsteinCalculator, na_cl_lattice, random_walk
+from md_helpers import EinsteinCalculator, assert_same_frames, kill_once_checkpointed, na_cl_lattice, random_walk
 
 from na_lattice_flows.md import MDSettings, md_settings, run_langevin_md
 from na_lattice_flows.trajectory_io import read_trajectory, write_h5_trajectory
@@ -72,33 +67,14 @@ def test_a_killed_run_resumes_and_equals_an_uninterrupted_one_frame_for_frame(tm
     killed = tmp_path / "killed.h5"
     checkpoint = tmp_path / "killed.checkpoint.npz"
     script = RESUMABLE_RUN.format(tests=str(TESTS), settings=settings.model_dump_json(), path=str(killed))
-    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        if checkpoint.is_file():
-            try:
-                if int(np.load(checkpoint)["step"]) >= 2000:
-                    break
-            except (OSError, ValueError, KeyError):  # being replaced this instant
-                pass
-        time.sleep(0.05)
-    assert process.poll() is None, "the MD finished before it could be killed; make it longer"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    stopped_at = kill_once_checkpointed(script, checkpoint, 2000)
     assert checkpoint.is_file() and not killed.exists()
-    stopped_at = int(np.load(checkpoint)["step"])
     assert 2000 <= stopped_at < settings.n_steps
 
     atoms = na_cl_lattice(2)
     run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, killed, progress=False)
     straight = run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, tmp_path / "straight.h5", progress=False)
-    import h5py
-
-    with h5py.File(killed) as a, h5py.File(straight) as b:
-        np.testing.assert_array_equal(a["step"][:], b["step"][:])
-        assert len(np.unique(a["step"][:])) == settings.n_frames  # none lost, none repeated
-        np.testing.assert_array_equal(a["positions"][:], b["positions"][:])
-        np.testing.assert_array_equal(a["velocities"][:], b["velocities"][:])
+    assert_same_frames(killed, straight, settings.n_frames)
     assert not checkpoint.exists() and not (tmp_path / "killed.frames").exists()
     # a rerun of the finished job is a no-op (no calculator needed, no folder left behind)
     assert run_langevin_md(atoms, None, settings, killed, progress=False) == killed

@@ -4,17 +4,11 @@ torch-sim as through its ASE calculator and runs in the MD Maker."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
-from md_helpers import einstein_torch_model, na_cl_lattice
+from md_helpers import assert_same_frames, einstein_torch_model, kill_once_checkpointed, na_cl_lattice
 
 from na_lattice_flows.md import MDSettings
 from na_lattice_flows.md_batched import batch_checkpoint_path, run_torchsim_langevin_md
@@ -63,7 +57,7 @@ RESUMABLE_BATCH = """
 import sys
 sys.path.insert(0, {tests!r})
 import numpy as np
-from md_helpers import einstein_torch_model, na_cl_lattice
+from md_helpers import assert_same_frames, einstein_torch_model, kill_once_checkpointed, na_cl_lattice
 from na_lattice_flows.md import MDSettings
 from na_lattice_flows.md_batched import run_torchsim_langevin_md
 atoms = na_cl_lattice(2)
@@ -79,20 +73,7 @@ def test_a_killed_batch_resumes_and_equals_an_uninterrupted_one_frame_for_frame(
     killed = [tmp_path / "killed_600.h5", tmp_path / "killed_900.h5"]
     checkpoint = batch_checkpoint_path(killed)
     script = RESUMABLE_BATCH.format(tests=str(TESTS), settings=[s.model_dump_json() for s in settings], paths=[str(p) for p in killed])
-    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        if checkpoint.is_file():
-            try:
-                if int(np.load(checkpoint)["step"]) >= 1000:
-                    break
-            except (OSError, ValueError, KeyError):  # being replaced this instant
-                pass
-        time.sleep(0.05)
-    assert process.poll() is None, "the MD finished before it could be killed; make it longer"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    stopped_at = int(np.load(checkpoint)["step"])
+    stopped_at = kill_once_checkpointed(script, checkpoint, 1000)
     assert 1000 <= stopped_at < settings[0].n_steps and not any(p.exists() for p in killed)
 
     atoms = na_cl_lattice(2)
@@ -100,11 +81,7 @@ def test_a_killed_batch_resumes_and_equals_an_uninterrupted_one_frame_for_frame(
     run_torchsim_langevin_md([atoms, atoms], model, settings, killed, progress=False)
     straight = run_torchsim_langevin_md([atoms, atoms], model, settings, [tmp_path / "a.h5", tmp_path / "b.h5"], progress=False)
     for resumed, reference in zip(killed, straight, strict=True):
-        with h5py.File(resumed) as a, h5py.File(reference) as b:
-            np.testing.assert_array_equal(a["step"][:], b["step"][:])
-            assert len(np.unique(a["step"][:])) == settings[0].n_frames  # none lost, none repeated
-            np.testing.assert_array_equal(a["positions"][:], b["positions"][:])
-            np.testing.assert_array_equal(a["velocities"][:], b["velocities"][:])
+        assert_same_frames(resumed, reference, settings[0].n_frames)
     assert not checkpoint.exists() and not any(p.with_name(p.stem + ".frames").exists() for p in killed)
     assert run_torchsim_langevin_md([atoms, atoms], None, settings, killed, progress=False) == killed  # finished: a no-op
 

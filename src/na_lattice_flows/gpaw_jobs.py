@@ -34,14 +34,14 @@ class GPAWTaskDocument(BaseModel):
     energy_eV: float
     energy_per_atom_eV: float
     forces_eV_per_A: list[list[float]]
-    stress_eV_per_A3: list[float] | None = Field(None, description="Voigt order xx, yy, zz, yz, xz, xy")
+    stress_eV_per_A3: list[float] = Field(description="Voigt order xx, yy, zz, yz, xz, xy")
     max_force_eV_per_A: float
     converged: bool = Field(True, description="the relaxation reached fmax within its steps (statics: always)")
     n_steps: int = 0
     settings: GPAWSettings
 
 
-def _document(atoms, settings: GPAWSettings, converged: bool = True, n_steps: int = 0, stress: bool = True) -> GPAWTaskDocument:
+def _document(atoms, settings: GPAWSettings, converged: bool = True, n_steps: int = 0) -> GPAWTaskDocument:
     forces = atoms.get_forces()
     energy = float(atoms.get_potential_energy())
     return GPAWTaskDocument(
@@ -49,7 +49,7 @@ def _document(atoms, settings: GPAWSettings, converged: bool = True, n_steps: in
         energy_eV=energy,
         energy_per_atom_eV=energy / len(atoms),
         forces_eV_per_A=forces.tolist(),
-        stress_eV_per_A3=atoms.get_stress().tolist() if stress else None,
+        stress_eV_per_A3=atoms.get_stress().tolist(),
         max_force_eV_per_A=float((forces**2).sum(axis=1).max() ** 0.5),
         converged=converged,
         n_steps=n_steps,
