@@ -134,7 +134,28 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--format", choices=["table", "csv", "json"], default="table")
     results.add_argument("--output", help="write to this file instead of the screen")
     results.add_argument("--rejected", action="store_true", help="list the structures the screen dropped instead")
+    results.add_argument("--failed", action="store_true", help="list the failed jobs with their errors instead")
+    stable = results.add_mutually_exclusive_group()
+    stable.add_argument("--stable", dest="dynamically_stable", action="store_true", default=None, help="only dynamically stable structures")
+    stable.add_argument("--unstable", dest="dynamically_stable", action="store_false", help="only dynamically unstable structures")
+    melted = results.add_mutually_exclusive_group()
+    melted.add_argument("--melted", dest="melted", action="store_true", default=None, help="only structures whose MD melted")
+    melted.add_argument("--not-melted", dest="melted", action="store_false", help="only structures whose MD stayed solid")
+    results.add_argument("--min-d", type=float, help="only D >= this, A^2/ps")
+    results.add_argument("--d-column", choices=["avg", "max", "kinisi"], default="avg", help="which D --min-d reads (default avg)")
+    results.add_argument("--campaign", help="only this campaign id")
+    results.add_argument("--state", help="only workflows in this state (COMPLETED, FIZZLED, RUNNING, ...)")
     _add_store_options(results)
+
+    recover = commands.add_parser(
+        "recover",
+        help="rerun jobs whose worker died",
+        description="Put jobs left RUNNING by a dead worker back in the queue (an MD job resumes from its checkpoint). "
+        "Embedded store: every running job is lost (`na-flows run` does this itself). MongoDB: jobs whose worker has "
+        "not pinged for --expiration-hours (FireWorks' detect_lostruns).",
+    )
+    recover.add_argument("--expiration-hours", type=float, default=4.0, help="MongoDB: silence after which a run is lost (default 4)")
+    _add_store_options(recover)
     return parser
 
 
@@ -190,7 +211,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Screening and relaxing the built-in demo set (NaCl, Na2S, Na3OCl, cubic Na3PS4, cubic Na3SbS4)")
     _screen_and_submit(args, LoadResult(candidates=demo_candidates()), ["built-in demo set"])
     cmd_run(args)
-    args.format, args.output, args.rejected = "table", None, False
+    args.format, args.output, args.rejected, args.failed = "table", None, False, False
+    args.dynamically_stable = args.melted = args.min_d = args.campaign = args.state = None
+    args.d_column = "avg"
     return cmd_results(args)
 
 
@@ -225,20 +248,48 @@ def _format_counts(counts: dict[str, int]) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution import fw_state_counts
 
+    from na_lattice_flows.results import failures_table
+
     settings = _settings(args)
     with open_session(settings) as session:
         counts = fw_state_counts(session)
         n_workflows = session.launchpad.workflows.count_documents({})
+        failures = failures_table(session)
     print(f"Store: {settings.describe()}")
     print(f"{n_workflows} structures (workflows); jobs: {_format_counts(counts)}")
+    if not failures.empty:
+        print(f"{len(failures)} failed jobs (tracebacks: na-flows results --failed --format json):")
+        for row in failures.itertuples():
+            print(f"  - {row.candidate_id} {row.job!r} (fw {row.fw_id}): {row.error}")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution import recover_lost_runs
+
+    with open_session(_settings(args)) as session:
+        lost = recover_lost_runs(session, expiration_secs=args.expiration_hours * 3600)
+    print(f"{len(lost)} lost jobs put back in the queue")
+    for run in lost:
+        print(f"  - {run.name} (fw {run.fw_id}), was running on {run.host} in {run.launch_dir}")
     return 0
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from na_lattice_flows.results import rejections_table, results_table
+    from na_lattice_flows.results import failures_table, query_results, rejections_table
 
     with open_session(_settings(args)) as session:
-        table = rejections_table(session) if args.rejected else results_table(session)
+        if args.rejected:
+            table = rejections_table(session)
+        elif args.failed:
+            table = failures_table(session)
+            if args.format == "table":
+                table = table.drop(columns=["traceback", "launch_dir"])
+        else:
+            table = query_results(
+                session, dynamically_stable=args.dynamically_stable, melted=args.melted, min_D_A2_per_ps=args.min_d,
+                D_column=f"D_{args.d_column}_A2_per_ps", campaign_id=args.campaign, state=args.state,
+            )  # fmt: skip
     text = _render(table, args.format)
     if args.output:
         Path(args.output).write_text(text)
@@ -348,18 +399,16 @@ def cmd_diffusion(args: argparse.Namespace) -> int:
 
 
 def _submit_benchmark(args: argparse.Namespace, models: list[str]) -> int:
-    from jobflow.managers.fireworks import flow_to_workflow
-
     from na_lattice_flows.benchmark_jobs import ForceBenchmarkMaker
+    from na_lattice_flows.execution import add_flow
 
     missing = [r for r in args.references if not Path(r).exists()]
     if missing:
         raise CandidateInputError(f"benchmark-forces: no such reference: {', '.join(missing)}")
-    workflow = flow_to_workflow(ForceBenchmarkMaker(models=tuple(models)).make(args.references))
-    workflow.metadata.update({"kind": "mlp force benchmark", "models": models})
+    flow = ForceBenchmarkMaker(models=tuple(models)).make(args.references)
     settings = _settings(args)
     with open_session(settings) as session:
-        session.launchpad.add_wf(workflow)
+        add_flow(session, flow, "mlp force benchmark", {"kind": "mlp force benchmark", "models": models})
     print(f"Submitted the force benchmark ({len(args.references)} references x {len(models)} models) to {settings.describe()}; "
           "launch it with `na-flows run` or rlaunch")
     return 0
@@ -370,6 +419,7 @@ COMMANDS = {
     "submit": cmd_submit,
     "run": cmd_run,
     "status": cmd_status,
+    "recover": cmd_recover,
     "results": cmd_results,
     "benchmark-forces": cmd_benchmark_forces,
     "phonons": cmd_phonons,

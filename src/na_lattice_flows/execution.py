@@ -9,30 +9,62 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import sys
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from fireworks import FWorker
+from fireworks.fw_config import RUN_EXPIRATION_SECS
 from fireworks.core.rocket_launcher import launch_rocket
+from jobflow import Flow, Job
 from jobflow.managers.fireworks import flow_to_workflow
 from tqdm.auto import tqdm
 
 from na_lattice_flows.candidates import Candidate, Rejection
+from na_lattice_flows.fingerprints import canonical_cell, same_crystal, settings_fingerprint, structure_fingerprint
+from na_lattice_flows.routing import route
 from na_lattice_flows.schemas import CampaignRecord
 from na_lattice_flows.screening import ScreeningReport
 from na_lattice_flows.stores import Session, get_campaign_store
 from na_lattice_flows.workflows import ScreeningFlowMaker
 
+logger = logging.getLogger(__name__)
+
 UNFINISHED_STATES = ("WAITING", "READY", "RESERVED", "RUNNING", "PAUSED")
 
 
-def submitted_candidate_ids(session: Session) -> set[str]:
-    """Candidates that already have a workflow on the LaunchPad."""
-    return set(session.launchpad.workflows.distinct("metadata.candidate_id"))
+@dataclass(frozen=True)
+class SubmittedStructure:
+    """A structure that already has a workflow with some settings: what a new submission is checked against."""
+
+    candidate_id: str
+    fw_id: int
+    state: str
+    canonical_cell: str
+
+
+def submitted_structures(session: Session) -> dict[tuple[str, str], list[SubmittedStructure]]:
+    """Workflows on the LaunchPad by (structure fingerprint, settings fingerprint)."""
+    index: dict[tuple[str, str], list[SubmittedStructure]] = defaultdict(list)
+    projection = {"metadata": 1, "state": 1, "nodes": 1}
+    for workflow in session.launchpad.workflows.find({"metadata.fingerprint": {"$exists": True}}, projection):
+        metadata = workflow["metadata"]
+        index[(metadata["fingerprint"], metadata["settings_fingerprint"])].append(
+            SubmittedStructure(metadata["candidate_id"], min(workflow["nodes"]), workflow["state"], metadata["canonical_cell"])
+        )
+    return index
+
+
+def _repeat_of(candidate: Candidate, fingerprint: str, settings: str, index: dict) -> SubmittedStructure | None:
+    for submitted in index.get((fingerprint, settings), []):
+        if same_crystal(candidate.structure, submitted.canonical_cell):
+            return submitted
+    return None
 
 
 def submit_candidates(
@@ -44,20 +76,34 @@ def submit_candidates(
 ) -> CampaignRecord:
     """Add one screening workflow per accepted candidate and record the campaign (with every rejection).
 
-    A candidate whose id already has a workflow is skipped (and listed as such) unless ``force``.
-    """
+    Idempotent: a candidate whose crystal (symmetry-aware fingerprint, confirmed by StructureMatcher) already
+    has a workflow with the same flow settings, submitted, running, finished or failed, is not added again
+    but listed with that workflow; ``force`` adds it anyway."""
     flow_maker = flow_maker or ScreeningFlowMaker()
     campaign_id = f"campaign-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    already = set() if force else submitted_candidate_ids(session)
+    settings = settings_fingerprint(flow_maker)
+    index = submitted_structures(session)
     submitted: dict[str, int] = {}
     rejections = list(report.rejections)
     for candidate in tqdm(report.accepted, desc="submitting", unit="flow", disable=len(report.accepted) < 20):
-        if candidate.candidate_id in already:
-            rejections.append(
-                Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason="already submitted: use --force to resubmit")
-            )
+        fingerprint = structure_fingerprint(candidate.structure)
+        repeat = None if force else _repeat_of(candidate, fingerprint, settings, index)
+        if repeat is not None:
+            reason = (f"already submitted with the same settings as {repeat.candidate_id} (workflow {repeat.fw_id}, "
+                      f"{repeat.state}): use --force to resubmit")  # fmt: skip
+            rejections.append(Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason=reason))
             continue
-        submitted[candidate.candidate_id] = _add_flow(session, flow_maker, candidate, campaign_id)
+        metadata = {
+            "candidate_id": candidate.candidate_id,
+            "formula": candidate.formula,
+            "campaign_id": campaign_id,
+            "fingerprint": fingerprint,
+            "settings_fingerprint": settings,
+            "canonical_cell": canonical_cell(candidate.structure),
+        }
+        fw_id = add_flow(session, flow_maker.make(candidate), f"screen {candidate.candidate_id} {candidate.formula}", metadata)
+        submitted[candidate.candidate_id] = fw_id
+        index[(fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", metadata["canonical_cell"]))
     session.save()
     record = CampaignRecord(
         campaign_id=campaign_id,
@@ -76,14 +122,46 @@ def submit_candidates(
     return record
 
 
-def _add_flow(session: Session, flow_maker: ScreeningFlowMaker, candidate: Candidate, campaign_id: str) -> int:
-    workflow = flow_to_workflow(flow_maker.make(candidate))
-    workflow.name = f"screen {candidate.candidate_id} {candidate.formula}"
-    workflow.metadata.update(
-        {"candidate_id": candidate.candidate_id, "formula": candidate.formula, "campaign_id": campaign_id}
-    )
+def add_flow(session: Session, flow: Flow | Job, name: str, metadata: dict | None = None) -> int:
+    """Route ``flow``'s jobs to their worker categories, convert it to a FireWorks workflow and add it; returns
+    the workflow's first fw_id. Every submission path goes through here."""
+    workflow = flow_to_workflow(route(flow))
+    workflow.name = name
+    workflow.metadata.update(metadata or {})
     old_to_new = session.launchpad.add_wf(workflow)
     return min(old_to_new.values())
+
+
+@dataclass(frozen=True)
+class LostRun:
+    fw_id: int
+    name: str
+    host: str | None
+    launch_dir: str | None
+
+
+def recover_lost_runs(session: Session, expiration_secs: float = RUN_EXPIRATION_SECS) -> list[LostRun]:
+    """Put jobs whose worker died back in the queue; returns them.
+
+    On MongoDB a job is lost when its worker has not pinged it for ``expiration_secs`` (FireWorks'
+    ``detect_lostruns``: a live worker pings every ``PING_TIME_SECS``, an hour by default). On the embedded
+    store this process holds the only lock, so no job can be running anywhere: every RUNNING or RESERVED job
+    belonged to a worker that was killed. A rerun MD job resumes from its checkpoint."""
+    if session.settings.mode == "mongodb":
+        _, fw_ids, _ = session.launchpad.detect_lostruns(expiration_secs=expiration_secs, rerun=True)
+    else:
+        fw_ids = [doc["fw_id"] for doc in session.launchpad.fireworks.find({"state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1})]
+        for fw_id in fw_ids:
+            session.launchpad.rerun_fw(fw_id)
+    lost = []
+    for fw_id in fw_ids:
+        firework = session.launchpad.fireworks.find_one({"fw_id": fw_id}, {"name": 1, "archived_launches": 1})
+        launch = session.launchpad.launches.find_one(
+            {"launch_id": {"$in": firework.get("archived_launches", [])}}, {"host": 1, "launch_dir": 1}, sort=[("launch_id", -1)]
+        ) or {}
+        lost.append(LostRun(fw_id, firework["name"], launch.get("host"), launch.get("launch_dir")))
+    session.save()
+    return lost
 
 
 def fw_state_counts(session: Session) -> dict[str, int]:
@@ -115,10 +193,15 @@ def run_ready_jobs(
     job_logs: bool = True,
 ) -> int:
     """Launch ready jobs one at a time on this machine until none is left (or ``max_jobs``); returns the
-    number launched. The embedded LaunchPad is saved after every job, so a killed run loses no result.
-    With ``job_logs`` each job's output goes to ``rocket.log`` in its launch folder instead of the screen."""
+    number launched. The embedded LaunchPad is saved when a job starts and when it ends, so a killed run
+    loses no result, and its lost jobs are rerun first (on MongoDB that is ``recover_lost_runs``' work, or
+    ``lpad detect_lostruns --rerun``). With ``job_logs`` each job's output goes to ``rocket.log`` in its launch
+    folder instead of the screen."""
     from jobflow import SETTINGS
 
+    if session.settings.mode == "embedded":
+        for lost in recover_lost_runs(session):
+            logger.warning("rerunning %r (fw %d), left running by a worker that died (launch folder %s)", lost.name, lost.fw_id, lost.launch_dir)
     SETTINGS.JOB_STORE = session.job_store
     fworker = fworker or FWorker(name="na-flows-local")
     session.settings.runs_dir.mkdir(parents=True, exist_ok=True)

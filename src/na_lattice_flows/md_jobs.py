@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jobflow import Flow, Job, Maker, Response, job
+from jobflow import Flow, Job, JobConfig, Maker, Response, job
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
@@ -17,6 +17,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from na_lattice_flows.md import MDSettings, md_settings, run_langevin_md
 from na_lattice_flows.md_batched import run_torchsim_langevin_md
 from na_lattice_flows.models import TORCHSIM_FAMILIES, get_calculator, get_torchsim_model, resolve_model
+from na_lattice_flows.routing import route
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 from na_lattice_flows.trajectory_io import read_trajectory
 from na_lattice_flows.transport import ArrheniusFit, TransportAnalysis, analyze_trajectory, arrhenius_fit
@@ -227,7 +228,7 @@ class MLPMDMaker(Maker):
         return Flow(jobs, output=summaries, name=name)
 
 
-@job
+@job(config=JobConfig(pass_manager_config=False))
 def md_if_stable(stability: dict | None, structure: Structure, candidate_id: str, maker: MLPMDMaker) -> Response | TransportSummary:
     """Unstable structures leave the MD queue here: a stable one is replaced by its MD flow, an unstable one
     records the minimum frequency that excluded it. ``stability=None`` (no phonon step) runs MD."""
@@ -236,7 +237,7 @@ def md_if_stable(stability: dict | None, structure: Structure, candidate_id: str
         where = stability.get("min_frequency_qpoint")
         reason = f"dynamically unstable: min frequency {stability.get('min_frequency_thz', float('nan')):.3f} THz" + (f" at q = {where}" if where else "")
         return TransportSummary(candidate_id=candidate_id, skipped_reason=reason)
-    return Response(replace=maker.make(structure, candidate_id))
+    return Response(replace=route(maker.make(structure, candidate_id)))  # MD on GPU workers, not the gate's category
 
 
 def md_gate(maker: MLPMDMaker, stability, structure: Structure, candidate_id: str) -> Job:

@@ -33,6 +33,8 @@ RESULT_COLUMNS = [
     "candidate_id",
     "formula",
     "state",
+    "campaign_id",
+    "fingerprint",
     "model",
     "energy_per_atom_eV",
     "volume_change_percent",
@@ -49,16 +51,37 @@ RESULT_COLUMNS = [
 ]
 
 
-def _failure_reason(session: Session, fw_id: int) -> str | None:
-    """The last line of the traceback a fizzled job left in its launch."""
-    launch = session.launchpad.launches.find_one(
-        {"fw_id": fw_id, "state": "FIZZLED"}, {"action": 1}, sort=[("time_end", -1)]
-    )
-    stacktrace = (((launch or {}).get("action") or {}).get("stored_data") or {}).get("_exception", {}).get("_stacktrace")
-    if not stacktrace:
-        return None
-    lines = [line for line in stacktrace.strip().splitlines() if line.strip()]
+def _failed_launch(session: Session, fw_id: int) -> dict:
+    """The newest failed launch of a job (FireWorks keeps the exception and traceback in it)."""
+    return session.launchpad.launches.find_one({"fw_id": fw_id, "state": "FIZZLED"}, {"action": 1, "host": 1, "launch_dir": 1},
+                                               sort=[("time_end", -1)]) or {}  # fmt: skip
+
+
+def _traceback(launch: dict) -> str | None:
+    return (((launch.get("action") or {}).get("stored_data") or {}).get("_exception") or {}).get("_stacktrace")
+
+
+def _last_line(traceback: str | None) -> str | None:
+    lines = [line for line in (traceback or "").strip().splitlines() if line.strip()]
     return lines[-1] if lines else None
+
+
+FAILURE_COLUMNS = ["candidate_id", "formula", "job", "fw_id", "error", "host", "launch_dir", "traceback"]
+
+
+def failures_table(session: Session) -> pd.DataFrame:
+    """Every failed job, one row each: its structure, the error's last line, where it ran and the traceback."""
+    workflows = {fw_id: wf.get("metadata") or {} for wf in session.launchpad.workflows.find({}, {"metadata": 1, "nodes": 1}) for fw_id in wf["nodes"]}
+    rows = []
+    for firework in session.launchpad.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1, "name": 1}, sort=[("fw_id", 1)]):
+        launch = _failed_launch(session, firework["fw_id"])
+        metadata = workflows.get(firework["fw_id"], {})
+        rows.append({
+            "candidate_id": metadata.get("candidate_id"), "formula": metadata.get("formula"), "job": firework["name"],
+            "fw_id": firework["fw_id"], "error": _last_line(_traceback(launch)), "host": launch.get("host"),
+            "launch_dir": launch.get("launch_dir"), "traceback": _traceback(launch),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
 
 def summary_documents(session: Session) -> dict[str, dict]:
@@ -82,13 +105,15 @@ def results_table(session: Session) -> pd.DataFrame:
         if candidate_id is None:
             continue
         fizzled = session.launchpad.fireworks.find({"fw_id": {"$in": workflow["nodes"]}, "state": "FIZZLED"}, {"fw_id": 1, "name": 1})
-        errors = [f"{fw['name']}: {_failure_reason(session, fw['fw_id'])}" for fw in fizzled]
+        errors = [f"{fw['name']}: {_last_line(_traceback(_failed_launch(session, fw['fw_id'])))}" for fw in fizzled]
         summary = summaries.get(candidate_id, {})
         transport = summary.get("transport") or {}
         rows[candidate_id] = {
             "candidate_id": candidate_id,
             "formula": metadata.get("formula"),
             "state": workflow["state"],
+            "campaign_id": metadata.get("campaign_id"),
+            "fingerprint": metadata.get("fingerprint"),
             "model": summary.get("model"),
             "energy_per_atom_eV": summary.get("energy_per_atom_eV"),
             "volume_change_percent": summary.get("volume_change_percent"),
@@ -104,6 +129,39 @@ def results_table(session: Session) -> pd.DataFrame:
             "error": "; ".join(errors) or None,
         }
     return pd.DataFrame(list(rows.values()), columns=RESULT_COLUMNS)
+
+
+def query_results(
+    session: Session,
+    dynamically_stable: bool | None = None,
+    melted: bool | None = None,
+    min_D_A2_per_ps: float | None = None,
+    D_column: str = "D_avg_A2_per_ps",
+    campaign_id: str | None = None,
+    state: str | None = None,
+) -> pd.DataFrame:
+    """``results_table`` filtered: dynamically stable or not, melted or not, D (``D_column``, average or
+    maximum) at least ``min_D_A2_per_ps``, one campaign, one workflow state. A filter left at None is not
+    applied; a structure without the value a filter needs (no phonons yet, no MD) is left out by it."""
+    if D_column not in ("D_avg_A2_per_ps", "D_max_A2_per_ps", "D_kinisi_A2_per_ps"):
+        raise ValueError(f"D_column {D_column!r}: choose D_avg_A2_per_ps, D_max_A2_per_ps or D_kinisi_A2_per_ps")
+    table = results_table(session)
+    keep = pd.Series(True, index=table.index)
+    if dynamically_stable is not None:
+        keep &= table["dynamically_stable"].map(lambda value: _known(value) and bool(value) == dynamically_stable)
+    if melted is not None:
+        keep &= table["melted"].map(lambda value: _known(value) and bool(value) == melted)
+    if min_D_A2_per_ps is not None:
+        keep &= pd.to_numeric(table[D_column], errors="coerce") >= min_D_A2_per_ps
+    if campaign_id is not None:
+        keep &= table["campaign_id"] == campaign_id
+    if state is not None:
+        keep &= table["state"] == state.upper()
+    return table[keep].reset_index(drop=True)
+
+
+def _known(value) -> bool:
+    return value is not None and not (isinstance(value, float) and pd.isna(value))
 
 
 def rejections_table(session: Session) -> pd.DataFrame:

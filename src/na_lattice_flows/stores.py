@@ -210,12 +210,27 @@ def open_session(settings: StoreSettings) -> Iterator[Session]:
                 "wait for it, or configure MongoDB for several workers"
             ) from None
         session = Session(settings, get_launchpad(settings), get_job_store(settings))
+        _save_on_checkout(session)
         write_worker_configs(settings)
         try:
             yield session
         finally:
             session.close()
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _save_on_checkout(session: Session) -> None:
+    """Make the embedded LaunchPad record a job's checkout (RUNNING, its launch folder and host) on disk before
+    the job runs, as MongoDB would: a worker killed mid-job then leaves a trace that recovery finds, instead of
+    a job that silently looks never started."""
+    checkout = session.launchpad.checkout_fw
+
+    def checkout_and_save(*args, **kwargs):
+        result = checkout(*args, **kwargs)
+        session.save()
+        return result
+
+    session.launchpad.checkout_fw = checkout_and_save
 
 
 def write_worker_configs(settings: StoreSettings) -> None:
