@@ -26,7 +26,7 @@ from jobflow.managers.fireworks import flow_to_workflow
 from tqdm.auto import tqdm
 
 from na_lattice_flows.candidates import Candidate, Rejection
-from na_lattice_flows.fingerprints import canonical_cell, same_crystal, settings_fingerprint, structure_fingerprint
+from na_lattice_flows.fingerprints import StructureIdentity, same_crystal, settings_fingerprint, structure_identity
 from na_lattice_flows.routing import route
 from na_lattice_flows.schemas import CampaignRecord
 from na_lattice_flows.screening import ScreeningReport
@@ -60,8 +60,8 @@ def submitted_structures(session: Session) -> dict[tuple[str, str], list[Submitt
     return index
 
 
-def _repeat_of(candidate: Candidate, fingerprint: str, settings: str, index: dict) -> SubmittedStructure | None:
-    for submitted in index.get((fingerprint, settings), []):
+def _repeat_of(candidate: Candidate, identity: StructureIdentity, settings: str, index: dict) -> SubmittedStructure | None:
+    for submitted in index.get((identity.fingerprint, settings), []):
         if same_crystal(candidate.structure, submitted.canonical_cell):
             return submitted
     return None
@@ -86,8 +86,8 @@ def submit_candidates(
     submitted: dict[str, int] = {}
     rejections = list(report.rejections)
     for candidate in tqdm(report.accepted, desc="submitting", unit="flow", disable=len(report.accepted) < 20):
-        fingerprint = structure_fingerprint(candidate.structure)
-        repeat = None if force else _repeat_of(candidate, fingerprint, settings, index)
+        identity = structure_identity(candidate.structure)
+        repeat = None if force else _repeat_of(candidate, identity, settings, index)
         if repeat is not None:
             reason = (f"already submitted with the same settings as {repeat.candidate_id} (workflow {repeat.fw_id}, "
                       f"{repeat.state}): use --force to resubmit")  # fmt: skip
@@ -97,13 +97,13 @@ def submit_candidates(
             "candidate_id": candidate.candidate_id,
             "formula": candidate.formula,
             "campaign_id": campaign_id,
-            "fingerprint": fingerprint,
+            "fingerprint": identity.fingerprint,
             "settings_fingerprint": settings,
-            "canonical_cell": canonical_cell(candidate.structure),
+            "canonical_cell": identity.canonical_cell,
         }
         fw_id = add_flow(session, flow_maker.make(candidate), f"screen {candidate.candidate_id} {candidate.formula}", metadata)
         submitted[candidate.candidate_id] = fw_id
-        index[(fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", metadata["canonical_cell"]))
+        index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", identity.canonical_cell))
     session.save()
     record = CampaignRecord(
         campaign_id=campaign_id,

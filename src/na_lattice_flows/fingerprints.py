@@ -1,6 +1,6 @@
 """Identities that make submission idempotent: of a structure (symmetry-aware) and of a flow's settings.
 
-A structure's fingerprint is ``<reduced formula>-<space group number>-<hash of its Wyckoff orbits>``: it does
+A structure's fingerprint is ``<reduced formula>-<space group number>-<hash of its orbits>``: it does
 not change with the cell choice (primitive, conventional, supercell), atom order, origin or small distortions
 within the symmetry tolerance, so the same crystal from two databases gets the same key. Two different crystals
 can still share it (same formula, group and occupied Wyckoff letters but other free parameters), so a key match
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from monty.json import jsanitize
@@ -26,13 +27,22 @@ def _analyzer(structure: Structure) -> SpacegroupAnalyzer:
     return SpacegroupAnalyzer(structure, symprec=SYMPREC)
 
 
-def structure_fingerprint(structure: Structure) -> str:
+@dataclass(frozen=True)
+class StructureIdentity:
+    fingerprint: str
+    canonical_cell: str = field(repr=False)  # the standard primitive cell, POSCAR text: what matches are confirmed on
+
+
+def structure_identity(structure: Structure) -> StructureIdentity:
     """Canonical key of ``structure``: formula, space group and the multiset of (element, orbit size, site
-    symmetry) over its crystallographic orbits in the standard primitive cell.
+    symmetry) over its crystallographic orbits in the standard primitive cell; with that cell, compact enough
+    to keep in a workflow's metadata.
 
     Wyckoff letters are not used: an origin shift relabels them (NaCl's Na on 4a or 4b), while orbit sizes and
     site symmetries stay. The orbits are taken in the standard primitive cell because in a supercell spglib's
-    equivalent atoms split orbits that operations incompatible with the supercell's lattice would join."""
+    equivalent atoms split orbits that operations incompatible with the supercell's lattice would join. The key
+    is exact in symmetry: a variant distorted into a subgroup (which StructureMatcher may still call the same)
+    is another key, so it is submitted as new work."""
     primitive = _analyzer(structure).get_primitive_standard_structure()
     analyzer = _analyzer(primitive)
     dataset = analyzer.get_symmetry_dataset()
@@ -41,13 +51,8 @@ def structure_fingerprint(structure: Structure) -> str:
         f"{primitive[atom].species_string}:{size}:{dataset.site_symmetry_symbols[atom]}" for atom, size in orbits.items()
     )
     digest = hashlib.sha1(";".join(descriptions).encode()).hexdigest()[:10]
-    return f"{structure.composition.reduced_formula}-{analyzer.get_space_group_number()}-{digest}"
-
-
-def canonical_cell(structure: Structure) -> str:
-    """The standard primitive cell as POSCAR text: what a later submission is matched against (compact enough
-    to keep in the workflow's metadata)."""
-    return _analyzer(structure).get_primitive_standard_structure().to(fmt="poscar")
+    fingerprint = f"{structure.composition.reduced_formula}-{analyzer.get_space_group_number()}-{digest}"
+    return StructureIdentity(fingerprint, primitive.to(fmt="poscar"))
 
 
 def same_crystal(structure: Structure, stored_cell: str) -> bool:

@@ -128,7 +128,8 @@ def run_langevin_md(
 ) -> Path:
     """Run (or resume) the MD of ``atoms`` and write its trajectory to ``trajectory_path`` (HDF5). While it runs,
     the checkpoint (``<name>.checkpoint.npz``) and frame segments (``<name>.frames/``) sit beside it; both go when
-    the trajectory is complete. A finished trajectory with the same settings is returned as it is."""
+    the trajectory is complete; its ``resumed_from_step`` attribute says where the last process started (0: from
+    the beginning). A finished trajectory with the same settings is returned as it is."""
     trajectory_path = Path(trajectory_path)
     checkpoint_path = trajectory_path.with_name(trajectory_path.stem + ".checkpoint.npz")
     fingerprint = settings.fingerprint()
@@ -151,6 +152,7 @@ def run_langevin_md(
         MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature_K, rng=rng)
         Stationary(atoms)
     segments.drop_after(step)
+    resumed_from_step = step
     dynamics = Langevin(
         atoms,
         timestep=settings.timestep_fs * units.fs,
@@ -185,7 +187,7 @@ def run_langevin_md(
             if completed % settings.checkpoint_interval_steps == 0 or completed == settings.n_steps:
                 checkpoint(completed)
             bar.update()
-    finish_trajectory(trajectory_path, atoms.get_chemical_symbols(), atoms.cell.array, settings, segments, {"engine": "ase", **(attrs or {})})
+    finish_trajectory(trajectory_path, atoms.get_chemical_symbols(), atoms.cell.array, settings, segments, {"engine": "ase", "resumed_from_step": resumed_from_step, **(attrs or {})})
     checkpoint_path.unlink(missing_ok=True)
     return trajectory_path
 

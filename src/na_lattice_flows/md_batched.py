@@ -130,6 +130,7 @@ def run_torchsim_langevin_md(
 
     if step == 0:
         record_if_frame(0)
+    resumed_from_step = step
     with tqdm(total=common.n_steps, initial=step, disable=not progress, desc=f"MD steps ({len(systems)} systems)", unit="step") as bar:
         for completed in range(step + 1, common.n_steps + 1):
             md_state = nvt_langevin_step(md_state, model, dt=dt, kT=kT, gamma=gamma)
@@ -141,7 +142,7 @@ def run_torchsim_langevin_md(
         if is_trajectory_complete(path, fingerprints[i]):  # written before a kill at the very end
             segments[i].remove()
             continue
-        finish_trajectory(path, atoms.get_chemical_symbols(), atoms.cell.array, settings[i], segments[i], {"engine": "torchsim", **attrs[i]})
+        finish_trajectory(path, atoms.get_chemical_symbols(), atoms.cell.array, settings[i], segments[i], {"engine": "torchsim", "resumed_from_step": resumed_from_step, **attrs[i]})
     checkpoint_path.unlink(missing_ok=True)
     return paths
 
