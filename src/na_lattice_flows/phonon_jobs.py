@@ -45,6 +45,20 @@ class PhononDocument(BaseModel):
     mode_data: ModeData = Field(description="Per-mode frequencies, MSD, participation and coupling (data store)")
 
 
+MAX_FC3_BYTES = 2 * 1024**3
+
+
+def check_third_order_size(n_primitive: int, n_supercell: int, candidate_id: str) -> None:
+    """Compact third-order force constants hold n_primitive x n_supercell^2 x 27 numbers: refuse, before any
+    force is computed, a supercell whose fc3 would not fit a worker's memory as a stored list (> 2 GiB float64)."""
+    n_bytes = n_primitive * n_supercell**2 * 27 * 8
+    if n_bytes > MAX_FC3_BYTES:
+        raise ValueError(
+            f"{candidate_id}: third-order force constants of a {n_supercell}-atom supercell of a {n_primitive}-atom cell "
+            f"would take {n_bytes / 1024**3:.1f} GiB (limit {MAX_FC3_BYTES / 1024**3:.0f} GiB); fit second order only for it"
+        )
+
+
 @job(data=["force_constants", "force_constants_3rd", "mode_data"], output_schema=PhononDocument)
 def mlp_phonons(
     structure: Structure,
@@ -60,8 +74,11 @@ def mlp_phonons(
     third_order_method: str | None = None,
     third_order_cutoff_A: float = 5.0,
 ) -> PhononDocument:
+    supercell = paper_supercell(structure, min_supercell_atoms)
+    if third_order_method is not None:
+        check_third_order_size(len(structure), supercell.n_atoms, candidate_id)
     calculator = get_calculator(model)
-    matrix = paper_supercell(structure, min_supercell_atoms).supercell_matrix
+    matrix = supercell.supercell_matrix
     reference = random_displacement_reference(
         structure,
         matrix,
