@@ -1,40 +1,65 @@
-"""Submit a screening campaign from Python: load candidates, screen them, add one flow per structure.
+"""Submit a screening campaign: load candidates from any source, screen them, add one flow per structure.
 
-    python flows/submit_screening.py ../shared/data/candidates/na_mp2018_phonondb.csv --model CHGNet
-    na-flows run            # or: rlaunch ... rapidfire on the workers
+    python flows/submit_screening.py ../shared/data/candidates/na_mp2018_phonondb.csv --model 7net-l3i5
+    python flows/submit_screening.py my_cifs/ --relax-engine vasp --md-preset paper --md-temperatures 600,800,1000
+    python flows/submit_screening.py --optimade oqmd --max-sites 60             # needs network
+    rlaunch -l <my_launchpad.yaml> -w fworker_configs/gpu_worker.yaml rapidfire   # or: na-flows run
 
-The same steps are available to scripts that compose their own flows: ``ScreeningFlowMaker().make(candidate)``
-returns the jobflow Flow for one structure.
+Submitting the same candidates with the same settings again adds nothing (each structure has a symmetry-aware
+fingerprint); --force resubmits. Scripts that compose their own flows use the same API:
+``na_lattice_flows.api.screening_flows(inputs, screening_maker(...))`` returns the flows without submitting them.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from na_lattice_flows.candidates import load_candidates
+from na_lattice_flows.api import RELAX_ENGINES, screening_maker
+from na_lattice_flows.candidates import LoadResult, load_candidates
 from na_lattice_flows.execution import submit_candidates
-from na_lattice_flows.jobs import MLPRelaxMaker
+from na_lattice_flows.md import MD_PRESETS
 from na_lattice_flows.screening import ScreeningCriteria, screen_candidates
 from na_lattice_flows.stores import open_session, resolve_settings
-from na_lattice_flows.workflows import ScreeningFlowMaker
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", help="CSV tables, JSON lists, CIF/POSCAR files or folders")
-    parser.add_argument("--model", default="chgnet", help="MLP for the relaxation (registry name)")
+    parser.add_argument("inputs", nargs="*", help="CSV tables, JSON lists, CIF/POSCAR files or folders")
+    parser.add_argument("--optimade", choices=["oqmd", "mp"], help="also query this OPTIMADE provider (online)")
+    parser.add_argument("--model", default="chgnet", help="MLP for relaxation, phonons and MD (registry name)")
+    parser.add_argument("--relax-engine", choices=RELAX_ENGINES, default="mlp", help="mlp, gpaw or vasp (default mlp)")
+    parser.add_argument("--md-preset", choices=sorted(MD_PRESETS), default="paper")
+    parser.add_argument("--md-temperatures", default="800", help="K, comma-separated (default 800)")
+    parser.add_argument("--md-engine", choices=["ase", "torchsim"], default="ase")
     parser.add_argument("--max-sites", type=int, default=200)
+    parser.add_argument("--trajectory-dir", default="na_flows_trajectories", help="MD trajectories; a folder every worker sees")
+    parser.add_argument("--force", action="store_true", help="resubmit structures already submitted with these settings")
     parser.add_argument("--workdir", help="embedded store folder (ignored when MongoDB is configured)")
     parser.add_argument("--mongodb-uri")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not args.inputs and not args.optimade:
+        parser.error("name at least one input or --optimade")
 
-    report = screen_candidates(load_candidates(args.inputs), ScreeningCriteria(max_sites=args.max_sites))
-    flow_maker = ScreeningFlowMaker(relax_maker=MLPRelaxMaker(model=args.model))
+    loaded = load_candidates(args.inputs) if args.inputs else LoadResult()
+    if args.optimade:
+        from na_lattice_flows.optimade import query_optimade
+
+        loaded.extend(query_optimade(args.optimade, max_sites=args.max_sites))
+    report = screen_candidates(loaded, ScreeningCriteria(max_sites=args.max_sites))
+    maker = screening_maker(
+        model=args.model, relax_engine=args.relax_engine, md_preset=args.md_preset, md_engine=args.md_engine,
+        md_temperatures=[float(t) for t in args.md_temperatures.split(",")], trajectory_dir=args.trajectory_dir,
+    )  # fmt: skip
     settings = resolve_settings(args.workdir, args.mongodb_uri)
     with open_session(settings) as session:
-        record = submit_candidates(session, report, args.inputs, flow_maker)
-    print(f"{settings.describe()}: {len(record.submitted)} flows submitted; {len(record.rejections)} not submitted")
-    for reason, count in sorted(report.rejection_counts().items()):
+        record = submit_candidates(session, report, args.inputs + ([f"optimade:{args.optimade}"] if args.optimade else []), maker, force=args.force)
+    print(f"{settings.describe()}: campaign {record.campaign_id}, {len(record.submitted)} flows submitted, "
+          f"{len(record.rejections)} structures not submitted")  # fmt: skip
+    reasons: dict[str, int] = {}
+    for rejection in record.rejections:
+        reason = rejection.reason.split(":")[0]
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
         print(f"  {count:5d}  {reason}")
 
 

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import argparse
 
-from jobflow.managers.fireworks import flow_to_workflow
-
-from na_lattice_flows.gpaw_jobs import GPAWAIMDMaker
+from na_lattice_flows.api import validation_flow
+from na_lattice_flows.execution import add_flow
 from na_lattice_flows.results import summary_documents
 from na_lattice_flows.stores import open_session, resolve_settings
-from na_lattice_flows.validation import AIMDValidationMaker, top_hits
-from na_lattice_flows.vasp_jobs import VaspAIMDMaker
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--top", type=int, default=5, help="number of structures (largest MLP D first)")
     parser.add_argument("--engine", choices=["vasp", "gpaw"], default="vasp")
@@ -29,23 +26,14 @@ def main() -> None:
     parser.add_argument("--trajectory-dir", default="na_flows_trajectories", help="GPAW: folder every worker sees")
     parser.add_argument("--workdir", help="embedded store folder (ignored when MongoDB is configured)")
     parser.add_argument("--mongodb-uri")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     settings = resolve_settings(args.workdir, args.mongodb_uri)
     with open_session(settings) as session:
-        hits = top_hits(summary_documents(session), args.top)
-        maker = AIMDValidationMaker(
-            engine=args.engine,
-            vasp_maker=VaspAIMDMaker(temperature_K=args.temperature, n_steps=args.steps, wall_time_s=args.wall_time),
-            gpaw_maker=GPAWAIMDMaker(
-                md_overrides={"temperature_K": args.temperature, "n_equilibration_steps": 0, "n_production_steps": args.steps},
-                trajectory_dir=args.trajectory_dir,
-            ),
-        )
-        workflow = flow_to_workflow(maker.make(hits))
-        session.launchpad.add_wf(workflow)
-        session.save()
-    print(f"{settings.describe()}: AIMD ({args.engine}) submitted for " + ", ".join(f"{h.candidate_id} (D = {h.D_mlp_A2_per_ps:.3g} A^2/ps)" for h in hits))
+        flow = validation_flow(summary_documents(session), args.top, args.engine, args.temperature, args.steps,
+                               args.wall_time, args.trajectory_dir)  # fmt: skip
+        fw_id = add_flow(session, flow, f"aimd validation ({args.engine})", {"kind": "aimd validation", "engine": args.engine})
+    print(f"{settings.describe()}: AIMD ({args.engine}) of the top {args.top} structures submitted as workflow {fw_id}")
 
 
 if __name__ == "__main__":

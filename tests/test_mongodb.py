@@ -33,8 +33,8 @@ def test_screening_flow_on_a_real_mongodb(tmp_path, monkeypatch):
         pytest.skip("set NA_FLOWS_TEST_MONGODB_URI to a MongoDB server (a throwaway database is created in it)")
     from na_lattice_flows.candidates import LoadResult
     from na_lattice_flows.demo_set import demo_candidates
-    from na_lattice_flows.execution import run_ready_jobs, submit_candidates
-    from na_lattice_flows.results import results_table
+    from na_lattice_flows.execution import recover_lost_runs, run_ready_jobs, submit_candidates
+    from na_lattice_flows.results import failures_table, query_results, results_table
     from na_lattice_flows.screening import screen_candidates
     from na_lattice_flows.stores import open_session
 
@@ -47,6 +47,10 @@ def test_screening_flow_on_a_real_mongodb(tmp_path, monkeypatch):
             assert run_ready_jobs(session, progress=False) == 2
             row = results_table(session).iloc[0]
             assert (row.candidate_id, row.state) == ("demo-Na3OCl", "COMPLETED")
+            assert list(query_results(session, state="completed").candidate_id) == ["demo-Na3OCl"]
+            assert failures_table(session).empty and recover_lost_runs(session) == []
+            again = submit_candidates(session, report, ["mongodb test again"])  # idempotent on MongoDB too
+            assert again.submitted == {} and "COMPLETED" in again.rejections[0].reason
         finally:
             session.launchpad.connection.drop_database(settings.database)
 
@@ -69,3 +73,28 @@ def test_worker_templates_load_as_jobflow_and_fireworks_configs(tmp_path, monkey
     monkeypatch.delenv("NA_FLOWS_MONGODB_URI", raising=False)
     monkeypatch.setenv("NA_FLOWS_CONFIG", str(tmp_path / "na_flows.yaml"))
     assert resolve_settings(workdir=tmp_path).mongodb_uri == ours["mongodb_uri"]
+
+
+def test_worker_files_for_a_uri_with_authentication_tls_and_a_replica_set(tmp_path):
+    import yaml
+    from jobflow.settings import JobflowSettings
+
+    from na_lattice_flows.stores import write_worker_files
+
+    uri = "mongodb://screener:s3cret@db1.example.org:27017,db2.example.org:27017/screening?replicaSet=rs0&tls=true&authSource=admin"
+    settings = resolve_settings(workdir=tmp_path, mongodb_uri=uri)
+    assert "s3cret" not in settings.describe() and "screening" in settings.describe()
+    launchpad_file, jobflow_file = write_worker_files(settings, tmp_path / "worker")
+    assert launchpad_file.stat().st_mode & 0o077 == 0  # the password stays with its owner
+    assert yaml.safe_load(launchpad_file.read_text()) == {"host": uri, "uri_mode": True, "name": "screening"}
+    store = JobflowSettings(CONFIG_FILE=str(jobflow_file)).JOB_STORE  # what rlaunch's jobs will write to
+    assert isinstance(store.docs_store, MongoURIStore) and store.docs_store.uri == uri
+    assert store.additional_stores["data"].database == "screening"
+
+
+def test_uri_must_be_a_mongodb_uri(tmp_path):
+    from na_lattice_flows.stores import StoreConfigError
+
+    with pytest.raises(StoreConfigError, match="must start with mongodb:// or mongodb\\+srv://"):
+        resolve_settings(workdir=tmp_path, mongodb_uri="http://db.example.org")
+    assert resolve_settings(workdir=tmp_path, mongodb_uri="mongodb+srv://u:p@cluster.example.org/").database == "na_lattice_flows"

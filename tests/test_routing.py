@@ -114,3 +114,12 @@ def test_slurm_queue_adapters_write_a_batch_script_that_launches_the_matching_wo
     assert script.startswith("#!/bin/bash") and "#SBATCH --time=" in script
     assert f"fworker_configs/{kind}_worker.yaml" in script and "rlaunch" in script
     assert ("#SBATCH --gres=gpu:1" in script) == (kind == "gpu")
+
+
+def test_na_flows_run_takes_a_worker_file(embedded_settings, capsys):
+    from na_lattice_flows.cli import main
+
+    with open_session(embedded_settings) as session:
+        add_flow(session, MLPRelaxMaker().make(nacl()), "relax only")
+    main(["run", "--fworker", str(WORKERS / "cpu_worker.yaml"), "--workdir", str(embedded_settings.workdir)])
+    assert "Launched 0 jobs; job states now: READY 1" in capsys.readouterr().out  # an MLP job is no CPU work

@@ -152,3 +152,23 @@ def test_segments_join_into_one_trajectory_across_wrapped_restarts(tmp_path):
     assert np.allclose(shift / 8.0, np.round(shift / 8.0), atol=1e-5)
     np.testing.assert_allclose(joined.positions - shift, walk.positions, atol=1e-4)
     assert element_diffusion(joined, "Na")[0].D_avg_A2_per_ps == pytest.approx(element_diffusion(walk, "Na")[0].D_avg_A2_per_ps, rel=1e-4)
+
+
+def test_the_screening_summary_reads_a_vasp_relaxation(mock_vasp, vasp_reference, tmp_path):
+    """`--relax-engine vasp`: the screening flow's relax step is the strict double relax, and the summary reads its
+    TaskDoc (energy, convergence, ionic steps) as it reads an MLP's or GPAW's output. (The recorded run is Si, so
+    the Na-specific summary itself is not run here.)"""
+    from na_lattice_flows.api import screening_maker
+    from na_lattice_flows.jobs import relax_method, relaxation_outcome
+
+    register, _ = mock_vasp
+    register({"relax 1": "si_double_relax/relax_1", "relax 2": "si_double_relax/relax_2"},
+             {"relax 1": {"incar_settings": []}, "relax 2": {"incar_settings": []}})  # fmt: skip
+    relax_maker = screening_maker(relax_engine="vasp", phonons=False, md=False).relax_maker
+    flow = relax_maker.make(recorded_structure(vasp_reference, "si_double_relax/relax_1"))
+    responses = run_locally(flow, create_folders=True, ensure_success=True, root_dir=tmp_path)
+    outcome = relaxation_outcome(responses[flow.jobs[-1].uuid][1].output)
+    recorded = Vasprun(str(vasp_reference / "si_double_relax/relax_2/outputs/vasprun.xml.gz"), parse_potcar_file=False)
+    assert relax_method(relax_maker) == "vasp-PBE" and outcome.converged
+    assert outcome.energy_per_atom_eV == pytest.approx(recorded.final_energy / len(recorded.final_structure), abs=1e-6)
+    assert outcome.n_steps == len(recorded.ionic_steps)

@@ -30,7 +30,11 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_screen_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="chgnet", help="MLP for the relaxation (a registry name, e.g. chgnet, 7net-0, fairchem:/path.pt)")
+    parser.add_argument("--model", default="chgnet", help="MLP for relaxation, phonons and MD (a registry name, e.g. chgnet, 7net-0, fairchem:/path.pt)")
+    parser.add_argument(
+        "--relax-engine", default="mlp", choices=["mlp", "gpaw", "vasp"],
+        help="relaxation by the MLP, GPAW (local DFT) or VASP (atomate2 strict double relax through custodian; CPU workers)",
+    )  # fmt: skip
     parser.add_argument("--fmax", type=float, default=0.01, help="relaxation force threshold, eV/A (default 0.01)")
     parser.add_argument("--max-sites", type=int, default=200, help="largest unit cell screened (default 200 atoms)")
     parser.add_argument("--allow-disordered", action="store_true", help="keep structures with partial occupancies")
@@ -79,7 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="launch ready jobs on this machine until none is left")
     run.add_argument("--max-jobs", type=int, help="stop after this many jobs")
+    run.add_argument(
+        "--fworker", help="a FireWorks worker file: take only its categories (fworker_configs/gpu_worker.yaml, cpu_worker.yaml)"
+    )
     _add_store_options(run)
+
+    files = commands.add_parser(
+        "worker-files",
+        help="write my_launchpad.yaml and jobflow.yaml for rlaunch/qlaunch on the configured store",
+        description="FireWorks' and jobflow's configuration files for plain rlaunch/qlaunch/lpad on the store na-flows "
+        "uses (MongoDB URI with its authentication, TLS and replica-set options, or the embedded store). Written "
+        "readable by you only: a URI may hold a password.",
+    )
+    files.add_argument("--out", default=".", help="folder to write them into (default: here)")
+    _add_store_options(files)
 
     status = commands.add_parser("status", help="count jobs per state")
     _add_store_options(status)
@@ -164,28 +181,17 @@ def _settings(args: argparse.Namespace) -> StoreSettings:
 
 
 def _flow_maker(args: argparse.Namespace):
-    from na_lattice_flows.jobs import MLPRelaxMaker
-    from na_lattice_flows.md_jobs import MLPMDMaker
-    from na_lattice_flows.phonon_jobs import MLPPhononMaker
-    from na_lattice_flows.workflows import ScreeningFlowMaker
+    from na_lattice_flows.api import screening_maker
 
-    relax = MLPRelaxMaker(model=args.model, relax_kwargs={"fmax": args.fmax})
-    phonons = None if args.no_phonons else MLPPhononMaker(
-        model=args.model, n_supercells=args.phonon_supercells, fc_method=args.fc_method,
-        temperature_K=args.temperature, min_supercell_atoms=args.min_supercell_atoms,
-        third_order_method=args.third_order,
-    )  # fmt: skip
-    temperatures = [float(t) for t in str(args.md_temperatures).split(",") if t.strip()]
-    md = None if args.no_md else MLPMDMaker(
-        model=args.model, preset=args.md_preset, temperatures_K=temperatures,
-        reference_temperature_K=800.0 if 800.0 in temperatures else max(temperatures),
-        overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
-        engine=args.md_engine, trajectory_dir=args.trajectory_dir or str(_settings(args).workdir / "trajectories"),
+    return screening_maker(
+        model=args.model, relax_engine=args.relax_engine, fmax=args.fmax, phonons=not args.no_phonons,
+        phonon_supercells=args.phonon_supercells, fc_method=args.fc_method, third_order=args.third_order,
+        temperature_K=args.temperature, md=not args.no_md, md_preset=args.md_preset,
+        md_temperatures=[float(t) for t in str(args.md_temperatures).split(",") if t.strip()],
+        md_overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
+        md_engine=args.md_engine, trajectory_dir=args.trajectory_dir or _settings(args).workdir / "trajectories",
         min_supercell_atoms=args.min_supercell_atoms,
     )  # fmt: skip
-    return ScreeningFlowMaker(
-        relax_maker=relax, phonon_maker=phonons, md_maker=md, min_supercell_atoms=args.min_supercell_atoms
-    )
 
 
 def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: list[str]) -> None:
@@ -234,8 +240,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution import fw_state_counts, run_ready_jobs
 
+    from fireworks import FWorker
+
+    fworker = FWorker.from_file(args.fworker) if getattr(args, "fworker", None) else None
     with open_session(_settings(args)) as session:
-        launched = run_ready_jobs(session, max_jobs=getattr(args, "max_jobs", None), job_logs=not args.verbose)
+        launched = run_ready_jobs(session, fworker=fworker, max_jobs=getattr(args, "max_jobs", None), job_logs=not args.verbose)
         counts = fw_state_counts(session)
     print(f"Launched {launched} jobs; job states now: {_format_counts(counts)}")
     return 0
@@ -261,6 +270,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{len(failures)} failed jobs (tracebacks: na-flows results --failed --format json):")
         for row in failures.itertuples():
             print(f"  - {row.candidate_id} {row.job!r} (fw {row.fw_id}): {row.error}")
+    return 0
+
+
+def cmd_worker_files(args: argparse.Namespace) -> int:
+    from na_lattice_flows.stores import write_worker_files
+
+    settings = _settings(args)
+    written = write_worker_files(settings, Path(args.out))
+    print(f"Wrote {', '.join(str(path) for path in written)} for {settings.describe()}; then:")
+    print(f"  export JOBFLOW_CONFIG_FILE={written[1].resolve()}")
+    print(f"  rlaunch -l {written[0].resolve()} -w fworker_configs/gpu_worker.yaml rapidfire")
+    if settings.mode == "embedded":
+        print("  (embedded store: one process at a time; `na-flows run --fworker ...` does the same with locking)")
     return 0
 
 
@@ -420,6 +442,7 @@ COMMANDS = {
     "run": cmd_run,
     "status": cmd_status,
     "recover": cmd_recover,
+    "worker-files": cmd_worker_files,
     "results": cmd_results,
     "benchmark-forces": cmd_benchmark_forces,
     "phonons": cmd_phonons,

@@ -26,6 +26,7 @@ from jobflow.managers.fireworks import flow_to_workflow
 from tqdm.auto import tqdm
 
 from na_lattice_flows.candidates import Candidate, Rejection
+from na_lattice_flows.jobs import relax_method
 from na_lattice_flows.fingerprints import StructureIdentity, same_crystal, settings_fingerprint, structure_identity
 from na_lattice_flows.routing import route
 from na_lattice_flows.schemas import CampaignRecord
@@ -109,7 +110,7 @@ def submit_candidates(
         campaign_id=campaign_id,
         created_at=datetime.datetime.now(datetime.UTC).isoformat(),
         inputs=list(inputs),
-        model=flow_maker.relax_maker.model,
+        model=relax_method(flow_maker.relax_maker),
         submitted=submitted,
         rejections=rejections,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from atomate2.forcefields.jobs import ForceFieldRelaxMaker
 from jobflow import job
+from pydantic import BaseModel
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
@@ -39,6 +40,46 @@ class MLPRelaxMaker(ForceFieldRelaxMaker):
         super().__post_init__()
 
 
+@dataclass(frozen=True)
+class RelaxationOutcome:
+    structure: Structure
+    energy_per_atom_eV: float
+    converged: bool | None
+    n_steps: int | None
+
+
+def relaxation_outcome(document: dict | BaseModel) -> RelaxationOutcome:
+    """The relaxed structure, energy and convergence from the output of any relax step the screening flow takes:
+    atomate2's force-field task document (MLP), our GPAW task document, or atomate2's VASP TaskDoc (as stored, or
+    as the object jobflow may decode it into)."""
+    if isinstance(document, BaseModel):
+        document = document.model_dump()
+    structure = Structure.from_dict(document["structure"]) if isinstance(document["structure"], dict) else document["structure"]
+    if "is_force_converged" in document:  # ForceFieldTaskDocument
+        return RelaxationOutcome(structure, document["output"]["energy_per_atom"], document["is_force_converged"], document["output"].get("n_steps"))
+    if "energy_per_atom_eV" in document:  # GPAWTaskDocument
+        return RelaxationOutcome(structure, document["energy_per_atom_eV"], document["converged"], document["n_steps"])
+    if "calcs_reversed" in document:  # VASP TaskDoc: custodian finished it and VASP reached EDIFFG
+        ionic_steps = (document["calcs_reversed"][0].get("output") or {}).get("ionic_steps") or []
+        return RelaxationOutcome(structure, document["output"]["energy_per_atom"], str(document.get("state")).lower().endswith("successful"), len(ionic_steps) or None)
+    raise ValueError(f"relaxation output with fields {sorted(document)[:8]}...: not a force-field, GPAW or VASP task document")
+
+
+def relax_method(maker) -> str:
+    """How a relax step computes energies, for the record: the MLP's registry name, or the DFT code and functional."""
+    from na_lattice_flows.gpaw_jobs import GPAWRelaxMaker
+
+    if isinstance(maker, MLPRelaxMaker):
+        return maker.model
+    if isinstance(maker, GPAWRelaxMaker):
+        return f"gpaw-{maker.settings.xc}"
+    generator = getattr(getattr(maker, "relax_maker1", maker), "input_set_generator", None)  # DoubleRelaxMaker or one VASP maker
+    if generator is None:
+        return type(maker).__name__
+    gga = (generator.user_incar_settings or {}).get("GGA", "PE")
+    return "vasp-" + {"PE": "PBE", "PS": "PBEsol"}.get(gga, gga)
+
+
 def _space_group(structure: Structure) -> str:
     return SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_symbol()
 
@@ -47,10 +88,7 @@ def _space_group(structure: Structure) -> str:
 def summarize_screening(
     candidate_id: str,
     input_structure: Structure,
-    relaxed_structure: Structure,
-    energy_per_atom_eV: float,
-    relax_converged: bool | None,
-    relax_steps: int | None,
+    relaxation: dict | BaseModel,
     model: str,
     source: str | None = None,
     band_gap_eV: float | None = None,
@@ -60,6 +98,8 @@ def summarize_screening(
     transport: dict | None = None,
 ) -> ScreeningDocument:
     """Collect a structure's screening record, its structural descriptors and its supercell from the relaxed cell."""
+    relaxed = relaxation_outcome(relaxation)
+    relaxed_structure = relaxed.structure
     supercell = paper_supercell(relaxed_structure, min_atoms=min_supercell_atoms)
     return ScreeningDocument(
         candidate_id=candidate_id,
@@ -69,9 +109,9 @@ def summarize_screening(
         formation_energy_eV_per_atom=formation_energy_eV_per_atom,
         model=model,
         relaxed_structure=relaxed_structure,
-        energy_per_atom_eV=energy_per_atom_eV,
-        relax_converged=relax_converged,
-        relax_steps=relax_steps,
+        energy_per_atom_eV=relaxed.energy_per_atom_eV,
+        relax_converged=relaxed.converged,
+        relax_steps=relaxed.n_steps,
         volume_change_percent=100.0 * (relaxed_structure.volume / input_structure.volume - 1.0),
         space_group_input=_space_group(input_structure),
         space_group_relaxed=_space_group(relaxed_structure),

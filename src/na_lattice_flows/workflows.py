@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from jobflow import Flow, Maker
 
 from na_lattice_flows.candidates import Candidate
-from na_lattice_flows.jobs import MLPRelaxMaker, summarize_screening
+from na_lattice_flows.jobs import MLPRelaxMaker, relax_method, summarize_screening
 from na_lattice_flows.md_jobs import MLPMDMaker, md_gate
 from na_lattice_flows.phonon_jobs import MLPPhononMaker
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS
@@ -17,18 +17,19 @@ SUMMARY_JOB_NAME = "screening summary"
 
 @dataclass
 class ScreeningFlowMaker(Maker):
-    """Relax one candidate with an MLP, compute its phonons and descriptors, run MD on it when it is dynamically
-    stable, and record it all with its paper supercell. ``phonon_maker=None`` or ``md_maker=None`` leave out
-    that step (without phonons, MD runs unconditionally)."""
+    """Relax one candidate (with an MLP by default; ``GPAWRelaxMaker`` or atomate2's VASP DoubleRelaxMaker for
+    DFT), compute its phonons and descriptors with an MLP, run MD on it when it is dynamically stable, and record
+    it all with its paper supercell. ``phonon_maker=None`` or ``md_maker=None`` leave out that step (without
+    phonons, MD runs unconditionally)."""
 
     name: str = "na screening"
-    relax_maker: MLPRelaxMaker = field(default_factory=MLPRelaxMaker)
+    relax_maker: Maker = field(default_factory=MLPRelaxMaker)
     phonon_maker: MLPPhononMaker | None = field(default_factory=MLPPhononMaker)
     md_maker: MLPMDMaker | None = field(default_factory=MLPMDMaker)
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
 
     def make(self, candidate: Candidate) -> Flow:
-        relax = self.relax_maker.make(candidate.structure)
+        relax = self.relax_maker.make(candidate.structure)  # a Job (MLP, GPAW) or a Flow (VASP double relax)
         relax.name = f"{self.relax_maker.name} {candidate.candidate_id}"
         jobs = [relax]
         descriptors = stability = transport = None
@@ -43,11 +44,8 @@ class ScreeningFlowMaker(Maker):
         summary = summarize_screening(
             candidate_id=candidate.candidate_id,
             input_structure=candidate.structure,
-            relaxed_structure=relax.output.structure,
-            energy_per_atom_eV=relax.output.output.energy_per_atom,
-            relax_converged=relax.output.is_force_converged,
-            relax_steps=relax.output.output.n_steps,
-            model=self.relax_maker.model,
+            relaxation=relax.output,
+            model=relax_method(self.relax_maker),
             source=candidate.source,
             band_gap_eV=candidate.band_gap_eV,
             formation_energy_eV_per_atom=candidate.formation_energy_eV_per_atom,

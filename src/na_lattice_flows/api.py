@@ -1,0 +1,115 @@
+"""The Python API: the flows that the command line and ``flows/`` submit, returned for users who compose their
+own (add jobs, change a Maker's settings, submit with ``execution.add_flow`` or run with ``run_locally``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from jobflow import Flow
+
+from na_lattice_flows.candidates import LoadResult, load_candidates
+from na_lattice_flows.screening import ScreeningCriteria, ScreeningReport, screen_candidates
+from na_lattice_flows.workflows import ScreeningFlowMaker
+
+RELAX_ENGINES = ("mlp", "gpaw", "vasp")
+
+
+def screening_maker(
+    model: str = "chgnet",
+    relax_engine: str = "mlp",
+    fmax: float = 0.01,
+    phonons: bool = True,
+    phonon_supercells: int = 30,
+    fc_method: str = "symfc",
+    third_order: str | None = None,
+    temperature_K: float = 800.0,
+    md: bool = True,
+    md_preset: str = "paper",
+    md_temperatures: Sequence[float] = (800.0,),
+    md_overrides: dict | None = None,
+    md_engine: str = "ase",
+    trajectory_dir: str | Path = "na_flows_trajectories",
+    min_supercell_atoms: int = 80,
+    vasp_functional: str = "PBE",
+) -> ScreeningFlowMaker:
+    """The per-structure screening Maker: relaxation by ``relax_engine`` ('mlp' with ``model``, 'gpaw', or 'vasp'
+    = atomate2's strict double relax through custodian), then phonons and MD with the MLP ``model``."""
+    from na_lattice_flows.jobs import MLPRelaxMaker
+    from na_lattice_flows.md_jobs import MLPMDMaker
+    from na_lattice_flows.phonon_jobs import MLPPhononMaker
+
+    if relax_engine == "mlp":
+        relax = MLPRelaxMaker(model=model, relax_kwargs={"fmax": fmax})
+    elif relax_engine == "gpaw":
+        from na_lattice_flows.gpaw_jobs import GPAWRelaxMaker
+
+        relax = GPAWRelaxMaker(fmax_eV_per_A=fmax)
+    elif relax_engine == "vasp":
+        from na_lattice_flows.vasp_jobs import strict_double_relax_maker
+
+        relax = strict_double_relax_maker(vasp_functional)
+    else:
+        raise ValueError(f"relax engine {relax_engine!r}: choose from {', '.join(RELAX_ENGINES)}")
+    phonon_maker = None if not phonons else MLPPhononMaker(
+        model=model, n_supercells=phonon_supercells, fc_method=fc_method, temperature_K=temperature_K,
+        min_supercell_atoms=min_supercell_atoms, third_order_method=third_order,
+    )  # fmt: skip
+    temperatures = [float(t) for t in md_temperatures]
+    md_maker = None if not md else MLPMDMaker(
+        model=model, preset=md_preset, temperatures_K=temperatures,
+        reference_temperature_K=800.0 if 800.0 in temperatures else max(temperatures),
+        overrides=dict(md_overrides or {}), engine=md_engine, trajectory_dir=str(trajectory_dir),
+        min_supercell_atoms=min_supercell_atoms,
+    )  # fmt: skip
+    return ScreeningFlowMaker(relax_maker=relax, phonon_maker=phonon_maker, md_maker=md_maker, min_supercell_atoms=min_supercell_atoms)
+
+
+def screening_flows(
+    inputs: Sequence[str | Path] | LoadResult,
+    maker: ScreeningFlowMaker | None = None,
+    criteria: ScreeningCriteria | None = None,
+) -> tuple[dict[str, Flow], ScreeningReport]:
+    """Load candidates (CSV, JSON, CIF/POSCAR files or folders, or an already loaded set), screen them and make
+    one flow per accepted structure: ``({candidate_id: flow}, report)``; the report lists every drop and why."""
+    loaded = inputs if isinstance(inputs, LoadResult) else load_candidates([str(path) for path in inputs])
+    report = screen_candidates(loaded, criteria or ScreeningCriteria())
+    maker = maker or screening_maker()
+    return {candidate.candidate_id: maker.make(candidate) for candidate in report.accepted}, report
+
+
+def benchmark_flow(references: Sequence[str | Path], models: Sequence[str]) -> Flow:
+    """MLP vs DFT forces, force constants and stability on the displaced supercells of phononDB-style references."""
+    from na_lattice_flows.benchmark_jobs import ForceBenchmarkMaker
+
+    missing = [str(path) for path in references if not Path(path).exists()]
+    if missing:
+        raise FileNotFoundError(f"force benchmark: no such reference: {', '.join(missing)}")
+    return ForceBenchmarkMaker(models=tuple(models)).make([str(path) for path in references])
+
+
+def validation_flow(
+    summaries: dict[str, dict],
+    top: int = 5,
+    engine: str = "vasp",
+    temperature_K: float = 800.0,
+    n_steps: int = 20_000,
+    wall_time_s: int | None = None,
+    trajectory_dir: str | Path = "na_flows_trajectories",
+) -> Flow:
+    """AIMD (VASP Nose-Hoover or GPAW) of the ``top`` structures by MLP D among finished screening summaries
+    (``results.summary_documents(session)``), each compared with its MLP MD."""
+    from na_lattice_flows.gpaw_jobs import GPAWAIMDMaker
+    from na_lattice_flows.validation import AIMDValidationMaker, top_hits
+    from na_lattice_flows.vasp_jobs import VaspAIMDMaker
+
+    hits = top_hits(summaries, top)
+    maker = AIMDValidationMaker(
+        engine=engine,
+        vasp_maker=VaspAIMDMaker(temperature_K=temperature_K, n_steps=n_steps, wall_time_s=wall_time_s),
+        gpaw_maker=GPAWAIMDMaker(
+            md_overrides={"temperature_K": temperature_K, "n_equilibration_steps": 0, "n_production_steps": n_steps},
+            trajectory_dir=str(trajectory_dir),
+        ),
+    )
+    return maker.make(hits)

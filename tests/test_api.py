@@ -1,0 +1,78 @@
+"""The Python API and the user-facing scripts of flows/: the flows they return and what they submit."""
+
+from __future__ import annotations
+
+import runpy
+
+import pytest
+
+from conftest import REPO
+from na_lattice_flows.api import benchmark_flow, screening_flows, screening_maker, validation_flow
+from na_lattice_flows.candidates import LoadResult
+from na_lattice_flows.demo_set import demo_candidates
+from na_lattice_flows.gpaw_jobs import GPAWRelaxMaker
+from na_lattice_flows.jobs import MLPRelaxMaker, relaxation_outcome
+from na_lattice_flows.routing import CPU, GPU, job_category
+from na_lattice_flows.stores import open_session
+
+
+def script(name: str):
+    return runpy.run_path(str(REPO / "flows" / f"{name}.py"), run_name="imported")["main"]
+
+
+def test_screening_flows_returns_one_flow_per_accepted_structure_with_the_chosen_engines(tmp_path):
+    flows, report = screening_flows(LoadResult(candidates=demo_candidates()), screening_maker(model="7net-0", md_preset="short",
+                                                                                             trajectory_dir=tmp_path))  # fmt: skip
+    assert set(flows) == {c.candidate_id for c in demo_candidates()} and report.rejections == []
+    first = flows["demo-NaCl"].jobs[0]
+    assert isinstance(first.maker, MLPRelaxMaker) and first.maker.model == "7net-0" and job_category(first) == GPU
+    gpaw = screening_maker(relax_engine="gpaw").make(demo_candidates()[0]).jobs[0]
+    assert isinstance(gpaw.maker, GPAWRelaxMaker) or gpaw.function.__name__ == "gpaw_relax"
+    assert job_category(gpaw) == CPU
+    vasp = screening_maker(relax_engine="vasp").make(demo_candidates()[0]).jobs[0]
+    assert [job_category(job) for job in vasp.jobs] == [CPU, CPU]  # the double relax
+    with pytest.raises(ValueError, match="relax engine 'castep'"):
+        screening_maker(relax_engine="castep")
+
+
+def test_relaxation_outcome_reads_the_gpaw_document():
+    from na_lattice_flows.gpaw_dft import GPAWSettings
+    from na_lattice_flows.gpaw_jobs import GPAWTaskDocument
+
+    structure = demo_candidates()[0].structure
+    document = GPAWTaskDocument(structure=structure, energy_eV=-27.0, energy_per_atom_eV=-3.375, forces_eV_per_A=[[0, 0, 0]] * 8,
+                                stress_eV_per_A3=[0] * 6, max_force_eV_per_A=0.0, converged=False, n_steps=7, settings=GPAWSettings())  # fmt: skip
+    outcome = relaxation_outcome(document.model_dump())
+    assert (outcome.energy_per_atom_eV, outcome.converged, outcome.n_steps) == (-3.375, False, 7)
+    with pytest.raises(ValueError, match="not a force-field, GPAW or VASP task document"):
+        relaxation_outcome({"structure": structure.as_dict(), "energy": 1.0})
+
+
+def test_flows_scripts_submit_and_resubmission_adds_nothing(embedded_settings, tmp_path, capsys, phonondb_dev):
+    cif_dir = tmp_path / "cifs"
+    cif_dir.mkdir()
+    for candidate in demo_candidates()[:2]:
+        candidate.structure.to(filename=str(cif_dir / f"{candidate.candidate_id}.cif"))
+    submit_screening = script("submit_screening")
+    args = [str(cif_dir), "--md-preset", "short", "--workdir", str(embedded_settings.workdir), "--trajectory-dir", str(tmp_path / "t")]
+    submit_screening(args)
+    assert "2 flows submitted" in capsys.readouterr().out
+    submit_screening(args)
+    out = capsys.readouterr().out
+    assert "0 flows submitted, 2 structures not submitted" in out and "already submitted with the same settings" in out
+
+    archive = sorted(phonondb_dev.glob("*.tar.lzma"))[0]
+    script("submit_benchmark")([str(archive), "--models", "chgnet,7net-0", "--workdir", str(embedded_settings.workdir)])
+    assert "force benchmark (1 references x 2 models) submitted" in capsys.readouterr().out
+    with open_session(embedded_settings) as session:
+        kinds = [wf["metadata"].get("kind") for wf in session.launchpad.workflows.find({}, {"metadata": 1})]
+        categories = {fw["spec"].get("_category") for fw in session.launchpad.fireworks.find({}, {"spec._category": 1})}
+    assert kinds.count("mlp force benchmark") == 1 and len(kinds) == 3
+    assert categories == {GPU, None}  # routed at submission
+
+
+def test_benchmark_and_validation_flows_refuse_what_they_cannot_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such reference: .*absent.tar.lzma"):
+        benchmark_flow([tmp_path / "absent.tar.lzma"], ["chgnet"])
+    with pytest.raises(ValueError):
+        validation_flow({}, top=3)  # no finished MD to validate
