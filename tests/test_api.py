@@ -5,8 +5,8 @@ from __future__ import annotations
 import runpy
 
 import pytest
-
 from conftest import REPO
+
 from na_lattice_flows.api import benchmark_flow, screening_flows, screening_maker, validation_flow
 from na_lattice_flows.candidates import LoadResult
 from na_lattice_flows.demo_set import demo_candidates

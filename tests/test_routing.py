@@ -6,11 +6,11 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from conftest import REPO
 from fireworks import FWorker
 from jobflow.managers.fireworks import flow_to_workflow
 from pymatgen.core import Lattice, Structure
 
-from conftest import REPO
 from na_lattice_flows.benchmark_jobs import ForceBenchmarkMaker, GPAWReferenceMaker
 from na_lattice_flows.demo_set import demo_candidates
 from na_lattice_flows.execution import add_flow, run_ready_jobs

@@ -238,9 +238,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from na_lattice_flows.execution import fw_state_counts, run_ready_jobs
-
     from fireworks import FWorker
+
+    from na_lattice_flows.execution import fw_state_counts, run_ready_jobs
 
     fworker = FWorker.from_file(args.fworker) if getattr(args, "fworker", None) else None
     with open_session(_settings(args)) as session:
@@ -256,7 +256,6 @@ def _format_counts(counts: dict[str, int]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution import fw_state_counts
-
     from na_lattice_flows.results import failures_table
 
     settings = _settings(args)

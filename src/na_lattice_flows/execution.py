@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import logging
 import os
+import shutil
 import sys
 import uuid
 from collections import Counter, defaultdict
@@ -19,15 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fireworks import FWorker
-from fireworks.fw_config import RUN_EXPIRATION_SECS
 from fireworks.core.rocket_launcher import launch_rocket
+from fireworks.fw_config import RUN_EXPIRATION_SECS
 from jobflow import Flow, Job
 from jobflow.managers.fireworks import flow_to_workflow
 from tqdm.auto import tqdm
 
 from na_lattice_flows.candidates import Candidate, Rejection
-from na_lattice_flows.jobs import relax_method
 from na_lattice_flows.fingerprints import StructureIdentity, same_crystal, settings_fingerprint, structure_identity
+from na_lattice_flows.jobs import relax_method
 from na_lattice_flows.routing import route
 from na_lattice_flows.schemas import CampaignRecord
 from na_lattice_flows.screening import ScreeningReport
@@ -209,12 +210,16 @@ def run_ready_jobs(
     pending = session.launchpad.fireworks.count_documents({"state": {"$in": list(UNFINISHED_STATES)}})
     launched = 0
     with tqdm(total=pending, desc="jobs", unit="job", disable=not progress) as bar:
-        while (max_jobs is None or launched < max_jobs) and session.launchpad.run_exists(fworker):
+        while max_jobs is None or launched < max_jobs:
             launch_dir = session.settings.runs_dir / f"launcher_{datetime.datetime.now():%Y%m%d-%H%M%S-%f}"
             launch_dir.mkdir()
             quiet = _stdout_into(launch_dir / "rocket.log") if job_logs else contextlib.nullcontext()
+            # no separate run_exists query first: on the embedded store each such query sorts the whole LaunchPad
             with contextlib.chdir(launch_dir), quiet:
-                launch_rocket(session.launchpad, fworker, strm_lvl="INFO")
+                ran = launch_rocket(session.launchpad, fworker, strm_lvl="INFO")
+            if not ran:
+                shutil.rmtree(launch_dir)
+                break
             session.save()
             launched += 1
             bar.update()

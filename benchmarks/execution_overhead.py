@@ -1,0 +1,87 @@
+"""What the production path costs beside the physics: the time to submit 1000 structures of the candidate pool
+(screen, fingerprint, make the flow, route, add to the LaunchPad, record the campaign), the time to resubmit them
+(all found, nothing added), and the overhead per job of dispatch + store (FireWorks checkout, jobflow run,
+JobStore write, LaunchPad save) measured on a job that does nothing, on an empty store and on the store holding
+the 1000 submitted workflows (the embedded LaunchPad is one file saved whole at each checkout and completion).
+
+    .venv/bin/python benchmarks/execution_overhead.py [--n-structures 1000] [--n-jobs 40] [--mongodb-uri URI]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from fireworks import FWorker
+from jobflow import Flow
+from jobflow.core.job import store_inputs
+
+from na_lattice_flows.candidates import LoadResult, load_csv
+from na_lattice_flows.execution import add_flow, run_ready_jobs, submit_candidates
+from na_lattice_flows.screening import ScreeningCriteria, screen_candidates
+from na_lattice_flows.stores import open_session, resolve_settings
+from na_lattice_flows.workflows import ScreeningFlowMaker
+
+DEFAULT_POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "candidates" / "na_mp2018_phonondb.csv"
+
+
+def dispatch_overhead(settings, n_jobs: int) -> tuple[float, float]:
+    """Seconds per job to submit and to dispatch+store a job whose own work is nil (jobflow's store_inputs)."""
+    with open_session(settings) as session:
+        start = time.perf_counter()
+        for index in range(n_jobs):
+            add_flow(session, Flow([store_inputs({"index": index})]), f"no-op {index}")
+        session.save()
+        submitted = time.perf_counter()
+        only_no_ops = FWorker(name="benchmark", query={"name": "store_inputs"})  # not the screening jobs beside them
+        launched = run_ready_jobs(session, fworker=only_no_ops, max_jobs=n_jobs, progress=False)
+        finished = time.perf_counter()
+    assert launched == n_jobs, launched
+    return (submitted - start) / n_jobs, (finished - submitted) / n_jobs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pool", type=Path, default=DEFAULT_POOL)
+    parser.add_argument("--n-structures", type=int, default=1000)
+    parser.add_argument("--n-jobs", type=int, default=40)
+    parser.add_argument("--mongodb-uri", help="measure on this MongoDB instead of the embedded store (a fresh database)")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="na_flows_bench_"))
+    settings = resolve_settings(workdir=workdir / "store", mongodb_uri=args.mongodb_uri)
+    print(f"store: {settings.describe()}")
+    empty_submit, empty_dispatch = dispatch_overhead(resolve_settings(workdir=workdir / "empty", mongodb_uri=args.mongodb_uri), args.n_jobs)
+
+    start = time.perf_counter()
+    pool = load_csv(args.pool)
+    report = screen_candidates(pool, ScreeningCriteria())
+    accepted = report.accepted[: args.n_structures]
+    loaded = time.perf_counter()
+    subset = screen_candidates(LoadResult(candidates=accepted), ScreeningCriteria(deduplicate=False))
+    maker = ScreeningFlowMaker()
+    with open_session(settings) as session:
+        first = time.perf_counter()
+        record = submit_candidates(session, subset, [str(args.pool)], maker)
+        submitted = time.perf_counter()
+        again = submit_candidates(session, subset, [str(args.pool)], maker)
+        resubmitted = time.perf_counter()
+    n = len(record.submitted)
+    assert not again.submitted, "resubmission added flows"
+    launchpad_mb = settings.launchpad_file.stat().st_size / 1e6 if settings.mode == "embedded" else float("nan")
+    full_submit, full_dispatch = dispatch_overhead(settings, args.n_jobs)
+
+    print(f"load + screen + deduplicate the pool ({len(pool.candidates)} structures): {loaded - start:.1f} s")
+    print(f"submit {n} structures (4 jobs each, paper settings): {submitted - first:.1f} s = {1000 * (submitted - first) / n:.1f} ms per structure")
+    print(f"resubmit the same {n} (all found, nothing added): {resubmitted - submitted:.1f} s")
+    print(f"embedded LaunchPad file after submission: {launchpad_mb:.1f} MB")
+    print("| store | submit per job (ms) | dispatch + store per job (ms) |")
+    print("|---|---|---|")
+    print(f"| empty | {1000 * empty_submit:.1f} | {1000 * empty_dispatch:.1f} |")
+    print(f"| holding {n} workflows | {1000 * full_submit:.1f} | {1000 * full_dispatch:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
