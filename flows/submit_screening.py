@@ -13,6 +13,7 @@ fingerprint); --force resubmits. Scripts that compose their own flows use the sa
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 
 from na_lattice_flows.api import RELAX_ENGINES, screening_maker
 from na_lattice_flows.candidates import LoadResult, load_candidates
@@ -55,10 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         record = submit_candidates(session, report, args.inputs + ([f"optimade:{args.optimade}"] if args.optimade else []), maker, force=args.force)
     print(f"{settings.describe()}: campaign {record.campaign_id}, {len(record.submitted)} flows submitted, "
           f"{len(record.rejections)} structures not submitted")  # fmt: skip
-    reasons: dict[str, int] = {}
-    for rejection in record.rejections:
-        reason = rejection.reason.split(":")[0]
-        reasons[reason] = reasons.get(reason, 0) + 1
+    reasons = Counter(rejection.reason.split(":")[0] for rejection in record.rejections)
     for reason, count in sorted(reasons.items()):
         print(f"  {count:5d}  {reason}")
 

@@ -3,7 +3,7 @@
 A structure's fingerprint is ``<reduced formula>-<space group number>-<hash of its orbits>``: it does
 not change with the cell choice (primitive, conventional, supercell), atom order, origin or small distortions
 within the symmetry tolerance, so the same crystal from two databases gets the same key. Two different crystals
-can still share it (same formula, group and occupied Wyckoff letters but other free parameters), so a key match
+can still share it (same formula, group and kinds of orbits but other free parameters), so a key match
 is confirmed with pymatgen's StructureMatcher on the stored primitive cell before anything is called a repeat.
 """
 

@@ -71,7 +71,8 @@ FAILURE_COLUMNS = ["candidate_id", "formula", "job", "fw_id", "error", "host", "
 
 def failures_table(session: Session) -> pd.DataFrame:
     """Every failed job, one row each: its structure, the error's last line, where it ran and the traceback."""
-    workflows = {fw_id: wf.get("metadata") or {} for wf in session.launchpad.workflows.find({}, {"metadata": 1, "nodes": 1}) for fw_id in wf["nodes"]}
+    projection = {"metadata.candidate_id": 1, "metadata.formula": 1, "nodes": 1}  # not the stored canonical cells
+    workflows = {fw_id: wf.get("metadata") or {} for wf in session.launchpad.workflows.find({}, projection) for fw_id in wf["nodes"]}
     rows = []
     for firework in session.launchpad.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1, "name": 1}, sort=[("fw_id", 1)]):
         launch = _failed_launch(session, firework["fw_id"])
@@ -99,7 +100,9 @@ def results_table(session: Session) -> pd.DataFrame:
     """One row per submitted structure (newest workflow per candidate)."""
     summaries = summary_documents(session)
     rows: dict[str, dict] = {}
-    for workflow in session.launchpad.workflows.find({}, {"metadata": 1, "state": 1, "nodes": 1}, sort=[("created_on", 1)]):
+    fields = ("candidate_id", "formula", "campaign_id", "fingerprint")  # not the stored canonical cells
+    projection = {"state": 1, "nodes": 1, **{f"metadata.{field}": 1 for field in fields}}
+    for workflow in session.launchpad.workflows.find({}, projection, sort=[("created_on", 1)]):
         metadata = workflow.get("metadata") or {}
         candidate_id = metadata.get("candidate_id")
         if candidate_id is None:
