@@ -43,6 +43,13 @@ MSG
     "$PY" -m venv "$VENV"
 fi
 
+# Headless Chromium renders the HTML report in the tests (they skip, saying why, without it).
+if ! command -v chromium >/dev/null 2>&1 && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "Installing chromium (headless rendering of the report in the tests)..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+        || echo "warning: chromium not installed; the report-rendering tests will skip" >&2
+fi
+
 STAMP="$VENV/.na_flows_lock.sha256"
 WANT=$(cat "$LOCK" requirements/gpaw.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then

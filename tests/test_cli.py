@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from pymatgen.core import Lattice, Structure
+from report_helpers import body_counts, rendered_dom
 
 from na_lattice_flows.cli import COMMANDS, main
 
@@ -86,6 +87,11 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path):
             assert row["D_avg_A2_per_ps"] is not None and row["na_vdos_center_thz"] > 0 and row["D_kinisi_A2_per_ps"] is not None
         else:
             assert row["md_skipped_reason"].startswith("dynamically unstable: min frequency")
+    # the demo ends with the report: figures of the stable structures, the statistics it cannot compute on five
+    report = tmp_path / "work" / "report" / "index.html"
+    assert f"Report: {report}" in demo.stdout and "not computed: correlations" in demo.stdout
+    counts = body_counts(rendered_dom(report))
+    assert counts["loaded"] == counts["expected"] >= 2 + 2 * len(stable) and counts["broken"] == 0
     # running the demo again adds nothing: everything is already submitted and finished
     again = subprocess.run([NA_FLOWS, "demo", *env_dir], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
     assert "0 flows submitted, 5 structures not submitted" in again.stdout

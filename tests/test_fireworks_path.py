@@ -3,6 +3,8 @@ rocket launcher -> JobStore. The relaxed results are checked with an independent
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,3 +174,34 @@ def test_result_filters(finished_campaign):
     # MD ran for the stable ones, too short (0.15 ps) for the melted filter to tell: unknown is left out by it
     assert table.melted.isna().all() and solid.empty
     assert set(fast.candidate_id) == set(table[pd.to_numeric(table.D_avg_A2_per_ps).notna()].candidate_id)
+
+
+def test_report_of_a_small_campaign_renders_and_says_what_it_cannot_compute(finished_campaign, tmp_path):
+    """Two structures and a failure: figures from the stored force constants and MD curves, the statistics
+    declined with their reasons, the failure listed; the page renders in headless Chromium."""
+    from report_helpers import body_counts, rendered_dom
+
+    from na_lattice_flows.report import build_report
+
+    settings, record, _ = finished_campaign
+    with open_session(settings) as session:
+        report = build_report(session, tmp_path / "report", campaign_id=record.campaign_id)
+        table = results_table(session).set_index("candidate_id")
+    stable = [cid for cid in ("demo-NaCl", "demo-Na3OCl") if table.loc[cid].dynamically_stable]
+    names = {p.name for p in report.figures}
+    assert {f"dispersion_msd_{cid}.png" for cid in stable} | {f"dispersion_coupling_{cid}.svg" for cid in stable} <= names
+    assert "msd_curves.png" in names and "d_vs_na_msd.svg" in names
+    assert any(reason.startswith(f"correlations: {len(stable)} structures with D (need 3)") for reason in report.cannot_compute)
+    assert any("a model needs >= 6 structures" in reason for reason in report.cannot_compute)
+    assert any(reason.startswith("converged D: MD production runs of 0.15 ps") for reason in report.cannot_compute)
+    assert report.model_paths == []
+    exported = pd.read_csv(report.path.parent / "tables" / f"{record.campaign_id}.csv").set_index("candidate_id")
+    assert set(exported.index) == set(record.submitted) and exported.loc["demo-NaCl", "md_preset"] == "short"
+    assert exported.loc["demo-NaCl", "fc_method"] == "symfc" and exported.loc["demo-NaCl", "md_engine"] == "ase"
+    dom = rendered_dom(report.path)
+    counts = body_counts(dom)
+    assert counts["loaded"] == counts["expected"] == len(report.figures) // 2 and counts["broken"] == 0
+    failures = re.search(r'<table class="sortable" id="failures">(.*?)</table>', dom, re.S).group(1)
+    assert "bad-NaOg" in failures and "RuntimeError" in failures
+    with open_session(settings) as session, pytest.raises(ValueError, match="campaign 'nope' not in the store"):
+        build_report(session, tmp_path / "other", campaign_id="nope")

@@ -97,3 +97,31 @@ def test_phonons_command_prints_the_documented_fields(phonondb_dev, capsys):
         assert key in result
     assert result["formula"] == "Na2S" and result["dynamically_stable"] is True and result["temperature_K"] == 300
     assert 0 < result["msd_na_avg_A2"] <= result["msd_na_max_A2"] < 0.1
+
+
+def test_band_path_modes_sum_to_the_analytic_einstein_msd():
+    """Along the path every q carries the whole Einstein MSD in its three bands, coupling 0 (no host)."""
+    from na_lattice_flows.phonons import band_mode_data
+
+    k, temperature = 1.5, 800.0
+    mass = 22.98977 * constants.atomic_mass
+    omega = np.sqrt(k * constants.eV * 1e20 / mass)
+    x = constants.hbar * omega / (2 * constants.k * temperature)
+    expected = constants.hbar / (2 * mass * omega) / np.tanh(x) * 1e20
+    band = band_mode_data(einstein_crystal(k), temperature_k=temperature, n_points=5)
+    np.testing.assert_allclose(np.sum(band.na_msd_A2, axis=1), expected, rtol=1e-6)
+    np.testing.assert_allclose(band.na_host_coupling, 0.0, atol=1e-12)
+    assert len(band.tick_labels) == len(band.tick_distances) and band.tick_distances[-1] == pytest.approx(band.distances[-1])
+
+
+def test_band_path_modes_at_gamma_equal_the_mesh_modes(phonondb_dev):
+    from na_lattice_flows.phonons import band_mode_data
+
+    ph = fit_force_constants(load_reference(phonondb_dev / "mp-22862.tar.lzma"))  # NaCl; seekpath's path starts at Gamma
+    mesh, _ = compute_mode_data(ph, temperature_k=800.0, mesh=[4, 4, 4])
+    band = band_mode_data(ph, temperature_k=800.0, n_points=11)
+    np.testing.assert_allclose(band.frequencies_thz[0], mesh.frequencies_thz[0], atol=1e-6)
+    active = np.asarray(band.frequencies_thz[0]) > 1e-3  # the three acoustic modes at Gamma carry no MSD
+    np.testing.assert_allclose(np.asarray(band.na_msd_A2[0])[active], np.asarray(mesh.na_msd_A2[0])[active] / mesh.weights[0], rtol=1e-8)
+    np.testing.assert_allclose(band.participation_ratio[0], mesh.participation_ratio[0], rtol=1e-6)
+    assert band.tick_labels[0] == "$\\Gamma$"

@@ -1,4 +1,4 @@
-"""The ``na-flows`` command: demo, submit, run, status, results."""
+"""The ``na-flows`` command: demo, submit, run, status, results, report, predict and the single-structure tools."""
 
 from __future__ import annotations
 
@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     diffusion.add_argument("--json", action="store_true", help="print JSON")
 
     results = commands.add_parser("results", help="one row per structure: state, relaxed energy, supercell, error")
-    results.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table",
+                         help="table: the main columns on screen; csv, json, parquet (needs --output): every column")
     results.add_argument("--output", help="write to this file instead of the screen")
     results.add_argument("--rejected", action="store_true", help="list the structures the screen dropped instead")
     results.add_argument("--failed", action="store_true", help="list the failed jobs with their errors instead")
@@ -163,6 +164,34 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--campaign", help="only this campaign id")
     results.add_argument("--state", help="only workflows in this state (COMPLETED, FIZZLED, RUNNING, ...)")
     _add_store_options(results)
+
+    report = commands.add_parser(
+        "report",
+        help="write the analysis report (HTML, tables, figures, D model)",
+        description="One self-contained HTML page (figures embedded, sortable tables, top candidates, failures and why) "
+        "in OUT/index.html, with each campaign's table as CSV and Parquet, correlations.csv, the figures as PNG and SVG "
+        "and the trained D models (joblib) beside it. Sections without enough data say what they could not compute.",
+    )
+    report.add_argument("--out", required=True, help="folder to write the report into")
+    report.add_argument("--campaign", help="only this campaign id (default: every structure in the store)")
+    report.add_argument("--top", type=int, default=10, help="how many top candidates to list (default 10)")
+    report.add_argument("--dispersions", type=int, default=3, help="dispersion figures for this many top structures (default 3)")
+    _add_store_options(report)
+
+    predict = commands.add_parser(
+        "predict",
+        help="rank candidates by D predicted from their phonon descriptors",
+        description="Rank dynamically stable structures with phonon descriptors by the log10 D a trained model "
+        "(`na-flows report` writes diffusion_model.joblib) predicts, so that MD goes to the most promising first. "
+        "Reads the store's structures (by default those without MD yet), or a table exported by `results`/`report`.",
+    )
+    predict.add_argument("--model", required=True, help="a diffusion_model.joblib written by `na-flows report`")
+    predict.add_argument("--table", help="rank the rows of this CSV or Parquet table instead of the store's")
+    predict.add_argument("--campaign", help="only this campaign id")
+    predict.add_argument("--all", action="store_true", help="include structures that already have D from MD")
+    predict.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    predict.add_argument("--output", help="write to this file instead of the screen")
+    _add_store_options(predict)
 
     recover = commands.add_parser(
         "recover",
@@ -220,7 +249,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.format, args.output, args.rejected, args.failed = "table", None, False, False
     args.dynamically_stable = args.melted = args.min_d = args.campaign = args.state = None
     args.d_column = "avg"
-    return cmd_results(args)
+    cmd_results(args)
+    args.out, args.top, args.dispersions = str(_settings(args).workdir / "report"), 10, 3
+    return cmd_report(args)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -311,12 +342,64 @@ def cmd_results(args: argparse.Namespace) -> int:
                 session, dynamically_stable=args.dynamically_stable, melted=args.melted, min_D_A2_per_ps=args.min_d,
                 D_column=f"D_{args.d_column}_A2_per_ps", campaign_id=args.campaign, state=args.state,
             )  # fmt: skip
-    text = _render(table, args.format)
-    if args.output:
-        Path(args.output).write_text(text)
-        print(f"Wrote {len(table)} rows to {args.output}")
+        if args.format == "table" and not (args.rejected or args.failed):
+            from na_lattice_flows.report import PAGE_COLUMNS
+
+            table = table[[*PAGE_COLUMNS[:-3], "error"]]  # the whole table: --format csv/json/parquet
+    _write(table, args.format, args.output)
+    return 0
+
+
+def _write(table: pd.DataFrame, fmt: str, output: str | None) -> None:
+    if fmt == "parquet":
+        if not output:
+            raise ValueError("--format parquet needs --output FILE.parquet")
+        from na_lattice_flows.analysis import export_table
+
+        export_table(table, Path(output).with_suffix(".parquet"))
+    elif output:
+        Path(output).write_text(_render(table, fmt))
     else:
-        print(text)
+        print(_render(table, fmt))
+        return
+    print(f"Wrote {len(table)} rows to {output}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from na_lattice_flows.report import build_report
+
+    with open_session(_settings(args)) as session:
+        report = build_report(session, args.out, campaign_id=args.campaign, n_top=args.top, n_dispersions=args.dispersions)
+    print(f"Report: {report.path} ({len(report.figures) // 2} figures, {len(report.tables) // 2} campaign tables, "
+          f"{len(report.model_paths)} D models)")  # fmt: skip
+    for reason in report.cannot_compute:
+        print(f"  not computed: {reason}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from na_lattice_flows.analysis import dataset
+    from na_lattice_flows.ml import DiffusionModel, rank_candidates
+    from na_lattice_flows.results import results_table
+
+    model = DiffusionModel.load(args.model)
+    if args.table:
+        path = Path(args.table)
+        if not path.is_file():
+            raise FileNotFoundError(f"--table {path}: no such file")
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    else:
+        with open_session(_settings(args)) as session:
+            table = results_table(session)
+    if args.campaign:
+        table = table[table["campaign_id"] == args.campaign]
+    table = dataset(table) if "usable_for_D" not in table.columns else table
+    if not args.all:
+        table = table[pd.to_numeric(table["D_avg_A2_per_ps"], errors="coerce").isna()]
+    ranking = rank_candidates(model, table.reset_index(drop=True))
+    print(f"Model: {model.best} on {len(model.features)} features, grouped-CV R2 {model.scores[model.best].r2:.2f}, "
+          f"trained on {model.n_structures} structures ({model.n_systems} chemical systems)", file=sys.stderr)  # fmt: skip
+    _write(ranking, args.format, args.output)
     return 0
 
 
@@ -443,6 +526,8 @@ COMMANDS = {
     "recover": cmd_recover,
     "worker-files": cmd_worker_files,
     "results": cmd_results,
+    "report": cmd_report,
+    "predict": cmd_predict,
     "benchmark-forces": cmd_benchmark_forces,
     "phonons": cmd_phonons,
     "diffusion": cmd_diffusion,

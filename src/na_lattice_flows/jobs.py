@@ -13,7 +13,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from na_lattice_flows.models import resolve_model
 from na_lattice_flows.phonons import PhononDescriptors
-from na_lattice_flows.schemas import ScreeningDocument
+from na_lattice_flows.schemas import Provenance, ScreeningDocument
 from na_lattice_flows.structure_descriptors import structure_descriptors
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 
@@ -96,6 +96,7 @@ def summarize_screening(
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS,
     phonons: PhononDescriptors | dict | None = None,
     transport: dict | None = None,
+    provenance: Provenance | None = None,
 ) -> ScreeningDocument:
     """Collect a structure's screening record, its structural descriptors and its supercell from the relaxed cell."""
     relaxed = relaxation_outcome(relaxation)
@@ -121,4 +122,5 @@ def summarize_screening(
         structure_descriptors=structure_descriptors(relaxed_structure),
         phonons=phonons,
         transport=transport,
+        provenance=provenance,
     )

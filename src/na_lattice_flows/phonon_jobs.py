@@ -32,6 +32,7 @@ class PhononDocument(BaseModel):
     model: str
     fc_method: str
     supercell_matrix: list[list[int]]
+    primitive_matrix: list[list[float]] | None = Field(None, description="phonopy's, which the compact force constants refer to")
     n_supercells: int
     amplitude_A: float
     stability: StabilityVerdict
@@ -102,6 +103,7 @@ def mlp_phonons(
         model=model,
         fc_method=fc_method,
         supercell_matrix=matrix,
+        primitive_matrix=ph.primitive_matrix.tolist(),
         n_supercells=n_supercells,
         amplitude_A=amplitude_A,
         stability=stability,

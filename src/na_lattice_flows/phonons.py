@@ -19,6 +19,8 @@ primitive cell, site kappa of mass m_kappa, Cartesian direction alpha), q-point 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from phonopy import Phonopy
 from pydantic import BaseModel, Field
@@ -91,6 +93,42 @@ def _moments(values: np.ndarray, weights: np.ndarray) -> tuple[float, float, flo
     return center, float(width), skewness, kurtosis
 
 
+@dataclass
+class ModeQuantities:
+    """The modes of one q-point, each band's value (n_bands,); ``msd_per_site_A2`` summed over bands (N, 3)."""
+
+    na_msd_A2: np.ndarray
+    participation_ratio: np.ndarray
+    na_host_coupling: np.ndarray
+    na_weight: np.ndarray
+    msd_per_site_A2: np.ndarray
+
+
+def mode_quantities(eigenvectors: np.ndarray, prefactor: np.ndarray, masses_kg: np.ndarray, is_species: np.ndarray) -> ModeQuantities:
+    """Na MSD, participation ratio and Na-host coupling of every mode at one q-point, from phonopy's (3N, 3N)
+    eigenvectors (columns are modes) and ``mode_msd_prefactor`` of the q-point's frequencies."""
+    n_sites = len(masses_kg)
+    amplitude = np.abs(eigenvectors.reshape(n_sites, 3, -1)) ** 2  # |e_{k,alpha}|^2, (N, 3, nb)
+    contribution = amplitude * (prefactor / masses_kg[:, None, None]) * M2_TO_A2  # <u_{k,alpha}^2> per band, A^2
+    site_amplitude = amplitude.sum(axis=1)  # |e_k|^2, (N, nb)
+    mass_weighted = site_amplitude / masses_kg[:, None]
+    na_weight = site_amplitude[is_species].sum(axis=0)
+    return ModeQuantities(
+        na_msd_A2=contribution[is_species].sum(axis=(0, 1)) / (3 * is_species.sum()),
+        participation_ratio=mass_weighted.sum(axis=0) ** 2 / (n_sites * (mass_weighted**2).sum(axis=0)),
+        na_host_coupling=4 * na_weight * (1 - na_weight),
+        na_weight=na_weight,
+        msd_per_site_A2=contribution.sum(axis=2),
+    )
+
+
+def _species_mask(ph: Phonopy, species: str) -> np.ndarray:
+    is_species = np.array([s == species for s in ph.primitive.symbols])
+    if not is_species.any():
+        raise ValueError(f"no {species} site in the primitive cell ({', '.join(sorted(set(ph.primitive.symbols)))})")
+    return is_species
+
+
 def compute_mode_data(
     ph: Phonopy,
     temperature_k: float = DEFAULT_TEMPERATURE_K,
@@ -108,9 +146,7 @@ def compute_mode_data(
     weights = np.asarray(mesh_dict["weights"], dtype=float)
     weights /= weights.sum()
     masses = np.asarray(ph.primitive.masses) * AMU
-    is_species = np.array([s == species for s in ph.primitive.symbols])
-    if not is_species.any():
-        raise ValueError(f"no {species} site in the primitive cell ({', '.join(sorted(set(ph.primitive.symbols)))})")
+    is_species = _species_mask(ph, species)
     n_sites = len(masses)
     prefactor = mode_msd_prefactor(frequencies, temperature_k, freq_min_thz)  # (nq, nb)
 
@@ -118,16 +154,10 @@ def compute_mode_data(
     shape = frequencies.shape
     na_msd, participation, coupling, na_weight = (np.zeros(shape) for _ in range(4))
     for iq, eigenvectors in enumerate(mesh_dict["eigenvectors"]):
-        amplitude = np.abs(eigenvectors.reshape(n_sites, 3, -1)) ** 2  # |e_{k,alpha}|^2, (N, 3, nb)
-        # per site and direction: sum over bands of prefactor |e|^2 / m, weighted by the q-point weight
-        contribution = amplitude * (prefactor[iq] / masses[:, None, None]) * M2_TO_A2  # (N, 3, nb)
-        msd_per_site += weights[iq] * contribution.sum(axis=2)
-        na_msd[iq] = weights[iq] * contribution[is_species].sum(axis=(0, 1)) / (3 * is_species.sum())
-        site_amplitude = amplitude.sum(axis=1)  # |e_k|^2, (N, nb)
-        mass_weighted = site_amplitude / masses[:, None]
-        participation[iq] = mass_weighted.sum(axis=0) ** 2 / (n_sites * (mass_weighted**2).sum(axis=0))
-        na_weight[iq] = site_amplitude[is_species].sum(axis=0)
-        coupling[iq] = 4 * na_weight[iq] * (1 - na_weight[iq])
+        modes = mode_quantities(eigenvectors, prefactor[iq], masses, is_species)
+        msd_per_site += weights[iq] * modes.msd_per_site_A2
+        na_msd[iq] = weights[iq] * modes.na_msd_A2
+        participation[iq], coupling[iq], na_weight[iq] = modes.participation_ratio, modes.na_host_coupling, modes.na_weight
     data = ModeData(
         frequencies_thz=frequencies.tolist(),
         weights=weights.tolist(),
@@ -187,3 +217,62 @@ def phonon_descriptors(
         na_center_over_acoustic_cutoff=na[0] / cutoff,
     )
     return descriptors, data
+
+
+class BandModeData(BaseModel):
+    """Dispersion along a high-symmetry path with each mode's Na MSD, participation and coupling, for the figures."""
+
+    distances: list[float] = Field(description="Path coordinate, 1/A, continuous over the segments")
+    frequencies_thz: list[list[float]] = Field(description="(n_qpoints, n_bands)")
+    na_msd_A2: list[list[float]] = Field(description="Each mode's contribution to one Na site's MSD (not q-weighted)")
+    participation_ratio: list[list[float]]
+    na_host_coupling: list[list[float]]
+    tick_distances: list[float]
+    tick_labels: list[str]
+
+
+def band_mode_data(
+    ph: Phonopy,
+    temperature_k: float = DEFAULT_TEMPERATURE_K,
+    n_points: int = 51,
+    species: str = "Na",
+    freq_min_thz: float = DEFAULT_FREQ_MIN_THZ,
+) -> BandModeData:
+    """The per-mode quantities of ``compute_mode_data`` along seekpath's high-symmetry path (phonopy's)."""
+    from phonopy.phonon.band_structure import get_band_qpoints_by_seekpath
+
+    bands, labels, connections = get_band_qpoints_by_seekpath(ph.primitive, n_points, is_const_interval=True)
+    ph.run_band_structure(bands, with_eigenvectors=True, path_connections=connections, labels=labels)
+    band = ph.get_band_structure_dict()
+    masses = np.asarray(ph.primitive.masses) * AMU
+    is_species = _species_mask(ph, species)
+    rows = {"distances": [], "frequencies_thz": [], "na_msd_A2": [], "participation_ratio": [], "na_host_coupling": []}
+    ticks = [0.0]
+    for distances, frequencies, eigenvectors in zip(band["distances"], band["frequencies"], band["eigenvectors"], strict=True):
+        prefactor = mode_msd_prefactor(frequencies, temperature_k, freq_min_thz)
+        for iq in range(len(distances)):
+            modes = mode_quantities(eigenvectors[iq], prefactor[iq], masses, is_species)
+            rows["distances"].append(float(distances[iq]))
+            rows["frequencies_thz"].append(frequencies[iq].tolist())
+            rows["na_msd_A2"].append(modes.na_msd_A2.tolist())
+            rows["participation_ratio"].append(modes.participation_ratio.tolist())
+            rows["na_host_coupling"].append(modes.na_host_coupling.tolist())
+        ticks.append(float(distances[-1]))
+    tick_labels = _tick_labels(labels, connections)
+    return BandModeData(**rows, tick_distances=ticks, tick_labels=tick_labels)
+
+
+def _tick_labels(labels: list[str], connections: list[bool]) -> list[str]:
+    """phonopy's labels (mathtext; a segment's end, plus the next start where the path jumps) as one label per
+    segment boundary, 'U|K' at a jump."""
+    ticks, index = [labels[0]], 1
+    for connected in connections:
+        end = labels[index]
+        index += 1
+        if connected:
+            ticks.append(end)
+        else:
+            next_start = labels[index] if index < len(labels) else ""
+            index += 1
+            ticks.append(f"{end}|{next_start}" if next_start else end)
+    return ticks

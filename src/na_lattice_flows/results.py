@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from na_lattice_flows.phonons import PhononDescriptors
+from na_lattice_flows.schemas import Provenance
 from na_lattice_flows.stores import Session, get_campaign_store
 from na_lattice_flows.structure_descriptors import StructureDescriptors
 from na_lattice_flows.workflows import SUMMARY_JOB_NAME
@@ -11,14 +13,9 @@ from na_lattice_flows.workflows import SUMMARY_JOB_NAME
 PHONON_COLUMNS = [
     "dynamically_stable",
     "min_frequency_thz",
-    "msd_na_avg_A2",
-    "msd_na_max_A2",
-    "low_freq_msd_fraction",
-    "acoustic_cutoff_thz",
-    "na_pdos_center_thz",
-    "total_dos_center_thz",
-    "low_freq_na_host_coupling",
-]
+    *(name for name, info in PhononDescriptors.model_fields.items()  # every scalar descriptor
+      if info.annotation is float and name not in ("temperature_K", "low_freq_cutoff_thz")),
+]  # fmt: skip
 STRUCTURE_COLUMNS = list(StructureDescriptors.model_fields)
 TRANSPORT_COLUMNS = [
     "D_avg_A2_per_ps",
@@ -29,6 +26,7 @@ TRANSPORT_COLUMNS = [
     "D_kinisi_A2_per_ps",
     "haven_ratio",
 ]
+PROVENANCE_COLUMNS = [name for name in Provenance.model_fields if name != "relax_method"]  # that one is `model`
 RESULT_COLUMNS = [
     "candidate_id",
     "formula",
@@ -44,9 +42,12 @@ RESULT_COLUMNS = [
     "supercell_length_ratio",
     *PHONON_COLUMNS,
     *TRANSPORT_COLUMNS,
+    "md_temperature_K",
     "activation_energy_eV",
+    "activation_energy_err_eV",
     "md_skipped_reason",
     *STRUCTURE_COLUMNS,
+    *PROVENANCE_COLUMNS,
     "error",
 ]
 
@@ -126,9 +127,12 @@ def results_table(session: Session) -> pd.DataFrame:
             "supercell_length_ratio": summary.get("supercell_length_ratio"),
             **{column: (summary.get("phonons") or {}).get(column) for column in PHONON_COLUMNS},
             **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
+            "md_temperature_K": transport.get("reference_temperature_K"),
             "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),
+            "activation_energy_err_eV": (transport.get("arrhenius") or {}).get("activation_energy_err_eV"),
             "md_skipped_reason": transport.get("skipped_reason"),
             **{column: (summary.get("structure_descriptors") or {}).get(column) for column in STRUCTURE_COLUMNS},
+            **{column: (summary.get("provenance") or {}).get(column) for column in PROVENANCE_COLUMNS},
             "error": "; ".join(errors) or None,
         }
     return pd.DataFrame(list(rows.values()), columns=RESULT_COLUMNS)

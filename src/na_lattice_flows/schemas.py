@@ -11,6 +11,22 @@ from na_lattice_flows.phonons import PhononDescriptors
 from na_lattice_flows.structure_descriptors import StructureDescriptors
 
 
+class Provenance(BaseModel):
+    """How a structure's numbers were made, so that rows computed differently are not compared unknowingly
+    (the Na VDOS centre, for one, depends on the Langevin friction)."""
+
+    relax_method: str = Field(description="MLP name, or DFT code and functional")
+    phonon_model: str | None = None
+    fc_method: str | None = Field(None, description="Second-order force-constant fit: symfc, pheasy or hiphive")
+    phonon_temperature_K: float | None = None
+    md_model: str | None = None
+    md_engine: str | None = Field(None, description="ase or torchsim")
+    md_preset: str | None = None
+    md_timestep_fs: float | None = None
+    md_production_ps: float | None = None
+    md_friction_per_ps: float | None = None
+
+
 class ScreeningDocument(BaseModel):
     """One structure's screening record: what went in, the MLP relaxation and the supercell the later
     phonon and MD steps use. Later steps add their results beside it."""
@@ -34,6 +50,7 @@ class ScreeningDocument(BaseModel):
     structure_descriptors: StructureDescriptors = Field(description="Of the relaxed structure")
     phonons: PhononDescriptors | None = Field(None, description="Stability and lattice-dynamics descriptors")
     transport: TransportSummary | None = Field(None, description="MD diffusion results, or why MD was skipped")
+    provenance: Provenance | None = None
 
 
 class CampaignRecord(BaseModel):

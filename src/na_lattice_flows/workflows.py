@@ -8,8 +8,10 @@ from jobflow import Flow, Maker
 
 from na_lattice_flows.candidates import Candidate
 from na_lattice_flows.jobs import MLPRelaxMaker, relax_method, summarize_screening
+from na_lattice_flows.md import md_settings
 from na_lattice_flows.md_jobs import MLPMDMaker, md_gate
 from na_lattice_flows.phonon_jobs import MLPPhononMaker
+from na_lattice_flows.schemas import Provenance
 from na_lattice_flows.supercells import DEFAULT_MIN_ATOMS
 
 SUMMARY_JOB_NAME = "screening summary"
@@ -27,6 +29,22 @@ class ScreeningFlowMaker(Maker):
     phonon_maker: MLPPhononMaker | None = field(default_factory=MLPPhononMaker)
     md_maker: MLPMDMaker | None = field(default_factory=MLPMDMaker)
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+
+    def provenance(self) -> Provenance:
+        phonon, md = self.phonon_maker, self.md_maker
+        settings = md_settings(md.preset, **md.overrides) if md is not None else None
+        return Provenance(
+            relax_method=relax_method(self.relax_maker),
+            phonon_model=phonon.model if phonon else None,
+            fc_method=phonon.fc_method if phonon else None,
+            phonon_temperature_K=phonon.temperature_K if phonon else None,
+            md_model=md.model if md else None,
+            md_engine=md.engine if md else None,
+            md_preset=md.preset if md else None,
+            md_timestep_fs=settings.timestep_fs if settings else None,
+            md_production_ps=settings.n_production_steps * settings.timestep_fs / 1000 if settings else None,
+            md_friction_per_ps=settings.friction_per_fs * 1000 if settings else None,
+        )
 
     def make(self, candidate: Candidate) -> Flow:
         relax = self.relax_maker.make(candidate.structure)  # a Job (MLP, GPAW) or a Flow (VASP double relax)
@@ -52,6 +70,7 @@ class ScreeningFlowMaker(Maker):
             min_supercell_atoms=self.min_supercell_atoms,
             phonons=descriptors,
             transport=transport,
+            provenance=self.provenance(),
         )
         summary.name = SUMMARY_JOB_NAME
         flow = Flow([*jobs, summary], output=summary.output, name=f"{self.name} {candidate.candidate_id}")

@@ -1,0 +1,79 @@
+"""The report on a campaign large enough for every statistic (a synthetic table served as the store's), and
+the page in headless Chromium. The report of a real, small campaign is tested in test_fireworks_path."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from report_helpers import body_counts, rendered_dom
+from test_analysis import linear_truth
+
+from na_lattice_flows import report as report_module
+from na_lattice_flows.cli import main
+from na_lattice_flows.ml import DiffusionModel
+from na_lattice_flows.results import RESULT_COLUMNS
+from na_lattice_flows.stores import open_session
+
+
+@pytest.fixture
+def synthetic_store(embedded_settings, monkeypatch):
+    """An empty embedded store whose results table is 60 synthetic structures with a known D law; 10 have no MD."""
+    table = linear_truth(60)[RESULT_COLUMNS].copy()
+    table["state"], table["campaign_id"], table["md_preset"] = "COMPLETED", "campaign-synthetic", "paper"
+    table.loc[50:, ["D_avg_A2_per_ps", "D_max_A2_per_ps"]] = None
+    table["D_max_A2_per_ps"] = table["D_avg_A2_per_ps"] * 1.5
+    table.loc[3, "melted"] = True
+    monkeypatch.setattr(report_module, "results_table", lambda session: table)
+    return embedded_settings, table
+
+
+def test_report_computes_every_statistic_and_renders(synthetic_store, tmp_path):
+    settings, table = synthetic_store
+    with open_session(settings) as session:
+        report = report_module.build_report(session, tmp_path / "report")
+    written = {p.name for p in report.figures}
+    assert {"d_vs_na_msd.png", "d_vs_na_vdos_center.svg", "d_vs_acoustic_cutoff.png", "correlation_heatmap.svg"} <= written
+    assert [p.name for p in report.model_paths] == ["diffusion_model.joblib", "diffusion_model_with_structure.joblib"]
+    # no force constants, MD curves or temperature series in this store: said, not failed
+    assert any(reason.startswith("dispersion of syn-") for reason in report.cannot_compute)
+    assert any(reason.startswith("Arrhenius plot") for reason in report.cannot_compute)
+    exported = pd.read_parquet(report.path.parent / "tables" / "campaign-synthetic.parquet")
+    assert len(exported) == 60 and {"msd_na_avg_A2", "md_preset", "log10_D_avg_A2_per_ps", "chemical_system"} <= set(exported.columns)
+    correlation = pd.read_csv(report.path.parent / "correlations.csv").set_index(["descriptor", "target"])
+    assert correlation.loc[("msd_na_avg_A2", "D_avg_A2_per_ps"), "n"] == 49  # 50 with MD, one melted
+    assert correlation.loc[("msd_na_avg_A2", "D_avg_A2_per_ps"), "spearman_rho"] > 0.4  # log10 D = 0.6 msd + ...
+
+    dom = rendered_dom(report.path)
+    counts = body_counts(dom)
+    assert counts["expected"] == len(report.figures) // 2 == counts["loaded"] and counts["broken"] == 0
+    assert "Most promising without MD yet" in dom and "Not computed" in dom
+    # the structures table sorts by a column on load ('#sort=COLUMN:desc'), blanks last
+    sorted_dom = rendered_dom(report.path, "#sort=D_avg_A2_per_ps:desc")
+    structures = re.search(r'<table class="sortable" id="structures">(.*?)</table>', sorted_dom, re.S).group(1)
+    first_ids = re.findall(r"<tr><td[^>]*>(syn-\d+)</td>", structures)
+    expected = table.sort_values("D_avg_A2_per_ps", ascending=False)["candidate_id"].tolist()
+    assert first_ids[:5] == expected[:5] and len(first_ids) == 60
+
+
+def test_predict_ranks_the_structures_without_md(synthetic_store, tmp_path, capsys):
+    settings, table = synthetic_store
+    with open_session(settings) as session:
+        report = report_module.build_report(session, tmp_path / "report")
+    model_path = report.model_paths[0]
+    table_csv = tmp_path / "new.csv"
+    table.to_csv(table_csv, index=False)
+    capsys.readouterr()
+    assert main(["predict", "--model", str(model_path), "--table", str(table_csv), "--format", "json",
+                 "--workdir", str(settings.workdir)]) == 0  # fmt: skip
+    ranking = json.loads(capsys.readouterr().out)
+    assert [row["candidate_id"] for row in ranking] == [r["candidate_id"] for r in sorted(ranking, key=lambda r: -r["predicted_log10_D"])]
+    assert {row["candidate_id"] for row in ranking} == {f"syn-{i}" for i in range(50, 60)}  # only those without MD
+    model = DiffusionModel.load(model_path)
+    expected = model.predict_log10_D(table.iloc[50:])
+    np.testing.assert_allclose(sorted(r["predicted_log10_D"] for r in ranking), sorted(expected))
+    assert main(["predict", "--model", str(tmp_path / "none.joblib"), "--workdir", str(settings.workdir)]) == 2
+    assert "no such model file" in capsys.readouterr().err
