@@ -178,7 +178,9 @@ def finite_difference_fc3_block(crystal: MorseBonds, atom: int, others: list[int
     return block
 
 
-@pytest.mark.parametrize("method", ["symfc", "hiphive", "pheasy"])
+@pytest.mark.parametrize(
+    "method", ["symfc", "hiphive", pytest.param("pheasy", marks=pytest.mark.slow)]  # pheasy's CSLD fc3 fit: ~1 min
+)
 def test_third_order_fits_match_finite_differences_of_a_morse_crystal(method):
     """Each method's fc3 from 20 random 0.03 A supercells against the finite-difference third derivatives of the
     Morse energy, on the Na at the origin with itself and its six Cl neighbours (2 % of the largest element)."""

@@ -77,3 +77,19 @@ def test_predict_ranks_the_structures_without_md(synthetic_store, tmp_path, caps
     np.testing.assert_allclose(sorted(r["predicted_log10_D"] for r in ranking), sorted(expected))
     assert main(["predict", "--model", str(tmp_path / "none.joblib"), "--workdir", str(settings.workdir)]) == 2
     assert "no such model file" in capsys.readouterr().err
+
+
+def test_arrhenius_and_msd_figures_show_the_fit_and_every_element(tmp_path):
+    from na_lattice_flows import figures
+    from na_lattice_flows.transport import arrhenius_fit
+
+    temperatures = np.array([600.0, 700.0, 800.0, 900.0])
+    D = 5.0 * np.exp(-0.3 / (figures.BOLTZMANN_EV_PER_K * temperatures))
+    fit = arrhenius_fit(temperatures, D).model_dump()
+    png, svg = figures.arrhenius_plot({"Na3PS4": fit}, tmp_path)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "Na3PS4: Ea = 0.30 ± 0.00 eV" in svg.read_text()
+    times = np.linspace(0, 10, 50)
+    curves = {"Na2S run": {"times_ps": times, "msd_xyz_Na": np.outer(times, [1, 2, 3]), "msd_xyz_S": np.outer(times, [0.1] * 3)}}
+    _, svg = figures.msd_curves(curves, tmp_path)
+    text = svg.read_text()
+    assert all(label in text for label in ("Na (x+y+z)", "S (x+y+z)", "Na x", "Na z", "Na2S run"))
