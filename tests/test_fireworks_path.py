@@ -181,6 +181,7 @@ def test_report_of_a_small_campaign_renders_and_says_what_it_cannot_compute(fini
     declined with their reasons, the failure listed; the page renders in headless Chromium."""
     from report_helpers import body_counts, rendered_dom
 
+    from na_lattice_flows.cli import main
     from na_lattice_flows.report import build_report
 
     settings, record, _ = finished_campaign
@@ -205,3 +206,6 @@ def test_report_of_a_small_campaign_renders_and_says_what_it_cannot_compute(fini
     assert "bad-NaOg" in failures and "RuntimeError" in failures
     with open_session(settings) as session, pytest.raises(ValueError, match="campaign 'nope' not in the store"):
         build_report(session, tmp_path / "other", campaign_id="nope")
+    # the whole table, provenance included, from the results command too
+    assert main(["results", "--format", "parquet", "--output", str(tmp_path / "all.parquet"), "--workdir", str(settings.workdir)]) == 0
+    assert pd.read_parquet(tmp_path / "all.parquet").set_index("candidate_id").loc["demo-NaCl", "md_friction_per_ps"] == 10.0

@@ -32,15 +32,26 @@ def synthetic_store(embedded_settings, monkeypatch):
 
 
 def test_report_computes_every_statistic_and_renders(synthetic_store, tmp_path):
+    from na_lattice_flows.transport import arrhenius_fit
+    from na_lattice_flows.workflows import SUMMARY_JOB_NAME
+
     settings, table = synthetic_store
-    with open_session(settings) as session:
+    temperatures = [600.0, 800.0, 1000.0]
+    fit = arrhenius_fit(temperatures, [0.5 * np.exp(-0.25 / (8.617333e-5 * t)) for t in temperatures]).model_dump()
+    with open_session(settings) as session:  # two summaries with an MD temperature series, one without MD
+        session.job_store.connect()
+        session.job_store.update([
+            {"uuid": f"u{i}", "index": 1, "name": SUMMARY_JOB_NAME, "completed_at": "2026-01-01",
+             "output": {"candidate_id": f"syn-{i}", "formula": table.loc[i, "formula"], "transport": transport}}
+            for i, transport in [(0, {"arrhenius": fit}), (1, {"arrhenius": fit}), (2, None)]
+        ], key=["uuid", "index"])  # fmt: skip
         report = report_module.build_report(session, tmp_path / "report")
     written = {p.name for p in report.figures}
     assert {"d_vs_na_msd.png", "d_vs_na_vdos_center.svg", "d_vs_acoustic_cutoff.png", "correlation_heatmap.svg"} <= written
     assert [p.name for p in report.model_paths] == ["diffusion_model.joblib", "diffusion_model_with_structure.joblib"]
-    # no force constants, MD curves or temperature series in this store: said, not failed
+    # no force constants or MD curves in this store: said, not failed
     assert any(reason.startswith("dispersion of syn-") for reason in report.cannot_compute)
-    assert any(reason.startswith("Arrhenius plot") for reason in report.cannot_compute)
+    assert "arrhenius.svg" in written and "syn-1 (" in (report.path.parent / "figures" / "arrhenius.svg").read_text()
     exported = pd.read_parquet(report.path.parent / "tables" / "campaign-synthetic.parquet")
     assert len(exported) == 60 and {"msd_na_avg_A2", "md_preset", "log10_D_avg_A2_per_ps", "chemical_system"} <= set(exported.columns)
     correlation = pd.read_csv(report.path.parent / "correlations.csv").set_index(["descriptor", "target"])
