@@ -2,7 +2,8 @@
 (screen, fingerprint, make the flow, route, add to the LaunchPad, record the campaign), the time to resubmit them
 (all found, nothing added), and the overhead per job of dispatch + store (FireWorks checkout, jobflow run,
 JobStore write, LaunchPad save) measured on a job that does nothing, on an empty store and on the store holding
-the 1000 submitted workflows (the embedded LaunchPad is one file saved whole at each checkout and completion).
+the 1000 submitted workflows (the embedded LaunchPad is one file saved whole at each checkout and completion),
+and the time to read that store back: the results table and the report (`na-flows results`, `na-flows report`).
 
     .venv/bin/python benchmarks/execution_overhead.py [--n-structures 1000] [--n-jobs 40] [--mongodb-uri URI]
 """
@@ -20,6 +21,8 @@ from jobflow.core.job import store_inputs
 
 from na_lattice_flows.candidates import LoadResult, load_csv
 from na_lattice_flows.execution import add_flow, run_ready_jobs, submit_candidates
+from na_lattice_flows.report import build_report
+from na_lattice_flows.results import results_table
 from na_lattice_flows.screening import ScreeningCriteria, screen_candidates
 from na_lattice_flows.stores import open_session, resolve_settings
 from na_lattice_flows.workflows import ScreeningFlowMaker
@@ -72,6 +75,12 @@ def main() -> None:
     assert not again.submitted, "resubmission added flows"
     launchpad_mb = settings.launchpad_file.stat().st_size / 1e6 if settings.mode == "embedded" else float("nan")
     full_submit, full_dispatch = dispatch_overhead(settings, args.n_jobs)
+    with open_session(settings) as session:
+        reading = time.perf_counter()
+        results_table(session)
+        tabled = time.perf_counter()
+        build_report(session, workdir / "report")
+        reported = time.perf_counter()
 
     print(f"load + screen + deduplicate the pool ({len(pool.candidates)} structures): {loaded - start:.1f} s")
     print(f"submit {n} structures (4 jobs each, paper settings): {submitted - first:.1f} s = {1000 * (submitted - first) / n:.1f} ms per structure")
@@ -81,6 +90,7 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| empty | {1000 * empty_submit:.1f} | {1000 * empty_dispatch:.1f} |")
     print(f"| holding {n} workflows | {1000 * full_submit:.1f} | {1000 * full_dispatch:.1f} |")
+    print(f"results table of {n} workflows: {tabled - reading:.1f} s; report: {reported - tabled:.1f} s")
 
 
 if __name__ == "__main__":
