@@ -24,7 +24,7 @@ from na_lattice_flows.supercells import paper_supercell
 
 def mesh_frequencies(ph, mesh=(6, 6, 6)) -> np.ndarray:
     ph.run_mesh(list(mesh), is_gamma_center=True)
-    return ph.get_mesh_dict()["frequencies"]
+    return ph.mesh.frequencies
 
 
 def relaxed(structure: Structure, calculator, fmax: float = 1e-3) -> Structure:
@@ -37,7 +37,19 @@ def relaxed(structure: Structure, calculator, fmax: float = 1e-3) -> Structure:
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.calc = calculator
     BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=fmax, steps=500)
-    return AseAtomsAdaptor.get_structure(atoms)
+    return symmetrized(AseAtomsAdaptor.get_structure(atoms))
+
+
+def symmetrized(structure: Structure, symprec: float = 1e-3) -> Structure:
+    """The relaxed cell with its space group restored exactly: BFGS leaves ~1e-4 A noise that phonopy (symprec
+    1e-5) reads as a lower symmetry, and hiphive's cluster space then grows by orders of magnitude."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
+    for candidate in (analyzer.get_refined_structure(), analyzer.get_primitive_standard_structure()):
+        if len(candidate) == len(structure):  # keep the cell size, so the paper supercell is the same
+            return candidate
+    return structure
 
 
 def main() -> None:

@@ -81,9 +81,8 @@ def dynamic_stability(
     small imaginary acoustic frequencies come from the finite supercell and the rotational sum rule, not from
     an instability of the crystal."""
     ph.run_mesh(MESH_LENGTH_A, is_gamma_center=True)
-    mesh = ph.get_mesh_dict()
-    qpoints = [np.asarray(mesh["qpoints"])]
-    frequencies = [np.asarray(mesh["frequencies"])]
+    qpoints = [np.asarray(ph.mesh.qpoints)]
+    frequencies = [np.asarray(ph.mesh.frequencies)]
     ph.auto_band_structure(npoints=21)
     bands = ph.get_band_structure_dict()
     qpoints += [np.asarray(q) for q in bands["qpoints"]]

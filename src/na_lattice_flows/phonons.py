@@ -141,9 +141,9 @@ def compute_mode_data(
     The eigenvectors are processed one q-point at a time, so memory stays at one (3N, 3N) matrix."""
     # the full mesh: per-direction displacements are not invariant under the point group, so no q-point reduction
     ph.run_mesh(mesh, with_eigenvectors=True, is_gamma_center=True, is_mesh_symmetry=False)
-    mesh_dict = ph.get_mesh_dict()
-    frequencies = np.asarray(mesh_dict["frequencies"])
-    weights = np.asarray(mesh_dict["weights"], dtype=float)
+    sampled = ph.mesh
+    frequencies = np.asarray(sampled.frequencies)
+    weights = np.asarray(sampled.weights, dtype=float)
     weights /= weights.sum()
     masses = np.asarray(ph.primitive.masses) * AMU
     is_species = _species_mask(ph, species)
@@ -153,7 +153,7 @@ def compute_mode_data(
     msd_per_site = np.zeros((n_sites, 3))
     shape = frequencies.shape
     na_msd, participation, coupling, na_weight = (np.zeros(shape) for _ in range(4))
-    for iq, eigenvectors in enumerate(mesh_dict["eigenvectors"]):
+    for iq, eigenvectors in enumerate(sampled.eigenvectors):
         modes = mode_quantities(eigenvectors, prefactor[iq], masses, is_species)
         msd_per_site += weights[iq] * modes.msd_per_site_A2
         na_msd[iq] = weights[iq] * modes.na_msd_A2
