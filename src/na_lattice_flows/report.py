@@ -56,23 +56,28 @@ def _figure_html(paths: list[Path], caption: str, out_dir: Path) -> str:
             f'<figcaption>{html.escape(caption)} (<a href="{svg.relative_to(out_dir).as_posix()}">SVG</a>)</figcaption></figure>')  # fmt: skip
 
 
+def _cell(value, digits: int) -> tuple[str, str]:
+    """A value's text and its numeric sort key ('' for text, blanks and booleans)."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)), ""
+    if value is None or (not isinstance(value, str) and np.ndim(value) == 0 and pd.isna(value)):
+        return "", ""
+    if isinstance(value, (int, np.integer)):
+        return str(value), str(value)
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{digits}g}", repr(float(value))
+    return str(value), ""
+
+
 def _table_html(table: pd.DataFrame, table_id: str | None = None, digits: int = 4) -> str:
     """An HTML table whose header cells sort it (script below); numbers carry their value for sorting."""
     if table.empty:
         return "<p class='note'>(none)</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     rows = []
-    for _, row in table.iterrows():
-        cells = []
-        for value in row:
-            if isinstance(value, (bool, np.bool_)) or value is None or (isinstance(value, float) and np.isnan(value)):
-                text, key = ("" if value is None or isinstance(value, float) else str(bool(value))), ""
-            elif isinstance(value, (int, float, np.integer, np.floating)):
-                text, key = f"{value:.{digits}g}", repr(float(value))
-            else:
-                text, key = str(value), ""
-            cells.append(f'<td data-value="{html.escape(key)}">{html.escape(text)}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+    for row in table.itertuples(index=False):
+        cells = (_cell(value, digits) for value in row)
+        rows.append("<tr>" + "".join(f'<td data-value="{html.escape(key)}">{html.escape(text)}</td>' for text, key in cells) + "</tr>")
     ident = f' id="{table_id}"' if table_id else ""
     return f'<table class="sortable"{ident}><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
