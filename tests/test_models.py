@@ -155,6 +155,25 @@ def test_relax_maker_runs_any_registry_model_and_rejects_unknown_names(tmp_path)
     assert output.output.energy == pytest.approx(atoms.get_potential_energy(), abs=1e-4)
 
 
+def test_relaxation_keeps_the_space_group_that_phonopy_sees(tmp_path):
+    """Noise of 3 mA on rock salt: the default relaxation snaps it back to Fm-3m at phonopy's tolerance (1e-5);
+    a free relaxation (fix_symmetry=False) leaves a lower symmetry behind."""
+    from jobflow import run_locally
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from na_lattice_flows.jobs import MLPRelaxMaker
+
+    start = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    start.perturb(0.003, min_distance=0.001)
+    space_groups = {}
+    for fix_symmetry in (True, False):
+        relax = MLPRelaxMaker(fix_symmetry=fix_symmetry, relax_kwargs={"fmax": 0.005}).make(start)
+        output = run_locally(relax, ensure_success=True, create_folders=True, root_dir=tmp_path)[relax.uuid][1].output
+        space_groups[fix_symmetry] = SpacegroupAnalyzer(output.output.structure, symprec=1e-5).get_space_group_symbol()
+    assert space_groups == {True: "Fm-3m", False: space_groups[False]} and space_groups[False] != "Fm-3m"
+
+
 def test_torchsim_model_gives_the_ase_calculators_energies_and_forces():
     import torch
     import torch_sim as ts

@@ -25,11 +25,18 @@ REGISTRY_CALCULATOR = {"@module": "na_lattice_flows.models", "@callable": "get_c
 class MLPRelaxMaker(ForceFieldRelaxMaker):
     """Full (cell + positions) relaxation with a machine-learned potential: atomate2's force-field relax, with
     the calculator from this package's registry (any name ``models.resolve_model`` takes, loaded once per
-    worker process) and the screening's defaults: CHGNet, forces below 0.01 eV/A, up to 1000 optimizer steps."""
+    worker process) and the screening's defaults: CHGNet, forces below 0.01 eV/A, up to 1000 optimizer steps.
+
+    The space group is kept (ASE's FixSymmetry, after snapping the input to the symmetry found at ``symprec``),
+    as VASP keeps it by default (ISYM) in the paper's relaxations: a free BFGS leaves ~1e-4 A of noise that
+    phonopy reads as a lower symmetry, and the force-constant fits then slow down by orders of magnitude
+    (hiphive on 128-atom Na3PS4: > 4 min instead of 12 s). An instability that would break the symmetry is
+    what the phonon screen then finds as imaginary modes. ``fix_symmetry=False`` relaxes freely."""
 
     name: str = "mlp relax"
     model: str = DEFAULT_MODEL
     relax_cell: bool = True
+    fix_symmetry: bool = True
     steps: int = 1000
     relax_kwargs: dict = field(default_factory=lambda: {"fmax": 0.01})
 
