@@ -34,6 +34,7 @@ def test_screening_flow_on_a_real_mongodb(tmp_path, monkeypatch):
     from na_lattice_flows.candidates import LoadResult
     from na_lattice_flows.demo_set import demo_candidates
     from na_lattice_flows.execution import recover_lost_runs, run_ready_jobs, submit_candidates
+    from na_lattice_flows.report import build_report
     from na_lattice_flows.results import failures_table, query_results, results_table
     from na_lattice_flows.screening import screen_candidates
     from na_lattice_flows.stores import open_session
@@ -49,6 +50,8 @@ def test_screening_flow_on_a_real_mongodb(tmp_path, monkeypatch):
             assert (row.candidate_id, row.state) == ("demo-Na3OCl", "COMPLETED")
             assert list(query_results(session, state="completed").candidate_id) == ["demo-Na3OCl"]
             assert failures_table(session).empty and recover_lost_runs(session) == []
+            built = build_report(session, tmp_path / "report")  # the report's queries ($exists, $in, $ne) on MongoDB
+            assert built.path.is_file() and any(reason.startswith("dispersions:") for reason in built.cannot_compute)
             again = submit_candidates(session, report, ["mongodb test again"])  # idempotent on MongoDB too
             assert again.submitted == {} and "COMPLETED" in again.rejections[0].reason
         finally:
