@@ -12,7 +12,7 @@ import pandas as pd
 from pymatgen.core import Composition
 from scipy import stats
 
-from na_lattice_flows.results import PHONON_COLUMNS, STRUCTURE_COLUMNS
+from na_lattice_flows.results import ELASTIC_COLUMNS, PHONON_COLUMNS, STRUCTURE_COLUMNS
 
 D_COLUMNS = ("D_avg_A2_per_ps", "D_max_A2_per_ps")
 # Below this a zero-intercept fit reads the vibrational plateau, not diffusion: a solid's ~0.1 A^2 plateau over
@@ -20,7 +20,7 @@ D_COLUMNS = ("D_avg_A2_per_ps", "D_max_A2_per_ps")
 D_RESOLUTION_A2_PER_PS = 1e-4
 PHONON_DESCRIPTORS = [c for c in PHONON_COLUMNS if c not in ("dynamically_stable", "min_frequency_thz")]
 MD_DESCRIPTORS = ["na_vdos_center_thz", "na_vdos_center_over_acoustic_cutoff"]
-DESCRIPTORS = [*PHONON_DESCRIPTORS, *STRUCTURE_COLUMNS, *MD_DESCRIPTORS]
+DESCRIPTORS = [*PHONON_DESCRIPTORS, *STRUCTURE_COLUMNS, *ELASTIC_COLUMNS, *MD_DESCRIPTORS]
 
 
 def chemical_system(formula: str) -> str:

@@ -32,9 +32,11 @@ def screening_maker(
     trajectory_dir: str | Path = "na_flows_trajectories",
     min_supercell_atoms: int = 80,
     vasp_functional: str = "PBE",
+    elastic: bool = False,
 ) -> ScreeningFlowMaker:
     """The per-structure screening Maker: relaxation by ``relax_engine`` ('mlp' with ``model``, 'gpaw', or 'vasp'
-    = atomate2's strict double relax through custodian), then phonons and MD with the MLP ``model``."""
+    = atomate2's strict double relax through custodian), then phonons and MD with the MLP ``model``;
+    ``elastic`` adds the elastic moduli with that MLP."""
     from na_lattice_flows.jobs import MLPRelaxMaker
     from na_lattice_flows.md_jobs import MLPMDMaker
     from na_lattice_flows.phonon_jobs import MLPPhononMaker
@@ -62,7 +64,13 @@ def screening_maker(
         overrides=dict(md_overrides or {}), engine=md_engine, trajectory_dir=str(trajectory_dir),
         min_supercell_atoms=min_supercell_atoms,
     )  # fmt: skip
-    return ScreeningFlowMaker(relax_maker=relax, phonon_maker=phonon_maker, md_maker=md_maker, min_supercell_atoms=min_supercell_atoms)
+    elastic_maker = None
+    if elastic:
+        from na_lattice_flows.elastic import mlp_elastic_maker
+
+        elastic_maker = mlp_elastic_maker(model)
+    return ScreeningFlowMaker(relax_maker=relax, phonon_maker=phonon_maker, md_maker=md_maker, elastic_maker=elastic_maker,
+                              min_supercell_atoms=min_supercell_atoms)  # fmt: skip
 
 
 def screening_flows(

@@ -60,6 +60,7 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
         help="ase: one run per job; torchsim: a structure's temperature series batched in one job (SevenNet/UMA models)",
     )  # fmt: skip
     parser.add_argument("--trajectory-dir", help="where MD trajectories go (default: <workdir>/trajectories; shared by all workers)")
+    parser.add_argument("--elastic", action="store_true", help="add the elastic moduli (atomate2's elastic flow with the MLP)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,7 +220,7 @@ def _flow_maker(args: argparse.Namespace):
         md_temperatures=[float(t) for t in str(args.md_temperatures).split(",") if t.strip()],
         md_overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
         md_engine=args.md_engine, trajectory_dir=args.trajectory_dir or _settings(args).workdir / "trajectories",
-        min_supercell_atoms=args.min_supercell_atoms,
+        min_supercell_atoms=args.min_supercell_atoms, elastic=args.elastic,
     )  # fmt: skip
 
 

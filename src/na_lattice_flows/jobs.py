@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from na_lattice_flows.elastic import elastic_summary
 from na_lattice_flows.models import resolve_model
 from na_lattice_flows.phonons import PhononDescriptors
 from na_lattice_flows.schemas import Provenance, ScreeningDocument
@@ -104,6 +105,7 @@ def summarize_screening(
     phonons: PhononDescriptors | dict | None = None,
     transport: dict | None = None,
     provenance: Provenance | None = None,
+    elastic: dict | BaseModel | None = None,
 ) -> ScreeningDocument:
     """Collect a structure's screening record, its structural descriptors and its supercell from the relaxed cell."""
     relaxed = relaxation_outcome(relaxation)
@@ -129,5 +131,6 @@ def summarize_screening(
         structure_descriptors=structure_descriptors(relaxed_structure),
         phonons=phonons,
         transport=transport,
+        elastic=elastic_summary(elastic),
         provenance=provenance,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from na_lattice_flows.elastic import ElasticSummary
 from na_lattice_flows.phonons import PhononDescriptors
 from na_lattice_flows.schemas import Provenance
 from na_lattice_flows.stores import Session, get_campaign_store
@@ -17,6 +18,7 @@ PHONON_COLUMNS = [
       if info.annotation is float and name not in ("temperature_K", "low_freq_cutoff_thz")),
 ]  # fmt: skip
 STRUCTURE_COLUMNS = list(StructureDescriptors.model_fields)
+ELASTIC_COLUMNS = list(ElasticSummary.model_fields)
 TRANSPORT_COLUMNS = [
     "D_avg_A2_per_ps",
     "D_max_A2_per_ps",
@@ -47,6 +49,7 @@ RESULT_COLUMNS = [
     "activation_energy_err_eV",
     "md_skipped_reason",
     *STRUCTURE_COLUMNS,
+    *ELASTIC_COLUMNS,
     *PROVENANCE_COLUMNS,
     "error",
 ]
@@ -134,6 +137,7 @@ def results_table(session: Session) -> pd.DataFrame:
             "activation_energy_err_eV": (transport.get("arrhenius") or {}).get("activation_energy_err_eV"),
             "md_skipped_reason": transport.get("skipped_reason"),
             **{column: (summary.get("structure_descriptors") or {}).get(column) for column in STRUCTURE_COLUMNS},
+            **{column: (summary.get("elastic") or {}).get(column) for column in ELASTIC_COLUMNS},
             **{column: (summary.get("provenance") or {}).get(column) for column in PROVENANCE_COLUMNS},
             "error": "; ".join(errors) or None,
         }

@@ -24,6 +24,7 @@ FUNCTION_CATEGORIES = {
     "mlp_md": GPU,
     "mlp_md_batch": GPU,
     "evaluate_model_on_reference": GPU,
+    "run_elastic_deformations": GPU,  # atomate2's: replaced by the MLP relaxations of the strained cells, which inherit it
     "gpaw_static": CPU,
     "gpaw_relax": CPU,
     "gpaw_aimd": CPU,

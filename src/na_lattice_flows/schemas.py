@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from na_lattice_flows.candidates import Rejection
+from na_lattice_flows.elastic import ElasticSummary
 from na_lattice_flows.md_jobs import TransportSummary
 from na_lattice_flows.phonons import PhononDescriptors
 from na_lattice_flows.structure_descriptors import StructureDescriptors
@@ -25,6 +26,7 @@ class Provenance(BaseModel):
     md_timestep_fs: float | None = None
     md_production_ps: float | None = None
     md_friction_per_ps: float | None = None
+    elastic_model: str | None = None
 
 
 class ScreeningDocument(BaseModel):
@@ -50,6 +52,7 @@ class ScreeningDocument(BaseModel):
     structure_descriptors: StructureDescriptors = Field(description="Of the relaxed structure")
     phonons: PhononDescriptors | None = Field(None, description="Stability and lattice-dynamics descriptors")
     transport: TransportSummary | None = Field(None, description="MD diffusion results, or why MD was skipped")
+    elastic: ElasticSummary | None = Field(None, description="Bulk and shear moduli from the MLP elastic tensor")
     provenance: Provenance | None = None
 
 

@@ -22,12 +22,13 @@ class ScreeningFlowMaker(Maker):
     """Relax one candidate (with an MLP by default; ``GPAWRelaxMaker`` or atomate2's VASP DoubleRelaxMaker for
     DFT), compute its phonons and descriptors with an MLP, run MD on it when it is dynamically stable, and record
     it all with its paper supercell. ``phonon_maker=None`` or ``md_maker=None`` leave out that step (without
-    phonons, MD runs unconditionally)."""
+    phonons, MD runs unconditionally); ``elastic_maker`` (``elastic.mlp_elastic_maker``) adds the elastic moduli."""
 
     name: str = "na screening"
     relax_maker: Maker = field(default_factory=MLPRelaxMaker)
     phonon_maker: MLPPhononMaker | None = field(default_factory=MLPPhononMaker)
     md_maker: MLPMDMaker | None = field(default_factory=MLPMDMaker)
+    elastic_maker: Maker | None = None
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
 
     def provenance(self) -> Provenance:
@@ -44,6 +45,7 @@ class ScreeningFlowMaker(Maker):
             md_timestep_fs=settings.timestep_fs if settings else None,
             md_production_ps=settings.n_production_steps * settings.timestep_fs / 1000 if settings else None,
             md_friction_per_ps=settings.friction_per_fs * 1000 if settings else None,
+            elastic_model=getattr(getattr(self.elastic_maker, "elastic_relax_maker", None), "model", None),
         )
 
     def make(self, candidate: Candidate) -> Flow:
@@ -55,6 +57,11 @@ class ScreeningFlowMaker(Maker):
             phonons = self.phonon_maker.make(relax.output.structure, candidate.candidate_id)
             jobs.append(phonons)
             descriptors, stability = phonons.output.descriptors, phonons.output.stability
+        elastic = None
+        if self.elastic_maker is not None:
+            moduli = self.elastic_maker.make(relax.output.structure)
+            jobs.append(moduli)
+            elastic = moduli.output
         if self.md_maker is not None:
             gate = md_gate(self.md_maker, stability, relax.output.structure, candidate.candidate_id)
             jobs.append(gate)
@@ -71,6 +78,7 @@ class ScreeningFlowMaker(Maker):
             phonons=descriptors,
             transport=transport,
             provenance=self.provenance(),
+            elastic=elastic,
         )
         summary.name = SUMMARY_JOB_NAME
         flow = Flow([*jobs, summary], output=summary.output, name=f"{self.name} {candidate.candidate_id}")
