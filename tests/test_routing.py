@@ -12,6 +12,7 @@ from jobflow.managers.fireworks import flow_to_workflow
 from pymatgen.core import Lattice, Structure
 
 from na_lattice_flows.benchmark_jobs import ForceBenchmarkMaker, GPAWReferenceMaker
+from na_lattice_flows.candidates import Candidate
 from na_lattice_flows.demo_set import demo_candidates
 from na_lattice_flows.execution import add_flow, run_ready_jobs
 from na_lattice_flows.gpaw_dft import GPAWSettings
@@ -95,6 +96,27 @@ def test_a_cpu_worker_and_a_gpu_worker_take_only_their_jobs(embedded_settings, t
         states = {doc["name"]: doc["state"] for doc in session.launchpad.fireworks.find({}, {"name": 1, "state": 1})}
     assert states["screening summary"] == "COMPLETED" and states["mlp md demo-NaCl 800K"] == "COMPLETED"
     assert states["gpaw static"] == ("COMPLETED" if importlib.util.find_spec("gpaw") else "FIZZLED")
+
+
+def test_elastic_relaxations_created_at_run_time_go_to_gpu_workers(embedded_settings, tmp_path):
+    """atomate2's elastic flow makes its strained-cell relaxations at run time: they inherit the GPU category
+    of the job that creates them, so CPU workers leave them alone."""
+    from na_lattice_flows.elastic import mlp_elastic_maker
+
+    gpu, cpu = FWorker.from_file(str(WORKERS / "gpu_worker.yaml")), FWorker.from_file(str(WORKERS / "cpu_worker.yaml"))
+    screening = ScreeningFlowMaker(phonon_maker=None, md_maker=None, elastic_maker=mlp_elastic_maker(), min_supercell_atoms=2)
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+    with open_session(embedded_settings) as session:
+        add_flow(session, screening.make(Candidate(candidate_id="NaCl", structure=nacl, source="test")), "elastic")
+        for _ in range(20):  # the workers in turn until nothing is left
+            if not run_ready_jobs(session, fworker=cpu, progress=False) + run_ready_jobs(session, fworker=gpu, progress=False):
+                break
+        fireworks = list(session.launchpad.fireworks.find({}, {"fw_id": 1, "name": 1, "state": 1, "spec._category": 1}))
+        workers = {launch["fw_id"]: launch["fworker"]["name"] for launch in session.launchpad.launches.find({}, {"fw_id": 1, "fworker": 1})}
+    strained = [fw for fw in fireworks if fw["name"].startswith("mlp elastic relax")]
+    assert len(strained) >= 2 and all(fw["spec"].get("_category") == GPU and workers[fw["fw_id"]] == gpu.name for fw in strained)
+    assert all(fw["state"] == "COMPLETED" for fw in fireworks)
+    assert all(workers[fw["fw_id"]] == gpu.name for fw in fireworks if fw["spec"].get("_category") == GPU)
 
 
 def test_worker_files_load_and_an_uncategorised_worker_takes_everything():
