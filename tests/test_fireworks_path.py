@@ -209,3 +209,26 @@ def test_report_of_a_small_campaign_renders_and_says_what_it_cannot_compute(fini
     # the whole table, provenance included, from the results command too
     assert main(["results", "--format", "parquet", "--output", str(tmp_path / "all.parquet"), "--workdir", str(settings.workdir)]) == 0
     assert pd.read_parquet(tmp_path / "all.parquet").set_index("candidate_id").loc["demo-NaCl", "md_friction_per_ps"] == 10.0
+
+
+def test_predict_ranks_the_stores_structures(finished_campaign, tmp_path, capsys):
+    """A model (trained on a synthetic table) ranks the campaign's structures straight from the store."""
+    import json
+
+    from test_analysis import linear_truth
+
+    from na_lattice_flows.cli import main
+    from na_lattice_flows.ml import train_diffusion_models
+
+    settings, _, _ = finished_campaign
+    model_path = train_diffusion_models(linear_truth(60)).save(tmp_path / "model.joblib")
+    capsys.readouterr()
+    assert main(["predict", "--model", str(model_path), "--all", "--format", "json", "--workdir", str(settings.workdir)]) == 0
+    ranking = {row["candidate_id"]: row for row in json.loads(capsys.readouterr().out)}
+    with open_session(settings) as session:
+        table = results_table(session).set_index("candidate_id")
+    stable = {cid for cid in ("demo-NaCl", "demo-Na3OCl") if table.loc[cid].dynamically_stable}
+    assert {cid for cid, row in ranking.items() if row["rank"] is not None} == stable
+    assert ranking["bad-NaOg"]["note"] == "no phonon descriptors yet"
+    for cid in stable:
+        assert ranking[cid]["measured_D_A2_per_ps"] == pytest.approx(table.loc[cid].D_avg_A2_per_ps)
