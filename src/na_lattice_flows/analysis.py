@@ -39,8 +39,13 @@ def dataset(results: pd.DataFrame) -> pd.DataFrame:
         table[f"log10_{column}"] = np.log10(values.clip(lower=D_RESOLUTION_A2_PER_PS))
     vdos = pd.to_numeric(table["na_vdos_center_thz"], errors="coerce")
     table["na_vdos_center_over_acoustic_cutoff"] = vdos / pd.to_numeric(table["acoustic_cutoff_thz"], errors="coerce")
-    table["usable_for_D"] = pd.to_numeric(table["D_avg_A2_per_ps"], errors="coerce").notna() & (table["melted"] != True)  # noqa: E712
+    table["usable_for_D"] = pd.to_numeric(table["D_avg_A2_per_ps"], errors="coerce").notna() & ~table["melted"].eq(True)
     return table
+
+
+def usable(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a ``dataset`` table that the statistics, models and figures use (D measured, not melted)."""
+    return table[table["usable_for_D"].astype(bool)]
 
 
 def export_table(table: pd.DataFrame, path: str | Path) -> Path:

@@ -329,7 +329,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from na_lattice_flows.results import failures_table, query_results, rejections_table
+    from na_lattice_flows.results import MAIN_COLUMNS, failures_table, query_results, rejections_table
 
     with open_session(_settings(args)) as session:
         if args.rejected:
@@ -344,9 +344,7 @@ def cmd_results(args: argparse.Namespace) -> int:
                 D_column=f"D_{args.d_column}_A2_per_ps", campaign_id=args.campaign, state=args.state,
             )  # fmt: skip
         if args.format == "table" and not (args.rejected or args.failed):
-            from na_lattice_flows.report import PAGE_COLUMNS
-
-            table = table[[*PAGE_COLUMNS[:-3], "error"]]  # the whole table: --format csv/json/parquet
+            table = table[[*MAIN_COLUMNS, "error"]]  # the whole table: --format csv/json/parquet
     _write(table, args.format, args.output)
     return 0
 

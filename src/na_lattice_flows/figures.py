@@ -14,9 +14,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
+from na_lattice_flows.analysis import usable  # noqa: E402
 from na_lattice_flows.phonons import BandModeData, ModeData  # noqa: E402
+from na_lattice_flows.transport import BOLTZMANN_EV_PER_K  # noqa: E402
 
-BOLTZMANN_EV_PER_K = 8.617333262e-5
 AXIS_COLOURS = ("tab:red", "tab:green", "tab:blue")
 HOST_COLOURS = ("tab:purple", "tab:brown", "tab:olive", "tab:cyan", "tab:pink")
 MAX_LABELLED_POINTS = 20  # beyond this, formula labels would cover the points
@@ -32,8 +33,9 @@ def save_figure(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def _usable(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    rows = table[table["usable_for_D"].astype(bool)]
+def _usable_with(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """The usable rows that have every one of ``columns``."""
+    rows = usable(table)
     values = rows[list(columns)].apply(pd.to_numeric, errors="coerce")
     return rows[values.notna().all(axis=1)]
 
@@ -58,7 +60,7 @@ def d_vs_msd(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """D against the Na phonon MSD: average D vs average MSD, and maximum vs maximum (paper Fig. 3)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
     for ax, (msd, d, label) in zip(axes, [("msd_na_avg_A2", "D_avg_A2_per_ps", "average"), ("msd_na_max_A2", "D_max_A2_per_ps", "maximum")], strict=True):
-        rows = _usable(table, msd, d)
+        rows = _usable_with(table, msd, d)
         ax.scatter(rows[msd], rows[d], s=25, c="tab:blue", edgecolors="k", linewidths=0.3)
         _label_points(ax, rows, msd, d)
         ax.set_xlabel(f"Na phonon MSD, {label} (Å²)")
@@ -69,7 +71,7 @@ def d_vs_msd(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 def d_vs_vdos_center(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """D against the MD Na VDOS centre, coloured by that centre over the phonon acoustic cutoff (paper Fig. 4)."""
-    rows = _usable(table, "na_vdos_center_thz", "D_avg_A2_per_ps", "na_vdos_center_over_acoustic_cutoff")
+    rows = _usable_with(table, "na_vdos_center_thz", "D_avg_A2_per_ps", "na_vdos_center_over_acoustic_cutoff")
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     points = ax.scatter(rows["na_vdos_center_thz"], rows["D_avg_A2_per_ps"], c=rows["na_vdos_center_over_acoustic_cutoff"],
                         cmap="viridis", s=30, edgecolors="k", linewidths=0.3)  # fmt: skip
@@ -81,7 +83,7 @@ def d_vs_vdos_center(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def d_vs_acoustic_cutoff(table: pd.DataFrame, out_dir: Path) -> list[Path]:
-    rows = _usable(table, "acoustic_cutoff_thz", "D_avg_A2_per_ps")
+    rows = _usable_with(table, "acoustic_cutoff_thz", "D_avg_A2_per_ps")
     fig, ax = plt.subplots(figsize=(4.8, 3.8))
     ax.scatter(rows["acoustic_cutoff_thz"], rows["D_avg_A2_per_ps"], s=25, c="tab:green", edgecolors="k", linewidths=0.3)
     _label_points(ax, rows, "acoustic_cutoff_thz", "D_avg_A2_per_ps")

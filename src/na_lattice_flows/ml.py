@@ -24,7 +24,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from na_lattice_flows.analysis import PHONON_DESCRIPTORS, STRUCTURE_COLUMNS
+from na_lattice_flows.analysis import PHONON_DESCRIPTORS, STRUCTURE_COLUMNS, usable
 
 TARGETS = {"D_avg_A2_per_ps": "log10_D_avg_A2_per_ps", "D_max_A2_per_ps": "log10_D_max_A2_per_ps"}
 MIN_STRUCTURES = 6
@@ -125,7 +125,7 @@ def training_rows(table: pd.DataFrame, target: str, features: list[str]) -> pd.D
     """Structures with a usable D (measured, not melted) and at least one of the features."""
     if target not in TARGETS:
         raise ValueError(f"target {target!r}: choose {' or '.join(TARGETS)}")
-    rows = table[table["usable_for_D"].astype(bool)]
+    rows = usable(table)
     has_feature = rows[features].apply(pd.to_numeric, errors="coerce").notna().any(axis=1)
     return rows[has_feature & rows["chemical_system"].notna()].reset_index(drop=True)
 

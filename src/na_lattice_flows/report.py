@@ -18,19 +18,15 @@ from pymatgen.core import Structure
 from pymatgen.io.phonopy import get_phonopy_structure
 
 from na_lattice_flows import figures
-from na_lattice_flows.analysis import D_COLUMNS, correlations, dataset, export_table
+from na_lattice_flows.analysis import D_COLUMNS, correlations, dataset, export_table, usable
 from na_lattice_flows.ml import NotEnoughData, rank_candidates, train_diffusion_models
 from na_lattice_flows.phonons import ModeData, band_mode_data
-from na_lattice_flows.results import failures_table, rejections_table, results_table
+from na_lattice_flows.results import MAIN_COLUMNS, failures_table, rejections_table, results_table
 from na_lattice_flows.stores import Session
 from na_lattice_flows.transport import MIN_MELT_FILTER_DURATION_PS
 from na_lattice_flows.workflows import SUMMARY_JOB_NAME
 
-PAGE_COLUMNS = [
-    "candidate_id", "formula", "state", "dynamically_stable", "D_avg_A2_per_ps", "D_max_A2_per_ps", "melted",
-    "msd_na_avg_A2", "msd_na_max_A2", "acoustic_cutoff_thz", "na_pdos_center_thz", "na_vdos_center_thz",
-    "haven_ratio", "activation_energy_eV", "model", "fc_method", "md_preset", "md_engine", "campaign_id",
-]  # fmt: skip
+PAGE_COLUMNS = [*MAIN_COLUMNS, "md_preset", "md_engine", "campaign_id"]
 MIN_CORRELATION_ROWS = 3
 
 
@@ -125,8 +121,7 @@ def phonopy_from_output(structure: Structure, output: dict) -> Phonopy:
 
 
 def _top(table: pd.DataFrame, n: int) -> pd.DataFrame:
-    usable = table[table["usable_for_D"].astype(bool)]
-    return usable.sort_values("D_avg_A2_per_ps", ascending=False).head(n)
+    return usable(table).sort_values("D_avg_A2_per_ps", ascending=False).head(n)
 
 
 @dataclass
@@ -160,11 +155,11 @@ def _structures_section(page: _Page, table: pd.DataFrame) -> tuple[Section, list
 
 
 def _correlation_section(page: _Page, table: pd.DataFrame) -> Section | None:
-    usable = table[table["usable_for_D"].astype(bool)]
-    if len(usable) < MIN_CORRELATION_ROWS:
-        page.cannot.append(f"correlations: {len(usable)} structures with D (need {MIN_CORRELATION_ROWS})")
+    rows = usable(table)
+    if len(rows) < MIN_CORRELATION_ROWS:
+        page.cannot.append(f"correlations: {len(rows)} structures with D (need {MIN_CORRELATION_ROWS})")
         return None
-    corr = correlations(usable)
+    corr = correlations(rows)
     corr.to_csv(page.out_dir / "correlations.csv", index=False)
     heatmap = ""
     if corr["pearson_r"].notna().any():
@@ -198,13 +193,13 @@ def _model_sections(page: _Page, table: pd.DataFrame, n_top: int) -> tuple[Secti
 
 
 def _scatter_figures(page: _Page, table: pd.DataFrame) -> list[str]:
-    usable = table[table["usable_for_D"].astype(bool)]
+    rows = usable(table)
     plots = [(figures.d_vs_msd, "D against the Na phonon MSD at the phonon temperature", "msd_na_avg_A2"),
              (figures.d_vs_vdos_center, "D against the Na VDOS centre from MD, coloured by centre / acoustic cutoff", "na_vdos_center_over_acoustic_cutoff"),
              (figures.d_vs_acoustic_cutoff, "D against the acoustic cutoff frequency", "acoustic_cutoff_thz")]  # fmt: skip
     parts = []
     for plot, caption, needs in plots:
-        if pd.to_numeric(usable[needs], errors="coerce").notna().any():
+        if pd.to_numeric(rows[needs], errors="coerce").notna().any():
             parts.append(page.figure(plot(table, page.figure_dir), caption))
         else:
             page.cannot.append(f"figure '{caption}': no structure with D and {needs}")

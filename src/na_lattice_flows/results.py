@@ -28,6 +28,12 @@ TRANSPORT_COLUMNS = [
     "D_kinisi_A2_per_ps",
     "haven_ratio",
 ]
+# what a screen (and the report's table) shows; the files hold every column
+MAIN_COLUMNS = [
+    "candidate_id", "formula", "state", "dynamically_stable", "D_avg_A2_per_ps", "D_max_A2_per_ps", "melted",
+    "msd_na_avg_A2", "msd_na_max_A2", "acoustic_cutoff_thz", "na_pdos_center_thz", "na_vdos_center_thz",
+    "haven_ratio", "activation_energy_eV", "model", "fc_method",
+]  # fmt: skip
 PROVENANCE_COLUMNS = [name for name in Provenance.model_fields if name != "relax_method"]  # that one is `model`
 RESULT_COLUMNS = [
     "candidate_id",
