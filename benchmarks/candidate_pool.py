@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from na_lattice_flows.candidates import load_csv
-from na_lattice_flows.screening import ScreeningCriteria, screen_candidates
-from na_lattice_flows.supercells import paper_supercell
+from na_lattice_flows.candidates.loaders import load_csv
+from na_lattice_flows.candidates.screen import ScreeningCriteria, screen_candidates
+from na_lattice_flows.structure.supercells import paper_supercell
 
 DEFAULT_POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "candidates" / "na_mp2018_phonondb.csv"
 

@@ -19,13 +19,14 @@ from fireworks import FWorker
 from jobflow import Flow
 from jobflow.core.job import store_inputs
 
-from na_lattice_flows.candidates import LoadResult, load_csv
-from na_lattice_flows.execution import add_flow, run_ready_jobs, submit_candidates
-from na_lattice_flows.report import build_report
-from na_lattice_flows.results import results_table
-from na_lattice_flows.screening import ScreeningCriteria, screen_candidates
-from na_lattice_flows.stores import open_session, resolve_settings
-from na_lattice_flows.workflows import ScreeningFlowMaker
+from na_lattice_flows.analysis.report import build_report
+from na_lattice_flows.candidates.loaders import LoadResult, load_csv
+from na_lattice_flows.candidates.screen import ScreeningCriteria, screen_candidates
+from na_lattice_flows.execution.launching import run_ready_jobs
+from na_lattice_flows.execution.results import results_table
+from na_lattice_flows.execution.stores import open_session, resolve_settings
+from na_lattice_flows.execution.submission import add_flow, submit_candidates
+from na_lattice_flows.workflow.screening import ScreeningFlowMaker
 
 DEFAULT_POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "candidates" / "na_mp2018_phonondb.csv"
 

@@ -14,12 +14,11 @@ import time
 import numpy as np
 from pymatgen.core import Structure
 
-from na_lattice_flows.demo_set import DEMO_COMPOUNDS
-from na_lattice_flows.force_benchmark import predict_forces
-from na_lattice_flows.force_constants import THIRD_ORDER_METHODS, fit_force_constants, fit_third_order
+from na_lattice_flows.candidates.demo_set import DEMO_COMPOUNDS
 from na_lattice_flows.models import get_calculator
-from na_lattice_flows.references import random_displacement_reference
-from na_lattice_flows.supercells import paper_supercell
+from na_lattice_flows.phonons.force_constants import THIRD_ORDER_METHODS, fit_force_constants, fit_third_order
+from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
+from na_lattice_flows.structure.supercells import paper_supercell
 
 
 def mesh_frequencies(ph, mesh=(6, 6, 6)) -> np.ndarray:

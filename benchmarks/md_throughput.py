@@ -19,11 +19,11 @@ from pathlib import Path
 
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from na_lattice_flows.demo_set import DEMO_COMPOUNDS
-from na_lattice_flows.md import MDSettings, run_langevin_md
-from na_lattice_flows.md_batched import run_torchsim_langevin_md
+from na_lattice_flows.candidates.demo_set import DEMO_COMPOUNDS
+from na_lattice_flows.md.batched import run_torchsim_langevin_md
+from na_lattice_flows.md.langevin import MDSettings, run_langevin_md
 from na_lattice_flows.models import get_calculator, get_torchsim_model
-from na_lattice_flows.supercells import paper_supercell
+from na_lattice_flows.structure.supercells import paper_supercell
 
 
 def paper_supercells(count: int, max_atoms: int = 140) -> list:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from na_lattice_flows.force_benchmark import benchmark_references, summary_json
+from na_lattice_flows.benchmark.forces import benchmark_references, summary_json
 
 ARCHIVES = Path(__file__).resolve().parents[2] / "shared" / "data" / "phonondb_dev"
 OUTPUT = Path(__file__).resolve().parent / "output" / "mlp_force_benchmark.json"

@@ -16,24 +16,25 @@ import argparse
 from collections import Counter
 
 from na_lattice_flows.api import RELAX_ENGINES, screening_maker
-from na_lattice_flows.candidates import LoadResult, load_candidates
-from na_lattice_flows.execution import submit_candidates
-from na_lattice_flows.md import MD_PRESETS
-from na_lattice_flows.screening import ScreeningCriteria, screen_candidates
-from na_lattice_flows.stores import open_session, resolve_settings
+from na_lattice_flows.candidates.loaders import LoadResult, load_candidates
+from na_lattice_flows.candidates.screen import ScreeningCriteria, screen_candidates
+from na_lattice_flows.execution.stores import open_session, resolve_settings
+from na_lattice_flows.execution.submission import submit_candidates
+from na_lattice_flows.md.langevin import MD_PRESETS
+from na_lattice_flows.settings import SETTINGS, trajectory_folder
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="*", help="CSV tables, JSON lists, CIF/POSCAR files or folders")
     parser.add_argument("--optimade", choices=["oqmd", "mp"], help="also query this OPTIMADE provider (online)")
-    parser.add_argument("--model", default="chgnet", help="MLP for relaxation, phonons and MD (registry name)")
+    parser.add_argument("--model", default=SETTINGS.default_model, help="MLP for relaxation, phonons and MD (registry name)")
     parser.add_argument("--relax-engine", choices=RELAX_ENGINES, default="mlp", help="mlp, gpaw or vasp (default mlp)")
     parser.add_argument("--md-preset", choices=sorted(MD_PRESETS), default="paper")
-    parser.add_argument("--md-temperatures", default="800", help="K, comma-separated (default 800)")
+    parser.add_argument("--md-temperatures", default=f"{SETTINGS.temperature_K:g}", help="K, comma-separated")
     parser.add_argument("--md-engine", choices=["ase", "torchsim"], default="ase")
     parser.add_argument("--max-sites", type=int, default=200)
-    parser.add_argument("--trajectory-dir", default="na_flows_trajectories", help="MD trajectories; a folder every worker sees")
+    parser.add_argument("--trajectory-dir", help="MD trajectories, a folder every worker sees (default <workdir>/trajectories)")
     parser.add_argument("--force", action="store_true", help="resubmit structures already submitted with these settings")
     parser.add_argument("--workdir", help="embedded store folder (ignored when MongoDB is configured)")
     parser.add_argument("--mongodb-uri")
@@ -43,15 +44,16 @@ def main(argv: list[str] | None = None) -> None:
 
     loaded = load_candidates(args.inputs) if args.inputs else LoadResult()
     if args.optimade:
-        from na_lattice_flows.optimade import query_optimade
+        from na_lattice_flows.candidates.optimade import query_optimade
 
         loaded.extend(query_optimade(args.optimade, max_sites=args.max_sites))
     report = screen_candidates(loaded, ScreeningCriteria(max_sites=args.max_sites))
+    settings = resolve_settings(args.workdir, args.mongodb_uri)
     maker = screening_maker(
         model=args.model, relax_engine=args.relax_engine, md_preset=args.md_preset, md_engine=args.md_engine,
-        md_temperatures=[float(t) for t in args.md_temperatures.split(",")], trajectory_dir=args.trajectory_dir,
+        md_temperatures=[float(t) for t in args.md_temperatures.split(",")],
+        trajectory_dir=trajectory_folder(args.trajectory_dir, settings.workdir),
     )  # fmt: skip
-    settings = resolve_settings(args.workdir, args.mongodb_uri)
     with open_session(settings) as session:
         record = submit_candidates(session, report, args.inputs + ([f"optimade:{args.optimade}"] if args.optimade else []), maker, force=args.force)
     print(f"{settings.describe()}: campaign {record.campaign_id}, {len(record.submitted)} flows submitted, "

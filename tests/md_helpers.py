@@ -13,7 +13,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from na_lattice_flows.transport import MDTrajectory
+from na_lattice_flows.md.trajectory import MDTrajectory
 
 
 class EinsteinCalculator(Calculator):

@@ -8,12 +8,12 @@ import pytest
 from conftest import REPO
 
 from na_lattice_flows.api import benchmark_flow, screening_flows, screening_maker, validation_flow
-from na_lattice_flows.candidates import LoadResult
-from na_lattice_flows.demo_set import demo_candidates
-from na_lattice_flows.gpaw_jobs import GPAWRelaxMaker
-from na_lattice_flows.jobs import MLPRelaxMaker, relaxation_outcome
+from na_lattice_flows.candidates.demo_set import demo_candidates
+from na_lattice_flows.candidates.loaders import LoadResult
+from na_lattice_flows.dft.gpaw_jobs import GPAWRelaxMaker
+from na_lattice_flows.execution.stores import open_session
+from na_lattice_flows.relax.jobs import MLPRelaxMaker, relaxation_outcome
 from na_lattice_flows.routing import CPU, GPU, job_category
-from na_lattice_flows.stores import open_session
 
 
 def script(name: str):
@@ -36,8 +36,8 @@ def test_screening_flows_returns_one_flow_per_accepted_structure_with_the_chosen
 
 
 def test_relaxation_outcome_reads_the_gpaw_document():
-    from na_lattice_flows.gpaw_dft import GPAWSettings
-    from na_lattice_flows.gpaw_jobs import GPAWTaskDocument
+    from na_lattice_flows.dft.gpaw import GPAWSettings
+    from na_lattice_flows.dft.gpaw_jobs import GPAWTaskDocument
 
     structure = demo_candidates()[0].structure
     document = GPAWTaskDocument(structure=structure, energy_eV=-27.0, energy_per_atom_eV=-3.375, forces_eV_per_A=[[0, 0, 0]] * 8,

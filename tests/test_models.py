@@ -7,12 +7,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from na_lattice_flows.models import (
-    ModelUnavailableError,
-    UnknownModelError,
-    get_calculator,
-    resolve_model,
-)
+from na_lattice_flows.models import ModelUnavailableError, UnknownModelError, get_calculator, resolve_model
 
 
 def rattled_nacl():
@@ -140,7 +135,7 @@ def test_relax_maker_runs_any_registry_model_and_rejects_unknown_names(tmp_path)
     from pymatgen.core import Lattice, Structure
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from na_lattice_flows.jobs import MLPRelaxMaker
+    from na_lattice_flows.relax.jobs import MLPRelaxMaker
 
     with pytest.raises(UnknownModelError):
         MLPRelaxMaker(model="not-a-model")
@@ -162,7 +157,7 @@ def test_relaxation_keeps_the_space_group_that_phonopy_sees(tmp_path):
     from pymatgen.core import Lattice, Structure
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    from na_lattice_flows.jobs import MLPRelaxMaker
+    from na_lattice_flows.relax.jobs import MLPRelaxMaker
 
     start = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     start.perturb(0.003, min_distance=0.001)

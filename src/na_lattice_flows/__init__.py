@@ -1,3 +1,8 @@
-"""na_lattice_flows: screening Na-containing crystals for superionic conduction through their lattice dynamics."""
+"""Screening Na solid electrolytes through lattice dynamics and machine-learned force fields, as jobflow flows
+dispatched by FireWorks. Layout and import rules: README, "Layout"."""
 
-__version__ = "0.1.0"
+from na_lattice_flows._legacy import install as _install_legacy_paths
+
+__version__ = "0.2.0"
+
+_install_legacy_paths()  # stores written by 0.1 name its module paths

@@ -1,5 +1,5 @@
 """The Python API: the flows that the command line and ``flows/`` submit, returned for users who compose their
-own (add jobs, change a Maker's settings, submit with ``execution.add_flow`` or run with ``run_locally``)."""
+own (add jobs, change a Maker's settings, submit with ``execution.submission.add_flow`` or run with ``run_locally``)."""
 
 from __future__ import annotations
 
@@ -8,47 +8,48 @@ from pathlib import Path
 
 from jobflow import Flow
 
-from na_lattice_flows.candidates import LoadResult, load_candidates
-from na_lattice_flows.screening import ScreeningCriteria, ScreeningReport, screen_candidates
-from na_lattice_flows.workflows import ScreeningFlowMaker
+from na_lattice_flows.candidates.loaders import LoadResult, load_candidates
+from na_lattice_flows.candidates.screen import ScreeningCriteria, ScreeningReport, screen_candidates
+from na_lattice_flows.settings import SETTINGS
+from na_lattice_flows.workflow.screening import ScreeningFlowMaker
 
 RELAX_ENGINES = ("mlp", "gpaw", "vasp")
 
 
 def screening_maker(
-    model: str = "chgnet",
+    model: str = SETTINGS.default_model,
     relax_engine: str = "mlp",
     fmax: float = 0.01,
     phonons: bool = True,
     phonon_supercells: int = 30,
     fc_method: str = "symfc",
     third_order: str | None = None,
-    temperature_K: float = 800.0,
+    temperature_K: float = SETTINGS.temperature_K,
     md: bool = True,
     md_preset: str = "paper",
-    md_temperatures: Sequence[float] = (800.0,),
+    md_temperatures: Sequence[float] = (SETTINGS.temperature_K,),
     md_overrides: dict | None = None,
     md_engine: str = "ase",
-    trajectory_dir: str | Path = "na_flows_trajectories",
-    min_supercell_atoms: int = 80,
+    trajectory_dir: str | Path | None = None,
+    min_supercell_atoms: int = SETTINGS.min_supercell_atoms,
     vasp_functional: str = "PBE",
     elastic: bool = False,
 ) -> ScreeningFlowMaker:
     """The per-structure screening Maker: relaxation by ``relax_engine`` ('mlp' with ``model``, 'gpaw', or 'vasp'
     = atomate2's strict double relax through custodian), then phonons and MD with the MLP ``model``;
     ``elastic`` adds the elastic moduli with that MLP."""
-    from na_lattice_flows.jobs import MLPRelaxMaker
-    from na_lattice_flows.md_jobs import MLPMDMaker
-    from na_lattice_flows.phonon_jobs import MLPPhononMaker
+    from na_lattice_flows.md.jobs import MLPMDMaker
+    from na_lattice_flows.phonons.jobs import MLPPhononMaker
+    from na_lattice_flows.relax.jobs import MLPRelaxMaker
 
     if relax_engine == "mlp":
         relax = MLPRelaxMaker(model=model, relax_kwargs={"fmax": fmax})
     elif relax_engine == "gpaw":
-        from na_lattice_flows.gpaw_jobs import GPAWRelaxMaker
+        from na_lattice_flows.dft.gpaw_jobs import GPAWRelaxMaker
 
         relax = GPAWRelaxMaker(fmax_eV_per_A=fmax)
     elif relax_engine == "vasp":
-        from na_lattice_flows.vasp_jobs import strict_double_relax_maker
+        from na_lattice_flows.dft.vasp_jobs import strict_double_relax_maker
 
         relax = strict_double_relax_maker(vasp_functional)
     else:
@@ -60,13 +61,13 @@ def screening_maker(
     temperatures = [float(t) for t in md_temperatures]
     md_maker = None if not md else MLPMDMaker(
         model=model, preset=md_preset, temperatures_K=temperatures,
-        reference_temperature_K=800.0 if 800.0 in temperatures else max(temperatures),
-        overrides=dict(md_overrides or {}), engine=md_engine, trajectory_dir=str(trajectory_dir),
+        reference_temperature_K=SETTINGS.temperature_K if SETTINGS.temperature_K in temperatures else max(temperatures),
+        overrides=dict(md_overrides or {}), engine=md_engine, trajectory_dir=trajectory_dir and str(trajectory_dir),
         min_supercell_atoms=min_supercell_atoms,
     )  # fmt: skip
     elastic_maker = None
     if elastic:
-        from na_lattice_flows.elastic import mlp_elastic_maker
+        from na_lattice_flows.relax.jobs import mlp_elastic_maker
 
         elastic_maker = mlp_elastic_maker(model)
     return ScreeningFlowMaker(relax_maker=relax, phonon_maker=phonon_maker, md_maker=md_maker, elastic_maker=elastic_maker,
@@ -88,7 +89,7 @@ def screening_flows(
 
 def benchmark_flow(references: Sequence[str | Path], models: Sequence[str]) -> Flow:
     """MLP vs DFT forces, force constants and stability on the displaced supercells of phononDB-style references."""
-    from na_lattice_flows.benchmark_jobs import ForceBenchmarkMaker
+    from na_lattice_flows.benchmark.jobs import ForceBenchmarkMaker
 
     missing = [str(path) for path in references if not Path(path).exists()]
     if missing:
@@ -100,16 +101,16 @@ def validation_flow(
     summaries: dict[str, dict],
     top: int = 5,
     engine: str = "vasp",
-    temperature_K: float = 800.0,
+    temperature_K: float = SETTINGS.temperature_K,
     n_steps: int = 20_000,
     wall_time_s: int | None = None,
-    trajectory_dir: str | Path = "na_flows_trajectories",
+    trajectory_dir: str | Path | None = None,
 ) -> Flow:
     """AIMD (VASP Nose-Hoover or GPAW) of the ``top`` structures by MLP D among finished screening summaries
-    (``results.summary_documents(session)``), each compared with its MLP MD."""
-    from na_lattice_flows.gpaw_jobs import GPAWAIMDMaker
-    from na_lattice_flows.validation import AIMDValidationMaker, top_hits
-    from na_lattice_flows.vasp_jobs import VaspAIMDMaker
+    (``execution.queries.summary_documents(session)``), each compared with its MLP MD."""
+    from na_lattice_flows.dft.gpaw_jobs import GPAWAIMDMaker
+    from na_lattice_flows.dft.validation import AIMDValidationMaker, top_hits
+    from na_lattice_flows.dft.vasp_jobs import VaspAIMDMaker
 
     hits = top_hits(summaries, top)
     maker = AIMDValidationMaker(
@@ -117,7 +118,7 @@ def validation_flow(
         vasp_maker=VaspAIMDMaker(temperature_K=temperature_K, n_steps=n_steps, wall_time_s=wall_time_s),
         gpaw_maker=GPAWAIMDMaker(
             md_overrides={"temperature_K": temperature_K, "n_equilibration_steps": 0, "n_production_steps": n_steps},
-            trajectory_dir=str(trajectory_dir),
+            trajectory_dir=trajectory_dir and str(trajectory_dir),
         ),
     )
     return maker.make(hits)

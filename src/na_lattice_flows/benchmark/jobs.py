@@ -1,0 +1,112 @@
+"""Makers of the MLP force benchmark as a flow: one job per structure and model (all of its supercells), one
+ranking job that stores the per-model metrics, the chosen model and the per-structure evidence; and, for new
+references, a job that computes DFT forces on random-displacement supercells with GPAW."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobflow import Flow, Job, JobConfig, Maker, OnMissing, job
+from pydantic import BaseModel, Field
+from pymatgen.core import Structure
+
+from na_lattice_flows.benchmark.forces import BenchmarkSummary, ModelEvaluation, evaluate_model, summarize
+from na_lattice_flows.dft.gpaw import GPAWSettings, gpaw_forces
+from na_lattice_flows.models import get_calculator
+from na_lattice_flows.phonons.references import DisplacementReference, load_reference, random_displacement_reference
+from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
+
+RANKING_JOB_NAME = "mlp benchmark ranking"
+
+
+class ForceEvaluationDocument(BaseModel):
+    """A model on one reference: the metrics, and the MLP's forces and force constants (``data`` store)."""
+
+    evaluation: ModelEvaluation
+    mlp_forces: list = Field(description="(n_supercells, n_atoms, 3) eV/A")
+    mlp_force_constants: list = Field(description="phonopy compact second-order force constants, eV/A^2")
+
+
+@job(data=["mlp_forces", "mlp_force_constants"], output_schema=ForceEvaluationDocument)
+def evaluate_model_on_reference(reference: str | DisplacementReference, model: str) -> ForceEvaluationDocument:
+    """Every displaced supercell of ``reference`` (a path, or a reference document) with ``model``."""
+    if not isinstance(reference, DisplacementReference):
+        reference = load_reference(reference)
+    evaluation, forces, force_constants = evaluate_model(reference, model, get_calculator(model))
+    return ForceEvaluationDocument(
+        evaluation=evaluation, mlp_forces=forces.tolist(), mlp_force_constants=force_constants.tolist()
+    )
+
+
+@job(output_schema=BenchmarkSummary, config=JobConfig(on_missing_references=OnMissing.NONE))
+def rank_models(evaluations: list[ModelEvaluation | dict | None]) -> BenchmarkSummary:
+    """Rank over the evaluations that finished; a failed one arrives as None and is left out."""
+    finished = [ModelEvaluation.model_validate(e) if isinstance(e, dict) else e for e in evaluations if e is not None]
+    return summarize(finished)
+
+
+@dataclass
+class ForceBenchmarkMaker(Maker):
+    """Rank MLPs against DFT forces on displaced supercells (paper §2.2)."""
+
+    name: str = "mlp force benchmark"
+    models: tuple[str, ...] = ("chgnet", "7net-0", "7net-l3i5")
+
+    def make(self, references: list) -> Flow:
+        """``references``: paths (phononDB archives/folders, phonopy yaml) or DisplacementReference outputs."""
+        evaluations = []
+        for index, reference in enumerate(references):
+            if isinstance(reference, str | Path):  # jobs run in their own folders: paths must be absolute
+                reference = str(Path(reference).resolve())
+            label = Path(reference).name if isinstance(reference, str) else f"reference {index}"
+            for model in self.models:
+                evaluation = evaluate_model_on_reference(reference, model)
+                evaluation.name = f"forces {model} {label}"
+                evaluations.append(evaluation)
+        ranking = rank_models([e.output.evaluation for e in evaluations])
+        ranking.name = RANKING_JOB_NAME
+        return Flow([*evaluations, ranking], output=ranking.output, name=self.name)
+
+
+@job(data=["dataset"], output_schema=DisplacementReference)
+def gpaw_random_displacement_reference(
+    structure: Structure,
+    name: str,
+    supercell_matrix: list[list[int]],
+    n_supercells: int,
+    amplitude_A: float,
+    seed: int,
+    settings: GPAWSettings,
+) -> DisplacementReference:
+    return random_displacement_reference(
+        structure,
+        supercell_matrix,
+        lambda supercells: gpaw_forces(supercells, settings),
+        name=name,
+        n_supercells=n_supercells,
+        amplitude_A=amplitude_A,
+        seed=seed,
+    )
+
+
+@dataclass
+class GPAWReferenceMaker(Maker):
+    """New DFT references the paper's way: ``n_supercells`` supercells (>= 80 atoms, near-equal lengths) with
+    every atom displaced by 0.03 A in a random direction (phonopy, seeded), forces from GPAW."""
+
+    name: str = "gpaw displacement reference"
+    n_supercells: int = 30
+    amplitude_A: float = 0.03
+    seed: int = 0
+    min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+    supercell_matrix: list[list[int]] | None = None
+    settings: GPAWSettings = field(default_factory=GPAWSettings)
+
+    def make(self, structure: Structure, name: str) -> Job:
+        matrix = self.supercell_matrix or paper_supercell(structure, self.min_supercell_atoms).supercell_matrix
+        reference = gpaw_random_displacement_reference(
+            structure, name, matrix, self.n_supercells, self.amplitude_A, self.seed, self.settings
+        )
+        reference.name = f"{self.name} {name}"
+        return reference

@@ -1,0 +1,210 @@
+"""Commands that run a campaign: demo, submit, run, status, recover, worker-files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from na_lattice_flows.candidates.loaders import CandidateInputError, LoadResult, load_candidates
+from na_lattice_flows.cli.common import add_store_options, store_settings
+from na_lattice_flows.cli.results import cmd_report, cmd_results
+from na_lattice_flows.execution.stores import open_session
+from na_lattice_flows.settings import SETTINGS, trajectory_folder
+
+
+def add_commands(commands) -> dict:
+    """Add this group's subcommands; returns command name -> handler."""
+    demo = commands.add_parser("demo", help="screen and relax the built-in demo set now, then show results")
+    add_store_options(demo)
+    _add_screen_options(demo)
+    demo.set_defaults(md_preset="short")
+
+    submit = commands.add_parser("submit", help="screen candidates and add their flows to the LaunchPad")
+    submit.add_argument("inputs", nargs="*", help="CSV tables, JSON lists, CIF/POSCAR files or folders")
+    submit.add_argument("--optimade", choices=["oqmd", "mp"], help="also query this OPTIMADE provider (online)")
+    add_store_options(submit)
+    _add_screen_options(submit)
+
+    run = commands.add_parser("run", help="launch ready jobs on this machine until none is left")
+    run.add_argument("--max-jobs", type=int, help="stop after this many jobs")
+    run.add_argument(
+        "--fworker", help="a FireWorks worker file: take only its categories (fworker_configs/gpu_worker.yaml, cpu_worker.yaml)"
+    )
+    add_store_options(run)
+
+    files = commands.add_parser(
+        "worker-files",
+        help="write my_launchpad.yaml and jobflow.yaml for rlaunch/qlaunch on the configured store",
+        description="FireWorks' and jobflow's configuration files for plain rlaunch/qlaunch/lpad on the store na-flows "
+        "uses (MongoDB URI with its authentication, TLS and replica-set options, or the embedded store). Written "
+        "readable by you only: a URI may hold a password.",
+    )
+    files.add_argument("--out", default=".", help="folder to write them into (default: here)")
+    add_store_options(files)
+
+    status = commands.add_parser("status", help="count jobs per state")
+    add_store_options(status)
+
+    recover = commands.add_parser(
+        "recover",
+        help="rerun jobs whose worker died",
+        description="Put jobs left RUNNING by a dead worker back in the queue (an MD job resumes from its checkpoint). "
+        "Embedded store: every running job is lost (`na-flows run` does this itself). MongoDB: jobs whose worker has "
+        "not pinged for --expiration-hours (FireWorks' detect_lostruns).",
+    )
+    recover.add_argument("--expiration-hours", type=float, default=4.0, help="MongoDB: silence after which a run is lost (default 4)")
+    add_store_options(recover)
+    return {"demo": cmd_demo, "submit": cmd_submit, "run": cmd_run, "worker-files": cmd_worker_files, "status": cmd_status, "recover": cmd_recover}
+
+def _add_screen_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=SETTINGS.default_model,
+                        help=f"MLP for relaxation, phonons and MD (a registry name, e.g. chgnet, 7net-0, fairchem:/path.pt; default {SETTINGS.default_model})")
+    parser.add_argument(
+        "--relax-engine", default="mlp", choices=["mlp", "gpaw", "vasp"],
+        help="relaxation by the MLP, GPAW (local DFT) or VASP (atomate2 strict double relax through custodian; CPU workers)",
+    )  # fmt: skip
+    parser.add_argument("--fmax", type=float, default=0.01, help="relaxation force threshold, eV/A (default 0.01)")
+    parser.add_argument("--max-sites", type=int, default=200, help="largest unit cell screened (default 200 atoms)")
+    parser.add_argument("--allow-disordered", action="store_true", help="keep structures with partial occupancies")
+    parser.add_argument("--no-dedup", action="store_true", help="skip StructureMatcher deduplication")
+    parser.add_argument("--min-supercell-atoms", type=int, default=SETTINGS.min_supercell_atoms,
+                        help=f"paper supercell size (default {SETTINGS.min_supercell_atoms})")
+    parser.add_argument("--force", action="store_true", help="resubmit candidates that already have a workflow")
+    parser.add_argument("--no-phonons", action="store_true", help="stop each flow after the relaxation")
+    parser.add_argument("--phonon-supercells", type=int, default=30, help="random-displacement supercells (default 30)")
+    parser.add_argument("--fc-method", default="symfc", choices=["symfc", "hiphive", "pheasy"], help="force-constant fit (default symfc)")
+    parser.add_argument(
+        "--third-order", choices=["symfc", "hiphive", "pheasy"], help="also fit third-order force constants with this method"
+    )
+    parser.add_argument("--temperature", type=float, default=SETTINGS.temperature_K,
+                        help=f"K, for the MSD descriptors (default {SETTINGS.temperature_K:g})")
+    parser.add_argument("--no-md", action="store_true", help="leave out the MD step")
+    parser.add_argument("--md-preset", default="paper", choices=["paper", "short"], help="MD preset (demo: short)")
+    parser.add_argument(
+        "--md-temperatures", default=f"{SETTINGS.temperature_K:g}",
+        help=f"K, comma-separated; two or more add an Arrhenius fit (default {SETTINGS.temperature_K:g})",
+    )
+    parser.add_argument("--md-production-steps", type=int, help="override the preset's production steps")
+    parser.add_argument("--md-equilibration-steps", type=int, help="override the preset's equilibration steps")
+    parser.add_argument(
+        "--md-engine", default="ase", choices=["ase", "torchsim"],
+        help="ase: one run per job; torchsim: a structure's temperature series batched in one job (SevenNet/UMA models)",
+    )  # fmt: skip
+    parser.add_argument("--trajectory-dir", help="where MD trajectories go (default: <workdir>/trajectories; shared by all workers)")
+    parser.add_argument("--elastic", action="store_true", help="add the elastic moduli (atomate2's elastic flow with the MLP)")
+
+
+def _flow_maker(args: argparse.Namespace):
+    from na_lattice_flows.api import screening_maker
+
+    return screening_maker(
+        model=args.model, relax_engine=args.relax_engine, fmax=args.fmax, phonons=not args.no_phonons,
+        phonon_supercells=args.phonon_supercells, fc_method=args.fc_method, third_order=args.third_order,
+        temperature_K=args.temperature, md=not args.no_md, md_preset=args.md_preset,
+        md_temperatures=[float(t) for t in str(args.md_temperatures).split(",") if t.strip()],
+        md_overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
+        md_engine=args.md_engine, trajectory_dir=trajectory_folder(args.trajectory_dir, store_settings(args).workdir),
+        min_supercell_atoms=args.min_supercell_atoms, elastic=args.elastic,
+    )  # fmt: skip
+
+
+def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: list[str]) -> None:
+    from na_lattice_flows.candidates.screen import ScreeningCriteria, screen_candidates
+    from na_lattice_flows.execution.submission import submit_candidates
+
+    criteria = ScreeningCriteria(
+        max_sites=args.max_sites, allow_disordered=args.allow_disordered, deduplicate=not args.no_dedup
+    )
+    report = screen_candidates(loaded, criteria)
+    settings = store_settings(args)
+    with open_session(settings) as session:
+        record = submit_candidates(session, report, inputs, flow_maker=_flow_maker(args), force=args.force)
+    print(f"Store: {settings.describe()}")
+    print(f"Campaign {record.campaign_id}: {len(record.submitted)} flows submitted, {len(record.rejections)} structures not submitted")
+    for rejection in record.rejections:
+        print(f"  - {rejection.candidate_id} ({rejection.source}): {rejection.reason}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from na_lattice_flows.candidates.demo_set import demo_candidates
+
+    print("Screening and relaxing the built-in demo set (NaCl, Na2S, Na3OCl, cubic Na3PS4, cubic Na3SbS4)")
+    _screen_and_submit(args, LoadResult(candidates=demo_candidates()), ["built-in demo set"])
+    cmd_run(args)
+    args.format, args.output, args.rejected, args.failed = "table", None, False, False
+    args.dynamically_stable = args.melted = args.min_d = args.campaign = args.state = None
+    args.d_column = "avg"
+    cmd_results(args)
+    args.out, args.top, args.dispersions = str(store_settings(args).workdir / "report"), 10, 3
+    return cmd_report(args)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    if not args.inputs and not args.optimade:
+        raise CandidateInputError("submit: name at least one input (CSV, JSON, CIF/POSCAR, folder) or --optimade")
+    loaded = load_candidates(args.inputs) if args.inputs else LoadResult()
+    inputs = list(args.inputs)
+    if args.optimade:
+        from na_lattice_flows.candidates.optimade import query_optimade
+
+        loaded.extend(query_optimade(args.optimade, max_sites=args.max_sites))
+        inputs.append(f"optimade:{args.optimade}")
+    _screen_and_submit(args, loaded, inputs)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution.launching import fw_state_counts, fworker_from_file, run_ready_jobs
+
+    fworker = fworker_from_file(args.fworker) if getattr(args, "fworker", None) else None
+    with open_session(store_settings(args)) as session:
+        launched = run_ready_jobs(session, fworker=fworker, max_jobs=getattr(args, "max_jobs", None), job_logs=not args.verbose)
+        counts = fw_state_counts(session)
+    print(f"Launched {launched} jobs; job states now: {_format_counts(counts)}")
+    return 0
+
+
+def _format_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{state} {n}" for state, n in sorted(counts.items())) or "no jobs"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution.launching import fw_state_counts
+    from na_lattice_flows.execution.results import failures_table
+
+    settings = store_settings(args)
+    with open_session(settings) as session:
+        counts = fw_state_counts(session)
+        n_workflows = session.launchpad.workflows.count_documents({})
+        failures = failures_table(session)
+    print(f"Store: {settings.describe()}")
+    print(f"{n_workflows} structures (workflows); jobs: {_format_counts(counts)}")
+    if not failures.empty:
+        print(f"{len(failures)} failed jobs (tracebacks: na-flows results --failed --format json):")
+        for row in failures.itertuples():
+            print(f"  - {row.candidate_id} {row.job!r} (fw {row.fw_id}): {row.error}")
+    return 0
+
+
+def cmd_worker_files(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution.stores import write_worker_files
+
+    settings = store_settings(args)
+    written = write_worker_files(settings, Path(args.out))
+    print(f"Wrote {', '.join(str(path) for path in written)} for {settings.describe()}; then:")
+    print(f"  export JOBFLOW_CONFIG_FILE={written[1].resolve()}")
+    print(f"  rlaunch -l {written[0].resolve()} -w fworker_configs/gpu_worker.yaml rapidfire")
+    if settings.mode == "embedded":
+        print("  (embedded store: one process at a time; `na-flows run --fworker ...` does the same with locking)")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution.launching import recover_lost_runs
+
+    with open_session(store_settings(args)) as session:
+        lost = recover_lost_runs(session, expiration_secs=args.expiration_hours * 3600)
+    print(f"{len(lost)} lost jobs put back in the queue")
+    for run in lost:
+        print(f"  - {run.name} (fw {run.fw_id}), was running on {run.host} in {run.launch_dir}")
+    return 0

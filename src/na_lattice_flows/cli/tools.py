@@ -1,0 +1,170 @@
+"""Single-structure and single-file tools: benchmark-forces, phonons, diffusion."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from na_lattice_flows.candidates.loaders import CandidateInputError
+from na_lattice_flows.cli.common import add_store_options, render_table, store_settings
+from na_lattice_flows.execution.stores import open_session
+from na_lattice_flows.settings import SETTINGS
+
+
+def add_commands(commands) -> dict:
+    """Add this group's subcommands; returns command name -> handler."""
+    bench = commands.add_parser(
+        "benchmark-forces",
+        help="MLP vs DFT forces, force constants and stability on displaced supercells",
+        description="Evaluate MLPs on DFT force references: phononDB archives or folders, or phonopy.yaml / "
+        "phonopy_disp.yaml with FORCE_SETS. Prints per-model force RMSE/MAE, IFC2 RMSE and stability agreement.",
+    )
+    bench.add_argument("references", nargs="+", help="phononDB archives/folders or phonopy yaml files")
+    bench.add_argument("--models", default=SETTINGS.default_model, help=f"comma-separated registry names (default {SETTINGS.default_model})")
+    bench.add_argument("--json", action="store_true", help="print the full result as JSON")
+    bench.add_argument("--output", help="also write the JSON to this file")
+    bench.add_argument(
+        "--submit", action="store_true", help="add the benchmark as a flow to the LaunchPad instead of running it here"
+    )
+    add_store_options(bench)
+
+    phonons = commands.add_parser(
+        "phonons",
+        help="dynamic stability and lattice-dynamics descriptors from phonopy data",
+        description="Fit force constants to a phonopy data set (phononDB archive or folder, or phonopy.yaml / "
+        "phonopy_disp.yaml with FORCE_SETS) and print the stability verdict and the Na descriptors.",
+    )
+    phonons.add_argument("path", help="phononDB archive/folder or phonopy yaml file")
+    phonons.add_argument("--temperature", type=float, default=SETTINGS.temperature_K, help=f"K (default {SETTINGS.temperature_K:g})")
+    phonons.add_argument("--low-freq-cutoff", type=float, default=1.5, help="THz, for the low-frequency shares (default 1.5)")
+    phonons.add_argument(
+        "--fc-method", choices=["phonopy", "symfc", "hiphive", "pheasy"],
+        help="force-constant fit (default: phonopy for finite displacements, symfc for random ones)",
+    )
+    phonons.add_argument("--json", action="store_true", help="print JSON")
+
+    diffusion = commands.add_parser(
+        "diffusion",
+        help="MSD, diffusion coefficients, melt filter, VDOS and kinisi D of an MD trajectory",
+        description="Transport analysis of a trajectory: ASE .traj, extended XYZ, XDATCAR, vasprun.xml, pymatgen "
+        "Trajectory .json or our .h5. D = slope/(2n) by a zero-intercept fit of the all-origins MSD.",
+    )
+    diffusion.add_argument("trajectory")
+    diffusion.add_argument("--species", default="Na", help="mobile species (default Na)")
+    diffusion.add_argument("--temperature", type=float, help="K (for the conductivity; read from the file when it says)")
+    diffusion.add_argument("--timestep-fs", type=float, help="MD time step, fs (needed where the file does not say)")
+    diffusion.add_argument("--stride", type=int, help="MD steps between stored frames (default: from the file, else 1)")
+    diffusion.add_argument("--fit-window", default="0.1,0.5", help="fit range as fractions of the run (default 0.1,0.5)")
+    diffusion.add_argument("--no-kinisi", action="store_true", help="skip kinisi's Bayesian D (tens of seconds)")
+    diffusion.add_argument("--density", help="write the species' probability density to this CHGCAR file")
+    diffusion.add_argument("--json", action="store_true", help="print JSON")
+
+    return {"benchmark-forces": cmd_benchmark_forces, "phonons": cmd_phonons, "diffusion": cmd_diffusion}
+
+def cmd_benchmark_forces(args: argparse.Namespace) -> int:
+    from na_lattice_flows.benchmark.forces import benchmark_references, summary_json
+    from na_lattice_flows.models import resolve_model
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for model in models:
+        resolve_model(model)  # unknown names fail here, before any work
+    if args.submit:
+        return _submit_benchmark(args, models)
+    with contextlib.redirect_stdout(sys.stderr):  # model packages print banners; stdout carries only the result
+        summary, failures = benchmark_references(args.references, models, progress=not args.json)
+    result = summary_json(summary, failures)
+    text = json.dumps(result, indent=2)
+    if args.output:
+        Path(args.output).write_text(text)
+    if args.json:
+        print(text)
+    else:
+        table = pd.DataFrame.from_dict(result["models"], orient="index")
+        print(render_table(table.reset_index(names="model"), "table"))
+        print(f"chosen model: {result['chosen_model']}")
+        for failure in failures:
+            print(f"  failed: {failure['reference']} {failure['model'] or ''}: {failure['error']}")
+    return 0 if summary is not None else 1
+
+
+def cmd_phonons(args: argparse.Namespace) -> int:
+    from na_lattice_flows.phonons.descriptors import phonon_descriptors
+    from na_lattice_flows.phonons.force_constants import fit_force_constants
+    from na_lattice_flows.phonons.references import load_reference
+    from na_lattice_flows.phonons.stability import dynamic_stability
+
+    reference = load_reference(args.path)
+    ph = fit_force_constants(reference, method=args.fc_method)
+    verdict = dynamic_stability(ph)
+    descriptors, _ = phonon_descriptors(ph, temperature_k=args.temperature, low_freq_cutoff_thz=args.low_freq_cutoff)
+    descriptors.dynamically_stable = verdict.dynamically_stable
+    descriptors.min_frequency_thz = verdict.min_frequency_thz
+    result = {"structure": reference.name, "formula": reference.unitcell.composition.reduced_formula,
+              **descriptors.model_dump(), "min_frequency_qpoint": verdict.min_frequency_qpoint}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            if key not in ("msd_per_site_A2", "site_species"):
+                print(f"{key:32s} {value:.5g}" if isinstance(value, float) else f"{key:32s} {value}")
+    return 0
+
+
+def cmd_diffusion(args: argparse.Namespace) -> int:
+    from na_lattice_flows.md.trajectory import read_trajectory
+    from na_lattice_flows.md.transport import analyze_trajectory, probability_density_chgcar
+
+    try:
+        window = tuple(float(x) for x in args.fit_window.split(","))
+    except ValueError:
+        raise CandidateInputError(f"--fit-window: expected two fractions like 0.1,0.5; got {args.fit_window!r}") from None
+    trajectory = read_trajectory(args.trajectory, args.timestep_fs, args.stride, args.temperature)
+    analysis, _ = analyze_trajectory(trajectory, args.species, window, use_kinisi=not args.no_kinisi)
+    result = {
+        "trajectory": args.trajectory,
+        "species": args.species,
+        "n_frames": analysis.n_frames,
+        "duration_ps": analysis.duration_ps,
+        "D_avg_A2_per_ps": analysis.D_avg_A2_per_ps,
+        "D_max_A2_per_ps": analysis.D_max_A2_per_ps,
+        "D_xyz_A2_per_ps": analysis.D_xyz_A2_per_ps,
+        "melted": analysis.melted,
+        "melted_reason": analysis.melted_reason,
+        "conductivity_mS_per_cm": analysis.conductivity_mS_per_cm,
+        "na_vdos_center_thz": analysis.na_vdos_center_thz,
+        "kinisi_D_A2_per_ps": analysis.kinisi.D_A2_per_ps if analysis.kinisi else None,
+        "kinisi_D_interval_A2_per_ps": analysis.kinisi.D_interval_A2_per_ps if analysis.kinisi else None,
+        "kinisi_D_jump_A2_per_ps": analysis.kinisi.D_jump_A2_per_ps if analysis.kinisi else None,
+        "haven_ratio": analysis.kinisi.haven_ratio if analysis.kinisi else None,
+        "elements": {name: element.model_dump() for name, element in analysis.elements.items()},
+    }
+    if args.density:
+        result["density_chgcar"] = probability_density_chgcar(trajectory, args.density, args.species)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            if key != "elements":
+                print(f"{key:30s} {value:.5g}" if isinstance(value, float) else f"{key:30s} {value}")
+    return 0
+
+
+def _submit_benchmark(args: argparse.Namespace, models: list[str]) -> int:
+    from na_lattice_flows.benchmark.jobs import ForceBenchmarkMaker
+    from na_lattice_flows.execution.submission import add_flow
+
+    missing = [r for r in args.references if not Path(r).exists()]
+    if missing:
+        raise CandidateInputError(f"benchmark-forces: no such reference: {', '.join(missing)}")
+    flow = ForceBenchmarkMaker(models=tuple(models)).make(args.references)
+    settings = store_settings(args)
+    with open_session(settings) as session:
+        add_flow(session, flow, "mlp force benchmark", {"kind": "mlp force benchmark", "models": models})
+    print(f"Submitted the force benchmark ({len(args.references)} references x {len(models)} models) to {settings.describe()}; "
+          "launch it with `na-flows run` or rlaunch")
+    return 0

@@ -1,0 +1,86 @@
+"""Every query that reads results back from the stores, in one place: the job outputs by job name or by the
+fields a document type has, and the failed launches on the LaunchPad. ``results`` (tables) and the report read
+the stores only through these."""
+
+from __future__ import annotations
+
+from na_lattice_flows.execution.stores import Session
+from na_lattice_flows.workflow.names import SUMMARY_JOB_NAME
+
+
+def failed_launch(session: Session, fw_id: int) -> dict:
+    """The newest failed launch of a job (FireWorks keeps the exception and traceback in it)."""
+    return session.launchpad.launches.find_one({"fw_id": fw_id, "state": "FIZZLED"}, {"action": 1, "host": 1, "launch_dir": 1},
+                                               sort=[("time_end", -1)]) or {}  # fmt: skip
+
+
+def launch_traceback(launch: dict) -> str | None:
+    return (((launch.get("action") or {}).get("stored_data") or {}).get("_exception") or {}).get("_stacktrace")
+
+
+def last_line(traceback: str | None) -> str | None:
+    lines = [line for line in (traceback or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+def summary_documents(session: Session) -> dict[str, dict]:
+    """Newest screening summary output per candidate, from the JobStore."""
+    store = session.job_store
+    store.connect()
+    latest: dict[str, dict] = {}
+    for doc in store.query({"name": SUMMARY_JOB_NAME}, properties=["output", "completed_at"], sort={"completed_at": 1}):
+        output = doc["output"]
+        latest[output["candidate_id"]] = output
+    return latest
+
+def summaries_of(session: Session, candidate_ids: list[str]) -> dict[str, dict]:
+    """Newest summary document (with the relaxed structure) of the given candidates."""
+    store = session.job_store
+    found = {}
+    for doc in store.query({"name": SUMMARY_JOB_NAME, "output.candidate_id": {"$in": candidate_ids}},
+                           properties=["output", "completed_at"], sort={"completed_at": 1}):  # fmt: skip
+        found[doc["output"]["candidate_id"]] = doc["output"]
+    return found
+
+
+def phonon_output(session: Session, candidate_id: str) -> dict | None:
+    return session.job_store.query_one(
+        {"output.candidate_id": candidate_id, "output.mode_data": {"$exists": True}, "output.force_constants": {"$exists": True}},
+        properties=["output"], sort={"completed_at": -1}, load=True,
+    )  # fmt: skip
+
+
+def md_curves(session: Session, candidate_id: str, temperature_K: float | None) -> dict | None:
+    """MSD(t) curves of the candidate's reference-temperature run (ASE engine: one document per run; torch-sim:
+    one per batch)."""
+    store = session.job_store
+    for doc in store.query({"output.candidate_id": candidate_id, "output.curves": {"$exists": True}}, properties=["output"], load=True):
+        if temperature_K is None or doc["output"]["settings"]["temperature_K"] == temperature_K:
+            return doc["output"]["curves"]
+    for doc in store.query({"output.runs.candidate_id": candidate_id}, properties=["output"], load=True):
+        for run in doc["output"]["runs"]:
+            if run["candidate_id"] == candidate_id and (temperature_K is None or run["settings"]["temperature_K"] == temperature_K):
+                return run["curves"]
+    return None
+
+
+def arrhenius_series(session: Session, candidate_ids: list[str]) -> dict[str, dict]:
+    """Arrhenius fits of the given candidates' MD temperature series, by "<candidate> (<formula>)"."""
+    criteria = {"name": SUMMARY_JOB_NAME, "output.candidate_id": {"$in": candidate_ids}, "output.transport.arrhenius": {"$ne": None}}
+    series = {}
+    for doc in session.job_store.query(criteria, properties=["output.candidate_id", "output.formula", "output.transport.arrhenius"]):
+        output = doc["output"]
+        series[f"{output['candidate_id']} ({output['formula']})"] = output["transport"]["arrhenius"]
+    return series
+
+
+def fizzled_jobs(session: Session) -> dict[int, str]:
+    """fw_id -> job name of every failed job (one query, not one per workflow: 1000 workflows 26 s -> 0.1 s)."""
+    return {fw["fw_id"]: fw["name"] for fw in session.launchpad.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1, "name": 1})}
+
+
+def validation_documents(session: Session) -> list[dict]:
+    """Every MLP-vs-AIMD comparison (``dft.schemas.ValidationDocument``), oldest first."""
+    session.job_store.connect()
+    criteria = {"output.D_ratio_mlp_over_aimd": {"$exists": True}, "output.aimd_engine": {"$exists": True}}
+    return [doc["output"] for doc in session.job_store.query(criteria, properties=["output", "completed_at"], sort={"completed_at": 1})]

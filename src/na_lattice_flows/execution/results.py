@@ -1,0 +1,125 @@
+"""What the stores hold, as one row per structure: its workflow's state, its screening record, its error."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from na_lattice_flows.execution.queries import failed_launch, fizzled_jobs, last_line, launch_traceback, summary_documents
+from na_lattice_flows.execution.stores import Session, get_campaign_store
+from na_lattice_flows.workflow.columns import (
+    ELASTIC_COLUMNS,
+    PHONON_COLUMNS,
+    PROVENANCE_COLUMNS,
+    RESULT_COLUMNS,
+    STRUCTURE_COLUMNS,
+    TRANSPORT_COLUMNS,
+)
+
+FAILURE_COLUMNS = ["candidate_id", "formula", "job", "fw_id", "error", "host", "launch_dir", "traceback"]
+
+
+def failures_table(session: Session) -> pd.DataFrame:
+    """Every failed job, one row each: its structure, the error's last line, where it ran and the traceback."""
+    projection = {"metadata.candidate_id": 1, "metadata.formula": 1, "nodes": 1}  # not the stored canonical cells
+    workflows = {fw_id: wf.get("metadata") or {} for wf in session.launchpad.workflows.find({}, projection) for fw_id in wf["nodes"]}
+    rows = []
+    for firework in session.launchpad.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1, "name": 1}, sort=[("fw_id", 1)]):
+        launch = failed_launch(session, firework["fw_id"])
+        metadata = workflows.get(firework["fw_id"], {})
+        rows.append({
+            "candidate_id": metadata.get("candidate_id"), "formula": metadata.get("formula"), "job": firework["name"],
+            "fw_id": firework["fw_id"], "error": last_line(launch_traceback(launch)), "host": launch.get("host"),
+            "launch_dir": launch.get("launch_dir"), "traceback": launch_traceback(launch),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+
+
+def results_table(session: Session) -> pd.DataFrame:
+    """One row per submitted structure (newest workflow per candidate)."""
+    summaries = summary_documents(session)
+    rows: dict[str, dict] = {}
+    fields = ("candidate_id", "formula", "campaign_id", "fingerprint")  # not the stored canonical cells
+    projection = {"state": 1, "nodes": 1, **{f"metadata.{field}": 1 for field in fields}}
+    fizzled = fizzled_jobs(session)
+    for workflow in session.launchpad.workflows.find({}, projection, sort=[("created_on", 1)]):
+        metadata = workflow.get("metadata") or {}
+        candidate_id = metadata.get("candidate_id")
+        if candidate_id is None:
+            continue
+        failed = sorted(fw_id for fw_id in workflow["nodes"] if fw_id in fizzled)
+        errors = [f"{fizzled[fw_id]}: {last_line(launch_traceback(failed_launch(session, fw_id)))}" for fw_id in failed]
+        summary = summaries.get(candidate_id, {})
+        transport = summary.get("transport") or {}
+        rows[candidate_id] = {
+            "candidate_id": candidate_id,
+            "formula": metadata.get("formula"),
+            "state": workflow["state"],
+            "campaign_id": metadata.get("campaign_id"),
+            "fingerprint": metadata.get("fingerprint"),
+            "model": summary.get("model"),
+            "energy_per_atom_eV": summary.get("energy_per_atom_eV"),
+            "volume_change_percent": summary.get("volume_change_percent"),
+            "space_group_relaxed": summary.get("space_group_relaxed"),
+            "relax_converged": summary.get("relax_converged"),
+            "supercell_n_atoms": summary.get("supercell_n_atoms"),
+            "supercell_length_ratio": summary.get("supercell_length_ratio"),
+            **{column: (summary.get("phonons") or {}).get(column) for column in PHONON_COLUMNS},
+            **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
+            "md_temperature_K": transport.get("reference_temperature_K"),
+            "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),
+            "activation_energy_err_eV": (transport.get("arrhenius") or {}).get("activation_energy_err_eV"),
+            "md_skipped_reason": transport.get("skipped_reason"),
+            **{column: (summary.get("structure_descriptors") or {}).get(column) for column in STRUCTURE_COLUMNS},
+            **{column: (summary.get("elastic") or {}).get(column) for column in ELASTIC_COLUMNS},
+            **{column: (summary.get("provenance") or {}).get(column) for column in PROVENANCE_COLUMNS},
+            "error": "; ".join(errors) or None,
+        }
+    return pd.DataFrame(list(rows.values()), columns=RESULT_COLUMNS)
+
+
+def query_results(
+    session: Session,
+    dynamically_stable: bool | None = None,
+    melted: bool | None = None,
+    min_D_A2_per_ps: float | None = None,
+    D_column: str = "D_avg_A2_per_ps",
+    campaign_id: str | None = None,
+    state: str | None = None,
+) -> pd.DataFrame:
+    """``results_table`` filtered: dynamically stable or not, melted or not, D (``D_column``, average or
+    maximum) at least ``min_D_A2_per_ps``, one campaign, one workflow state. A filter left at None is not
+    applied; a structure without the value a filter needs (no phonons yet, no MD) is left out by it."""
+    if D_column not in ("D_avg_A2_per_ps", "D_max_A2_per_ps", "D_kinisi_A2_per_ps"):
+        raise ValueError(f"D_column {D_column!r}: choose D_avg_A2_per_ps, D_max_A2_per_ps or D_kinisi_A2_per_ps")
+    table = results_table(session)
+    keep = pd.Series(True, index=table.index)
+    if dynamically_stable is not None:
+        keep &= table["dynamically_stable"].map(lambda value: _known(value) and bool(value) == dynamically_stable)
+    if melted is not None:
+        keep &= table["melted"].map(lambda value: _known(value) and bool(value) == melted)
+    if min_D_A2_per_ps is not None:
+        keep &= pd.to_numeric(table[D_column], errors="coerce") >= min_D_A2_per_ps
+    if campaign_id is not None:
+        keep &= table["campaign_id"] == campaign_id
+    if state is not None:
+        keep &= table["state"] == state.upper()
+    return table[keep].reset_index(drop=True)
+
+
+def _known(value) -> bool:
+    return value is not None and not (isinstance(value, float) and pd.isna(value))
+
+
+def rejections_table(session: Session) -> pd.DataFrame:
+    """Every structure that the screen dropped, in every campaign, with the reason."""
+    campaigns = get_campaign_store(session.settings)
+    campaigns.connect()
+    try:
+        rows = [
+            {"campaign_id": c["campaign_id"], **rejection}
+            for c in campaigns.query({}, properties=["campaign_id", "rejections"])
+            for rejection in c.get("rejections", [])
+        ]
+    finally:
+        campaigns.close()
+    return pd.DataFrame(rows, columns=["campaign_id", "candidate_id", "source", "reason"])

@@ -1,0 +1,142 @@
+"""Submitting flows to the LaunchPad: every flow is routed and converted by ``add_flow``; screening campaigns
+go through ``submit_candidates``, which is idempotent and records the campaign.
+
+Flows go through the production path even on the embedded default: ``flow_to_workflow`` -> ``LaunchPad.add_wf``
+-> ``launch_rocket`` (``launching``). Workflows carry no store in their spec: each worker writes to the JobStore it is
+configured with (jobflow's ``JOB_STORE`` setting), so credentials never travel inside the database.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from jobflow import Flow, Job
+from jobflow.managers.fireworks import flow_to_workflow
+from pydantic import BaseModel, Field
+from tqdm.auto import tqdm
+
+from na_lattice_flows.candidates.fingerprints import (
+    StructureIdentity,
+    legacy_settings_fingerprint,
+    same_crystal,
+    settings_fingerprint,
+    structure_identity,
+)
+from na_lattice_flows.candidates.loaders import Candidate, Rejection
+from na_lattice_flows.candidates.screen import ScreeningReport
+from na_lattice_flows.execution.stores import Session, get_campaign_store
+from na_lattice_flows.relax.jobs import relax_method
+from na_lattice_flows.routing import route
+from na_lattice_flows.workflow.screening import ScreeningFlowMaker
+
+
+class CampaignRecord(BaseModel):
+    """What one submission did: its flows and every structure the screen rejected, with the reason."""
+
+    campaign_id: str
+    created_at: str
+    inputs: list[str]
+    model: str
+    submitted: dict[str, int] = Field(description="candidate_id -> FireWorks workflow id (root fw_id)")
+    rejections: list[Rejection]
+
+
+@dataclass(frozen=True)
+class SubmittedStructure:
+    """A structure that already has a workflow with some settings: what a new submission is checked against."""
+
+    candidate_id: str
+    fw_id: int
+    state: str
+    canonical_cell: str
+
+
+def submitted_structures(session: Session) -> dict[tuple[str, str], list[SubmittedStructure]]:
+    """Workflows on the LaunchPad by (structure fingerprint, settings fingerprint)."""
+    index: dict[tuple[str, str], list[SubmittedStructure]] = defaultdict(list)
+    projection = {"metadata": 1, "state": 1, "nodes": 1}
+    for workflow in session.launchpad.workflows.find({"metadata.fingerprint": {"$exists": True}}, projection):
+        metadata = workflow["metadata"]
+        index[(metadata["fingerprint"], metadata["settings_fingerprint"])].append(
+            SubmittedStructure(metadata["candidate_id"], min(workflow["nodes"]), workflow["state"], metadata["canonical_cell"])
+        )
+    return index
+
+
+def _repeat_of(candidate: Candidate, identity: StructureIdentity, settings: tuple[str, ...], index: dict) -> SubmittedStructure | None:
+    """The workflow that already holds ``candidate`` with one of the ``settings`` fingerprints, if any."""
+    for fingerprint in settings:
+        for submitted in index.get((identity.fingerprint, fingerprint), []):
+            if same_crystal(candidate.structure, submitted.canonical_cell):
+                return submitted
+    return None
+
+
+def submit_candidates(
+    session: Session,
+    report: ScreeningReport,
+    inputs: Iterable[str],
+    flow_maker: ScreeningFlowMaker | None = None,
+    force: bool = False,
+) -> CampaignRecord:
+    """Add one screening workflow per accepted candidate and record the campaign (with every rejection).
+
+    Idempotent: a candidate whose crystal (symmetry-aware fingerprint, confirmed by StructureMatcher) already
+    has a workflow with the same flow settings, submitted, running, finished or failed, is not added again
+    but listed with that workflow; ``force`` adds it anyway."""
+    flow_maker = flow_maker or ScreeningFlowMaker()
+    campaign_id = f"campaign-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    settings = settings_fingerprint(flow_maker)
+    known_as = (settings, legacy_settings_fingerprint(flow_maker))  # workflows submitted by 0.1 carry the second
+    index = submitted_structures(session)
+    submitted: dict[str, int] = {}
+    rejections = list(report.rejections)
+    for candidate in tqdm(report.accepted, desc="submitting", unit="flow", disable=len(report.accepted) < 20):
+        identity = structure_identity(candidate.structure)
+        repeat = None if force else _repeat_of(candidate, identity, known_as, index)
+        if repeat is not None:
+            reason = (f"already submitted with the same settings as {repeat.candidate_id} (workflow {repeat.fw_id}, "
+                      f"{repeat.state}): use --force to resubmit")  # fmt: skip
+            rejections.append(Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason=reason))
+            continue
+        metadata = {
+            "candidate_id": candidate.candidate_id,
+            "formula": candidate.formula,
+            "campaign_id": campaign_id,
+            "fingerprint": identity.fingerprint,
+            "settings_fingerprint": settings,
+            "canonical_cell": identity.canonical_cell,
+        }
+        fw_id = add_flow(session, flow_maker.make(candidate), f"screen {candidate.candidate_id} {candidate.formula}", metadata)
+        submitted[candidate.candidate_id] = fw_id
+        index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", identity.canonical_cell))
+    session.save()
+    record = CampaignRecord(
+        campaign_id=campaign_id,
+        created_at=datetime.datetime.now(datetime.UTC).isoformat(),
+        inputs=list(inputs),
+        model=relax_method(flow_maker.relax_maker),
+        submitted=submitted,
+        rejections=rejections,
+    )
+    campaigns = get_campaign_store(session.settings)
+    campaigns.connect()
+    try:
+        campaigns.update(record.model_dump(mode="json"), key="campaign_id")
+    finally:
+        campaigns.close()
+    return record
+
+
+def add_flow(session: Session, flow: Flow | Job, name: str, metadata: dict | None = None) -> int:
+    """Route ``flow``'s jobs to their worker categories, convert it to a FireWorks workflow and add it; returns
+    the workflow's first fw_id. Every submission path goes through here."""
+    workflow = flow_to_workflow(route(flow))
+    workflow.name = name
+    workflow.metadata.update(metadata or {})
+    old_to_new = session.launchpad.add_wf(workflow)
+    return min(old_to_new.values())

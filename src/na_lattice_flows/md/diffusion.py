@@ -1,0 +1,186 @@
+"""Diffusion from any MD trajectory (MLP, AIMD, VASP): per-element MSD(t) along x, y, z, diffusion
+coefficients by the paper's zero-intercept fit, the melted-structure filter, the Na vibrational DOS from the
+velocity autocorrelation, Nernst-Einstein conductivity and Arrhenius fits (kinisi's estimates: ``transport``).
+
+Units: positions in A, times in ps (frame spacing given in fs where MD codes state it), D in A^2/ps
+(1 A^2/ps = 1e-4 cm^2/s), frequencies in THz, conductivity in mS/cm.
+
+The MSD, fit and VDOS are written here rather than taken from pymatgen-analysis-diffusion or kinisi because the
+paper's definitions differ from both: per direction D = slope/2 with a zero-intercept fit on an all-origins MSD
+(pymatgen fits with an intercept, kinisi samples a Bayesian posterior), and the melted filter needs the MSD of
+the framework elements. Tests check these functions against both libraries on the same trajectory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from na_lattice_flows.md.trajectory import MDTrajectory
+
+BOLTZMANN_EV_PER_K = 8.617333262e-5
+ELEMENTARY_CHARGE_C = 1.602176634e-19
+BOLTZMANN_J_PER_K = 1.380649e-23
+DEFAULT_FIT_WINDOW = (0.1, 0.5)  # fraction of the run: skip the ballistic start, stop before few time origins remain
+MELT_D_THRESHOLD_A2_PER_PS = 1e-2
+MELT_MSD_THRESHOLD_A2 = 1.0
+MELT_TAIL_FRACTION = 0.2
+# A solid's vibrational MSD plateau (~0.05 A^2 per axis at 800 K) read through the zero-intercept fit looks like
+# D ~ plateau / (0.7 T) per axis for a run of length T; below ~10 ps that exceeds the 1e-2 A^2/ps melt threshold
+# for any solid, so the D criterion is applied only to runs at least this long (the paper's runs are 60 ps).
+MIN_MELT_FILTER_DURATION_PS = 10.0
+
+def msd_xyz(positions: np.ndarray) -> np.ndarray:
+    """Mean squared displacement along x, y, z for every lag (n_frames, 3), averaged over all time origins and
+    the given atoms (positions (n_frames, n_atoms, 3), unwrapped). FFT algorithm: O(n log n) per atom and axis."""
+    x = np.asarray(positions, dtype=float)
+    n = len(x)
+    # sum over origins t0 = 0 .. n-lag-1 of x(t0+lag)^2 + x(t0)^2, from prefix sums C[i] = sum_{k<i} x(k)^2
+    prefix = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x**2, axis=0)])
+    lags = np.arange(n)
+    sum_squares = (prefix[n] - prefix[lags]) + prefix[n - lags]
+    spectrum = np.fft.rfft(x, n=2 * n, axis=0)
+    cross = np.fft.irfft(spectrum * spectrum.conj(), axis=0)[:n]  # sum over origins of x(t0) x(t0+lag)
+    counts = (n - np.arange(n))[:, None, None]
+    per_atom = (sum_squares - 2 * cross) / counts
+    return per_atom.mean(axis=1)
+
+
+def zero_intercept_slope(times: np.ndarray, values: np.ndarray) -> float:
+    """Least-squares slope of values = slope * times (no intercept), the paper's fit."""
+    return float(np.dot(times, values) / np.dot(times, times))
+
+
+def fit_window_mask(times_ps: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    start, end = window
+    if not 0 <= start < end <= 1:
+        raise ValueError(f"fit window must be fractions 0 <= start < end <= 1 of the run; got {window}")
+    total = times_ps[-1]
+    mask = (times_ps >= start * total) & (times_ps <= end * total) & (times_ps > 0)
+    if mask.sum() < 2:
+        raise ValueError(f"fit window {window} holds {mask.sum()} time lags; the run is too short for it")
+    return mask
+
+
+class ElementDiffusion(BaseModel):
+    element: str
+    n_atoms: int
+    D_avg_A2_per_ps: float = Field(description="slope of the total MSD / 6 (n = 3)")
+    D_xyz_A2_per_ps: list[float] = Field(description="slope of the MSD along x, y, z / 2 (n = 1)")
+    D_max_A2_per_ps: float = Field(description="largest of D_x, D_y, D_z")
+    tail_msd_xyz_A2: list[float] = Field(description="mean of |r(t) - r(0)|^2 along x, y, z over the last 20 % of the run")
+
+
+def element_diffusion(
+    trajectory: MDTrajectory, element: str, window: tuple[float, float] = DEFAULT_FIT_WINDOW
+) -> tuple[ElementDiffusion, np.ndarray]:
+    """D of one element by the paper's recipe, and its MSD(t) along x, y, z (n_frames, 3)."""
+    indices = trajectory.indices(element)
+    positions = trajectory.positions[:, indices]
+    msd = msd_xyz(positions)
+    times = trajectory.times_ps
+    mask = fit_window_mask(times, window)
+    slopes = [zero_intercept_slope(times[mask], msd[mask, axis]) for axis in range(3)]
+    d_xyz = [slope / 2 for slope in slopes]
+    tail = slice(int(np.floor((1 - MELT_TAIL_FRACTION) * trajectory.n_frames)), None)
+    from_start = ((positions[tail] - positions[0]) ** 2).mean(axis=(0, 1))
+    result = ElementDiffusion(
+        element=element,
+        n_atoms=len(indices),
+        D_avg_A2_per_ps=zero_intercept_slope(times[mask], msd[mask].sum(axis=1)) / 6,
+        D_xyz_A2_per_ps=d_xyz,
+        D_max_A2_per_ps=max(d_xyz),
+        tail_msd_xyz_A2=from_start.tolist(),
+    )
+    return result, msd
+
+
+def is_melted(
+    framework: Sequence[ElementDiffusion],
+    duration_ps: float | None = None,
+    d_threshold: float = MELT_D_THRESHOLD_A2_PER_PS,
+    msd_threshold: float = MELT_MSD_THRESHOLD_A2,
+) -> tuple[bool | None, str | None]:
+    """The paper's filter on the non-mobile elements: melted (or destroyed) when one of them diffuses with
+    D >= 1e-2 A^2/ps along all three directions, or its MSD over the last 20 % of the run exceeds 1 A^2 along
+    any direction. Returns the verdict and the reason; None (undecided) when only the D criterion could tell and
+    the run is shorter than MIN_MELT_FILTER_DURATION_PS."""
+    long_enough = duration_ps is None or duration_ps >= MIN_MELT_FILTER_DURATION_PS
+    for result in framework if long_enough else ():
+        if all(d >= d_threshold for d in result.D_xyz_A2_per_ps):
+            return True, f"{result.element} diffuses: D_xyz = {', '.join(f'{d:.3g}' for d in result.D_xyz_A2_per_ps)} A^2/ps"
+    for result in framework:
+        if max(result.tail_msd_xyz_A2) > msd_threshold:
+            return True, f"{result.element} moved: tail MSD {max(result.tail_msd_xyz_A2):.3g} A^2 > {msd_threshold}"
+    if not long_enough:
+        return None, f"run of {duration_ps:.3g} ps is too short for the D criterion (needs {MIN_MELT_FILTER_DURATION_PS:g} ps)"
+    return False, None
+
+
+def nernst_einstein_conductivity_mS_per_cm(
+    D_A2_per_ps: float, n_ions: int, volume_A3: float, temperature_K: float, charge: int = 1
+) -> float:
+    """sigma = n (z e)^2 D / (k_B T), with n the carrier number density (tracer D: Haven ratio 1)."""
+    density_per_m3 = n_ions / (volume_A3 * 1e-30)
+    d_m2_per_s = D_A2_per_ps * 1e-8
+    sigma_S_per_m = density_per_m3 * (charge * ELEMENTARY_CHARGE_C) ** 2 * d_m2_per_s / (BOLTZMANN_J_PER_K * temperature_K)
+    return sigma_S_per_m * 10.0  # S/m -> mS/cm
+
+
+def vdos(velocities: np.ndarray, frame_interval_fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Vibrational density of states of the given atoms (velocities (n_frames, n_atoms, 3), A/fs): the Fourier
+    transform of the velocity autocorrelation, computed as |FFT v|^2 (Wiener-Khinchin), summed over atoms and
+    axes and normalised to unit area. Returns frequencies (THz) and the DOS (1/THz)."""
+    v = np.asarray(velocities, dtype=float)
+    v = v - v.mean(axis=0)
+    window = np.hanning(len(v))[:, None, None]
+    power = (np.abs(np.fft.rfft(v * window, axis=0)) ** 2).sum(axis=(1, 2))
+    frequencies_thz = np.fft.rfftfreq(len(v), d=frame_interval_fs * 1e-15) / 1e12
+    spacing = frequencies_thz[1] - frequencies_thz[0]
+    return frequencies_thz, power / (power.sum() * spacing)
+
+
+def vdos_center_thz(frequencies_thz: np.ndarray, dos: np.ndarray) -> float:
+    """First moment of the VDOS (paper eqn 7)."""
+    return float(np.sum(frequencies_thz * dos) / np.sum(dos))
+
+
+class ArrheniusFit(BaseModel):
+    activation_energy_eV: float
+    activation_energy_err_eV: float
+    prefactor_A2_per_ps: float
+    prefactor_err_A2_per_ps: float
+    temperatures_K: list[float]
+    D_A2_per_ps: list[float]
+
+
+def arrhenius_fit(
+    temperatures_K: Sequence[float], D_A2_per_ps: Sequence[float], D_err_A2_per_ps: Sequence[float] | None = None
+) -> ArrheniusFit:
+    """D = D0 exp(-Ea / k_B T): weighted linear fit of ln D against 1/T (weights from the errors of D when given),
+    with one-sigma uncertainties from the fit covariance."""
+    temperatures = np.asarray(temperatures_K, dtype=float)
+    values = np.asarray(D_A2_per_ps, dtype=float)
+    if len(temperatures) < 2 or len(temperatures) != len(values):
+        raise ValueError(f"an Arrhenius fit needs >= 2 temperatures with one D each; got {len(temperatures)} and {len(values)}")
+    if np.any(values <= 0):
+        raise ValueError(f"an Arrhenius fit needs positive D; got {values.tolist()}")
+    x, y = 1.0 / temperatures, np.log(values)
+    if D_err_A2_per_ps is not None:  # errors of ln D = err / D, taken as known: unscaled covariance
+        weights = values / np.asarray(D_err_A2_per_ps, dtype=float)
+        coefficients, covariance = np.polyfit(x, y, 1, w=weights, cov="unscaled")
+    elif len(x) > 3:  # errors estimated from the scatter about the line
+        coefficients, covariance = np.polyfit(x, y, 1, cov=True)
+    else:  # too few points to estimate an error
+        coefficients, covariance = np.polyfit(x, y, 1), np.full((2, 2), np.nan)
+    slope, intercept = coefficients
+    return ArrheniusFit(
+        activation_energy_eV=float(-slope * BOLTZMANN_EV_PER_K),
+        activation_energy_err_eV=float(np.sqrt(covariance[0, 0]) * BOLTZMANN_EV_PER_K),
+        prefactor_A2_per_ps=float(np.exp(intercept)),
+        prefactor_err_A2_per_ps=float(np.exp(intercept) * np.sqrt(covariance[1, 1])),
+        temperatures_K=temperatures.tolist(),
+        D_A2_per_ps=values.tolist(),
+    )

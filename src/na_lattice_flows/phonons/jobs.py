@@ -1,0 +1,123 @@
+"""The phonon step of the screening flow: the paper's random-displacement supercells with forces from the MLP,
+second-order force constants (symfc by default, pheasy/hiphive selectable), optionally third order on the same
+supercells, the dynamic-stability screen and the lattice-dynamics descriptors. Force constants and per-mode data
+go to the JobStore's ``data`` store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobflow import Job, Maker, job
+from pymatgen.core import Structure
+
+from na_lattice_flows.models import get_calculator, resolve_model
+from na_lattice_flows.phonons.descriptors import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, phonon_descriptors
+from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
+from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
+from na_lattice_flows.phonons.schemas import PhononDocument
+from na_lattice_flows.phonons.stability import dynamic_stability
+from na_lattice_flows.settings import SETTINGS
+from na_lattice_flows.structure.descriptors import structure_descriptors
+from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
+
+MAX_FC3_BYTES = 2 * 1024**3
+
+
+def check_third_order_size(n_primitive: int, n_supercell: int, candidate_id: str) -> None:
+    """Compact third-order force constants hold n_primitive x n_supercell^2 x 27 numbers: refuse, before any
+    force is computed, a supercell whose fc3 would not fit a worker's memory as a stored list (> 2 GiB float64)."""
+    n_bytes = n_primitive * n_supercell**2 * 27 * 8
+    if n_bytes > MAX_FC3_BYTES:
+        raise ValueError(
+            f"{candidate_id}: third-order force constants of a {n_supercell}-atom supercell of a {n_primitive}-atom cell "
+            f"would take {n_bytes / 1024**3:.1f} GiB (limit {MAX_FC3_BYTES / 1024**3:.0f} GiB); fit second order only for it"
+        )
+
+
+@job(data=["force_constants", "force_constants_3rd", "mode_data"], output_schema=PhononDocument)
+def mlp_phonons(
+    structure: Structure,
+    candidate_id: str,
+    model: str,
+    n_supercells: int,
+    amplitude_A: float,
+    seed: int,
+    fc_method: str,
+    temperature_K: float,
+    low_freq_cutoff_thz: float,
+    min_supercell_atoms: int,
+    third_order_method: str | None = None,
+    third_order_cutoff_A: float = 5.0,
+) -> PhononDocument:
+    supercell = paper_supercell(structure, min_supercell_atoms)
+    if third_order_method is not None:
+        check_third_order_size(len(structure), supercell.n_atoms, candidate_id)
+    calculator = get_calculator(model)
+    matrix = supercell.supercell_matrix
+    reference = random_displacement_reference(
+        structure,
+        matrix,
+        lambda supercells: predict_forces(supercells, calculator, progress=True, label=f"{model} forces"),
+        name=candidate_id,
+        n_supercells=n_supercells,
+        amplitude_A=amplitude_A,
+        seed=seed,
+    )
+    ph = fit_force_constants(reference, method=fc_method)
+    stability = dynamic_stability(ph)
+    descriptors, mode_data = phonon_descriptors(ph, temperature_k=temperature_K, low_freq_cutoff_thz=low_freq_cutoff_thz)
+    descriptors.dynamically_stable = stability.dynamically_stable
+    descriptors.min_frequency_thz = stability.min_frequency_thz
+    fc3 = None
+    if third_order_method is not None:
+        fc3 = fit_third_order(reference, method=third_order_method, cutoff_A=third_order_cutoff_A).tolist()
+    return PhononDocument(
+        candidate_id=candidate_id,
+        formula=structure.composition.reduced_formula,
+        model=model,
+        fc_method=fc_method,
+        supercell_matrix=matrix,
+        primitive_matrix=ph.primitive_matrix.tolist(),
+        n_supercells=n_supercells,
+        amplitude_A=amplitude_A,
+        stability=stability,
+        descriptors=descriptors,
+        structure_descriptors=structure_descriptors(structure),
+        force_constants=ph.force_constants.tolist(),
+        third_order_method=third_order_method,
+        force_constants_3rd=fc3,
+        mode_data=mode_data,
+    )
+
+
+@dataclass
+class MLPPhononMaker(Maker):
+    """Phonons of a relaxed structure from MLP forces on random-displacement supercells (paper §2.5):
+    30 supercells of >= 80 atoms, every atom displaced 0.03 A, seeded; descriptors at 800 K.
+    ``third_order_method`` (symfc, hiphive or pheasy) adds third-order force constants from the same supercells,
+    triplets within ``third_order_cutoff_A``; off by default because no descriptor needs them and they are
+    the largest output (compact fc3 of a 200-atom supercell with 8 primitive atoms: 8.6 M numbers)."""
+
+    name: str = "mlp phonons"
+    model: str = SETTINGS.default_model
+    n_supercells: int = 30
+    amplitude_A: float = 0.03
+    seed: int = 0
+    fc_method: str = "symfc"
+    temperature_K: float = DEFAULT_TEMPERATURE_K
+    low_freq_cutoff_thz: float = DEFAULT_LOW_FREQ_CUTOFF_THZ
+    min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+    third_order_method: str | None = None
+    third_order_cutoff_A: float = 5.0
+
+    def __post_init__(self) -> None:
+        self.model = resolve_model(self.model).name
+
+    def make(self, structure: Structure, candidate_id: str) -> Job:
+        phonons = mlp_phonons(
+            structure, candidate_id, self.model, self.n_supercells, self.amplitude_A, self.seed, self.fc_method,
+            self.temperature_K, self.low_freq_cutoff_thz, self.min_supercell_atoms, self.third_order_method,
+            self.third_order_cutoff_A,
+        )  # fmt: skip
+        phonons.name = f"{self.name} {candidate_id}"
+        return phonons

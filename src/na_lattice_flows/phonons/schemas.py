@@ -1,0 +1,29 @@
+"""Output document of the phonon step (force constants and per-mode data go to the JobStore's ``data`` store)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from na_lattice_flows.phonons.descriptors import ModeData, PhononDescriptors
+from na_lattice_flows.phonons.stability import StabilityVerdict
+from na_lattice_flows.structure.descriptors import StructureDescriptors
+
+
+class PhononDocument(BaseModel):
+    candidate_id: str
+    formula: str
+    model: str
+    fc_method: str
+    supercell_matrix: list[list[int]]
+    primitive_matrix: list[list[float]] | None = Field(None, description="phonopy's, which the compact force constants refer to")
+    n_supercells: int
+    amplitude_A: float
+    stability: StabilityVerdict
+    descriptors: PhononDescriptors
+    structure_descriptors: StructureDescriptors
+    force_constants: list = Field(description="Second-order force constants, phonopy layout, eV/A^2 (data store)")
+    third_order_method: str | None = None
+    force_constants_3rd: list | None = Field(
+        None, description="Compact third-order force constants, phono3py layout, eV/A^3 (data store), when asked"
+    )
+    mode_data: ModeData = Field(description="Per-mode frequencies, MSD, participation and coupling (data store)")

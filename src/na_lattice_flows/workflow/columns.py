@@ -1,0 +1,70 @@
+"""The columns of the results table: one row per structure, the fields of its screening record flattened. The
+store's results table (``execution.results``) fills them; the analysis (``analysis.dataset``) reads them."""
+
+from __future__ import annotations
+
+from na_lattice_flows.phonons.descriptors import PhononDescriptors
+from na_lattice_flows.relax.elastic import ElasticSummary
+from na_lattice_flows.structure.descriptors import StructureDescriptors
+from na_lattice_flows.workflow.schemas import Provenance
+
+PHONON_COLUMNS = [
+    "dynamically_stable",
+    "min_frequency_thz",
+    *(name for name, info in PhononDescriptors.model_fields.items()  # every scalar descriptor
+      if info.annotation is float and name not in ("temperature_K", "low_freq_cutoff_thz")),
+]  # fmt: skip
+
+
+STRUCTURE_COLUMNS = list(StructureDescriptors.model_fields)
+
+
+ELASTIC_COLUMNS = list(ElasticSummary.model_fields)
+
+
+TRANSPORT_COLUMNS = [
+    "D_avg_A2_per_ps",
+    "D_max_A2_per_ps",
+    "melted",
+    "na_vdos_center_thz",
+    "conductivity_mS_per_cm",
+    "D_kinisi_A2_per_ps",
+    "haven_ratio",
+]
+
+
+# what a screen (and the report's table) shows; the files hold every column
+MAIN_COLUMNS = [
+    "candidate_id", "formula", "state", "dynamically_stable", "D_avg_A2_per_ps", "D_max_A2_per_ps", "melted",
+    "msd_na_avg_A2", "msd_na_max_A2", "acoustic_cutoff_thz", "na_pdos_center_thz", "na_vdos_center_thz",
+    "haven_ratio", "activation_energy_eV", "model", "fc_method",
+]  # fmt: skip
+
+
+PROVENANCE_COLUMNS = [name for name in Provenance.model_fields if name != "relax_method"]  # that one is `model`
+
+
+RESULT_COLUMNS = [
+    "candidate_id",
+    "formula",
+    "state",
+    "campaign_id",
+    "fingerprint",
+    "model",
+    "energy_per_atom_eV",
+    "volume_change_percent",
+    "space_group_relaxed",
+    "relax_converged",
+    "supercell_n_atoms",
+    "supercell_length_ratio",
+    *PHONON_COLUMNS,
+    *TRANSPORT_COLUMNS,
+    "md_temperature_K",
+    "activation_energy_eV",
+    "activation_energy_err_eV",
+    "md_skipped_reason",
+    *STRUCTURE_COLUMNS,
+    *ELASTIC_COLUMNS,
+    *PROVENANCE_COLUMNS,
+    "error",
+]

@@ -1,0 +1,100 @@
+"""The na-flows command: help on every subcommand, clear errors, submit/status/results, and the demo."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pymatgen.core import Lattice, Structure
+from report_helpers import body_counts, rendered_dom
+
+from na_lattice_flows.cli.app import build_parser, main
+
+COMMANDS = build_parser()[1]
+
+NA_FLOWS = shutil.which("na-flows", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"] if command else ["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: na-flows" in capsys.readouterr().out
+
+
+def test_missing_input_is_a_clear_error(tmp_path, capsys):
+    assert main(["submit", str(tmp_path / "nowhere.csv"), "--workdir", str(tmp_path / "w")]) == 2
+    assert f"na-flows submit: error: {tmp_path / 'nowhere.csv'}: no such file or folder" in capsys.readouterr().err
+    assert main(["submit", "--workdir", str(tmp_path / "w")]) == 2
+
+
+def test_submit_folder_reports_bad_files_and_queues_the_rest(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NA_FLOWS_MONGODB_URI", raising=False)
+    monkeypatch.setenv("NA_FLOWS_CONFIG", str(tmp_path / "absent.yaml"))
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(
+        filename=str(folder / "NaCl.cif")
+    )
+    Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.29), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(
+        filename=str(folder / "KCl.cif")
+    )
+    (folder / "garbage.vasp").write_text("not a poscar\n")
+    workdir = str(tmp_path / "w")
+    assert main(["submit", str(folder), "--workdir", workdir]) == 0
+    out = capsys.readouterr().out
+    assert "1 flows submitted, 2 structures not submitted" in out
+    assert "KCl" in out and "no Na" in out
+    assert "garbage" in out and "unreadable file" in out
+
+    assert main(["status", "--workdir", workdir]) == 0
+    assert "1 structures (workflows); jobs: READY 1, WAITING 3" in capsys.readouterr().out  # phonons, MD gate, summary
+    assert main(["results", "--rejected", "--format", "json", "--workdir", workdir]) == 0
+    rejected = json.loads(capsys.readouterr().out)
+    assert {r["candidate_id"] for r in rejected} == {"KCl", "garbage"}
+
+
+def test_demo_end_to_end_through_the_installed_command(tmp_path):
+    """README command (1) minus the install: the demo relaxes the built-in set and results shows it."""
+    env_dir = ["--workdir", str(tmp_path / "work")]
+    demo = subprocess.run([NA_FLOWS, "demo", *env_dir], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "5 flows submitted" in demo.stdout
+    launched = re.search(r"Launched (\d+) jobs; job states now: COMPLETED (\d+)\n", demo.stdout)
+    assert launched and launched.group(1) == launched.group(2), demo.stdout[-2000:]
+
+    results = subprocess.run(
+        [NA_FLOWS, "results", "--format", "json", *env_dir], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    rows = {row["candidate_id"]: row for row in json.loads(results.stdout)}
+    assert set(rows) == {"demo-NaCl", "demo-Na2S", "demo-Na3OCl", "demo-Na3PS4", "demo-Na3SbS4"}
+    for row in rows.values():
+        assert row["state"] == "COMPLETED" and row["model"] == "chgnet"
+        assert -6.0 < row["energy_per_atom_eV"] < -2.0
+        assert row["supercell_n_atoms"] >= 80
+        assert row["msd_na_avg_A2"] > 0 and row["dynamically_stable"] in (True, False)
+    # rock salt is dynamically stable, as experiment and DFT (phononDB) say
+    assert rows["demo-NaCl"]["dynamically_stable"] is True
+    # relax, phonons, MD gate, summary each; a stable structure adds MD, its transport summary and store_inputs
+    stable = [row for row in rows.values() if row["dynamically_stable"]]
+    assert int(launched.group(1)) == 5 * 4 + 3 * len(stable)
+    for row in rows.values():
+        if row["dynamically_stable"]:
+            assert row["D_avg_A2_per_ps"] is not None and row["na_vdos_center_thz"] > 0 and row["D_kinisi_A2_per_ps"] is not None
+        else:
+            assert row["md_skipped_reason"].startswith("dynamically unstable: min frequency")
+    # the demo ends with the report: figures of the stable structures, the statistics it cannot compute on five
+    report = tmp_path / "work" / "report" / "index.html"
+    assert f"Report: {report}" in demo.stdout and "not computed: correlations" in demo.stdout
+    counts = body_counts(rendered_dom(report))
+    assert counts["loaded"] == counts["expected"] >= 2 + 2 * len(stable) and counts["broken"] == 0
+    # running the demo again adds nothing: everything is already submitted and finished
+    again = subprocess.run([NA_FLOWS, "demo", *env_dir], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
+    assert "0 flows submitted, 5 structures not submitted" in again.stdout
+    assert "Launched 0 jobs" in again.stdout

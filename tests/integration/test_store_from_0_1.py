@@ -1,0 +1,107 @@
+"""A store written by release 0.1 (one flat package) keeps working with this layout: it resumes, reports and
+refuses duplicate resubmission.
+
+``tests/data/store_0_1`` was written by release 0.1 (commit 8d93b66) from a worktree of it:
+
+    na-flows submit inputs --workdir store --no-md --phonon-supercells 4 --min-supercell-atoms 16
+    na-flows run --workdir store --max-jobs 3
+    na-flows results --workdir store --format csv --output results_0_1.csv
+
+which finished Na2S (relaxation, phonons, summary) and left NaCl's three jobs READY. Its FireWorks specs name
+0.1's module paths (``na_lattice_flows.jobs``, ``.phonon_jobs``, ``.phonons``, ``.schemas``), and its workflows
+carry 0.1's settings fingerprint. The MD step is off so that nothing in it depends on the folder it was made in.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from na_lattice_flows.cli import main
+from na_lattice_flows.execution.results import results_table
+from na_lattice_flows.execution.stores import open_session
+
+STORE_0_1 = Path(__file__).resolve().parents[1] / "data" / "store_0_1"
+OPTIONS_0_1 = ["--no-md", "--phonon-supercells", "4", "--min-supercell-atoms", "16"]
+
+
+@pytest.fixture
+def store_0_1(tmp_path, monkeypatch):
+    monkeypatch.delenv("NA_FLOWS_MONGODB_URI", raising=False)
+    monkeypatch.setenv("NA_FLOWS_CONFIG", str(tmp_path / "absent.yaml"))
+    workdir = tmp_path / "store"
+    workdir.mkdir()
+    shutil.copy(STORE_0_1 / "launchpad.json", workdir / "launchpad.json")
+    shutil.copytree(STORE_0_1 / "jobstore", workdir / "jobstore")
+    return workdir
+
+
+def test_store_from_0_1_resumes_reports_and_refuses_duplicates(store_0_1, tmp_path, capsys):
+    workdir = ["--workdir", str(store_0_1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # nothing of ours may use the 0.1 paths ...
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(?!na_lattice_flows)")
+        warnings.filterwarnings("ignore", message=r"na_lattice_flows\.\w+ is the 0\.1 layout")  # ... but the store does
+        assert main(["run", *workdir]) == 0
+    assert "Launched 3 jobs" in capsys.readouterr().out
+
+    from na_lattice_flows.execution.stores import resolve_settings
+
+    with open_session(resolve_settings(store_0_1)) as session:
+        table = results_table(session).set_index("candidate_id")
+    assert set(table.index) == {"demo-NaCl", "demo-Na2S"}
+    assert (table["state"] == "COMPLETED").all()
+    # Na2S was finished by 0.1: its row reads the same as 0.1's own results table
+    before = pd.read_csv(STORE_0_1 / "results_0_1.csv").set_index("candidate_id").loc["demo-Na2S"]
+    for column in ("energy_per_atom_eV", "msd_na_avg_A2", "acoustic_cutoff_thz", "na_pdos_center_thz", "supercell_n_atoms"):
+        assert table.loc["demo-Na2S", column] == pytest.approx(before[column], rel=1e-9)
+    # NaCl was run by this release from 0.1's specs: rock salt is dynamically stable with CHGNet
+    assert table.loc["demo-NaCl", "dynamically_stable"]
+    assert table.loc["demo-NaCl", "msd_na_avg_A2"] > 0
+
+    report = tmp_path / "report"
+    assert main(["report", "--out", str(report), *workdir]) == 0
+    page = (report / "index.html").read_text()
+    assert "demo-NaCl" in page and "demo-Na2S" in page
+
+    capsys.readouterr()
+    assert main(["submit", str(STORE_0_1 / "inputs"), *workdir, *OPTIONS_0_1]) == 0
+    out = capsys.readouterr().out
+    assert "0 flows submitted" in out
+    assert out.count("already submitted with the same settings") == 2
+
+
+def test_other_settings_on_a_0_1_store_are_new_work(store_0_1, capsys):
+    assert main(["submit", str(STORE_0_1 / "inputs"), "--workdir", str(store_0_1), "--no-md", "--phonon-supercells", "5",
+                 "--min-supercell-atoms", "16"]) == 0  # fmt: skip
+    assert "2 flows submitted" in capsys.readouterr().out
+
+
+def test_0_1_module_paths_resolve_with_a_deprecation_warning():
+    import importlib
+
+    from na_lattice_flows._legacy import OLD_MODULES
+    from na_lattice_flows.phonons.jobs import MLPPhononMaker
+    from na_lattice_flows.workflow.schemas import ScreeningDocument
+
+    with pytest.warns(DeprecationWarning, match=r"na_lattice_flows\.phonon_jobs is the 0\.1 layout"):
+        assert importlib.import_module("na_lattice_flows.phonon_jobs").MLPPhononMaker is MLPPhononMaker
+    with pytest.warns(DeprecationWarning):
+        assert importlib.import_module("na_lattice_flows.schemas").ScreeningDocument is ScreeningDocument
+    with pytest.warns(DeprecationWarning):  # a package now holds the 0.1 module's name
+        assert importlib.import_module("na_lattice_flows.phonons").PhononDescriptors.__name__ == "PhononDescriptors"
+    for old, new_modules in OLD_MODULES.items():  # every name a 0.1 module's successors define is found by its old path
+        module = importlib.import_module(f"na_lattice_flows.{old}")
+        for new in new_modules:
+            target = importlib.import_module(f"na_lattice_flows.{new}")
+            for name, value in vars(target).items():
+                if not name.startswith("_") and getattr(value, "__module__", None) == target.__name__:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        assert getattr(module, name) is not None, f"{old}.{name}"
+    with pytest.raises(AttributeError, match="0.1 layout"):
+        importlib.import_module("na_lattice_flows.md_jobs").no_such_name

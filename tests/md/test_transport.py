@@ -1,0 +1,163 @@
+"""Transport analysis against analytic cases (random walk of known D, harmonic oscillator, Einstein crystal) and
+against kinisi and pymatgen-analysis-diffusion on the same trajectory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from md_helpers import random_walk
+
+from na_lattice_flows.md.diffusion import (
+    arrhenius_fit,
+    element_diffusion,
+    is_melted,
+    msd_xyz,
+    nernst_einstein_conductivity_mS_per_cm,
+    vdos,
+    vdos_center_thz,
+)
+from na_lattice_flows.md.trajectory import MDTrajectory, unwrap_fractional
+from na_lattice_flows.md.transport import kinisi_diffusion
+
+D_TRUE = 0.05  # A^2/ps = 5e-6 cm^2/s, a good Na conductor at 800 K
+
+
+def test_fft_msd_equals_the_direct_all_origins_average():
+    rng = np.random.default_rng(0)
+    positions = np.cumsum(rng.normal(size=(60, 5, 3)), axis=0)
+    direct = np.array(
+        [[((positions[lag:, :, axis] - positions[: len(positions) - lag, :, axis]) ** 2).mean() for axis in range(3)] for lag in range(60)]
+    )
+    np.testing.assert_allclose(msd_xyz(positions), direct, rtol=1e-10, atol=1e-10)
+
+
+def test_random_walk_recovers_its_diffusion_coefficient():
+    trajectory = random_walk(D_TRUE)
+    na, msd = element_diffusion(trajectory, "Na")
+    # 256 walkers x 3 axes: the estimate's relative scatter is ~3 %; 12 % is four standard deviations
+    assert na.D_avg_A2_per_ps == pytest.approx(D_TRUE, rel=0.12)
+    for d in na.D_xyz_A2_per_ps:
+        assert d == pytest.approx(D_TRUE, rel=0.2)
+    assert na.D_max_A2_per_ps == max(na.D_xyz_A2_per_ps)
+    np.testing.assert_allclose(msd[200].sum(), 6 * D_TRUE * trajectory.times_ps[200], rtol=0.15)
+    cl, _ = element_diffusion(trajectory, "Cl")
+    assert abs(cl.D_avg_A2_per_ps) < 1e-10
+    assert is_melted([cl], trajectory.times_ps[-1]) == (False, None)
+    assert is_melted([cl], 2.0)[0] is None  # too short to tell
+    with pytest.raises(ValueError, match="no Li in this trajectory"):
+        element_diffusion(trajectory, "Li")
+
+
+def test_true_d_lies_in_kinisi_interval_and_the_estimates_agree():
+    """kinisi's 95 % credible interval must hold the true D; our zero-intercept D agrees with kinisi's median,
+    and with pymatgen-analysis-diffusion's (its own MSD and fit), on the same trajectory."""
+    from pymatgen.analysis.diffusion.analyzer import DiffusionAnalyzer
+    from pymatgen.core import Lattice, Structure
+
+    trajectory = random_walk(D_TRUE, n_walkers=128, n_frames=1001, seed=4)
+    ours, _ = element_diffusion(trajectory, "Na")
+    result = kinisi_diffusion(trajectory, "Na", n_samples=500)
+    low, high = result.D_interval_A2_per_ps
+    assert low < D_TRUE < high
+    assert ours.D_avg_A2_per_ps == pytest.approx(result.D_A2_per_ps, rel=0.1)
+    # independent walkers: collective and tracer diffusion coincide on average (Haven ratio 1, within noise)
+    assert result.haven_ratio is not None and 0.3 < result.haven_ratio < 3
+
+    lattice = Lattice(trajectory.mean_cell)
+    structures = [
+        Structure(lattice, trajectory.species, frame, coords_are_cartesian=True) for frame in trajectory.positions
+    ]
+    pymatgen = DiffusionAnalyzer.from_structures(structures, "Na", temperature=800, time_step=trajectory.frame_interval_fs, step_skip=1, smoothed="max")
+    pymatgen_D = pymatgen.diffusivity * 1e4  # cm^2/s -> A^2/ps
+    assert ours.D_avg_A2_per_ps == pytest.approx(pymatgen_D, rel=0.1)
+    # Nernst-Einstein: pymatgen's conductivity (mS/cm) from its own D
+    expected = nernst_einstein_conductivity_mS_per_cm(pymatgen_D, 128, lattice.volume, 800)
+    assert expected == pytest.approx(pymatgen.conductivity, rel=1e-3)
+
+
+def test_a_diffusing_framework_is_flagged_melted():
+    trajectory = random_walk(D_TRUE)
+    trajectory.species = ["Na"] * 128 + ["S"] * 128 + ["Cl"] * 32  # half the walkers are "framework"
+    sulfur, _ = element_diffusion(trajectory, "S")
+    melted, reason = is_melted([sulfur])
+    assert melted and reason.startswith("S diffuses")
+    wobbling = random_walk(1e-3, n_frames=2001)  # below the D threshold along y and z ...
+    wobbling.positions[-400:, :256, 0] += 1.5  # ... but shifted by 1.5 A along x at the end: a destroyed cell
+    wobbling.species = ["S"] * 256 + ["Cl"] * 32
+    tail, _ = element_diffusion(wobbling, "S")
+    assert is_melted([tail])[0] and "tail MSD" in is_melted([tail])[1]
+
+
+def test_vdos_center_of_harmonic_oscillators_is_their_frequency():
+    nu_thz, frame_fs, n = 4.0, 2.0, 8000
+    rng = np.random.default_rng(2)
+    t_fs = np.arange(n) * frame_fs
+    phases = rng.uniform(0, 2 * np.pi, size=(16, 3))
+    velocities = np.cos(2 * np.pi * nu_thz * 1e-3 * t_fs[:, None, None] + phases)
+    frequencies, dos = vdos(velocities, frame_fs)
+    assert np.trapezoid(dos, frequencies) == pytest.approx(1.0, rel=1e-3)
+    assert vdos_center_thz(frequencies, dos) == pytest.approx(nu_thz, rel=0.01)
+
+
+def test_arrhenius_fit_recovers_activation_energy_and_matches_pymatgen():
+    from pymatgen.analysis.diffusion.analyzer import fit_arrhenius
+
+    temperatures = np.array([500.0, 600.0, 700.0, 800.0])
+    exact = 10.0 * np.exp(-0.25 / (8.617333262e-5 * temperatures))
+    fit = arrhenius_fit(temperatures, exact)
+    assert fit.activation_energy_eV == pytest.approx(0.25, rel=1e-9)
+    assert fit.prefactor_A2_per_ps == pytest.approx(10.0, rel=1e-9)
+    noisy = exact * np.exp(np.random.default_rng(3).normal(0, 0.1, size=4))
+    with_errors = arrhenius_fit(temperatures, noisy, 0.1 * noisy)
+    assert abs(with_errors.activation_energy_eV - 0.25) < 3 * with_errors.activation_energy_err_eV
+    ea, _, _ = fit_arrhenius(temperatures, noisy)
+    assert arrhenius_fit(temperatures, noisy).activation_energy_eV == pytest.approx(ea, rel=1e-6)
+    with pytest.raises(ValueError, match="positive D"):
+        arrhenius_fit([500, 600], [0.1, 0.0])
+
+
+def test_unwrapping_undoes_periodic_wrapping():
+    trajectory = random_walk(0.5, n_walkers=8, n_frames=500, box=6.0)
+    fractional = trajectory.positions @ np.linalg.inv(trajectory.cell)
+    wrapped = fractional - np.floor(fractional)
+    np.testing.assert_allclose(unwrap_fractional(wrapped, trajectory.cell) - trajectory.positions, 0.0, atol=1e-9)
+
+
+def test_bad_trajectories_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="positions must be"):
+        MDTrajectory(species=["Na"], positions=np.zeros((5, 2, 3)), cell=np.eye(3), frame_interval_fs=1.0)
+    with pytest.raises(ValueError, match="at least 3 frames"):
+        MDTrajectory(species=["Na"], positions=np.zeros((2, 1, 3)), cell=np.eye(3), frame_interval_fs=1.0)
+    with pytest.raises(ValueError, match="fit window"):
+        element_diffusion(random_walk(0.1, n_walkers=4, n_frames=20), "Na", window=(0.5, 0.2))
+
+
+def test_na_probability_density_is_written_as_a_chgcar(tmp_path):
+    from pymatgen.io.vasp.outputs import Chgcar
+
+    from na_lattice_flows.md.transport import probability_density_chgcar
+
+    trajectory = random_walk(0.5, n_walkers=16, n_frames=300, box=8.0)
+    probability_density_chgcar(trajectory, str(tmp_path / "na.CHGCAR"), grid_A=0.5)
+    density = Chgcar.from_file(tmp_path / "na.CHGCAR").data["total"]
+    assert density.shape == (16, 16, 16) and density.min() >= 0 and density.max() > 0
+    # only the Na walkers count: the voxels around the static Cl, which no walker reached, stay empty
+    assert np.count_nonzero(density == 0) > 0
+
+
+def test_arrhenius_over_a_temperature_series_in_the_transport_summary():
+    from na_lattice_flows.md.diffusion import ElementDiffusion
+    from na_lattice_flows.md.jobs import summarize_transport
+    from na_lattice_flows.md.transport import TransportAnalysis
+
+    def run(temperature, d, melted=False):
+        na = ElementDiffusion(element="Na", n_atoms=8, D_avg_A2_per_ps=d, D_xyz_A2_per_ps=[d] * 3, D_max_A2_per_ps=d, tail_msd_xyz_A2=[1, 1, 1])
+        return TransportAnalysis(species="Na", temperature_K=temperature, n_frames=100, duration_ps=60, fit_window=(0.1, 0.5),
+                                 elements={"Na": na}, D_avg_A2_per_ps=d, D_max_A2_per_ps=d, D_xyz_A2_per_ps=[d] * 3, melted=melted)  # fmt: skip
+
+    temperatures = [500.0, 600.0, 700.0, 800.0]
+    exact = [10.0 * np.exp(-0.3 / (8.617333262e-5 * t)) for t in temperatures]
+    summary = summarize_transport.original("x", [run(t, d) for t, d in zip(temperatures, exact, strict=True)] + [run(900.0, 5.0, melted=True)], 800.0)
+    assert summary.reference_temperature_K == 800 and summary.D_avg_A2_per_ps == pytest.approx(exact[-1])
+    assert summary.arrhenius.activation_energy_eV == pytest.approx(0.3, rel=1e-9)  # the melted 900 K run left out
+    assert summary.arrhenius.temperatures_K == temperatures
