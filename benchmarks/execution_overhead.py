@@ -24,7 +24,8 @@ from na_lattice_flows.candidates.loaders import LoadResult, load_csv
 from na_lattice_flows.candidates.screen import ScreeningCriteria, screen_candidates
 from na_lattice_flows.execution.launching import run_ready_jobs
 from na_lattice_flows.execution.results import results_table
-from na_lattice_flows.execution.stores import open_session, resolve_settings
+from na_lattice_flows.execution.store_config import resolve_settings
+from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.execution.submission import add_flow, submit_candidates
 from na_lattice_flows.workflow.screening import ScreeningFlowMaker
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 
 from na_lattice_flows.api import benchmark_flow
-from na_lattice_flows.execution.stores import open_session, resolve_settings
+from na_lattice_flows.execution.store_config import resolve_settings
+from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.execution.submission import add_flow
 
 

@@ -18,7 +18,8 @@ from collections import Counter
 from na_lattice_flows.api import RELAX_ENGINES, screening_maker
 from na_lattice_flows.candidates.loaders import LoadResult, load_candidates
 from na_lattice_flows.candidates.screen import ScreeningCriteria, screen_candidates
-from na_lattice_flows.execution.stores import open_session, resolve_settings
+from na_lattice_flows.execution.store_config import resolve_settings
+from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.execution.submission import submit_candidates
 from na_lattice_flows.md.langevin import MD_PRESETS
 from na_lattice_flows.settings import SETTINGS, trajectory_folder

@@ -13,7 +13,8 @@ import argparse
 
 from na_lattice_flows.api import validation_flow
 from na_lattice_flows.execution.queries import summary_documents
-from na_lattice_flows.execution.stores import open_session, resolve_settings
+from na_lattice_flows.execution.store_config import resolve_settings
+from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.execution.submission import add_flow
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
 

@@ -44,7 +44,7 @@ def pool(pool_csv):
 @pytest.fixture
 def embedded_settings(tmp_path, monkeypatch):
     """An embedded store in a fresh folder, with no MongoDB configured from the environment."""
-    from na_lattice_flows.execution.stores import resolve_settings
+    from na_lattice_flows.execution.store_config import resolve_settings
 
     monkeypatch.delenv("NA_FLOWS_MONGODB_URI", raising=False)
     monkeypatch.setenv("NA_FLOWS_CONFIG", str(tmp_path / "absent.yaml"))

@@ -20,10 +20,13 @@ def test_names_resolve_case_insensitively_and_unknown_names_list_the_choices(tmp
     assert resolve_model("CHGNet").family == "chgnet"
     assert resolve_model("7NET-0").variant == "7net-0"
     assert resolve_model("uma").variant == "uma-s-1p1"
-    assert resolve_model("mace:/models/my.model").variant == "/models/my.model"
     checkpoint = tmp_path / "model.pt"
     checkpoint.write_bytes(b"")
     assert resolve_model(str(checkpoint)).family == "fairchem"
+    assert resolve_model(f"mace:{checkpoint}").variant == str(checkpoint)
+    with pytest.raises(UnknownModelError, match="no such checkpoint file /models/my.model"):
+        resolve_model("mace:/models/my.model")  # refused when submitted, not when a worker loads it
+    assert resolve_model("fairchem:uma-m-1p1").variant == "uma-m-1p1"  # a name of the family, not a file
     with pytest.raises(UnknownModelError, match="unknown model 'gap20'.*7net-0.*chgnet"):
         resolve_model("gap20")
 

@@ -47,7 +47,7 @@ OLD_MODULES: dict[str, tuple[str, ...]] = {
     "benchmark_jobs": ("benchmark.jobs",),
     "workflows": ("workflow.screening", "workflow.names"),
     "schemas": ("workflow.schemas", "execution.submission", "md.schemas"),
-    "stores": ("execution.stores",),
+    "stores": ("execution.stores", "execution.store_config", "execution.worker_files", "execution.embedded"),
     "execution": ("execution.submission", "execution.launching"),
     "results": ("execution.results", "execution.queries"),
     "analysis": ("analysis.dataset",),

@@ -25,7 +25,7 @@ def screening_maker(
     fc_method: str = "symfc",
     third_order: str | None = None,
     temperature_K: float = SETTINGS.temperature_K,
-    md: bool = True,
+    md: bool | None = None,
     md_preset: str = "paper",
     md_temperatures: Sequence[float] = (SETTINGS.temperature_K,),
     md_overrides: dict | None = None,
@@ -37,7 +37,8 @@ def screening_maker(
 ) -> ScreeningFlowMaker:
     """The per-structure screening Maker: relaxation by ``relax_engine`` ('mlp' with ``model``, 'gpaw', or 'vasp'
     = atomate2's strict double relax through custodian), then phonons and MD with the MLP ``model``;
-    ``elastic`` adds the elastic moduli with that MLP."""
+    ``elastic`` adds the elastic moduli with that MLP. ``md`` None: MD with phonons (dynamically stable
+    structures only), none without them; ``md=True`` without phonons runs MD on every structure."""
     from na_lattice_flows.md.jobs import MLPMDMaker
     from na_lattice_flows.phonons.jobs import MLPPhononMaker
     from na_lattice_flows.relax.jobs import MLPRelaxMaker
@@ -59,6 +60,8 @@ def screening_maker(
         min_supercell_atoms=min_supercell_atoms, third_order_method=third_order,
     )  # fmt: skip
     temperatures = [float(t) for t in md_temperatures]
+    if md is None:
+        md = phonons
     md_maker = None if not md else MLPMDMaker(
         model=model, preset=md_preset, temperatures_K=temperatures,
         reference_temperature_K=SETTINGS.temperature_K if SETTINGS.temperature_K in temperatures else max(temperatures),

@@ -65,6 +65,8 @@ def resolve_model(name: str) -> ModelSpec:
         return NAMED_MODELS[key.lower()]
     family, sep, variant = key.partition(":")
     if sep and family.lower() in FAMILY_PREFIXES and variant:
+        if _looks_like_path(variant) and not Path(variant).exists():
+            raise UnknownModelError(f"model {name!r}: no such checkpoint file {variant} (give a path every worker can read)")
         return ModelSpec(key, family.lower(), variant)
     if key.endswith(".pt") and Path(key).is_file():
         return ModelSpec(key, "fairchem", key)
@@ -72,6 +74,11 @@ def resolve_model(name: str) -> ModelSpec:
         f"unknown model {name!r}: use one of {', '.join(sorted(NAMED_MODELS))}, "
         f"or FAMILY:VARIANT with FAMILY in {', '.join(FAMILY_PREFIXES)} (e.g. fairchem:/path/to/checkpoint.pt)"
     )
+
+
+def _looks_like_path(variant: str) -> bool:
+    """A checkpoint given as a file (a folder in it, or a weights suffix), not a model name of the family."""
+    return "/" in variant or variant.endswith((".pt", ".pth", ".model", ".ckpt"))
 
 
 def default_device() -> str:

@@ -26,6 +26,7 @@ class NaFlowsSettings(BaseSettings):
     trajectory_dir: Path | None = Field(None, description="MD trajectories; default <workdir>/trajectories. Every worker must see it")
     mongodb_uri: str | None = Field(None, description="a MongoDB to use instead of the embedded store")
     database: str | None = Field(None, description="MongoDB database; default the URI's path, else na_lattice_flows")
+    mongodb_timeout_s: float = Field(10.0, gt=0, description="how long to wait for MongoDB before saying it is unreachable")
     config: Path = Field(Path("launchpad") / "na_flows.yaml", description="YAML file with mongodb_uri (and database)")
 
     def trajectory_folder(self, workdir: str | Path | None = None) -> Path:

@@ -60,16 +60,17 @@ def test_folder_loads_cif_and_poscar_and_names_the_unreadable_file(tmp_path):
     nacl().to(filename=str(tmp_path / "nacl.cif"))
     nacl().to(filename=str(tmp_path / "POSCAR"), fmt="poscar")
     (tmp_path / "broken.cif").write_text("data_broken\n_cell_length_a oops\n")
-    (tmp_path / "notes.txt").write_text("not a structure, ignored")
+    (tmp_path / "notes.txt").write_text("not a structure, listed as skipped")
     loaded = load_folder(tmp_path)
     assert sorted(c.candidate_id for c in loaded.candidates) == ["POSCAR", "nacl"]
     [rejection] = loaded.rejections
     assert rejection.source == str(tmp_path / "broken.cif")
-    assert rejection.reason.startswith("unreadable file")
+    assert rejection.reason.startswith("could not parse the CIF")
+    assert loaded.notes == [f"skipped {tmp_path / 'notes.txt'} (not an input type this reads)"]
 
 
 def test_empty_folder_and_missing_path_are_clear_errors(tmp_path):
-    with pytest.raises(CandidateInputError, match="no structure files"):
+    with pytest.raises(CandidateInputError, match="no input files"):
         load_folder(tmp_path)
     with pytest.raises(CandidateInputError, match="missing.cif: no such file"):
         load_candidates([tmp_path / "missing.cif"])
@@ -100,3 +101,5 @@ def test_invalid_json_is_an_input_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(CandidateInputError, match="bad.json: not valid JSON"):
         load_json(path)
+    [rejection] = load_candidates([path]).rejections  # among other inputs, it is one rejection
+    assert rejection.reason.startswith("unreadable file: not valid JSON")

@@ -11,7 +11,8 @@ import pytest
 from maggma.stores import MongoURIStore
 from maggma.stores.gridfs import GridFSURIStore
 
-from na_lattice_flows.execution.stores import get_campaign_store, get_job_store, resolve_settings
+from na_lattice_flows.execution.store_config import resolve_settings
+from na_lattice_flows.execution.stores import get_campaign_store, get_job_store
 
 
 def test_mongodb_settings_build_mongo_and_gridfs_stores(tmp_path):
@@ -83,7 +84,7 @@ def test_worker_files_for_a_uri_with_authentication_tls_and_a_replica_set(tmp_pa
     import yaml
     from jobflow.settings import JobflowSettings
 
-    from na_lattice_flows.execution.stores import write_worker_files
+    from na_lattice_flows.execution.worker_files import write_worker_files
 
     uri = "mongodb://screener:s3cret@db1.example.org:27017,db2.example.org:27017/screening?replicaSet=rs0&tls=true&authSource=admin"
     settings = resolve_settings(workdir=tmp_path, mongodb_uri=uri)
@@ -97,7 +98,7 @@ def test_worker_files_for_a_uri_with_authentication_tls_and_a_replica_set(tmp_pa
 
 
 def test_uri_must_be_a_mongodb_uri(tmp_path):
-    from na_lattice_flows.execution.stores import StoreConfigError
+    from na_lattice_flows.execution.store_config import StoreConfigError
 
     with pytest.raises(StoreConfigError, match="must start with mongodb:// or mongodb\\+srv://"):
         resolve_settings(workdir=tmp_path, mongodb_uri="http://db.example.org")

@@ -12,7 +12,8 @@ from fireworks import Firework, ScriptTask, Workflow
 from jobflow import job, run_locally
 from jobflow.settings import JobflowSettings
 
-from na_lattice_flows.execution.stores import StoreConfigError, get_job_store, open_session, resolve_settings
+from na_lattice_flows.execution.store_config import StoreConfigError, resolve_settings
+from na_lattice_flows.execution.stores import get_job_store, open_session
 
 
 def test_embedded_is_the_default(embedded_settings, tmp_path):
@@ -69,7 +70,7 @@ def test_launchpad_persists_for_another_process(embedded_settings):
     with open_session(embedded_settings) as session:
         session.launchpad.add_wf(Workflow([Firework(ScriptTask.from_str("echo hi"), name="probe")], name="persisted"))
     code = (
-        "from na_lattice_flows.execution.stores import resolve_settings, open_session\n"
+        "from na_lattice_flows.execution.store_config import resolve_settings\nfrom na_lattice_flows.execution.stores import open_session\n"
         f"with open_session(resolve_settings(workdir={str(embedded_settings.workdir)!r})) as s:\n"
         "    print(s.launchpad.workflows.find_one({})['name'], s.launchpad.fireworks.count_documents({}))\n"
     )
@@ -102,7 +103,7 @@ def test_a_closed_session_never_overwrites_a_later_one(embedded_settings):
     its older snapshot over what the second saved."""
     code = (
         "from fireworks import Firework, ScriptTask, Workflow\n"
-        "from na_lattice_flows.execution.stores import resolve_settings, open_session\n"
+        "from na_lattice_flows.execution.store_config import resolve_settings\nfrom na_lattice_flows.execution.stores import open_session\n"
         f"settings = resolve_settings(workdir={str(embedded_settings.workdir)!r})\n"
         "with open_session(settings) as s:\n"
         "    s.launchpad.add_wf(Workflow([Firework(ScriptTask.from_str('echo'), name='first')]))\n"

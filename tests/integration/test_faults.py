@@ -10,7 +10,8 @@ from md_helpers import assert_same_frames, kill_once_checkpointed
 from pymatgen.core import Lattice, Structure
 
 from na_lattice_flows.execution.launching import fw_state_counts, recover_lost_runs, run_ready_jobs
-from na_lattice_flows.execution.stores import Session, StoreSettings, open_session, resolve_settings
+from na_lattice_flows.execution.store_config import StoreSettings, resolve_settings
+from na_lattice_flows.execution.stores import Session, open_session
 from na_lattice_flows.execution.submission import add_flow
 from na_lattice_flows.md.jobs import MLPMDMaker, trajectory_file
 from na_lattice_flows.md.langevin import md_settings

@@ -42,7 +42,7 @@ def small_demo(*names):
 def finished_campaign(tmp_path_factory):
     """Two demo structures relaxed through FireWorks, between them one that CHGNet cannot evaluate
     (oganesson is beyond its element table), submitted in the same campaign."""
-    from na_lattice_flows.execution.stores import resolve_settings
+    from na_lattice_flows.execution.store_config import resolve_settings
 
     settings = resolve_settings(workdir=tmp_path_factory.mktemp("campaign") / "work")
     unsupported = Candidate(

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from na_lattice_flows.cli import main
+from na_lattice_flows.cli.common import EXIT_NOTHING_SUBMITTED
 from na_lattice_flows.execution.results import results_table
 from na_lattice_flows.execution.stores import open_session
 
@@ -49,7 +50,7 @@ def test_store_from_0_1_resumes_reports_and_refuses_duplicates(store_0_1, tmp_pa
         assert main(["run", *workdir]) == 0
     assert "Launched 3 jobs" in capsys.readouterr().out
 
-    from na_lattice_flows.execution.stores import resolve_settings
+    from na_lattice_flows.execution.store_config import resolve_settings
 
     with open_session(resolve_settings(store_0_1)) as session:
         table = results_table(session).set_index("candidate_id")
@@ -69,7 +70,7 @@ def test_store_from_0_1_resumes_reports_and_refuses_duplicates(store_0_1, tmp_pa
     assert "demo-NaCl" in page and "demo-Na2S" in page
 
     capsys.readouterr()
-    assert main(["submit", str(STORE_0_1 / "inputs"), *workdir, *OPTIONS_0_1]) == 0
+    assert main(["submit", str(STORE_0_1 / "inputs"), *workdir, *OPTIONS_0_1]) == EXIT_NOTHING_SUBMITTED
     out = capsys.readouterr().out
     assert "0 flows submitted" in out
     assert out.count("already submitted with the same settings") == 2

@@ -58,10 +58,35 @@ class Rejection(BaseModel):
 class LoadResult(BaseModel):
     candidates: list[Candidate] = Field(default_factory=list)
     rejections: list[Rejection] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="What the user should know: renamed ids, skipped files")
 
     def extend(self, other: LoadResult) -> None:
         self.candidates.extend(other.candidates)
         self.rejections.extend(other.rejections)
+        self.notes.extend(other.notes)
+
+
+def make_ids_unique(result: LoadResult) -> None:
+    """Give candidates that share an id (``cand.cif`` in two folders, one material id in two tables) distinct
+    ids: the id prefixed with its file's folder (``A-cand``, ``B-cand``), numbered where that is not enough.
+    A file name alone does not identify a structure; each renaming is noted."""
+    by_id: dict[str, list[Candidate]] = {}
+    for candidate in result.candidates:
+        by_id.setdefault(candidate.candidate_id, []).append(candidate)
+    taken = set(by_id)
+    for candidate_id, group in by_id.items():
+        if len(group) < 2:
+            continue
+        for position, candidate in enumerate(group):
+            folder = Path(candidate.source.split(":")[0].split("[")[0]).parent.name
+            new_id = f"{folder}-{candidate_id}" if folder else candidate_id
+            suffix = position + 1
+            while new_id in taken:
+                suffix += 1
+                new_id = f"{candidate_id}-{suffix}"
+            taken.add(new_id)
+            result.notes.append(f"{new_id} ({candidate.source}): renamed from {candidate_id}, an id {len(group)} inputs share")
+            candidate.candidate_id = new_id
 
 
 def _first_present(columns: Iterable[str], header: list[str]) -> str | None:
@@ -138,25 +163,50 @@ def load_structure_file(path: str | Path) -> LoadResult:
         return load_json(path)
     try:
         structure = Structure.from_file(path)
-    except Exception as exc:  # noqa: BLE001
-        return LoadResult(
-            rejections=[Rejection(candidate_id=path.stem, source=str(path), reason=f"unreadable file: {exc}")]
-        )
+    except Exception as exc:  # noqa: BLE001 - any parse failure rejects this file only
+        return LoadResult(rejections=[Rejection(candidate_id=path.stem, source=str(path), reason=_unreadable(path, exc))])
     return LoadResult(candidates=[Candidate(candidate_id=path.stem, structure=structure, source=str(path))])
 
 
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why a structure file could not be read. pymatgen's CIF errors rarely say where the syntax breaks
+    ("Invalid CIF file with no structures!", or an arithmetic error deep inside), so a CIF is read again by
+    ASE's parser, whose errors name the faulty loop row or token."""
+    if path.suffix.lower() != ".cif":
+        return f"unreadable file: {exc}"
+    from ase.io.cif import parse_cif
+
+    try:
+        for _ in parse_cif(str(path)):
+            pass
+    except Exception as syntax:  # noqa: BLE001 - the parser's own words are the message
+        return f"could not parse the CIF: {syntax}"
+    return f"could not parse the CIF: {type(exc).__name__}: {exc}"
+
+
 def load_folder(path: str | Path) -> LoadResult:
-    """Every CIF/POSCAR file in a folder (not recursive); other files are ignored."""
+    """Every input file in a folder (not recursive): CSV tables, JSON lists, CIF/POSCAR files. Each file that
+    cannot be read is rejected with its reason and the others load; other files are listed as skipped."""
     path = Path(path)
-    files = sorted(p for p in path.iterdir() if _is_structure_file(p))
+    entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    files = [p for p in entries if p.is_file() and (p.suffix.lower() == ".csv" or _is_structure_file(p))]
     if not files:
-        raise CandidateInputError(
-            f"{path}: no structure files (*.cif, *.vasp, *.poscar, *.json, POSCAR*, CONTCAR*)"
-        )
+        raise CandidateInputError(f"{path}: no input files (*.csv, *.json, *.cif, *.vasp, *.poscar, POSCAR*, CONTCAR*)")
     result = LoadResult()
     for file in files:
-        result.extend(load_structure_file(file))
+        result.extend(load_file(file))
+    result.notes += [f"skipped {p} ({'a folder: not searched' if p.is_dir() else 'not an input type this reads'})"
+                     for p in entries if p not in files]  # fmt: skip
     return result
+
+
+def load_file(path: Path) -> LoadResult:
+    """One input file of any supported type; a file that cannot be used at all is one rejection, not an error."""
+    try:
+        return load_csv(path) if path.suffix.lower() == ".csv" else load_structure_file(path)
+    except (CandidateInputError, OSError, UnicodeDecodeError) as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        return LoadResult(rejections=[Rejection(candidate_id=path.stem, source=str(path), reason=f"unreadable file: {reason}")])
 
 
 def load_json(path: str | Path) -> LoadResult:
@@ -209,14 +259,13 @@ def load_candidates(paths: Iterable[str | Path]) -> LoadResult:
             raise CandidateInputError(f"{path}: no such file or folder")
         if path.is_dir():
             result.extend(load_folder(path))
-        elif path.suffix.lower() == ".csv":
-            result.extend(load_csv(path))
-        elif _is_structure_file(path):
-            result.extend(load_structure_file(path))
+        elif path.suffix.lower() == ".csv" or _is_structure_file(path):
+            result.extend(load_file(path))
         else:
             raise CandidateInputError(
                 f"{path}: unknown input type; give a .csv table, a .json list, a CIF/POSCAR file or a folder"
             )
     if not result.candidates and not result.rejections:
         raise CandidateInputError(f"no structures found in {', '.join(map(str, paths))}")
+    make_ids_unique(result)
     return result

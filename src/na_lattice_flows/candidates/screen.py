@@ -4,12 +4,15 @@ geometry, within size limits, and deduplicated. Every structure that is dropped 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 
 from na_lattice_flows.candidates.loaders import Candidate, LoadResult, Rejection
+
+UNKNOWN_GAP_POLICIES = ("keep", "charge-balance", "refuse")
 
 
 class ScreeningCriteria(BaseModel):
@@ -23,11 +26,16 @@ class ScreeningCriteria(BaseModel):
     max_sites: int | None = Field(200, description="Largest unit cell taken, in atoms (None: no limit)")
     min_sites: int = 1
     deduplicate: bool = True
+    unknown_gap: Literal["keep", "charge-balance", "refuse"] = Field(
+        "keep", description="Structures without a band gap (files): keep, refuse those not charge-balanced, or refuse"
+    )
 
 
 class ScreeningReport(BaseModel):
     accepted: list[Candidate] = Field(default_factory=list)
     rejections: list[Rejection] = Field(default_factory=list)
+    accepted_without_gap: list[str] = Field(default_factory=list, description="Accepted without a band gap to screen on")
+    notes: list[str] = Field(default_factory=list, description="The loaders' notes: renamed ids, skipped files")
 
     def rejection_counts(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -56,12 +64,28 @@ def rejection_reason(candidate: Candidate, criteria: ScreeningCriteria) -> str |
             f"({structure[j].species_string}) are {distance:.3f} A apart "
             f"(< {criteria.min_interatomic_distance_A} A)"
         )
+    if candidate.band_gap_eV is None and criteria.unknown_gap == "refuse":
+        return "band gap: unknown (--unknown-gap refuse)"
+    if candidate.band_gap_eV is None and criteria.unknown_gap == "charge-balance" and not charge_balanced(structure.composition):
+        return (f"no charge-balanced oxidation states: {structure.composition.reduced_formula} is likely metallic "
+                "(no band gap known; --unknown-gap charge-balance)")  # fmt: skip
     if candidate.band_gap_eV is not None and not candidate.band_gap_eV > criteria.min_band_gap_eV:
         return f"band gap: {candidate.band_gap_eV:.3f} eV is not > {criteria.min_band_gap_eV} eV"
     e_form = candidate.formation_energy_eV_per_atom
     if e_form is not None and not e_form < criteria.max_formation_energy_eV_per_atom:
         return f"formation energy: {e_form:.3f} eV/atom is not < {criteria.max_formation_energy_eV_per_atom} eV/atom"
     return None
+
+
+def charge_balanced(composition: Composition) -> bool:
+    """Whether common oxidation states balance the charge (pymatgen's ``oxi_state_guesses`` of the reduced
+    formula). A compound with a band gap is, to a good approximation, ionic and so can be written this way;
+    elements and intermetallics (Na, NaSn, NaTl) cannot. A heuristic without a calculation, for structures whose
+    input gives no band gap: it keeps a few metals that happen to balance (e.g. suboxides), so it is opt-in."""
+    if len(composition.elements) < 2:
+        return False
+    guesses = composition.reduced_composition.oxi_state_guesses(max_sites=-50)
+    return any(any(state != 0 for state in guess.values()) for guess in guesses)
 
 
 def closest_pair(structure: Structure, cutoff: float) -> tuple[int, int, float] | None:
@@ -106,7 +130,7 @@ def deduplicate(candidates: list[Candidate], matcher: StructureMatcher | None = 
 def screen_candidates(loaded: LoadResult, criteria: ScreeningCriteria | None = None) -> ScreeningReport:
     """Apply the criteria to every loaded candidate, then deduplicate what passes."""
     criteria = criteria or ScreeningCriteria()
-    report = ScreeningReport(rejections=list(loaded.rejections))
+    report = ScreeningReport(rejections=list(loaded.rejections), notes=list(loaded.notes))
     passing: list[Candidate] = []
     seen_ids: set[str] = set()
     for candidate in loaded.candidates:
@@ -124,4 +148,5 @@ def screen_candidates(loaded: LoadResult, criteria: ScreeningCriteria | None = N
         passing, duplicates = deduplicate(passing)
         report.rejections += duplicates
     report.accepted = passing
+    report.accepted_without_gap = [c.candidate_id for c in passing if c.band_gap_eV is None]
     return report

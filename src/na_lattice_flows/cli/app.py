@@ -1,4 +1,4 @@
-"""The ``na-flows`` command: the parser made of the command groups, and the entry point."""
+"""The ``na-flows`` command: the parser made of the command groups, and the entry point with its exit statuses."""
 
 from __future__ import annotations
 
@@ -9,11 +9,20 @@ import warnings
 
 from na_lattice_flows.candidates.loaders import CandidateInputError
 from na_lattice_flows.cli import campaign, results, tools, validation
-from na_lattice_flows.execution.stores import StoreConfigError
+from na_lattice_flows.cli.common import EXIT_JOBS_FAILED, EXIT_NOTHING_SUBMITTED, EXIT_STORE, EXIT_USAGE
+from na_lattice_flows.execution.store_config import StoreConfigError, StoreUnavailableError
 from na_lattice_flows.models import UnknownModelError
 from na_lattice_flows.phonons.references import ReferenceError
 
 GROUPS = (campaign, results, tools, validation)
+EXIT_STATUSES = f"""exit status:
+  0  success
+  1  an unexpected error (a bug: the traceback is printed; please report it)
+  {EXIT_USAGE}  bad usage or input: an option or value out of range, a missing or unusable input
+  {EXIT_NOTHING_SUBMITTED}  submit: nothing was submitted (every input rejected or already submitted)
+  {EXIT_JOBS_FAILED}  run: jobs failed in this run (their errors: na-flows results --failed)
+  {EXIT_STORE}  the store cannot be used: MongoDB unreachable, the embedded store damaged or not writable"""
+USAGE_ERRORS = (CandidateInputError, StoreConfigError, UnknownModelError, ReferenceError, ValueError, FileNotFoundError, RuntimeError)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
@@ -21,6 +30,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     parser = argparse.ArgumentParser(
         prog="na-flows",
         description="Screen Na-containing crystals for superionic conduction (jobflow + FireWorks).",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show library logs")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -40,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore")
     try:
         return handlers[args.command](args)
-    except (CandidateInputError, StoreConfigError, UnknownModelError, ReferenceError, ValueError, RuntimeError, FileNotFoundError) as exc:
+    except StoreUnavailableError as exc:
         print(f"na-flows {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_STORE
+    except USAGE_ERRORS as exc:
+        print(f"na-flows {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

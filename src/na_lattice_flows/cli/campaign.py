@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from na_lattice_flows.candidates.loaders import CandidateInputError, LoadResult, load_candidates
-from na_lattice_flows.cli.common import add_store_options, store_settings
+from na_lattice_flows.candidates.screen import UNKNOWN_GAP_POLICIES
+from na_lattice_flows.cli.common import EXIT_JOBS_FAILED, EXIT_NOTHING_SUBMITTED, EXIT_OK, add_store_options, store_settings
+from na_lattice_flows.cli.options import model_name, number, numbers
 from na_lattice_flows.cli.results import cmd_report, cmd_results
 from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
@@ -57,35 +59,46 @@ def add_commands(commands) -> dict:
     return {"demo": cmd_demo, "submit": cmd_submit, "run": cmd_run, "worker-files": cmd_worker_files, "status": cmd_status, "recover": cmd_recover}
 
 def _add_screen_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=SETTINGS.default_model,
+    temperature = number(above=0, unit="K")
+    parser.add_argument("--model", type=model_name, default=SETTINGS.default_model,
                         help=f"MLP for relaxation, phonons and MD (a registry name, e.g. chgnet, 7net-0, fairchem:/path.pt; default {SETTINGS.default_model})")
     parser.add_argument(
         "--relax-engine", default="mlp", choices=["mlp", "gpaw", "vasp"],
         help="relaxation by the MLP, GPAW (local DFT) or VASP (atomate2 strict double relax through custodian; CPU workers)",
     )  # fmt: skip
-    parser.add_argument("--fmax", type=float, default=0.01, help="relaxation force threshold, eV/A (default 0.01)")
-    parser.add_argument("--max-sites", type=int, default=200, help="largest unit cell screened (default 200 atoms)")
+    parser.add_argument("--fmax", type=number(above=0, unit="eV/A"), default=0.01, help="relaxation force threshold, eV/A (> 0; default 0.01)")
+    parser.add_argument("--max-sites", type=number(at_least=1, integer=True), default=200, help="largest unit cell screened (default 200 atoms)")
     parser.add_argument("--allow-disordered", action="store_true", help="keep structures with partial occupancies")
     parser.add_argument("--no-dedup", action="store_true", help="skip StructureMatcher deduplication")
-    parser.add_argument("--min-supercell-atoms", type=int, default=SETTINGS.min_supercell_atoms,
+    parser.add_argument(
+        "--unknown-gap", choices=UNKNOWN_GAP_POLICIES, default="keep",
+        help="structures without a band gap (CIF/POSCAR files): keep them (default; counted in the summary), "
+        "charge-balance (refuse those with no charge-balanced oxidation states: metals, intermetallics) or refuse",
+    )  # fmt: skip
+    parser.add_argument("--min-supercell-atoms", type=number(at_least=1, integer=True), default=SETTINGS.min_supercell_atoms,
                         help=f"paper supercell size (default {SETTINGS.min_supercell_atoms})")
     parser.add_argument("--force", action="store_true", help="resubmit candidates that already have a workflow")
-    parser.add_argument("--no-phonons", action="store_true", help="stop each flow after the relaxation")
-    parser.add_argument("--phonon-supercells", type=int, default=30, help="random-displacement supercells (default 30)")
+    parser.add_argument("--no-phonons", action="store_true", help="stop each flow after the relaxation (no MD either, unless --md)")
+    parser.add_argument("--phonon-supercells", type=number(at_least=1, integer=True), default=30,
+                        help="random-displacement supercells (default 30)")
     parser.add_argument("--fc-method", default="symfc", choices=["symfc", "hiphive", "pheasy"], help="force-constant fit (default symfc)")
     parser.add_argument(
         "--third-order", choices=["symfc", "hiphive", "pheasy"], help="also fit third-order force constants with this method"
     )
-    parser.add_argument("--temperature", type=float, default=SETTINGS.temperature_K,
+    parser.add_argument("--temperature", type=temperature, default=SETTINGS.temperature_K,
                         help=f"K, for the MSD descriptors (default {SETTINGS.temperature_K:g})")
-    parser.add_argument("--no-md", action="store_true", help="leave out the MD step")
+    md = parser.add_mutually_exclusive_group()
+    md.add_argument("--md", dest="md", action="store_true", default=None,
+                    help="run MD; the default with phonons (only dynamically stable structures), needed with --no-phonons "
+                    "(then every structure gets MD)")  # fmt: skip
+    md.add_argument("--no-md", dest="md", action="store_false", help="leave out the MD step (the default with --no-phonons)")
     parser.add_argument("--md-preset", default="paper", choices=["paper", "short"], help="MD preset (demo: short)")
     parser.add_argument(
-        "--md-temperatures", default=f"{SETTINGS.temperature_K:g}",
+        "--md-temperatures", type=numbers(above=0, unit="K"), default=f"{SETTINGS.temperature_K:g}",
         help=f"K, comma-separated; two or more add an Arrhenius fit (default {SETTINGS.temperature_K:g})",
     )
-    parser.add_argument("--md-production-steps", type=int, help="override the preset's production steps")
-    parser.add_argument("--md-equilibration-steps", type=int, help="override the preset's equilibration steps")
+    parser.add_argument("--md-production-steps", type=number(at_least=1, integer=True), help="override the preset's production steps")
+    parser.add_argument("--md-equilibration-steps", type=number(at_least=0, integer=True), help="override the preset's equilibration steps")
     parser.add_argument(
         "--md-engine", default="ase", choices=["ase", "torchsim"],
         help="ase: one run per job; torchsim: a structure's temperature series batched in one job (SevenNet/UMA models)",
@@ -100,43 +113,52 @@ def _flow_maker(args: argparse.Namespace):
     return screening_maker(
         model=args.model, relax_engine=args.relax_engine, fmax=args.fmax, phonons=not args.no_phonons,
         phonon_supercells=args.phonon_supercells, fc_method=args.fc_method, third_order=args.third_order,
-        temperature_K=args.temperature, md=not args.no_md, md_preset=args.md_preset,
-        md_temperatures=[float(t) for t in str(args.md_temperatures).split(",") if t.strip()],
+        temperature_K=args.temperature, md=args.md, md_preset=args.md_preset, md_temperatures=args.md_temperatures,
         md_overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
         md_engine=args.md_engine, trajectory_dir=trajectory_folder(args.trajectory_dir, store_settings(args).workdir),
         min_supercell_atoms=args.min_supercell_atoms, elastic=args.elastic,
     )  # fmt: skip
 
 
-def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: list[str]) -> None:
+def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: list[str]) -> int:
+    """Screen, submit and say what happened; the exit status: nothing submitted is EXIT_NOTHING_SUBMITTED."""
     from na_lattice_flows.candidates.screen import ScreeningCriteria, screen_candidates
     from na_lattice_flows.execution.submission import submit_candidates
 
     criteria = ScreeningCriteria(
-        max_sites=args.max_sites, allow_disordered=args.allow_disordered, deduplicate=not args.no_dedup
+        max_sites=args.max_sites, allow_disordered=args.allow_disordered, deduplicate=not args.no_dedup, unknown_gap=args.unknown_gap
     )
     report = screen_candidates(loaded, criteria)
+    flow_maker = _flow_maker(args)  # invalid settings fail here, before the store is opened
     settings = store_settings(args)
     with open_session(settings) as session:
-        record = submit_candidates(session, report, inputs, flow_maker=_flow_maker(args), force=args.force)
+        record = submit_candidates(session, report, inputs, flow_maker=flow_maker, force=args.force)
     print(f"Store: {settings.describe()}")
     print(f"Campaign {record.campaign_id}: {len(record.submitted)} flows submitted, {len(record.rejections)} structures not submitted")
     for rejection in record.rejections:
         print(f"  - {rejection.candidate_id} ({rejection.source}): {rejection.reason}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    without_gap = [cid for cid in report.accepted_without_gap if cid in record.submitted]
+    if without_gap:
+        print(f"  note: {len(without_gap)} structures have no band gap in their input ({', '.join(without_gap[:5])}"
+              f"{', ...' if len(without_gap) > 5 else ''}): the gap > 0 criterion was not applied to them; "
+              "--unknown-gap charge-balance refuses those that cannot be charge-balanced (metals), refuse refuses all")  # fmt: skip
+    return EXIT_OK if record.submitted else EXIT_NOTHING_SUBMITTED
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from na_lattice_flows.candidates.demo_set import demo_candidates
 
     print("Screening and relaxing the built-in demo set (NaCl, Na2S, Na3OCl, cubic Na3PS4, cubic Na3SbS4)")
-    _screen_and_submit(args, LoadResult(candidates=demo_candidates()), ["built-in demo set"])
-    cmd_run(args)
+    _screen_and_submit(args, LoadResult(candidates=demo_candidates()), ["built-in demo set"])  # a repeat submits nothing
+    ran = cmd_run(args)
     args.format, args.output, args.rejected, args.failed = "table", None, False, False
-    args.dynamically_stable = args.melted = args.min_d = args.campaign = args.state = None
+    args.dynamically_stable = args.melted = args.min_d = args.campaign = args.state = args.settings = None
     args.d_column = "avg"
     cmd_results(args)
     args.out, args.top, args.dispersions = str(store_settings(args).workdir / "report"), 10, 3
-    return cmd_report(args)
+    return cmd_report(args) or ran
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -149,8 +171,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
         loaded.extend(query_optimade(args.optimade, max_sites=args.max_sites))
         inputs.append(f"optimade:{args.optimade}")
-    _screen_and_submit(args, loaded, inputs)
-    return 0
+    return _screen_and_submit(args, loaded, inputs)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -158,10 +179,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     fworker = fworker_from_file(args.fworker) if getattr(args, "fworker", None) else None
     with open_session(store_settings(args)) as session:
+        failed_before = fw_state_counts(session).get("FIZZLED", 0)
         launched = run_ready_jobs(session, fworker=fworker, max_jobs=getattr(args, "max_jobs", None), job_logs=not args.verbose)
         counts = fw_state_counts(session)
     print(f"Launched {launched} jobs; job states now: {_format_counts(counts)}")
-    return 0
+    failed = counts.get("FIZZLED", 0) - failed_before
+    if failed > 0:
+        print(f"{failed} jobs failed in this run (their errors: na-flows results --failed)")
+        return EXIT_JOBS_FAILED
+    return EXIT_OK
 
 
 def _format_counts(counts: dict[str, int]) -> str:
@@ -173,7 +199,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution.results import failures_table
 
     settings = store_settings(args)
-    with open_session(settings) as session:
+    with open_session(settings, read_only=True) as session:
         counts = fw_state_counts(session)
         n_workflows = session.launchpad.workflows.count_documents({})
         failures = failures_table(session)
@@ -187,7 +213,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_worker_files(args: argparse.Namespace) -> int:
-    from na_lattice_flows.execution.stores import write_worker_files
+    from na_lattice_flows.execution.worker_files import write_worker_files
 
     settings = store_settings(args)
     written = write_worker_files(settings, Path(args.out))

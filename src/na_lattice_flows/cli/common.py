@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from na_lattice_flows.execution.stores import StoreSettings, resolve_settings
+from na_lattice_flows.execution.store_config import StoreSettings, resolve_settings
+
+# Exit statuses of every command (listed in `na-flows --help`).
+EXIT_OK = 0
+EXIT_ERROR = 1  # an unexpected error (a bug): the traceback is printed
+EXIT_USAGE = 2  # bad usage or input: an option or value out of range, an unreadable or missing input (argparse's code too)
+EXIT_NOTHING_SUBMITTED = 3  # submit: every input was rejected or already submitted
+EXIT_JOBS_FAILED = 4  # run: jobs failed (their errors: na-flows results --failed)
+EXIT_STORE = 5  # the store cannot be used: MongoDB unreachable, a damaged or unwritable embedded store
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from na_lattice_flows.execution.stores import open_session
 
 def add_commands(commands) -> dict:
     """Add this group's subcommands; returns command name -> handler."""
-    results = commands.add_parser("results", help="one row per structure: state, relaxed energy, supercell, error")
+    results = commands.add_parser("results", help="one row per workflow (structure x settings): state, campaign, relaxation, descriptors, D, error")
     results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table",
                          help="table: the main columns on screen; csv, json, parquet (needs --output): every column")
     results.add_argument("--output", help="write to this file instead of the screen")
@@ -29,6 +29,7 @@ def add_commands(commands) -> dict:
     results.add_argument("--min-d", type=float, help="only D >= this, A^2/ps")
     results.add_argument("--d-column", choices=["avg", "max", "kinisi"], default="avg", help="which D --min-d reads (default avg)")
     results.add_argument("--campaign", help="only this campaign id")
+    results.add_argument("--settings", help="only workflows with these flow settings (a prefix of the settings_fingerprint column)")
     results.add_argument("--state", help="only workflows in this state (COMPLETED, FIZZLED, RUNNING, ...)")
     add_store_options(results)
 
@@ -66,7 +67,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution.results import failures_table, query_results, rejections_table
     from na_lattice_flows.workflow.columns import MAIN_COLUMNS
 
-    with open_session(store_settings(args)) as session:
+    with open_session(store_settings(args), read_only=True) as session:
         if args.rejected:
             table = rejections_table(session)
         elif args.failed:
@@ -76,7 +77,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         else:
             table = query_results(
                 session, dynamically_stable=args.dynamically_stable, melted=args.melted, min_D_A2_per_ps=args.min_d,
-                D_column=f"D_{args.d_column}_A2_per_ps", campaign_id=args.campaign, state=args.state,
+                D_column=f"D_{args.d_column}_A2_per_ps", campaign_id=args.campaign, state=args.state, settings_fingerprint=args.settings,
             )  # fmt: skip
         if args.format == "table" and not (args.rejected or args.failed):
             table = table[[*MAIN_COLUMNS, "error"]]  # the whole table: --format csv/json/parquet
@@ -87,7 +88,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from na_lattice_flows.analysis.report import build_report
 
-    with open_session(store_settings(args)) as session:
+    with open_session(store_settings(args), read_only=True) as session:
         report = build_report(session, args.out, campaign_id=args.campaign, n_top=args.top, n_dispersions=args.dispersions)
     print(f"Report: {report.path} ({len(report.figures) // 2} figures, {len(report.tables) // 2} campaign tables, "
           f"{len(report.model_paths)} D models)")  # fmt: skip
@@ -108,7 +109,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--table {path}: no such file")
         table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     else:
-        with open_session(store_settings(args)) as session:
+        with open_session(store_settings(args), read_only=True) as session:
             table = results_table(session)
     if args.campaign:
         table = table[table["campaign_id"] == args.campaign]

@@ -69,7 +69,7 @@ def _submit(args: argparse.Namespace) -> int:
 def _results(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution.queries import validation_documents
 
-    with open_session(store_settings(args)) as session:
+    with open_session(store_settings(args), read_only=True) as session:
         documents = validation_documents(session)
     table = pd.DataFrame([{column: doc.get(column) for column in VALIDATION_COLUMNS} for doc in documents], columns=VALIDATION_COLUMNS)
     write_table(table, args.format, args.output)

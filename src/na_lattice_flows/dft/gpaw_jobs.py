@@ -14,6 +14,7 @@ from jobflow import Maker, job
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from na_lattice_flows.checks import check_range
 from na_lattice_flows.dft.gpaw import GPAWSettings, gpaw_calculator
 from na_lattice_flows.dft.schemas import AIMDDocument, GPAWTaskDocument
 from na_lattice_flows.md.langevin import md_settings, run_langevin_md
@@ -82,6 +83,10 @@ class GPAWRelaxMaker(Maker):
     fmax_eV_per_A: float = 0.01
     max_steps: int = 200
     relax_cell: bool = True
+
+    def __post_init__(self) -> None:
+        check_range("fmax_eV_per_A", self.fmax_eV_per_A, above=0, unit="eV/A")
+        check_range("max_steps", self.max_steps, at_least=1)
 
     def make(self, structure: Structure):
         relax = gpaw_relax(structure, self.settings, self.fmax_eV_per_A, self.max_steps, self.relax_cell)

@@ -27,6 +27,7 @@ from jobflow import Flow, Maker, job
 from pymatgen.core import Structure
 from pymatgen.io.vasp import Kpoints
 
+from na_lattice_flows.checks import check_range
 from na_lattice_flows.dft.schemas import AIMDDocument
 from na_lattice_flows.md.trajectory import read_trajectory_segments
 from na_lattice_flows.md.transport import analyze_trajectory
@@ -133,8 +134,10 @@ class VaspAIMDMaker(Maker):
     element: str = "Na"
 
     def __post_init__(self) -> None:
-        if self.n_steps < 1 or self.segment_steps < 1:
-            raise ValueError(f"n_steps and segment_steps must be positive, got {self.n_steps} and {self.segment_steps}")
+        check_range("n_steps", self.n_steps, at_least=1)
+        check_range("segment_steps", self.segment_steps, at_least=1)
+        check_range("temperature_K", self.temperature_K, above=0, unit="K")
+        check_range("timestep_fs", self.timestep_fs, above=0, unit="fs")
         _functional(self.functional)
 
     def segment_maker(self, steps: int):

@@ -24,7 +24,8 @@ def last_line(traceback: str | None) -> str | None:
 
 
 def summary_documents(session: Session) -> dict[str, dict]:
-    """Newest screening summary output per candidate, from the JobStore."""
+    """Newest screening summary output per candidate id, from the JobStore (the AIMD validation's choice of
+    hits); ``summary_outputs`` has every one."""
     store = session.job_store
     store.connect()
     latest: dict[str, dict] = {}
@@ -32,6 +33,25 @@ def summary_documents(session: Session) -> dict[str, dict]:
         output = doc["output"]
         latest[output["candidate_id"]] = output
     return latest
+
+def summary_job_uuids(session: Session) -> dict[int, str]:
+    """fw_id -> jobflow job uuid of every screening summary job on the LaunchPad: what ties a workflow to its
+    summary document (a candidate id may be shared by several workflows: other settings, another input)."""
+    found = {}
+    for firework in session.launchpad.fireworks.find({"name": SUMMARY_JOB_NAME}, {"fw_id": 1, "spec._tasks.job.uuid": 1}):
+        tasks = (firework.get("spec") or {}).get("_tasks") or [{}]
+        if "job" in tasks[0]:
+            found[firework["fw_id"]] = tasks[0]["job"]["uuid"]
+    return found
+
+
+def summary_outputs(session: Session) -> dict[str, dict]:
+    """Job uuid -> output of every finished screening summary (the newest run of a rerun job)."""
+    store = session.job_store
+    store.connect()
+    query = store.query({"name": SUMMARY_JOB_NAME}, properties=["uuid", "output", "completed_at"], sort={"completed_at": 1})
+    return {doc["uuid"]: doc["output"] for doc in query}
+
 
 def summaries_of(session: Session, candidate_ids: list[str]) -> dict[str, dict]:
     """Newest summary document (with the relaxed structure) of the given candidates."""

@@ -1,10 +1,17 @@
-"""What the stores hold, as one row per structure: its workflow's state, its screening record, its error."""
+"""What the stores hold, as one row per screening workflow: its state, its screening record, its error."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from na_lattice_flows.execution.queries import failed_launch, fizzled_jobs, last_line, launch_traceback, summary_documents
+from na_lattice_flows.execution.queries import (
+    failed_launch,
+    fizzled_jobs,
+    last_line,
+    launch_traceback,
+    summary_job_uuids,
+    summary_outputs,
+)
 from na_lattice_flows.execution.stores import Session, get_campaign_store
 from na_lattice_flows.workflow.columns import (
     ELASTIC_COLUMNS,
@@ -35,10 +42,13 @@ def failures_table(session: Session) -> pd.DataFrame:
 
 
 def results_table(session: Session) -> pd.DataFrame:
-    """One row per submitted structure (newest workflow per candidate)."""
-    summaries = summary_documents(session)
-    rows: dict[str, dict] = {}
-    fields = ("candidate_id", "formula", "campaign_id", "fingerprint")  # not the stored canonical cells
+    """One row per submitted screening workflow, with the summary of that workflow: a structure resubmitted
+    with other settings has a row per workflow (``campaign_id``, ``settings_fingerprint`` and the provenance
+    columns tell them apart), and two structures that share a candidate id both appear."""
+    outputs = summary_outputs(session)
+    summary_of_job = {fw_id: outputs[uuid] for fw_id, uuid in summary_job_uuids(session).items() if uuid in outputs}
+    rows = []
+    fields = ("candidate_id", "formula", "campaign_id", "fingerprint", "settings_fingerprint", "source")  # not the cells
     projection = {"state": 1, "nodes": 1, **{f"metadata.{field}": 1 for field in fields}}
     fizzled = fizzled_jobs(session)
     for workflow in session.launchpad.workflows.find({}, projection, sort=[("created_on", 1)]):
@@ -48,13 +58,16 @@ def results_table(session: Session) -> pd.DataFrame:
             continue
         failed = sorted(fw_id for fw_id in workflow["nodes"] if fw_id in fizzled)
         errors = [f"{fizzled[fw_id]}: {last_line(launch_traceback(failed_launch(session, fw_id)))}" for fw_id in failed]
-        summary = summaries.get(candidate_id, {})
+        summary = next((summary_of_job[fw_id] for fw_id in workflow["nodes"] if fw_id in summary_of_job), {})
         transport = summary.get("transport") or {}
-        rows[candidate_id] = {
+        rows.append({
             "candidate_id": candidate_id,
             "formula": metadata.get("formula"),
             "state": workflow["state"],
+            "workflow_id": min(workflow["nodes"]),
             "campaign_id": metadata.get("campaign_id"),
+            "settings_fingerprint": metadata.get("settings_fingerprint"),
+            "source": metadata.get("source") or summary.get("source"),
             "fingerprint": metadata.get("fingerprint"),
             "model": summary.get("model"),
             "energy_per_atom_eV": summary.get("energy_per_atom_eV"),
@@ -73,8 +86,8 @@ def results_table(session: Session) -> pd.DataFrame:
             **{column: (summary.get("elastic") or {}).get(column) for column in ELASTIC_COLUMNS},
             **{column: (summary.get("provenance") or {}).get(column) for column in PROVENANCE_COLUMNS},
             "error": "; ".join(errors) or None,
-        }
-    return pd.DataFrame(list(rows.values()), columns=RESULT_COLUMNS)
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
 def query_results(
@@ -85,9 +98,11 @@ def query_results(
     D_column: str = "D_avg_A2_per_ps",
     campaign_id: str | None = None,
     state: str | None = None,
+    settings_fingerprint: str | None = None,
 ) -> pd.DataFrame:
     """``results_table`` filtered: dynamically stable or not, melted or not, D (``D_column``, average or
-    maximum) at least ``min_D_A2_per_ps``, one campaign, one workflow state. A filter left at None is not
+    maximum) at least ``min_D_A2_per_ps``, one campaign, one workflow state, one flow setting (a prefix of its
+    settings fingerprint). A filter left at None is not
     applied; a structure without the value a filter needs (no phonons yet, no MD) is left out by it."""
     if D_column not in ("D_avg_A2_per_ps", "D_max_A2_per_ps", "D_kinisi_A2_per_ps"):
         raise ValueError(f"D_column {D_column!r}: choose D_avg_A2_per_ps, D_max_A2_per_ps or D_kinisi_A2_per_ps")
@@ -103,6 +118,8 @@ def query_results(
         keep &= table["campaign_id"] == campaign_id
     if state is not None:
         keep &= table["state"] == state.upper()
+    if settings_fingerprint is not None:
+        keep &= table["settings_fingerprint"].fillna("").str.startswith(settings_fingerprint)
     return table[keep].reset_index(drop=True)
 
 
@@ -112,7 +129,7 @@ def _known(value) -> bool:
 
 def rejections_table(session: Session) -> pd.DataFrame:
     """Every structure that the screen dropped, in every campaign, with the reason."""
-    campaigns = get_campaign_store(session.settings)
+    campaigns = get_campaign_store(session.settings, read_only=session.read_only)
     campaigns.connect()
     try:
         rows = [

@@ -1,9 +1,8 @@
-"""Where flows and results live: a real MongoDB when one is configured, else an embedded on-disk default.
+"""Where flows and results live: a real MongoDB when one is configured (``store_config``), else an embedded
+on-disk default; ``open_session`` opens either.
 
 MongoDB (production): the JobStore is a MongoURIStore with a GridFS ``data`` store, the LaunchPad is the same
-database. Configure by URI (authentication, TLS and replica sets are URI options):
-``--mongodb-uri`` on the command line, else ``NA_FLOWS_MONGODB_URI``, else ``mongodb_uri`` in the file named
-by ``NA_FLOWS_CONFIG`` (default ``launchpad/na_flows.yaml`` in the current folder).
+database.
 
 Embedded (no URI): everything sits in one work directory. The JobStore is maggma's MontyStore (SQLite files,
 docs and data), the LaunchPad is FireWorks' mongomock persistence file. The mongomock LaunchPad is one JSON file
@@ -13,86 +12,36 @@ so the embedded default serves one process at a time (use MongoDB for many worke
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING
 
-import yaml
-
-from na_lattice_flows.settings import get_settings
+from na_lattice_flows.execution.embedded import (
+    BACKUP_SUFFIX,
+    not_writable,
+    read_only_monty_store,
+    save_embedded_launchpad,
+    select_mongomock,
+)
+from na_lattice_flows.execution.store_config import (
+    CAMPAIGNS_COLLECTION,
+    DATA_COLLECTION,
+    OUTPUTS_COLLECTION,
+    StoreSettings,
+    StoreUnavailableError,
+)
+from na_lattice_flows.execution.worker_files import write_worker_configs
 
 if TYPE_CHECKING:
     from fireworks import LaunchPad
     from jobflow import JobStore
     from maggma.core import Store
 
-DEFAULT_DATABASE = "na_lattice_flows"
-OUTPUTS_COLLECTION = "outputs"
-DATA_COLLECTION = "outputs_data"
-CAMPAIGNS_COLLECTION = "campaigns"
 
-
-class StoreConfigError(ValueError):
-    """The store configuration is unusable (bad URI, unreadable config file)."""
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    mode: Literal["embedded", "mongodb"]
-    workdir: Path
-    mongodb_uri: str | None = None
-    database: str = DEFAULT_DATABASE
-
-    @property
-    def launchpad_file(self) -> Path:
-        return self.workdir / "launchpad.json"
-
-    @property
-    def jobstore_dir(self) -> Path:
-        return self.workdir / "jobstore"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.workdir / "runs"
-
-    def describe(self) -> str:
-        if self.mode == "embedded":
-            return f"embedded store in {self.workdir.resolve()}"
-        parsed = urlparse(self.mongodb_uri or "")
-        return f"MongoDB {parsed.hostname or parsed.netloc.split('@')[-1]} database {self.database}"
-
-
-def resolve_settings(workdir: str | Path | None = None, mongodb_uri: str | None = None) -> StoreSettings:
-    """Pick MongoDB when a URI is configured anywhere (argument, ``NA_FLOWS_MONGODB_URI``, the config file), else
-    the embedded store in ``workdir`` (argument, else ``NA_FLOWS_WORKDIR``, else ./na_flows_work)."""
-    settings = get_settings()
-    workdir = Path(workdir or settings.workdir).resolve()
-    database = settings.database
-    uri = mongodb_uri or settings.mongodb_uri
-    config_file = settings.config
-    if not uri and config_file.is_file():
-        try:
-            config = yaml.safe_load(config_file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise StoreConfigError(f"{config_file}: not valid YAML ({exc})") from exc
-        uri = config.get("mongodb_uri")
-        database = database or config.get("database")
-    if not uri:
-        return StoreSettings(mode="embedded", workdir=workdir)
-    parsed = urlparse(uri)
-    if parsed.scheme not in ("mongodb", "mongodb+srv"):
-        raise StoreConfigError(f"MongoDB URI {uri!r}: must start with mongodb:// or mongodb+srv://")
-    database = database or parsed.path.lstrip("/") or DEFAULT_DATABASE
-    return StoreSettings(mode="mongodb", workdir=workdir, mongodb_uri=uri, database=database)
-
-
-def get_job_store(settings: StoreSettings) -> JobStore:
+def get_job_store(settings: StoreSettings, read_only: bool = False) -> JobStore:
     """The jobflow JobStore: outputs in the docs store, large arrays in the additional ``data`` store."""
     from jobflow import JobStore
 
@@ -100,32 +49,60 @@ def get_job_store(settings: StoreSettings) -> JobStore:
         from maggma.stores import MongoURIStore
         from maggma.stores.gridfs import GridFSURIStore
 
-        docs = MongoURIStore(settings.mongodb_uri, OUTPUTS_COLLECTION, database=settings.database)
-        data = GridFSURIStore(settings.mongodb_uri, DATA_COLLECTION, database=settings.database)
+        client = _mongoclient_kwargs(settings)
+        docs = MongoURIStore(settings.mongodb_uri, OUTPUTS_COLLECTION, database=settings.database, mongoclient_kwargs=client)
+        data = GridFSURIStore(settings.mongodb_uri, DATA_COLLECTION, database=settings.database, mongoclient_kwargs=client)
     else:
-        docs = _monty_store(settings, OUTPUTS_COLLECTION)
-        data = _monty_store(settings, DATA_COLLECTION)
+        docs = _monty_store(settings, OUTPUTS_COLLECTION, read_only=read_only)
+        data = _monty_store(settings, DATA_COLLECTION, read_only=read_only)
     return JobStore(docs, additional_stores={"data": data})
 
 
-def get_campaign_store(settings: StoreSettings) -> Store:
+def get_campaign_store(settings: StoreSettings, read_only: bool = False) -> Store:
     """Campaign records (what was submitted, what the screen rejected and why), beside the job outputs."""
     if settings.mode == "mongodb":
         from maggma.stores import MongoURIStore
 
-        return MongoURIStore(settings.mongodb_uri, CAMPAIGNS_COLLECTION, database=settings.database, key="campaign_id")
-    return _monty_store(settings, CAMPAIGNS_COLLECTION, key="campaign_id")
+        return MongoURIStore(settings.mongodb_uri, CAMPAIGNS_COLLECTION, database=settings.database, key="campaign_id",
+                             mongoclient_kwargs=_mongoclient_kwargs(settings))  # fmt: skip
+    return _monty_store(settings, CAMPAIGNS_COLLECTION, key="campaign_id", read_only=read_only)
 
 
-def _monty_store(settings: StoreSettings, collection: str, key: str = "uuid") -> Store:
+def _mongoclient_kwargs(settings: StoreSettings) -> dict:
+    return {"serverSelectionTimeoutMS": int(settings.timeout_s * 1000)}
+
+
+def check_mongodb(settings: StoreSettings) -> None:
+    """Ping the server within ``settings.timeout_s``: an unreachable MongoDB is one line naming its host(s)
+    (never the password), not a driver traceback after pymongo's 30 s default."""
+    import pymongo
+    from pymongo.errors import PyMongoError
+    from pymongo.uri_parser import parse_uri
+
+    hosts = ", ".join(f"{host}:{port}" for host, port in parse_uri(settings.mongodb_uri)["nodelist"])
+    try:
+        with pymongo.MongoClient(settings.mongodb_uri, **_mongoclient_kwargs(settings)) as client:
+            client.admin.command("ping")
+    except PyMongoError as exc:
+        reason = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0][:200]
+        raise StoreUnavailableError(
+            f"MongoDB at {hosts} (database {settings.database}): not reachable within {settings.timeout_s:g} s ({reason}); "
+            "check the URI, the network and the server, or wait longer with NA_FLOWS_MONGODB_TIMEOUT_S"
+        ) from None
+
+
+def _monty_store(settings: StoreSettings, collection: str, key: str = "uuid", read_only: bool = False) -> Store:
     from maggma.stores import MontyStore
 
-    settings.jobstore_dir.mkdir(parents=True, exist_ok=True)
+    if read_only:
+        return read_only_monty_store()(collection, database_path=str(settings.jobstore_dir.resolve()), storage="sqlite", key=key)
+    if not settings.jobstore_dir.is_dir():
+        settings.jobstore_dir.mkdir(parents=True)
     return MontyStore(collection, database_path=str(settings.jobstore_dir.resolve()), storage="sqlite", key=key)
 
 
-def get_launchpad(settings: StoreSettings) -> LaunchPad:
-    """The FireWorks LaunchPad for ``settings``, initialised on first use."""
+def get_launchpad(settings: StoreSettings, writable: bool = True) -> LaunchPad:
+    """The FireWorks LaunchPad for ``settings``, initialised on first use (not when read only)."""
     import fireworks.core.launchpad as launchpad_module
     from fireworks import LaunchPad
 
@@ -133,54 +110,37 @@ def get_launchpad(settings: StoreSettings) -> LaunchPad:
         import pymongo
 
         launchpad_module.MongoClient = pymongo.MongoClient
-        launchpad = LaunchPad(host=settings.mongodb_uri, name=settings.database, uri_mode=True, strm_lvl="WARNING")
+        launchpad = LaunchPad(host=settings.mongodb_uri, name=settings.database, uri_mode=True, strm_lvl="WARNING",
+                              mongoclient_kwargs=_mongoclient_kwargs(settings))  # fmt: skip
     else:
-        _select_mongomock(settings.launchpad_file)
-        launchpad = LaunchPad(name=settings.database, strm_lvl="WARNING")
-    if launchpad.fw_id_assigner.count_documents({}) == 0 and launchpad.workflows.count_documents({}) == 0:
+        select_mongomock(settings.launchpad_file, writable)
+        try:
+            launchpad = LaunchPad(name=settings.database, strm_lvl="WARNING")
+        except ValueError as exc:  # json.JSONDecodeError and bson's errors are ValueErrors
+            path = settings.launchpad_file
+            backup = path.with_name(path.name + BACKUP_SUFFIX)
+            way_back = f"restore the previous save with `cp {backup} {path}`" if backup.is_file() else "no backup exists"
+            raise StoreUnavailableError(
+                f"{path}: the embedded LaunchPad file is damaged ({exc}); {way_back}, or start a new store with another "
+                "--workdir (the job outputs in jobstore/ are not affected)"
+            ) from None
+    if writable and launchpad.fw_id_assigner.count_documents({}) == 0 and launchpad.workflows.count_documents({}) == 0:
         launchpad.reset("", require_password=False)
     return launchpad
 
 
-def _select_mongomock(persistence_file: Path) -> None:
-    """Point FireWorks at mongomock with ``persistence_file`` (FireWorks' own MONGOMOCK_SERVERSTORE_FILE
-    mechanism, applied here too because fireworks may have been imported before the variable was set)."""
-    import fireworks.core.launchpad as launchpad_module
-    import fireworks.fw_config as fw_config
-    import mongomock.gridfs
-    import mongomock_persistence
-
-    persistence_file.parent.mkdir(parents=True, exist_ok=True)
-    if not persistence_file.exists():
-        persistence_file.write_text("{}")
-    os.environ["MONGOMOCK_SERVERSTORE_FILE"] = str(persistence_file.resolve())
-    fw_config.MONGOMOCK_SERVERSTORE_FILE = os.environ["MONGOMOCK_SERVERSTORE_FILE"]
-    launchpad_module.MongoClient = mongomock_persistence.MongoClient
-    mongomock.gridfs.enable_gridfs_integration()
-
-
-def save_embedded_launchpad(launchpad: LaunchPad, persistence_file: Path) -> None:
-    """Write the mongomock LaunchPad to its file atomically (a crash never leaves half a file)."""
-    from bson import json_util
-
-    server_store = launchpad.connection._store  # mongomock keeps all databases in this ServerStore
-    text = json_util.dumps(server_store.to_dict())
-    with tempfile.NamedTemporaryFile("w", dir=persistence_file.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-        temporary = Path(handle.name)
-    temporary.replace(persistence_file)
-
-
 @dataclass
 class Session:
-    """An open LaunchPad and JobStore; ``save()`` makes LaunchPad changes durable (a no-op on MongoDB)."""
+    """An open LaunchPad and JobStore; ``save()`` makes LaunchPad changes durable (a no-op on MongoDB and on a
+    store opened read-only)."""
 
     settings: StoreSettings
     launchpad: LaunchPad
     job_store: JobStore
+    read_only: bool = False
 
     def save(self) -> None:
-        if self.settings.mode == "embedded":
+        if self.settings.mode == "embedded" and not self.read_only:
             save_embedded_launchpad(self.launchpad, self.settings.launchpad_file)
 
     def close(self) -> None:
@@ -193,32 +153,51 @@ class Session:
 
 
 @contextmanager
-def open_session(settings: StoreSettings) -> Iterator[Session]:
-    """Open the stores; on the embedded default, hold the work directory's lock and save on exit."""
+def open_session(settings: StoreSettings, read_only: bool = False) -> Iterator[Session]:
+    """Open the stores. On the embedded default, hold the work folder's lock (shared for ``read_only``) and save
+    on exit; a read-only command on a store it cannot write opens it without writing anything."""
     if settings.mode == "mongodb":
+        check_mongodb(settings)
         session = Session(settings, get_launchpad(settings), get_job_store(settings))
         try:
             yield session
         finally:
             session.close()
         return
-    settings.workdir.mkdir(parents=True, exist_ok=True)
-    with (settings.workdir / ".lock").open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(
-                f"{settings.workdir}: another na-flows process is using this embedded store; "
-                "wait for it, or configure MongoDB for several workers"
-            ) from None
-        session = Session(settings, get_launchpad(settings), get_job_store(settings))
-        _save_on_checkout(session)
-        write_worker_configs(settings)
+    blocked = not_writable(settings.workdir)
+    if blocked is not None and not read_only:
+        raise StoreUnavailableError(
+            f"{blocked}: not writable by this user, and this command writes to the embedded store in {settings.workdir}; "
+            "read-only commands (status, results, report) still work there; use a writable --workdir"
+        )
+    # a reader writes nothing, except that it creates the (empty) store in a new work folder, as a writer would
+    writing = not read_only or (blocked is None and not settings.launchpad_file.is_file())
+    if not writing and not settings.launchpad_file.is_file():
+        raise StoreUnavailableError(f"{settings.workdir}: no embedded store there (no launchpad.json), and it is not writable")
+    if writing:
+        settings.workdir.mkdir(parents=True, exist_ok=True)
+    lock_file = settings.workdir / ".lock"
+    opened = lock_file.open("a") if blocked is None else lock_file.open() if lock_file.exists() else contextlib.nullcontext()
+    with opened as lock:
+        if lock is not None:
+            try:
+                fcntl.flock(lock, (fcntl.LOCK_EX if writing else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreUnavailableError(
+                    f"{settings.workdir}: another na-flows process is using this embedded store; "
+                    "wait for it, or configure MongoDB for several workers"
+                ) from None
+        session = Session(settings, get_launchpad(settings, writable=writing), get_job_store(settings, read_only=not writing),
+                          read_only=not writing)  # fmt: skip
+        if writing:
+            _save_on_checkout(session)
+            write_worker_configs(settings)
         try:
             yield session
         finally:
             session.close()
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _save_on_checkout(session: Session) -> None:
@@ -235,45 +214,3 @@ def _save_on_checkout(session: Session) -> None:
     session.launchpad.checkout_fw = checkout_and_save
 
 
-def worker_files(settings: StoreSettings) -> dict[str, str]:
-    """FireWorks' and jobflow's own configuration for plain ``rlaunch``/``qlaunch``/``lpad`` on this store:
-    ``my_launchpad.yaml`` and ``jobflow.yaml`` (the JobStore with its ``data`` store), by file name."""
-    if settings.mode == "mongodb":
-        launchpad = {"host": settings.mongodb_uri, "uri_mode": True, "name": settings.database}
-        uri = {"uri": settings.mongodb_uri, "database": settings.database}
-        docs = {"@module": "maggma.stores.mongolike", "@class": "MongoURIStore", "collection_name": OUTPUTS_COLLECTION, **uri}
-        data = {"@module": "maggma.stores.gridfs", "@class": "GridFSURIStore", "collection_name": DATA_COLLECTION, **uri}
-    else:
-        launchpad = {"name": settings.database}
-        monty = {"@module": "maggma.stores.mongolike", "@class": "MontyStore", "database_path": str(settings.jobstore_dir.resolve()), "storage": "sqlite"}
-        docs, data = {**monty, "collection_name": OUTPUTS_COLLECTION}, {**monty, "collection_name": DATA_COLLECTION}
-    jobflow_config = {"JOB_STORE": {"@module": "jobflow.core.store", "@class": "JobStore", "docs_store": docs, "additional_stores": {"data": data}}}
-    return {"my_launchpad.yaml": yaml.safe_dump(launchpad), "jobflow.yaml": yaml.safe_dump(jobflow_config)}
-
-
-def write_worker_files(settings: StoreSettings, folder: Path) -> list[Path]:
-    """Write ``worker_files`` into ``folder``, readable by the owner only (a MongoDB URI may hold a password)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in worker_files(settings).items():
-        path = folder / name
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text(text)
-        written.append(path)
-    return written
-
-
-def write_worker_configs(settings: StoreSettings) -> None:
-    """Files for running plain FireWorks/jobflow commands (``lpad``, ``rlaunch``) on the embedded store."""
-    workdir = settings.workdir.resolve()
-    write_worker_files(settings, workdir)
-    (workdir / "env.sh").write_text(
-        "# source this before lpad/rlaunch on the embedded store (one process at a time)\n"
-        f"export MONGOMOCK_SERVERSTORE_FILE={settings.launchpad_file.resolve()}\n"
-        f"export JOBFLOW_CONFIG_FILE={workdir / 'jobflow.yaml'}\n"
-        f"export FW_CONFIG_FILE={workdir / 'FW_config.yaml'}\n"
-    )
-    (workdir / "FW_config.yaml").write_text(
-        yaml.safe_dump({"LAUNCHPAD_LOC": str(workdir / "my_launchpad.yaml"), "MONGOMOCK_SERVERSTORE_FILE": str(settings.launchpad_file.resolve())})
-    )

@@ -109,6 +109,7 @@ def submit_candidates(
             "campaign_id": campaign_id,
             "fingerprint": identity.fingerprint,
             "settings_fingerprint": settings,
+            "source": candidate.source,
             "canonical_cell": identity.canonical_cell,
         }
         fw_id = add_flow(session, flow_maker.make(candidate), f"screen {candidate.candidate_id} {candidate.formula}", metadata)

@@ -13,6 +13,7 @@ from jobflow import Flow, Job, JobConfig, Maker, Response, job
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from na_lattice_flows.checks import check_range
 from na_lattice_flows.md.batched import run_torchsim_langevin_md
 from na_lattice_flows.md.diffusion import arrhenius_fit
 from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
@@ -148,8 +149,12 @@ class MLPMDMaker(Maker):
                 f"the torchsim MD engine has no wrapper for {self.model!r} ({spec.family}); use a model of the "
                 f"{' or '.join(TORCHSIM_FAMILIES)} families, or engine='ase'"
             )
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        check_range("batch_size", self.batch_size, at_least=1)
+        check_range("min_supercell_atoms", self.min_supercell_atoms, at_least=1)
+        if not self.temperatures_K:
+            raise ValueError("temperatures_K: give at least one MD temperature")
+        for temperature in (*self.temperatures_K, self.reference_temperature_K):
+            check_range("temperatures_K", temperature, above=0, unit="K")
         md_settings(self.preset, **self.overrides)  # a bad preset or field fails at submission, not on the worker
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
 

@@ -29,12 +29,12 @@ class MDSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    temperature_K: float = SETTINGS.temperature_K
-    timestep_fs: float = 1.5
+    temperature_K: float = Field(SETTINGS.temperature_K, gt=0, allow_inf_nan=False)
+    timestep_fs: float = Field(1.5, gt=0, allow_inf_nan=False)
     n_equilibration_steps: int = Field(10_000, ge=0)
     n_production_steps: int = Field(40_000, gt=0)
     frame_interval_steps: int = Field(4, gt=0, description="MD steps between stored frames")
-    friction_per_fs: float = Field(0.01, gt=0, description="Langevin friction (0.01/fs = 10/ps)")
+    friction_per_fs: float = Field(0.01, gt=0, allow_inf_nan=False, description="Langevin friction (0.01/fs = 10/ps)")
     checkpoint_interval_steps: int = Field(1000, gt=0)
     seed: int = 0
     store_velocities: bool = True

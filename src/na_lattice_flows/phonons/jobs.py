@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from jobflow import Job, Maker, job
 from pymatgen.core import Structure
 
+from na_lattice_flows.checks import check_range
 from na_lattice_flows.models import get_calculator, resolve_model
 from na_lattice_flows.phonons.descriptors import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, phonon_descriptors
 from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
@@ -112,6 +113,12 @@ class MLPPhononMaker(Maker):
 
     def __post_init__(self) -> None:
         self.model = resolve_model(self.model).name
+        check_range("n_supercells", self.n_supercells, at_least=1)
+        check_range("amplitude_A", self.amplitude_A, above=0, unit="A")
+        check_range("temperature_K", self.temperature_K, above=0, unit="K")
+        check_range("low_freq_cutoff_thz", self.low_freq_cutoff_thz, above=0, unit="THz")
+        check_range("min_supercell_atoms", self.min_supercell_atoms, at_least=1)
+        check_range("third_order_cutoff_A", self.third_order_cutoff_A, above=0, unit="A")
 
     def make(self, structure: Structure, candidate_id: str) -> Job:
         phonons = mlp_phonons(

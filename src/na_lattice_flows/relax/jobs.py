@@ -11,6 +11,7 @@ from atomate2.forcefields.jobs import ForceFieldRelaxMaker
 from pydantic import BaseModel
 from pymatgen.core import Structure
 
+from na_lattice_flows.checks import check_range
 from na_lattice_flows.models import resolve_model
 from na_lattice_flows.settings import SETTINGS
 
@@ -40,7 +41,9 @@ class MLPRelaxMaker(ForceFieldRelaxMaker):
     relax_kwargs: dict = field(default_factory=lambda: {"fmax": 0.01})
 
     def __post_init__(self) -> None:
-        self.model = resolve_model(self.model).name  # unknown names fail here, at submission
+        self.model = resolve_model(self.model).name  # unknown names and missing checkpoints fail here, at submission
+        check_range("relax fmax (eV/A)", self.relax_kwargs.get("fmax", 0.05), above=0)
+        check_range("relax steps", self.steps, at_least=1)
         self.force_field_name = REGISTRY_CALCULATOR
         self.calculator_kwargs = {**self.calculator_kwargs, "name": self.model}
         super().__post_init__()

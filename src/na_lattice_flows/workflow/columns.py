@@ -1,5 +1,6 @@
-"""The columns of the results table: one row per structure, the fields of its screening record flattened. The
-store's results table (``execution.results``) fills them; the analysis (``analysis.dataset``) reads them."""
+"""The columns of the results table: one row per workflow (a structure with one set of settings), the fields of
+its screening record flattened. The store's results table (``execution.results``) fills them; the analysis
+(``analysis.dataset``) reads them."""
 
 from __future__ import annotations
 
@@ -48,7 +49,10 @@ RESULT_COLUMNS = [
     "candidate_id",
     "formula",
     "state",
+    "workflow_id",
     "campaign_id",
+    "settings_fingerprint",
+    "source",
     "fingerprint",
     "model",
     "energy_per_atom_eV",

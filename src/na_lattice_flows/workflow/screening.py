@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from jobflow import Flow, Maker
 
 from na_lattice_flows.candidates.loaders import Candidate
+from na_lattice_flows.checks import check_range
 from na_lattice_flows.md.jobs import MLPMDMaker, md_gate
 from na_lattice_flows.md.langevin import md_settings
 from na_lattice_flows.phonons.jobs import MLPPhononMaker
@@ -30,6 +31,9 @@ class ScreeningFlowMaker(Maker):
     md_maker: MLPMDMaker | None = field(default_factory=MLPMDMaker)
     elastic_maker: Maker | None = None
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+
+    def __post_init__(self) -> None:
+        check_range("min_supercell_atoms", self.min_supercell_atoms, at_least=1)
 
     def provenance(self) -> Provenance:
         phonon, md = self.phonon_maker, self.md_maker
