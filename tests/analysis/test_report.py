@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from report_helpers import body_counts, rendered_dom
-from test_analysis import linear_truth
+from synthetic_tables import linear_truth
 
 from na_lattice_flows.analysis import report as report_module
 from na_lattice_flows.analysis.ml import DiffusionModel

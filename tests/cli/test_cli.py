@@ -89,6 +89,10 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path):
             assert row["D_avg_A2_per_ps"] is not None and row["na_vdos_center_thz"] > 0 and row["D_kinisi_A2_per_ps"] is not None
         else:
             assert row["md_skipped_reason"].startswith("dynamically unstable: min frequency")
+    # cubic Na3PS4 and Na3SbS4: a real soft mode at the zone boundary (H), not an acoustic artifact near Gamma
+    for cid in ("demo-Na3PS4", "demo-Na3SbS4"):
+        assert rows[cid]["dynamically_stable"] is False and rows[cid]["stability_rule"] == "soft mode"
+        assert "soft mode: -1." in rows[cid]["stability_reason"] and "q = [-0.5, -0.5, 0.5]" in rows[cid]["stability_reason"]
     # the demo ends with the report: figures of the stable structures, the statistics it cannot compute on five
     report = tmp_path / "work" / "report" / "index.html"
     assert f"Report: {report}" in demo.stdout and "not computed: correlations" in demo.stdout

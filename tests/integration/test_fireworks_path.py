@@ -217,7 +217,7 @@ def test_predict_ranks_the_stores_structures(finished_campaign, tmp_path, capsys
     """A model (trained on a synthetic table) ranks the campaign's structures straight from the store."""
     import json
 
-    from test_analysis import linear_truth
+    from synthetic_tables import linear_truth
 
     from na_lattice_flows.analysis.ml import train_diffusion_models
     from na_lattice_flows.cli import main

@@ -96,21 +96,19 @@ def cmd_phonons(args: argparse.Namespace) -> int:
     from na_lattice_flows.phonons.descriptors import phonon_descriptors
     from na_lattice_flows.phonons.force_constants import fit_force_constants
     from na_lattice_flows.phonons.references import load_reference
-    from na_lattice_flows.phonons.stability import dynamic_stability
+    from na_lattice_flows.phonons.stability import record_verdict, stability_screen
 
     reference = load_reference(args.path)
-    ph = fit_force_constants(reference, method=args.fc_method)
-    verdict = dynamic_stability(ph)
+    verdict, ph = stability_screen(fit_force_constants(reference, method=args.fc_method))
     descriptors, _ = phonon_descriptors(ph, temperature_k=args.temperature, low_freq_cutoff_thz=args.low_freq_cutoff)
-    descriptors.dynamically_stable = verdict.dynamically_stable
-    descriptors.min_frequency_thz = verdict.min_frequency_thz
+    record_verdict(descriptors, verdict)
     result = {"structure": reference.name, "formula": reference.unitcell.composition.reduced_formula,
-              **descriptors.model_dump(), "min_frequency_qpoint": verdict.min_frequency_qpoint}
+              **descriptors.model_dump(), "stability": verdict.model_dump()}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for key, value in result.items():
-            if key not in ("msd_per_site_A2", "site_species"):
+            if key not in ("msd_per_site_A2", "site_species", "stability"):
                 print(f"{key:32s} {value:.5g}" if isinstance(value, float) else f"{key:32s} {value}")
     return 0
 

@@ -18,6 +18,7 @@ from na_lattice_flows.workflow.columns import (
     PHONON_COLUMNS,
     PROVENANCE_COLUMNS,
     RESULT_COLUMNS,
+    STABILITY_COLUMNS,
     STRUCTURE_COLUMNS,
     TRANSPORT_COLUMNS,
 )
@@ -76,7 +77,7 @@ def results_table(session: Session) -> pd.DataFrame:
             "relax_converged": summary.get("relax_converged"),
             "supercell_n_atoms": summary.get("supercell_n_atoms"),
             "supercell_length_ratio": summary.get("supercell_length_ratio"),
-            **{column: (summary.get("phonons") or {}).get(column) for column in PHONON_COLUMNS},
+            **{column: (summary.get("phonons") or {}).get(column) for column in (*PHONON_COLUMNS, *STABILITY_COLUMNS)},
             **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
             "md_temperature_K": transport.get("reference_temperature_K"),
             "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),

@@ -206,6 +206,7 @@ def md_if_stable(stability: dict | None, structure: Structure, candidate_id: str
     if not stability.get("dynamically_stable"):
         where = stability.get("min_frequency_qpoint")
         reason = f"dynamically unstable: min frequency {stability.get('min_frequency_thz', float('nan')):.3f} THz" + (f" at q = {where}" if where else "")
+        reason += f" ({stability['reason']})" if stability.get("reason") else ""
         return TransportSummary(candidate_id=candidate_id, skipped_reason=reason)
     return Response(replace=route(maker.make(structure, candidate_id)))  # MD on GPU workers, not the gate's category
 

@@ -65,6 +65,8 @@ class PhononDescriptors(BaseModel):
     temperature_K: float
     dynamically_stable: bool | None = None
     min_frequency_thz: float | None = None
+    stability_rule: str | None = Field(None, description="What decided the verdict (phonons.stability): stable, soft mode, acoustic artifact near Gamma")
+    stability_reason: str | None = Field(None, description="The verdict in words, with the deciding mode")
     msd_na_avg_A2: float = Field(description="Mean over Na sites and directions of <u^2>")
     msd_na_max_A2: float = Field(description="Largest <u_alpha^2> of any Na site and direction")
     msd_per_site_A2: list[list[float]] = Field(description="(n_sites, 3) <u_x^2>, <u_y^2>, <u_z^2> of the primitive cell")

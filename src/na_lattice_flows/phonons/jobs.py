@@ -16,7 +16,7 @@ from na_lattice_flows.phonons.descriptors import DEFAULT_LOW_FREQ_CUTOFF_THZ, DE
 from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
 from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
 from na_lattice_flows.phonons.schemas import PhononDocument
-from na_lattice_flows.phonons.stability import dynamic_stability
+from na_lattice_flows.phonons.stability import record_verdict, stability_screen
 from na_lattice_flows.settings import SETTINGS
 from na_lattice_flows.structure.descriptors import structure_descriptors
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
@@ -64,11 +64,9 @@ def mlp_phonons(
         amplitude_A=amplitude_A,
         seed=seed,
     )
-    ph = fit_force_constants(reference, method=fc_method)
-    stability = dynamic_stability(ph)
+    stability, ph = stability_screen(fit_force_constants(reference, method=fc_method))  # ph: with the sum rules if applied
     descriptors, mode_data = phonon_descriptors(ph, temperature_k=temperature_K, low_freq_cutoff_thz=low_freq_cutoff_thz)
-    descriptors.dynamically_stable = stability.dynamically_stable
-    descriptors.min_frequency_thz = stability.min_frequency_thz
+    record_verdict(descriptors, stability)
     fc3 = None
     if third_order_method is not None:
         fc3 = fit_third_order(reference, method=third_order_method, cutoff_A=third_order_cutoff_A).tolist()
