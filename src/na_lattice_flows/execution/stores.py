@@ -6,8 +6,10 @@ database.
 
 Embedded (no URI): everything sits in one work directory. The JobStore is maggma's MontyStore (SQLite files,
 docs and data), the LaunchPad is FireWorks' mongomock persistence file. The mongomock LaunchPad is one JSON file
-read when a process opens it; ``EmbeddedSession`` holds a file lock and saves it atomically after every change,
-so the embedded default serves one process at a time (use MongoDB for many workers).
+read when a process opens it; a writing session holds the work folder's lock exclusively and saves the file
+atomically after every change (``embedded``), so the embedded default serves one writer at a time (use MongoDB
+for many workers); read-only commands share the lock and write nothing, which also lets them read a store in a
+folder they cannot write.
 """
 
 from __future__ import annotations
