@@ -43,6 +43,7 @@ def test_gpaw_forces_are_minus_the_energy_gradient():
     assert forces[0, 0] == pytest.approx(-(energies[0] - energies[1]) / (2 * step), abs=5e-4)
 
 
+@pytest.mark.slow  # 19 s; GPAW forces are checked in the default run by the energy-gradient test above
 def test_benchmark_flow_with_a_gpaw_reference(phonondb_dev, embedded_settings, tmp_path):
     reference_job = GPAWReferenceMaker(
         n_supercells=2, amplitude_A=0.03, seed=7, supercell_matrix=[[1, 0, 0], [0, 1, 0], [0, 0, 1]], settings=TINY

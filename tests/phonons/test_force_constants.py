@@ -58,7 +58,9 @@ def frequencies(ph: Phonopy) -> np.ndarray:
     return ph.get_qpoints_dict()["frequencies"]
 
 
-@pytest.mark.parametrize("method", [m for m in FC_METHODS if m != "phonopy"])
+@pytest.mark.parametrize(  # pheasy (13 s) is also in the default run through the CSLD vs finite-displacement test
+    "method", [pytest.param(m, marks=pytest.mark.slow) if m == "pheasy" else m for m in FC_METHODS if m != "phonopy"]
+)
 def test_fitting_methods_recover_a_known_harmonic_crystal(method):
     reference, exact = harmonic_reference(random=True)
     fitted = fit_force_constants(reference, method=method)

@@ -77,7 +77,7 @@ def test_a_near_gamma_acoustic_dip_goes_with_the_rotational_sum_rules(phonondb_d
     assert np.abs(after - before).max() < ZONE_BOUNDARY_MAX_THZ
 
 
-@pytest.mark.parametrize("formula", ["Na3PS4", "Na3SbS4"])
+@pytest.mark.parametrize("formula", ["Na3PS4", pytest.param("Na3SbS4", marks=pytest.mark.slow)])  # the demo test has both
 def test_the_cubic_phases_keep_their_zone_boundary_soft_mode(formula):
     """Cubic (I-43m) Na3PS4 and Na3SbS4 are unstable at the zone boundary, H (the mode that drives the cubic-to-
     tetragonal transition): CHGNet phonons of the CHGNet-relaxed cell from the paper's 30 random-displacement
