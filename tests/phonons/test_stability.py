@@ -28,7 +28,7 @@ def test_translation_overlap_is_one_for_a_rigid_shift_and_zero_for_an_optical_mo
     shift = np.zeros((6, 2))
     shift[[0, 3], 0] = weights  # both atoms along x, mass-weighted: a translation
     optical = np.zeros((6, 2))
-    optical[[0, 3], 1] = weights[::-1] * [1, -1]  # momentum-free relative motion: sqrt(m1) u1 = -sqrt(m2) u2 ... weighted
+    optical[[0, 3], 1] = weights[::-1] * [1, -1]  # e = (w2, -w1): m1 u1 + m2 u2 = 0, no net momentum
     optical[:, 1] /= np.linalg.norm(optical[:, 1])
     np.testing.assert_allclose(translation_overlap(shift, masses), [1.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(translation_overlap(optical, masses)[1], 0.0, atol=1e-12)

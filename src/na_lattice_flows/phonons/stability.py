@@ -99,10 +99,8 @@ def dynamic_stability(
     """The verdict on the force constants ``ph`` holds: no soft mode on a q-mesh (Gamma included) and the
     seekpath high-symmetry path; imaginary modes classified as in the module docstring."""
     all_q, all_f = mesh_and_path_frequencies(ph)
-    order = np.argsort(all_f, axis=1)
-    sorted_f = np.take_along_axis(all_f, order, axis=1)
+    sorted_f = np.sort(all_f, axis=1)  # column k: band k in ascending frequency (0-2 acoustic near Gamma)
     index = np.unravel_index(np.argmin(sorted_f), sorted_f.shape)
-    q_norm = np.linalg.norm(all_q - np.rint(all_q), axis=1)
     near_gamma = in_supercell_gamma_zone(ph, all_q)
     imaginary = np.flatnonzero(sorted_f[:, 0] < -tolerance_thz)[:MAX_CLASSIFIED_QPOINTS]
     masses = np.asarray(ph.primitive.masses)
@@ -110,9 +108,7 @@ def dynamic_stability(
     if len(imaginary):
         ph.run_qpoints(all_q[imaginary], with_eigenvectors=True)
         for row, frequencies, vectors in zip(imaginary, ph.qpoints.frequencies, ph.qpoints.eigenvectors, strict=True):
-            ordered = np.argsort(frequencies)
-            overlaps = translation_overlap(vectors, masses)[ordered]
-            overlap_of[row] = overlaps
+            overlap_of[row] = translation_overlap(vectors, masses)[np.argsort(frequencies)]
     soft_rows, artifact_rows = [], []
     soft_min, soft_q = None, None
     for row in imaginary:
@@ -126,13 +122,14 @@ def dynamic_stability(
         if soft_min is None or lowest < soft_min:
             soft_min, soft_q = lowest, np.round(all_q[row], 6).tolist()
     q_min = np.round(all_q[index[0]], 6).tolist()
+    q_norm = float(np.linalg.norm(all_q[index[0]] - np.rint(all_q[index[0]])))
     min_overlap = float(overlap_of[index[0]][index[1]]) if index[0] in overlap_of else None
     if soft_rows:
         rule, reason = SOFT_MODE, f"soft mode: {soft_min:.3f} THz at q = {soft_q}"
     elif artifact_rows:
         rule = ARTIFACT
         reason = (f"stable: the only imaginary modes are acoustic artifacts near Gamma (lowest {sorted_f[index]:.3f} THz at "
-                  f"q = {q_min}, |q| = {q_norm[index[0]]:.3f}, translation overlap {min_overlap:.2f})")  # fmt: skip
+                  f"q = {q_min}, |q| = {q_norm:.3f}, translation overlap {min_overlap:.2f})")  # fmt: skip
     else:
         rule, reason = STABLE, f"stable: no mode below -{tolerance_thz:g} THz (lowest {sorted_f[index]:.3f} THz)"
     return StabilityVerdict(
