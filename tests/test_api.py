@@ -76,3 +76,15 @@ def test_benchmark_and_validation_flows_refuse_what_they_cannot_run(tmp_path):
         benchmark_flow([tmp_path / "absent.tar.lzma"], ["chgnet"])
     with pytest.raises(ValueError):
         validation_flow({}, top=3)  # no finished MD to validate
+
+
+def test_doped_study_script_submits_the_study_with_its_harmonic_check(embedded_settings, tmp_path, capsys):
+    cif = tmp_path / "Na3SbS4.cif"
+    next(c for c in demo_candidates() if c.formula == "Na3SbS4").structure.to(filename=str(cif))
+    script("submit_doped_study")([str(cif), "--fractions", "0,0.125", "--preset", "short", "--model", "chgnet",
+                                  "--workdir", str(embedded_settings.workdir)])  # fmt: skip
+    assert "doped study Na3SbS4-" in capsys.readouterr().out
+    with open_session(embedded_settings, read_only=True) as session:
+        names = {fw["name"]: fw["spec"].get("_category") for fw in session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1})}
+    harmonic = [name for name in names if name.startswith("harmonic check")]
+    assert len(harmonic) == 2 and all(names[name] == GPU for name in harmonic)  # relaxation and phonons of cubic Na3SbS4

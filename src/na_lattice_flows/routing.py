@@ -23,6 +23,9 @@ FUNCTION_CATEGORIES = {
     "mlp_phonons": GPU,
     "mlp_md": GPU,
     "mlp_md_batch": GPU,
+    "doped_npt_point": GPU,
+    "doped_transition": GPU,  # the whole fine grid: one GPU worker's job
+    "doped_transport": GPU,
     "evaluate_model_on_reference": GPU,
     "run_elastic_deformations": GPU,  # atomate2's: replaced by the MLP relaxations of the strained cells, which inherit it
     "gpaw_static": CPU,

@@ -17,7 +17,7 @@ from na_lattice_flows.analysis import figures
 from na_lattice_flows.analysis.dataset import correlations, dataset, export_table, usable
 from na_lattice_flows.analysis.html import Section, figure_html, page_html, table_html
 from na_lattice_flows.analysis.ml import NotEnoughData, rank_candidates, train_diffusion_models
-from na_lattice_flows.execution.queries import arrhenius_series, md_curves, phonon_output, summaries_of
+from na_lattice_flows.execution.queries import arrhenius_series, doped_study_documents, md_curves, phonon_output, summaries_of
 from na_lattice_flows.execution.results import failures_table, rejections_table, results_table
 from na_lattice_flows.execution.stores import Session
 from na_lattice_flows.md.diffusion import MIN_MELT_FILTER_DURATION_PS
@@ -190,6 +190,41 @@ def _md_figures(page: _Page, session: Session, table: pd.DataFrame) -> list[str]
     return parts
 
 
+def _doping_section(page: _Page, session: Session) -> Section | None:
+    """The doped studies: their tables (also CSV and Parquet) and Figs. 2-6; None when the store has none."""
+    from na_lattice_flows.analysis import doping_figures
+
+    studies = doped_study_documents(session, load_systems=True)
+    if not studies:
+        return None
+    body = []
+    for study in studies:
+        rows, transport = pd.DataFrame(study["table"]), pd.DataFrame(study["transport_table"])
+        for name, frame in (("systems", rows), ("transport", transport)):
+            for suffix in (".csv", ".parquet"):
+                export_table(frame, page.out_dir / f"doping_{study['study_id']}_{name}{suffix}")
+        body.append(f"<h3>{study['study_id']} ({study['structure_formula']}, {study['model']}, preset {study['preset']})</h3>"
+                    + table_html(rows.drop(columns=["T_C_reason"]), f"doping-{study['study_id']}")
+                    + "<h4>Transport per temperature</h4>" + table_html(transport))  # fmt: skip
+        figure_dir = page.figure_dir / study["study_id"]
+        drawn = [
+            (doping_figures.lattice_vs_temperature(study["systems"], figure_dir), "Lattice parameters against T, T_C band shaded"),
+            (doping_figures.tc_vs_fraction(study["table"], figure_dir), "T_C against the dopant fraction"),
+            (doping_figures.four_systems(study["table"], figure_dir), "Pristine, dopant only, vacancies only, dopant + vacancies"),
+            (doping_figures.dihedral_series(study["systems"], figure_dir), "Dihedral angles of successive tetrahedra along [111]"),
+            (doping_figures.arrhenius_axes(study["systems"], figure_dir), "Arrhenius plots of D*, D along c and in ab"),
+        ]
+        if study.get("harmonic") and study.get("harmonic_structure"):
+            harmonic = study["harmonic"]
+            ph = phonopy_from_output(Structure.from_dict(study["harmonic_structure"]), harmonic)
+            drawn.append((doping_figures.harmonic_dispersion(ph, harmonic["stability"], harmonic["formula"], figure_dir),
+                          f"Harmonic check: {harmonic['formula']} ({harmonic['amplitude_A']:g} A displacements, {harmonic['model']})"))  # fmt: skip
+        body += [page.figure(paths, caption) for paths, caption in drawn if paths]
+        undetermined = rows[rows["T_C_K"].isna()]
+        page.cannot += [f"T_C of {r.system}: {r.T_C_reason}" for r in undetermined.itertuples()]
+    return Section("Doped electrolytes: phase transition and transport", "".join(body))
+
+
 def _failures_section(session: Session, table: pd.DataFrame, campaign_id: str | None) -> Section:
     """Failed jobs, rejected inputs, structures without MD and melted runs, each with its reason."""
     failures = failures_table(session).drop(columns=["traceback"])
@@ -244,7 +279,7 @@ def build_report(
                          + table_html(top.reindex(columns=PAGE_COLUMNS[:12]), "top") + ranking_html)  # fmt: skip
     figure_html = _scatter_figures(page, table) + _dispersion_figures(page, session, table, n_dispersions) + _md_figures(page, session, table)
     drawn = Section("Figures", "".join(figure_html) or "<p class='note'>No figure could be drawn yet.</p>")
-    sections = [provenance, structures, candidates, correlation, models, drawn, _failures_section(session, table, campaign_id)]
+    sections = [provenance, structures, candidates, correlation, models, drawn, _doping_section(page, session), _failures_section(session, table, campaign_id)]
     path = page.out_dir / "index.html"
     path.write_text(page_html(campaign_id, [s for s in sections if s is not None], page.cannot, len(page.figures) // 2))
     return Report(path, tables, model_paths, page.figures, page.cannot)

@@ -104,3 +104,16 @@ def validation_documents(session: Session) -> list[dict]:
     session.job_store.connect()
     criteria = {"output.D_ratio_mlp_over_aimd": {"$exists": True}, "output.aimd_engine": {"$exists": True}}
     return [doc["output"] for doc in session.job_store.query(criteria, properties=["output", "completed_at"], sort={"completed_at": 1})]
+
+
+def doped_study_documents(session: Session, load_systems: bool = False) -> list[dict]:
+    """Newest output of every doped study (by study id); ``load_systems`` also loads the per-system documents
+    (lattice traces, transport runs) from the data store, which the report's figures need."""
+    from na_lattice_flows.doping.flow import STUDY_SUMMARY_JOB_NAME
+
+    store = session.job_store
+    store.connect()
+    latest: dict[str, dict] = {}
+    for doc in store.query({"name": STUDY_SUMMARY_JOB_NAME}, properties=["output", "completed_at"], sort={"completed_at": 1}, load=load_systems):
+        latest[doc["output"]["study_id"]] = doc["output"]
+    return list(latest.values())

@@ -14,10 +14,13 @@ import json
 import os
 from pathlib import Path
 
+from typing import Literal
+
 import numpy as np
 from ase import Atoms, units
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.verlet import VelocityVerlet
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
@@ -38,6 +41,9 @@ class MDSettings(BaseModel):
     checkpoint_interval_steps: int = Field(1000, gt=0)
     seed: int = 0
     store_velocities: bool = True
+    production_ensemble: Literal["langevin", "nve"] = Field(
+        "langevin", description="'nve': velocity Verlet after the Langevin equilibration (unperturbed dynamics for D_sigma)"
+    )
 
     @property
     def n_steps(self) -> int:
@@ -50,6 +56,8 @@ class MDSettings(BaseModel):
     def fingerprint(self) -> str:
         """What the trajectory depends on (not the checkpoint interval), to refuse resuming a different run."""
         physics = self.model_dump(exclude={"checkpoint_interval_steps", "store_velocities"})
+        if self.production_ensemble == "langevin":
+            del physics["production_ensemble"]  # added in 0.3: runs of earlier releases keep their fingerprint
         return hashlib.sha256(json.dumps(physics, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -87,11 +95,17 @@ class FrameSegments:
         for leftover in self.folder.glob("*.tmp.npz"):
             leftover.unlink()
 
-    def write(self, end_step: int, steps: list[int], positions: list[np.ndarray], velocities: list[np.ndarray] | None) -> None:
+    def write(
+        self, end_step: int, steps: list[int], positions: list[np.ndarray], velocities: list[np.ndarray] | None,
+        cells: list[np.ndarray] | None = None,
+    ) -> None:
+        """One segment; ``cells`` (float64, one per frame) for runs whose cell moves (NPT)."""
         temporary = self.folder / f"frames_{end_step:09d}.tmp.npz"
         arrays = {"step": np.asarray(steps, dtype=np.int64), "positions": np.asarray(positions, dtype=np.float32)}
         if velocities is not None:
             arrays["velocities"] = np.asarray(velocities, dtype=np.float32)
+        if cells is not None:
+            arrays["cells"] = np.asarray(cells, dtype=np.float64).reshape(-1, 3, 3)
         np.savez(temporary, **arrays)
         os.replace(temporary, self.folder / f"frames_{end_step:09d}.npz")
 
@@ -155,7 +169,7 @@ def run_langevin_md(
         Stationary(atoms)
     segments.drop_after(step)
     resumed_from_step = step
-    dynamics = Langevin(
+    thermostat = Langevin(
         atoms,
         timestep=settings.timestep_fs * units.fs,
         temperature_K=settings.temperature_K,
@@ -163,6 +177,7 @@ def run_langevin_md(
         fixcm=True,
         rng=rng,
     )
+    verlet = VelocityVerlet(atoms, timestep=settings.timestep_fs * units.fs) if settings.production_ensemble == "nve" else None
     steps: list[int] = []
     positions: list[np.ndarray] = []
     velocities: list[np.ndarray] = []
@@ -184,6 +199,7 @@ def run_langevin_md(
     forces = None
     with tqdm(total=settings.n_steps, initial=step, disable=not progress, desc="MD steps", unit="step") as bar:
         for completed in range(step + 1, settings.n_steps + 1):
+            dynamics = verlet if verlet is not None and completed > settings.n_equilibration_steps else thermostat
             forces = dynamics.step(forces)
             record_if_frame(completed)
             if completed % settings.checkpoint_interval_steps == 0 or completed == settings.n_steps:
@@ -194,8 +210,9 @@ def run_langevin_md(
     return trajectory_path
 
 
-def finish_trajectory(path: Path, symbols: list[str], cell: np.ndarray, settings: MDSettings, segments: FrameSegments, attrs: dict) -> None:
-    """Gather the frame segments into the HDF5 trajectory (written whole, by rename) and drop the segments."""
+def finish_trajectory(path: Path, symbols: list[str], cell: np.ndarray, settings, segments: FrameSegments, attrs: dict) -> None:
+    """Gather the frame segments into the HDF5 trajectory (written whole, by rename) and drop the segments.
+    ``settings``: the run's MDSettings or NPTSettings; segments with per-frame cells replace ``cell``."""
     from na_lattice_flows.md.trajectory import write_h5_trajectory
 
     frames = segments.collect()
@@ -207,7 +224,8 @@ def finish_trajectory(path: Path, symbols: list[str], cell: np.ndarray, settings
         "settings_fingerprint": settings.fingerprint(),
         **attrs,
     }
-    write_h5_trajectory(path, symbols, cell, header, frames["step"], frames["positions"], frames.get("velocities"))
+    cells = frames.get("cells", cell)
+    write_h5_trajectory(path, symbols, cells, header, frames["step"], frames["positions"], frames.get("velocities"))
     segments.remove()
 
 

@@ -75,7 +75,8 @@ def write_h5_trajectory(
     velocities: np.ndarray | None,
 ) -> Path:
     """Write a whole trajectory atomically (a temporary file renamed into place): float32 unwrapped positions
-    (A) and velocities (A/fs), the MD step of each frame, species, cell and run settings as attributes."""
+    (A) and velocities (A/fs), the MD step of each frame, species, cell and run settings as attributes. A cell
+    per frame (n_frames, 3, 3: NPT) goes to the ``cells`` dataset and its mean to the ``cell`` attribute."""
     import h5py
 
     path = Path(path)
@@ -86,7 +87,10 @@ def write_h5_trajectory(
             handle.create_dataset("velocities", data=np.asarray(velocities, dtype="f4"), compression="gzip", compression_opts=4)
         handle.create_dataset("step", data=np.asarray(steps, dtype="i8"))
         handle.attrs["species"] = np.array(species, dtype="S3")
-        handle.attrs["cell"] = np.asarray(cell, dtype=float)
+        cell = np.asarray(cell, dtype=float)
+        if cell.ndim == 3:
+            handle.create_dataset("cells", data=cell)
+        handle.attrs["cell"] = cell if cell.ndim == 2 else cell.mean(axis=0)
         for key, value in attrs.items():
             handle.attrs[key] = value
     os.replace(temporary, path)
@@ -218,10 +222,11 @@ def _read_h5(path: Path, timestep_fs, stride, temperature_K) -> MDTrajectory:
         attrs = dict(handle.attrs)
         positions = np.asarray(handle["positions"], dtype=float)
         velocities = np.asarray(handle["velocities"], dtype=float) if "velocities" in handle else None
+        cell = np.asarray(handle["cells"]) if "cells" in handle else attrs["cell"]
     return MDTrajectory(
         species=[s.decode() if isinstance(s, bytes) else str(s) for s in attrs["species"]],
         positions=positions,
-        cell=attrs["cell"],
+        cell=cell,
         frame_interval_fs=float(timestep_fs or attrs["timestep_fs"]) * int(stride or attrs["frame_interval_steps"]),
         velocities=velocities,
         temperature_K=temperature_K or float(attrs.get("temperature_K", np.nan)),

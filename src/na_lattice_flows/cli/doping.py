@@ -1,0 +1,184 @@
+"""The doped-electrolyte study from the command line: ``na-flows doping cell`` (one doped supercell, the tool a
+user runs before submitting, the flow's own code), ``doping submit`` (the study's flow) and ``doping results``
+(its tables). Run the flow with ``na-flows run`` or rlaunch; ``na-flows report`` shows it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from na_lattice_flows.cli.common import EXIT_NOTHING_SUBMITTED, add_store_options, store_settings, write_table
+from na_lattice_flows.settings import SETTINGS
+
+
+def _read_structure(path: str):
+    from pymatgen.core import Structure
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such structure file")
+    try:
+        return Structure.from_file(path)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable structure (CIF or POSCAR): {exc}") from exc
+
+
+def _fractions(text: str) -> list[float]:
+    try:
+        return [float(value) for value in text.split(",") if value.strip()]
+    except ValueError as exc:
+        raise ValueError(f"--fractions {text!r}: give comma-separated numbers, e.g. 0,0.05,0.1") from exc
+
+
+def add_commands(commands) -> dict:
+    doping = commands.add_parser(
+        "doping",
+        help="the doped-electrolyte study: doped cells (SQS + Na vacancies), NPT T_C, anisotropic and correlated diffusion",
+        description="`doping cell` writes one doped supercell; `doping submit` adds the study's flow (pristine, each "
+        "fraction with its Na vacancies, and the dopant-only and vacancies-only controls); `doping results` lists its tables.",
+    )
+    actions = doping.add_subparsers(dest="doping_action", required=True, metavar="ACTION")
+    cell = actions.add_parser("cell", help="write one doped supercell and print its counts as JSON")
+    cell.add_argument("structure", help="the host's conventional cell (CIF or POSCAR)")
+    cell.add_argument("--dopant", required=True, help="DOPANT:HOST, e.g. W:Sb")
+    cell.add_argument("--fraction", type=float, required=True, help="fraction of the host sites, e.g. 0.125")
+    cell.add_argument("--supercell", required=True, help="NxMxK, e.g. 2x2x2")
+    cell.add_argument("--seed", type=int, default=0, help="SQS annealing and vacancy placement (default 0)")
+    mode = cell.add_mutually_exclusive_group()
+    mode.add_argument("--no-vacancies", action="store_true", help="the dopant only (no charge-compensating Na vacancies)")
+    mode.add_argument("--vacancies-only", action="store_true", help="the Na vacancies only (no dopant)")
+    cell.add_argument("--out", required=True, help="output file: .cif, or POSCAR/.vasp")
+    host = actions.add_parser("host", help="build a host by substitution (e.g. tetragonal Na3SbS4 from Na3PS4), relaxed in its space group")
+    host.add_argument("structure", help="a CIF/POSCAR, or a CSV/JSON input with --id (e.g. the pool and mp-28782)")
+    host.add_argument("--id", help="the entry of a CSV/JSON input (e.g. mp-28782)")
+    host.add_argument("--substitute", required=True, help="OLD:NEW, e.g. P:Sb (the volume is scaled by the cubic Na3SbS4/Na3PS4 ratio)")
+    host.add_argument("--relax-model", help="MLP to relax positions and cell in the space group (e.g. 7net-0); default: not relaxed")
+    host.add_argument("--out", required=True, help="output file: .cif, or POSCAR/.vasp")
+    submit = actions.add_parser("submit", help="add the doped study's flow")
+    submit.add_argument("structure", help="the host's conventional cell (CIF or POSCAR), e.g. tetragonal Na3SbS4")
+    submit.add_argument("--dopant", default="W:Sb", help="DOPANT:HOST (default W:Sb)")
+    submit.add_argument("--fractions", default="0,0.025,0.05,0.075,0.1", help="comma-separated (default: the study's 0,0.025,0.05,0.075,0.1)")
+    submit.add_argument("--model", default=SETTINGS.doping_model, help=f"MLP registry name (default {SETTINGS.doping_model})")
+    submit.add_argument("--preset", choices=["paper", "short"], default="paper", help="paper: the study's sizes (GPU); short: 2 CPU cores")
+    submit.add_argument("--supercell", help="NxMxK: override the preset's")
+    submit.add_argument("--temperatures", help="coarse grid, comma-separated K (default: the preset's)")
+    submit.add_argument("--transport-temperatures", help="comma-separated K (default: the preset's)")
+    submit.add_argument("--fine-step", type=float, help="fine-grid step, K (default: the preset's; the study: 12.5)")
+    submit.add_argument("--no-controls", action="store_true", help="leave out the dopant-only and vacancies-only systems")
+    submit.add_argument("--seed", type=int, help="SQS, vacancies and MD seed")
+    submit.add_argument("--trajectory-dir", help="where trajectories go (default <workdir>/trajectories; every worker sees it)")
+    submit.add_argument("--force", action="store_true", help="submit even if the same study is already in the store")
+    add_store_options(submit)
+    results = actions.add_parser("results", help="the doped studies' tables")
+    results.add_argument("--table", choices=["systems", "transport"], default="systems", help="per system (T_C, D*, D_sigma, H_R, Ea) or per temperature")
+    results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    results.add_argument("--output", help="write to this file instead of the screen")
+    add_store_options(results)
+    return {"doping": cmd_doping}
+
+
+def cmd_doping(args: argparse.Namespace) -> int:
+    return {"cell": _cell, "host": _host, "submit": _submit, "results": _results}[args.doping_action](args)
+
+
+def _output_format(out: Path) -> str:
+    if out.suffix.lower() == ".cif":
+        return "cif"
+    if out.suffix.lower() in (".vasp", ".poscar") or "POSCAR" in out.name:
+        return "poscar"
+    raise ValueError(f"--out {out}: use a .cif, .vasp or POSCAR file name")
+
+
+def _host(args: argparse.Namespace) -> int:
+    from na_lattice_flows.candidates.loaders import load_file
+    from na_lattice_flows.doping.cells import parse_dopant
+    from na_lattice_flows.doping.hosts import relax_in_space_group, space_group, substituted_host
+    from na_lattice_flows.models import get_calculator
+
+    old, new = parse_dopant(args.substitute)
+    if args.id:
+        loaded = load_file(Path(args.structure))
+        found = [c.structure for c in loaded.candidates if c.candidate_id == args.id]
+        if not found:
+            raise ValueError(f"--id {args.id}: not among the {len(loaded.candidates)} readable entries of {args.structure}")
+        parent = found[0]
+    else:
+        parent = _read_structure(args.structure)
+    out = Path(args.out)
+    fmt = _output_format(out)
+    host = substituted_host(parent, old, new)
+    if args.relax_model:
+        host = relax_in_space_group(host, get_calculator(args.relax_model))
+    host.to(filename=str(out), fmt=fmt)
+    print(json.dumps({"out": str(out), "formula": host.composition.reduced_formula, "space_group": space_group(host),
+                      "parent_space_group": space_group(parent), "lattice_A": [round(x, 4) for x in host.lattice.abc],
+                      "relaxed_with": args.relax_model}, indent=2))  # fmt: skip
+    return 0
+
+
+def _cell(args: argparse.Namespace) -> int:
+    from na_lattice_flows.doping.cells import doped_supercell, parse_dopant, parse_supercell
+
+    dopant, host = parse_dopant(args.dopant)
+    supercell = parse_supercell(args.supercell)
+    mode = "none" if args.no_vacancies else "only" if args.vacancies_only else "compensate"
+    out = Path(args.out)
+    fmt = _output_format(out)
+    cell = doped_supercell(_read_structure(args.structure), dopant, host, args.fraction, supercell, args.seed, mode)
+    cell.structure.to(filename=str(out), fmt=fmt)
+    print(json.dumps({
+        "out": str(out), "formula": cell.formula, "dopant": dopant, "host_site": host, "requested_fraction": cell.requested_fraction,
+        "achieved_fraction": cell.achieved_fraction, "n_host_sites": cell.n_host_sites, "n_dopant": cell.n_dopant,
+        "n_vacancies": cell.n_vacancies, "vacancy_mode": mode, "net_charge_e": cell.net_charge_e, "n_atoms": len(cell.structure),
+        "seed": cell.seed, "supercell": list(supercell),
+    }, indent=2))  # fmt: skip
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from na_lattice_flows.doping.cells import parse_dopant, parse_supercell
+    from na_lattice_flows.doping.flow import DopedPhaseStudyMaker
+    from na_lattice_flows.execution.stores import open_session
+    from na_lattice_flows.execution.submission import add_flow
+
+    dopant, host = parse_dopant(args.dopant)
+    overrides = {
+        "supercell": parse_supercell(args.supercell) if args.supercell else None,
+        "coarse_temperatures_K": _fractions(args.temperatures) if args.temperatures else None,
+        "transport_temperatures_K": _fractions(args.transport_temperatures) if args.transport_temperatures else None,
+        "fine_step_K": args.fine_step,
+        "seed": args.seed,
+    }
+    settings = store_settings(args)
+    maker = DopedPhaseStudyMaker(
+        model=args.model, dopant=dopant, host_site=host, fractions=_fractions(args.fractions), preset=args.preset,
+        overrides={k: v for k, v in overrides.items() if v is not None}, controls=not args.no_controls,
+        trajectory_dir=args.trajectory_dir or str(SETTINGS.trajectory_folder(settings.workdir)),
+    )  # fmt: skip
+    structure = _read_structure(args.structure)
+    study_id = maker.study_id(structure)
+    with open_session(settings) as session:
+        existing = session.launchpad.workflows.find_one({"metadata.study_id": study_id}, {"nodes": 1, "state": 1})
+        if existing and not args.force:
+            print(f"already submitted: study {study_id} (workflow {min(existing['nodes'])}, {existing['state']}); use --force to resubmit")
+            return EXIT_NOTHING_SUBMITTED
+        flow = maker.make(structure)
+        fw_id = add_flow(session, flow, f"doping {study_id}", {"study": "doping", "study_id": study_id, "formula": structure.composition.reduced_formula})
+        session.save()
+    systems = ", ".join(name for name, _, _ in maker.systems())
+    print(f"Submitted doped study {study_id} (workflow {fw_id}, {len(flow.jobs)} jobs; systems: {systems}). Run it with `na-flows run`.")
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution.queries import doped_study_documents
+    from na_lattice_flows.execution.stores import open_session
+
+    with open_session(store_settings(args), read_only=True) as session:
+        studies = doped_study_documents(session)
+    key = "table" if args.table == "systems" else "transport_table"
+    rows = [{"study_id": study["study_id"], "model": study["model"], **row} for study in studies for row in study[key]]
+    write_table(pd.DataFrame(rows), args.format, args.output)
+    return 0
