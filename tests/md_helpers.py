@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.build import bulk
 from ase.calculators.calculator import Calculator, all_changes
 
 from na_lattice_flows.md.trajectory import MDTrajectory
@@ -108,3 +109,18 @@ def assert_same_frames(resumed: Path, reference: Path, n_frames: int) -> None:
         assert len(np.unique(a["step"][:])) == n_frames  # none lost, none repeated
         np.testing.assert_array_equal(a["positions"][:], b["positions"][:])
         np.testing.assert_array_equal(a["velocities"][:], b["velocities"][:])
+
+
+ARGON = {"sigma": 3.405, "epsilon": 0.0104, "cutoff": 2.0 * 3.405}  # between the third and fourth fcc shells over the EOS scan
+
+
+def lj_model():
+    """Lennard-Jones argon as a torch-sim model with stress: a cheap, exact labeller for the NPT engines."""
+    import torch
+    from torch_sim.models.lennard_jones import LennardJonesModel
+
+    return LennardJonesModel(**ARGON, device=torch.device("cpu"), dtype=torch.float64, compute_stress=True)
+
+
+def argon(a: float = 5.30):
+    return bulk("Ar", "fcc", a=a, cubic=True).repeat((3, 3, 3))

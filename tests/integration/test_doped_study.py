@@ -71,6 +71,9 @@ def test_short_study_killed_mid_npt_resumes_and_reports(embedded_settings, tmp_p
     assert not list(trajectory_dir.rglob("*.checkpoint.npz"))
 
     capsys.readouterr()
+    assert main(["status", "--workdir", str(embedded_settings.workdir)]) == 0  # the screening's commands live beside the study
+    assert main(["results", "--workdir", str(embedded_settings.workdir), "--format", "json"]) == 0
+    capsys.readouterr()
     assert main(["doping", "results", "--workdir", str(embedded_settings.workdir), "--format", "json"]) == 0
     rows = {row["system"]: row for row in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"pristine", "W0.25+vac"}

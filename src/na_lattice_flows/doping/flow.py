@@ -23,7 +23,7 @@ from na_lattice_flows.doping.jobs import (
     make_doped_cell,
 )
 from na_lattice_flows.doping.presets import doping_settings
-from na_lattice_flows.models import resolve_model
+from na_lattice_flows.models import TORCHSIM_FAMILIES, resolve_model
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
 
 STUDY_SUMMARY_JOB_NAME = "doped study summary"
@@ -58,7 +58,8 @@ class DopedPhaseStudyMaker(Maker):
     harmonic_amplitude_A: float = 0.02  # the study's displacements
 
     def __post_init__(self) -> None:
-        self.model = resolve_model(self.model).name
+        spec = resolve_model(self.model)
+        self.model = spec.name
         parse_dopant(f"{self.dopant}:{self.host_site}")
         if not self.fractions:
             raise ValueError("fractions: give at least one dopant fraction (0 is the pristine host)")
@@ -67,7 +68,9 @@ class DopedPhaseStudyMaker(Maker):
             if fraction > 1:
                 raise ValueError(f"fractions = {fraction!r}: a fraction of the host sites cannot exceed 1")
         self.fractions = sorted({float(f) for f in self.fractions})
-        _ = self.settings  # a bad preset or override fails here, at submission
+        if self.settings.fine_grid_engine == "torchsim" and spec.family not in TORCHSIM_FAMILIES:  # also: a bad preset fails here
+            raise ValueError(f"fine_grid_engine 'torchsim' has no wrapper for {self.model!r} ({spec.family}); use a "
+                             f"{' or '.join(TORCHSIM_FAMILIES)} model or the 'ase' engine")  # fmt: skip
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
 
     @property

@@ -34,10 +34,11 @@ from na_lattice_flows.doping.schemas import (
 )
 from na_lattice_flows.md.diffusion import arrhenius_fit
 from na_lattice_flows.md.langevin import run_langevin_md
+from na_lattice_flows.md.batched_npt import run_torchsim_npt_md
 from na_lattice_flows.md.npt import run_npt_md
 from na_lattice_flows.md.trajectory import read_trajectory
 from na_lattice_flows.md.transport import analyze_trajectory
-from na_lattice_flows.models import get_calculator
+from na_lattice_flows.models import get_calculator, get_torchsim_model
 
 
 def _folder(trajectory_dir: str, study_id: str, system: str) -> Path:
@@ -49,11 +50,24 @@ def make_doped_cell(structure: Structure, dopant: str, host_site: str, fraction:
     return doped_supercell(structure, dopant, host_site, fraction, settings.supercell, settings.seed, vacancy_mode, settings.sqs_cutoffs_A)
 
 
+def _npt_settings(settings: DopingStudySettings, temperature_K: float):
+    return settings.npt.model_copy(update={"temperature_K": temperature_K, "seed": settings.seed})
+
+
+def _npt_path(folder: Path, temperature_K: float, start: str, settings: DopingStudySettings) -> Path:
+    return folder / f"npt_{temperature_K:g}K_{start}_{_npt_settings(settings, temperature_K).fingerprint()}.h5"
+
+
 def _run_npt_point(atoms: Atoms, velocities, system: str, temperature_K: float, start: str, model: str, settings: DopingStudySettings,
                    folder: Path) -> NPTDocument:  # fmt: skip
-    npt = settings.npt.model_copy(update={"temperature_K": temperature_K, "seed": settings.seed})
-    path = folder / f"npt_{temperature_K:g}K_{start}_{npt.fingerprint()}.h5"
-    run_npt_md(atoms, get_calculator(model), npt, path, velocities_A_per_fs=velocities, attrs={"model": model, "system": system})
+    path = _npt_path(folder, temperature_K, start, settings)
+    run_npt_md(atoms, get_calculator(model), _npt_settings(settings, temperature_K), path, velocities_A_per_fs=velocities,
+               attrs={"model": model, "system": system})  # fmt: skip
+    return _npt_document(path, system, temperature_K, start, model, settings)
+
+
+def _npt_document(path: Path, system: str, temperature_K: float, start: str, model: str, settings: DopingStudySettings) -> NPTDocument:
+    """The phase call, mean cell and dihedrals of one finished NPT trajectory (either engine)."""
     trajectory = read_trajectory(path)
     lattice = lattice_parameters(trajectory.cell, settings.supercell)
     curves = {"times_ps": trajectory.times_ps.tolist(), "lattice": lattice.tolist()}
@@ -62,10 +76,11 @@ def _run_npt_point(atoms: Atoms, velocities, system: str, temperature_K: float, 
         curves.update({key: value.tolist() for key, value in series.items()})
     except ValueError:  # no tetrahedra of Sb/W with S in this structure
         dihedrals = None
+    n_atoms = len(trajectory.species)
     return NPTDocument(
-        system=system, temperature_K=temperature_K, start=start, model=model, settings=npt, n_atoms=len(atoms),
+        system=system, temperature_K=temperature_K, start=start, model=model, settings=_npt_settings(settings, temperature_K), n_atoms=n_atoms,
         phase=classify_phase(lattice, settings.thresholds), mean_cell_A=trajectory.mean_cell.tolist(),
-        volume_per_atom_A3=float(np.abs(np.linalg.det(trajectory.cell)).mean() / len(atoms)), dihedrals=dihedrals,
+        volume_per_atom_A3=float(np.abs(np.linalg.det(trajectory.cell)).mean() / n_atoms), dihedrals=dihedrals,
         trajectory_path=str(path.resolve()), curves=curves,
     )  # fmt: skip
 
@@ -99,13 +114,19 @@ def doped_transition(coarse: list[NPTDocument], system: str, model: str, setting
     by_temperature = {doc.temperature_K: doc for doc in coarse}
     endpoints = {"tetragonal": last_frame(by_temperature[bracket[0]].trajectory_path), "cubic": last_frame(by_temperature[bracket[1]].trajectory_path)}
     folder = _folder(trajectory_dir, study_id, system)
-    runs, points = [], []
-    for temperature in fine_grid(*bracket, settings.fine_step_K):
-        pair = {start: _run_npt_point(atoms, velocities, system, temperature, f"from-{start}", model, settings, folder)
-                for start, (atoms, velocities) in endpoints.items()}  # fmt: skip
-        runs.extend(pair.values())
-        points.append(FinePoint(temperature_K=temperature, from_tetragonal=pair["tetragonal"].phase.phase, from_cubic=pair["cubic"].phase.phase))
-    return TransitionDocument(system=system, estimate=transition_temperature(phases, points), fine_runs=runs)
+    grid = fine_grid(*bracket, settings.fine_step_K)
+    if settings.fine_grid_engine == "torchsim":  # every run of the grid in one batch: one model call per step
+        runs = [(t, start, *endpoints[start]) for t in grid for start in endpoints]
+        paths = [_npt_path(folder, t, f"from-{start}", settings) for t, start, _, _ in runs]
+        run_torchsim_npt_md([atoms for _, _, atoms, _ in runs], get_torchsim_model(model), [_npt_settings(settings, t) for t, _, _, _ in runs],
+                            paths, [v for _, _, _, v in runs], [{"model": model, "system": system} for _ in runs])  # fmt: skip
+        documents = {(t, start): _npt_document(path, system, t, f"from-{start}", model, settings) for (t, start, _, _), path in zip(runs, paths, strict=True)}
+    else:
+        documents = {(t, start): _run_npt_point(atoms, velocities, system, t, f"from-{start}", model, settings, folder)
+                     for t in grid for start, (atoms, velocities) in endpoints.items()}  # fmt: skip
+    points = [FinePoint(temperature_K=t, from_tetragonal=documents[t, "tetragonal"].phase.phase, from_cubic=documents[t, "cubic"].phase.phase)
+              for t in grid]  # fmt: skip
+    return TransitionDocument(system=system, estimate=transition_temperature(phases, points), fine_runs=list(documents.values()))
 
 
 @job(data=["curves"], output_schema=DopedTransportDocument)

@@ -5,6 +5,8 @@ README)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from na_lattice_flows.doping.cells import DEFAULT_SQS_CUTOFFS_A
@@ -19,6 +21,9 @@ class DopingStudySettings(BaseModel):
     supercell: tuple[int, int, int] = (12, 12, 12)
     coarse_temperatures_K: list[float] = Field(default_factory=lambda: [200.0 + 50 * i for i in range(9)])
     fine_step_K: float = Field(12.5, gt=0)
+    fine_grid_engine: Literal["ase", "torchsim"] = Field(
+        "ase", description="'torchsim': every fine-grid run in one batch (C-rescale NPT; models with a torch-sim wrapper), for GPU workers"
+    )
     transport_temperatures_K: list[float] = Field(default_factory=lambda: [300.0, 400.0, 500.0, 600.0])
     npt: NPTSettings = Field(default_factory=lambda: NPTSettings(n_equilibration_steps=10_000, n_production_steps=25_000, frame_interval_steps=50))
     transport: MDSettings = Field(default_factory=lambda: MDSettings(

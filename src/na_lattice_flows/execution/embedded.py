@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fireworks import LaunchPad
 
+STORAGE_CONFIG_FILE = ".monty.storage"  # montydb's storage identification file (montydb.configure._storage_ident_fname)
+
+
 @functools.cache
 def read_only_monty_store() -> type:
     """maggma's MontyStore writes montydb's storage configuration file at every connect (a workaround it notes);
@@ -23,6 +26,13 @@ def read_only_monty_store() -> type:
     class ReadOnlyMontyStore(MontyStore):
         def connect(self, force_reset: bool = False) -> None:
             if not self._coll or force_reset:
+                if not (Path(self.database_path) / STORAGE_CONFIG_FILE).is_file():
+                    # nothing was ever stored: an empty collection. montydb would write a default configuration
+                    # here and fix this process's BSON setting to it, so that a later writable store fails
+                    import mongomock
+
+                    self._coll = mongomock.MongoClient()[self.database_name][self.collection_name]
+                    return
                 client = MontyClient(self.database_path, **self.client_kwargs)
                 self._coll = client[self.database_name][self.collection_name]
 

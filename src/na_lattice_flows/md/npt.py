@@ -43,6 +43,9 @@ class NPTSettings(BaseModel):
     checkpoint_interval_steps: int = Field(500, gt=0)
     seed: int = 0
     store_velocities: bool = True
+    compressibility_per_GPa: float = Field(
+        1 / 30, gt=0, description="torch-sim's C-rescale barostat only: the isothermal compressibility it assumes (Na3SbS4: B ~ 30 GPa)"
+    )
 
     @property
     def n_steps(self) -> int:
