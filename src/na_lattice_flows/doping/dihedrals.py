@@ -68,13 +68,13 @@ def tetrahedron_pairs(
     return TetrahedronPairs(centers=pairs, ligands=ligands)
 
 
-def signed_dihedral_deg(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
-    """Dihedral angle p0-p1-p2-p3 in degrees, (-180, 180], vectorised over leading axes (points as vectors
-    already made continuous by the minimum image)."""
-    b0, b1, b2 = p1 - p0, p2 - p1, p3 - p2
-    n0, n1 = np.cross(b0, b1), np.cross(b1, b2)
-    m = np.cross(n0, b1 / np.linalg.norm(b1, axis=-1, keepdims=True))
-    return -np.degrees(np.arctan2(np.sum(m * n1, axis=-1), np.sum(n0 * n1, axis=-1)))  # ASE's sense of rotation
+def signed_dihedral_deg(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> float:
+    """Dihedral angle p0-p1-p2-p3 in degrees, in (-180, 180]: ASE's angle (``ase.geometry.get_dihedrals``,
+    [0, 360)) made signed, for points already made continuous by the minimum image."""
+    from ase.geometry import get_dihedrals
+
+    angle = float(get_dihedrals([p1 - p0], [p2 - p1], [p3 - p2])[0])
+    return angle - 360.0 if angle > 180.0 else angle
 
 
 def pair_dihedrals_deg(positions: np.ndarray, cells: np.ndarray, pairs: TetrahedronPairs) -> np.ndarray:

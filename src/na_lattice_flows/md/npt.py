@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from na_lattice_flows.md.langevin import FrameSegments, finish_trajectory, is_trajectory_complete
 
-EV_PER_A3_PER_GPA = 1.0 / 160.21766208
+EV_PER_A3_PER_GPA = units.GPa
 
 
 class NPTSettings(BaseModel):
