@@ -88,3 +88,15 @@ def test_doped_study_script_submits_the_study_with_its_harmonic_check(embedded_s
         names = {fw["name"]: fw["spec"].get("_category") for fw in session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1})}
     harmonic = [name for name in names if name.startswith("harmonic check")]
     assert len(harmonic) == 2 and all(names[name] == GPU for name in harmonic)  # relaxation and phonons of cubic Na3SbS4
+
+
+def test_training_script_submits_doped_configurations_and_both_fits(embedded_settings, tmp_path, capsys):
+    cif = tmp_path / "Na3SbS4.cif"
+    next(c for c in demo_candidates() if c.formula == "Na3SbS4").structure.to(filename=str(cif))
+    script("submit_training")([str(cif), "--supercell", "1x1x1", "--fractions", "0.5", "--seeds", "1,2", "--frames", "20",
+                               "--workdir", str(embedded_settings.workdir)])  # fmt: skip
+    assert "(2 configurations) submitted" in capsys.readouterr().out
+    with open_session(embedded_settings, read_only=True) as session:
+        names = {fw["name"]: fw["spec"].get("_category") for fw in session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1})}
+    assert names["force field fit allegro"] == GPU and names["force field fit sevennet"] == GPU
+    assert names["training labels gpaw 1/4"] == "cpu" and sum(name.startswith("training md W0.5000") for name in names) == 4

@@ -31,6 +31,22 @@ def test_names_resolve_case_insensitively_and_unknown_names_list_the_choices(tmp
         resolve_model("gap20")
 
 
+def test_trained_model_files_resolve_and_carry_their_provenance(tmp_path):
+    """allegro:/nequip: packages and sevennet: checkpoints are registry names; a missing file is refused at
+    submission; the provenance beside a file trained here is returned, pretrained models and labels have none."""
+    from na_lattice_flows.models import PROVENANCE_SUFFIX, model_provenance
+
+    package = tmp_path / "model.nequip.zip"
+    package.write_bytes(b"")
+    assert resolve_model(f"allegro:{package}").family == "allegro" and resolve_model(f"nequip:{package}").family == "nequip"
+    with pytest.raises(UnknownModelError, match="no such checkpoint file"):
+        resolve_model(f"allegro:{tmp_path / 'absent.nequip.zip'}")
+    assert model_provenance(f"allegro:{package}") is None  # no sidecar: not trained here
+    (tmp_path / ("model.nequip.zip" + PROVENANCE_SUFFIX)).write_text('{"route": "allegro", "dataset": "d"}')
+    assert model_provenance(f"allegro:{package}") == {"route": "allegro", "dataset": "d"}
+    assert model_provenance("7net-0") is None and model_provenance("a label, not a model") is None
+
+
 @pytest.mark.parametrize("name", ["chgnet", "7net-0", "7net-l3i5"])
 def test_packaged_models_load_once_and_obey_newtons_third_law(name):
     calculator = get_calculator(name)

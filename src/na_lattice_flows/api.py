@@ -108,9 +108,23 @@ def validation_flow(
     n_steps: int = 20_000,
     wall_time_s: int | None = None,
     trajectory_dir: str | Path | None = None,
+    frame_models: Sequence[str] = (),
+    n_frames: int = 200,
+    seed: int = 0,
+    dft_phonon_model: str | None = None,
 ) -> Flow:
     """AIMD (VASP Nose-Hoover or GPAW) of the ``top`` structures by MLP D among finished screening summaries
-    (``execution.queries.summary_documents(session)``), each compared with its MLP MD."""
+    (``execution.queries.summary_documents(session)``), each compared with its MLP MD; then, with
+    ``frame_models``, those models on ``n_frames`` random frames of every AIMD run (force/energy/stress errors);
+    with ``dft_phonon_model``, GPAW phonons of each hit (30 random-displacement supercells, 0.03 A) beside that
+    model's on the same supercells (Na MSD at T, dispersions)."""
+    from na_lattice_flows.benchmark.jobs import (
+        DFT_PHONON_JOB_NAME,
+        FRAME_BENCHMARK_JOB_NAME,
+        GPAWReferenceMaker,
+        benchmark_trajectory_frames,
+        compare_dft_phonons,
+    )
     from na_lattice_flows.dft.gpaw_jobs import GPAWAIMDMaker
     from na_lattice_flows.dft.validation import AIMDValidationMaker, top_hits
     from na_lattice_flows.dft.vasp_jobs import VaspAIMDMaker
@@ -124,4 +138,16 @@ def validation_flow(
             trajectory_dir=trajectory_dir and str(trajectory_dir),
         ),
     )
-    return maker.make(hits)
+    validation = maker.make(hits)
+    extra = []
+    if frame_models:
+        frames = benchmark_trajectory_frames(validation.output, list(frame_models), n_frames, seed)
+        frames.name = FRAME_BENCHMARK_JOB_NAME
+        extra.append(frames)
+    if dft_phonon_model:
+        for hit in hits:
+            reference = GPAWReferenceMaker().make(hit.structure, hit.candidate_id)
+            comparison = compare_dft_phonons(reference.output, dft_phonon_model, temperature_K)
+            comparison.name = f"{DFT_PHONON_JOB_NAME} {hit.candidate_id}"
+            extra += [reference, comparison]
+    return Flow([validation, *extra], output=validation.output, name=validation.name) if extra else validation

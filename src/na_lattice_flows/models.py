@@ -9,6 +9,13 @@ Names (case-insensitive):
 - ``mace-mp-0``, ``mace-mpa-0``, ``mace:/path/to/model``: MACE (its own environment: see README)
 - ``mattersim`` (= MatterSim-v1.0.0-5M), ``mattersim:/path/to/model.pth``
 - ``orb-v3`` (= orb-v3-conservative-inf-omat), ``orb:NAME``
+- ``allegro:/path/model.nequip.zip`` (or ``nequip:``): a NequIP-framework model (Allegro, NequIP) as packaged by
+  ``nequip-package`` (loads on CPU or GPU) or a checkpoint (``.ckpt``); a ``.nequip.pt2`` compiled for this
+  device by ``nequip-compile --mode aotinductor --target ase`` loads as compiled
+- ``sevennet:/path/checkpoint.pth``: a SevenNet checkpoint (e.g. fine-tuned here)
+
+A model file trained by this product has its training provenance beside it (``<file>.provenance.json``,
+``model_provenance``).
 
 A model that cannot be loaded raises ``ModelUnavailableError`` saying how to provide it; there is never a
 silent fallback to another model.
@@ -54,7 +61,7 @@ NAMED_MODELS: dict[str, ModelSpec] = {
     "mattersim": ModelSpec("mattersim", "mattersim", "MatterSim-v1.0.0-5M.pth"),
     "orb-v3": ModelSpec("orb-v3", "orb", "orb-v3-conservative-inf-omat"),
 }
-FAMILY_PREFIXES = ("fairchem", "mace", "mattersim", "orb", "sevennet", "chgnet")
+FAMILY_PREFIXES = ("fairchem", "mace", "mattersim", "orb", "sevennet", "chgnet", "allegro", "nequip")
 UMA_TASK = "omat"  # the inorganic-materials head of UMA, the one trained on PBE/PBE+U bulk data
 
 
@@ -78,7 +85,25 @@ def resolve_model(name: str) -> ModelSpec:
 
 def _looks_like_path(variant: str) -> bool:
     """A checkpoint given as a file (a folder in it, or a weights suffix), not a model name of the family."""
-    return "/" in variant or variant.endswith((".pt", ".pth", ".model", ".ckpt"))
+    return "/" in variant or variant.endswith((".pt", ".pth", ".model", ".ckpt", ".zip", ".pt2"))
+
+
+PROVENANCE_SUFFIX = ".provenance.json"
+
+
+def model_provenance(name: str) -> dict | None:
+    """The training provenance written beside a model file trained here (dataset, splits, settings, test
+    errors); None for a pretrained or foreign model, or a label that is not a registry name."""
+    import json
+
+    try:
+        spec = resolve_model(name)
+    except UnknownModelError:
+        return None
+    if not spec.variant or not _looks_like_path(spec.variant):
+        return None
+    sidecar = Path(spec.variant + PROVENANCE_SUFFIX)
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else None
 
 
 def default_device() -> str:
@@ -172,6 +197,26 @@ def _load_fairchem(spec: ModelSpec, device: str) -> Calculator:
     return FAIRChemCalculator(predictor, task_name=UMA_TASK)
 
 
+def _load_nequip(spec: ModelSpec, device: str) -> Calculator:
+    from nequip.integrations.ase import NequIPCalculator
+
+    path = Path(spec.variant)
+    if not path.is_file():
+        raise ModelUnavailableError(f"{spec.name}: no model file {spec.variant} (a .nequip.zip package, .ckpt or .nequip.pt2)")
+    import torch
+
+    # loading sets torch's default dtype to float64 for the whole process, which breaks CHGNet and SevenNet
+    # afterwards in the same worker ("expected m1 and m2 to have the same dtype"); the model runs either way
+    default_dtype = torch.get_default_dtype()
+    try:
+        if path.name.endswith(".pt2"):
+            return NequIPCalculator.from_compiled_model(str(path), device=device)
+        # nequip's only loader of packaged/checkpoint models for ASE; eager mode runs on any device
+        return NequIPCalculator._from_saved_model(str(path), device=device)
+    finally:
+        torch.set_default_dtype(default_dtype)
+
+
 def _load_mace(spec: ModelSpec, device: str) -> Calculator:
     try:
         from mace.calculators import mace_mp
@@ -228,4 +273,6 @@ _CALCULATOR_LOADERS = {
     "mace": _load_mace,
     "mattersim": _load_mattersim,
     "orb": _load_orb,
+    "allegro": _load_nequip,
+    "nequip": _load_nequip,
 }

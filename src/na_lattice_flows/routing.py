@@ -27,11 +27,17 @@ FUNCTION_CATEGORIES = {
     "doped_transition": GPU,  # the whole fine grid: one GPU worker's job
     "doped_transport": GPU,
     "evaluate_model_on_reference": GPU,
+    "benchmark_trajectory_frames": GPU,
+    "compare_dft_phonons": GPU,
+    "sample_md_frames": GPU,
+    "fit_allegro": GPU,  # small fits run on CPU too (na-flows run takes every category)
+    "finetune_sevennet_job": GPU,
     "run_elastic_deformations": GPU,  # atomate2's: replaced by the MLP relaxations of the strained cells, which inherit it
     "gpaw_static": CPU,
     "gpaw_relax": CPU,
     "gpaw_aimd": CPU,
     "gpaw_random_displacement_reference": CPU,
+    "label_training_frames": CPU,  # GPAW single points
 }
 
 

@@ -77,5 +77,15 @@ def test_aimd_validation_flow_end_to_end_with_gpaw(embedded_settings, tmp_path):
     assert len(document["curves"]["aimd_times_ps"]) == 21 and len(document["curves"]["mlp_msd_xyz_Na"]) == 21
     if document["D_aimd_A2_per_ps"] > 0:
         assert document["D_ratio_mlp_over_aimd"] == pytest.approx(document["D_mlp_A2_per_ps"] / document["D_aimd_A2_per_ps"])
+    # the AIMD kept GPAW's forces and energy of every frame: a fresh GPAW single point on a frame agrees
+    from na_lattice_flows.benchmark.labelled_frames import read_labelled_frames
+    from na_lattice_flows.dft.gpaw import gpaw_calculator
+
+    frames = read_labelled_frames(document["aimd_trajectory_paths"][0])
+    assert len(frames) == 21
+    atoms = frames[-1].atoms.copy()
+    atoms.calc = gpaw_calculator(aimd.settings)
+    np.testing.assert_allclose(atoms.get_forces(), frames[-1].forces, atol=5e-3)  # float32 positions, SCF tolerance
+    assert atoms.get_potential_energy() == pytest.approx(frames[-1].energy_eV, abs=1e-3)
     with pytest.raises(ValueError, match="no structures to validate"):
         AIMDValidationMaker().make([])

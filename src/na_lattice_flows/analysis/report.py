@@ -17,6 +17,8 @@ from na_lattice_flows.analysis import figures
 from na_lattice_flows.analysis.dataset import correlations, dataset, export_table, usable
 from na_lattice_flows.analysis.html import Section, figure_html, page_html, table_html
 from na_lattice_flows.analysis.ml import NotEnoughData, rank_candidates, train_diffusion_models
+from na_lattice_flows.analysis.training_figures import force_field_section
+from na_lattice_flows.execution import queries
 from na_lattice_flows.execution.queries import arrhenius_series, doped_study_documents, md_curves, phonon_output, summaries_of
 from na_lattice_flows.execution.results import failures_table, rejections_table, results_table
 from na_lattice_flows.execution.stores import Session
@@ -279,7 +281,10 @@ def build_report(
                          + table_html(top.reindex(columns=PAGE_COLUMNS[:12]), "top") + ranking_html)  # fmt: skip
     figure_html = _scatter_figures(page, table) + _dispersion_figures(page, session, table, n_dispersions) + _md_figures(page, session, table)
     drawn = Section("Figures", "".join(figure_html) or "<p class='note'>No figure could be drawn yet.</p>")
-    sections = [provenance, structures, candidates, correlation, models, drawn, _doping_section(page, session), _failures_section(session, table, campaign_id)]
+    force_fields = force_field_section(page, queries.trained_model_documents(session), queries.frame_benchmark_documents(session),
+                                       queries.dft_phonon_documents(session))  # fmt: skip
+    sections = [provenance, structures, candidates, correlation, models, drawn, _doping_section(page, session), force_fields,
+                _failures_section(session, table, campaign_id)]  # fmt: skip
     path = page.out_dir / "index.html"
     path.write_text(page_html(campaign_id, [s for s in sections if s is not None], page.cannot, len(page.figures) // 2))
     return Report(path, tables, model_paths, page.figures, page.cannot)

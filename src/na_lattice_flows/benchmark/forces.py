@@ -26,6 +26,7 @@ from phonopy import Phonopy
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
+from na_lattice_flows.models import model_provenance
 from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
 from na_lattice_flows.phonons.references import DisplacementReference, displaced_supercells, predict_forces, undisplaced_supercell
 from na_lattice_flows.phonons.stability import StabilityVerdict, stability_screen
@@ -55,6 +56,7 @@ class ModelEvaluation(BaseModel):
     structure: str
     formula: str
     model: str
+    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
     n_supercells: int
     n_atoms_supercell: int
     n_force_components: int
@@ -106,6 +108,7 @@ def evaluate_model(
         structure=reference.name,
         formula=reference.unitcell.composition.reduced_formula,
         model=model,
+        model_provenance=model_provenance(model),
         n_supercells=len(supercells),
         n_atoms_supercell=len(supercells[0]),
         n_force_components=int(difference.size),

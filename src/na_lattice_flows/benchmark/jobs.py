@@ -1,6 +1,7 @@
 """Makers of the MLP force benchmark as a flow: one job per structure and model (all of its supercells), one
-ranking job that stores the per-model metrics, the chosen model and the per-structure evidence; and, for new
-references, a job that computes DFT forces on random-displacement supercells with GPAW."""
+ranking job that stores the per-model metrics, the chosen model and the per-structure evidence; for new
+references, a job that computes DFT forces on random-displacement supercells with GPAW; and the benchmark on
+trajectory frames (AIMD), which follows the AIMD validation."""
 
 from __future__ import annotations
 
@@ -11,13 +12,24 @@ from jobflow import Flow, Job, JobConfig, Maker, OnMissing, job
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
+from na_lattice_flows.benchmark.dft_phonons import PhononComparison, compare_phonons
 from na_lattice_flows.benchmark.forces import BenchmarkSummary, ModelEvaluation, evaluate_model, summarize
+from na_lattice_flows.benchmark.frames import DEFAULT_N_FRAMES, FrameBenchmark, benchmark_frames
 from na_lattice_flows.dft.gpaw import GPAWSettings, gpaw_forces
 from na_lattice_flows.models import get_calculator
-from na_lattice_flows.phonons.references import DisplacementReference, load_reference, random_displacement_reference
+from na_lattice_flows.phonons.references import (
+    DisplacementReference,
+    displaced_supercells,
+    load_reference,
+    predict_forces,
+    random_displacement_reference,
+    undisplaced_supercell,
+)
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 
 RANKING_JOB_NAME = "mlp benchmark ranking"
+FRAME_BENCHMARK_JOB_NAME = "mlp benchmark on aimd frames"
+DFT_PHONON_JOB_NAME = "dft vs mlp phonons"
 
 
 class ForceEvaluationDocument(BaseModel):
@@ -110,3 +122,27 @@ class GPAWReferenceMaker(Maker):
         )
         reference.name = f"{self.name} {name}"
         return reference
+
+
+@job(data=["parity", "per_file"], output_schema=FrameBenchmark, config=JobConfig(on_missing_references=OnMissing.NONE))
+def benchmark_trajectory_frames(runs: list, models: list[str], n_frames: int = DEFAULT_N_FRAMES, seed: int = 0) -> FrameBenchmark:
+    """``models`` on ``n_frames`` random frames of each run. A run is a path, a list of segment paths, or an
+    AIMD validation document (its ``aimd_trajectory_paths``); a run whose upstream job failed arrives as None
+    and is left out."""
+    sources = []
+    for run in runs:
+        if run is None:
+            continue
+        paths = run.get("aimd_trajectory_paths") if isinstance(run, dict) else getattr(run, "aimd_trajectory_paths", run)
+        sources.append(paths)
+    return benchmark_frames(sources, models, n_frames=n_frames, seed=seed, progress=False)
+
+
+@job(data=["bands"], output_schema=PhononComparison)
+def compare_dft_phonons(reference: DisplacementReference | dict, model: str, temperature_K: float) -> PhononComparison:
+    """The model's force constants on the DFT reference's supercells against the DFT ones (Na MSD, dispersions)."""
+    reference = DisplacementReference.model_validate(reference)
+    calculator = get_calculator(model)
+    forces = predict_forces(displaced_supercells(reference), calculator)
+    residual = predict_forces([undisplaced_supercell(reference)], calculator)[0]
+    return compare_phonons(reference, forces - residual, model, temperature_K)

@@ -8,13 +8,13 @@ import sys
 import warnings
 
 from na_lattice_flows.candidates.loaders import CandidateInputError
-from na_lattice_flows.cli import campaign, doping, results, tools, validation
+from na_lattice_flows.cli import campaign, doping, results, tools, training, validation
 from na_lattice_flows.cli.common import EXIT_JOBS_FAILED, EXIT_NOTHING_SUBMITTED, EXIT_STORE, EXIT_USAGE
 from na_lattice_flows.execution.store_config import StoreConfigError, StoreUnavailableError
 from na_lattice_flows.models import UnknownModelError
 from na_lattice_flows.phonons.references import ReferenceError
 
-GROUPS = (campaign, results, tools, validation, doping)
+GROUPS = (campaign, results, tools, validation, doping, training)
 EXIT_STATUSES = f"""exit status:
   0  success
   1  an unexpected error (a bug: the traceback is printed; please report it)

@@ -30,6 +30,18 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def read_structure_file(path: str):
+    """A pymatgen Structure from a CIF or POSCAR file; a missing or unreadable file is a usage error naming it."""
+    from pymatgen.core import Structure
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such structure file")
+    try:
+        return Structure.from_file(path)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable structure (CIF or POSCAR): {exc}") from exc
+
+
 def store_settings(args: argparse.Namespace) -> StoreSettings:
     return resolve_settings(workdir=args.workdir, mongodb_uri=args.mongodb_uri)
 

@@ -10,19 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from na_lattice_flows.cli.common import EXIT_NOTHING_SUBMITTED, add_store_options, store_settings, write_table
+from na_lattice_flows.cli.common import (
+    EXIT_NOTHING_SUBMITTED,
+    add_store_options,
+    read_structure_file,
+    store_settings,
+    write_table,
+)
 from na_lattice_flows.settings import SETTINGS
-
-
-def _read_structure(path: str):
-    from pymatgen.core import Structure
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such structure file")
-    try:
-        return Structure.from_file(path)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable structure (CIF or POSCAR): {exc}") from exc
 
 
 def _fractions(text: str) -> list[float]:
@@ -105,7 +100,7 @@ def _host(args: argparse.Namespace) -> int:
             raise ValueError(f"--id {args.id}: not among the {len(loaded.candidates)} readable entries of {args.structure}")
         parent = found[0]
     else:
-        parent = _read_structure(args.structure)
+        parent = read_structure_file(args.structure)
     out = Path(args.out)
     fmt = _output_format(out)
     host = substituted_host(parent, old, new)
@@ -126,7 +121,7 @@ def _cell(args: argparse.Namespace) -> int:
     mode = "none" if args.no_vacancies else "only" if args.vacancies_only else "compensate"
     out = Path(args.out)
     fmt = _output_format(out)
-    cell = doped_supercell(_read_structure(args.structure), dopant, host, args.fraction, supercell, args.seed, mode)
+    cell = doped_supercell(read_structure_file(args.structure), dopant, host, args.fraction, supercell, args.seed, mode)
     cell.structure.to(filename=str(out), fmt=fmt)
     print(json.dumps({
         "out": str(out), "formula": cell.formula, "dopant": dopant, "host_site": host, "requested_fraction": cell.requested_fraction,
@@ -157,7 +152,7 @@ def _submit(args: argparse.Namespace) -> int:
         overrides={k: v for k, v in overrides.items() if v is not None}, controls=not args.no_controls,
         trajectory_dir=args.trajectory_dir or str(SETTINGS.trajectory_folder(settings.workdir)),
     )  # fmt: skip
-    structure = _read_structure(args.structure)
+    structure = read_structure_file(args.structure)
     study_id = maker.study_id(structure)
     with open_session(settings) as session:
         existing = session.launchpad.workflows.find_one({"metadata.study_id": study_id}, {"nodes": 1, "state": 1})

@@ -1,4 +1,4 @@
-"""Single-structure and single-file tools: benchmark-forces, phonons, diffusion."""
+"""Single-structure and single-file tools: benchmark-forces, benchmark-frames, phonons, diffusion."""
 
 from __future__ import annotations
 
@@ -33,6 +33,21 @@ def add_commands(commands) -> dict:
     )
     add_store_options(bench)
 
+    frames = commands.add_parser(
+        "benchmark-frames",
+        help="MLP vs DFT forces (energy, stress) on random frames of AIMD trajectories",
+        description="Evaluate MLPs on frames that carry DFT forces: our GPAW AIMD .h5, VASP vasprun.xml or OUTCAR "
+        "(an XDATCAR through the OUTCAR beside it), extended XYZ or ASE .traj. --frames frames are drawn at random "
+        "(seeded) from each file; force RMSE/MAE overall and per element, and energy per atom and stress where the "
+        "frames carry them.",
+    )
+    frames.add_argument("files", nargs="+", help="trajectory files with DFT forces")
+    frames.add_argument("--models", default=SETTINGS.default_model, help=f"comma-separated registry names (default {SETTINGS.default_model})")
+    frames.add_argument("--frames", type=int, default=200, help="frames drawn per file (default 200; all when fewer)")
+    frames.add_argument("--seed", type=int, default=0, help="seed of the frame draw (default 0)")
+    frames.add_argument("--json", action="store_true", help="print the full result as JSON")
+    frames.add_argument("--output", help="also write the JSON to this file")
+
     phonons = commands.add_parser(
         "phonons",
         help="dynamic stability and lattice-dynamics descriptors from phonopy data",
@@ -64,7 +79,8 @@ def add_commands(commands) -> dict:
     diffusion.add_argument("--density", help="write the species' probability density to this CHGCAR file")
     diffusion.add_argument("--json", action="store_true", help="print JSON")
 
-    return {"benchmark-forces": cmd_benchmark_forces, "phonons": cmd_phonons, "diffusion": cmd_diffusion}
+    return {"benchmark-forces": cmd_benchmark_forces, "benchmark-frames": cmd_benchmark_frames, "phonons": cmd_phonons,
+            "diffusion": cmd_diffusion}  # fmt: skip
 
 def cmd_benchmark_forces(args: argparse.Namespace) -> int:
     from na_lattice_flows.benchmark.forces import benchmark_references, summary_json
@@ -90,6 +106,39 @@ def cmd_benchmark_forces(args: argparse.Namespace) -> int:
         for failure in failures:
             print(f"  failed: {failure['reference']} {failure['model'] or ''}: {failure['error']}")
     return 0 if summary is not None else 1
+
+
+def cmd_benchmark_frames(args: argparse.Namespace) -> int:
+    from na_lattice_flows.benchmark.frames import benchmark_frames, frame_benchmark_json
+    from na_lattice_flows.models import resolve_model
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    for model in models:
+        resolve_model(model)  # unknown names fail here, before any work
+    if args.frames < 1:
+        raise CandidateInputError(f"--frames {args.frames}: must be at least 1")
+    missing = [f for f in args.files if not Path(f).exists()]
+    if missing:
+        raise CandidateInputError(f"benchmark-frames: no such file: {', '.join(missing)}")
+    with contextlib.redirect_stdout(sys.stderr):  # model packages print banners; stdout carries only the result
+        result = benchmark_frames(args.files, models, n_frames=args.frames, seed=args.seed, progress=not args.json)
+    payload = frame_benchmark_json(result)
+    text = json.dumps(payload, indent=2)
+    if args.output:
+        Path(args.output).write_text(text)
+    if args.json:
+        print(text)
+    else:
+        columns = ["force_rmse_meV_per_A", "force_mae_meV_per_A", "energy_rmse_meV_per_atom",
+                   "energy_rmse_offset_removed_meV_per_atom", "stress_rmse_GPa", "n_frames", "seconds_per_frame"]  # fmt: skip
+        table = pd.DataFrame.from_dict(payload["models"], orient="index").reindex(columns=columns)
+        print(render_table(table.reset_index(names="model"), "table"))
+        for model, metrics in payload["models"].items():
+            per_element = ", ".join(f"{el} {v:.1f}" for el, v in metrics["force_rmse_per_element_meV_per_A"].items())
+            print(f"{model}: force RMSE per element (meV/A): {per_element}")
+        for failure in result.failures:
+            print(f"  failed: {failure['source']} {failure['model'] or ''}: {failure['error']}")
+    return 0 if result.models else 1
 
 
 def cmd_phonons(args: argparse.Namespace) -> int:

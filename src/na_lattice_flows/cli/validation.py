@@ -34,6 +34,16 @@ def add_commands(commands) -> dict:
     submit.add_argument("--temperature", type=float, default=SETTINGS.temperature_K, help=f"K (default {SETTINGS.temperature_K:g})")
     submit.add_argument("--steps", type=int, default=20_000, help="AIMD steps of 1.5 fs (default 20 000 = 30 ps)")
     submit.add_argument("--wall-time", type=int, help="VASP: the queue's wall time per segment, s (custodian's WalltimeHandler)")
+    submit.add_argument(
+        "--frame-models", default=SETTINGS.default_model,
+        help="comma-separated models to test on random frames of the AIMD runs afterwards (default "
+        f"{SETTINGS.default_model}; 'none': no frame benchmark)",
+    )
+    submit.add_argument(
+        "--dft-phonons", metavar="MODEL",
+        help="also GPAW phonons of each hit (30 supercells displaced 0.03 A) beside MODEL's on the same supercells",
+    )
+    submit.add_argument("--frames", type=int, default=200, help="frames drawn per AIMD run for that test (default 200)")
     submit.add_argument("--trajectory-dir", help="GPAW: where AIMD trajectories go (default <workdir>/trajectories; every worker sees it)")
     add_store_options(submit)
     results = actions.add_parser("results", help="the MLP-vs-AIMD comparisons in the store")
@@ -51,14 +61,20 @@ def _submit(args: argparse.Namespace) -> int:
     from na_lattice_flows.api import validation_flow
     from na_lattice_flows.execution.queries import summary_documents
     from na_lattice_flows.execution.submission import add_flow
+    from na_lattice_flows.models import resolve_model
 
     if args.top < 1:
         raise ValueError(f"--top {args.top}: must be at least 1")
+    if args.frames < 1:
+        raise ValueError(f"--frames {args.frames}: must be at least 1")
+    frame_models = [] if args.frame_models.strip().lower() == "none" else [m.strip() for m in args.frame_models.split(",") if m.strip()]
+    for model in [*frame_models, *([args.dft_phonons] if args.dft_phonons else [])]:
+        resolve_model(model)  # an unknown name fails here, before anything is submitted
     settings = store_settings(args)
     with open_session(settings) as session:
         flow = validation_flow(
             summary_documents(session), args.top, args.engine, args.temperature, args.steps, args.wall_time,
-            trajectory_folder(args.trajectory_dir, settings.workdir),
+            trajectory_folder(args.trajectory_dir, settings.workdir), frame_models, args.frames, dft_phonon_model=args.dft_phonons,
         )  # fmt: skip
         fw_id = add_flow(session, flow, f"aimd validation ({args.engine})", {"kind": "aimd validation", "engine": args.engine})
     print(f"{settings.describe()}: AIMD ({args.engine}) of the top {args.top} structures by MLP D submitted as workflow {fw_id}; "

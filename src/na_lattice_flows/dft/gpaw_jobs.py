@@ -2,7 +2,8 @@
 
 The relaxation moves cell and ions together (ASE's FrechetCellFilter + BFGS, GPAW's plane-wave stress), like
 VASP's ISIF = 3. The AIMD runs our restartable Langevin engine (``md.langevin.run_langevin_md``) with GPAW forces, so it
-shares the MLP MD's checkpoints, trajectory format and analysis; its defaults follow the VASP AIMD's (800 K,
+shares the MLP MD's checkpoints, trajectory format and analysis, and its trajectory keeps the DFT forces and
+energies of every frame (for ``benchmark.frames`` and training sets); its defaults follow the VASP AIMD's (800 K,
 1.5 fs, Gamma point) with a looser SCF (``AIMD_GPAW_SETTINGS``), as AIMD codes do to afford thousands of steps.
 """
 
@@ -104,7 +105,8 @@ def gpaw_aimd(structure: Structure, candidate_id: str, md_overrides: dict, prese
     supercell = paper_supercell(structure, min_supercell_atoms)
     atoms = AseAtomsAdaptor.get_atoms(structure * supercell.supercell_matrix)
     path = trajectory_file(trajectory_dir, candidate_id, md, f"gpaw-{settings.xc}")
-    run_langevin_md(atoms, gpaw_calculator(settings), md, path, attrs={"model": f"gpaw {settings.xc}", "candidate_id": candidate_id})
+    run_langevin_md(atoms, gpaw_calculator(settings), md, path, attrs={"model": f"gpaw {settings.xc}", "candidate_id": candidate_id},
+                    record_labels=True)  # fmt: skip
     analysis, curves = analyze_trajectory(read_trajectory(path), element, use_kinisi=False)
     return AIMDDocument(
         candidate_id=candidate_id,

@@ -32,13 +32,13 @@ from na_lattice_flows.doping.schemas import (
     SystemSummary,
     TransitionDocument,
 )
+from na_lattice_flows.md.batched_npt import run_torchsim_npt_md
 from na_lattice_flows.md.diffusion import arrhenius_fit
 from na_lattice_flows.md.langevin import run_langevin_md
-from na_lattice_flows.md.batched_npt import run_torchsim_npt_md
 from na_lattice_flows.md.npt import run_npt_md
 from na_lattice_flows.md.trajectory import read_trajectory
 from na_lattice_flows.md.transport import analyze_trajectory
-from na_lattice_flows.models import get_calculator, get_torchsim_model
+from na_lattice_flows.models import get_calculator, get_torchsim_model, model_provenance
 
 
 def _folder(trajectory_dir: str, study_id: str, system: str) -> Path:
@@ -78,7 +78,7 @@ def _npt_document(path: Path, system: str, temperature_K: float, start: str, mod
         dihedrals = None
     n_atoms = len(trajectory.species)
     return NPTDocument(
-        system=system, temperature_K=temperature_K, start=start, model=model, settings=_npt_settings(settings, temperature_K), n_atoms=n_atoms,
+        system=system, temperature_K=temperature_K, start=start, model=model, model_provenance=model_provenance(model), settings=_npt_settings(settings, temperature_K), n_atoms=n_atoms,
         phase=classify_phase(lattice, settings.thresholds), mean_cell_A=trajectory.mean_cell.tolist(),
         volume_per_atom_A3=float(np.abs(np.linalg.det(trajectory.cell)).mean() / n_atoms), dihedrals=dihedrals,
         trajectory_path=str(path.resolve()), curves=curves,
@@ -144,6 +144,7 @@ def doped_transport(npt: NPTDocument, system: str, model: str, settings: DopingS
     analysis, curves = analyze_trajectory(trajectory, "Na", use_kinisi=settings.use_kinisi, seed=settings.seed)
     axial = axial_diffusion(trajectory, npt.phase.unique_axis) if npt.phase.phase == "tetragonal" else None
     return DopedTransportDocument(system=system, temperature_K=npt.temperature_K, phase=npt.phase.phase, model=model, n_atoms=len(atoms),
+                                  model_provenance=model_provenance(model),
                                   trajectory_path=str(path.resolve()), analysis=analysis, axial=axial,
                                   curves={key: np.asarray(value).tolist() for key, value in curves.items()})  # fmt: skip
 

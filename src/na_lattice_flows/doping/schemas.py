@@ -20,6 +20,7 @@ class NPTDocument(BaseModel):
     temperature_K: float
     start: str = Field("cell", description="'cell' (the doped cell) or the endpoint a fine-grid run continues: 'tetragonal' / 'cubic'")
     model: str
+    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
     settings: NPTSettings
     n_atoms: int
     phase: PhaseCall
@@ -41,6 +42,7 @@ class DopedTransportDocument(BaseModel):
     temperature_K: float
     phase: str
     model: str
+    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
     n_atoms: int
     trajectory_path: str
     analysis: TransportAnalysis = Field(description="D (zero-intercept), kinisi D*, D_sigma, Haven ratio")

@@ -117,3 +117,33 @@ def doped_study_documents(session: Session, load_systems: bool = False) -> list[
     for doc in store.query({"name": STUDY_SUMMARY_JOB_NAME}, properties=["output", "completed_at"], sort={"completed_at": 1}, load=load_systems):
         latest[doc["output"]["study_id"]] = doc["output"]
     return list(latest.values())
+
+
+def trained_model_documents(session: Session) -> list[dict]:
+    """Every trained force field (``training.schemas.TrainedModelDocument``) with its test errors, oldest first."""
+    from na_lattice_flows.training.jobs import FIT_JOB_NAME
+
+    store = session.job_store
+    store.connect()
+    criteria = {"name": {"$regex": f"^{FIT_JOB_NAME}"}}
+    return [doc["output"] for doc in store.query(criteria, properties=["output", "completed_at"], sort={"completed_at": 1}, load=True)]
+
+
+def frame_benchmark_documents(session: Session) -> list[dict]:
+    """Every benchmark of models on AIMD frames (``benchmark.frames.FrameBenchmark``), oldest first."""
+    from na_lattice_flows.benchmark.jobs import FRAME_BENCHMARK_JOB_NAME
+
+    store = session.job_store
+    store.connect()
+    return [doc["output"] for doc in store.query({"name": FRAME_BENCHMARK_JOB_NAME}, properties=["output", "completed_at"],
+                                                 sort={"completed_at": 1}, load=True)]  # fmt: skip
+
+
+def dft_phonon_documents(session: Session) -> list[dict]:
+    """Every DFT-vs-MLP phonon comparison of a validation hit (``benchmark.dft_phonons.PhononComparison``)."""
+    from na_lattice_flows.benchmark.jobs import DFT_PHONON_JOB_NAME
+
+    store = session.job_store
+    store.connect()
+    return [doc["output"] for doc in store.query({"name": {"$regex": f"^{DFT_PHONON_JOB_NAME}"}}, properties=["output", "completed_at"],
+                                                 sort={"completed_at": 1}, load=True)]  # fmt: skip

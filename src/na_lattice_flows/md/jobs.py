@@ -20,7 +20,7 @@ from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_m
 from na_lattice_flows.md.schemas import MDBatchDocument, MDDocument, TransportSummary
 from na_lattice_flows.md.trajectory import read_trajectory
 from na_lattice_flows.md.transport import TransportAnalysis, analyze_trajectory
-from na_lattice_flows.models import TORCHSIM_FAMILIES, get_calculator, get_torchsim_model, resolve_model
+from na_lattice_flows.models import TORCHSIM_FAMILIES, get_calculator, get_torchsim_model, model_provenance, resolve_model
 from na_lattice_flows.routing import route
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
@@ -41,6 +41,7 @@ def _md_document(structure: Structure, candidate_id: str, model: str, engine: st
         candidate_id=candidate_id,
         formula=structure.composition.reduced_formula,
         model=model,
+        model_provenance=model_provenance(model),
         engine=engine,
         settings=settings,
         supercell_matrix=supercell_matrix,

@@ -97,22 +97,25 @@ class FrameSegments:
 
     def write(
         self, end_step: int, steps: list[int], positions: list[np.ndarray], velocities: list[np.ndarray] | None,
-        cells: list[np.ndarray] | None = None,
+        cells: list[np.ndarray] | None = None, labels: dict[str, list] | None = None,
     ) -> None:
-        """One segment; ``cells`` (float64, one per frame) for runs whose cell moves (NPT)."""
+        """One segment; ``cells`` (float64, one per frame) for runs whose cell moves (NPT); ``labels`` (float64
+        arrays by name: forces, energies) for runs that keep their calculator's results (AIMD)."""
         temporary = self.folder / f"frames_{end_step:09d}.tmp.npz"
         arrays = {"step": np.asarray(steps, dtype=np.int64), "positions": np.asarray(positions, dtype=np.float32)}
         if velocities is not None:
             arrays["velocities"] = np.asarray(velocities, dtype=np.float32)
         if cells is not None:
             arrays["cells"] = np.asarray(cells, dtype=np.float64).reshape(-1, 3, 3)
+        for name, values in (labels or {}).items():
+            arrays[name] = np.asarray(values, dtype=np.float64)
         np.savez(temporary, **arrays)
         os.replace(temporary, self.folder / f"frames_{end_step:09d}.npz")
 
     def collect(self) -> dict[str, np.ndarray]:
         loaded = [np.load(path) for _, path in self._segments()]
         loaded = [segment for segment in loaded if len(segment["step"])]
-        names = loaded[0].files
+        names = [name for name in loaded[0].files if all(name in segment.files for segment in loaded)]
         return {name: np.concatenate([segment[name] for segment in loaded]) for name in names}
 
     def remove(self) -> None:
@@ -141,11 +144,14 @@ def run_langevin_md(
     trajectory_path: str | Path,
     attrs: dict | None = None,
     progress: bool = True,
+    record_labels: bool = False,
 ) -> Path:
     """Run (or resume) the MD of ``atoms`` and write its trajectory to ``trajectory_path`` (HDF5). While it runs,
     the checkpoint (``<name>.checkpoint.npz``) and frame segments (``<name>.frames/``) sit beside it; both go when
     the trajectory is complete; its ``resumed_from_step`` attribute says where the last process started (0: from
-    the beginning). A finished trajectory with the same settings is returned as it is."""
+    the beginning). A finished trajectory with the same settings is returned as it is. ``record_labels``: store
+    the calculator's forces and potential energy of every frame too (AIMD: DFT labels for benchmarks and
+    training; no extra calculation, the step computed them)."""
     trajectory_path = Path(trajectory_path)
     checkpoint_path = trajectory_path.with_name(trajectory_path.stem + ".checkpoint.npz")
     fingerprint = settings.fingerprint()
@@ -181,6 +187,7 @@ def run_langevin_md(
     steps: list[int] = []
     positions: list[np.ndarray] = []
     velocities: list[np.ndarray] = []
+    labels: dict[str, list] = {"forces": [], "energies": []}
 
     def record_if_frame(completed: int) -> None:
         production = completed - settings.n_equilibration_steps
@@ -188,10 +195,14 @@ def run_langevin_md(
             steps.append(completed)
             positions.append(atoms.get_positions())
             velocities.append(atoms.get_velocities() * units.fs)  # A per ASE time unit -> A/fs
+            if record_labels:
+                labels["forces"].append(atoms.get_forces())
+                labels["energies"].append(atoms.get_potential_energy())
 
     def checkpoint(completed: int) -> None:
-        segments.write(completed, steps, positions, velocities if settings.store_velocities else None)
-        steps.clear(), positions.clear(), velocities.clear()
+        segments.write(completed, steps, positions, velocities if settings.store_velocities else None,
+                       labels=labels if record_labels else None)  # fmt: skip
+        steps.clear(), positions.clear(), velocities.clear(), labels["forces"].clear(), labels["energies"].clear()
         _save_checkpoint(checkpoint_path, atoms, rng, completed, fingerprint)
 
     if step == 0:
@@ -225,7 +236,8 @@ def finish_trajectory(path: Path, symbols: list[str], cell: np.ndarray, settings
         **attrs,
     }
     cells = frames.get("cells", cell)
-    write_h5_trajectory(path, symbols, cells, header, frames["step"], frames["positions"], frames.get("velocities"))
+    labels = {name: frames[name] for name in ("forces", "energies") if name in frames}
+    write_h5_trajectory(path, symbols, cells, header, frames["step"], frames["positions"], frames.get("velocities"), labels)
     segments.remove()
 
 

@@ -13,6 +13,7 @@ class MDDocument(BaseModel):
     candidate_id: str
     formula: str
     model: str
+    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
     engine: str
     settings: MDSettings
     supercell_matrix: list[list[int]]

@@ -72,11 +72,12 @@ TRAJECTORY_FORMATS = "ASE .traj, extended XYZ (.xyz/.extxyz), XDATCAR, vasprun.x
 
 def write_h5_trajectory(
     path: Path, species: list[str], cell: np.ndarray, attrs: dict, steps: np.ndarray, positions: np.ndarray,
-    velocities: np.ndarray | None,
+    velocities: np.ndarray | None, labels: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write a whole trajectory atomically (a temporary file renamed into place): float32 unwrapped positions
     (A) and velocities (A/fs), the MD step of each frame, species, cell and run settings as attributes. A cell
-    per frame (n_frames, 3, 3: NPT) goes to the ``cells`` dataset and its mean to the ``cell`` attribute."""
+    per frame (n_frames, 3, 3: NPT) goes to the ``cells`` dataset and its mean to the ``cell`` attribute. ``labels``: the
+    calculator's ``forces`` (eV/A) and ``energies`` (eV) per frame, float64, where the run kept them."""
     import h5py
 
     path = Path(path)
@@ -86,6 +87,8 @@ def write_h5_trajectory(
         if velocities is not None:
             handle.create_dataset("velocities", data=np.asarray(velocities, dtype="f4"), compression="gzip", compression_opts=4)
         handle.create_dataset("step", data=np.asarray(steps, dtype="i8"))
+        for name, values in (labels or {}).items():
+            handle.create_dataset(name, data=np.asarray(values, dtype="f8"), compression="gzip", compression_opts=4)
         handle.attrs["species"] = np.array(species, dtype="S3")
         cell = np.asarray(cell, dtype=float)
         if cell.ndim == 3:

@@ -11,7 +11,7 @@ from jobflow import Job, Maker, job
 from pymatgen.core import Structure
 
 from na_lattice_flows.checks import check_range
-from na_lattice_flows.models import get_calculator, resolve_model
+from na_lattice_flows.models import get_calculator, model_provenance, resolve_model
 from na_lattice_flows.phonons.descriptors import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, phonon_descriptors
 from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
 from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
@@ -74,6 +74,7 @@ def mlp_phonons(
         candidate_id=candidate_id,
         formula=structure.composition.reduced_formula,
         model=model,
+        model_provenance=model_provenance(model),
         fc_method=fc_method,
         supercell_matrix=matrix,
         primitive_matrix=ph.primitive_matrix.tolist(),

@@ -13,6 +13,7 @@ class PhononDocument(BaseModel):
     candidate_id: str
     formula: str
     model: str
+    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
     fc_method: str
     supercell_matrix: list[list[int]]
     primitive_matrix: list[list[float]] | None = Field(None, description="phonopy's, which the compact force constants refer to")

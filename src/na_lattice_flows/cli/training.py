@@ -1,0 +1,192 @@
+"""Making a force field from the command line: ``na-flows train dataset`` (MLP MD of the given structures, frame
+selection, DFT labels, independent splits; optionally the fit after it), ``train fit`` (a fit on a dataset
+folder), ``train results`` (trained models with their held-out errors beside the pretrained ones). Run the
+flows with ``na-flows run`` or rlaunch (MD and fits: GPU workers; GPAW labels: CPU workers)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from na_lattice_flows.cli.common import (
+    EXIT_NOTHING_SUBMITTED,
+    add_store_options,
+    read_structure_file,
+    store_settings,
+    write_table,
+)
+from na_lattice_flows.settings import SETTINGS
+
+ROUTES = ("allegro", "sevennet")
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        return [float(value) for value in text.split(",") if value.strip()]
+    except ValueError as exc:
+        raise ValueError(f"{option} {text!r}: give comma-separated numbers") from exc
+
+
+def _names(text: str | None) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def add_commands(commands) -> dict:
+    """Add this group's subcommands; returns command name -> handler."""
+    train = commands.add_parser(
+        "train",
+        help="training sets from MLP MD + DFT labels, Allegro from scratch, SevenNet fine-tuning",
+        description="`train dataset` submits MLP MD of each structure at each temperature, a farthest-point selection "
+        "of frames, DFT single points on them and a dataset split by configuration (no configuration on two sides); "
+        "with --fit, the fit follows. `train fit` fits on a dataset folder (train/val/test.extxyz). `train results` "
+        "lists trained models with their test errors beside the pretrained models'. A trained model is used as "
+        "--model allegro:/path/model.nequip.zip or sevennet:/path/checkpoint_best.pth everywhere.",
+    )
+    actions = train.add_subparsers(dest="train_action", required=True, metavar="ACTION")
+    dataset = actions.add_parser("dataset", help="submit training-set generation (and optionally the fit)")
+    dataset.add_argument("structures", nargs="+", help="CIF/POSCAR files, one configuration each (e.g. doped cells)")
+    dataset.add_argument("--name", required=True, help="dataset name (a second submission of a name is refused without --force)")
+    dataset.add_argument("--model", default=SETTINGS.doping_model, help=f"MLP driving the MD (default {SETTINGS.doping_model})")
+    dataset.add_argument("--temperatures", default="700,200", help="K, comma-separated (default 700,200: the doped study's)")
+    dataset.add_argument("--md-steps", type=int, default=2000, help="production steps per run (default 2000)")
+    dataset.add_argument("--equilibration", type=int, default=500, help="equilibration steps per run (default 500)")
+    dataset.add_argument("--timestep", type=float, default=2.0, help="fs (default 2.0)")
+    dataset.add_argument("--frame-interval", type=int, default=20, help="MD steps between candidate frames (default 20)")
+    dataset.add_argument("--frames", type=int, default=100, help="frames selected for DFT (default 100)")
+    dataset.add_argument("--labeller", choices=["gpaw", "emt"], default="gpaw", help="DFT single points (default gpaw; emt: a test stand-in)")
+    dataset.add_argument("--dft-ecut", type=float, help="GPAW plane-wave cutoff, eV (default 500)")
+    dataset.add_argument("--dft-kpoint-density", type=float, help="GPAW k-points per reciprocal A (default 3.0)")
+    dataset.add_argument("--label-jobs", type=int, default=4, help="labelling jobs to spread the single points over (default 4)")
+    dataset.add_argument("--fractions", default="0.8,0.1,0.1", help="train,val,test shares of frames (default 0.8,0.1,0.1)")
+    dataset.add_argument("--group-by", choices=["configuration", "run"], default="configuration", help="what a split may not share")
+    dataset.add_argument("--seed", type=int, default=0)
+    dataset.add_argument("--fit", choices=["none", *ROUTES], default="none", help="fit after the dataset (default none)")
+    dataset.add_argument("--epochs", type=int, help="fit epochs (default: the route's)")
+    dataset.add_argument("--baseline-models", default="7net-0", help="pretrained models tested beside the fit (default 7net-0)")
+    dataset.add_argument("--trajectory-dir", help="MD trajectories (default <workdir>/trajectories; every worker sees it)")
+    dataset.add_argument("--force", action="store_true", help="submit even if a dataset of this name was submitted")
+    add_store_options(dataset)
+
+    fit = actions.add_parser("fit", help="submit a fit on a dataset folder (train.extxyz, val.extxyz, test.extxyz)")
+    fit.add_argument("dataset_folder")
+    fit.add_argument("--route", choices=ROUTES, default="allegro", help="allegro from scratch or sevennet fine-tuning (default allegro)")
+    fit.add_argument("--name", help="model name (default: <dataset>-<route>)")
+    fit.add_argument("--epochs", type=int, help="epochs (default: the route's)")
+    fit.add_argument("--baseline-models", default="7net-0", help="pretrained models tested beside the fit (default 7net-0)")
+    fit.add_argument("--group-by", choices=["configuration", "run"], default="configuration")
+    add_store_options(fit)
+
+    results = actions.add_parser("results", help="trained models and their held-out errors")
+    results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    results.add_argument("--output", help="write to this file instead of the screen")
+    add_store_options(results)
+    return {"train": cmd_train}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    return {"dataset": _dataset, "fit": _fit, "results": _results}[args.train_action](args)
+
+
+def _fit_maker(route: str, name: str, epochs: int | None, baselines: list[str], workdir: str):
+    from na_lattice_flows.models import resolve_model
+    from na_lattice_flows.training.allegro import AllegroSettings
+    from na_lattice_flows.training.jobs import AllegroFitMaker, SevenNetFineTuneMaker
+    from na_lattice_flows.training.sevennet import SevenNetFineTuneSettings
+
+    for model in baselines:
+        resolve_model(model)
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs {epochs}: must be at least 1")
+    folder = str(Path(workdir) / "models" / name)
+    if route == "allegro":
+        settings = AllegroSettings(**({"max_epochs": epochs} if epochs else {}))
+        return AllegroFitMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
+    settings = SevenNetFineTuneSettings(**({"epochs": epochs} if epochs else {}))
+    return SevenNetFineTuneMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    from jobflow import Flow
+
+    from na_lattice_flows.dft.gpaw import GPAWSettings
+    from na_lattice_flows.execution.stores import open_session
+    from na_lattice_flows.execution.submission import add_flow
+    from na_lattice_flows.models import resolve_model
+    from na_lattice_flows.training.jobs import TrainingSetMaker
+
+    resolve_model(args.model)
+    structures = {}
+    for path in args.structures:
+        name = Path(path).stem
+        if name in structures:
+            raise ValueError(f"{path}: a second structure named {name!r}; configurations are named by their file names")
+        structures[name] = read_structure_file(path)
+    fractions = _numbers(args.fractions, "--fractions")
+    if len(fractions) != 3:
+        raise ValueError(f"--fractions {args.fractions!r}: give three shares (train,val,test)")
+    settings = store_settings(args)
+    workdir = Path(settings.workdir).resolve()
+    gpaw = {"ecut_eV": args.dft_ecut, "kpoint_density": args.dft_kpoint_density}
+    gpaw_settings = GPAWSettings(**{key: value for key, value in gpaw.items() if value is not None})
+    md = {"n_equilibration_steps": args.equilibration, "n_production_steps": args.md_steps, "timestep_fs": args.timestep,
+          "frame_interval_steps": args.frame_interval}  # fmt: skip
+    maker = TrainingSetMaker(
+        name=args.name, model=args.model, temperatures_K=tuple(_numbers(args.temperatures, "--temperatures")), md_overrides=md,
+        n_select=args.frames, labeller=args.labeller, gpaw_settings=gpaw_settings, n_label_jobs=args.label_jobs, fractions=tuple(fractions),
+        group_by=args.group_by, seed=args.seed, dataset_dir=str(workdir / "datasets" / args.name),
+        trajectory_dir=args.trajectory_dir or str(SETTINGS.trajectory_folder(settings.workdir)),
+    )  # fmt: skip
+    fit = None if args.fit == "none" else _fit_maker(args.fit, f"{args.name}-{args.fit}", args.epochs, _names(args.baseline_models), str(workdir))
+    with open_session(settings) as session:
+        existing = session.launchpad.workflows.find_one({"metadata.kind": "training set", "metadata.name": args.name}, {"nodes": 1, "state": 1})
+        if existing and not args.force:
+            print(f"already submitted: dataset {args.name!r} (workflow {min(existing['nodes'])}, {existing['state']}); use --force to resubmit")
+            return EXIT_NOTHING_SUBMITTED
+        flow = maker.make(structures)
+        if fit is not None:
+            flow = Flow([flow, fit.make(flow.output)], output=flow.output, name=flow.name)
+        fw_id = add_flow(session, flow, f"training set {args.name}", {"kind": "training set", "name": args.name, "fit": args.fit})
+        session.save()
+    print(f"Submitted training set {args.name!r} (workflow {fw_id}; {len(structures)} configurations x "
+          f"{len(maker.temperatures_K)} temperatures, {args.frames} frames, {args.labeller} labels"
+          f"{'' if fit is None else ', then the ' + args.fit + ' fit'}). Run it with `na-flows run`.")  # fmt: skip
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution.stores import open_session
+    from na_lattice_flows.execution.submission import add_flow
+    from na_lattice_flows.training.schemas import DatasetDocument
+
+    dataset = DatasetDocument.from_folder(args.dataset_folder, group_by=args.group_by)
+    if "test" not in dataset.split_paths:
+        raise FileNotFoundError(f"{args.dataset_folder}: no test.extxyz; a fit is judged on a held-out test split")
+    settings = store_settings(args)
+    name = args.name or f"{dataset.name}-{args.route}"
+    maker = _fit_maker(args.route, name, args.epochs, _names(args.baseline_models), str(Path(settings.workdir).resolve()))
+    with open_session(settings) as session:
+        fw_id = add_flow(session, maker.make(dataset), f"fit {name}", {"kind": "force field fit", "name": name, "route": args.route})
+        session.save()
+    print(f"Submitted the {args.route} fit {name!r} on {dataset.name} ({dataset.n_frames}) as workflow {fw_id}. Run it with `na-flows run`.")
+    return 0
+
+
+RESULT_COLUMNS = ["model", "route", "dataset", "tested_model", "force_rmse_meV_per_A", "energy_rmse_meV_per_atom",
+                  "energy_rmse_offset_removed_meV_per_atom", "stress_rmse_GPa", "n_frames", "seconds"]  # fmt: skip
+
+
+def _results(args: argparse.Namespace) -> int:
+    from na_lattice_flows.execution.queries import trained_model_documents
+    from na_lattice_flows.execution.stores import open_session
+
+    with open_session(store_settings(args), read_only=True) as session:
+        documents = trained_model_documents(session)
+    rows = []
+    for doc in documents:
+        for tested, metrics in doc["test"]["models"].items():
+            rows.append({"model": doc["model"], "route": doc["route"], "dataset": doc["dataset"], "tested_model": tested,
+                         **{key: metrics.get(key) for key in RESULT_COLUMNS[4:9]}, "seconds": doc["seconds"]})  # fmt: skip
+    write_table(pd.DataFrame(rows, columns=RESULT_COLUMNS), args.format, args.output)
+    return 0
