@@ -82,13 +82,20 @@ def add_commands(commands) -> dict:
     return {"benchmark-forces": cmd_benchmark_forces, "benchmark-frames": cmd_benchmark_frames, "phonons": cmd_phonons,
             "diffusion": cmd_diffusion}  # fmt: skip
 
-def cmd_benchmark_forces(args: argparse.Namespace) -> int:
-    from na_lattice_flows.benchmark.forces import benchmark_references, summary_json
+def _registry_models(text: str) -> list[str]:
+    """Comma-separated model names, each checked against the registry before any work (unknown: a usage error)."""
     from na_lattice_flows.models import resolve_model
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = [m.strip() for m in text.split(",") if m.strip()]
     for model in models:
-        resolve_model(model)  # unknown names fail here, before any work
+        resolve_model(model)
+    return models
+
+
+def cmd_benchmark_forces(args: argparse.Namespace) -> int:
+    from na_lattice_flows.benchmark.forces import benchmark_references, summary_json
+
+    models = _registry_models(args.models)
     if args.submit:
         return _submit_benchmark(args, models)
     with contextlib.redirect_stdout(sys.stderr):  # model packages print banners; stdout carries only the result
@@ -110,11 +117,8 @@ def cmd_benchmark_forces(args: argparse.Namespace) -> int:
 
 def cmd_benchmark_frames(args: argparse.Namespace) -> int:
     from na_lattice_flows.benchmark.frames import benchmark_frames, frame_benchmark_json
-    from na_lattice_flows.models import resolve_model
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    for model in models:
-        resolve_model(model)  # unknown names fail here, before any work
+    models = _registry_models(args.models)
     if args.frames < 1:
         raise CandidateInputError(f"--frames {args.frames}: must be at least 1")
     missing = [f for f in args.files if not Path(f).exists()]

@@ -119,31 +119,30 @@ def doped_study_documents(session: Session, load_systems: bool = False) -> list[
     return list(latest.values())
 
 
+def _outputs_oldest_first(session: Session, name_prefix: str) -> list[dict]:
+    """The outputs of every job whose name starts with ``name_prefix``, data-store fields loaded, oldest first."""
+    store = session.job_store
+    store.connect()
+    criteria = {"name": {"$regex": f"^{name_prefix}"}}
+    return [doc["output"] for doc in store.query(criteria, properties=["output", "completed_at"], sort={"completed_at": 1}, load=True)]
+
+
 def trained_model_documents(session: Session) -> list[dict]:
     """Every trained force field (``training.schemas.TrainedModelDocument``) with its test errors, oldest first."""
     from na_lattice_flows.training.jobs import FIT_JOB_NAME
 
-    store = session.job_store
-    store.connect()
-    criteria = {"name": {"$regex": f"^{FIT_JOB_NAME}"}}
-    return [doc["output"] for doc in store.query(criteria, properties=["output", "completed_at"], sort={"completed_at": 1}, load=True)]
+    return _outputs_oldest_first(session, FIT_JOB_NAME)
 
 
 def frame_benchmark_documents(session: Session) -> list[dict]:
     """Every benchmark of models on AIMD frames (``benchmark.frames.FrameBenchmark``), oldest first."""
     from na_lattice_flows.benchmark.jobs import FRAME_BENCHMARK_JOB_NAME
 
-    store = session.job_store
-    store.connect()
-    return [doc["output"] for doc in store.query({"name": FRAME_BENCHMARK_JOB_NAME}, properties=["output", "completed_at"],
-                                                 sort={"completed_at": 1}, load=True)]  # fmt: skip
+    return _outputs_oldest_first(session, FRAME_BENCHMARK_JOB_NAME)
 
 
 def dft_phonon_documents(session: Session) -> list[dict]:
     """Every DFT-vs-MLP phonon comparison of a validation hit (``benchmark.dft_phonons.PhononComparison``)."""
     from na_lattice_flows.benchmark.jobs import DFT_PHONON_JOB_NAME
 
-    store = session.job_store
-    store.connect()
-    return [doc["output"] for doc in store.query({"name": {"$regex": f"^{DFT_PHONON_JOB_NAME}"}}, properties=["output", "completed_at"],
-                                                 sort={"completed_at": 1}, load=True)]  # fmt: skip
+    return _outputs_oldest_first(session, DFT_PHONON_JOB_NAME)

@@ -8,7 +8,8 @@ farthest from the mean), which spreads the picks over the sampled configurations
 and stops early when the next pick would lie closer than ``min_distance`` to one already chosen (redundant).
 
 Written here rather than imported: scikit-matter has FPS but pins scikit-learn < 1.9 (a downgrade of the
-locked set), and the greedy max-min rule is a few lines of numpy.
+locked set), and the greedy max-min rule is a few lines of numpy; ASE's ``get_rdf`` refuses cutoffs beyond half
+the cell, which the small cells of a training set need, so the histograms come from ASE's neighbour list.
 """
 
 from __future__ import annotations
