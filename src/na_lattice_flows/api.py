@@ -116,12 +116,13 @@ def validation_flow(
     """AIMD (VASP Nose-Hoover or GPAW) of the ``top`` structures by MLP D among finished screening summaries
     (``execution.queries.summary_documents(session)``), each compared with its MLP MD; then, with
     ``frame_models``, those models on ``n_frames`` random frames of every AIMD run (force/energy/stress errors);
-    with ``dft_phonon_model``, GPAW phonons of each hit (30 random-displacement supercells, 0.03 A) beside that
-    model's on the same supercells (Na MSD at T, dispersions)."""
+    with ``dft_phonon_model``, DFT phonons of each hit (30 random-displacement supercells, 0.03 A; VASP statics
+    when ``engine`` is vasp, else GPAW) beside that model's on the same supercells (Na MSD at T, dispersions)."""
     from na_lattice_flows.benchmark.jobs import (
         DFT_PHONON_JOB_NAME,
         FRAME_BENCHMARK_JOB_NAME,
         GPAWReferenceMaker,
+        VaspReferenceMaker,
         benchmark_trajectory_frames,
         compare_dft_phonons,
     )
@@ -146,7 +147,8 @@ def validation_flow(
         extra.append(frames)
     if dft_phonon_model:
         for hit in hits:
-            reference = GPAWReferenceMaker().make(hit.structure, hit.candidate_id)
+            reference_maker = VaspReferenceMaker() if engine == "vasp" else GPAWReferenceMaker()
+            reference = reference_maker.make(hit.structure, hit.candidate_id)
             comparison = compare_dft_phonons(reference.output, dft_phonon_model, temperature_K)
             comparison.name = f"{DFT_PHONON_JOB_NAME} {hit.candidate_id}"
             extra += [reference, comparison]

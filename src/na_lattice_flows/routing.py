@@ -32,6 +32,7 @@ FUNCTION_CATEGORIES = {
     "sample_md_frames": GPU,
     "fit_allegro": GPU,  # small fits run on CPU too (na-flows run takes every category)
     "finetune_sevennet_job": GPU,
+    "finetune_uma_job": GPU,
     "run_elastic_deformations": GPU,  # atomate2's: replaced by the MLP relaxations of the strained cells, which inherit it
     "gpaw_static": CPU,
     "gpaw_relax": CPU,

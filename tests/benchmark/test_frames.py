@@ -236,9 +236,15 @@ def test_the_frame_job_follows_the_aimd_validation_and_keeps_parity_in_the_data_
     assert last.name == FRAME_BENCHMARK_JOB_NAME and last.config.manager_config["_category"] == "gpu"
     plain = validation_flow(summaries, top=1, engine="gpaw")
     assert FRAME_BENCHMARK_JOB_NAME not in [job.name for job, _ in plain.iterflow()]
-    phonons = route(validation_flow(summaries, top=1, engine="vasp", dft_phonon_model="chgnet"))
+    phonons = route(validation_flow(summaries, top=1, engine="gpaw", dft_phonon_model="chgnet"))
     categories = {job.name: job.config.manager_config.get("_category") for job, _ in phonons.iterflow()}
     assert categories["gpaw displacement reference x"] == "cpu" and categories["dft vs mlp phonons x"] == "gpu"
+    # with VASP AIMD, the DFT phonons are VASP's too: one static per supercell on CPU workers, collected anywhere
+    phonons = route(validation_flow(summaries, top=1, engine="vasp", dft_phonon_model="chgnet"))
+    categories = {job.name: job.config.manager_config.get("_category") for job, _ in phonons.iterflow()}
+    statics = [name for name in categories if name.startswith("vasp displacement reference x ")]
+    assert len(statics) == 30 and {categories[name] for name in statics} == {"cpu"}
+    assert categories["vasp displacement reference x"] is None and categories["dft vs mlp phonons x"] == "gpu"
 
 
 def _nacl():

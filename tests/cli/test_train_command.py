@@ -44,6 +44,19 @@ def test_dataset_submission_is_routed_and_refused_twice(rock_salts, embedded_set
     assert "already submitted" in capsys.readouterr().out
 
 
+def test_vasp_labels_are_one_job_that_makes_the_statics_at_run_time(rock_salts, embedded_settings, capsys):
+    command = ["train", "dataset", *rock_salts, "--name", "nacl vasp", "--labeller", "vasp", "--vasp-functional", "r2SCAN",
+               "--frames", "6", "--workdir", str(embedded_settings.workdir)]  # fmt: skip
+    assert main(command) == 0
+    with open_session(embedded_settings, read_only=True) as session:
+        [firework] = list(session.launchpad.fireworks.find({"name": "training labels vasp"}, {"spec": 1}))
+    task = firework["spec"]["_tasks"][0]["job"]
+    assert task["function_args"][1] == "r2SCAN" and firework["spec"].get("_category") is None  # its statics: cpu, at run time
+    with pytest.raises(SystemExit) as refused:
+        main([*command[:-2], "--vasp-functional", "LDA", "--workdir", str(embedded_settings.workdir)])
+    assert refused.value.code == EXIT_USAGE and "invalid choice: 'LDA'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -12,8 +12,8 @@ gpaw = pytest.importorskip(
     "gpaw", reason="GPAW is not installed (scripts/setup_env.sh builds it where libxc/OpenBLAS/FFTW can be installed)"
 )
 
-from na_lattice_flows.dft.gpaw import GPAWSettings  # noqa: E402
-from na_lattice_flows.dft.gpaw_jobs import GPAWAIMDMaker, GPAWRelaxMaker, GPAWStaticMaker  # noqa: E402
+from na_lattice_flows.dft.gpaw import GPAWSettings
+from na_lattice_flows.dft.gpaw_jobs import GPAWAIMDMaker, GPAWRelaxMaker, GPAWStaticMaker
 
 SMALL = GPAWSettings(ecut_eV=300, kpts=(3, 3, 3), energy_convergence_eV=1e-6, density_convergence=1e-5)
 

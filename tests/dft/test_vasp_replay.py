@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from jobflow import run_locally
 from pymatgen.core import Structure
-from pymatgen.io.vasp import Incar, Kpoints, Vasprun
+from pymatgen.io.vasp import Vasprun
 
 from na_lattice_flows.dft.schemas import AIMDDocument
 from na_lattice_flows.dft.vasp_jobs import (
@@ -27,37 +27,10 @@ from na_lattice_flows.md.trajectory import read_trajectory, read_trajectory_segm
 pytestmark = pytest.mark.shared_data
 
 
-@pytest.fixture
-def mock_vasp(monkeypatch, vasp_reference):
-    """atomate2's monkeypatch_vasp (POTCAR.spec instead of POTCAR, recorded outputs instead of VASP), plus a record
-    of the inputs every job wrote and the custodian settings it asked for, by job name."""
-    import atomate2.vasp.jobs.base as base
-    from atomate2.utils.testing.vasp import monkeypatch_vasp
-    from jobflow import CURRENT_JOB
-
-    patcher = monkeypatch_vasp(monkeypatch, vasp_reference)
-    register = next(patcher)
-    replay = base.run_vasp
-    written = {}
-
-    def recording_run_vasp(*args, **kwargs):
-        written[CURRENT_JOB.job.name] = {
-            "INCAR": Incar.from_file("INCAR"),
-            "KPOINTS": Kpoints.from_file("KPOINTS") if Path("KPOINTS").exists() else None,
-            "POTCAR": Path("POTCAR.spec").read_text().split(),
-            "POSCAR": Structure.from_file("POSCAR"),
-            "run_vasp_kwargs": kwargs,
-        }
-        replay(*args, **kwargs)
-
-    monkeypatch.setattr(base, "run_vasp", recording_run_vasp)
-    yield register, written
-    next(patcher, None)
-
-
 def recorded_structure(vasp_reference: Path, run: str) -> Structure:
     with gzip.open(vasp_reference / run / "inputs" / "POSCAR.gz", "rt") as handle:
         return Structure.from_str(handle.read(), fmt="poscar")
+
 
 
 def test_strict_double_relax_writes_its_settings_and_parses_the_recorded_run(mock_vasp, vasp_reference, tmp_path):

@@ -131,10 +131,11 @@ def test_the_trained_model_is_a_registry_entry_with_provenance_that_runs_md_and_
     settings = MDSettings(temperature_K=300, timestep_fs=2.0, n_equilibration_steps=5, n_production_steps=20, frame_interval_steps=5)
     path = run_langevin_md(atoms, calculator, settings, tmp_path / "md.h5", progress=False)
     assert read_trajectory(path).n_frames == 5
-    from na_lattice_flows.md.jobs import _md_document
+    from na_lattice_flows.relax.jobs import MLPRelaxMaker
 
-    md_document = _md_document(configurations()["L12"], "L12", model, "ase", settings, np.eye(3, dtype=int).tolist(), 32, path, use_kinisi=False)
-    assert md_document.model_provenance == provenance  # every document made with the model records where it came from
+    relax = MLPRelaxMaker(model=model, steps=20).make(configurations()["L12"])
+    relaxed = run_locally(relax, create_folders=True, root_dir=tmp_path / "relax", ensure_success=True)[relax.uuid][1].output
+    assert relaxed.model_provenance == provenance  # every document made with the model records where it came from
 
     unit = bulk("Cu", "fcc", a=3.75, cubic=True)
     unit.symbols[0] = "Au"

@@ -1,13 +1,15 @@
 """Makers of the MLP force benchmark as a flow: one job per structure and model (all of its supercells), one
 ranking job that stores the per-model metrics, the chosen model and the per-structure evidence; for new
-references, a job that computes DFT forces on random-displacement supercells with GPAW; and the benchmark on
-trajectory frames (AIMD), which follows the AIMD validation."""
+references, DFT forces on random-displacement supercells (GPAW in one job; VASP in one static per supercell,
+collected by a job that rebuilds the same seeded displacements); and the benchmark on trajectory frames (AIMD),
+which follows the AIMD validation."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from jobflow import Flow, Job, JobConfig, Maker, OnMissing, job
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
@@ -23,6 +25,8 @@ from na_lattice_flows.phonons.references import (
     load_reference,
     predict_forces,
     random_displacement_reference,
+    random_displacements,
+    reference_from_phonopy,
     undisplaced_supercell,
 )
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
@@ -122,6 +126,56 @@ class GPAWReferenceMaker(Maker):
         )
         reference.name = f"{self.name} {name}"
         return reference
+
+
+@job(data=["dataset"], output_schema=DisplacementReference)
+def vasp_random_displacement_reference(structure: Structure, name: str, supercell_matrix: list[list[int]], n_supercells: int,
+                                       amplitude_A: float, seed: int, forces: list, statics: list[Structure]) -> DisplacementReference:  # fmt: skip
+    """The VASP statics' forces (one per supercell, in phonopy's order) on the same seeded displacements."""
+    ph = random_displacements(structure, supercell_matrix, n_supercells, amplitude_A, seed)
+    expected = list(ph.supercell.symbols)
+    for index, static in enumerate(statics):
+        static = Structure.from_dict(static) if isinstance(static, dict) else static
+        species = [site.specie.symbol for site in static]
+        if species != expected:
+            raise ValueError(f"{name}: static {index + 1} has {len(species)} atoms ({species[:4]}...), not the supercell's {len(expected)} in phonopy's order")
+    ph.forces = np.asarray(forces, dtype=float)
+    return reference_from_phonopy(ph, name=name, source=f"VASP statics, random displacements {amplitude_A} A, seed {seed}")
+
+
+@dataclass
+class VaspReferenceMaker(Maker):
+    """``GPAWReferenceMaker``'s supercells (seeded, every atom displaced 0.03 A) with forces from tight VASP
+    statics (``dft.vasp_jobs.displaced_static_maker``) through custodian on CPU workers, one job per supercell."""
+
+    name: str = "vasp displacement reference"
+    n_supercells: int = 30
+    amplitude_A: float = 0.03
+    seed: int = 0
+    min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+    supercell_matrix: list[list[int]] | None = None
+    functional: str = "PBE"
+    incar_updates: dict = field(default_factory=dict)
+
+    def make(self, structure: Structure, name: str) -> Flow:
+        from pymatgen.io.phonopy import get_pmg_structure
+
+        from na_lattice_flows.dft.vasp_jobs import displaced_static_maker
+
+        matrix = self.supercell_matrix or paper_supercell(structure, self.min_supercell_atoms).supercell_matrix
+        ph = random_displacements(structure, matrix, self.n_supercells, self.amplitude_A, self.seed)
+        maker = displaced_static_maker(self.functional, self.incar_updates)
+        statics = []
+        for index, supercell in enumerate(ph.supercells_with_displacements):
+            static = maker.make(get_pmg_structure(supercell))
+            static.name = f"{self.name} {name} {index + 1}/{self.n_supercells}"
+            statics.append(static)
+        reference = vasp_random_displacement_reference(
+            structure, name, matrix, self.n_supercells, self.amplitude_A, self.seed,
+            [s.output.output.forces for s in statics], [s.output.output.structure for s in statics],
+        )  # fmt: skip
+        reference.name = f"{self.name} {name}"
+        return Flow([*statics, reference], output=reference.output, name=f"{self.name} {name}")
 
 
 @job(data=["parity", "per_file"], output_schema=FrameBenchmark, config=JobConfig(on_missing_references=OnMissing.NONE))

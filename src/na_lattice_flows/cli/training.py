@@ -19,7 +19,7 @@ from na_lattice_flows.cli.common import (
 )
 from na_lattice_flows.settings import SETTINGS
 
-ROUTES = ("allegro", "sevennet")
+ROUTES = ("allegro", "sevennet", "uma")
 
 
 def _numbers(text: str, option: str) -> list[float]:
@@ -37,12 +37,12 @@ def add_commands(commands) -> dict:
     """Add this group's subcommands; returns command name -> handler."""
     train = commands.add_parser(
         "train",
-        help="training sets from MLP MD + DFT labels, Allegro from scratch, SevenNet fine-tuning",
+        help="training sets from MLP MD + DFT labels, Allegro from scratch, SevenNet or UMA fine-tuning",
         description="`train dataset` submits MLP MD of each structure at each temperature, a farthest-point selection "
         "of frames, DFT single points on them and a dataset split by configuration (no configuration on two sides); "
         "with --fit, the fit follows. `train fit` fits on a dataset folder (train/val/test.extxyz). `train results` "
         "lists trained models with their test errors beside the pretrained models'. A trained model is used as "
-        "--model allegro:/path/model.nequip.zip or sevennet:/path/checkpoint_best.pth everywhere.",
+        "--model allegro:/path/model.nequip.zip, sevennet:/path/checkpoint_best.pth or fairchem:/path/model.pt everywhere.",
     )
     actions = train.add_subparsers(dest="train_action", required=True, metavar="ACTION")
     dataset = actions.add_parser("dataset", help="submit training-set generation (and optionally the fit)")
@@ -55,7 +55,10 @@ def add_commands(commands) -> dict:
     dataset.add_argument("--timestep", type=float, default=2.0, help="fs (default 2.0)")
     dataset.add_argument("--frame-interval", type=int, default=20, help="MD steps between candidate frames (default 20)")
     dataset.add_argument("--frames", type=int, default=100, help="frames selected for DFT (default 100)")
-    dataset.add_argument("--labeller", choices=["gpaw", "emt"], default="gpaw", help="DFT single points (default gpaw; emt: a test stand-in)")
+    dataset.add_argument("--labeller", choices=["gpaw", "vasp", "emt"], default="gpaw",
+                         help="DFT single points (default gpaw, in --label-jobs CPU jobs; vasp: one atomate2 static per frame through "
+                         "custodian on CPU workers; emt: a test stand-in)")  # fmt: skip
+    dataset.add_argument("--vasp-functional", choices=["PBE", "r2SCAN", "PBEsol"], default="PBE", help="VASP labels: functional (default PBE)")
     dataset.add_argument("--dft-ecut", type=float, help="GPAW plane-wave cutoff, eV (default 500)")
     dataset.add_argument("--dft-kpoint-density", type=float, help="GPAW k-points per reciprocal A (default 3.0)")
     dataset.add_argument("--label-jobs", type=int, default=4, help="labelling jobs to spread the single points over (default 4)")
@@ -64,6 +67,7 @@ def add_commands(commands) -> dict:
     dataset.add_argument("--seed", type=int, default=0)
     dataset.add_argument("--fit", choices=["none", *ROUTES], default="none", help="fit after the dataset (default none)")
     dataset.add_argument("--epochs", type=int, help="fit epochs (default: the route's)")
+    dataset.add_argument("--uma-checkpoint", help="--fit uma: the fairchem UMA checkpoint file to fine-tune (e.g. uma-s-1p1.pt)")
     dataset.add_argument("--baseline-models", default="7net-0", help="pretrained models tested beside the fit (default 7net-0)")
     dataset.add_argument("--trajectory-dir", help="MD trajectories (default <workdir>/trajectories; every worker sees it)")
     dataset.add_argument("--force", action="store_true", help="submit even if a dataset of this name was submitted")
@@ -71,7 +75,9 @@ def add_commands(commands) -> dict:
 
     fit = actions.add_parser("fit", help="submit a fit on a dataset folder (train.extxyz, val.extxyz, test.extxyz)")
     fit.add_argument("dataset_folder")
-    fit.add_argument("--route", choices=ROUTES, default="allegro", help="allegro from scratch or sevennet fine-tuning (default allegro)")
+    fit.add_argument("--route", choices=ROUTES, default="allegro",
+                     help="allegro from scratch, sevennet or uma fine-tuning (default allegro)")
+    fit.add_argument("--uma-checkpoint", help="--route uma: the fairchem UMA checkpoint file to fine-tune (e.g. uma-s-1p1.pt)")
     fit.add_argument("--name", help="model name (default: <dataset>-<route>)")
     fit.add_argument("--epochs", type=int, help="epochs (default: the route's)")
     fit.add_argument("--baseline-models", default="7net-0", help="pretrained models tested beside the fit (default 7net-0)")
@@ -89,11 +95,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return {"dataset": _dataset, "fit": _fit, "results": _results}[args.train_action](args)
 
 
-def _fit_maker(route: str, name: str, epochs: int | None, baselines: list[str], workdir: str):
+def _fit_maker(route: str, name: str, epochs: int | None, baselines: list[str], workdir: str, uma_checkpoint: str | None = None):
     from na_lattice_flows.models import resolve_model
     from na_lattice_flows.training.allegro import AllegroSettings
-    from na_lattice_flows.training.jobs import AllegroFitMaker, SevenNetFineTuneMaker
+    from na_lattice_flows.training.jobs import AllegroFitMaker, SevenNetFineTuneMaker, UMAFineTuneMaker
     from na_lattice_flows.training.sevennet import SevenNetFineTuneSettings
+    from na_lattice_flows.training.uma import UMAFineTuneSettings
 
     for model in baselines:
         resolve_model(model)
@@ -103,6 +110,12 @@ def _fit_maker(route: str, name: str, epochs: int | None, baselines: list[str], 
     if route == "allegro":
         settings = AllegroSettings(**({"max_epochs": epochs} if epochs else {}))
         return AllegroFitMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
+    if route == "uma":
+        if not uma_checkpoint or not Path(uma_checkpoint).is_file():
+            raise FileNotFoundError(f"--uma-checkpoint {uma_checkpoint}: the uma route fine-tunes a checkpoint file you have "
+                                    "(the weights are gated on the Hugging Face hub: download uma-s-1p1.pt first)")  # fmt: skip
+        settings = UMAFineTuneSettings(checkpoint=str(Path(uma_checkpoint).resolve()), **({"epochs": epochs} if epochs else {}))
+        return UMAFineTuneMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
     settings = SevenNetFineTuneSettings(**({"epochs": epochs} if epochs else {}))
     return SevenNetFineTuneMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
 
@@ -134,11 +147,12 @@ def _dataset(args: argparse.Namespace) -> int:
           "frame_interval_steps": args.frame_interval}  # fmt: skip
     maker = TrainingSetMaker(
         name=args.name, model=args.model, temperatures_K=tuple(_numbers(args.temperatures, "--temperatures")), md_overrides=md,
-        n_select=args.frames, labeller=args.labeller, gpaw_settings=gpaw_settings, n_label_jobs=args.label_jobs, fractions=tuple(fractions),
+        n_select=args.frames, labeller=args.labeller, gpaw_settings=gpaw_settings, vasp_functional=args.vasp_functional, n_label_jobs=args.label_jobs, fractions=tuple(fractions),
         group_by=args.group_by, seed=args.seed, dataset_dir=str(workdir / "datasets" / args.name),
         trajectory_dir=args.trajectory_dir or str(SETTINGS.trajectory_folder(settings.workdir)),
     )  # fmt: skip
-    fit = None if args.fit == "none" else _fit_maker(args.fit, f"{args.name}-{args.fit}", args.epochs, _names(args.baseline_models), str(workdir))
+    fit = None if args.fit == "none" else _fit_maker(args.fit, f"{args.name}-{args.fit}", args.epochs, _names(args.baseline_models), str(workdir),
+                                                  args.uma_checkpoint)  # fmt: skip
     with open_session(settings) as session:
         existing = session.launchpad.workflows.find_one({"metadata.kind": "training set", "metadata.name": args.name}, {"nodes": 1, "state": 1})
         if existing and not args.force:
@@ -165,7 +179,7 @@ def _fit(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{args.dataset_folder}: no test.extxyz; a fit is judged on a held-out test split")
     settings = store_settings(args)
     name = args.name or f"{dataset.name}-{args.route}"
-    maker = _fit_maker(args.route, name, args.epochs, _names(args.baseline_models), str(Path(settings.workdir).resolve()))
+    maker = _fit_maker(args.route, name, args.epochs, _names(args.baseline_models), str(Path(settings.workdir).resolve()), args.uma_checkpoint)
     with open_session(settings) as session:
         fw_id = add_flow(session, maker.make(dataset), f"fit {name}", {"kind": "force field fit", "name": name, "route": args.route})
         session.save()

@@ -41,7 +41,8 @@ def add_commands(commands) -> dict:
     )
     submit.add_argument(
         "--dft-phonons", metavar="MODEL",
-        help="also GPAW phonons of each hit (30 supercells displaced 0.03 A) beside MODEL's on the same supercells",
+        help="also DFT phonons of each hit (30 supercells displaced 0.03 A; VASP statics with --engine vasp, else GPAW) "
+        "beside MODEL's on the same supercells",
     )
     submit.add_argument("--frames", type=int, default=200, help="frames drawn per AIMD run for that test (default 200)")
     submit.add_argument("--trajectory-dir", help="GPAW: where AIMD trajectories go (default <workdir>/trajectories; every worker sees it)")

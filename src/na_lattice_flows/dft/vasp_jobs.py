@@ -4,8 +4,9 @@
   (MPRelaxSet: ENCUT 520 eV, EDIFF 5e-5 eV per atom, no force criterion): ENCUT 680 eV, EDIFF 1e-6 eV,
   EDIFFG -0.005 eV/A (forces), PREC Accurate, LREAL False, ADDGRID, Gaussian smearing 0.05 eV (the screen keeps
   insulators). These are ``STRICT_RELAX_INCAR``. Functional PBE by default (``functional="PBEsol"`` for phononDB's).
-- ``displaced_static_maker``: single points on displaced supercells for the MLP benchmark's DFT forces: EDIFF
-  1e-7 eV, LREAL False, ADDGRID, ENCUT 700 eV (atomate2's and phononDB's phonon settings): ``TIGHT_STATIC_INCAR``.
+- ``displaced_static_maker``: single points on displaced supercells for the MLP benchmark's DFT forces and DFT
+  phonons, and on MD frames as training labels: EDIFF 1e-7 eV, LREAL False, ADDGRID, ENCUT 700 eV (atomate2's and
+  phononDB's phonon settings): ``TIGHT_STATIC_INCAR``; PBE, PBEsol or r2SCAN.
 - ``VaspAIMDMaker``: NVT Nose-Hoover AIMD (MDALGO 2; SMASS 0 lets VASP pick the Nose mass for a 40-step
   period), 800 K, Gamma point only, 520 eV, 1.5 fs, 30 ps by default, split into chained segments (atomate2's
   MultiMDMaker: each segment starts from the previous CONTCAR with its velocities, so a lost segment is rerun
@@ -55,11 +56,13 @@ TIGHT_STATIC_INCAR = {
     "LWAVE": False,
 }
 AIMD_INCAR = {"ENCUT": 520, "ISMEAR": 0, "SIGMA": 0.05, "ISPIN": 1, "LREAL": "Auto", "LWAVE": False}
-# explicit both ways: atomate2's base input set is PBEsol (GGA = PS), the MLPs' training data (Materials Project) PBE
-FUNCTIONAL_INCAR = {"PBE": {"GGA": "PE"}, "PBEsol": {"GGA": "PS"}}
+# explicit every way: atomate2's base input set is PBEsol (GGA = PS), the MLPs' training data (Materials Project) PBE;
+# r2SCAN (training labels, as the Materials Project's newer data) is a meta-GGA: GGA removed (None drops the key)
+FUNCTIONAL_INCAR = {"PBE": {"GGA": "PE"}, "PBEsol": {"GGA": "PS"}, "r2SCAN": {"METAGGA": "R2scan", "LASPH": True, "GGA": None}}
 
 
-def _functional(functional: str) -> dict:
+def functional_incar(functional: str) -> dict:
+    """The INCAR keys that select ``functional``; an unknown name is refused."""
     if functional not in FUNCTIONAL_INCAR:
         raise ValueError(f"unknown functional {functional!r}; choose from {', '.join(FUNCTIONAL_INCAR)}")
     return FUNCTIONAL_INCAR[functional]
@@ -79,7 +82,7 @@ def strict_double_relax_maker(functional: str = "PBE", incar_updates: dict | Non
     from atomate2.vasp.jobs.core import RelaxMaker
     from atomate2.vasp.sets.core import RelaxSetGenerator
 
-    incar = {**STRICT_RELAX_INCAR, **_functional(functional), **(incar_updates or {})}
+    incar = {**STRICT_RELAX_INCAR, **functional_incar(functional), **(incar_updates or {})}
     return DoubleRelaxMaker.from_relax_maker(RelaxMaker(input_set_generator=RelaxSetGenerator(user_incar_settings=incar)))
 
 
@@ -88,7 +91,7 @@ def displaced_static_maker(functional: str = "PBE", incar_updates: dict | None =
     from atomate2.vasp.jobs.core import StaticMaker
     from atomate2.vasp.sets.core import StaticSetGenerator
 
-    incar = {**TIGHT_STATIC_INCAR, **_functional(functional), **(incar_updates or {})}
+    incar = {**TIGHT_STATIC_INCAR, **functional_incar(functional), **(incar_updates or {})}
     generator = StaticSetGenerator(user_incar_settings=incar, user_kpoints_settings={"reciprocal_density": reciprocal_density})
     return StaticMaker(name="displaced static", input_set_generator=generator)
 
@@ -138,7 +141,7 @@ class VaspAIMDMaker(Maker):
         check_range("segment_steps", self.segment_steps, at_least=1)
         check_range("temperature_K", self.temperature_K, above=0, unit="K")
         check_range("timestep_fs", self.timestep_fs, above=0, unit="fs")
-        _functional(self.functional)
+        functional_incar(self.functional)
 
     def segment_maker(self, steps: int):
         from atomate2.vasp.jobs.md import MDMaker
@@ -146,7 +149,7 @@ class VaspAIMDMaker(Maker):
 
         generator = MDSetGenerator(
             ensemble="nvt", start_temp=self.temperature_K, end_temp=self.temperature_K, nsteps=steps, time_step=self.timestep_fs,
-            user_incar_settings={**AIMD_INCAR, **_functional(self.functional), **self.incar_updates},
+            user_incar_settings={**AIMD_INCAR, **functional_incar(self.functional), **self.incar_updates},
             user_kpoints_settings=Kpoints.gamma_automatic((1, 1, 1)) if self.gamma_only else None,
         )  # fmt: skip
         run_vasp_kwargs = {"handlers": md_handlers()}

@@ -212,6 +212,15 @@ def _extract_archive(path: Path, destination: Path) -> None:
         raise ReferenceError(f"{path}: not a readable archive ({exc})") from exc
 
 
+def random_displacements(structure: Structure, supercell_matrix: list[list[int]], n_supercells: int = 30,
+                         amplitude_A: float = 0.03, seed: int = 0) -> Phonopy:  # fmt: skip
+    """The paper's displacement pattern: ``n_supercells`` supercells with every atom displaced by
+    ``amplitude_A`` in a random direction (phonopy, seeded: the same supercells wherever they are made)."""
+    ph = Phonopy(get_phonopy_structure(structure), supercell_matrix=supercell_matrix, primitive_matrix="auto")
+    ph.generate_displacements(distance=amplitude_A, number_of_snapshots=n_supercells, random_seed=seed)
+    return ph
+
+
 def random_displacement_reference(
     structure: Structure,
     supercell_matrix: list[list[int]],
@@ -221,12 +230,11 @@ def random_displacement_reference(
     amplitude_A: float = 0.03,
     seed: int = 0,
 ) -> DisplacementReference:
-    """The paper's new references: ``n_supercells`` supercells with every atom displaced by ``amplitude_A``
-    in a random direction (phonopy, seeded), with forces from ``forces_of(list[Atoms]) -> (n, N, 3)``."""
+    """The paper's new references (``random_displacements``) with forces from
+    ``forces_of(list[Atoms]) -> (n, N, 3)`` in one process (GPAW, an MLP)."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    ph = Phonopy(get_phonopy_structure(structure), supercell_matrix=supercell_matrix, primitive_matrix="auto")
-    ph.generate_displacements(distance=amplitude_A, number_of_snapshots=n_supercells, random_seed=seed)
+    ph = random_displacements(structure, supercell_matrix, n_supercells, amplitude_A, seed)
     supercells = [AseAtomsAdaptor.get_atoms(get_pmg_structure(s)) for s in ph.supercells_with_displacements]
     ph.forces = np.asarray(forces_of(supercells), dtype=float)
     return reference_from_phonopy(ph, name=name, source=f"random displacements {amplitude_A} A, seed {seed}")

@@ -7,18 +7,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from atomate2.forcefields.jobs import ForceFieldRelaxMaker
-from pydantic import BaseModel
+from atomate2.forcefields.jobs import ForceFieldRelaxMaker, forcefield_job
+from atomate2.forcefields.schemas import ForceFieldTaskDocument
+from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from na_lattice_flows.checks import check_range
-from na_lattice_flows.models import resolve_model
+from na_lattice_flows.models import model_provenance, resolve_model
 from na_lattice_flows.settings import SETTINGS
 
 if TYPE_CHECKING:
     from atomate2.forcefields.flows.elastic import ElasticMaker
 
 REGISTRY_CALCULATOR = {"@module": "na_lattice_flows.models", "@callable": "get_calculator"}
+
+
+class MLPRelaxDocument(ForceFieldTaskDocument):
+    """atomate2's force-field task document, with the model's training provenance like every other document."""
+
+    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
 
 
 @dataclass
@@ -47,6 +54,14 @@ class MLPRelaxMaker(ForceFieldRelaxMaker):
         self.force_field_name = REGISTRY_CALCULATOR
         self.calculator_kwargs = {**self.calculator_kwargs, "name": self.model}
         super().__post_init__()
+
+    @forcefield_job
+    def make(self, structure: Structure | list[Structure], prev_dir=None):
+        """atomate2's relaxation; its document(s) also say where a trained model came from."""
+        result = ForceFieldRelaxMaker.make.original(self, structure, prev_dir=prev_dir)
+        provenance = model_provenance(self.model)
+        documents = [MLPRelaxDocument.model_construct(**dict(doc), model_provenance=provenance) for doc in (result if isinstance(result, list) else [result])]
+        return documents if isinstance(result, list) else documents[0]
 
 
 @dataclass(frozen=True)

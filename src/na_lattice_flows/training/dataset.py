@@ -38,6 +38,24 @@ def label_frames(frames: Sequence[Atoms], calculator, labeller: str, with_stress
     return labelled
 
 
+def with_vasp_labels(atoms: Atoms, energy_eV: float, forces: np.ndarray, stress_kbar: np.ndarray | None, labeller: str) -> Atoms:
+    """``atoms`` labelled by a VASP single point (atomate2's task document: energy eV, forces eV/A, stress kbar
+    as VASP prints it, positive under compression); stress turned to ASE's convention (eV/A^3, negative under
+    compression), the sign ASE's own VASP readers use."""
+    from ase import units
+    from ase.stress import full_3x3_to_voigt_6_stress
+
+    results = {"energy": float(energy_eV), "forces": np.asarray(forces, float)}
+    if stress_kbar is not None:
+        results["stress"] = full_3x3_to_voigt_6_stress(-0.1 * units.GPa * np.asarray(stress_kbar, float))
+    done = Atoms(atoms.get_chemical_symbols(), positions=atoms.get_positions(), cell=atoms.cell.array, pbc=True,
+                 info={**atoms.info, "labeller": labeller})  # fmt: skip
+    if len(done) != len(results["forces"]):
+        raise ValueError(f"frame {atoms.info.get('run', '?')}#{atoms.info.get('frame_index', '?')}: {len(done)} atoms but {len(results['forces'])} force rows from VASP")
+    done.calc = SinglePointCalculator(done, **results)
+    return done
+
+
 def to_extxyz(frames: Sequence[Atoms]) -> str:
     """Extended XYZ text of labelled frames (the data store keeps the dataset as this text)."""
     from ase.io import write

@@ -18,6 +18,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from na_lattice_flows.benchmark.frames import benchmark_frames
 from na_lattice_flows.dft.gpaw import GPAWSettings
+from na_lattice_flows.dft.vasp_jobs import functional_incar
 from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
 from na_lattice_flows.models import PROVENANCE_SUFFIX, get_calculator
 from na_lattice_flows.settings import trajectory_folder
@@ -26,8 +27,10 @@ from na_lattice_flows.training.dataset import from_extxyz, label_frames, split_b
 from na_lattice_flows.training.schemas import DatasetDocument, TrainedModelDocument
 from na_lattice_flows.training.selection import select_frames
 from na_lattice_flows.training.sevennet import SevenNetFineTuneSettings, finetune_sevennet
+from na_lattice_flows.training.uma import UMAFineTuneSettings, finetune_uma
+from na_lattice_flows.training.vasp_labels import vasp_label_frames
 
-LABELLERS = ("gpaw", "emt")  # emt: ASE's effective-medium potential, an exact stand-in for DFT in tests and demos
+LABELLERS = ("gpaw", "vasp", "emt")  # emt: ASE's effective-medium potential, an exact stand-in for DFT in tests and demos
 GROUPINGS = ("configuration", "run")
 DATASET_JOB_NAME = "training dataset"
 FIT_JOB_NAME = "force field fit"
@@ -124,6 +127,9 @@ class TrainingSetMaker(Maker):
     descriptor_cutoff_A: float = 6.0
     labeller: str = "gpaw"
     gpaw_settings: GPAWSettings | None = None
+    vasp_functional: str = "PBE"  # or r2SCAN, PBEsol (``labeller="vasp"``: one atomate2 static per frame, HPC)
+    vasp_incar_updates: dict = field(default_factory=dict)
+    vasp_reciprocal_density: int = 100
     n_label_jobs: int = 4
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     group_by: str = "configuration"
@@ -138,6 +144,8 @@ class TrainingSetMaker(Maker):
             raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}; got {self.group_by!r}")
         if self.n_select < 1 or self.n_label_jobs < 1:
             raise ValueError(f"n_select ({self.n_select}) and n_label_jobs ({self.n_label_jobs}) must be at least 1")
+        if self.labeller == "vasp":
+            functional_incar(self.vasp_functional)
         for temperature in self.temperatures_K:
             md_settings("paper", **{**self.md_overrides, "temperature_K": temperature})  # a bad field fails here
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
@@ -157,7 +165,11 @@ class TrainingSetMaker(Maker):
         selection = select_training_frames([run.output for run in runs], self.n_select, self.min_distance, self.descriptor_cutoff_A)
         selection.name = "training frame selection"
         labels = []
-        for part in range(self.n_label_jobs):
+        if self.labeller == "vasp":
+            label = vasp_label_frames(selection.output, self.vasp_functional, self.vasp_incar_updates, self.vasp_reciprocal_density)
+            label.name = "training labels vasp"
+            labels.append(label)
+        for part in range(self.n_label_jobs if self.labeller != "vasp" else 0):
             label = label_training_frames(selection.output, part, self.n_label_jobs, self.labeller, self.gpaw_settings)
             label.name = f"training labels {self.labeller} {part + 1}/{self.n_label_jobs}"
             labels.append(label)
@@ -210,6 +222,14 @@ def finetune_sevennet_job(dataset: DatasetDocument | dict, settings: SevenNetFin
     return _trained_model_document("sevennet", f"sevennet:{run.model_path}", run, dataset, settings.model_dump(), baselines)
 
 
+@job(data=["curves", "test"], output_schema=TrainedModelDocument)
+def finetune_uma_job(dataset: DatasetDocument | dict, settings: UMAFineTuneSettings, workdir: str, baseline_models: list[str]) -> TrainedModelDocument:
+    dataset = _checked(dataset)
+    run = finetune_uma(settings, dataset.split_paths, workdir)
+    baselines = list(dict.fromkeys([f"fairchem:{Path(settings.checkpoint).resolve()}", *baseline_models]))  # the start
+    return _trained_model_document("uma", f"fairchem:{run.model_path}", run, dataset, settings.model_dump(), baselines)
+
+
 def _model_folder(workdir: str | None, name: str) -> str:
     folder = workdir or str(trajectory_folder().parent / "models" / name.replace(" ", "_"))
     return str(Path(folder).resolve())
@@ -244,4 +264,20 @@ class SevenNetFineTuneMaker(Maker):
     def make(self, dataset: DatasetDocument | dict):
         fit = finetune_sevennet_job(dataset, self.settings, _model_folder(self.workdir, self.name), list(self.baseline_models))
         fit.name = f"{FIT_JOB_NAME} sevennet"
+        return fit
+
+
+@dataclass
+class UMAFineTuneMaker(Maker):
+    """A fairchem UMA checkpoint (``settings.checkpoint``: the gated weights, downloaded by the user) fine-tuned on
+    a dataset with fairchem's own recipe, tested on the held-out split beside the checkpoint it started from."""
+
+    settings: UMAFineTuneSettings
+    name: str = "uma fine-tune"
+    workdir: str | None = None
+    baseline_models: tuple[str, ...] = ()
+
+    def make(self, dataset: DatasetDocument | dict):
+        fit = finetune_uma_job(dataset, self.settings, _model_folder(self.workdir, self.name), list(self.baseline_models))
+        fit.name = f"{FIT_JOB_NAME} uma"
         return fit

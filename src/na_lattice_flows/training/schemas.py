@@ -37,7 +37,12 @@ class DatasetDocument(BaseModel):
         missing = [split for split in ("train", "val") if split not in paths]
         if missing:
             raise FileNotFoundError(f"{folder}: no {', '.join(s + '.extxyz' for s in missing)} (a dataset folder has train/val/test.extxyz)")
-        frames = {split: read(path, ":") for split, path in paths.items()}
+        frames = {}
+        for split, path in paths.items():
+            try:
+                frames[split] = read(path, ":")
+            except Exception as exc:  # ASE raises several kinds on a bad file: name the file and the reason
+                raise ValueError(f"{path}: not a readable extended XYZ file of labelled frames ({exc})") from exc
         groups = {split: sorted({str(a.info.get(group_by, f"{split} (no {group_by} given)")) for a in atoms}) for split, atoms in frames.items()}
         shared = {g for s in groups for t in groups if s < t for g in set(groups[s]) & set(groups[t])}
         if shared:

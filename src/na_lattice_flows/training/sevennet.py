@@ -2,14 +2,24 @@
 architecture, Huber loss, stress weight 0.01, Adam with exponential decay), continued from the pretrained
 checkpoint with our train/val splits, run by the ``sevenn`` command; the best checkpoint (lowest validation
 loss) becomes ``sevennet:<workdir>/checkpoint_best.pth`` in the registry.
+
+Labels from another code sit on another energy reference: E_label ~ E_7net-0 + sum_e n_e delta_e, with one
+constant delta_e per element (GPAW's energies are relative to its isolated atoms; EMT's to the fcc metals). Left
+in, that constant dominates the energy loss and the first epochs spend the pretrained weights absorbing it. So the
+start checkpoint's per-element energy shift is moved by the least-squares delta_e on the training split before
+any epoch: the fine-tuned model then predicts on the labels' reference, forces untouched by the move.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+from ase import units
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.training.allegro import TrainingRun, console_script, run_logged
@@ -25,10 +35,11 @@ class SevenNetFineTuneSettings(BaseModel):
     force_weight: float = 1.0
     stress_weight: float = Field(0.01, description="the preset: 0.01 (0: not trained on stress)")
     seed: int = 1
-    train_shift_scale: bool = Field(
-        True, description="let the per-element energy shift and scale adapt (the preset keeps them): labels from another "
-        "code (GPAW's energies are relative to its atomic references) sit a constant per atom away from 7net-0's"
+    align_energy_reference: bool = Field(
+        True, description="move the start checkpoint's per-element energy shift onto the labels' reference "
+        "(least squares on the training split) before fine-tuning"
     )
+    train_shift_scale: bool = Field(False, description="let the per-element shift and scale train too (the preset: no)")
 
 
 def sevennet_config(settings: SevenNetFineTuneSettings, splits: dict[str, str]) -> dict:
@@ -52,6 +63,48 @@ def sevennet_config(settings: SevenNetFineTuneSettings, splits: dict[str, str]) 
     return config
 
 
+def energy_reference_offsets(symbols: Sequence[Sequence[str]], label_energies: Sequence[float],
+                             model_energies: Sequence[float]) -> dict[str, float]:  # fmt: skip
+    """delta_e (eV) minimising sum_f (E_label,f - E_model,f - sum_e n_fe delta_e)^2 over frames f; with fewer
+    independent compositions than elements, the minimum-norm solution (any solution fits equally well)."""
+    elements = sorted({symbol for frame in symbols for symbol in frame})
+    counts = np.array([[list(frame).count(element) for element in elements] for frame in symbols], dtype=float)
+    residual = np.asarray(label_energies, dtype=float) - np.asarray(model_energies, dtype=float)
+    offsets, *_ = np.linalg.lstsq(counts, residual, rcond=None)
+    return dict(zip(elements, offsets.tolist(), strict=True))
+
+
+def shifted_checkpoint(source: str | Path, offsets_eV: dict[str, float], destination: str | Path) -> Path:
+    """A copy of a SevenNet checkpoint whose per-element atomic energy shift is moved by ``offsets_eV``."""
+    import torch
+    from ase.data import atomic_numbers
+
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    type_map = checkpoint["config"]["_type_map"]
+    shift = checkpoint["model_state_dict"]["rescale_atomic_energy.shift"]
+    for element, offset in offsets_eV.items():
+        if atomic_numbers[element] not in type_map:
+            raise ValueError(f"{source}: element {element} is not among the checkpoint's species")
+        shift[type_map[atomic_numbers[element]]] += offset
+    checkpoint["config"]["shift"] = shift.numpy().copy()
+    torch.save(checkpoint, destination)
+    return Path(destination)
+
+
+def aligned_start(train_path: str, workdir: Path) -> tuple[Path, dict[str, float]]:
+    """7net-0's checkpoint shifted onto the training labels' energy reference, and the offsets used."""
+    from ase.io import read
+    from sevenn.calculator import SevenNetCalculator
+    from sevenn.util import pretrained_name_to_path
+
+    frames = read(train_path, index=":")
+    calculator = SevenNetCalculator("7net-0", device="cpu")
+    model_energies = [calculator.get_potential_energy(atoms.copy()) for atoms in frames]
+    offsets = energy_reference_offsets([atoms.get_chemical_symbols() for atoms in frames],
+                                       [atoms.get_potential_energy() for atoms in frames], model_energies)  # fmt: skip
+    return shifted_checkpoint(pretrained_name_to_path("7net-0"), offsets, workdir / "start_aligned.pth"), offsets
+
+
 def finetune_sevennet(settings: SevenNetFineTuneSettings, splits: dict[str, str], workdir: str | Path) -> TrainingRun:
     """Fine-tune in ``workdir`` (a finished run, whose best checkpoint and learning curve exist, is returned as
     it is; an unfinished one starts again: sevenn's epochs are short against a DFT data set's labelling)."""
@@ -64,33 +117,36 @@ def finetune_sevennet(settings: SevenNetFineTuneSettings, splits: dict[str, str]
         workdir.mkdir(parents=True, exist_ok=True)
         for stale in workdir.glob("lc*.csv"):
             stale.unlink()
-        (workdir / "input.yaml").write_text(yaml.safe_dump(sevennet_config(settings, splits), sort_keys=False))
+        config = sevennet_config(settings, splits)
+        if settings.align_energy_reference:
+            start_checkpoint, offsets = aligned_start(splits["train"], workdir)
+            config["train"]["continue"]["checkpoint"] = str(start_checkpoint)
+            (workdir / "energy_offsets_eV.json").write_text(json.dumps(offsets, indent=2))
+        (workdir / "input.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         run_logged([console_script("sevenn"), str(workdir / "input.yaml"), "-w", str(workdir)], workdir / "train.log")
         (workdir / "done").touch()
     return TrainingRun(model_path=str(best), checkpoint_path=str(best), curves=read_learning_curve(workdir / "lc.csv"),
                        seconds=time.perf_counter() - start)  # fmt: skip
 
 
-CURVE_COLUMNS = {
-    "train_loss": "trainset_TotalLoss",
-    "val_force_rmse_eV_per_A": "validset_Force_RMSE",
-    "val_energy_rmse_eV_per_atom": "validset_Energy_RMSE",
-    "val_stress_rmse_eV_per_A3": "validset_Stress_RMSE",
+CURVE_COLUMNS = {  # ours -> (sevenn's lc.csv column, factor to ours)
+    "train_loss": ("trainset_TotalLoss", 1.0),
+    # sevenn's force and stress RMSEs are over vectors (sqrt of the mean squared norm), ours over components
+    "val_force_rmse_eV_per_A": ("validset_Force_RMSE", 1 / np.sqrt(3)),
+    "val_energy_rmse_eV_per_atom": ("validset_Energy_RMSE", 1.0),
+    "val_stress_rmse_eV_per_A3": ("validset_Stress_RMSE", 0.1 * units.GPa / np.sqrt(6)),  # kbar -> eV/A^3
 }
 
 
 def read_learning_curve(path: Path) -> dict[str, list[float | None]]:
-    """Per-epoch loss and validation RMSEs from sevenn's ``lc.csv`` (its stress column is in kbar: converted)."""
-    from ase import units
-
+    """Per-epoch loss and validation RMSEs (per component, as the frame benchmark's) from sevenn's ``lc.csv``."""
     curves: dict[str, list[float | None]] = {"epoch": [], **{name: [] for name in CURVE_COLUMNS}}
     if not path.is_file():
         return curves
     with path.open() as handle:
         for row in csv.DictReader(handle):
             curves["epoch"].append(float(row["epoch"]))
-            for name, column in CURVE_COLUMNS.items():
+            for name, (column, factor) in CURVE_COLUMNS.items():
                 value = row.get(column)
-                scale = 0.1 * units.GPa if name.startswith("val_stress") else 1.0  # kbar -> eV/A^3
-                curves[name].append(float(value) * scale if value not in (None, "") else None)
+                curves[name].append(float(value) * factor if value not in (None, "") else None)
     return curves
