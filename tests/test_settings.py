@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import runpy
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,8 @@ def nacl_cif(tmp_path) -> Path:
 
 
 def _stored_trajectory_dirs(workdir: Path) -> set[str]:
-    text = (workdir / "launchpad.json").read_text()
+    with sqlite3.connect(workdir / "launchpad.sqlite") as connection:  # every stored document's text
+        text = "\n".join(body for (body,) in connection.execute("SELECT body FROM documents"))
     return set(re.findall(r'\\?"trajectory_dir\\?": \\?"([^"\\]+)', text))
 
 

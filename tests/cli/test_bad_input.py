@@ -184,19 +184,18 @@ def test_an_unreachable_mongodb_is_one_line_after_a_short_timeout(tmp_path, monk
     assert "secret" not in run.stderr
 
 
-def test_a_damaged_launchpad_file_is_named_with_the_way_back(tmp_path, store, capsys):
+def test_a_damaged_launchpad_file_is_named(tmp_path, store, capsys):
     cif = write(rock_salt(), tmp_path / "in" / "NaCl.cif")
     assert main(["submit", str(cif), *FAST, *store]) == 0
-    launchpad = tmp_path / "work" / "launchpad.json"
-    backup = launchpad.with_name("launchpad.json.bak")
-    assert backup.is_file()
-    for damage in ("", launchpad.read_text()[: len(launchpad.read_text()) // 2]):
-        launchpad.write_text(damage)
-        capsys.readouterr()
-        assert main(["status", *store]) == EXIT_STORE
+    launchpad = tmp_path / "work" / "launchpad.sqlite"
+    intact = launchpad.read_bytes()
+    launchpad.write_bytes(b"not an SQLite file" + intact[18:])  # a damaged header
+    capsys.readouterr()
+    for command in (["status"], ["submit", str(cif), *FAST]):  # a reader and a writer
+        assert main([*command, *store]) == EXIT_STORE
         err = capsys.readouterr().err
-        assert str(launchpad) in err and "launchpad.json.bak" in err and "--workdir" in err, err
-    shutil.copy(backup, launchpad)  # the way back it names
+        assert str(launchpad) in err and "cannot be read" in err and "--workdir" in err and "Traceback" not in err, err
+    launchpad.write_bytes(intact)  # restored from a backup
     assert main(["status", *store]) == 0
 
 

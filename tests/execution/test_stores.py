@@ -1,8 +1,7 @@
-"""Store selection and the embedded default: persistence across processes, the data store, the lock."""
+"""Store selection and the embedded default: persistence across processes, the data store, sessions side by side."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -76,15 +75,16 @@ def test_launchpad_persists_for_another_process(embedded_settings):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["persisted", "1"]
-    json.loads(embedded_settings.launchpad_file.read_text())  # a whole JSON file
-    assert not list(embedded_settings.workdir.glob("*.tmp"))
+    assert embedded_settings.launchpad_db.is_file() and not embedded_settings.launchpad_file.exists()
 
 
-def test_second_process_is_refused_while_one_holds_the_store(embedded_settings):
-    with open_session(embedded_settings):
-        with pytest.raises(RuntimeError, match="another na-flows process is using this embedded store"):
-            with open_session(embedded_settings):
-                pass
+def test_two_sessions_at_once_each_see_what_the_other_wrote(embedded_settings):
+    with open_session(embedded_settings) as first, open_session(embedded_settings) as second:
+        first.launchpad.add_wf(Workflow([Firework(ScriptTask.from_str("echo 1"), name="from first")]))
+        second.launchpad.add_wf(Workflow([Firework(ScriptTask.from_str("echo 2"), name="from second")]))
+        names = {fw["name"] for fw in first.launchpad.fireworks.find({}, {"name": 1})}
+        assert names == {"from first", "from second"}
+        assert sorted(second.launchpad.get_fw_ids()) == [1, 2]  # one id sequence for both
 
 
 def test_worker_configs_point_at_the_same_store(embedded_settings):
@@ -92,10 +92,10 @@ def test_worker_configs_point_at_the_same_store(embedded_settings):
         pass
     # loaded the way a plain `rlaunch` worker loads it: jobflow settings from JOBFLOW_CONFIG_FILE
     store = JobflowSettings(CONFIG_FILE=str(embedded_settings.workdir / "jobflow.yaml")).JOB_STORE
-    assert store.docs_store.database_path == str(embedded_settings.jobstore_dir)
+    assert store.docs_store.path == str(embedded_settings.jobstore_db)
     assert store.additional_stores["data"].collection_name == "outputs_data"
     env = (embedded_settings.workdir / "env.sh").read_text()
-    assert f"MONGOMOCK_SERVERSTORE_FILE={embedded_settings.launchpad_file}" in env
+    assert f"NA_FLOWS_WORKDIR={embedded_settings.workdir}" in env and "fireworks_commands rlaunch" in env
 
 
 def test_a_closed_session_never_overwrites_a_later_one(embedded_settings):

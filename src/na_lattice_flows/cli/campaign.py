@@ -195,16 +195,32 @@ def _format_counts(counts: dict[str, int]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from na_lattice_flows.execution.launching import fw_state_counts
+    from na_lattice_flows.execution.launching import fw_state_counts, running_jobs
     from na_lattice_flows.execution.results import failures_table
+    from na_lattice_flows.execution.workers import live_workers
 
     settings = store_settings(args)
     with open_session(settings, read_only=True) as session:
         counts = fw_state_counts(session)
         n_workflows = session.launchpad.workflows.count_documents({})
         failures = failures_table(session)
+        running = running_jobs(session)
+    workers = live_workers(settings.workdir) if settings.mode == "embedded" else []
     print(f"Store: {settings.describe()}")
     print(f"{n_workflows} structures (workflows); jobs: {_format_counts(counts)}")
+    total = sum(counts.values())
+    if total:
+        done = counts.get("COMPLETED", 0)
+        waiting = counts.get("READY", 0) + counts.get("WAITING", 0) + counts.get("RESERVED", 0)
+        print(f"progress: {done}/{total} jobs done ({100 * done / total:.0f} %), {counts.get('RUNNING', 0)} running, "
+              f"{waiting} waiting, {counts.get('FIZZLED', 0)} failed")  # fmt: skip
+    if workers or running:
+        busy = {row["worker"]: row for row in running}
+        names = [w["name"] for w in workers] + [name for name in busy if name not in {w["name"] for w in workers}]
+        print(f"workers ({len(names)}):")
+        for name in names:
+            row = busy.get(name)
+            print(f"  - {name}: " + (f"{row['job']!r} (fw {row['fw_id']}) since {row['since']}" if row else "idle"))
     if not failures.empty:
         print(f"{len(failures)} failed jobs (tracebacks: na-flows results --failed --format json):")
         for row in failures.itertuples():
@@ -221,7 +237,8 @@ def cmd_worker_files(args: argparse.Namespace) -> int:
     print(f"  export JOBFLOW_CONFIG_FILE={written[1].resolve()}")
     print(f"  rlaunch -l {written[0].resolve()} -w fworker_configs/gpu_worker.yaml rapidfire")
     if settings.mode == "embedded":
-        print("  (embedded store: one process at a time; `na-flows run --fworker ...` does the same with locking)")
+        print("  (embedded store: `na-flows run --fworker ...` does the same; FireWorks' own commands reach it through "
+              "`python -m na_lattice_flows.execution.fireworks_commands rlaunch ...`)")
     return 0
 
 

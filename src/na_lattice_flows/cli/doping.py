@@ -161,7 +161,6 @@ def _submit(args: argparse.Namespace) -> int:
             return EXIT_NOTHING_SUBMITTED
         flow = maker.make(structure)
         fw_id = add_flow(session, flow, f"doping {study_id}", {"study": "doping", "study_id": study_id, "formula": structure.composition.reduced_formula})
-        session.save()
     systems = ", ".join(name for name, _, _ in maker.systems())
     print(f"Submitted doped study {study_id} (workflow {fw_id}, {len(flow.jobs)} jobs; systems: {systems}). Run it with `na-flows run`.")
     return 0

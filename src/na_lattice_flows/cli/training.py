@@ -162,7 +162,6 @@ def _dataset(args: argparse.Namespace) -> int:
         if fit is not None:
             flow = Flow([flow, fit.make(flow.output)], output=flow.output, name=flow.name)
         fw_id = add_flow(session, flow, f"training set {args.name}", {"kind": "training set", "name": args.name, "fit": args.fit})
-        session.save()
     print(f"Submitted training set {args.name!r} (workflow {fw_id}; {len(structures)} configurations x "
           f"{len(maker.temperatures_K)} temperatures, {args.frames} frames, {args.labeller} labels"
           f"{'' if fit is None else ', then the ' + args.fit + ' fit'}). Run it with `na-flows run`.")  # fmt: skip
@@ -182,7 +181,6 @@ def _fit(args: argparse.Namespace) -> int:
     maker = _fit_maker(args.route, name, args.epochs, _names(args.baseline_models), str(Path(settings.workdir).resolve()), args.uma_checkpoint)
     with open_session(settings) as session:
         fw_id = add_flow(session, maker.make(dataset), f"fit {name}", {"kind": "force field fit", "name": name, "route": args.route})
-        session.save()
     print(f"Submitted the {args.route} fit {name!r} on {dataset.name} ({dataset.n_frames}) as workflow {fw_id}. Run it with `na-flows run`.")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ from fireworks.fw_config import RUN_EXPIRATION_SECS
 from tqdm.auto import tqdm
 
 from na_lattice_flows.execution.stores import Session
+from na_lattice_flows.execution.workers import forget_dead_workers, is_alive, registered_worker
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +41,18 @@ def recover_lost_runs(session: Session, expiration_secs: float = RUN_EXPIRATION_
 
     On MongoDB a job is lost when its worker has not pinged it for ``expiration_secs`` (FireWorks'
     ``detect_lostruns``: a live worker pings every ``PING_TIME_SECS``, an hour by default). On the embedded
-    store this process holds the only lock, so no job can be running anywhere: every RUNNING or RESERVED job
-    belonged to a worker that was killed. A rerun MD job resumes from its checkpoint."""
+    store a job is lost as soon as the worker named in its launch no longer holds its lock (``workers``): killed,
+    crashed, or its machine rebooted. A rerun MD job resumes from its checkpoint."""
     if session.settings.mode == "mongodb":
         _, fw_ids, _ = session.launchpad.detect_lostruns(expiration_secs=expiration_secs, rerun=True)
     else:
-        fw_ids = [doc["fw_id"] for doc in session.launchpad.fireworks.find({"state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1})]
-        for fw_id in fw_ids:
-            session.launchpad.rerun_fw(fw_id)
+        with (session.settings.workdir / ".recover.lock").open("a") as lock:  # one recovery at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            fw_ids = [fw_id for fw_id in _running_fw_ids(session) if _owner_is_gone(session, fw_id)]
+            for fw_id in fw_ids:
+                if _owner_is_gone(session, fw_id):  # again, just before: a live worker may have taken it since
+                    session.launchpad.rerun_fw(fw_id)
+            forget_dead_workers(session.settings.workdir)
     lost = []
     for fw_id in fw_ids:
         firework = session.launchpad.fireworks.find_one({"fw_id": fw_id}, {"name": 1, "archived_launches": 1})
@@ -54,8 +60,47 @@ def recover_lost_runs(session: Session, expiration_secs: float = RUN_EXPIRATION_
             {"launch_id": {"$in": firework.get("archived_launches", [])}}, {"host": 1, "launch_dir": 1}, sort=[("launch_id", -1)]
         ) or {}
         lost.append(LostRun(fw_id, firework["name"], launch.get("host"), launch.get("launch_dir")))
-    session.save()
     return lost
+
+
+WORKER_ENV_KEY = "na_flows_worker"  # in a launch's fworker.env: the registered worker that made it
+ORPHAN_GRACE_S = 60.0  # a job reserved without a launch for this long was reserved by a worker that died
+
+
+def _running_fw_ids(session: Session) -> list[int]:
+    return [doc["fw_id"] for doc in session.launchpad.fireworks.find({"state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1})]
+
+
+def _owner_is_gone(session: Session, fw_id: int) -> bool:
+    """Whether the running (or reserved) job ``fw_id`` has no live worker: the worker of its latest launch is
+    dead, or it has had no launch for ``ORPHAN_GRACE_S`` (FireWorks reserves a job a moment before it records
+    the launch)."""
+    firework = session.launchpad.fireworks.find_one({"fw_id": fw_id}, {"state": 1, "launches": 1, "updated_on": 1})
+    if firework is None or firework["state"] not in ("RUNNING", "RESERVED"):
+        return False
+    launch = session.launchpad.launches.find_one({"launch_id": {"$in": firework.get("launches", [])}}, {"fworker": 1},
+                                                  sort=[("launch_id", -1)])  # fmt: skip
+    if launch is None:
+        updated = firework.get("updated_on")
+        updated = datetime.datetime.fromisoformat(str(updated)) if updated else None
+        if updated is not None and updated.tzinfo is None:
+            updated = updated.replace(tzinfo=datetime.UTC)
+        return updated is None or (datetime.datetime.now(datetime.UTC) - updated).total_seconds() > ORPHAN_GRACE_S
+    return not is_alive(session.settings.workdir, ((launch.get("fworker") or {}).get("env") or {}).get(WORKER_ENV_KEY, ""))
+
+
+def running_jobs(session: Session) -> list[dict]:
+    """What each worker is running now: one row per RUNNING launch (worker, host, fw_id, job name, start)."""
+    rows = []
+    for launch in session.launchpad.launches.find({"state": "RUNNING"}, {"fw_id": 1, "fworker": 1, "host": 1, "time_start": 1}):
+        fworker = launch.get("fworker") or {}
+        firework = session.launchpad.fireworks.find_one({"fw_id": launch["fw_id"]}, {"name": 1, "state": 1}) or {}
+        if firework.get("state") != "RUNNING":
+            continue  # an archived launch of a job rerun since
+        worker = (fworker.get("env") or {}).get(WORKER_ENV_KEY) or fworker.get("name", "?")
+        rows.append({"worker": worker, "host": launch.get("host"), "fw_id": launch["fw_id"], "job": firework.get("name"),
+                     "since": str(launch.get("time_start", ""))[:19]})  # fmt: skip
+    return sorted(rows, key=lambda row: (row["worker"], row["fw_id"]))
 
 
 def fw_state_counts(session: Session) -> dict[str, int]:
@@ -94,32 +139,42 @@ def run_ready_jobs(
     job_logs: bool = True,
 ) -> int:
     """Launch ready jobs one at a time on this machine until none is left (or ``max_jobs``); returns the
-    number launched. The embedded LaunchPad is saved when a job starts and when it ends, so a killed run
-    loses no result, and its lost jobs are rerun first (on MongoDB that is ``recover_lost_runs``' work, or
-    ``lpad detect_lostruns --rerun``). With ``job_logs`` each job's output goes to ``rocket.log`` in its launch
-    folder instead of the screen."""
+    number launched. On the embedded store this process registers as a worker (``workers``), and the jobs of
+    workers that died are rerun first (on MongoDB that is ``recover_lost_runs``' work, or ``lpad detect_lostruns
+    --rerun``); several such processes share one store. With ``job_logs`` each job's output goes to ``rocket.log``
+    in its launch folder instead of the screen."""
+    if session.settings.mode == "embedded":
+        with registered_worker(session.settings.workdir) as name:
+            for lost in recover_lost_runs(session):
+                logger.warning("rerunning %r (fw %d), left running by a worker that died (launch folder %s)", lost.name, lost.fw_id, lost.launch_dir)
+            fworker = fworker or FWorker(name="na-flows-local")
+            # the registered name goes into every launch this worker makes (its env is recorded with it): how a
+            # dead worker's jobs are found; the FireWorks name stays the user's (jobs may be pinned to it)
+            named = FWorker.from_dict({**fworker.to_dict(), "env": {**fworker.env, WORKER_ENV_KEY: name}})
+            return _launch_until_done(session, named, max_jobs, progress, job_logs)
+    return _launch_until_done(session, fworker or FWorker(name="na-flows-local"), max_jobs, progress, job_logs)
+
+
+def _launch_until_done(session: Session, fworker: FWorker, max_jobs: int | None, progress: bool, job_logs: bool) -> int:
     from jobflow import SETTINGS
 
-    if session.settings.mode == "embedded":
-        for lost in recover_lost_runs(session):
-            logger.warning("rerunning %r (fw %d), left running by a worker that died (launch folder %s)", lost.name, lost.fw_id, lost.launch_dir)
     SETTINGS.JOB_STORE = session.job_store
-    fworker = fworker or FWorker(name="na-flows-local")
     session.settings.runs_dir.mkdir(parents=True, exist_ok=True)
     pending = session.launchpad.fireworks.count_documents({"state": {"$in": list(UNFINISHED_STATES)}})
     launched = 0
     with tqdm(total=pending, desc="jobs", unit="job", disable=not progress) as bar:
         while max_jobs is None or launched < max_jobs:
-            launch_dir = session.settings.runs_dir / f"launcher_{datetime.datetime.now():%Y%m%d-%H%M%S-%f}"
+            launch_dir = session.settings.runs_dir / f"launcher_{datetime.datetime.now():%Y%m%d-%H%M%S-%f}-{os.getpid()}"
             launch_dir.mkdir()
             quiet = _stdout_into(launch_dir / "rocket.log") if job_logs else contextlib.nullcontext()
-            # no separate run_exists query first: on the embedded store each such query sorts the whole LaunchPad
             with contextlib.chdir(launch_dir), quiet:
                 ran = launch_rocket(session.launchpad, fworker, strm_lvl="INFO")
             if not ran:
                 shutil.rmtree(launch_dir)
+                # nothing ready: before stopping, take back what a worker that died meanwhile left running
+                if session.settings.mode == "embedded" and recover_lost_runs(session):
+                    continue
                 break
-            session.save()
             launched += 1
             bar.update()
     return launched

@@ -86,7 +86,10 @@ def md_curves(session: Session, candidate_id: str, temperature_K: float | None) 
 
 def arrhenius_series(session: Session, candidate_ids: list[str]) -> dict[str, dict]:
     """Arrhenius fits of the given candidates' MD temperature series, by "<candidate> (<formula>)"."""
-    criteria = {"name": SUMMARY_JOB_NAME, "output.candidate_id": {"$in": candidate_ids}, "output.transport.arrhenius": {"$ne": None}}
+    # "$exists" as well as "$ne": MongoDB reads a path through a null as missing; mongomock (the embedded store's
+    # query engine) does not, and would match a summary whose transport is None
+    criteria = {"name": SUMMARY_JOB_NAME, "output.candidate_id": {"$in": candidate_ids},
+                "output.transport.arrhenius": {"$exists": True, "$ne": None}}  # fmt: skip
     series = {}
     for doc in session.job_store.query(criteria, properties=["output.candidate_id", "output.formula", "output.transport.arrhenius"]):
         output = doc["output"]

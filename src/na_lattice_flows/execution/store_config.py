@@ -44,11 +44,21 @@ class StoreSettings:
     timeout_s: float = 10.0  # MongoDB server selection: how long to wait before saying it is unreachable
 
     @property
+    def launchpad_db(self) -> Path:
+        return self.workdir / "launchpad.sqlite"
+
+    @property
+    def jobstore_db(self) -> Path:
+        return self.workdir / "jobstore.sqlite"
+
+    @property
     def launchpad_file(self) -> Path:
+        """Release 0.2's LaunchPad (mongomock's JSON file): imported into launchpad.sqlite when found."""
         return self.workdir / "launchpad.json"
 
     @property
     def jobstore_dir(self) -> Path:
+        """Release 0.2's job store (montydb's files): imported into jobstore.sqlite when found."""
         return self.workdir / "jobstore"
 
     @property

@@ -4,30 +4,25 @@ on-disk default; ``open_session`` opens either.
 MongoDB (production): the JobStore is a MongoURIStore with a GridFS ``data`` store, the LaunchPad is the same
 database.
 
-Embedded (no URI): everything sits in one work directory. The JobStore is maggma's MontyStore (SQLite files,
-docs and data), the LaunchPad is FireWorks' mongomock persistence file. The mongomock LaunchPad is one JSON file
-read when a process opens it; a writing session holds the work folder's lock exclusively and saves the file
-atomically after every change (``embedded``), so the embedded default serves one writer at a time (use MongoDB
-for many workers); read-only commands share the lock and write nothing, which also lets them read a store in a
-folder they cannot write.
+Embedded (no URI): everything sits in one work directory, in two SQLite document files (``embedded``,
+``sqlite_documents``): the LaunchPad's and the JobStore's (docs, data, campaign records). Any number of
+processes open them at once: several ``na-flows run`` workers, and ``status``/``results``/``report`` while they
+run; every change is a committed transaction, so a killed worker loses nothing it had written. Read-only
+commands open the files read-only, which also lets them read a store in a folder they cannot write. A work
+folder written by release 0.2 (a mongomock JSON LaunchPad and a montydb job store) is imported once, the first
+time a writing command opens it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from na_lattice_flows.execution.embedded import (
-    BACKUP_SUFFIX,
-    not_writable,
-    read_only_monty_store,
-    save_embedded_launchpad,
-    select_mongomock,
-)
+from na_lattice_flows.execution.embedded import SQLiteStore, import_legacy_store, not_writable, select_sqlite_launchpad
 from na_lattice_flows.execution.store_config import (
     CAMPAIGNS_COLLECTION,
     DATA_COLLECTION,
@@ -55,8 +50,8 @@ def get_job_store(settings: StoreSettings, read_only: bool = False) -> JobStore:
         docs = MongoURIStore(settings.mongodb_uri, OUTPUTS_COLLECTION, database=settings.database, mongoclient_kwargs=client)
         data = GridFSURIStore(settings.mongodb_uri, DATA_COLLECTION, database=settings.database, mongoclient_kwargs=client)
     else:
-        docs = _monty_store(settings, OUTPUTS_COLLECTION, read_only=read_only)
-        data = _monty_store(settings, DATA_COLLECTION, read_only=read_only)
+        docs = SQLiteStore(str(settings.jobstore_db), OUTPUTS_COLLECTION, read_only=read_only)
+        data = SQLiteStore(str(settings.jobstore_db), DATA_COLLECTION, read_only=read_only)
     return JobStore(docs, additional_stores={"data": data})
 
 
@@ -67,7 +62,7 @@ def get_campaign_store(settings: StoreSettings, read_only: bool = False) -> Stor
 
         return MongoURIStore(settings.mongodb_uri, CAMPAIGNS_COLLECTION, database=settings.database, key="campaign_id",
                              mongoclient_kwargs=_mongoclient_kwargs(settings))  # fmt: skip
-    return _monty_store(settings, CAMPAIGNS_COLLECTION, key="campaign_id", read_only=read_only)
+    return SQLiteStore(str(settings.jobstore_db), CAMPAIGNS_COLLECTION, key="campaign_id", read_only=read_only)
 
 
 def _mongoclient_kwargs(settings: StoreSettings) -> dict:
@@ -93,14 +88,26 @@ def check_mongodb(settings: StoreSettings) -> None:
         ) from None
 
 
-def _monty_store(settings: StoreSettings, collection: str, key: str = "uuid", read_only: bool = False) -> Store:
-    from maggma.stores import MontyStore
+# the fields the embedded job store looks documents up by: SQLite indexes them (``sqlite_documents``)
+EMBEDDED_INDEXES = {OUTPUTS_COLLECTION: ("uuid", "index", "name"), DATA_COLLECTION: ("blob_uuid", "job_uuid"), CAMPAIGNS_COLLECTION: ("campaign_id",)}
 
-    if read_only:
-        return read_only_monty_store()(collection, database_path=str(settings.jobstore_dir.resolve()), storage="sqlite", key=key)
-    if not settings.jobstore_dir.is_dir():
-        settings.jobstore_dir.mkdir(parents=True)
-    return MontyStore(collection, database_path=str(settings.jobstore_dir.resolve()), storage="sqlite", key=key)
+
+def _prepare_embedded(settings: StoreSettings) -> None:
+    """Create the work folder's files (importing a release-0.2 store once) and the job store's indexes. Under an
+    exclusive lock: two processes opening a new or old folder at the same moment must not both do it."""
+    from na_lattice_flows.execution.embedded import DATABASE
+    from na_lattice_flows.execution.sqlite_documents import SQLiteDocumentClient
+
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    with (settings.workdir / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        import_legacy_store(settings)
+        client = SQLiteDocumentClient(settings.jobstore_db)
+        for collection, fields in EMBEDDED_INDEXES.items():
+            for field in fields:
+                client[DATABASE][collection].create_index(field)
+        client.close()
+        fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def get_launchpad(settings: StoreSettings, writable: bool = True) -> LaunchPad:
@@ -110,54 +117,50 @@ def get_launchpad(settings: StoreSettings, writable: bool = True) -> LaunchPad:
 
     if settings.mode == "mongodb":
         import pymongo
+        from fireworks import fw_config
 
         launchpad_module.MongoClient = pymongo.MongoClient
+        launchpad_module.GRIDFS_FALLBACK_COLLECTION = fw_config.GRIDFS_FALLBACK_COLLECTION
         launchpad = LaunchPad(host=settings.mongodb_uri, name=settings.database, uri_mode=True, strm_lvl="WARNING",
                               mongoclient_kwargs=_mongoclient_kwargs(settings))  # fmt: skip
     else:
-        select_mongomock(settings.launchpad_file, writable)
+        select_sqlite_launchpad(settings.launchpad_db, read_only=not writable)
         try:
             launchpad = LaunchPad(name=settings.database, strm_lvl="WARNING")
-        except ValueError as exc:  # json.JSONDecodeError and bson's errors are ValueErrors
-            path = settings.launchpad_file
-            backup = path.with_name(path.name + BACKUP_SUFFIX)
-            way_back = f"restore the previous save with `cp {backup} {path}`" if backup.is_file() else "no backup exists"
+            launchpad.fw_id_assigner.count_documents({})
+        except sqlite3.DatabaseError as exc:
             raise StoreUnavailableError(
-                f"{path}: the embedded LaunchPad file is damaged ({exc}); {way_back}, or start a new store with another "
-                "--workdir (the job outputs in jobstore/ are not affected)"
+                f"{settings.launchpad_db}: the embedded LaunchPad file cannot be read ({exc}); restore it from a backup, or "
+                "start a new store with another --workdir (the job outputs in jobstore.sqlite are a separate file)"
             ) from None
     if writable and launchpad.fw_id_assigner.count_documents({}) == 0 and launchpad.workflows.count_documents({}) == 0:
         launchpad.reset("", require_password=False)
+    elif writable and settings.mode == "embedded" and not launchpad.fireworks.index_information().get("fw_id_1"):
+        launchpad.tuneup(bkground=False)  # an imported release-0.2 LaunchPad: FireWorks' indexes
     return launchpad
 
 
 @dataclass
 class Session:
-    """An open LaunchPad and JobStore; ``save()`` makes LaunchPad changes durable (a no-op on MongoDB and on a
-    store opened read-only)."""
+    """An open LaunchPad and JobStore (every change is already durable: MongoDB's, or a committed SQLite
+    transaction on the embedded store)."""
 
     settings: StoreSettings
     launchpad: LaunchPad
     job_store: JobStore
     read_only: bool = False
 
-    def save(self) -> None:
-        if self.settings.mode == "embedded" and not self.read_only:
-            save_embedded_launchpad(self.launchpad, self.settings.launchpad_file)
-
     def close(self) -> None:
-        """Save, then stop mongomock_persistence from writing this (by then stale) snapshot again when the
-        interpreter exits, which would overwrite what a later session in the same process saved."""
-        self.save()
-        if self.settings.mode == "embedded":
-            self.launchpad.connection._store._finalizer.detach()
         self.launchpad.connection.close()
+        if self.settings.mode == "embedded":
+            for store in (self.job_store.docs_store, *self.job_store.additional_stores.values()):
+                store.close()
 
 
 @contextmanager
 def open_session(settings: StoreSettings, read_only: bool = False) -> Iterator[Session]:
-    """Open the stores. On the embedded default, hold the work folder's lock (shared for ``read_only``) and save
-    on exit; a read-only command on a store it cannot write opens it without writing anything."""
+    """Open the stores; on the embedded default, any number of processes may (a read-only session opens the
+    files read-only: a store in a folder this user cannot write can still be read)."""
     if settings.mode == "mongodb":
         check_mongodb(settings)
         session = Session(settings, get_launchpad(settings), get_job_store(settings))
@@ -172,47 +175,19 @@ def open_session(settings: StoreSettings, read_only: bool = False) -> Iterator[S
             f"{blocked}: not writable by this user, and this command writes to the embedded store in {settings.workdir}; "
             "read-only commands (status, results, report) still work there; use a writable --workdir"
         )
-    # a reader writes nothing, except that it creates the (empty) store in a new work folder, as a writer would
-    writing = not read_only or (blocked is None and not settings.launchpad_file.is_file())
-    if not writing and not settings.launchpad_file.is_file():
-        raise StoreUnavailableError(f"{settings.workdir}: no embedded store there (no launchpad.json), and it is not writable")
+    new_or_old = not settings.launchpad_db.is_file()  # a new folder, or one written by release 0.2
+    writing = not read_only or (blocked is None and new_or_old)  # a reader creates (or imports) a store, as a writer would
     if writing:
-        settings.workdir.mkdir(parents=True, exist_ok=True)
-    lock_file = settings.workdir / ".lock"
-    opened = lock_file.open("a") if blocked is None else lock_file.open() if lock_file.exists() else contextlib.nullcontext()
-    with opened as lock:
-        if lock is not None:
-            try:
-                fcntl.flock(lock, (fcntl.LOCK_EX if writing else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StoreUnavailableError(
-                    f"{settings.workdir}: another na-flows process is using this embedded store; "
-                    "wait for it, or configure MongoDB for several workers"
-                ) from None
-        session = Session(settings, get_launchpad(settings, writable=writing), get_job_store(settings, read_only=not writing),
-                          read_only=not writing)  # fmt: skip
-        if writing:
-            _save_on_checkout(session)
-            write_worker_configs(settings)
-        try:
-            yield session
-        finally:
-            session.close()
-            if lock is not None:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _save_on_checkout(session: Session) -> None:
-    """Make the embedded LaunchPad record a job's checkout (RUNNING, its launch folder and host) on disk before
-    the job runs, as MongoDB would: a worker killed mid-job then leaves a trace that recovery finds, instead of
-    a job that silently looks never started."""
-    checkout = session.launchpad.checkout_fw
-
-    def checkout_and_save(*args, **kwargs):
-        result = checkout(*args, **kwargs)
-        session.save()
-        return result
-
-    session.launchpad.checkout_fw = checkout_and_save
-
-
+        _prepare_embedded(settings)
+        write_worker_configs(settings)
+    elif new_or_old:
+        raise StoreUnavailableError(
+            f"{settings.workdir}: no embedded store there (no launchpad.sqlite), and it is not writable"
+            + (" (it holds a release-0.2 store: open it once with a writable command to convert it)" if settings.launchpad_file.is_file() else "")
+        )
+    session = Session(settings, get_launchpad(settings, writable=writing), get_job_store(settings, read_only=not writing),
+                      read_only=not writing)  # fmt: skip
+    try:
+        yield session
+    finally:
+        session.close()

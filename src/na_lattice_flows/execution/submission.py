@@ -71,7 +71,8 @@ def _repeat_of(candidate: Candidate, identity: StructureIdentity, settings: tupl
     """The workflow that already holds ``candidate`` with one of the ``settings`` fingerprints, if any."""
     for fingerprint in settings:
         for submitted in index.get((identity.fingerprint, fingerprint), []):
-            if same_crystal(candidate.structure, submitted.canonical_cell):
+            # the same standard primitive cell, to the digit, is the same crystal without StructureMatcher's 26 ms
+            if submitted.canonical_cell == identity.canonical_cell or same_crystal(candidate.structure, submitted.canonical_cell):
                 return submitted
     return None
 
@@ -115,7 +116,6 @@ def submit_candidates(
         fw_id = add_flow(session, flow_maker.make(candidate), f"screen {candidate.candidate_id} {candidate.formula}", metadata)
         submitted[candidate.candidate_id] = fw_id
         index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", identity.canonical_cell))
-    session.save()
     record = CampaignRecord(
         campaign_id=campaign_id,
         created_at=datetime.datetime.now(datetime.UTC).isoformat(),

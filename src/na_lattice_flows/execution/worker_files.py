@@ -1,5 +1,6 @@
 """Configuration files for FireWorks' and jobflow's own commands (``rlaunch``, ``qlaunch``, ``lpad``) on the store
-na-flows uses: a MongoDB (any worker node) or the embedded store (this machine, one process at a time)."""
+na-flows uses: a MongoDB (any worker node) or the embedded store (this machine; FireWorks' commands reach its
+SQLite LaunchPad through ``python -m na_lattice_flows.execution.fireworks_commands``)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ def worker_files(settings: StoreSettings) -> dict[str, str]:
         data = {"@module": "maggma.stores.gridfs", "@class": "GridFSURIStore", "collection_name": DATA_COLLECTION, **uri}
     else:
         launchpad = {"name": settings.database}
-        monty = {"@module": "maggma.stores.mongolike", "@class": "MontyStore", "database_path": str(settings.jobstore_dir.resolve()), "storage": "sqlite"}
-        docs, data = {**monty, "collection_name": OUTPUTS_COLLECTION}, {**monty, "collection_name": DATA_COLLECTION}
+        sqlite = {"@module": "na_lattice_flows.execution.embedded", "@class": "SQLiteStore", "path": str(settings.jobstore_db.resolve())}
+        docs, data = {**sqlite, "collection_name": OUTPUTS_COLLECTION}, {**sqlite, "collection_name": DATA_COLLECTION}
     jobflow_config = {"JOB_STORE": {"@module": "jobflow.core.store", "@class": "JobStore", "docs_store": docs, "additional_stores": {"data": data}}}
     return {"my_launchpad.yaml": yaml.safe_dump(launchpad), "jobflow.yaml": yaml.safe_dump(jobflow_config)}
 
@@ -44,11 +45,11 @@ def write_worker_configs(settings: StoreSettings) -> None:
     workdir = settings.workdir.resolve()
     write_worker_files(settings, workdir)
     (workdir / "env.sh").write_text(
-        "# source this before lpad/rlaunch on the embedded store (one process at a time)\n"
-        f"export MONGOMOCK_SERVERSTORE_FILE={settings.launchpad_file.resolve()}\n"
+        "# source this, then run FireWorks' commands on the embedded store as\n"
+        "#   python -m na_lattice_flows.execution.fireworks_commands lpad get_wflows\n"
+        "#   python -m na_lattice_flows.execution.fireworks_commands rlaunch rapidfire\n"
+        f"export NA_FLOWS_WORKDIR={workdir}\n"
         f"export JOBFLOW_CONFIG_FILE={workdir / 'jobflow.yaml'}\n"
         f"export FW_CONFIG_FILE={workdir / 'FW_config.yaml'}\n"
     )
-    (workdir / "FW_config.yaml").write_text(
-        yaml.safe_dump({"LAUNCHPAD_LOC": str(workdir / "my_launchpad.yaml"), "MONGOMOCK_SERVERSTORE_FILE": str(settings.launchpad_file.resolve())})
-    )
+    (workdir / "FW_config.yaml").write_text(yaml.safe_dump({"LAUNCHPAD_LOC": str(workdir / "my_launchpad.yaml")}))

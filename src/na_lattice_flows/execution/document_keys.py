@@ -1,0 +1,95 @@
+"""How the SQLite document store finds candidates without reading documents: the values of indexed fields as
+``keys`` rows (MongoDB Extended JSON; one row per array element, as MongoDB's queries see arrays), the query
+conditions those rows can answer, and MongoDB's sort order of values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId, json_util
+
+
+def document_id(document: dict) -> str:
+    return json_util.dumps(document["_id"])
+
+
+def values_at(document: Any, path: list[str]) -> Iterator[Any]:
+    """Every value at a dotted path, fanning out over arrays on the way, as MongoDB's queries do."""
+    if not path:
+        if isinstance(document, list):
+            yield from document
+        yield document
+        return
+    if isinstance(document, dict):
+        if path[0] in document:
+            yield from values_at(document[path[0]], path[1:])
+    elif isinstance(document, list):
+        for item in document:
+            yield from values_at(item, path)
+
+
+def key(value: Any) -> str:
+    """A value as a ``keys`` row: Extended JSON, with integral floats as integers (MongoDB: 1 == 1.0)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return json_util.dumps(value)
+
+
+def key_values(document: dict, field: str) -> set[str]:
+    """The ``keys`` rows of one indexed field: scalar values (and whole arrays) as Extended JSON."""
+    return {key(value) for value in values_at(document, field.split(".")) if not isinstance(value, dict)}
+
+
+def candidate_conditions(query: dict | None, indexed: set[str]) -> list[tuple[str, list[str]]]:
+    """(field, allowed key values) for each indexed field that ``query`` pins to values (equality or $in, no
+    None: MongoDB's null also matches a missing field, which has no key rows). An empty list: nothing matches."""
+    conditions = []
+    for field, condition in (query or {}).items():
+        if field.startswith("$") or field not in indexed:
+            continue
+        if isinstance(condition, dict) and set(condition) == {"$in"}:
+            values = list(condition["$in"])
+        elif isinstance(condition, dict | list):
+            continue  # operators, or whole-array equality: no narrowing
+        else:
+            values = [condition]
+        if not any(value is None or isinstance(value, dict | list) for value in values):
+            conditions.append((field, [key(value) for value in values]))
+    return conditions
+
+
+def covered(query: dict | None, conditions: list[tuple[str, list[str]]]) -> bool:
+    """Whether ``conditions`` are the whole of ``query``: then the ``keys`` rows alone decide which documents
+    match (equality and $in on a value, or on an element of an array, are what the rows hold)."""
+    return bool(query) and len(conditions) == len(query)
+
+
+# MongoDB's order of types in a sort (null < numbers < strings < ObjectId < booleans < dates); documents, arrays
+# and other types as sort keys take the general path
+SORT_RANK = {type(None): 1, int: 2, float: 2, str: 3, ObjectId: 7, bool: 8, datetime: 9}
+
+
+def sort_key(values: list, directions: list[int]) -> tuple:
+    key = []
+    for value, direction in zip(values, directions, strict=True):
+        rank = SORT_RANK[type(value)]
+        if direction < 0:  # a descending field: invert so that one ascending sort orders them all
+            key.append((-rank, _Reversed(value)))
+        else:
+            key.append((rank, value))
+    return tuple(key)
+
+
+class _Reversed:
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return other.value < self.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and other.value == self.value

@@ -1,0 +1,287 @@
+"""One collection of the SQLite document store (``sqlite_documents``): pymongo's collection methods, each run by
+mongomock on the candidate documents in a scratch collection, inside an SQLite transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import mongomock
+from bson import ObjectId, json_util
+from mongomock.filtering import filter_applies
+
+from na_lattice_flows.execution.document_keys import SORT_RANK, candidate_conditions, covered, document_id, key_values, sort_key
+
+_SCRATCH = mongomock.MongoClient()  # scratch collections, one per operation, in this process's memory
+_SCRATCH_LOCK = threading.Lock()
+
+
+class SQLiteDocumentCollection:
+    """A pymongo-like collection (the methods FireWorks, maggma and jobflow call) on a ``SQLiteDocumentClient``."""
+
+    def __init__(self, client: Any, database: Any, name: str) -> None:  # sqlite_documents.SQLiteDocumentClient and its Database
+        self._client, self.database, self.name = client, database, name
+        self.full_name = f"{database.name}.{name}"
+
+    # --- storage ---------------------------------------------------------------------------------------------
+    @property
+    def _table(self) -> str:
+        return self.full_name
+
+    def _indexes(self, connection: sqlite3.Connection) -> dict[str, bool]:
+        rows = connection.execute("SELECT field, is_unique FROM indexes WHERE collection = ?", (self._table,))
+        return {"_id": True, **{field: bool(unique) for field, unique in rows}}
+
+    def _candidate_ids(self, connection: sqlite3.Connection, query: dict | None) -> tuple[str, list] | None:
+        """SQL (and its parameters) selecting the ids of the documents that may match ``query``; None: none can."""
+        if query and "_id" in query and not isinstance(query["_id"], dict | list) and query["_id"] is not None:
+            return "SELECT id FROM documents WHERE collection = ? AND id = ?", [self._table, json_util.dumps(query["_id"])]
+        conditions = candidate_conditions(query, set(self._indexes(connection)) - {"_id"})
+        if any(not values for _, values in conditions):
+            return None
+        if not conditions:
+            return "SELECT id FROM documents WHERE collection = ?", [self._table]
+        clauses = " INTERSECT ".join(
+            f"SELECT id FROM keys WHERE collection = ? AND field = ? AND value IN ({','.join('?' * len(values))})" for _, values in conditions
+        )
+        return clauses, [item for field, values in conditions for item in (self._table, field, *values)]
+
+    def _candidates(self, connection: sqlite3.Connection, query: dict | None) -> list[dict]:
+        selection = self._candidate_ids(connection, query)
+        if selection is None:
+            return []
+        sql, parameters = selection
+        rows = connection.execute(f"SELECT body FROM documents WHERE collection = ? AND id IN ({sql}) ORDER BY rowid", (self._table, *parameters))
+        return [json_util.loads(body) for (body,) in rows]
+
+    def _ordered_ids(self, connection: sqlite3.Connection, sql: str, parameters: list, sort: list | None) -> list[str] | None:
+        """Candidate ids in ``sort`` order, from the indexed values alone (no document decoded); None when the
+        sort needs the general path (an unindexed field, an array or a document as a sort key)."""
+        ids = [identifier for (identifier,) in connection.execute(
+            f"SELECT id FROM documents WHERE collection = ? AND id IN ({sql}) ORDER BY rowid", (self._table, *parameters))]  # fmt: skip
+        if not sort:
+            return ids
+        fields = [field for field, _ in sort]
+        if not set(fields) <= set(self._indexes(connection)) or "_id" in fields:
+            return None
+        values: dict[str, dict[str, list]] = {}
+        rows = connection.execute(
+            f"SELECT id, field, value FROM keys WHERE collection = ? AND field IN ({','.join('?' * len(fields))}) AND id IN ({sql})",
+            (self._table, *fields, *parameters),
+        )
+        for identifier, field, value in rows:
+            values.setdefault(identifier, {}).setdefault(field, []).append(json_util.loads(value))
+        keys = {}
+        for identifier in ids:
+            found = values.get(identifier, {})
+            if any(len(found.get(field, [None])) != 1 for field in fields):
+                return None
+            sort_values = [found.get(field, [None])[0] for field in fields]
+            if any(type(value) not in SORT_RANK for value in sort_values):
+                return None
+            keys[identifier] = sort_key(sort_values, [direction for _, direction in sort])
+        return sorted(ids, key=keys.__getitem__)  # stable: ties keep insertion order
+
+    def _first_match(self, connection: sqlite3.Connection, query: dict | None, sort: list | None) -> list[dict]:
+        """The document a single-document operation acts on (``[]``: none), decoding as few as possible."""
+        selection = self._candidate_ids(connection, query)
+        if selection is None:
+            return []
+        ordered = self._ordered_ids(connection, *selection, sort)
+        if ordered is None:
+            return self._candidates(connection, query)  # the scratch collection sorts them all
+        for identifier in ordered:
+            (body,) = connection.execute("SELECT body FROM documents WHERE collection = ? AND id = ?", (self._table, identifier)).fetchone()
+            document = json_util.loads(body)
+            if filter_applies(query or {}, document):
+                return [document]
+        return []
+
+    def _write(self, connection: sqlite3.Connection, documents: Iterable[dict]) -> None:
+        indexes = self._indexes(connection)
+        for document in documents:
+            identifier = document_id(document)
+            connection.execute("DELETE FROM keys WHERE collection = ? AND id = ?", (self._table, identifier))
+            for field, unique in indexes.items():
+                if field == "_id":
+                    continue
+                values = key_values(document, field)
+                if unique and values:
+                    clash = connection.execute(
+                        f"SELECT id FROM keys WHERE collection = ? AND field = ? AND id != ? AND value IN ({','.join('?' * len(values))}) LIMIT 1",
+                        (self._table, field, identifier, *values),
+                    ).fetchone()
+                    if clash:
+                        raise mongomock.DuplicateKeyError(f"{self.full_name}: duplicate {field} {min(values)}")
+                connection.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", [(self._table, field, v, identifier) for v in values])
+            connection.execute(  # an update keeps the row (and so the insertion order MongoDB's natural order is)
+                "INSERT INTO documents VALUES (?, ?, ?) ON CONFLICT (collection, id) DO UPDATE SET body = excluded.body",
+                (self._table, identifier, json_util.dumps(document)),
+            )
+
+    def _delete(self, connection: sqlite3.Connection, identifiers: Iterable[str]) -> None:
+        for identifier in identifiers:
+            connection.execute("DELETE FROM documents WHERE collection = ? AND id = ?", (self._table, identifier))
+            connection.execute("DELETE FROM keys WHERE collection = ? AND id = ?", (self._table, identifier))
+
+    @staticmethod
+    def _scratch(documents: list[dict]):
+        with _SCRATCH_LOCK:
+            collection = _SCRATCH["scratch"][uuid.uuid4().hex]
+        if documents:
+            collection.insert_many(documents)
+        return collection
+
+    def _modify(self, query: dict | None, operation, single: bool = False, sort: list | None = None) -> Any:
+        """Run ``operation(scratch collection)`` on the candidates of ``query`` (``single``: only the document a
+        one-document operation would pick) in one write transaction; write back what it inserted, changed or
+        deleted."""
+        with self._client.transaction(write=True) as connection:
+            found = self._first_match(connection, query, sort) if single else self._candidates(connection, query)
+            before = {document_id(d): d for d in found}
+            scratch = self._scratch(list(before.values()))
+            result = operation(scratch)
+            after = {document_id(d): d for d in scratch.find()}
+            self._write(connection, [d for key, d in after.items() if before.get(key) != d])
+            self._delete(connection, [key for key in before if key not in after])
+            scratch.drop()
+        return result
+
+    def _read(self, query: dict | None, operation, single: bool = False, sort: list | None = None) -> Any:
+        with self._client.transaction(write=False) as connection:
+            found = self._first_match(connection, query, sort) if single else self._candidates(connection, query)
+            return operation(self._scratch(found))
+
+    # --- pymongo's collection API ------------------------------------------------------------------------------
+    def find(self, filter: dict | None = None, *args, **kwargs):
+        return self._read(filter, lambda scratch: scratch.find(filter, *args, **kwargs))
+
+    def find_one(self, filter: dict | None = None, *args, **kwargs):
+        if filter is not None and not isinstance(filter, dict):
+            filter = {"_id": filter}
+        return self._read(filter, lambda scratch: scratch.find_one(filter, *args, **kwargs), single=True, sort=kwargs.get("sort"))
+
+    def count_documents(self, filter: dict, **kwargs) -> int:
+        kwargs.pop("hint", None)
+        if not kwargs:
+            with self._client.transaction(write=False) as connection:
+                conditions = candidate_conditions(filter, set(self._indexes(connection)) - {"_id"})
+                if not filter or covered(filter, conditions):  # counted from the index, no document read
+                    selection = self._candidate_ids(connection, filter)
+                    if selection is None:
+                        return 0
+                    sql, parameters = selection
+                    return connection.execute(f"SELECT COUNT(*) FROM ({sql})", parameters).fetchone()[0]
+        return self._read(filter, lambda scratch: scratch.count_documents(filter, **kwargs))
+
+    def estimated_document_count(self, **kwargs) -> int:
+        with self._client.transaction(write=False) as connection:
+            return connection.execute("SELECT COUNT(*) FROM documents WHERE collection = ?", (self._table,)).fetchone()[0]
+
+    def distinct(self, key: str, filter: dict | None = None, **kwargs) -> list:
+        return self._read(filter, lambda scratch: scratch.distinct(key, filter, **kwargs))
+
+    def aggregate(self, pipeline: list[dict], **kwargs):
+        """The whole collection (and any collection a ``$lookup`` joins) in scratch, then mongomock's pipeline."""
+        kwargs.pop("allowDiskUse", None)
+        with self._client.transaction(write=False) as connection:
+            with _SCRATCH_LOCK:
+                database = _SCRATCH[f"aggregate_{uuid.uuid4().hex}"]
+            joined = {stage["$lookup"]["from"] for stage in pipeline if "$lookup" in stage}
+            for name in {self.name, *joined}:
+                documents = self.database[name]._candidates(connection, None)
+                if documents:
+                    database[name].insert_many(documents)
+            return database[self.name].aggregate(pipeline, **kwargs)
+
+    def insert_one(self, document: dict, **kwargs):
+        document.setdefault("_id", ObjectId())
+        return self._modify({"_id": document["_id"]}, lambda scratch: scratch.insert_one(document, **kwargs))
+
+    def insert_many(self, documents: Iterable[dict], **kwargs):
+        documents = list(documents)
+        for document in documents:
+            document.setdefault("_id", ObjectId())
+        with self._client.transaction(write=True) as connection:
+            existing = connection.execute(
+                f"SELECT id FROM documents WHERE collection = ? AND id IN ({','.join('?' * len(documents))})",
+                (self._table, *[document_id(d) for d in documents]),
+            ).fetchone() if documents else None  # fmt: skip
+            if existing:
+                raise mongomock.DuplicateKeyError(f"{self.full_name}: duplicate _id {existing[0]}")
+            result = self._scratch([]).insert_many(documents, **kwargs)  # validates like MongoDB, returns its result
+            self._write(connection, [json_util.loads(json_util.dumps(d)) for d in documents])
+        return result
+
+    def update_one(self, filter: dict, update: dict, upsert: bool = False, **kwargs):
+        return self._modify(filter, lambda scratch: scratch.update_one(filter, update, upsert=upsert, **kwargs), single=True)
+
+    def update_many(self, filter: dict, update: dict, upsert: bool = False, **kwargs):
+        return self._modify(filter, lambda scratch: scratch.update_many(filter, update, upsert=upsert, **kwargs))
+
+    def replace_one(self, filter: dict, replacement: dict, upsert: bool = False, **kwargs):
+        return self._modify(filter, lambda scratch: scratch.replace_one(filter, replacement, upsert=upsert, **kwargs), single=True)
+
+    def delete_one(self, filter: dict, **kwargs):
+        return self._modify(filter, lambda scratch: scratch.delete_one(filter, **kwargs), single=True)
+
+    def delete_many(self, filter: dict, **kwargs):
+        return self._modify(filter, lambda scratch: scratch.delete_many(filter, **kwargs))
+
+    def _find_and_modify(self, method: str, filter: dict, payload: tuple, projection=None, **kwargs):
+        """mongomock's find-and-modify on the one document it acts on. The projection is applied afterwards:
+        mongomock (4.3) re-reads the document by the query, not by its _id, when the projection drops _id."""
+        result = self._modify(filter, lambda scratch: getattr(scratch, method)(filter, *payload, **kwargs), single=True, sort=kwargs.get("sort"))
+        return result if result is None or projection is None else self._scratch([result]).find_one({}, projection)
+
+    def find_one_and_update(self, filter: dict, update: dict, projection=None, **kwargs):
+        return self._find_and_modify("find_one_and_update", filter, (update,), projection, **kwargs)
+
+    def find_one_and_replace(self, filter: dict, replacement: dict, projection=None, **kwargs):
+        return self._find_and_modify("find_one_and_replace", filter, (replacement,), projection, **kwargs)
+
+    def find_one_and_delete(self, filter: dict, projection=None, **kwargs):
+        return self._find_and_modify("find_one_and_delete", filter, (), projection, **kwargs)
+
+    def bulk_write(self, requests: list, ordered: bool = True, **kwargs):
+        """pymongo's request objects (maggma sends ReplaceOne with upsert), each applied as its own operation."""
+        for request in requests:
+            kind = type(request).__name__
+            if kind == "ReplaceOne":
+                self.replace_one(request._filter, request._doc, upsert=request._upsert)
+            elif kind in ("UpdateOne", "UpdateMany"):
+                method = self.update_one if kind == "UpdateOne" else self.update_many
+                method(request._filter, request._doc, upsert=request._upsert)
+            elif kind == "InsertOne":
+                self.insert_one(request._doc)
+            elif kind in ("DeleteOne", "DeleteMany"):
+                (self.delete_one if kind == "DeleteOne" else self.delete_many)(request._filter)
+            else:
+                raise NotImplementedError(f"bulk_write: {kind}")
+
+    def create_index(self, keys, unique: bool = False, **kwargs) -> str:
+        """Index the field (each field of a compound index; a compound unique index is not enforced): its values
+        get ``keys`` rows for candidate lookup and sorting."""
+        fields = [keys] if isinstance(keys, str) else [field for field, _ in keys]
+        unique = unique and len(fields) == 1
+        with self._client.transaction(write=True) as connection:
+            known = self._indexes(connection)
+            new = [field for field in fields if field not in known or (unique and not known[field])]
+            for field in new:
+                connection.execute("INSERT OR REPLACE INTO indexes VALUES (?, ?, ?)", (self._table, field, int(unique)))
+            if new:
+                self._write(connection, self._candidates(connection, None))  # rows for the documents already there
+        return "_".join(f"{field}_1" for field in fields)
+
+    def index_information(self) -> dict:
+        with self._client.transaction(write=False) as connection:
+            return {f"{field}_1": {"key": [(field, 1)], "unique": unique} for field, unique in self._indexes(connection).items()}
+
+    def drop(self) -> None:
+        with self._client.transaction(write=True) as connection:
+            connection.execute("DELETE FROM documents WHERE collection = ?", (self._table,))
+            connection.execute("DELETE FROM keys WHERE collection = ?", (self._table,))
+            connection.execute("DELETE FROM indexes WHERE collection = ?", (self._table,))

@@ -1,0 +1,69 @@
+"""Several `na-flows run` workers, real processes, on one embedded store: every job runs to completion exactly
+once, `status` answers while they work, and a worker killed with SIGKILL in the middle of a job loses nothing:
+the others take its job back and finish it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from jobflow import Flow
+
+from na_lattice_flows.execution.launching import fw_state_counts
+from na_lattice_flows.execution.stores import open_session
+from na_lattice_flows.execution.submission import add_flow
+
+TESTS = Path(__file__).resolve().parents[1]
+N_JOBS = 12
+
+
+def start_worker(workdir: Path) -> subprocess.Popen:
+    code = f"from na_lattice_flows.cli import main; raise SystemExit(main(['run', '--workdir', {str(workdir)!r}]))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def runs_by(markers: Path) -> dict[int, list[int]]:
+    return {int(path.stem): [int(line) for line in path.read_text().split()] for path in markers.glob("*.runs")}
+
+
+def test_workers_share_the_store_and_a_killed_workers_job_is_taken_back(embedded_settings, tmp_path):
+    from worker_jobs import recorded_sleep
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    with open_session(embedded_settings) as session:
+        for index in range(N_JOBS):
+            add_flow(session, Flow([recorded_sleep(index, 1.5, str(markers))]), f"sleep {index}")
+    workers = [start_worker(embedded_settings.workdir) for _ in range(3)]
+    victim = workers[0]
+    deadline = time.monotonic() + 240
+    while not any(victim.pid in pids for pids in runs_by(markers).values()):  # the victim is inside a job
+        assert time.monotonic() < deadline and victim.poll() is None, victim.stderr.read() if victim.poll() is not None else "timeout"
+        time.sleep(0.05)
+    status = subprocess.run([str(Path(sys.executable).with_name("na-flows")), "status", "--workdir", str(embedded_settings.workdir)],
+                            check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert status.returncode == 0 and "RUNNING" in status.stdout, status.stdout + status.stderr  # read while they work
+    assert "progress: " in status.stdout and "workers (3):" in status.stdout, status.stdout
+    assert f"-{victim.pid}-" in status.stdout and "'recorded_sleep' (fw " in status.stdout, status.stdout  # who runs what
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    for worker in workers[1:]:
+        assert worker.wait(timeout=300) == 0, worker.stderr.read()
+
+    with open_session(embedded_settings, read_only=True) as session:
+        assert fw_state_counts(session) == {"COMPLETED": N_JOBS}  # nothing lost, the victim's job included
+        session.job_store.connect()
+        outputs = list(session.job_store.query({}, properties=["uuid", "output"]))
+    assert sorted(doc["output"]["index"] for doc in outputs) == list(range(N_JOBS))  # one result per job
+    runs = runs_by(markers)
+    assert sorted(runs) == list(range(N_JOBS))
+    (killed_index,) = [index for index, pids in runs.items() if len(pids) > 1]  # nothing else ran twice
+    assert runs[killed_index][0] == victim.pid and len(runs[killed_index]) == 2  # killed once, then finished by another
+    assert runs[killed_index][1] != victim.pid
+    survivors = {pid for pids in runs.values() for pid in pids} - {victim.pid}
+    assert len(survivors) == 2  # both other workers did work
