@@ -76,6 +76,10 @@ def test_queries_sorts_and_projections_match_mongomock(pair):
             found = list(ours.find(query, {"_id": 0}, sort=sort) if sort else ours.find(query, {"_id": 0}))
             assert found == expected, (query, sort)
             assert ours.find_one(query, {"_id": 0, "fw_id": 1}, sort=sort) == reference.find_one(query, {"_id": 0, "fw_id": 1}, sort=sort)
+            # an inclusion projection (documents trimmed to what projection, query and sort touch before mongomock)
+            fields = {"_id": 0, "fw_id": 1, "spec._category": 1, "history": True}
+            expected = list(reference.find(query, fields, sort=sort) if sort else reference.find(query, fields))
+            assert list(ours.find(query, fields, sort=sort) if sort else ours.find(query, fields)) == expected, (query, sort)
         assert ours.count_documents(query) == reference.count_documents(query)
     assert sorted(ours.distinct("state")) == sorted(reference.distinct("state"))
     pipeline = [{"$match": {"state": {"$ne": "WAITING"}}}, {"$group": {"_id": "$state", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}]
