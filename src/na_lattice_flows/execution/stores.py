@@ -107,11 +107,14 @@ def _prepare_embedded(settings: StoreSettings) -> None:
             for field in fields:
                 client[DATABASE][collection].create_index(field)
         client.close()
+        get_launchpad(settings).connection.close()  # a new LaunchPad is reset here, never later beside another writer
         fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def get_launchpad(settings: StoreSettings, writable: bool = True) -> LaunchPad:
-    """The FireWorks LaunchPad for ``settings``, initialised on first use (not when read only)."""
+def get_launchpad(settings: StoreSettings, writable: bool = True, initialize: bool = True) -> LaunchPad:
+    """The FireWorks LaunchPad for ``settings``, initialised on first use (not when read only; on the embedded
+    store only under the work folder's lock, ``_prepare_embedded``: a reset beside another writer could wipe what
+    it just added)."""
     import fireworks.core.launchpad as launchpad_module
     from fireworks import LaunchPad
 
@@ -133,9 +136,11 @@ def get_launchpad(settings: StoreSettings, writable: bool = True) -> LaunchPad:
                 f"{settings.launchpad_db}: the embedded LaunchPad file cannot be read ({exc}); restore it from a backup, or "
                 "start a new store with another --workdir (the job outputs in jobstore.sqlite are a separate file)"
             ) from None
-    if writable and launchpad.fw_id_assigner.count_documents({}) == 0 and launchpad.workflows.count_documents({}) == 0:
+    if not (writable and initialize):
+        return launchpad
+    if launchpad.fw_id_assigner.count_documents({}) == 0 and launchpad.workflows.count_documents({}) == 0:
         launchpad.reset("", require_password=False)
-    elif writable and settings.mode == "embedded" and not launchpad.fireworks.index_information().get("fw_id_1"):
+    elif settings.mode == "embedded" and not launchpad.fireworks.index_information().get("fw_id_1"):
         launchpad.tuneup(bkground=False)  # an imported release-0.2 LaunchPad: FireWorks' indexes
     return launchpad
 
@@ -185,8 +190,8 @@ def open_session(settings: StoreSettings, read_only: bool = False) -> Iterator[S
             f"{settings.workdir}: no embedded store there (no launchpad.sqlite), and it is not writable"
             + (" (it holds a release-0.2 store: open it once with a writable command to convert it)" if settings.launchpad_file.is_file() else "")
         )
-    session = Session(settings, get_launchpad(settings, writable=writing), get_job_store(settings, read_only=not writing),
-                      read_only=not writing)  # fmt: skip
+    session = Session(settings, get_launchpad(settings, writable=writing, initialize=False),
+                      get_job_store(settings, read_only=not writing), read_only=not writing)  # fmt: skip
     try:
         yield session
     finally:
