@@ -93,3 +93,18 @@ class _Reversed:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Reversed) and other.value == self.value
+
+
+def trimmed(documents: list[dict], query: dict | None, projection, sort) -> list[dict]:
+    """For a projection that names the fields to keep, only the top-level fields it, the query and the sort
+    touch go into the scratch collection (copying whole documents there cost more than the query); any other
+    projection, or a query with top-level operators ($or, ...), keeps documents whole."""
+    if not isinstance(projection, dict) or not projection or any(key.startswith("$") for key in query or {}):
+        return documents
+    kept = {key for key, value in projection.items() if value} - {"_id"}
+    if not kept or any(not value for key, value in projection.items() if key != "_id") or any(
+        isinstance(value, dict) for value in projection.values()
+    ):
+        return documents  # an exclusion or an operator ($slice, $elemMatch) projection
+    needed = {field.split(".")[0] for field in [*kept, *(query or {}), *(field for field, _ in sort or [])]} | {"_id"}
+    return [{key: value for key, value in document.items() if key in needed} for document in documents]

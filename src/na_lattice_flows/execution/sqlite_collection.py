@@ -13,25 +13,18 @@ import mongomock
 from bson import ObjectId, json_util
 from mongomock.filtering import filter_applies
 
-from na_lattice_flows.execution.document_keys import SORT_RANK, candidate_conditions, covered, document_id, key_values, sort_key
+from na_lattice_flows.execution.document_keys import (
+    SORT_RANK,
+    candidate_conditions,
+    covered,
+    document_id,
+    key_values,
+    sort_key,
+    trimmed,
+)
 
 _SCRATCH = mongomock.MongoClient()  # scratch collections, one per operation, in this process's memory
 _SCRATCH_LOCK = threading.Lock()
-
-
-def _trimmed(documents: list[dict], query: dict | None, projection, sort) -> list[dict]:
-    """For a projection that names the fields to keep, only the top-level fields it, the query and the sort
-    touch go into the scratch collection (copying whole documents there cost more than the query); any other
-    projection, or a query with top-level operators ($or, ...), keeps documents whole."""
-    if not isinstance(projection, dict) or not projection or any(key.startswith("$") for key in query or {}):
-        return documents
-    kept = {key for key, value in projection.items() if value} - {"_id"}
-    if not kept or any(not value for key, value in projection.items() if key != "_id") or any(
-        isinstance(value, dict) for value in projection.values()
-    ):
-        return documents  # an exclusion or an operator ($slice, $elemMatch) projection
-    needed = {field.split(".")[0] for field in [*kept, *(query or {}), *(field for field, _ in sort or [])]} | {"_id"}
-    return [{key: value for key, value in document.items() if key in needed} for document in documents]
 
 
 class SQLiteDocumentCollection:
@@ -168,7 +161,7 @@ class SQLiteDocumentCollection:
     def _read(self, query: dict | None, operation, single: bool = False, sort: list | None = None, projection=None) -> Any:
         with self._client.transaction(write=False) as connection:
             found = self._first_match(connection, query, sort) if single else self._candidates(connection, query)
-            return operation(self._scratch(_trimmed(found, query, projection, sort)))
+            return operation(self._scratch(trimmed(found, query, projection, sort)))
 
     # --- pymongo's collection API ------------------------------------------------------------------------------
     def find(self, filter: dict | None = None, *args, **kwargs):
