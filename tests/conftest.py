@@ -157,3 +157,25 @@ def cu3au_frames(n_configurations: int = 5, frames_each: int = 6) -> list:
 def cu3au_frames_fixture():
     """``cu3au_frames(n_configurations, frames_each)``: unlabelled frames, grouped by ``info['configuration']``."""
     return cu3au_frames
+
+
+def numpy_force_rmse_meV(model: str, path) -> float:
+    """Force RMSE (meV/A, over components) of a registry model on a labelled extended-XYZ file, by numpy: the
+    independent check of what the frame benchmark reports."""
+    import numpy as np
+    from ase.io import read
+
+    from na_lattice_flows.models import get_calculator
+
+    calculator = get_calculator(model, device="cpu")
+    differences = []
+    for frame in read(path, ":"):
+        probe = frame.copy()
+        probe.calc = calculator
+        differences.append(probe.get_forces() - frame.get_forces())
+    return 1e3 * float(np.sqrt(np.mean(np.square(differences))))
+
+
+@pytest.fixture(name="numpy_force_rmse_meV")
+def numpy_force_rmse_fixture():
+    return numpy_force_rmse_meV
