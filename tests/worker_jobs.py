@@ -1,5 +1,6 @@
 """Jobs for the concurrent-worker tests, importable by the worker processes (PYTHONPATH=tests): each records
-which process ran it, then works for a while."""
+which process ran it, then holds until the test releases it, so the test sees every worker inside a job however
+slowly the machine starts them."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ from pathlib import Path
 
 from jobflow import job
 
+RELEASE_FILE = "release"
+
 
 @job
-def recorded_sleep(index: int, seconds: float, marker_dir: str) -> dict:
-    """Append this process's pid to ``<marker_dir>/<index>.runs``, then sleep ``seconds``."""
-    with (Path(marker_dir) / f"{index}.runs").open("a") as handle:
+def recorded_wait(index: int, marker_dir: str, timeout_s: float = 300.0) -> dict:
+    """Append this process's pid to ``<marker_dir>/<index>.runs``, then wait for ``<marker_dir>/release``."""
+    markers = Path(marker_dir)
+    with (markers / f"{index}.runs").open("a") as handle:
         handle.write(f"{os.getpid()}\n")
-    time.sleep(seconds)
+    deadline = time.monotonic() + timeout_s
+    while not (markers / RELEASE_FILE).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {index} was never released ({markers / RELEASE_FILE} missing)")
+        time.sleep(0.05)
     return {"index": index, "pid": os.getpid()}

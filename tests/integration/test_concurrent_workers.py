@@ -1,6 +1,7 @@
 """Several `na-flows run` workers, real processes, on one embedded store: every job runs to completion exactly
 once, `status` answers while they work, and a worker killed with SIGKILL in the middle of a job loses nothing:
-the others take its job back and finish it."""
+the others take its job back and finish it. Jobs hold until the test releases them, so the test does not depend
+on how fast the machine starts the workers."""
 
 from __future__ import annotations
 
@@ -32,26 +33,28 @@ def runs_by(markers: Path) -> dict[int, list[int]]:
 
 
 def test_workers_share_the_store_and_a_killed_workers_job_is_taken_back(embedded_settings, tmp_path):
-    from worker_jobs import recorded_sleep
+    from worker_jobs import RELEASE_FILE, recorded_wait
 
     markers = tmp_path / "markers"
     markers.mkdir()
     with open_session(embedded_settings) as session:
         for index in range(N_JOBS):
-            add_flow(session, Flow([recorded_sleep(index, 1.5, str(markers))]), f"sleep {index}")
+            add_flow(session, Flow([recorded_wait(index, str(markers))]), f"wait {index}")
     workers = [start_worker(embedded_settings.workdir) for _ in range(3)]
     victim = workers[0]
     deadline = time.monotonic() + 240
-    while not any(victim.pid in pids for pids in runs_by(markers).values()):  # the victim is inside a job
-        assert time.monotonic() < deadline and victim.poll() is None, victim.stderr.read() if victim.poll() is not None else "timeout"
+    while {pid for pids in runs_by(markers).values() for pid in pids} != {worker.pid for worker in workers}:
+        stopped = [worker for worker in workers if worker.poll() is not None]  # every worker is inside a job
+        assert time.monotonic() < deadline and not stopped, stopped[0].stderr.read() if stopped else "timeout"
         time.sleep(0.05)
     status = subprocess.run([str(Path(sys.executable).with_name("na-flows")), "status", "--workdir", str(embedded_settings.workdir)],
                             check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert status.returncode == 0 and "RUNNING" in status.stdout, status.stdout + status.stderr  # read while they work
     assert "progress: " in status.stdout and "workers (3):" in status.stdout, status.stdout
-    assert f"-{victim.pid}-" in status.stdout and "'recorded_sleep' (fw " in status.stdout, status.stdout  # who runs what
+    assert f"-{victim.pid}-" in status.stdout and "'recorded_wait' (fw " in status.stdout, status.stdout  # who runs what
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+    (markers / RELEASE_FILE).touch()
     for worker in workers[1:]:
         assert worker.wait(timeout=300) == 0, worker.stderr.read()
 

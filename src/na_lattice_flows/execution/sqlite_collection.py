@@ -12,14 +12,16 @@ from typing import Any
 import mongomock
 from bson import ObjectId, json_util
 from mongomock.filtering import filter_applies
+from pymongo.results import UpdateResult
 
 from na_lattice_flows.execution.document_keys import (
-    SORT_RANK,
     candidate_conditions,
     covered,
+    decode,
     document_id,
+    encode,
     key_values,
-    sort_key,
+    sorted_ids,
     trimmed,
 )
 
@@ -63,7 +65,7 @@ class SQLiteDocumentCollection:
             return []
         sql, parameters = selection
         rows = connection.execute(f"SELECT body FROM documents WHERE collection = ? AND id IN ({sql}) ORDER BY rowid", (self._table, *parameters))
-        return [json_util.loads(body) for (body,) in rows]
+        return [decode(body) for (body,) in rows]
 
     def _ordered_ids(self, connection: sqlite3.Connection, sql: str, parameters: list, sort: list | None) -> list[str] | None:
         """Candidate ids in ``sort`` order, from the indexed values alone (no document decoded); None when the
@@ -82,16 +84,7 @@ class SQLiteDocumentCollection:
         )
         for identifier, field, value in rows:
             values.setdefault(identifier, {}).setdefault(field, []).append(json_util.loads(value))
-        keys = {}
-        for identifier in ids:
-            found = values.get(identifier, {})
-            if any(len(found.get(field, [None])) != 1 for field in fields):
-                return None
-            sort_values = [found.get(field, [None])[0] for field in fields]
-            if any(type(value) not in SORT_RANK for value in sort_values):
-                return None
-            keys[identifier] = sort_key(sort_values, [direction for _, direction in sort])
-        return sorted(ids, key=keys.__getitem__)  # stable: ties keep insertion order
+        return sorted_ids(ids, values, sort)
 
     def _first_match(self, connection: sqlite3.Connection, query: dict | None, sort: list | None) -> list[dict]:
         """The document a single-document operation acts on (``[]``: none), decoding as few as possible."""
@@ -103,7 +96,7 @@ class SQLiteDocumentCollection:
             return self._candidates(connection, query)  # the scratch collection sorts them all
         for identifier in ordered:
             (body,) = connection.execute("SELECT body FROM documents WHERE collection = ? AND id = ?", (self._table, identifier)).fetchone()
-            document = json_util.loads(body)
+            document = decode(body)
             if filter_applies(query or {}, document):
                 return [document]
         return []
@@ -127,7 +120,7 @@ class SQLiteDocumentCollection:
                 connection.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", [(self._table, field, v, identifier) for v in values])
             connection.execute(  # an update keeps the row (and so the insertion order MongoDB's natural order is)
                 "INSERT INTO documents VALUES (?, ?, ?) ON CONFLICT (collection, id) DO UPDATE SET body = excluded.body",
-                (self._table, identifier, json_util.dumps(document)),
+                (self._table, identifier, encode(document)),
             )
 
     def _delete(self, connection: sqlite3.Connection, identifiers: Iterable[str]) -> None:
@@ -222,7 +215,7 @@ class SQLiteDocumentCollection:
             if existing:
                 raise mongomock.DuplicateKeyError(f"{self.full_name}: duplicate _id {existing[0]}")
             result = self._scratch([]).insert_many(documents, **kwargs)  # validates like MongoDB, returns its result
-            self._write(connection, [json_util.loads(json_util.dumps(d)) for d in documents])
+            self._write(connection, [decode(encode(d)) for d in documents])
         return result
 
     def update_one(self, filter: dict, update: dict, upsert: bool = False, **kwargs):
@@ -232,6 +225,18 @@ class SQLiteDocumentCollection:
         return self._modify(filter, lambda scratch: scratch.update_many(filter, update, upsert=upsert, **kwargs))
 
     def replace_one(self, filter: dict, replacement: dict, upsert: bool = False, **kwargs):
+        if not kwargs and filter and "_id" not in {*filter, *replacement} and not any(k.startswith("$") for k in replacement):
+            with self._client.transaction(write=True) as connection:  # maggma's upserts of big documents: no scratch copy
+                conditions = candidate_conditions(filter, set(self._indexes(connection)) - {"_id"})
+                selection = self._candidate_ids(connection, filter) if covered(filter, conditions) else None
+                if selection is not None:  # the index rows alone say which document matches
+                    sql = f"SELECT id FROM documents WHERE collection = ? AND id IN ({selection[0]}) ORDER BY rowid LIMIT 1"
+                    matched = connection.execute(sql, (self._table, *selection[1])).fetchone()
+                    if matched or upsert:
+                        new_id = json_util.loads(matched[0]) if matched else ObjectId()
+                        self._write(connection, [{"_id": new_id, **decode(encode(replacement))}])
+                        raw = {"n": 1, "nModified": int(bool(matched)), "ok": 1.0, "updatedExisting": bool(matched)}
+                        return UpdateResult(raw if matched else {**raw, "upserted": new_id}, acknowledged=True)
         return self._modify(filter, lambda scratch: scratch.replace_one(filter, replacement, upsert=upsert, **kwargs), single=True)
 
     def delete_one(self, filter: dict, **kwargs):
@@ -291,6 +296,5 @@ class SQLiteDocumentCollection:
 
     def drop(self) -> None:
         with self._client.transaction(write=True) as connection:
-            connection.execute("DELETE FROM documents WHERE collection = ?", (self._table,))
-            connection.execute("DELETE FROM keys WHERE collection = ?", (self._table,))
-            connection.execute("DELETE FROM indexes WHERE collection = ?", (self._table,))
+            for table in ("documents", "keys", "indexes"):
+                connection.execute(f"DELETE FROM {table} WHERE collection = ?", (self._table,))
