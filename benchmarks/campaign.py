@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import random
 import signal
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from na_lattice_flows.cli.common import EXIT_NOTHING_SUBMITTED
 from na_lattice_flows.execution.launching import fw_state_counts
 from na_lattice_flows.execution.results import rejections_table, results_table
 from na_lattice_flows.execution.store_config import resolve_settings
@@ -63,10 +65,10 @@ def write_sample(pool: Path, n_structures: int, seed: int, destination: Path) ->
     return [row[fieldnames[0]] for row in sample]
 
 
-def na_flows(*arguments: str) -> str:
-    """Run the `na-flows` command; its output (a failure stops the campaign with the command's own message)."""
+def na_flows(*arguments: str, expected: tuple[int, ...] = (0,)) -> str:
+    """Run the `na-flows` command; its output (another exit status stops the campaign with the command's message)."""
     done = subprocess.run([str(NA_FLOWS), *arguments], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
+    if done.returncode not in expected:
         raise SystemExit(f"na-flows {' '.join(arguments)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
     return done.stdout
 
@@ -77,7 +79,7 @@ def campaign_line(output: str) -> str:
 
 
 def start_worker(workdir: Path, log_dir: Path, number: int) -> subprocess.Popen:
-    log = (log_dir / f"worker_{number}.log").open("w")
+    log = (log_dir / f"worker_{number}.log").open("a")  # a resumed campaign adds to the logs
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.Popen([str(NA_FLOWS), "run", "--workdir", str(workdir)], stdout=log, stderr=subprocess.STDOUT, env=env)
 
@@ -87,9 +89,9 @@ def job_counts(settings) -> Counter:
         return Counter(fw_state_counts(session))
 
 
-def run_workers(settings, n_workers: int, kill_fraction: float, log_dir: Path) -> tuple[float, float, int]:
+def run_workers(settings, n_workers: int, kill_fraction: float, log_dir: Path) -> tuple[float, float, bool]:
     """Run the workers to the end, killing one when ``kill_fraction`` of the jobs are done and starting another
-    in its place; wall seconds, worker seconds, and the fw_id count of launches the kill interrupted."""
+    in its place; wall seconds, worker seconds, and whether a worker was killed."""
     started = time.monotonic()
     workers = {number: (start_worker(settings.workdir, log_dir, number), time.monotonic()) for number in range(n_workers)}
     worker_seconds, killed = 0.0, False
@@ -144,81 +146,74 @@ def distribution(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pool", type=Path, default=DEFAULT_POOL)
-    parser.add_argument("--n-structures", type=int, default=120, help="rows drawn from the pool (before the screen)")
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--kill-fraction", type=float, default=0.3, help="kill a worker when this share of jobs is done")
-    parser.add_argument("--workdir", type=Path, help="the campaign's store and run folders (default: a new temporary folder)")
-    parser.add_argument("--model", default=None, help="MLP (default: the settings' CPU default)")
-    args = parser.parse_args()
-    if not args.pool.exists():
-        raise SystemExit(f"the candidate pool {args.pool} is missing (../shared/data/candidates)")
-
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="na_flows_campaign_"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    settings = resolve_settings(workdir=workdir / "store")
+def submit_sample(args, workdir: Path, settings) -> None:
+    """Draw and submit the sample (a new campaign), or, resuming, check the drawn sample is in the store; either
+    way resubmit it and check that nothing is added."""
     sample_csv = workdir / "sample.csv"
-    ids = write_sample(args.pool, args.n_structures, args.seed, sample_csv)
-    print(f"campaign in {workdir}: {len(ids)} pool rows drawn with seed {args.seed}")
-    submit = [
-        "submit",
-        str(sample_csv),
-        "--workdir",
-        str(settings.workdir),
-        "--no-md",
-        *(["--model", args.model] if args.model else []),
-    ]
-    start = time.monotonic()
-    print(campaign_line(na_flows(*submit)))
-    submitted_s = time.monotonic() - start
+    submit = ["submit", str(sample_csv), "--workdir", str(settings.workdir), "--no-md", *(["--model", args.model] if args.model else [])]
+    if not args.resume:
+        ids = write_sample(args.pool, args.n_structures, args.seed, sample_csv)
+        print(f"campaign in {workdir}: {len(ids)} pool rows drawn with seed {args.seed}")
+        start = time.monotonic()
+        print(campaign_line(na_flows(*submit)))
+        record(workdir, "submission_s", time.monotonic() - start)
     before = sum(job_counts(settings).values())
-    again = campaign_line(na_flows(*submit))
+    again = campaign_line(na_flows(*submit, expected=(EXIT_NOTHING_SUBMITTED,)))
     after = sum(job_counts(settings).values())
     print(f"resubmitted the sample: {again} (jobs {before} -> {after})")
     assert before == after, "resubmission added jobs"
 
+
+def record(workdir: Path, key: str, seconds: float) -> dict:
+    """Add ``seconds`` to ``key`` in the campaign's timing file (a campaign may run in several sittings)."""
+    path = workdir / "timing.json"
+    timing = json.loads(path.read_text()) if path.exists() else {}
+    timing[key] = timing.get(key, 0.0) + seconds
+    path.write_text(json.dumps(timing, indent=1))
+    return timing
+
+
+def run_to_the_end(args, workdir: Path, settings) -> None:
     log_dir = workdir / "logs"
     log_dir.mkdir(exist_ok=True)
-    wall_s, worker_s, killed = run_workers(settings, args.workers, args.kill_fraction, log_dir)
-    counts = job_counts(settings)
-    leftover = {state: counts[state] for state in UNFINISHED if counts.get(state)}
+    wall_s, worker_s, killed = run_workers(settings, args.workers, 1.0 if args.resume else args.kill_fraction, log_dir)
+    leftover = {state: n for state, n in job_counts(settings).items() if state in UNFINISHED}
     if leftover:  # what a user does after a worker died: run again
         print(f"after the workers: {leftover}; a second run")
-        start_again = time.monotonic()
+        start = time.monotonic()
         print(na_flows("run", "--workdir", str(settings.workdir)).strip().splitlines()[-1])
-        wall_s += time.monotonic() - start_again
-        worker_s += time.monotonic() - start_again
-        counts = job_counts(settings)
+        wall_s, worker_s = wall_s + time.monotonic() - start, worker_s + time.monotonic() - start
+    record(workdir, "wall_s", wall_s)
+    record(workdir, "worker_s", worker_s)
+    if killed:
+        record(workdir, "workers_killed", 1)
+
+
+def summarize(workdir: Path, settings) -> None:
+    """The campaign's figures, from its store and its timing file (so a campaign run in sittings adds up)."""
+    timing = record(workdir, "summaries", 1)
+    counts = job_counts(settings)
     in_launches_s = launch_seconds(settings)
     per_job_s = probe_overhead(settings.workdir)
-
     with open_session(settings, read_only=True) as session:
         table = results_table(session)
         rejections = rejections_table(session)
     table.to_csv(workdir / "results.csv", index=False)
     na_flows("report", "--workdir", str(settings.workdir), "--out", str(workdir / "report"))
-    n_jobs = sum(counts.values())
-    n_structures = len(table)
-    print()
-    print(
-        f"## Campaign: {len(ids)} pool rows -> {n_structures} workflows, {n_jobs} jobs, {args.workers} workers"
-        f"{' (one killed with SIGKILL and replaced)' if killed else ''}"
-    )
-    print(f"job states at the end: {dict(counts)}")
-    print(
-        f"submission: {submitted_s:.1f} s; wall {wall_s / 60:.1f} min = {wall_s / max(n_structures, 1):.1f} s per structure; "
-        f"worker time {worker_s / max(n_structures, 1):.1f} s per structure"
-    )
-    print(
-        f"bookkeeping: {1000 * per_job_s:.0f} ms per job (no-op probe on a copy of this store) x {n_jobs} jobs = "
-        f"{100 * per_job_s * n_jobs / worker_s:.2f} % of worker time; outside launches (checkout, waiting, the killed run): "
-        f"{100 * (1 - in_launches_s / worker_s):.1f} %"
-    )
-    print(f"rejected by the screen: {len(rejections)}")
-    for reason, n in Counter(rejections["reason"].str.split(":").str[0] if len(rejections) else []).most_common():
+    n_jobs, worker_s, wall_s = sum(counts.values()), timing.get("worker_s", 0.0), timing.get("wall_s", 0.0)
+    finished = table[table["state"].isin(["COMPLETED", "FIZZLED"])]
+    n_done = max(len(finished), 1)
+    print(f"\n## Campaign in {workdir}: {len(table)} workflows ({len(finished)} finished), {n_jobs} jobs; "
+          f"workers killed with SIGKILL and replaced: {int(timing.get('workers_killed', 0))}")  # fmt: skip
+    print(f"job states: {dict(counts)}")
+    print(f"submission: {timing.get('submission_s', float('nan')):.1f} s; wall {wall_s / 60:.1f} min = {wall_s / n_done:.1f} s per "
+          f"finished structure; worker time {worker_s / n_done:.1f} s per finished structure")  # fmt: skip
+    print(f"bookkeeping: {1000 * per_job_s:.0f} ms per job (no-op probe on a copy of this store) x {n_jobs} jobs = "
+          f"{100 * per_job_s * n_jobs / max(worker_s, 1e-9):.2f} % of worker time; outside launches (checkout, waiting, "
+          f"killed runs): {100 * (1 - in_launches_s / max(worker_s, 1e-9)):.1f} %")  # fmt: skip
+    refused = rejections[~rejections["reason"].str.startswith("already submitted")] if len(rejections) else rejections
+    print(f"rejected by the screen: {len(refused)}")
+    for reason, n in Counter(refused["reason"].str.split(":").str[0] if len(refused) else []).most_common():
         print(f"  - {n} x {reason}")
     failed = table[table["error"].notna()]
     print(f"failed workflows: {len(failed)}")
@@ -229,10 +224,35 @@ def main() -> None:
     print(f"dynamically stable: {n_stable} of {len(judged)} judged = {100 * n_stable / max(len(judged), 1):.0f} % (study: 35 %)")
     print(table["stability_reason"].dropna().str.split(":").str[0].value_counts().to_string())
     print("descriptor distributions:")
-    print(
-        distribution(table, [*PHONON_COLUMNS[1:], *STRUCTURE_COLUMNS]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
-    )
-    print(f"results: {workdir / 'results.csv'}; report: {workdir / 'report'}")
+    print(distribution(table, [*PHONON_COLUMNS[1:], *STRUCTURE_COLUMNS]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"results: {workdir / 'results.csv'}; report: {workdir / 'report' / 'index.html'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pool", type=Path, default=DEFAULT_POOL)
+    parser.add_argument("--n-structures", type=int, default=120, help="rows drawn from the pool (before the screen)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--kill-fraction", type=float, default=0.3, help="kill a worker when this share of jobs is done")
+    parser.add_argument("--workdir", type=Path, help="the campaign's store and run folders (default: a new temporary folder)")
+    parser.add_argument("--model", default=None, help="MLP (default: the settings' CPU default)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="go on with the campaign in --workdir (after a kill or a stop)")
+    mode.add_argument("--summary-only", action="store_true", help="only print the figures of the campaign in --workdir")
+    args = parser.parse_args()
+    if not args.pool.exists():
+        raise SystemExit(f"the candidate pool {args.pool} is missing (../shared/data/candidates)")
+    if (args.resume or args.summary_only) and not (args.workdir and (args.workdir / "sample.csv").exists()):
+        raise SystemExit("--resume and --summary-only need the --workdir of a campaign (it holds sample.csv)")
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="na_flows_campaign_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = resolve_settings(workdir=workdir / "store")
+    if not args.summary_only:
+        submit_sample(args, workdir, settings)
+        run_to_the_end(args, workdir, settings)
+    summarize(workdir, settings)
 
 
 if __name__ == "__main__":

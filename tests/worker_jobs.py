@@ -11,17 +11,21 @@ from pathlib import Path
 from jobflow import job
 
 RELEASE_FILE = "release"
+RERUN_RELEASE_FILE = "release-reruns"  # a job's second run holds until this one exists
 
 
 @job
 def recorded_wait(index: int, marker_dir: str, timeout_s: float = 300.0) -> dict:
-    """Append this process's pid to ``<marker_dir>/<index>.runs``, then wait for ``<marker_dir>/release``."""
+    """Append this process's pid to ``<marker_dir>/<index>.runs``, then wait for ``<marker_dir>/release`` (a
+    rerun: for ``release-reruns``)."""
     markers = Path(marker_dir)
     with (markers / f"{index}.runs").open("a") as handle:
         handle.write(f"{os.getpid()}\n")
+    rerun = len((markers / f"{index}.runs").read_text().split()) > 1
+    release = markers / (RERUN_RELEASE_FILE if rerun else RELEASE_FILE)
     deadline = time.monotonic() + timeout_s
-    while not (markers / RELEASE_FILE).exists():
+    while not release.exists():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"job {index} was never released ({markers / RELEASE_FILE} missing)")
+            raise TimeoutError(f"job {index} was never released ({release} missing)")
         time.sleep(0.05)
     return {"index": index, "pid": os.getpid()}

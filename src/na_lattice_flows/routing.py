@@ -21,6 +21,7 @@ CPU = "cpu"
 # Jobs made by plain @job functions, by function name; anything not listed here or in `_maker_category` runs anywhere.
 FUNCTION_CATEGORIES = {
     "mlp_phonons": GPU,
+    "mlp_phonons_batch": GPU,
     "mlp_md": GPU,
     "mlp_md_batch": GPU,
     "doped_npt_point": GPU,

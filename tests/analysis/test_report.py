@@ -64,7 +64,7 @@ def test_report_computes_every_statistic_and_renders(synthetic_store, tmp_path):
     assert "Most promising without MD yet" in dom and "Not computed" in dom
     # the structures table sorts by a column on load ('#sort=COLUMN:desc'), blanks last
     sorted_dom = rendered_dom(report.path, "#sort=D_avg_A2_per_ps:desc")
-    structures = re.search(r'<table class="sortable" id="structures">(.*?)</table>', sorted_dom, re.S).group(1)
+    structures = re.search(r'<table class="sortable" id="structures"[^>]*>(.*?)</table>', sorted_dom, re.DOTALL).group(1)
     first_ids = re.findall(r"<tr><td[^>]*>(syn-\d+)</td>", structures)
     expected = table.sort_values("D_avg_A2_per_ps", ascending=False)["candidate_id"].tolist()
     assert first_ids[:5] == expected[:5] and len(first_ids) == 60
@@ -104,3 +104,31 @@ def test_arrhenius_and_msd_figures_show_the_fit_and_every_element(tmp_path):
     _, svg = figures.msd_curves(curves, tmp_path)
     text = svg.read_text()
     assert all(label in text for label in ("Na (x+y+z)", "S (x+y+z)", "Na x", "Na z", "Na2S run"))
+
+
+def test_a_thousand_structures_read_by_hovering_clicking_and_filtering(embedded_settings, monkeypatch, tmp_path):
+    """Campaign scale: the page holds interactive plots of every structure (plotly, drawn offline), the static
+    figures label only the top candidates, and the structures table filters by column conditions."""
+    table = linear_truth(1000, seed=3)[RESULT_COLUMNS].copy()
+    table["state"], table["campaign_id"], table["md_preset"] = "COMPLETED", "campaign-large", "paper"
+    table.loc[::3, "dynamically_stable"] = False
+    table.loc[::7, ["D_avg_A2_per_ps", "D_max_A2_per_ps"]] = None
+    monkeypatch.setattr(report_module, "results_table", lambda session: table)
+    with open_session(embedded_settings) as session:
+        report = report_module.build_report(session, tmp_path / "report")
+    page = report.path.read_text()
+    assert page.count("Plotly.newPlot(") == 4 and 4e6 < len(page.encode()) < 12e6  # map + three D figures; plotly inline once
+    assert page.count("plotly.js v") == 1
+    svg = (tmp_path / "report" / "figures" / "d_vs_acoustic_cutoff.svg").read_text()
+    with_d = table[table["D_avg_A2_per_ps"].notna()].sort_values("D_avg_A2_per_ps", ascending=False)
+    labelled = [formula for formula in with_d["formula"] if re.search(rf">{re.escape(formula)}</text>", svg)]
+    assert labelled == with_d["formula"].head(8).tolist()  # the eight fastest, and no other
+
+    dom = rendered_dom(report.path, "#filter=dynamically_stable=True msd_na_avg_A2>0.5&sort=D_avg_A2_per_ps:desc")
+    assert re.search(r'data-plots-drawn="4"', dom)
+    structures = re.search(r'<table class="sortable" id="structures" data-rows-shown="(\d+)">(.*?)</table>', dom, re.DOTALL)
+    stable = table["dynamically_stable"].eq(True)
+    expected = table[stable & (pd.to_numeric(table["msd_na_avg_A2"]) > 0.5)]
+    assert int(structures.group(1)) == len(expected) > 0
+    shown = re.findall(r'<tr><td[^>]*>(syn-\d+)</td>', structures.group(2))  # hidden rows carry style="display: none;"
+    assert set(shown) == set(expected["candidate_id"])

@@ -33,7 +33,7 @@ def runs_by(markers: Path) -> dict[int, list[int]]:
 
 
 def test_workers_share_the_store_and_a_killed_workers_job_is_taken_back(embedded_settings, tmp_path):
-    from worker_jobs import RELEASE_FILE, recorded_wait
+    from worker_jobs import RELEASE_FILE, RERUN_RELEASE_FILE, recorded_wait
 
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -47,14 +47,24 @@ def test_workers_share_the_store_and_a_killed_workers_job_is_taken_back(embedded
         stopped = [worker for worker in workers if worker.poll() is not None]  # every worker is inside a job
         assert time.monotonic() < deadline and not stopped, stopped[0].stderr.read() if stopped else "timeout"
         time.sleep(0.05)
-    status = subprocess.run([str(Path(sys.executable).with_name("na-flows")), "status", "--workdir", str(embedded_settings.workdir)],
-                            check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+    status_command = [str(Path(sys.executable).with_name("na-flows")), "status", "--workdir", str(embedded_settings.workdir)]
+    status = subprocess.run(status_command, check=False, capture_output=True, text=True, timeout=120)
     assert status.returncode == 0 and "RUNNING" in status.stdout, status.stdout + status.stderr  # read while they work
     assert "progress: " in status.stdout and "workers (3):" in status.stdout, status.stdout
     assert f"-{victim.pid}-" in status.stdout and "'recorded_wait' (fw " in status.stdout, status.stdout  # who runs what
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+    status = subprocess.run(status_command, check=False, capture_output=True, text=True, timeout=120)  # the others hold their jobs
+    (line,) = [line for line in status.stdout.splitlines() if f"-{victim.pid}-" in line]
+    assert line.endswith("-- worker gone: the next `na-flows run` (or `na-flows recover`) reruns this job"), status.stdout
+    assert status.stdout.count("worker gone") == 1
     (markers / RELEASE_FILE).touch()
+    while not any(len(pids) > 1 for pids in runs_by(markers).values()):  # a survivor reruns the killed job, and holds
+        assert time.monotonic() < deadline, "the killed job was not rerun"
+        time.sleep(0.05)
+    status = subprocess.run(status_command, check=False, capture_output=True, text=True, timeout=120)
+    assert f"-{victim.pid}-" not in status.stdout and "worker gone" not in status.stdout, status.stdout  # its old launch is archived
+    (markers / RERUN_RELEASE_FILE).touch()
     for worker in workers[1:]:
         assert worker.wait(timeout=300) == 0, worker.stderr.read()
 

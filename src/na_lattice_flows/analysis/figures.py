@@ -20,7 +20,7 @@ from na_lattice_flows.phonons.descriptors import BandModeData, ModeData  # noqa:
 
 AXIS_COLOURS = ("tab:red", "tab:green", "tab:blue")
 HOST_COLOURS = ("tab:purple", "tab:brown", "tab:olive", "tab:cyan", "tab:pink")
-MAX_LABELLED_POINTS = 20  # beyond this, formula labels would cover the points
+TOP_LABELLED = 8  # formula labels on the top candidates only: on every point of a campaign they cover the points
 
 
 def save_figure(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
@@ -41,9 +41,26 @@ def _usable_with(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
 
 
 def _label_points(ax, rows: pd.DataFrame, x: str, y: str) -> None:
-    if len(rows) <= MAX_LABELLED_POINTS:
-        for _, row in rows.iterrows():
-            ax.annotate(row["formula"], (row[x], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    """The formula beside the ``TOP_LABELLED`` points of largest ``y`` (D, or the Na MSD)."""
+    for _, row in rows.assign(_y=pd.to_numeric(rows[y], errors="coerce")).nlargest(TOP_LABELLED, "_y").iterrows():
+        ax.annotate(row["formula"], (row[x], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+
+
+def stability_map(table: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Na phonon MSD against the acoustic cutoff of every structure with phonons, stable and unstable apart;
+    the stable ones of largest Na MSD labelled (the screen's candidates for MD)."""
+    values = table[["acoustic_cutoff_thz", "msd_na_avg_A2"]].apply(pd.to_numeric, errors="coerce")
+    rows = table[values.notna().all(axis=1)].assign(acoustic_cutoff_thz=values["acoustic_cutoff_thz"], msd_na_avg_A2=values["msd_na_avg_A2"])
+    stable = rows["dynamically_stable"].eq(True)
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for flag, colour, label in [(True, "tab:blue", "stable"), (False, "tab:red", "unstable")]:
+        part = rows[stable == flag]
+        ax.scatter(part["acoustic_cutoff_thz"], part["msd_na_avg_A2"], s=18, c=colour, edgecolors="k", linewidths=0.3, label=f"{label} ({len(part)})")
+    _label_points(ax, rows[stable], "acoustic_cutoff_thz", "msd_na_avg_A2")
+    ax.set_xlabel("Acoustic cutoff frequency (THz)")
+    ax.set_ylabel("Na phonon MSD, average (Å²)")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out_dir, "stability_map")
 
 
 def _d_axis(ax, column: str, values: pd.Series) -> None:

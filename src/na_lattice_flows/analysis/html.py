@@ -1,6 +1,7 @@
-"""The report's HTML: one self-contained page (figures embedded as base64 PNG, tables sortable by a click on a
-header, with ``#sort=COLUMN:desc`` honoured on load). Plain HTML and a few lines of script, no framework: the
-page must open from a file on a cluster's login node."""
+"""The report's HTML: one self-contained page (figures embedded as base64 PNG, interactive ones as inline plotly,
+tables sortable by a click on a header and filtered by the box above them; ``#sort=COLUMN:desc`` and
+``#filter=TERMS`` in the address apply to the structures table on load). Plain HTML and a few lines of script,
+no framework: the page must open from a file on a cluster's login node."""
 
 from __future__ import annotations
 
@@ -64,13 +65,39 @@ th.sorted-asc::after { content: " ▲"; } th.sorted-desc::after { content: " ▼
 td:nth-child(-n+2) { text-align: left; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
+div.interactive { display: inline-block; margin: 0.5em; border: 1px solid #ddd; vertical-align: top; }
+input.filter { width: 42em; max-width: 100%; margin-top: 0.5em; font-size: 12px; }
 .note, .cannot li { color: #8a4b00; }
 """
 
 
-# Sorting by a click on a header; '#sort=COLUMN:desc' in the address sorts on load (and lets a test drive it).
-# On load the page records how many figures decoded, so that a headless browser can check them.
+# Sorting by a click on a header; a filter box above each table: words match any cell, COLUMN>x, COLUMN<x,
+# COLUMN>=x, COLUMN<=x and COLUMN=x compare one column (all terms must hold). '#sort=COLUMN:desc&filter=TERMS' in
+# the address applies both to the structures table on load (and lets a test drive them); a click on a point of an
+# interactive figure filters the structures table to that structure. On load the page records how many figures
+# decoded and how many interactive plots drew, so that a headless browser can check them.
 SCRIPT = """
+function filterTable(table, text) {
+  const heads = Array.from(table.tHead.rows[0].cells).map(th => th.textContent);
+  const terms = text.trim().split(/\\s+/).filter(Boolean);
+  let shown = 0;
+  Array.from(table.tBodies[0].rows).forEach(row => {
+    const keep = terms.every(term => {
+      const m = term.match(/^([^<>=]+)(<=|>=|<|>|=)(.*)$/);
+      if (m && heads.includes(m[1])) {
+        const cell = row.cells[heads.indexOf(m[1])];
+        const value = cell.dataset.value !== "" ? parseFloat(cell.dataset.value) : NaN, bound = parseFloat(m[3]);
+        if (m[2] === "=") return cell.textContent.toLowerCase() === m[3].toLowerCase() || value === bound;
+        if (isNaN(value) || isNaN(bound)) return false;
+        return {"<": value < bound, ">": value > bound, "<=": value <= bound, ">=": value >= bound}[m[2]];
+      }
+      return row.textContent.toLowerCase().includes(term.toLowerCase());
+    });
+    row.style.display = keep ? "" : "none";
+    shown += keep;
+  });
+  table.dataset.rowsShown = shown;
+}
 function sortTable(table, column, descending) {
   const body = table.tBodies[0];
   const rows = Array.from(body.rows);
@@ -89,14 +116,35 @@ function sortTable(table, column, descending) {
 document.querySelectorAll("table.sortable").forEach(table => {
   Array.from(table.tHead.rows[0].cells).forEach((th, i) => th.addEventListener("click", () =>
     sortTable(table, i, th.classList.contains("sorted-asc"))));
+  const box = document.createElement("input");
+  box.type = "search"; box.className = "filter";
+  box.placeholder = "filter: words, or COLUMN>x, COLUMN<x, COLUMN=x (e.g. dynamically_stable=True msd_na_avg_A2>0.2)";
+  box.addEventListener("input", () => filterTable(table, box.value));
+  table.parentNode.insertBefore(box, table);
+  table.dataset.rowsShown = table.tBodies[0].rows.length;
 });
+function filterStructures(text) {
+  const table = document.getElementById("structures");
+  if (!table) return;
+  table.previousElementSibling.value = text;
+  filterTable(table, text);
+}
 window.addEventListener("load", () => {
-  const match = decodeURIComponent(location.hash).match(/^#sort=([^:]+)(?::(asc|desc))?$/);
-  if (match) {
-    const table = document.getElementById("structures");
-    const column = table ? Array.from(table.tHead.rows[0].cells).findIndex(th => th.textContent === match[1]) : -1;
-    if (column >= 0) sortTable(table, column, match[2] === "desc");
+  const parameters = new URLSearchParams(location.hash.slice(1));
+  const table = document.getElementById("structures");
+  const sort = (parameters.get("sort") || "").match(/^([^:]+)(?::(asc|desc))?$/);
+  if (sort && table) {
+    const column = Array.from(table.tHead.rows[0].cells).findIndex(th => th.textContent === sort[1]);
+    if (column >= 0) sortTable(table, column, sort[2] === "desc");
   }
+  if (parameters.get("filter")) filterStructures(parameters.get("filter"));
+  const plots = Array.from(document.querySelectorAll(".js-plotly-plot"));
+  plots.forEach(plot => plot.on("plotly_click", data => {
+    filterStructures("candidate_id=" + data.points[0].customdata[0]);
+    document.getElementById("structures").scrollIntoView();
+  }));
+  document.body.dataset.plotsDrawn = plots.filter(plot => plot.querySelector(".main-svg")).length;
+  document.body.dataset.loadMs = Math.round(performance.now());  // from navigation start to here
   const images = Array.from(document.images);
   document.body.dataset.figuresLoaded = images.filter(i => i.complete && i.naturalWidth > 0).length;
   document.body.dataset.figuresBroken = images.filter(i => !(i.complete && i.naturalWidth > 0)).length;
@@ -104,7 +152,8 @@ window.addEventListener("load", () => {
 """
 
 
-def page_html(campaign_id: str | None, sections: list[Section], cannot: list[str], n_figures: int) -> str:
+def page_html(campaign_id: str | None, sections: list[Section], cannot: list[str], n_figures: int, head: str = "") -> str:
+    """The page; ``head``: what goes into <head> beside the style (the plotly library when a section has plots)."""
     title = f"na_lattice_flows report: {campaign_id or 'all campaigns'}"
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cannot_html = ("<h2>Not computed</h2><ul class='cannot'>" + "".join(f"<li>{html.escape(c)}</li>" for c in cannot) + "</ul>") if cannot else ""
@@ -112,7 +161,7 @@ def page_html(campaign_id: str | None, sections: list[Section], cannot: list[str
     data = json.dumps({"cannot_compute": cannot}).replace("</", "<\\/")  # no early end of the script element
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body data-figures-expected='{n_figures}'>"
+        f"<style>{STYLE}</style>{head}</head><body data-figures-expected='{n_figures}'>"
         f"<h1>{html.escape(title)}</h1><p>Written {created}. Diffusion coefficients D in Å²/ps; D columns: "
         f"{', '.join(D_COLUMNS)}. Statistics use structures with D from MD that did not melt.</p>"
         + cannot_html + "".join(parts) + f"<script>{SCRIPT}</script>"

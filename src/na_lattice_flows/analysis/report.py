@@ -16,6 +16,7 @@ from pymatgen.io.phonopy import get_phonopy_structure
 from na_lattice_flows.analysis import figures
 from na_lattice_flows.analysis.dataset import correlations, dataset, export_table, usable
 from na_lattice_flows.analysis.html import Section, figure_html, page_html, table_html
+from na_lattice_flows.analysis.interactive import interactive_html, plotly_library
 from na_lattice_flows.analysis.ml import NotEnoughData, rank_candidates, train_diffusion_models
 from na_lattice_flows.analysis.training_figures import force_field_section
 from na_lattice_flows.execution import queries
@@ -127,7 +128,8 @@ def _scatter_figures(page: _Page, table: pd.DataFrame) -> list[str]:
     plots = [(figures.d_vs_msd, "D against the Na phonon MSD at the phonon temperature", "msd_na_avg_A2"),
              (figures.d_vs_vdos_center, "D against the Na VDOS centre from MD, coloured by centre / acoustic cutoff", "na_vdos_center_over_acoustic_cutoff"),
              (figures.d_vs_acoustic_cutoff, "D against the acoustic cutoff frequency", "acoustic_cutoff_thz")]  # fmt: skip
-    parts = []
+    parts = [page.figure(figures.stability_map(table, page.figure_dir), "Na phonon MSD against the acoustic cutoff, stable and unstable")] \
+        if pd.to_numeric(table["acoustic_cutoff_thz"], errors="coerce").notna().any() else []  # fmt: skip
     for plot, caption, needs in plots:
         if pd.to_numeric(rows[needs], errors="coerce").notna().any():
             parts.append(page.figure(plot(table, page.figure_dir), caption))
@@ -280,13 +282,15 @@ def build_report(
     candidates = Section("Top candidates", "<h3>Fastest measured (D average, MD)</h3>"
                          + table_html(top.reindex(columns=PAGE_COLUMNS[:12]), "top") + ranking_html)  # fmt: skip
     figure_html = _scatter_figures(page, table) + _dispersion_figures(page, session, table, n_dispersions) + _md_figures(page, session, table)
-    drawn = Section("Figures", "".join(figure_html) or "<p class='note'>No figure could be drawn yet.</p>")
+    plots = interactive_html(table)  # hover: a point's identity; click: its row in the structures table
+    drawn = Section("Figures", plots + "".join(figure_html) or "<p class='note'>No figure could be drawn yet.</p>")
     force_fields = force_field_section(page, queries.trained_model_documents(session), queries.frame_benchmark_documents(session),
                                        queries.dft_phonon_documents(session))  # fmt: skip
     sections = [provenance, structures, candidates, correlation, models, drawn, _doping_section(page, session), force_fields,
                 _failures_section(session, table, campaign_id)]  # fmt: skip
     path = page.out_dir / "index.html"
-    path.write_text(page_html(campaign_id, [s for s in sections if s is not None], page.cannot, len(page.figures) // 2))
+    path.write_text(page_html(campaign_id, [s for s in sections if s is not None], page.cannot, len(page.figures) // 2,
+                              head=plotly_library() if plots else ""))  # fmt: skip
     return Report(path, tables, model_paths, page.figures, page.cannot)
 
 

@@ -218,9 +218,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         busy = {row["worker"]: row for row in running}
         names = [w["name"] for w in workers] + [name for name in busy if name not in {w["name"] for w in workers}]
         print(f"workers ({len(names)}):")
+        live = {w["name"] for w in workers}
         for name in names:
             row = busy.get(name)
-            print(f"  - {name}: " + (f"{row['job']!r} (fw {row['fw_id']}) since {row['since']}" if row else "idle"))
+            gone = settings.mode == "embedded" and name not in live  # its process died (a kill, a crash, a reboot)
+            print(f"  - {name}: " + (f"{row['job']!r} (fw {row['fw_id']}) since {row['since']}" if row else "idle")
+                  + (" -- worker gone: the next `na-flows run` (or `na-flows recover`) reruns this job" if gone else ""))  # fmt: skip
     if not failures.empty:
         print(f"{len(failures)} failed jobs (tracebacks: na-flows results --failed --format json):")
         for row in failures.itertuples():

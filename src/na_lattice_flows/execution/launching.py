@@ -92,11 +92,11 @@ def _owner_is_gone(session: Session, fw_id: int) -> bool:
 def running_jobs(session: Session) -> list[dict]:
     """What each worker is running now: one row per RUNNING launch (worker, host, fw_id, job name, start)."""
     rows = []
-    for launch in session.launchpad.launches.find({"state": "RUNNING"}, {"fw_id": 1, "fworker": 1, "host": 1, "time_start": 1}):
+    for launch in session.launchpad.launches.find({"state": "RUNNING"}, {"launch_id": 1, "fw_id": 1, "fworker": 1, "host": 1, "time_start": 1}):
         fworker = launch.get("fworker") or {}
-        firework = session.launchpad.fireworks.find_one({"fw_id": launch["fw_id"]}, {"name": 1, "state": 1}) or {}
-        if firework.get("state") != "RUNNING":
-            continue  # an archived launch of a job rerun since
+        firework = session.launchpad.fireworks.find_one({"fw_id": launch["fw_id"]}, {"name": 1, "state": 1, "launches": 1}) or {}
+        if firework.get("state") != "RUNNING" or launch.get("launch_id") not in firework.get("launches", []):
+            continue  # an archived launch of a job rerun since (its dead worker's launch stays RUNNING)
         worker = (fworker.get("env") or {}).get(WORKER_ENV_KEY) or fworker.get("name", "?")
         rows.append({"worker": worker, "host": launch.get("host"), "fw_id": launch["fw_id"], "job": firework.get("name"),
                      "since": str(launch.get("time_start", ""))[:19]})  # fmt: skip

@@ -14,7 +14,7 @@ from na_lattice_flows.checks import check_range
 from na_lattice_flows.models import get_calculator, model_provenance, resolve_model
 from na_lattice_flows.phonons.descriptors import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, phonon_descriptors
 from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
-from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
+from na_lattice_flows.phonons.references import DisplacementReference, predict_forces, random_displacement_reference
 from na_lattice_flows.phonons.schemas import PhononDocument
 from na_lattice_flows.phonons.stability import record_verdict, stability_screen
 from na_lattice_flows.settings import SETTINGS
@@ -64,6 +64,24 @@ def mlp_phonons(
         amplitude_A=amplitude_A,
         seed=seed,
     )
+    return phonon_document(reference, structure, candidate_id, model, amplitude_A, fc_method, temperature_K, low_freq_cutoff_thz,
+                           third_order_method, third_order_cutoff_A)  # fmt: skip
+
+
+def phonon_document(
+    reference: DisplacementReference,
+    structure: Structure,
+    candidate_id: str,
+    model: str,
+    amplitude_A: float,
+    fc_method: str,
+    temperature_K: float,
+    low_freq_cutoff_thz: float,
+    third_order_method: str | None = None,
+    third_order_cutoff_A: float = 5.0,
+) -> PhononDocument:
+    """Force constants fitted to ``reference``, the stability screen and the descriptors: what the phonon step
+    records, whichever way its forces were computed (one structure per job, or batched)."""
     stability, ph = stability_screen(fit_force_constants(reference, method=fc_method))  # ph: with the sum rules if applied
     descriptors, mode_data = phonon_descriptors(ph, temperature_k=temperature_K, low_freq_cutoff_thz=low_freq_cutoff_thz)
     record_verdict(descriptors, stability)
@@ -76,9 +94,9 @@ def mlp_phonons(
         model=model,
         model_provenance=model_provenance(model),
         fc_method=fc_method,
-        supercell_matrix=matrix,
+        supercell_matrix=reference.supercell_matrix,
         primitive_matrix=ph.primitive_matrix.tolist(),
-        n_supercells=n_supercells,
+        n_supercells=len(reference.forces),
         amplitude_A=amplitude_A,
         stability=stability,
         descriptors=descriptors,

@@ -232,20 +232,26 @@ def random_displacement_reference(
 ) -> DisplacementReference:
     """The paper's new references (``random_displacements``) with forces from
     ``forces_of(list[Atoms]) -> (n, N, 3)`` in one process (GPAW, an MLP)."""
+    ph = random_displacements(structure, supercell_matrix, n_supercells, amplitude_A, seed)
+    return reference_with_forces(ph, forces_of(displaced_atoms(ph)), name, amplitude_A, seed)
+
+
+def reference_with_forces(ph: Phonopy, forces, name: str, amplitude_A: float, seed: int) -> DisplacementReference:
+    """``random_displacements``' supercells with their ``forces`` (n, N, 3) as a reference."""
+    ph.forces = np.asarray(forces, dtype=float)
+    return reference_from_phonopy(ph, name=name, source=f"random displacements {amplitude_A} A, seed {seed}")
+
+
+def displaced_atoms(ph: Phonopy) -> list:
+    """The displaced supercells of ``ph`` as ASE Atoms, in dataset order."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    ph = random_displacements(structure, supercell_matrix, n_supercells, amplitude_A, seed)
-    supercells = [AseAtomsAdaptor.get_atoms(get_pmg_structure(s)) for s in ph.supercells_with_displacements]
-    ph.forces = np.asarray(forces_of(supercells), dtype=float)
-    return reference_from_phonopy(ph, name=name, source=f"random displacements {amplitude_A} A, seed {seed}")
+    return [AseAtomsAdaptor.get_atoms(get_pmg_structure(s)) for s in ph.supercells_with_displacements]
 
 
 def displaced_supercells(reference: DisplacementReference) -> list:
     """The displaced supercells of ``reference`` as ASE Atoms, in dataset order."""
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    ph = reference.to_phonopy()
-    return [AseAtomsAdaptor.get_atoms(get_pmg_structure(s)) for s in ph.supercells_with_displacements]
+    return displaced_atoms(reference.to_phonopy())
 
 
 def undisplaced_supercell(reference: DisplacementReference):
