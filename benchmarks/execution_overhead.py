@@ -11,6 +11,7 @@ and the time to read that store back: the results table and the report (`na-flow
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -70,9 +71,9 @@ def main() -> None:
     maker = ScreeningFlowMaker()
     with open_session(settings) as session:
         first = time.perf_counter()
-        record = submit_candidates(session, subset, [str(args.pool)], maker)
+        record = submit_candidates(session, subset, [str(args.pool)], maker, processes=os.cpu_count() or 1)
         submitted = time.perf_counter()
-        again = submit_candidates(session, subset, [str(args.pool)], maker)
+        again = submit_candidates(session, subset, [str(args.pool)], maker, processes=os.cpu_count() or 1)
         resubmitted = time.perf_counter()
     n = len(record.submitted)
     assert not again.submitted, "resubmission added flows"
@@ -98,7 +99,7 @@ def main() -> None:
         with open_session(settings) as session:
             start = time.perf_counter()
             for _ in range(args.copies - 1):
-                submit_candidates(session, subset, [str(args.pool)], maker, force=True)
+                submit_candidates(session, subset, [str(args.pool)], maker, force=True, processes=os.cpu_count() or 1)
             copied = time.perf_counter()
             n_workflows = session.launchpad.workflows.count_documents({})
         big_submit, big_dispatch = dispatch_overhead(settings, args.n_jobs)

@@ -134,3 +134,10 @@ def test_settings_fingerprint_ignores_module_paths_and_the_trajectory_folder(mon
 def test_canonical_cell_round_trips_through_poscar_text(name):
     structure = {c.candidate_id: c for c in demo_candidates()}[name].structure
     assert same_crystal(structure, structure_identity(structure).canonical_cell)
+
+
+def test_identities_over_a_process_pool_equal_the_serial_ones(pool):
+    from na_lattice_flows.candidates.fingerprints import PARALLEL_FROM, structure_identities
+
+    structures = [candidate.structure for candidate in pool.candidates[:PARALLEL_FROM]]
+    assert structure_identities(structures, processes=2) == [structure_identity(structure) for structure in structures]

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +59,21 @@ def structure_identity(structure: Structure) -> StructureIdentity:
     digest = hashlib.sha1(";".join(descriptions).encode()).hexdigest()[:10]
     fingerprint = f"{structure.composition.reduced_formula}-{analyzer.get_space_group_number()}-{digest}"
     return StructureIdentity(fingerprint, primitive.to(fmt="poscar"))
+
+
+PARALLEL_FROM = 200  # structures; below this a pool's start (each process imports pymatgen, ~2 s) costs more than it saves
+
+
+def structure_identities(structures: list[Structure], processes: int = 1) -> list[StructureIdentity]:
+    """``structure_identity`` of each structure (spglib, ~12 ms each), over a pool of ``processes`` (at most one
+    per core) for ``PARALLEL_FROM`` structures or more. The pool's processes start fresh (no fork of a process
+    that holds torch's threads) and so import the calling script: a script that asks for processes needs
+    ``if __name__ == "__main__":``, as with any multiprocessing."""
+    processes = min(processes, os.cpu_count() or 1)
+    if len(structures) < PARALLEL_FROM or processes < 2:
+        return [structure_identity(structure) for structure in structures]
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        return list(pool.map(structure_identity, structures, chunksize=32))
 
 
 def same_crystal(structure: Structure, stored_cell: str) -> bool:

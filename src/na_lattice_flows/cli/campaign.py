@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from na_lattice_flows.candidates.loaders import CandidateInputError, LoadResult, load_candidates
@@ -132,7 +133,7 @@ def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: lis
     flow_maker = _flow_maker(args)  # invalid settings fail here, before the store is opened
     settings = store_settings(args)
     with open_session(settings) as session:
-        record = submit_candidates(session, report, inputs, flow_maker=flow_maker, force=args.force)
+        record = submit_candidates(session, report, inputs, flow_maker=flow_maker, force=args.force, processes=os.cpu_count() or 1)
     print(f"Store: {settings.describe()}")
     print(f"Campaign {record.campaign_id}: {len(record.submitted)} flows submitted, {len(record.rejections)} structures not submitted")
     for rejection in record.rejections:

@@ -124,9 +124,13 @@ def trimmed(documents: list[dict], query: dict | None, projection, sort) -> list
     return [{key: value for key, value in document.items() if key in needed} for document in documents]
 
 
-def sorted_ids(ids: list[str], values: dict[str, dict[str, list]], sort: list) -> list[str] | None:
-    """``ids`` (in insertion order) in ``sort`` order from their indexed ``values`` (id -> field -> values);
-    None when a document has no single plain value of a sort field (an array, a document: the general path)."""
+def sorted_ids(ids: list[str], rows: list[tuple[str, str, str]], sort: list) -> list[str] | None:
+    """``ids`` (in insertion order) in ``sort`` order from the ``keys`` rows (id, field, value) of the sort
+    fields; None when a document has no single plain value of a sort field (an array, a document: the general
+    path)."""
+    values: dict[str, dict[str, list]] = {}
+    for identifier, field, value in rows:
+        values.setdefault(identifier, {}).setdefault(field, []).append(json_util.loads(value))
     fields = [field for field, _ in sort]
     keys = {}
     for identifier in ids:

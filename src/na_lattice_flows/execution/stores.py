@@ -18,7 +18,7 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -154,6 +154,11 @@ class Session:
     launchpad: LaunchPad
     job_store: JobStore
     read_only: bool = False
+
+    def batched_writes(self):
+        """A context in which the LaunchPad's writes share one transaction on the embedded store (one commit
+        for many workflows; other writers wait for it, readers do not); on MongoDB each write is its own, as ever."""
+        return self.launchpad.connection.transaction(write=True) if self.settings.mode == "embedded" else nullcontext()
 
     def close(self) -> None:
         self.launchpad.connection.close()

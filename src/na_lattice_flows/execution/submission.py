@@ -24,7 +24,7 @@ from na_lattice_flows.candidates.fingerprints import (
     legacy_settings_fingerprint,
     same_crystal,
     settings_fingerprint,
-    structure_identity,
+    structure_identities,
 )
 from na_lattice_flows.candidates.loaders import Candidate, Rejection
 from na_lattice_flows.candidates.screen import ScreeningReport
@@ -32,6 +32,8 @@ from na_lattice_flows.execution.stores import Session, get_campaign_store
 from na_lattice_flows.relax.jobs import relax_method
 from na_lattice_flows.routing import route
 from na_lattice_flows.workflow.screening import ScreeningFlowMaker
+
+SUBMIT_BATCH = 50  # workflows per commit on the embedded store: a worker's checkout waits at most one batch (~0.5 s)
 
 
 class CampaignRecord(BaseModel):
@@ -83,8 +85,10 @@ def submit_candidates(
     inputs: Iterable[str],
     flow_maker: ScreeningFlowMaker | None = None,
     force: bool = False,
+    processes: int = 1,
 ) -> CampaignRecord:
-    """Add one screening workflow per accepted candidate and record the campaign (with every rejection).
+    """Add one screening workflow per accepted candidate and record the campaign (with every rejection);
+    ``processes``: fingerprint the structures over that many processes (``structure_identities``).
 
     Idempotent: a candidate whose crystal (symmetry-aware fingerprint, confirmed by StructureMatcher) already
     has a workflow with the same flow settings, submitted, running, finished or failed, is not added again
@@ -96,26 +100,31 @@ def submit_candidates(
     index = submitted_structures(session)
     submitted: dict[str, int] = {}
     rejections = list(report.rejections)
-    for candidate in tqdm(report.accepted, desc="submitting", unit="flow", disable=len(report.accepted) < 20):
-        identity = structure_identity(candidate.structure)
-        repeat = None if force else _repeat_of(candidate, identity, known_as, index)
-        if repeat is not None:
-            reason = (f"already submitted with the same settings as {repeat.candidate_id} (workflow {repeat.fw_id}, "
-                      f"{repeat.state}): use --force to resubmit")  # fmt: skip
-            rejections.append(Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason=reason))
-            continue
-        metadata = {
-            "candidate_id": candidate.candidate_id,
-            "formula": candidate.formula,
-            "campaign_id": campaign_id,
-            "fingerprint": identity.fingerprint,
-            "settings_fingerprint": settings,
-            "source": candidate.source,
-            "canonical_cell": identity.canonical_cell,
-        }
-        fw_id = add_flow(session, flow_maker.make(candidate), f"screen {candidate.candidate_id} {candidate.formula}", metadata)
-        submitted[candidate.candidate_id] = fw_id
-        index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", identity.canonical_cell))
+    pairs = list(zip(report.accepted, structure_identities([candidate.structure for candidate in report.accepted], processes), strict=True))
+    progress = tqdm(total=len(pairs), desc="submitting", unit="flow", disable=len(pairs) < 20)
+    for first in range(0, len(pairs), SUBMIT_BATCH):
+        with session.batched_writes():  # one commit per batch of workflows
+            for candidate, identity in pairs[first : first + SUBMIT_BATCH]:
+                progress.update()
+                repeat = None if force else _repeat_of(candidate, identity, known_as, index)
+                if repeat is not None:
+                    reason = (f"already submitted with the same settings as {repeat.candidate_id} (workflow {repeat.fw_id}, "
+                              f"{repeat.state}): use --force to resubmit")  # fmt: skip
+                    rejections.append(Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason=reason))
+                    continue
+                metadata = {
+                    "candidate_id": candidate.candidate_id,
+                    "formula": candidate.formula,
+                    "campaign_id": campaign_id,
+                    "fingerprint": identity.fingerprint,
+                    "settings_fingerprint": settings,
+                    "source": candidate.source,
+                    "canonical_cell": identity.canonical_cell,
+                }
+                fw_id = add_flow(session, flow_maker.make(candidate), f"screen {candidate.candidate_id} {candidate.formula}", metadata)
+                submitted[candidate.candidate_id] = fw_id
+                index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", identity.canonical_cell))
+    progress.close()
     record = CampaignRecord(
         campaign_id=campaign_id,
         created_at=datetime.datetime.now(datetime.UTC).isoformat(),
