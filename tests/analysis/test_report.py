@@ -132,3 +132,15 @@ def test_a_thousand_structures_read_by_hovering_clicking_and_filtering(embedded_
     assert int(structures.group(1)) == len(expected) > 0
     shown = re.findall(r'<tr><td[^>]*>(syn-\d+)</td>', structures.group(2))  # hidden rows carry style="display: none;"
     assert set(shown) == set(expected["candidate_id"])
+
+
+def test_provenance_is_mixed_only_when_finished_rows_differ(tmp_path):
+    """Workflows not finished yet have no provenance: they do not make a campaign's provenance 'mixed'."""
+    table = linear_truth(6)
+    table.loc[:3, ["model", "phonon_model", "fc_method"]] = ["chgnet", "chgnet", "symfc"]  # rows 4, 5: still running
+    page = report_module._Page(tmp_path)
+    report_module._provenance_section(page, table)
+    assert not any(reason.startswith("mixed provenance") for reason in page.cannot)
+    table.loc[0, "phonon_model"] = "7net-0"
+    report_module._provenance_section(page, table)
+    assert any(reason.startswith("mixed provenance") for reason in page.cannot)

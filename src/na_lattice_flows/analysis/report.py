@@ -251,7 +251,8 @@ def _provenance_section(page: _Page, table: pd.DataFrame) -> Section:
     if len(durations) and durations.min() < MIN_MELT_FILTER_DURATION_PS:
         page.cannot.append(f"converged D: MD production runs of {durations.min():g} ps; below ~{MIN_MELT_FILTER_DURATION_PS:g} ps a fit "
                            "reads the vibrational MSD plateau, not diffusion (the paper preset runs 60 ps)")  # fmt: skip
-    provenance = table[["model", "phonon_model", "fc_method", "md_model", "md_engine", "md_preset", "md_friction_per_ps"]].drop_duplicates()
+    columns = ["model", "phonon_model", "fc_method", "md_model", "md_engine", "md_preset", "md_friction_per_ps"]
+    provenance = table[columns].dropna(how="all").drop_duplicates()  # workflows not finished yet have none
     if len(provenance) > 1:
         page.cannot.append("mixed provenance: the rows were computed with different settings (see Provenance); compare within one")
     return Section("Provenance", table_html(provenance.reset_index(drop=True)))
