@@ -204,7 +204,7 @@ def test_report_of_a_small_campaign_renders_and_says_what_it_cannot_compute(fini
     dom = rendered_dom(report.path)
     counts = body_counts(dom)
     assert counts["loaded"] == counts["expected"] == len(report.figures) // 2 and counts["broken"] == 0
-    failures = re.search(r'<table class="sortable" id="failures">(.*?)</table>', dom, re.S).group(1)
+    failures = re.search(r'<table class="sortable" id="failures"[^>]*>(.*?)</table>', dom, re.DOTALL).group(1)
     assert "bad-NaOg" in failures and "RuntimeError" in failures
     with open_session(settings) as session, pytest.raises(ValueError, match="campaign 'nope' not in the store"):
         build_report(session, tmp_path / "other", campaign_id="nope")
