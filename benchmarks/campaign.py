@@ -212,6 +212,7 @@ def summarize(workdir: Path, settings) -> None:
           f"{100 * per_job_s * n_jobs / max(worker_s, 1e-9):.2f} % of worker time; outside launches (checkout, waiting, "
           f"killed runs): {100 * (1 - in_launches_s / max(worker_s, 1e-9)):.1f} %")  # fmt: skip
     refused = rejections[~rejections["reason"].str.startswith("already submitted")] if len(rejections) else rejections
+    refused = refused.drop_duplicates("candidate_id")  # each resubmission refuses them again
     print(f"rejected by the screen: {len(refused)}")
     for reason, n in Counter(refused["reason"].str.split(":").str[0] if len(refused) else []).most_common():
         print(f"  - {n} x {reason}")
