@@ -63,7 +63,8 @@ def test_submit_folder_reports_bad_files_and_queues_the_rest(tmp_path, capsys, m
 @pytest.mark.parametrize(
     "md_steps",
     [
-        ["--md-equilibration-steps", "20", "--md-production-steps", "60"],  # 80 MD steps: two thirds of the time saved
+        # slow both: the default run keeps the same flows on the demo set through FireWorks (integration/test_fireworks_path)
+        pytest.param(["--md-equilibration-steps", "20", "--md-production-steps", "60"], marks=pytest.mark.slow, id="80-md-steps"),  # 2 min
         pytest.param([], marks=pytest.mark.slow, id="as-in-the-readme"),  # the demo's short preset, 400 steps (4 min)
     ],
 )
