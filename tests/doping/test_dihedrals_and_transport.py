@@ -92,6 +92,7 @@ def haven_interval(result) -> tuple[float, float]:
     return tracer_low / jump_high, tracer_high / jump_low
 
 
+@pytest.mark.slow  # 31 s; kinisi's Haven ratio is checked in the default run by tests/md/test_transport.py
 def test_haven_ratio_is_one_for_independent_walkers_and_below_for_groups():
     """kinisi's D_sigma rests on one collective displacement per run, so its interval is wide (a factor of ~4 for
     128 walkers over 10 ps): the test is that H_R = 1 lies inside the interval for independent walkers, and that

@@ -47,6 +47,8 @@ QUERIES = [
     {"$or": [{"state": "WAITING"}, {"spec._priority": 10}]},
     {"history.on": {"$lte": 5}},
     {"fw_id": {"$gte": 30}, "state": "COMPLETED"},
+    {"nodes": {"$in": list(range(40))}},  # every document matches three times over: counted once
+    {"state": {"$in": ["READY", "WAITING", "RUNNING"]}, "nodes": {"$in": [1, 2, 3, 4, 5]}, "spec._category": "gpu", "fw_id": 12},
     {},
 ]
 SORTS = [None, [("spec._priority", DESCENDING), ("created_on", ASCENDING)], [("created_on", DESCENDING)], [("fw_id", ASCENDING)],
@@ -185,3 +187,22 @@ def test_concurrent_processes_check_out_each_document_exactly_once(tmp_path):
     assert sum(1 for _, part in taken if part) >= 3  # they really ran side by side
     stored = {d["fw_id"]: d["worker"] for d in collection.find({}, {"fw_id": 1, "worker": 1})}
     assert all(stored[fw_id] == worker for worker, part in taken for fw_id in part)  # the store agrees with each worker
+
+
+def test_narrowing_starts_from_the_condition_with_fewest_rows(tmp_path):
+    """A checkout's query pins a common state and a rare name: the rare one drives, the common one is checked per
+    id (reading every READY row per checkout made dispatch grow with the store)."""
+    from na_lattice_flows.execution.document_keys import candidate_sql, most_selective_first
+
+    collection = SQLiteDocumentClient(tmp_path / "store.sqlite")["db"]["fireworks"]
+    collection.create_index("state")
+    collection.create_index("name")
+    collection.insert_many([{"state": "READY", "name": "rare" if i % 100 == 0 else "common"} for i in range(1500)])
+    conditions = [("state", ['"READY"']), ("name", ['"rare"'])]
+    with collection._client.transaction(write=False) as connection:
+        ordered = most_selective_first(connection, collection.full_name, conditions, probe_rows=50)
+        assert ordered == conditions[::-1]
+        sql, parameters = candidate_sql(collection.full_name, ordered)
+        assert parameters[:3] == [collection.full_name, "name", '"rare"']
+        assert len(connection.execute(sql, parameters).fetchall()) == 15
+    assert collection.count_documents({"state": "READY", "name": "rare"}) == 15

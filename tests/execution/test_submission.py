@@ -44,6 +44,37 @@ def test_fingerprint_ignores_cell_choice_order_origin_and_noise(pool):
         assert fingerprint(disguised(structure, index)) == key, structure.composition.reduced_formula
 
 
+def fingerprint_as_in_0_1(structure: Structure) -> str:
+    """Release 0.1's derivation, through pymatgen: the orbits of its standard primitive cell, analysed again."""
+    import hashlib
+    from collections import Counter
+
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from na_lattice_flows.candidates.fingerprints import SYMPREC
+
+    primitive = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_primitive_standard_structure()
+    analyzer = SpacegroupAnalyzer(primitive, symprec=SYMPREC)
+    dataset = analyzer.get_symmetry_dataset()
+    orbits = Counter(dataset.equivalent_atoms)
+    descriptions = sorted(f"{primitive[atom].species_string}:{size}:{dataset.site_symmetry_symbols[atom]}" for atom, size in orbits.items())
+    digest = hashlib.sha1(";".join(descriptions).encode()).hexdigest()[:10]
+    return f"{structure.composition.reduced_formula}-{analyzer.get_space_group_number()}-{digest}"
+
+
+def test_fingerprints_are_those_of_0_1_and_the_canonical_cell_is_the_same_crystal(pool):
+    """Stores written by 0.1 hold its keys: resubmitting their structures must find them (the whole pool agreed
+    when the derivation changed; a seeded sample here, as the pool's cells come, and as supercells)."""
+    rng = np.random.default_rng(7)
+    sample = [pool.candidates[i].structure for i in rng.choice(len(pool.candidates), 120, replace=False)]
+    for index, structure in enumerate(sample):
+        assert fingerprint(structure) == fingerprint_as_in_0_1(structure), structure.composition.reduced_formula
+        if index % 4 == 0:
+            supercell = structure * (1, 2, 1)
+            assert fingerprint(supercell) == fingerprint_as_in_0_1(supercell)
+            assert same_crystal(structure, structure_identity(supercell).canonical_cell)
+
+
 def test_fingerprint_separates_polymorphs_and_compositions():
     rock_salt = demo_candidates()[0].structure
     cesium_chloride = Structure(Lattice.cubic(3.4), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
@@ -140,4 +171,4 @@ def test_identities_over_a_process_pool_equal_the_serial_ones(pool):
     from na_lattice_flows.candidates.fingerprints import PARALLEL_FROM, structure_identities
 
     structures = [candidate.structure for candidate in pool.candidates[:PARALLEL_FROM]]
-    assert structure_identities(structures, processes=2) == [structure_identity(structure) for structure in structures]
+    assert list(structure_identities(structures, processes=2)) == [structure_identity(structure) for structure in structures]

@@ -100,6 +100,7 @@ def test_largest_force_constants_go_to_the_data_store(store, largest_fc_case):
     assert np.asarray(loaded["force_constants"]).shape == (n_primitive, n_supercell, 3, 3)
 
 
+@pytest.mark.slow  # 29 s; the data store's routing of big arrays is checked in the default run by the force-constant test above
 def test_paper_preset_md_and_a_batch_of_sixteen_keep_their_curves_in_the_data_store(store):
     document = paper_md_document(np.random.default_rng(1))
     assert len(document.curves["times_ps"]) == md_settings("paper").n_frames

@@ -67,6 +67,7 @@ run_torchsim_langevin_md([atoms, atoms], model, settings, {paths!r}, progress=Fa
 """
 
 
+@pytest.mark.slow  # 22 s; kill-and-resume stays in the default run for the ASE and NPT engines (test_md, test_npt)
 def test_a_killed_batch_resumes_and_equals_an_uninterrupted_one_frame_for_frame(tmp_path):
     settings = [MDSettings(temperature_K=t, n_equilibration_steps=100, n_production_steps=12_000, checkpoint_interval_steps=250, seed=5)
                 for t in (600.0, 900.0)]  # fmt: skip

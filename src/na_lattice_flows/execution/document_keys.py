@@ -80,6 +80,34 @@ def covered(query: dict | None, conditions: list[tuple[str, list[str]]]) -> bool
     return bool(query) and len(conditions) == len(query)
 
 
+def candidate_sql(table: str, conditions: list[tuple[str, list[str]]]) -> tuple[str, list]:
+    """SQL (and its parameters) selecting the ids whose ``keys`` rows meet every condition, driven by the first
+    condition (the caller puts the most selective first), the others checked per id through the
+    ``keys_of_document`` index (named: SQLite's planner, which has no statistics of values, otherwise may scan a
+    whole collection). An id may come more than once (array elements). An INTERSECT instead reads every row of each condition: a checkout's
+    ``state = READY`` holds a row per waiting firework, ~50 ms per query at 10,000 workflows."""
+    (field, values), others = conditions[0], conditions[1:]
+    sql = f"SELECT id FROM keys AS k INDEXED BY keys_lookup WHERE collection = ? AND field = ? AND value IN ({','.join('?' * len(values))})"
+    for other_field, other_values in others:
+        sql += (" AND EXISTS (SELECT 1 FROM keys INDEXED BY keys_of_document WHERE collection = k.collection AND id = k.id AND field = ?"
+                f" AND value IN ({','.join('?' * len(other_values))}))")  # fmt: skip
+    return sql, [table, field, *values, *[item for other_field, other_values in others for item in (other_field, *other_values)]]
+
+
+def most_selective_first(connection: Any, table: str, conditions: list[tuple[str, list[str]]], probe_rows: int = 1000) -> list:
+    """``conditions`` ordered by how many ``keys`` rows each selects in ``connection`` (an sqlite3 connection),
+    counted no further than ``probe_rows``: the index answers each count in well under a millisecond."""
+    if len(conditions) < 2:
+        return conditions
+
+    def rows(condition: tuple[str, list[str]]) -> int:
+        field, values = condition
+        sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM keys WHERE collection = ? AND field = ? AND value IN ({','.join('?' * len(values))}) LIMIT ?)"
+        return connection.execute(sql, (table, field, *values, probe_rows)).fetchone()[0]
+
+    return sorted(conditions, key=rows)
+
+
 # MongoDB's order of types in a sort (null < numbers < strings < ObjectId < booleans < dates); documents, arrays
 # and other types as sort keys take the general path
 SORT_RANK = {type(None): 1, int: 2, float: 2, str: 3, ObjectId: 7, bool: 8, datetime: 9}

@@ -16,11 +16,13 @@ from pymongo.results import InsertManyResult, UpdateResult
 
 from na_lattice_flows.execution.document_keys import (
     candidate_conditions,
+    candidate_sql,
     covered,
     decode,
     document_id,
     encode,
     key_values,
+    most_selective_first,
     sorted_ids,
     trimmed,
 )
@@ -54,10 +56,7 @@ class SQLiteDocumentCollection:
             return None
         if not conditions:
             return "SELECT id FROM documents WHERE collection = ?", [self._table]
-        clauses = " INTERSECT ".join(
-            f"SELECT id FROM keys WHERE collection = ? AND field = ? AND value IN ({','.join('?' * len(values))})" for _, values in conditions
-        )
-        return clauses, [item for field, values in conditions for item in (self._table, field, *values)]
+        return candidate_sql(self._table, most_selective_first(connection, self._table, conditions))
 
     def _candidates(self, connection: sqlite3.Connection, query: dict | None) -> list[dict]:
         selection = self._candidate_ids(connection, query)
@@ -102,9 +101,9 @@ class SQLiteDocumentCollection:
                 return [document]
         return []
 
-    def _write(self, connection: sqlite3.Connection, documents: Iterable[dict]) -> None:
+    def _write(self, connection: sqlite3.Connection, documents: Iterable[dict], encoded: list[str] | None = None) -> None:
         indexes = self._indexes(connection)
-        for document in documents:
+        for number, document in enumerate(documents):
             identifier = document_id(document)
             connection.execute("DELETE FROM keys WHERE collection = ? AND id = ?", (self._table, identifier))
             for field, unique in indexes.items():
@@ -121,7 +120,7 @@ class SQLiteDocumentCollection:
                 connection.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", [(self._table, field, v, identifier) for v in values])
             connection.execute(  # an update keeps the row (and so the insertion order MongoDB's natural order is)
                 "INSERT INTO documents VALUES (?, ?, ?) ON CONFLICT (collection, id) DO UPDATE SET body = excluded.body",
-                (self._table, identifier, encode(document)),
+                (self._table, identifier, encoded[number] if encoded else encode(document)),
             )
 
     def _delete(self, connection: sqlite3.Connection, identifiers: Iterable[str]) -> None:
@@ -176,8 +175,8 @@ class SQLiteDocumentCollection:
                     selection = self._candidate_ids(connection, filter)
                     if selection is None:
                         return 0
-                    sql, parameters = selection
-                    return connection.execute(f"SELECT COUNT(*) FROM ({sql})", parameters).fetchone()[0]
+                    counted = "DISTINCT id" if any(len(values) > 1 for _, values in conditions) else "*"  # an array may match twice
+                    return connection.execute(f"SELECT COUNT({counted}) FROM ({selection[0]})", selection[1]).fetchone()[0]
         return self._read(filter, lambda scratch: scratch.count_documents(filter, **kwargs))
 
     def estimated_document_count(self, **kwargs) -> int:
@@ -215,7 +214,8 @@ class SQLiteDocumentCollection:
             ).fetchone() if documents else None  # fmt: skip
             if existing:
                 raise mongomock.DuplicateKeyError(f"{self.full_name}: duplicate _id {existing[0]}")
-            self._write(connection, [decode(encode(d)) for d in documents])
+            bodies = [encode(d) for d in documents]
+            self._write(connection, [decode(body) for body in bodies], bodies)
         return InsertManyResult([document["_id"] for document in documents], acknowledged=True)
 
     def update_one(self, filter: dict, update: dict, upsert: bool = False, **kwargs):

@@ -8,7 +8,9 @@ configured with (jobflow's ``JOB_STORE`` setting), so credentials never travel i
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -88,7 +90,8 @@ def submit_candidates(
     processes: int = 1,
 ) -> CampaignRecord:
     """Add one screening workflow per accepted candidate and record the campaign (with every rejection);
-    ``processes``: fingerprint the structures over that many processes (``structure_identities``).
+    ``processes``: fingerprint the structures over that many processes (``structure_identities``; the flows are
+    made here: over a pool, each process's imports cost more CPU than it saves on two cores, measured).
 
     Idempotent: a candidate whose crystal (symmetry-aware fingerprint, confirmed by StructureMatcher) already
     has a workflow with the same flow settings, submitted, running, finished or failed, is not added again
@@ -98,32 +101,34 @@ def submit_candidates(
     settings = settings_fingerprint(flow_maker)
     known_as = (settings, legacy_settings_fingerprint(flow_maker))  # workflows submitted by 0.1 carry the second
     index = submitted_structures(session)
-    submitted: dict[str, int] = {}
     rejections = list(report.rejections)
-    pairs = list(zip(report.accepted, structure_identities([candidate.structure for candidate in report.accepted], processes), strict=True))
-    progress = tqdm(total=len(pairs), desc="submitting", unit="flow", disable=len(pairs) < 20)
-    for first in range(0, len(pairs), SUBMIT_BATCH):
-        with session.batched_writes():  # one commit per batch of workflows
-            for candidate, identity in pairs[first : first + SUBMIT_BATCH]:
-                progress.update()
-                repeat = None if force else _repeat_of(candidate, identity, known_as, index)
-                if repeat is not None:
-                    reason = (f"already submitted with the same settings as {repeat.candidate_id} (workflow {repeat.fw_id}, "
-                              f"{repeat.state}): use --force to resubmit")  # fmt: skip
-                    rejections.append(Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason=reason))
-                    continue
-                metadata = {
-                    "candidate_id": candidate.candidate_id,
-                    "formula": candidate.formula,
-                    "campaign_id": campaign_id,
-                    "fingerprint": identity.fingerprint,
-                    "settings_fingerprint": settings,
-                    "source": candidate.source,
-                    "canonical_cell": identity.canonical_cell,
-                }
-                fw_id = add_flow(session, flow_maker.make(candidate), f"screen {candidate.candidate_id} {candidate.formula}", metadata)
-                submitted[candidate.candidate_id] = fw_id
-                index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", identity.canonical_cell))
+    accepted = report.accepted
+    identities = structure_identities([candidate.structure for candidate in accepted], processes)
+    progress = tqdm(total=len(accepted), desc="submitting", unit="flow", disable=len(accepted) < 20)
+    submitted: dict[str, int] = {}
+    with contextlib.closing(identities):  # a failure stops the pool's work too
+        for batch in itertools.batched(zip(accepted, identities, strict=True), SUBMIT_BATCH):
+            with session.batched_writes():  # one commit per batch of workflows
+                for candidate, identity in batch:
+                    progress.update()
+                    repeat = None if force else _repeat_of(candidate, identity, known_as, index)
+                    if repeat is not None:
+                        reason = (f"already submitted with the same settings as {repeat.candidate_id} (workflow {repeat.fw_id}, "
+                                  f"{repeat.state}): use --force to resubmit")  # fmt: skip
+                        rejections.append(Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason=reason))
+                        continue
+                    metadata = {
+                        "candidate_id": candidate.candidate_id,
+                        "formula": candidate.formula,
+                        "campaign_id": campaign_id,
+                        "fingerprint": identity.fingerprint,
+                        "settings_fingerprint": settings,
+                        "source": candidate.source,
+                        "canonical_cell": identity.canonical_cell,
+                    }
+                    fw_id = add_flow(session, flow_maker.make(candidate), f"screen {candidate.candidate_id} {candidate.formula}", metadata)
+                    submitted[candidate.candidate_id] = fw_id
+                    index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", identity.canonical_cell))
     progress.close()
     record = CampaignRecord(
         campaign_id=campaign_id,
