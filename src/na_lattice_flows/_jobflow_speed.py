@@ -2,8 +2,9 @@
 
 1. jobflow checks every ``job.output.<attribute>`` of a job with an output schema by generating that schema's JSON
    schema (pydantic's ``model_json_schema``, about 9 ms each time): making one screening flow spent 26 ms there,
-   more than storing it. The answer depends only on the schema class and the attribute, so it is cached (an
-   invalid attribute still raises: exceptions are not cached).
+   more than storing it. The answer depends only on the schema class and the attribute, so it is cached, a
+   refusal too (re-raised each time: jobflow's ``@job`` probes its first argument for an attribute of the
+   function's name, which a reference refuses, once per MD gate).
 2. To find the references and jobs among a job's inputs, jobflow serialises each input to a dict and walks it
    (``find_and_get_references``, ``contains_flow_or_job``), again every time the flow's graph is built: a
    candidate's structure went through that six times per screening flow, a fifth of submitting it. A pymatgen
@@ -48,12 +49,33 @@ def _skipping_inert(search: Callable[[Any], Any], nothing: Any) -> Callable[[Any
     return without_inert
 
 
+def _caching_refusals(validate: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """``validate`` (jobflow's ``validate_schema_access``) remembered per (schema, item), its AttributeError too."""
+
+    @functools.lru_cache(maxsize=4096)
+    def outcome(schema: Any, item: Any) -> tuple[Any, str | None]:
+        try:
+            return validate(schema, item), None
+        except AttributeError as refusal:
+            return None, str(refusal)
+
+    @functools.wraps(validate)
+    def cached(schema: Any, item: Any) -> Any:
+        result, refusal = outcome(schema, item)
+        if refusal is not None:
+            raise AttributeError(refusal)
+        return result
+
+    cached.caches_refusals = True
+    return cached
+
+
 def install() -> None:
     from jobflow.core import flow, reference
     from jobflow.utils import find
 
-    if not hasattr(reference.validate_schema_access, "cache_info"):
-        reference.validate_schema_access = functools.lru_cache(maxsize=4096)(reference.validate_schema_access)
+    if not hasattr(reference.validate_schema_access, "caches_refusals"):
+        reference.validate_schema_access = _caching_refusals(reference.validate_schema_access)
     if not hasattr(reference.find_and_get_references, "skips_inert"):
         # job.py imports both finders at call time, flow.py its own name at import: each module's name is replaced
         reference.find_and_get_references = flow.find_and_get_references = _skipping_inert(reference.find_and_get_references, ())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from jobflow import Flow, job
 from pymatgen.core import Lattice, Structure
 
 from na_lattice_flows.candidates.demo_set import demo_candidates
@@ -172,3 +173,29 @@ def test_identities_over_a_process_pool_equal_the_serial_ones(pool):
 
     structures = [candidate.structure for candidate in pool.candidates[:PARALLEL_FROM]]
     assert list(structure_identities(structures, processes=2)) == [structure_identity(structure) for structure in structures]
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"phonons": False}, {"md": False}, {"md": True, "md_engine": "torchsim", "model": "7net-0", "md_temperatures": (600, 800)},
+    {"elastic": True, "third_order": "symfc"}, {"relax_engine": "gpaw"}, {"relax_engine": "vasp"},
+])  # fmt: skip
+def test_screening_flows_reference_only_their_own_jobs(options, tmp_path):
+    """Campaign submission skips jobflow's per-flow reference check (``check_references=False``): every flow the
+    submit options can build is checked here instead."""
+    from jobflow.core.flow import get_flow
+
+    from na_lattice_flows.api import screening_maker
+
+    rock_salt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    candidate = Candidate(candidate_id="NaCl", structure=rock_salt, source="test")
+    maker = screening_maker(trajectory_dir=str(tmp_path), **options)
+    flow = maker.make(candidate)
+    assert get_flow(flow) is flow  # raises ValueError naming any job outside the flow
+    outside = MLPRelaxMaker().make(rock_salt)
+    with pytest.raises(ValueError, match="not found in the jobs array"):
+        get_flow(Flow([maker.make(candidate), pass_on(outside.output.structure)]))
+
+
+@job
+def pass_on(structure):
+    return structure

@@ -77,9 +77,11 @@ def _identities(structures: list[Structure]) -> list[StructureIdentity]:
 
 def structure_identities(structures: list[Structure], processes: int = 1) -> Iterator[StructureIdentity]:
     """``structure_identity`` of each structure (spglib, ~6 ms each), yielded in order as they come, so that the
-    caller works on the first while the rest are computed: over a pool of ``processes`` (at most one per core) for
-    ``PARALLEL_FROM`` structures or more. The pool takes chunks from the end, this process from the front
-    whatever the pool has not started (it would otherwise wait seconds for the pool to start), until they meet.
+    caller works on the first while the rest are computed. With ``processes`` (at most one per core) and
+    ``PARALLEL_FROM`` structures or more, this process is one of them: a pool of ``processes - 1`` takes chunks
+    from the end, this process from the front whatever the pool has not started (the caller's own work, making
+    flows, goes on between them; the pool takes seconds to start), until they meet. Measured on 2 cores, 1000
+    pool structures submitted: pool of 2 and the caller waiting, 21 s; pool of 1 and the caller working, 14 s.
     The pool's processes start fresh (no fork of a process that holds torch's threads) and so import the calling
     script: a script that asks for processes needs ``if __name__ == "__main__":``, as with any multiprocessing."""
     processes = min(processes, os.cpu_count() or 1)
@@ -87,7 +89,7 @@ def structure_identities(structures: list[Structure], processes: int = 1) -> Ite
         yield from map(structure_identity, structures)
         return
     starts = range(0, len(structures), CHUNK)
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver"))
+    pool = ProcessPoolExecutor(processes - 1, mp_context=multiprocessing.get_context("forkserver"))
     try:
         tasks = {start: pool.submit(_identities, structures[start : start + CHUNK]) for start in reversed(starts)}
         for start in starts:
