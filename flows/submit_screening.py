@@ -3,6 +3,7 @@
     python flows/submit_screening.py ../shared/data/candidates/na_mp2018_phonondb.csv --model 7net-l3i5
     python flows/submit_screening.py my_cifs/ --relax-engine vasp --md-preset paper --md-temperatures 600,800,1000
     python flows/submit_screening.py --optimade oqmd --max-sites 60             # needs network
+    python flows/submit_screening.py pool.csv --model 7net-0 --phonon-batch 64   # phonons batched on GPU workers
     rlaunch -l <my_launchpad.yaml> -w fworker_configs/gpu_worker.yaml rapidfire   # or: na-flows run
 
 Submitting the same candidates with the same settings again adds nothing (each structure has a symmetry-aware
@@ -13,6 +14,7 @@ fingerprint); --force resubmits. Scripts that compose their own flows use the sa
 from __future__ import annotations
 
 import argparse
+import os
 from collections import Counter
 
 from na_lattice_flows.api import RELAX_ENGINES, screening_maker
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-sites", type=int, default=200)
     parser.add_argument("--trajectory-dir", help="MD trajectories, a folder every worker sees (default <workdir>/trajectories)")
     parser.add_argument("--force", action="store_true", help="resubmit structures already submitted with these settings")
+    parser.add_argument("--phonon-batch", type=int, help="phonon forces of this many candidates per batched GPU job (SevenNet/UMA)")
     parser.add_argument("--workdir", help="embedded store folder (ignored when MongoDB is configured)")
     parser.add_argument("--mongodb-uri")
     args = parser.parse_args(argv)
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         trajectory_dir=trajectory_folder(args.trajectory_dir, settings.workdir),
     )  # fmt: skip
     with open_session(settings) as session:
-        record = submit_candidates(session, report, args.inputs + ([f"optimade:{args.optimade}"] if args.optimade else []), maker, force=args.force)
+        inputs = args.inputs + ([f"optimade:{args.optimade}"] if args.optimade else [])
+        record = submit_candidates(session, report, inputs, maker, force=args.force, processes=os.cpu_count() or 1, phonon_batch=args.phonon_batch)
     print(f"{settings.describe()}: campaign {record.campaign_id}, {len(record.submitted)} flows submitted, "
           f"{len(record.rejections)} structures not submitted")  # fmt: skip
     reasons = Counter(rejection.reason.split(":")[0] for rejection in record.rejections)

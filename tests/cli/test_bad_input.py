@@ -124,6 +124,7 @@ def test_a_resubmission_with_other_settings_shows_both_results(tmp_path, store, 
         ("--md-production-steps", "-10", ">= 1"),
         ("--md-equilibration-steps", "-1", ">= 0"),
         ("--model", "fairchem:/missing/uma.pt", "no such checkpoint"),
+        ("--phonon-batch", "0", ">= 1"),
     ],
 )
 def test_invalid_options_are_refused_naming_option_value_and_range(tmp_path, store, capsys, option, value, says):
@@ -134,6 +135,19 @@ def test_invalid_options_are_refused_naming_option_value_and_range(tmp_path, sto
     err = capsys.readouterr().err
     assert option in err and value.split(",")[-1] in err and says in err, err
     assert not (tmp_path / "work" / "launchpad.json").exists()  # nothing was stored
+
+
+def test_phonon_batch_needs_a_torchsim_model_and_groups_the_phonon_step(tmp_path, store, capsys):
+    cif = write(rock_salt(), tmp_path / "in" / "NaCl.cif")
+    fluoride = write(rock_salt(4.6, "F"), tmp_path / "in" / "NaF.cif")
+    assert main(["submit", str(cif), *store, "--phonon-batch", "2"]) == EXIT_USAGE  # the default, CHGNet, has no torch-sim wrapper
+    assert "torch-sim" in capsys.readouterr().err and job_names(store) == []
+    assert main(["submit", str(cif), str(fluoride), *store, "--phonon-batch", "2", "--model", "7net-0", "--no-md"]) == 0
+    names = job_names(store)
+    assert [name for name in names if name.startswith("batched mlp phonons")] == ["batched mlp phonons (2 structures)"]
+    assert sorted(name for name in names if name.startswith("phonons of")) == ["phonons of NaCl", "phonons of NaF"]
+    assert main(["status", *store]) == 0
+    assert "2 structures (1 workflows, 1 of them batches of 2)" in capsys.readouterr().out
 
 
 def test_makers_refuse_invalid_fields_from_python():

@@ -106,6 +106,11 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--trajectory-dir", help="where MD trajectories go (default: <workdir>/trajectories; shared by all workers)")
     parser.add_argument("--elastic", action="store_true", help="add the elastic moduli (atomate2's elastic flow with the MLP)")
+    parser.add_argument(
+        "--phonon-batch", type=number(at_least=1, integer=True), metavar="N",
+        help="one workflow per N candidates whose phonon forces come from one batched job on a GPU worker (a torch-sim "
+             "model: SevenNet, UMA; second order only); the same results and settings as one workflow each",
+    )  # fmt: skip
 
 
 def _flow_maker(args: argparse.Namespace):
@@ -133,7 +138,8 @@ def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: lis
     flow_maker = _flow_maker(args)  # invalid settings fail here, before the store is opened
     settings = store_settings(args)
     with open_session(settings) as session:
-        record = submit_candidates(session, report, inputs, flow_maker=flow_maker, force=args.force, processes=os.cpu_count() or 1)
+        record = submit_candidates(session, report, inputs, flow_maker=flow_maker, force=args.force, processes=os.cpu_count() or 1,
+                                   phonon_batch=args.phonon_batch)  # fmt: skip
     print(f"Store: {settings.describe()}")
     print(f"Campaign {record.campaign_id}: {len(record.submitted)} flows submitted, {len(record.rejections)} structures not submitted")
     for rejection in record.rejections:
@@ -204,11 +210,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     with open_session(settings, read_only=True) as session:
         counts = fw_state_counts(session)
         n_workflows = session.launchpad.workflows.count_documents({})
+        n_grouped = sum(len(wf["metadata"]["members"]) for wf in session.launchpad.workflows.find({"metadata.members": {"$exists": True}}, {"metadata.members.candidate_id": 1}))
+        n_groups = session.launchpad.workflows.count_documents({"metadata.members": {"$exists": True}})
         failures = failures_table(session)
         running = running_jobs(session)
     workers = live_workers(settings.workdir) if settings.mode == "embedded" else []
     print(f"Store: {settings.describe()}")
-    print(f"{n_workflows} structures (workflows); jobs: {_format_counts(counts)}")
+    if n_groups:  # a --phonon-batch workflow holds several structures
+        workflows = f"{n_workflows - n_groups + n_grouped} structures ({n_workflows} workflows, {n_groups} of them batches of {n_grouped})"
+    else:
+        workflows = f"{n_workflows} structures (workflows)"
+    print(f"{workflows}; jobs: {_format_counts(counts)}")
     total = sum(counts.values())
     if total:
         done = counts.get("COMPLETED", 0)

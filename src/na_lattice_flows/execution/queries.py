@@ -64,10 +64,36 @@ def summaries_of(session: Session, candidate_ids: list[str]) -> dict[str, dict]:
 
 
 def phonon_output(session: Session, candidate_id: str) -> dict | None:
-    return session.job_store.query_one(
+    """The newest phonon document of a candidate (``{"output": document}``): its own job's, else its part of a
+    batched phonon job's."""
+    found = session.job_store.query_one(
         {"output.candidate_id": candidate_id, "output.mode_data": {"$exists": True}, "output.force_constants": {"$exists": True}},
         properties=["output"], sort={"completed_at": -1}, load=True,
     )  # fmt: skip
+    if found is not None:
+        return found
+    batch = session.job_store.query_one({"output.candidate_ids": candidate_id, "output.documents": {"$exists": True}},
+                                        properties=["output"], sort={"completed_at": -1}, load=True)  # fmt: skip
+    if batch is None:
+        return None
+    document = batch["output"]["documents"][batch["output"]["candidate_ids"].index(candidate_id)]
+    return None if document is None else {"output": document}
+
+
+def workflow_members(metadata: dict | None) -> list[dict]:
+    """The candidates a screening workflow holds, each with its submission metadata (candidate id, formula,
+    fingerprints, source, campaign): one, or a group sharing a batched phonon job (``metadata["members"]``);
+    none for other workflows (benchmarks, validation, training)."""
+    metadata = metadata or {}
+    if "members" in metadata:
+        return metadata["members"]
+    return [metadata] if metadata.get("candidate_id") is not None else []
+
+
+def member_of_job(job_name: str, candidate_ids: list[str]) -> str | None:
+    """Which of a workflow's candidates a job belongs to, from its name (``relax <id>``, ``phonons of <id>``,
+    ``md gate <id>``); None: a job they share (the batched phonon job) or a summary."""
+    return next((candidate_id for candidate_id in candidate_ids if job_name.endswith(f" {candidate_id}")), None)
 
 
 def md_curves(session: Session, candidate_id: str, temperature_K: float | None) -> dict | None:

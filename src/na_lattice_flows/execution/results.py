@@ -9,8 +9,10 @@ from na_lattice_flows.execution.queries import (
     fizzled_jobs,
     last_line,
     launch_traceback,
+    member_of_job,
     summary_job_uuids,
     summary_outputs,
+    workflow_members,
 )
 from na_lattice_flows.execution.stores import Session, get_campaign_store
 from na_lattice_flows.workflow.columns import (
@@ -27,16 +29,19 @@ FAILURE_COLUMNS = ["candidate_id", "formula", "job", "fw_id", "error", "host", "
 
 
 def failures_table(session: Session) -> pd.DataFrame:
-    """Every failed job, one row each: its structure, the error's last line, where it ran and the traceback."""
-    projection = {"metadata.candidate_id": 1, "metadata.formula": 1, "nodes": 1}  # not the stored canonical cells
-    workflows = {fw_id: wf.get("metadata") or {} for wf in session.launchpad.workflows.find({}, projection) for fw_id in wf["nodes"]}
+    """Every failed job, one row each: its structure, the error's last line, where it ran and the traceback (a
+    job that a group's candidates share names them all)."""
+    projection = {"nodes": 1, **{f"{prefix}.{field}": 1 for prefix in ("metadata", "metadata.members") for field in ("candidate_id", "formula")}}
+    members = {fw_id: workflow_members(wf.get("metadata")) for wf in session.launchpad.workflows.find({}, projection) for fw_id in wf["nodes"]}
     rows = []
     for firework in session.launchpad.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1, "name": 1}, sort=[("fw_id", 1)]):
         launch = failed_launch(session, firework["fw_id"])
-        metadata = workflows.get(firework["fw_id"], {})
+        candidates = members.get(firework["fw_id"], [])
+        owner = member_of_job(firework["name"], [member["candidate_id"] for member in candidates])
+        candidates = [member for member in candidates if owner in (None, member["candidate_id"])]
         rows.append({
-            "candidate_id": metadata.get("candidate_id"), "formula": metadata.get("formula"), "job": firework["name"],
-            "fw_id": firework["fw_id"], "error": last_line(launch_traceback(launch)), "host": launch.get("host"),
+            "candidate_id": ", ".join(m["candidate_id"] for m in candidates) or None, "formula": ", ".join(m.get("formula") or "" for m in candidates) or None,
+            "job": firework["name"], "fw_id": firework["fw_id"], "error": last_line(launch_traceback(launch)), "host": launch.get("host"),
             "launch_dir": launch.get("launch_dir"), "traceback": launch_traceback(launch),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
@@ -50,45 +55,52 @@ def results_table(session: Session) -> pd.DataFrame:
     summary_of_job = {fw_id: outputs[uuid] for fw_id, uuid in summary_job_uuids(session).items() if uuid in outputs}
     rows = []
     fields = ("candidate_id", "formula", "campaign_id", "fingerprint", "settings_fingerprint", "source")  # not the cells
-    projection = {"state": 1, "nodes": 1, **{f"metadata.{field}": 1 for field in fields}}
+    projection = {"state": 1, "nodes": 1, **{f"{prefix}.{field}": 1 for prefix in ("metadata", "metadata.members") for field in fields}}
     fizzled = fizzled_jobs(session)
     for workflow in session.launchpad.workflows.find({}, projection, sort=[("created_on", 1)]):
-        metadata = workflow.get("metadata") or {}
-        candidate_id = metadata.get("candidate_id")
-        if candidate_id is None:
-            continue
-        failed = sorted(fw_id for fw_id in workflow["nodes"] if fw_id in fizzled)
-        errors = [f"{fizzled[fw_id]}: {last_line(launch_traceback(failed_launch(session, fw_id)))}" for fw_id in failed]
-        summary = next((summary_of_job[fw_id] for fw_id in workflow["nodes"] if fw_id in summary_of_job), {})
-        transport = summary.get("transport") or {}
-        rows.append({
-            "candidate_id": candidate_id,
-            "formula": metadata.get("formula"),
-            "state": workflow["state"],
-            "workflow_id": min(workflow["nodes"]),
-            "campaign_id": metadata.get("campaign_id"),
-            "settings_fingerprint": metadata.get("settings_fingerprint"),
-            "source": metadata.get("source") or summary.get("source"),
-            "fingerprint": metadata.get("fingerprint"),
-            "model": summary.get("model"),
-            "energy_per_atom_eV": summary.get("energy_per_atom_eV"),
-            "volume_change_percent": summary.get("volume_change_percent"),
-            "space_group_relaxed": summary.get("space_group_relaxed"),
-            "relax_converged": summary.get("relax_converged"),
-            "supercell_n_atoms": summary.get("supercell_n_atoms"),
-            "supercell_length_ratio": summary.get("supercell_length_ratio"),
-            **{column: (summary.get("phonons") or {}).get(column) for column in (*PHONON_COLUMNS, *STABILITY_COLUMNS)},
-            **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
-            "md_temperature_K": transport.get("reference_temperature_K"),
-            "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),
-            "activation_energy_err_eV": (transport.get("arrhenius") or {}).get("activation_energy_err_eV"),
-            "md_skipped_reason": transport.get("skipped_reason"),
-            **{column: (summary.get("structure_descriptors") or {}).get(column) for column in STRUCTURE_COLUMNS},
-            **{column: (summary.get("elastic") or {}).get(column) for column in ELASTIC_COLUMNS},
-            **{column: (summary.get("provenance") or {}).get(column) for column in PROVENANCE_COLUMNS},
-            "error": "; ".join(errors) or None,
-        })  # fmt: skip
+        members = workflow_members(workflow.get("metadata"))
+        ids = [member["candidate_id"] for member in members]
+        summaries = [summary_of_job[fw_id] for fw_id in workflow["nodes"] if fw_id in summary_of_job]
+        for metadata in members:
+            candidate_id = metadata["candidate_id"]
+            failed = sorted(fw_id for fw_id in workflow["nodes"] if fw_id in fizzled and member_of_job(fizzled[fw_id], ids) in (None, candidate_id))
+            errors = [f"{fizzled[fw_id]}: {last_line(launch_traceback(failed_launch(session, fw_id)))}" for fw_id in failed]
+            summary = next((s for s in summaries if len(members) == 1 or s.get("candidate_id") == candidate_id), {})
+            state = workflow["state"] if len(members) == 1 else ("COMPLETED" if summary else "FIZZLED" if failed else workflow["state"])
+            rows.append(_result_row(workflow, metadata, summary, state, errors))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def _result_row(workflow: dict, metadata: dict, summary: dict, state: str, errors: list[str]) -> dict:
+    """One results row: the candidate's submission metadata, its summary (``{}`` before it exists), its errors."""
+    transport = summary.get("transport") or {}
+    return {
+        "candidate_id": metadata["candidate_id"],
+        "formula": metadata.get("formula"),
+        "state": state,
+        "workflow_id": min(workflow["nodes"]),
+        "campaign_id": metadata.get("campaign_id"),
+        "settings_fingerprint": metadata.get("settings_fingerprint"),
+        "source": metadata.get("source") or summary.get("source"),
+        "fingerprint": metadata.get("fingerprint"),
+        "model": summary.get("model"),
+        "energy_per_atom_eV": summary.get("energy_per_atom_eV"),
+        "volume_change_percent": summary.get("volume_change_percent"),
+        "space_group_relaxed": summary.get("space_group_relaxed"),
+        "relax_converged": summary.get("relax_converged"),
+        "supercell_n_atoms": summary.get("supercell_n_atoms"),
+        "supercell_length_ratio": summary.get("supercell_length_ratio"),
+        **{column: (summary.get("phonons") or {}).get(column) for column in (*PHONON_COLUMNS, *STABILITY_COLUMNS)},
+        **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
+        "md_temperature_K": transport.get("reference_temperature_K"),
+        "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),
+        "activation_energy_err_eV": (transport.get("arrhenius") or {}).get("activation_energy_err_eV"),
+        "md_skipped_reason": transport.get("skipped_reason"),
+        **{column: (summary.get("structure_descriptors") or {}).get(column) for column in STRUCTURE_COLUMNS},
+        **{column: (summary.get("elastic") or {}).get(column) for column in ELASTIC_COLUMNS},
+        **{column: (summary.get("provenance") or {}).get(column) for column in PROVENANCE_COLUMNS},
+        "error": "; ".join(errors) or None,
+    }  # fmt: skip
 
 
 def query_results(

@@ -30,9 +30,12 @@ from na_lattice_flows.candidates.fingerprints import (
 )
 from na_lattice_flows.candidates.loaders import Candidate, Rejection
 from na_lattice_flows.candidates.screen import ScreeningReport
+from na_lattice_flows.checks import check_range
+from na_lattice_flows.execution.queries import workflow_members
 from na_lattice_flows.execution.stores import Session, get_campaign_store
 from na_lattice_flows.relax.jobs import relax_method
 from na_lattice_flows.routing import route
+from na_lattice_flows.workflow.batched_screening import BatchedScreeningFlowMaker
 from na_lattice_flows.workflow.screening import ScreeningFlowMaker
 
 SUBMIT_BATCH = 50  # workflows per commit on the embedded store: a worker's checkout waits at most one batch (~0.5 s)
@@ -54,7 +57,7 @@ class SubmittedStructure:
     """A structure that already has a workflow with some settings: what a new submission is checked against."""
 
     candidate_id: str
-    fw_id: int
+    fw_id: int | None  # None: added by the submission under way
     state: str
     canonical_cell: str
 
@@ -63,11 +66,12 @@ def submitted_structures(session: Session) -> dict[tuple[str, str], list[Submitt
     """Workflows on the LaunchPad by (structure fingerprint, settings fingerprint)."""
     index: dict[tuple[str, str], list[SubmittedStructure]] = defaultdict(list)
     projection = {"metadata": 1, "state": 1, "nodes": 1}
-    for workflow in session.launchpad.workflows.find({"metadata.fingerprint": {"$exists": True}}, projection):
-        metadata = workflow["metadata"]
-        index[(metadata["fingerprint"], metadata["settings_fingerprint"])].append(
-            SubmittedStructure(metadata["candidate_id"], min(workflow["nodes"]), workflow["state"], metadata["canonical_cell"])
-        )
+    screening = {"$or": [{"metadata.fingerprint": {"$exists": True}}, {"metadata.members": {"$exists": True}}]}
+    for workflow in session.launchpad.workflows.find(screening, projection):
+        for metadata in workflow_members(workflow["metadata"]):
+            index[(metadata["fingerprint"], metadata["settings_fingerprint"])].append(
+                SubmittedStructure(metadata["candidate_id"], min(workflow["nodes"]), workflow["state"], metadata["canonical_cell"])
+            )
     return index
 
 
@@ -88,15 +92,22 @@ def submit_candidates(
     flow_maker: ScreeningFlowMaker | None = None,
     force: bool = False,
     processes: int = 1,
+    phonon_batch: int | None = None,
 ) -> CampaignRecord:
     """Add one screening workflow per accepted candidate and record the campaign (with every rejection);
     ``processes``: fingerprint the structures over that many processes (``structure_identities``; the flows are
     made here: over a pool, each process's imports cost more CPU than it saves on two cores, measured).
+    ``phonon_batch``: one workflow per group of that many candidates instead, their phonon forces computed by
+    one batched job (``BatchedScreeningFlowMaker``); each candidate keeps its own relaxation, gate, summary and
+    results row, and its settings fingerprint is that of ``flow_maker``.
 
     Idempotent: a candidate whose crystal (symmetry-aware fingerprint, confirmed by StructureMatcher) already
     has a workflow with the same flow settings, submitted, running, finished or failed, is not added again
     but listed with that workflow; ``force`` adds it anyway."""
     flow_maker = flow_maker or ScreeningFlowMaker()
+    if phonon_batch is not None:
+        check_range("phonon_batch", phonon_batch, at_least=1)
+    grouped = BatchedScreeningFlowMaker(screening=flow_maker) if phonon_batch else None  # an unsuitable model fails here
     campaign_id = f"campaign-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     settings = settings_fingerprint(flow_maker)
     known_as = (settings, legacy_settings_fingerprint(flow_maker))  # workflows submitted by 0.1 carry the second
@@ -106,6 +117,23 @@ def submit_candidates(
     identities = structure_identities([candidate.structure for candidate in accepted], processes)
     progress = tqdm(total=len(accepted), desc="submitting", unit="flow", disable=len(accepted) < 20)
     submitted: dict[str, int] = {}
+    pending: list[tuple[Candidate, dict]] = []  # new candidates not yet added (a group fills up)
+
+    def add_pending() -> None:
+        if not pending:
+            return
+        if grouped is None:
+            ((candidate, metadata),) = pending
+            name, flow = f"screen {candidate.candidate_id} {candidate.formula}", flow_maker.make(candidate)
+        else:
+            ids = [candidate.candidate_id for candidate, _ in pending]
+            name = f"screen {len(ids)} with batched phonons: {', '.join(ids[:4])}{', ...' if len(ids) > 4 else ''}"
+            flow = grouped.make([candidate for candidate, _ in pending])
+            metadata = {"campaign_id": campaign_id, "settings_fingerprint": settings, "members": [member for _, member in pending]}
+        fw_id = add_flow(session, flow, name, metadata, check_references=False)
+        submitted.update({candidate.candidate_id: fw_id for candidate, _ in pending})
+        pending.clear()
+
     with contextlib.closing(identities):  # a failure stops the pool's work too
         for batch in itertools.batched(zip(accepted, identities, strict=True), SUBMIT_BATCH):
             with session.batched_writes():  # one commit per batch of workflows
@@ -113,8 +141,8 @@ def submit_candidates(
                     progress.update()
                     repeat = None if force else _repeat_of(candidate, identity, known_as, index)
                     if repeat is not None:
-                        reason = (f"already submitted with the same settings as {repeat.candidate_id} (workflow {repeat.fw_id}, "
-                                  f"{repeat.state}): use --force to resubmit")  # fmt: skip
+                        workflow = "added by this submission" if repeat.fw_id is None else f"workflow {repeat.fw_id}"
+                        reason = f"already submitted with the same settings as {repeat.candidate_id} ({workflow}, {repeat.state}): use --force to resubmit"
                         rejections.append(Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason=reason))
                         continue
                     metadata = {
@@ -126,10 +154,11 @@ def submit_candidates(
                         "source": candidate.source,
                         "canonical_cell": identity.canonical_cell,
                     }
-                    name = f"screen {candidate.candidate_id} {candidate.formula}"
-                    fw_id = add_flow(session, flow_maker.make(candidate), name, metadata, check_references=False)
-                    submitted[candidate.candidate_id] = fw_id
-                    index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, fw_id, "READY", identity.canonical_cell))
+                    pending.append((candidate, metadata))
+                    index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, None, "READY", identity.canonical_cell))
+                    if len(pending) == (phonon_batch or 1):
+                        add_pending()
+        add_pending()  # the last, smaller group
     progress.close()
     record = CampaignRecord(
         campaign_id=campaign_id,

@@ -36,7 +36,7 @@ def _failure(candidate_id: str, exc: Exception) -> str:
 
 @job(data=["force_constants", "mode_data"], output_schema=PhononBatchDocument)
 def mlp_phonons_batch(
-    structures: list[Structure],
+    structures: list[Structure | None],
     candidate_ids: list[str],
     model: str,
     n_supercells: int,
@@ -48,10 +48,14 @@ def mlp_phonons_batch(
     min_supercell_atoms: int,
     max_atoms_per_call: int | None = None,
 ) -> PhononBatchDocument:
-    """One structure that cannot be set up or fitted is recorded in ``errors``; the others go on."""
+    """One structure that is missing (None), cannot be set up or cannot be fitted is recorded in ``errors``; the
+    others go on."""
     errors: list[str | None] = [None] * len(structures)
     displacements = {}  # structure index -> phonopy object with its displaced supercells
     for index, (structure, candidate_id) in enumerate(zip(structures, candidate_ids, strict=True)):
+        if structure is None:  # its relaxation failed (a batch in a campaign runs without it)
+            errors[index] = f"{candidate_id}: no relaxed structure (its relaxation failed)"
+            continue
         try:
             matrix = paper_supercell(structure, min_supercell_atoms).supercell_matrix
             displacements[index] = random_displacements(structure, matrix, n_supercells, amplitude_A, seed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobflow import Flow, Maker
+from jobflow import Flow, Job, Maker
 
 from na_lattice_flows.candidates.loaders import Candidate
 from na_lattice_flows.checks import check_range
@@ -53,12 +53,21 @@ class ScreeningFlowMaker(Maker):
         )
 
     def make(self, candidate: Candidate) -> Flow:
+        relax = self.relax_job(candidate)
+        phonons = self.phonon_maker.make(relax.output.structure, candidate.candidate_id) if self.phonon_maker is not None else None
+        return self.flow_after_relax(candidate, relax, phonons)
+
+    def relax_job(self, candidate: Candidate) -> Job | Flow:
         relax = self.relax_maker.make(candidate.structure)  # a Job (MLP, GPAW) or a Flow (VASP double relax)
         relax.name = f"{self.relax_maker.name} {candidate.candidate_id}"
+        return relax
+
+    def flow_after_relax(self, candidate: Candidate, relax: Job | Flow, phonons: Job | None) -> Flow:
+        """The candidate's flow from its relaxation and its phonon job (one whose output is a ``PhononDocument``;
+        None without phonons): elastic moduli, the MD gate and the summary follow."""
         jobs = [relax]
         descriptors = stability = transport = None
-        if self.phonon_maker is not None:
-            phonons = self.phonon_maker.make(relax.output.structure, candidate.candidate_id)
+        if phonons is not None:
             jobs.append(phonons)
             descriptors, stability = phonons.output.descriptors, phonons.output.stability
         elastic = None
