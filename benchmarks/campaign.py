@@ -150,7 +150,8 @@ def submit_sample(args, workdir: Path, settings) -> None:
     """Draw and submit the sample (a new campaign), or, resuming, check the drawn sample is in the store; either
     way resubmit it and check that nothing is added."""
     sample_csv = workdir / "sample.csv"
-    submit = ["submit", str(sample_csv), "--workdir", str(settings.workdir), "--no-md", *(["--model", args.model] if args.model else [])]
+    submit = ["submit", str(sample_csv), "--workdir", str(settings.workdir), "--no-md", *(["--model", args.model] if args.model else []),
+              *(["--phonon-batch", str(args.phonon_batch)] if args.phonon_batch else [])]  # fmt: skip
     if not args.resume:
         ids = write_sample(args.pool, args.n_structures, args.seed, sample_csv)
         print(f"campaign in {workdir}: {len(ids)} pool rows drawn with seed {args.seed}")
@@ -238,6 +239,7 @@ def main() -> None:
     parser.add_argument("--kill-fraction", type=float, default=0.3, help="kill a worker when this share of jobs is done")
     parser.add_argument("--workdir", type=Path, help="the campaign's store and run folders (default: a new temporary folder)")
     parser.add_argument("--model", default=None, help="MLP (default: the settings' CPU default)")
+    parser.add_argument("--phonon-batch", type=int, help="phonon forces of this many structures per batched job (a torch-sim model: --model 7net-0)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="go on with the campaign in --workdir (after a kill or a stop)")
     mode.add_argument("--summary-only", action="store_true", help="only print the figures of the campaign in --workdir")
