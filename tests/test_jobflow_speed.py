@@ -30,6 +30,8 @@ def test_shortcuts_answer_as_jobflows_walk():
     assert reference.find_and_get_references.skips_inert and find.contains_flow_or_job.skips_inert
     walk_references, walk_contains = reference.find_and_get_references.__wrapped__, find.contains_flow_or_job.__wrapped__
     relaxed = relax_like(rock_salt())
+    holding_a_reference = np.array([relaxed.output, 1.0], dtype=object)  # an object array is searched
+    assert reference.find_and_get_references(holding_a_reference) == (relaxed.output,)
     for value in (rock_salt(), rock_salt().lattice, rock_salt().composition, np.eye(3), [rock_salt(), relaxed.output],
                   (rock_salt(), {"s": relaxed.output}), {"structure": rock_salt()}, relaxed.output, "text"):  # fmt: skip
         assert set(reference.find_and_get_references(value)) == set(walk_references(value)), type(value)

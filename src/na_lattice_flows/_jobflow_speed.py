@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-# classes whose instances cannot hold a Job, a Flow or an OutputReference (pymatgen's data, numpy arrays)
+# classes whose instances cannot hold a Job, a Flow or an OutputReference (pymatgen's data, numeric numpy arrays)
 INERT_CLASSES = {
     ("pymatgen.core.structure", "Structure"),
     ("pymatgen.core.structure", "IStructure"),
@@ -30,7 +30,10 @@ INERT_CLASSES = {
 
 
 def is_inert(value: Any) -> bool:
-    return (type(value).__module__, type(value).__name__) in INERT_CLASSES
+    """Whether ``value`` is pymatgen data or a numeric numpy array (an object array may hold anything)."""
+    if (type(value).__module__, type(value).__name__) not in INERT_CLASSES:
+        return False
+    return getattr(getattr(value, "dtype", None), "kind", "f") in "biufc"
 
 
 def _skipping_inert(search: Callable[[Any], Any], nothing: Any) -> Callable[[Any], Any]:
