@@ -69,11 +69,12 @@ def main() -> None:
     loaded = time.perf_counter()
     subset = screen_candidates(LoadResult(candidates=accepted), ScreeningCriteria(deduplicate=False))
     maker = ScreeningFlowMaker()
+    processes = os.cpu_count() or 1  # as na-flows submit
     with open_session(settings) as session:
         first = time.perf_counter()
-        record = submit_candidates(session, subset, [str(args.pool)], maker, processes=os.cpu_count() or 1)
+        record = submit_candidates(session, subset, [str(args.pool)], maker, processes=processes)
         submitted = time.perf_counter()
-        again = submit_candidates(session, subset, [str(args.pool)], maker, processes=os.cpu_count() or 1)
+        again = submit_candidates(session, subset, [str(args.pool)], maker, processes=processes)
         resubmitted = time.perf_counter()
     n = len(record.submitted)
     assert not again.submitted, "resubmission added flows"
@@ -99,7 +100,7 @@ def main() -> None:
         with open_session(settings) as session:
             start = time.perf_counter()
             for _ in range(args.copies - 1):
-                submit_candidates(session, subset, [str(args.pool)], maker, force=True, processes=os.cpu_count() or 1)
+                submit_candidates(session, subset, [str(args.pool)], maker, force=True, processes=processes)
             copied = time.perf_counter()
             n_workflows = session.launchpad.workflows.count_documents({})
         big_submit, big_dispatch = dispatch_overhead(settings, args.n_jobs)

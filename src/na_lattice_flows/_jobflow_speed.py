@@ -33,7 +33,7 @@ def is_inert(value: Any) -> bool:
     """Whether ``value`` is pymatgen data or a numeric numpy array (an object array may hold anything)."""
     if (type(value).__module__, type(value).__name__) not in INERT_CLASSES:
         return False
-    return getattr(getattr(value, "dtype", None), "kind", "f") in "biufc"
+    return type(value).__name__ != "ndarray" or value.dtype.kind in "biufc"
 
 
 def _skipping_inert(search: Callable[[Any], Any], nothing: Any) -> Callable[[Any], Any]:

@@ -203,6 +203,7 @@ def _format_counts(counts: dict[str, int]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution.launching import fw_state_counts, running_jobs
+    from na_lattice_flows.execution.queries import member_fields, workflow_members
     from na_lattice_flows.execution.results import failures_table
     from na_lattice_flows.execution.workers import live_workers
 
@@ -210,13 +211,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     with open_session(settings, read_only=True) as session:
         counts = fw_state_counts(session)
         n_workflows = session.launchpad.workflows.count_documents({})
-        n_grouped = sum(len(wf["metadata"]["members"]) for wf in session.launchpad.workflows.find({"metadata.members": {"$exists": True}}, {"metadata.members.candidate_id": 1}))
-        n_groups = session.launchpad.workflows.count_documents({"metadata.members": {"$exists": True}})
+        group_sizes = [len(workflow_members(wf["metadata"])) for wf in session.launchpad.workflows.find(
+            {"metadata.members": {"$exists": True}}, member_fields("candidate_id"))]  # fmt: skip
         failures = failures_table(session)
         running = running_jobs(session)
     workers = live_workers(settings.workdir) if settings.mode == "embedded" else []
     print(f"Store: {settings.describe()}")
-    if n_groups:  # a --phonon-batch workflow holds several structures
+    if group_sizes:  # a --phonon-batch workflow holds several structures
+        n_groups, n_grouped = len(group_sizes), sum(group_sizes)
         workflows = f"{n_workflows - n_groups + n_grouped} structures ({n_workflows} workflows, {n_groups} of them batches of {n_grouped})"
     else:
         workflows = f"{n_workflows} structures (workflows)"

@@ -84,8 +84,8 @@ def candidate_sql(table: str, conditions: list[tuple[str, list[str]]]) -> tuple[
     """SQL (and its parameters) selecting the ids whose ``keys`` rows meet every condition, driven by the first
     condition (the caller puts the most selective first), the others checked per id through the
     ``keys_of_document`` index (named: SQLite's planner, which has no statistics of values, otherwise may scan a
-    whole collection). An id may come more than once (array elements). An INTERSECT instead reads every row of each condition: a checkout's
-    ``state = READY`` holds a row per waiting firework, ~50 ms per query at 10,000 workflows."""
+    whole collection). An id may come more than once (array elements). An INTERSECT instead reads every row of
+    each condition: a checkout's ``state = READY`` holds a row per waiting firework, ~50 ms at 10,000 workflows."""
     (field, values), others = conditions[0], conditions[1:]
     sql = f"SELECT id FROM keys AS k INDEXED BY keys_lookup WHERE collection = ? AND field = ? AND value IN ({','.join('?' * len(values))})"
     for other_field, other_values in others:

@@ -90,6 +90,11 @@ def workflow_members(metadata: dict | None) -> list[dict]:
     return [metadata] if metadata.get("candidate_id") is not None else []
 
 
+def member_fields(*fields: str) -> dict[str, int]:
+    """A workflow projection of these metadata fields, for one candidate or for each member of a group."""
+    return {f"{prefix}.{field}": 1 for prefix in ("metadata", "metadata.members") for field in fields}
+
+
 def member_of_job(job_name: str, candidate_ids: list[str]) -> str | None:
     """Which of a workflow's candidates a job belongs to, from its name (``relax <id>``, ``phonons of <id>``,
     ``md gate <id>``); None: a job they share (the batched phonon job) or a summary."""

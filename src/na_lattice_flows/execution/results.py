@@ -9,6 +9,7 @@ from na_lattice_flows.execution.queries import (
     fizzled_jobs,
     last_line,
     launch_traceback,
+    member_fields,
     member_of_job,
     summary_job_uuids,
     summary_outputs,
@@ -31,7 +32,7 @@ FAILURE_COLUMNS = ["candidate_id", "formula", "job", "fw_id", "error", "host", "
 def failures_table(session: Session) -> pd.DataFrame:
     """Every failed job, one row each: its structure, the error's last line, where it ran and the traceback (a
     job that a group's candidates share names them all)."""
-    projection = {"nodes": 1, **{f"{prefix}.{field}": 1 for prefix in ("metadata", "metadata.members") for field in ("candidate_id", "formula")}}
+    projection = {"nodes": 1, **member_fields("candidate_id", "formula")}
     members = {fw_id: workflow_members(wf.get("metadata")) for wf in session.launchpad.workflows.find({}, projection) for fw_id in wf["nodes"]}
     rows = []
     for firework in session.launchpad.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1, "name": 1}, sort=[("fw_id", 1)]):
@@ -40,8 +41,8 @@ def failures_table(session: Session) -> pd.DataFrame:
         owner = member_of_job(firework["name"], [member["candidate_id"] for member in candidates])
         candidates = [member for member in candidates if owner in (None, member["candidate_id"])]
         rows.append({
-            "candidate_id": ", ".join(m["candidate_id"] for m in candidates) or None, "formula": ", ".join(m.get("formula") or "" for m in candidates) or None,
-            "job": firework["name"], "fw_id": firework["fw_id"], "error": last_line(launch_traceback(launch)), "host": launch.get("host"),
+            "candidate_id": ", ".join(m["candidate_id"] for m in candidates) or None,
+            "formula": ", ".join(m.get("formula") or "" for m in candidates) or None, "job": firework["name"], "fw_id": firework["fw_id"], "error": last_line(launch_traceback(launch)), "host": launch.get("host"),
             "launch_dir": launch.get("launch_dir"), "traceback": launch_traceback(launch),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
@@ -55,7 +56,7 @@ def results_table(session: Session) -> pd.DataFrame:
     summary_of_job = {fw_id: outputs[uuid] for fw_id, uuid in summary_job_uuids(session).items() if uuid in outputs}
     rows = []
     fields = ("candidate_id", "formula", "campaign_id", "fingerprint", "settings_fingerprint", "source")  # not the cells
-    projection = {"state": 1, "nodes": 1, **{f"{prefix}.{field}": 1 for prefix in ("metadata", "metadata.members") for field in fields}}
+    projection = {"state": 1, "nodes": 1, **member_fields(*fields)}
     fizzled = fizzled_jobs(session)
     for workflow in session.launchpad.workflows.find({}, projection, sort=[("created_on", 1)]):
         members = workflow_members(workflow.get("metadata"))
