@@ -60,6 +60,49 @@ def test_packaged_models_load_once_and_obey_newtons_third_law(name):
     assert -5.0 < atoms.get_potential_energy() / len(atoms) < -2.0
 
 
+def test_the_multi_fidelity_heads_load_and_differ():
+    """SevenNet-MF-0's PBE and r2SCAN heads are two models: same architecture, different outputs (r2SCAN binds more
+    strongly and sits on another energy reference), both obeying Newton's third law."""
+    atoms = rattled_nacl()
+    results = {}
+    for name in ("7net-mf-0", "7net-mf-0:r2scan"):
+        assert resolve_model(name).head == ("PBE" if name == "7net-mf-0" else "R2SCAN")
+        atoms.calc = get_calculator(name)
+        results[name] = atoms.get_potential_energy() / len(atoms), atoms.get_forces().copy()
+        np.testing.assert_allclose(results[name][1].sum(axis=0), 0.0, atol=1e-3)
+    (e_pbe, f_pbe), (e_scan, f_scan) = results["7net-mf-0"], results["7net-mf-0:r2scan"]
+    assert abs(e_pbe - e_scan) > 0.5  # eV/atom: different energy references
+    assert np.abs(f_pbe - f_scan).max() > 0.005  # and different forces
+    assert np.corrcoef(f_pbe.ravel(), f_scan.ravel())[0, 1] > 0.9  # on the same physics
+
+
+@pytest.mark.parametrize("name,version", [("chgnet-0.2.0", "0.2.0"), ("chgnet-r2scan", "r2scan")])
+def test_packaged_chgnet_versions_load_their_own_weights(name, version):
+    atoms = rattled_nacl()
+    atoms.calc = get_calculator("chgnet")
+    default = atoms.get_forces().copy()
+    atoms.calc = get_calculator(name)
+    assert resolve_model(name).variant == version
+    assert np.abs(atoms.get_forces() - default).max() > 1e-3  # not the 0.3.0 weights under another name
+
+
+def test_a_chgnet_file_loads_and_a_missing_one_says_how_to_rebuild(tmp_path):
+    import torch
+    from chgnet.model import CHGNet
+
+    path = tmp_path / "model.pth.tar"
+    torch.save({"model": CHGNet.load(verbose=False).as_dict()}, path)
+    atoms = rattled_nacl()
+    atoms.calc = get_calculator(f"chgnet:{path}")
+    reference = rattled_nacl()
+    reference.calc = get_calculator("chgnet")
+    np.testing.assert_allclose(atoms.get_forces(), reference.get_forces(), atol=1e-5)  # the same weights, from the file
+    from na_lattice_flows import models
+
+    with pytest.raises(ModelUnavailableError, match="na-flows train phonondb"):
+        models._load_chgnet(models.ModelSpec("chgnet-na", "chgnet", str(tmp_path / "absent.pth.tar")), "cpu")
+
+
 @pytest.mark.parametrize(
     "name,hint",
     [("mace-mp-0", "e3nn"), ("mattersim", "pip install mattersim"), ("orb-v3", "pip install orb-models")],

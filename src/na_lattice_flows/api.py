@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jobflow import Flow
+from pymatgen.core import Structure
 
 from na_lattice_flows.candidates.loaders import LoadResult, load_candidates
 from na_lattice_flows.candidates.screen import ScreeningCriteria, ScreeningReport, screen_candidates
@@ -34,11 +35,14 @@ def screening_maker(
     min_supercell_atoms: int = SETTINGS.min_supercell_atoms,
     vasp_functional: str = "PBE",
     elastic: bool = False,
+    committee: Sequence[str] = (),
+    committee_margin_thz: float | None = None,
 ) -> ScreeningFlowMaker:
     """The per-structure screening Maker: relaxation by ``relax_engine`` ('mlp' with ``model``, 'gpaw', or 'vasp'
     = atomate2's strict double relax through custodian), then phonons and MD with the MLP ``model``;
     ``elastic`` adds the elastic moduli with that MLP. ``md`` None: MD with phonons (dynamically stable
-    structures only), none without them; ``md=True`` without phonons runs MD on every structure."""
+    structures only), none without them; ``md=True`` without phonons runs MD on every structure. ``committee``: more
+    models whose stability verdicts on the same supercells flag a structure "disputed" where they differ."""
     from na_lattice_flows.md.jobs import MLPMDMaker
     from na_lattice_flows.phonons.jobs import MLPPhononMaker
     from na_lattice_flows.relax.jobs import MLPRelaxMaker
@@ -73,8 +77,17 @@ def screening_maker(
         from na_lattice_flows.relax.jobs import mlp_elastic_maker
 
         elastic_maker = mlp_elastic_maker(model)
+    committee_maker = None
+    if committee:
+        from na_lattice_flows.phonons.jobs import CommitteeMaker
+
+        if phonon_maker is None:
+            raise ValueError("--committee needs the phonon step (it judges the phonons' stability verdict)")
+        margin = {} if committee_margin_thz is None else {"margin_thz": committee_margin_thz}
+        committee_maker = CommitteeMaker(models=tuple(committee), n_supercells=phonon_supercells, fc_method=fc_method,
+                                         min_supercell_atoms=min_supercell_atoms, **margin)  # fmt: skip
     return ScreeningFlowMaker(relax_maker=relax, phonon_maker=phonon_maker, md_maker=md_maker, elastic_maker=elastic_maker,
-                              min_supercell_atoms=min_supercell_atoms)  # fmt: skip
+                              min_supercell_atoms=min_supercell_atoms, committee_maker=committee_maker)  # fmt: skip
 
 
 def screening_flows(
@@ -119,12 +132,8 @@ def validation_flow(
     with ``dft_phonon_model``, DFT phonons of each hit (30 random-displacement supercells, 0.03 A; VASP statics
     when ``engine`` is vasp, else GPAW) beside that model's on the same supercells (Na MSD at T, dispersions)."""
     from na_lattice_flows.benchmark.jobs import (
-        DFT_PHONON_JOB_NAME,
         FRAME_BENCHMARK_JOB_NAME,
-        GPAWReferenceMaker,
-        VaspReferenceMaker,
         benchmark_trajectory_frames,
-        compare_dft_phonons,
     )
     from na_lattice_flows.dft.gpaw_jobs import GPAWAIMDMaker
     from na_lattice_flows.dft.validation import AIMDValidationMaker, top_hits
@@ -146,10 +155,39 @@ def validation_flow(
         frames.name = FRAME_BENCHMARK_JOB_NAME
         extra.append(frames)
     if dft_phonon_model:
-        for hit in hits:
-            reference_maker = VaspReferenceMaker() if engine == "vasp" else GPAWReferenceMaker()
-            reference = reference_maker.make(hit.structure, hit.candidate_id)
-            comparison = compare_dft_phonons(reference.output, dft_phonon_model, temperature_K)
-            comparison.name = f"{DFT_PHONON_JOB_NAME} {hit.candidate_id}"
-            extra += [reference, comparison]
+        extra += dft_phonon_jobs({hit.candidate_id: hit.structure for hit in hits}, engine, dft_phonon_model, temperature_K)
     return Flow([validation, *extra], output=validation.output, name=validation.name) if extra else validation
+
+
+def dft_phonon_jobs(structures: dict[str, Structure], engine: str, model: str, temperature_K: float) -> list:
+    """DFT phonons of each structure (30 random-displacement supercells, 0.03 A; VASP statics when ``engine`` is
+    vasp, else GPAW) and their comparison with ``model``'s on the same supercells."""
+    from na_lattice_flows.benchmark.jobs import DFT_PHONON_JOB_NAME, GPAWReferenceMaker, VaspReferenceMaker, compare_dft_phonons
+
+    jobs = []
+    for candidate_id, structure in structures.items():
+        reference = (VaspReferenceMaker() if engine == "vasp" else GPAWReferenceMaker()).make(structure, candidate_id)
+        comparison = compare_dft_phonons(reference.output, model, temperature_K)
+        comparison.name = f"{DFT_PHONON_JOB_NAME} {candidate_id}"
+        jobs += [reference, comparison]
+    return jobs
+
+
+def disputed_structures(summaries: dict[str, dict]) -> dict[str, Structure]:
+    """The relaxed cells of the finished screening summaries whose committee disputes their stability."""
+    disputed = {}
+    for candidate_id, summary in summaries.items():
+        if (summary.get("committee") or {}).get("disputed"):
+            structure = summary["relaxed_structure"]
+            disputed[candidate_id] = structure if isinstance(structure, Structure) else Structure.from_dict(structure)
+    return disputed
+
+
+def disputed_dft_phonons_flow(summaries: dict[str, dict], engine: str, model: str,
+                              temperature_K: float = SETTINGS.temperature_K) -> Flow:  # fmt: skip
+    """DFT phonons of every disputed structure (the committee's; ``submit --committee``), no AIMD: the DFT
+    verdict settles what the force fields disagree on."""
+    structures = disputed_structures(summaries)
+    if not structures:
+        raise ValueError("no disputed structure among the finished screening flows (submit with --committee first)")
+    return Flow(dft_phonon_jobs(structures, engine, model, temperature_K), name=f"dft phonons of {len(structures)} disputed")

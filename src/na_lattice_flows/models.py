@@ -2,8 +2,9 @@
 on CUDA when present, loaded once per worker process.
 
 Names (case-insensitive):
-- ``chgnet`` (weights ship in the package; the CPU default)
-- ``7net-0``, ``7net-l3i5`` (SevenNet; weights ship in the package)
+- ``chgnet`` (0.3.0), ``chgnet-0.2.0``, ``chgnet-r2scan`` (weights in CHGNet's package), ``chgnet:/path.pth.tar``
+- ``chgnet-na``: CHGNet fine-tuned here on phononDB's PBEsol force sets (``training.chgnet``; file in this package)
+- ``7net-0``, ``7net-l3i5``, ``7net-mf-0`` (SevenNet-MF-0's PBE head), ``7net-mf-0:r2scan`` (weights in SevenNet's)
 - ``uma-s-1p1``, ``uma-m-1p1``, ``uma`` (= uma-s-1p1): fairchem UMA, task ``omat``; weights are gated on their hub
 - ``fairchem:/path/to/checkpoint.pt`` (or any path ending in ``.pt``): a fairchem inference checkpoint
 - ``mace-mp-0``, ``mace-mpa-0``, ``mace:/path/to/model``: MACE (its own environment: see README)
@@ -14,9 +15,7 @@ Names (case-insensitive):
   device by ``nequip-compile --mode aotinductor --target ase`` loads as compiled
 - ``sevennet:/path/checkpoint.pth``: a SevenNet checkpoint (e.g. fine-tuned here)
 
-A model file trained by this product has its training provenance beside it (``<file>.provenance.json``,
-``model_provenance``).
-
+A model file trained by this product has its training provenance beside it (``<file>.provenance.json``).
 A model that cannot be loaded raises ``ModelUnavailableError`` saying how to provide it; there is never a
 silent fallback to another model.
 """
@@ -47,12 +46,20 @@ class ModelSpec:
     name: str
     family: str
     variant: str | None = None
+    head: str | None = None  # the output head of a multi-fidelity model (SevenNet's "modal")
 
+
+CHGNET_NA_FILE = Path(__file__).parent / "weights" / "chgnet-na.pth.tar"  # trained here, ships with this package
 
 NAMED_MODELS: dict[str, ModelSpec] = {
     "chgnet": ModelSpec("chgnet", "chgnet"),
+    "chgnet-0.2.0": ModelSpec("chgnet-0.2.0", "chgnet", "0.2.0"),
+    "chgnet-r2scan": ModelSpec("chgnet-r2scan", "chgnet", "r2scan"),
+    "chgnet-na": ModelSpec("chgnet-na", "chgnet", str(CHGNET_NA_FILE)),
     "7net-0": ModelSpec("7net-0", "sevennet", "7net-0"),
     "7net-l3i5": ModelSpec("7net-l3i5", "sevennet", "7net-l3i5"),
+    "7net-mf-0": ModelSpec("7net-mf-0", "sevennet", "7net-mf-0", head="PBE"),
+    "7net-mf-0:r2scan": ModelSpec("7net-mf-0:r2scan", "sevennet", "7net-mf-0", head="R2SCAN"),
     "uma": ModelSpec("uma-s-1p1", "fairchem", "uma-s-1p1"),
     "uma-s-1p1": ModelSpec("uma-s-1p1", "fairchem", "uma-s-1p1"),
     "uma-m-1p1": ModelSpec("uma-m-1p1", "fairchem", "uma-m-1p1"),
@@ -61,6 +68,8 @@ NAMED_MODELS: dict[str, ModelSpec] = {
     "mattersim": ModelSpec("mattersim", "mattersim", "MatterSim-v1.0.0-5M.pth"),
     "orb-v3": ModelSpec("orb-v3", "orb", "orb-v3-conservative-inf-omat"),
 }
+# weights inside an installed package (no download, no gate): what benchmarks/model_selection.py measures
+PACKAGED_MODELS = ("chgnet", "chgnet-0.2.0", "chgnet-r2scan", "7net-0", "7net-l3i5", "7net-mf-0", "7net-mf-0:r2scan")
 FAMILY_PREFIXES = ("fairchem", "mace", "mattersim", "orb", "sevennet", "chgnet", "allegro", "nequip")
 UMA_TASK = "omat"  # the inorganic-materials head of UMA, the one trained on PBE/PBE+U bulk data
 
@@ -139,7 +148,7 @@ def _cached_torchsim_model(spec: ModelSpec, device: str) -> Any:
     if spec.family == "sevennet":
         from torch_sim.models.sevennet import SevenNetModel
 
-        return SevenNetModel(spec.variant, device=device)
+        return SevenNetModel(spec.variant, modal=spec.head, device=device)
     if spec.family == "fairchem":
         from torch_sim.models.fairchem import FairChemModel
 
@@ -151,16 +160,29 @@ def _cached_torchsim_model(spec: ModelSpec, device: str) -> Any:
     )
 
 
+CHGNET_PACKAGED_VERSIONS = ("0.2.0", "0.3.0", "r2scan")
+
+
 def _load_chgnet(spec: ModelSpec, device: str) -> Calculator:
+    from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator
 
-    return CHGNetCalculator(use_device=device)
+    if spec.variant is None or spec.variant in CHGNET_PACKAGED_VERSIONS:
+        model = CHGNet.load(model_name=spec.variant or "0.3.0", use_device=device, verbose=False)
+    elif Path(spec.variant).is_file():
+        model = CHGNet.from_file(spec.variant)
+    else:
+        hint = "rebuild them with `na-flows train phonondb`" if spec.name == "chgnet-na" else "give chgnet:/path/to/model.pth.tar"
+        raise ModelUnavailableError(f"{spec.name}: no CHGNet weights at {spec.variant!r}; {hint}")
+    return CHGNetCalculator(model=model, use_device=device)
 
 
 def _load_sevennet(spec: ModelSpec, device: str) -> Calculator:
     from sevenn.calculator import SevenNetCalculator
 
     try:
+        if spec.head is not None:
+            return SevenNetCalculator(model=spec.variant, modal=spec.head, device=device)
         return SevenNetCalculator(model=spec.variant, device=device)
     except (ValueError, FileNotFoundError) as exc:
         raise ModelUnavailableError(

@@ -22,6 +22,7 @@ CPU = "cpu"
 FUNCTION_CATEGORIES = {
     "mlp_phonons": GPU,
     "mlp_phonons_batch": GPU,
+    "committee_phonons": GPU,
     "mlp_md": GPU,
     "mlp_md_batch": GPU,
     "doped_npt_point": GPU,

@@ -130,14 +130,16 @@ def test_nacl_reference_is_stable_with_the_measured_transverse_optical_frequency
     assert optical == pytest.approx([4.9] * 3, rel=0.1)
 
 
-def evaluation(model, structure, sq, n, agree=True) -> ModelEvaluation:
+def evaluation(model, structure, sq, n, agree=True, dft_stable=True, seconds=1.0) -> ModelEvaluation:
     stable = StabilityVerdict(dynamically_stable=True, min_frequency_thz=0.0, min_frequency_qpoint=[0, 0, 0])
-    other = stable if agree else StabilityVerdict(dynamically_stable=False, min_frequency_thz=-1.0, min_frequency_qpoint=[0, 0, 0])
+    unstable = StabilityVerdict(dynamically_stable=False, min_frequency_thz=-1.0, min_frequency_qpoint=[0, 0, 0])
+    dft = stable if dft_stable else unstable
+    other = dft if agree else (unstable if dft_stable else stable)
     return ModelEvaluation(
         structure=structure, formula="X", model=model, n_supercells=1, n_atoms_supercell=n // 3,
         n_force_components=n, force_rmse_meV_per_A=1e3 * np.sqrt(sq / n), force_mae_meV_per_A=0.0,
         force_sq_error_sum=sq, force_abs_error_sum=0.0, ifc2_rmse_eV_per_A2=0.1, n_ifc2_elements=9,
-        dft_stability=stable, mlp_stability=other, seconds=1.0, seconds_per_supercell=1.0,
+        dft_stability=dft, mlp_stability=other, seconds=seconds, seconds_per_supercell=seconds,
     )  # fmt: skip
 
 
@@ -156,6 +158,35 @@ def test_pooling_weighs_every_force_component_equally_and_ranks():
     assert (summary.ranking, summary.chosen_model) == (["a", "b"], "a")
 
 
+def test_a_model_that_calls_everything_stable_loses_on_balanced_accuracy():
+    """8 DFT-stable and 2 DFT-unstable structures: 'lenient' calls all ten stable (80 % overall agreement, 50 %
+    balanced), 'careful' misses two stable ones but finds both unstable (80 % overall, 87.5 % balanced) and wins,
+    though its forces are worse."""
+    rows = []
+    for i in range(10):
+        dft_stable = i < 8
+        rows.append(evaluation("lenient", f"s{i}", sq=1e-4, n=300, agree=dft_stable, dft_stable=dft_stable))
+        rows.append(evaluation("careful", f"s{i}", sq=9e-4, n=300, agree=not (i in (0, 1)), dft_stable=dft_stable))
+    summary = summarize(rows)
+    lenient, careful = summary.models["lenient"], summary.models["careful"]
+    assert lenient.stability_agreement == careful.stability_agreement == pytest.approx(0.8)
+    assert (lenient.agreement_dft_stable, lenient.agreement_dft_unstable, lenient.balanced_accuracy) == (1.0, 0.0, 0.5)
+    assert (careful.agreement_dft_stable, careful.agreement_dft_unstable) == (0.75, 1.0)
+    assert careful.balanced_accuracy == pytest.approx(0.875)
+    assert (careful.n_dft_stable, careful.n_dft_unstable) == (8, 2)
+    assert summary.ranking == ["careful", "lenient"] and summary.chosen_model == "careful"
+
+
+def test_speed_breaks_a_near_tie_on_verdicts():
+    from na_lattice_flows.benchmark.forces import VERDICT_TIE, choose_model
+
+    rows = [evaluation("slow", "s1", sq=1e-4, n=300, seconds=30.0), evaluation("fast", "s1", sq=4e-4, n=300, seconds=10.0)]
+    models = summarize(rows).models
+    assert choose_model(models) == "fast"  # both 1.0 balanced accuracy: the faster wins
+    models["fast"].balanced_accuracy = 1.0 - 2 * VERDICT_TIE  # clearly worse verdicts: speed does not save it
+    assert choose_model(models) == "slow"
+
+
 def test_cli_json_has_the_documented_fields(archive, tmp_path, capsys):
     from na_lattice_flows.cli import main
 
@@ -164,7 +195,11 @@ def test_cli_json_has_the_documented_fields(archive, tmp_path, capsys):
     assert main(["benchmark-forces", str(archive), str(bad), "--models", "chgnet", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     metrics = result["models"]["chgnet"]
-    assert set(metrics) >= {"force_rmse_meV_per_A", "force_mae_meV_per_A", "ifc2_rmse_eV_per_A2", "stability_agreement", "n_structures", "n_force_components"}
+    assert set(metrics) >= {"force_rmse_meV_per_A", "force_mae_meV_per_A", "ifc2_rmse_eV_per_A2", "stability_agreement", "n_structures", "n_force_components",
+                            "agreement_dft_stable", "agreement_dft_unstable", "balanced_accuracy", "n_dft_stable", "n_dft_unstable"}  # fmt: skip
+    # NaCl is DFT-stable: the unstable-class agreement is undefined (null) and the balanced accuracy is the stable one
+    assert (metrics["n_dft_stable"], metrics["n_dft_unstable"], metrics["agreement_dft_unstable"]) == (1, 0, None)
+    assert metrics["balanced_accuracy"] == metrics["agreement_dft_stable"] == metrics["stability_agreement"]
     assert metrics["n_structures"] == 1 and metrics["n_force_components"] == 384
     assert 0 < metrics["force_rmse_meV_per_A"] < 20  # CHGNet on NaCl at 0.01 A displacements
     assert result["per_structure"][0]["structure"] == "mp-22862"
@@ -186,5 +221,9 @@ def test_benchmark_flow_through_fireworks_records_the_ranking(archive, embedded_
         session.job_store.connect()
         ranking = session.job_store.query_one({"name": RANKING_JOB_NAME})["output"]
     assert set(ranking["models"]) == {"chgnet", "7net-0"}
-    assert ranking["chosen_model"] == ranking["ranking"][0]
+    from na_lattice_flows.benchmark.forces import ModelMetrics, choose_model
+
+    assert ranking["chosen_model"] == choose_model({m: ModelMetrics(**v) for m, v in ranking["models"].items()})
+    best = ranking["models"][ranking["ranking"][0]]["balanced_accuracy"]
+    assert ranking["models"][ranking["chosen_model"]]["balanced_accuracy"] >= best - 0.02
     assert len(ranking["per_structure"]) == 2

@@ -167,3 +167,17 @@ def page_html(campaign_id: str | None, sections: list[Section], cannot: list[str
         + cannot_html + "".join(parts) + f"<script>{SCRIPT}</script>"
         + f"<script type='application/json' id='report-data'>{data}</script></body></html>"
     )  # fmt: skip
+
+
+def disputed_section(table: pd.DataFrame) -> Section | None:
+    """The structures whose stability the committee of force fields disputes (``submit --committee``), with each
+    model's verdict: the ones to send to DFT phonons first. None when no committee judged any structure."""
+    judged = table[table["disputed"].notna()] if "disputed" in table else table.iloc[:0]
+    if judged.empty:
+        return None
+    disputed = judged[judged["disputed"].astype(bool)][["candidate_id", "formula", "dynamically_stable", "dispute", "committee_verdicts"]]
+    return Section("Disputed stability verdicts", (
+        f"<p>{len(disputed)} of {len(judged)} structures judged by the committee are disputed: its force fields disagree "
+        "on their stability (or their lowest frequencies lie far apart). Send them to DFT phonons first "
+        "(<code>na-flows validate submit --disputed --dft-phonons MODEL</code>).</p>" + table_html(disputed.reset_index(drop=True), "disputed")
+    ))  # fmt: skip

@@ -15,7 +15,7 @@ from pymatgen.io.phonopy import get_phonopy_structure
 
 from na_lattice_flows.analysis import figures
 from na_lattice_flows.analysis.dataset import correlations, dataset, export_table, usable
-from na_lattice_flows.analysis.html import Section, figure_html, page_html, table_html
+from na_lattice_flows.analysis.html import Section, disputed_section, figure_html, page_html, table_html
 from na_lattice_flows.analysis.interactive import interactive_html, plotly_library
 from na_lattice_flows.analysis.ml import NotEnoughData, rank_candidates, train_diffusion_models
 from na_lattice_flows.analysis.training_figures import force_field_section
@@ -287,8 +287,8 @@ def build_report(
     drawn = Section("Figures", plots + "".join(figure_html) or "<p class='note'>No figure could be drawn yet.</p>")
     force_fields = force_field_section(page, queries.trained_model_documents(session), queries.frame_benchmark_documents(session),
                                        queries.dft_phonon_documents(session))  # fmt: skip
-    sections = [provenance, structures, candidates, correlation, models, drawn, _doping_section(page, session), force_fields,
-                _failures_section(session, table, campaign_id)]  # fmt: skip
+    sections = [provenance, structures, candidates, disputed_section(table), correlation, models, drawn, _doping_section(page, session),
+                force_fields, _failures_section(session, table, campaign_id)]  # fmt: skip
     path = page.out_dir / "index.html"
     path.write_text(page_html(campaign_id, [s for s in sections if s is not None], page.cannot, len(page.figures) // 2,
                               head=plotly_library() if plots else ""))  # fmt: skip

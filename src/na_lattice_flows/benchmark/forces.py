@@ -134,6 +134,12 @@ class ModelMetrics(BaseModel):
     ifc2_rmse_eV_per_A2: float
     ifc3_rmse_eV_per_A3: float | None = Field(None, description="Over the references with a third-order fit")
     stability_agreement: float = Field(description="Fraction of structures where MLP and DFT agree on stability")
+    agreement_dft_stable: float | None = Field(None, description="Fraction of the DFT-stable structures the MLP calls stable")
+    agreement_dft_unstable: float | None = Field(None, description="Fraction of the DFT-unstable structures the MLP calls unstable")
+    balanced_accuracy: float = Field(description="Mean of the two agreements (the one there is, when a set has one class): "
+                                     "a model that calls everything stable scores 0.5, however many stable structures")
+    n_dft_stable: int = 0
+    n_dft_unstable: int = 0
     n_structures: int
     n_force_components: int
     seconds_per_structure: float
@@ -143,8 +149,8 @@ class BenchmarkSummary(BaseModel):
     """The ranking (best first) and the chosen model, with the evidence per model and per structure."""
 
     models: dict[str, ModelMetrics]
-    ranking: list[str] = Field(description="Lowest force RMSE first; ties broken by stability agreement")
-    chosen_model: str
+    ranking: list[str] = Field(description="Best verdicts first (balanced accuracy), then lowest force RMSE")
+    chosen_model: str = Field(description="choose_model: the fastest of those within VERDICT_TIE of the best verdicts")
     per_structure: list[ModelEvaluation]
 
 
@@ -215,9 +221,31 @@ def summarize(evaluations: Sequence[ModelEvaluation]) -> BenchmarkSummary:
             if third
             else None,
             stability_agreement=float(np.mean([e.stability_agrees for e in own])),
+            **verdict_metrics(own),
             n_structures=len(own),
             n_force_components=n_components,
             seconds_per_structure=float(np.mean([e.seconds for e in own])),
         )
-    ranking = sorted(models, key=lambda m: (models[m].force_rmse_meV_per_A, -models[m].stability_agreement))
-    return BenchmarkSummary(models=models, ranking=ranking, chosen_model=ranking[0], per_structure=list(evaluations))
+    ranking = sorted(models, key=lambda m: (-models[m].balanced_accuracy, models[m].force_rmse_meV_per_A))
+    return BenchmarkSummary(models=models, ranking=ranking, chosen_model=choose_model(models), per_structure=list(evaluations))
+
+
+def verdict_metrics(evaluations: Sequence[ModelEvaluation]) -> dict:
+    """Agreement with DFT on the DFT-stable and on the DFT-unstable structures apart, and their mean (balanced
+    accuracy): the overall agreement rewards a model that calls everything stable when most structures are."""
+    stable = [e.stability_agrees for e in evaluations if e.dft_stability.dynamically_stable]
+    unstable = [e.stability_agrees for e in evaluations if not e.dft_stability.dynamically_stable]
+    per_class = [float(np.mean(c)) if c else None for c in (stable, unstable)]
+    present = [a for a in per_class if a is not None]
+    return {"agreement_dft_stable": per_class[0], "agreement_dft_unstable": per_class[1],
+            "balanced_accuracy": float(np.mean(present)), "n_dft_stable": len(stable), "n_dft_unstable": len(unstable)}
+
+
+VERDICT_TIE = 0.02  # balanced accuracies this close are a tie, which speed breaks
+
+
+def choose_model(models: dict[str, ModelMetrics], tie: float = VERDICT_TIE) -> str:
+    """The model that wins on verdicts (balanced accuracy); among those within ``tie`` of the best, the fastest."""
+    best = max(m.balanced_accuracy for m in models.values())
+    contenders = [name for name, m in models.items() if m.balanced_accuracy >= best - tie]
+    return min(contenders, key=lambda name: models[name].seconds_per_structure)

@@ -108,6 +108,9 @@ def same_crystal(structure: Structure, stored_cell: str) -> bool:
 
 # Where results are written is not a setting of the physics: the same flow writing elsewhere is a repeat.
 LOCATION_FIELDS = ("trajectory_dir",)
+# Maker fields added after release 0.2 whose unset value (None) means "as before": left out of the description
+# while unset, so that the settings of earlier campaigns keep their fingerprints
+OPTIONAL_FIELDS_ADDED = ("committee_maker",)
 
 
 def settings_fingerprint(maker: Any) -> str:
@@ -128,8 +131,17 @@ def legacy_settings_fingerprint(maker: Any) -> str:
 
 
 def _settings_description(maker: Any, keep_modules: bool) -> Any:
-    described = jsanitize(maker.as_dict(), strict=False, allow_bson=False, enum_values=True)
+    described = _drop_unset(jsanitize(maker.as_dict(), strict=False, allow_bson=False, enum_values=True))
     return _old_module_paths(_strip(described, ("@version",))) if keep_modules else _strip(described, ("@version", "@module", *LOCATION_FIELDS))
+
+
+def _drop_unset(value: Any) -> Any:
+    """``value`` without the ``OPTIONAL_FIELDS_ADDED`` that are None, at any depth."""
+    if isinstance(value, dict):
+        return {k: _drop_unset(v) for k, v in value.items() if not (k in OPTIONAL_FIELDS_ADDED and v is None)}
+    if isinstance(value, list):
+        return [_drop_unset(item) for item in value]
+    return value
 
 
 def _strip(value: Any, keys: tuple[str, ...]) -> Any:

@@ -106,6 +106,11 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--trajectory-dir", help="where MD trajectories go (default: <workdir>/trajectories; shared by all workers)")
     parser.add_argument("--elastic", action="store_true", help="add the elastic moduli (atomate2's elastic flow with the MLP)")
+    parser.add_argument("--committee", metavar="MODELS",
+                        help="more force fields (comma-separated) judging each structure's stability on the same supercells; "
+                        "where they and --model disagree, the structure is 'disputed' (results --disputed)")  # fmt: skip
+    parser.add_argument("--committee-margin-thz", type=number(above=0, unit="THz"),
+                        help="lowest frequencies further apart than this are disputed too (default 0.5)")
     parser.add_argument(
         "--phonon-batch", type=number(at_least=1, integer=True), metavar="N",
         help="one workflow per N candidates whose phonon forces come from one batched job on a GPU worker (a torch-sim "
@@ -123,6 +128,7 @@ def _flow_maker(args: argparse.Namespace):
         md_overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
         md_engine=args.md_engine, trajectory_dir=trajectory_folder(args.trajectory_dir, store_settings(args).workdir),
         min_supercell_atoms=args.min_supercell_atoms, elastic=args.elastic,
+        committee=[m.strip() for m in (args.committee or "").split(",") if m.strip()], committee_margin_thz=args.committee_margin_thz,
     )  # fmt: skip
 
 

@@ -26,6 +26,9 @@ def add_commands(commands) -> dict:
     melted = results.add_mutually_exclusive_group()
     melted.add_argument("--melted", dest="melted", action="store_true", default=None, help="only structures whose MD melted")
     melted.add_argument("--not-melted", dest="melted", action="store_false", help="only structures whose MD stayed solid")
+    results.add_argument("--disputed", action="store_true", default=None,
+                         help="only structures whose stability the committee's force fields dispute (submit --committee): "
+                         "the ones to send to DFT phonons first")  # fmt: skip
     results.add_argument("--min-d", type=float, help="only D >= this, A^2/ps")
     results.add_argument("--d-column", choices=["avg", "max", "kinisi"], default="avg", help="which D --min-d reads (default avg)")
     results.add_argument("--campaign", help="only this campaign id")
@@ -78,8 +81,11 @@ def cmd_results(args: argparse.Namespace) -> int:
             table = query_results(
                 session, dynamically_stable=args.dynamically_stable, melted=args.melted, min_D_A2_per_ps=args.min_d,
                 D_column=f"D_{args.d_column}_A2_per_ps", campaign_id=args.campaign, state=args.state, settings_fingerprint=args.settings,
+                disputed=args.disputed,
             )  # fmt: skip
-        if args.format == "table" and not (args.rejected or args.failed):
+            if args.disputed and args.format == "table":
+                table = table[["candidate_id", "formula", "state", "dynamically_stable", "dispute", "committee_verdicts"]]
+        if args.format == "table" and not (args.rejected or args.failed or args.disputed):
             table = table[[*MAIN_COLUMNS, "error"]]  # the whole table: --format csv/json/parquet
     write_table(table, args.format, args.output)
     return 0

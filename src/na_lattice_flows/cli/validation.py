@@ -44,6 +44,9 @@ def add_commands(commands) -> dict:
         help="also DFT phonons of each hit (30 supercells displaced 0.03 A; VASP statics with --engine vasp, else GPAW) "
         "beside MODEL's on the same supercells",
     )
+    submit.add_argument("--disputed", action="store_true",
+                        help="instead of AIMD of the top hits: DFT phonons (needs --dft-phonons MODEL) of every structure whose "
+                        "stability the committee disputes (submit --committee)")  # fmt: skip
     submit.add_argument("--frames", type=int, default=200, help="frames drawn per AIMD run for that test (default 200)")
     submit.add_argument("--trajectory-dir", help="GPAW: where AIMD trajectories go (default <workdir>/trajectories; every worker sees it)")
     add_store_options(submit)
@@ -72,6 +75,8 @@ def _submit(args: argparse.Namespace) -> int:
     for model in [*frame_models, *([args.dft_phonons] if args.dft_phonons else [])]:
         resolve_model(model)  # an unknown name fails here, before anything is submitted
     settings = store_settings(args)
+    if args.disputed:
+        return _submit_disputed(args, settings)
     with open_session(settings) as session:
         flow = validation_flow(
             summary_documents(session), args.top, args.engine, args.temperature, args.steps, args.wall_time,
@@ -80,6 +85,21 @@ def _submit(args: argparse.Namespace) -> int:
         fw_id = add_flow(session, flow, f"aimd validation ({args.engine})", {"kind": "aimd validation", "engine": args.engine})
     print(f"{settings.describe()}: AIMD ({args.engine}) of the top {args.top} structures by MLP D submitted as workflow {fw_id}; "
           "launch it with `na-flows run` or rlaunch")  # fmt: skip
+    return 0
+
+
+def _submit_disputed(args: argparse.Namespace, settings) -> int:
+    from na_lattice_flows.api import disputed_dft_phonons_flow
+    from na_lattice_flows.execution.queries import summary_documents
+    from na_lattice_flows.execution.submission import add_flow
+
+    if not args.dft_phonons:
+        raise ValueError("--disputed: give --dft-phonons MODEL (the model whose phonons the DFT ones are compared with)")
+    with open_session(settings) as session:
+        flow = disputed_dft_phonons_flow(summary_documents(session), args.engine, args.dft_phonons, args.temperature)
+        fw_id = add_flow(session, flow, "dft phonons of disputed", {"kind": "dft phonons of disputed", "engine": args.engine})
+    print(f"{settings.describe()}: DFT phonons ({args.engine}) of {len(flow.jobs) // 2} disputed structures submitted as workflow "
+          f"{fw_id}; launch it with `na-flows run` or rlaunch")  # fmt: skip
     return 0
 
 

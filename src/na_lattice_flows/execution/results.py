@@ -23,6 +23,7 @@ from na_lattice_flows.workflow.columns import (
     RESULT_COLUMNS,
     STABILITY_COLUMNS,
     STRUCTURE_COLUMNS,
+    COMMITTEE_COLUMNS,
     TRANSPORT_COLUMNS,
 )
 
@@ -92,6 +93,7 @@ def _result_row(workflow: dict, metadata: dict, summary: dict, state: str, error
         "supercell_n_atoms": summary.get("supercell_n_atoms"),
         "supercell_length_ratio": summary.get("supercell_length_ratio"),
         **{column: (summary.get("phonons") or {}).get(column) for column in (*PHONON_COLUMNS, *STABILITY_COLUMNS)},
+        **committee_columns(summary.get("committee")),
         **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
         "md_temperature_K": transport.get("reference_temperature_K"),
         "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),
@@ -104,6 +106,15 @@ def _result_row(workflow: dict, metadata: dict, summary: dict, state: str, error
     }  # fmt: skip
 
 
+def committee_columns(committee: dict | None) -> dict:
+    """``disputed`` (None without a committee), why, and each member's verdict in words."""
+    if not committee:
+        return dict.fromkeys(COMMITTEE_COLUMNS)
+    verdicts = "; ".join(f"{m['model']}: {'stable' if m['dynamically_stable'] else 'unstable'} ({m['min_frequency_thz']:.2f} THz)"
+                         for m in committee["members"])  # fmt: skip
+    return {"disputed": committee["disputed"], "dispute": committee.get("dispute"), "committee_verdicts": verdicts}
+
+
 def query_results(
     session: Session,
     dynamically_stable: bool | None = None,
@@ -113,6 +124,7 @@ def query_results(
     campaign_id: str | None = None,
     state: str | None = None,
     settings_fingerprint: str | None = None,
+    disputed: bool | None = None,
 ) -> pd.DataFrame:
     """``results_table`` filtered: dynamically stable or not, melted or not, D (``D_column``, average or
     maximum) at least ``min_D_A2_per_ps``, one campaign, one workflow state, one flow setting (a prefix of its
@@ -132,6 +144,8 @@ def query_results(
         keep &= table["campaign_id"] == campaign_id
     if state is not None:
         keep &= table["state"] == state.upper()
+    if disputed is not None:
+        keep &= table["disputed"].map(lambda value: _known(value) and bool(value) == disputed)
     if settings_fingerprint is not None:
         keep &= table["settings_fingerprint"].fillna("").str.startswith(settings_fingerprint)
     return table[keep].reset_index(drop=True)

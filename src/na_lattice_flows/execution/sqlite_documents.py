@@ -18,16 +18,41 @@ a collection for every query and has no find_one_and_replace, aggregate, or cros
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from na_lattice_flows.execution.sqlite_collection import SQLiteDocumentCollection
+from na_lattice_flows.execution.store_config import StoreUnavailableError
 
 BUSY_TIMEOUT_S = 600.0  # a writer waits this long for another process's transaction (jobs write in milliseconds)
+# On a network or slow disk SQLite may answer "database is locked" at once rather than wait (its locks go through
+# the file system); such answers are retried with exponential backoff, up to LOCK_RETRY_S in all.
+LOCK_RETRY_S = 600.0
+LOCK_BACKOFF_S = (0.05, 5.0)  # first wait, longest wait
+
+
+class StoreFullError(StoreUnavailableError):
+    """The embedded store's disk (or SQLite's page limit) is full: the transaction was rolled back, nothing half
+    written; free space and run again (a job left running is rerun by the next worker)."""
+
+
+class StoreLockedError(StoreUnavailableError):
+    """The embedded store stayed locked by another process for longer than ``LOCK_RETRY_S``."""
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _is_full(exc: BaseException) -> bool:
+    return ("full" in str(exc) and isinstance(exc, sqlite3.OperationalError)) or getattr(exc, "errno", None) == errno.ENOSPC
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (collection TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (collection, id));
 CREATE TABLE IF NOT EXISTS keys (collection TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, id TEXT NOT NULL);
@@ -101,18 +126,43 @@ class SQLiteDocumentClient:
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
-        """A snapshot to read from, or the write lock (``BEGIN IMMEDIATE``: other writers wait, readers go on)."""
+        """A snapshot to read from, or the write lock (``BEGIN IMMEDIATE``: other writers wait, readers go on).
+        A full disk rolls the transaction back and raises ``StoreFullError``; lock answers are retried."""
         connection = self._connection()
         if connection.in_transaction:  # nested (create_index inside a write): the outer transaction covers it
             yield connection
             return
-        connection.execute("BEGIN IMMEDIATE" if write and not self.read_only else "BEGIN")
+        self._retrying(connection, "BEGIN IMMEDIATE" if write and not self.read_only else "BEGIN")
         try:
             yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
+            self._retrying(connection, "COMMIT")
+        except BaseException as exc:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            if _is_full(exc):
+                raise self._full(exc) from exc
             raise
-        connection.execute("COMMIT")
+
+    def _retrying(self, connection: sqlite3.Connection, statement: str) -> None:
+        """``statement`` (BEGIN or COMMIT), retried with exponential backoff while SQLite answers that the file is locked."""
+        wait, deadline = LOCK_BACKOFF_S[0], time.monotonic() + LOCK_RETRY_S
+        while True:
+            try:
+                connection.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc):
+                    raise
+                if time.monotonic() + wait > deadline:
+                    raise StoreLockedError(f"embedded store {self.path}: still locked by another process after {LOCK_RETRY_S:.0f} s "
+                                           f"({exc}); is a worker stuck, or the disk's locking broken?") from exc  # fmt: skip
+                time.sleep(wait)
+                wait = min(2 * wait, LOCK_BACKOFF_S[1])
+
+    def _full(self, exc: BaseException) -> StoreFullError:
+        free = shutil.disk_usage(self.path.resolve().parent).free / 2**20
+        return StoreFullError(f"embedded store {self.path}: no space left to write ({exc}; {free:.0f} MiB free on its disk). "
+                              "Nothing was half written; free space and run again")  # fmt: skip
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)

@@ -12,6 +12,7 @@ from pymatgen.core import Structure
 
 from na_lattice_flows.checks import check_range
 from na_lattice_flows.models import get_calculator, model_provenance, resolve_model
+from na_lattice_flows.phonons.committee import DEFAULT_MARGIN_THZ, member_verdict
 from na_lattice_flows.phonons.descriptors import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, phonon_descriptors
 from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
 from na_lattice_flows.phonons.references import DisplacementReference, predict_forces, random_displacement_reference
@@ -145,3 +146,50 @@ class MLPPhononMaker(Maker):
         )  # fmt: skip
         phonons.name = f"{self.name} {candidate_id}"
         return phonons
+
+
+@job
+def committee_phonons(
+    structure: Structure, candidate_id: str, models: list[str], n_supercells: int, amplitude_A: float, seed: int,
+    fc_method: str, min_supercell_atoms: int,
+) -> dict:
+    """The stability verdict of each committee model on the screen's relaxed cell (``phonons.committee``); a model
+    that fails is named in ``errors`` and the others still count."""
+    matrix = paper_supercell(structure, min_supercell_atoms).supercell_matrix
+    members, errors = [], {}
+    for model in models:
+        try:
+            calculator = get_calculator(model)
+            members.append(member_verdict(structure, matrix, model, calculator, n_supercells, amplitude_A, seed, fc_method).model_dump())
+        except Exception as exc:  # noqa: BLE001 - one model that cannot run leaves the rest of the committee
+            errors[model] = f"{type(exc).__name__}: {exc}"
+    return {"candidate_id": candidate_id, "members": members, "errors": errors}
+
+
+@dataclass
+class CommitteeMaker(Maker):
+    """More force fields on the screen's stability verdict: each model's phonons on the same supercells as the
+    screen's (same count, amplitude and seed), and a structure they disagree on is flagged "disputed" (the
+    screen's own model is the committee's first member; the summary compares them)."""
+
+    name: str = "committee phonons"
+    models: tuple[str, ...] = ()
+    margin_thz: float = DEFAULT_MARGIN_THZ
+    n_supercells: int = 30
+    amplitude_A: float = 0.03
+    seed: int = 0
+    fc_method: str = "symfc"
+    min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ValueError("a committee needs at least one model beside the screen's")
+        self.models = tuple(resolve_model(model).name for model in self.models)
+        check_range("margin_thz", self.margin_thz, above=0, unit="THz")
+        check_range("n_supercells", self.n_supercells, at_least=1)
+
+    def make(self, structure: Structure, candidate_id: str) -> Job:
+        committee = committee_phonons(structure, candidate_id, list(self.models), self.n_supercells, self.amplitude_A,
+                                      self.seed, self.fc_method, self.min_supercell_atoms)  # fmt: skip
+        committee.name = f"{self.name} {candidate_id}"
+        return committee

@@ -16,6 +16,8 @@ PHONON_COLUMNS = [
       if info.annotation is float and name not in ("temperature_K", "low_freq_cutoff_thz")),
 ]  # fmt: skip
 STABILITY_COLUMNS = ["stability_rule", "stability_reason"]  # why a structure was judged (un)stable: text, not descriptors
+# a committee of force fields on the verdict (``phonons.committee``); empty without one
+COMMITTEE_COLUMNS = ["disputed", "dispute", "committee_verdicts"]
 
 
 STRUCTURE_COLUMNS = list(StructureDescriptors.model_fields)
@@ -39,7 +41,7 @@ TRANSPORT_COLUMNS = [
 MAIN_COLUMNS = [
     "candidate_id", "formula", "state", "dynamically_stable", "D_avg_A2_per_ps", "D_max_A2_per_ps", "melted",
     "msd_na_avg_A2", "msd_na_max_A2", "acoustic_cutoff_thz", "na_pdos_center_thz", "na_vdos_center_thz",
-    "haven_ratio", "activation_energy_eV", "model", "fc_method", "stability_reason",
+    "haven_ratio", "activation_energy_eV", "model", "fc_method", "stability_reason", "disputed",
 ]  # fmt: skip
 
 
@@ -64,6 +66,7 @@ RESULT_COLUMNS = [
     "supercell_length_ratio",
     *PHONON_COLUMNS,
     *STABILITY_COLUMNS,
+    *COMMITTEE_COLUMNS,
     *TRANSPORT_COLUMNS,
     "md_temperature_K",
     "activation_energy_eV",

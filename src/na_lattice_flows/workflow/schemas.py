@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from na_lattice_flows.md.schemas import TransportSummary
+from na_lattice_flows.phonons.committee import CommitteeVerdict
 from na_lattice_flows.phonons.descriptors import PhononDescriptors
 from na_lattice_flows.relax.elastic import ElasticSummary
 from na_lattice_flows.structure.descriptors import StructureDescriptors
@@ -26,6 +27,7 @@ class Provenance(BaseModel):
     md_production_ps: float | None = None
     md_friction_per_ps: float | None = None
     elastic_model: str | None = None
+    committee_models: str | None = Field(None, description="Force fields beside phonon_model judging stability, comma-separated")
 
 
 class ScreeningDocument(BaseModel):
@@ -53,5 +55,6 @@ class ScreeningDocument(BaseModel):
     transport: TransportSummary | None = Field(None, description="MD diffusion results, or why MD was skipped")
     elastic: ElasticSummary | None = Field(None, description="Bulk and shear moduli from the MLP elastic tensor")
     provenance: Provenance | None = None
+    committee: CommitteeVerdict | None = Field(None, description="Other force fields' stability verdicts: disputed or not")
 
 

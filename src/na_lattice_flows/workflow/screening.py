@@ -10,7 +10,7 @@ from na_lattice_flows.candidates.loaders import Candidate
 from na_lattice_flows.checks import check_range
 from na_lattice_flows.md.jobs import MLPMDMaker, md_gate
 from na_lattice_flows.md.langevin import md_settings
-from na_lattice_flows.phonons.jobs import MLPPhononMaker
+from na_lattice_flows.phonons.jobs import CommitteeMaker, MLPPhononMaker
 from na_lattice_flows.relax.jobs import MLPRelaxMaker, relax_method
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS
 from na_lattice_flows.workflow.names import SUMMARY_JOB_NAME
@@ -31,9 +31,14 @@ class ScreeningFlowMaker(Maker):
     md_maker: MLPMDMaker | None = field(default_factory=MLPMDMaker)
     elastic_maker: Maker | None = None
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
+    # added in 0.3; left out of the settings fingerprint while None (candidates.fingerprints), so that the
+    # campaigns of earlier releases keep theirs
+    committee_maker: CommitteeMaker | None = None
 
     def __post_init__(self) -> None:
         check_range("min_supercell_atoms", self.min_supercell_atoms, at_least=1)
+        if self.committee_maker is not None and self.phonon_maker is None:
+            raise ValueError("a stability committee needs the phonon step (its verdict is the committee's first member)")
 
     def provenance(self) -> Provenance:
         phonon, md = self.phonon_maker, self.md_maker
@@ -50,6 +55,7 @@ class ScreeningFlowMaker(Maker):
             md_production_ps=settings.n_production_steps * settings.timestep_fs / 1000 if settings else None,
             md_friction_per_ps=settings.friction_per_fs * 1000 if settings else None,
             elastic_model=getattr(getattr(self.elastic_maker, "elastic_relax_maker", None), "model", None),
+            committee_models=", ".join(self.committee_maker.models) if self.committee_maker else None,
         )
 
     def make(self, candidate: Candidate) -> Flow:
@@ -75,6 +81,11 @@ class ScreeningFlowMaker(Maker):
             moduli = self.elastic_maker.make(relax.output.structure)
             jobs.append(moduli)
             elastic = moduli.output
+        committee = None
+        if self.committee_maker is not None and phonons is not None:
+            committee_job = self.committee_maker.make(relax.output.structure, candidate.candidate_id)
+            jobs.append(committee_job)
+            committee = committee_job.output
         if self.md_maker is not None:
             gate = md_gate(self.md_maker, stability, relax.output.structure, candidate.candidate_id)
             jobs.append(gate)
@@ -92,6 +103,8 @@ class ScreeningFlowMaker(Maker):
             transport=transport,
             provenance=self.provenance(),
             elastic=elastic,
+            committee=committee,
+            committee_margin_thz=self.committee_maker.margin_thz if self.committee_maker else None,
         )
         summary.name = SUMMARY_JOB_NAME
         flow = Flow([*jobs, summary], output=summary.output, name=f"{self.name} {candidate.candidate_id}")
