@@ -76,21 +76,22 @@ def run(models: list[str], sets: list[str]) -> None:
 def tables() -> str:
     import pandas as pd
 
-    from na_lattice_flows.benchmark.forces import ModelEvaluation, choose_model, summarize
+    from na_lattice_flows.benchmark.forces import ModelEvaluation, choose_model, summarize_complete
 
     rows = recorded()
     markdown = ""
     for set_name in dict.fromkeys(r["set"] for r in rows):
         evaluations = [ModelEvaluation.model_validate({k: v for k, v in r.items() if k != "set"}) for r in rows if r["set"] == set_name]
-        # compare models on the archives every one of them has finished
-        structures = set.intersection(*({e.structure for e in evaluations if e.model == m} for m in {e.model for e in evaluations}))
-        summary = summarize([e for e in evaluations if e.structure in structures])
+        summary, incomplete = summarize_complete(evaluations)  # the models that finished every archive, on those
+        structures = {e.structure for e in summary.per_structure}
         frame = pd.DataFrame.from_dict({m: v.model_dump() for m, v in summary.models.items()}, orient="index")
         frame = frame.loc[summary.ranking]
         print(f"\n{set_name}: {len(structures)} archives with every model; winner (choose_model): {choose_model(summary.models)}")
         columns = ["n_dft_stable", "agreement_dft_stable", "n_dft_unstable", "agreement_dft_unstable", "balanced_accuracy",
                    "force_rmse_meV_per_A", "ifc2_rmse_eV_per_A2", "seconds_per_structure"]
         print(frame[columns].round(3).to_string())
+        if incomplete:
+            print("not finished (left out): " + ", ".join(f"{m} ({n} archives)" for m, n in incomplete.items()))
         if set_name == "validation":
             markdown = markdown_table(summary, len(structures))
     return markdown

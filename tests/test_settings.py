@@ -98,3 +98,20 @@ def test_defaults_follow_the_environment_in_a_new_process(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads(run.stdout.strip().splitlines()[-1]) == ["7net-0", "7net-0", "7net-0", 600.0, [600.0], 100, "7net-0", 600.0, 100]
+
+
+def test_the_default_model_is_the_winner_of_the_recorded_model_selection():
+    """NaFlowsSettings.default_model is the model that benchmarks/model_selection.py's record makes the winner on
+    the validation materials (best balanced accuracy, speed breaking ties: choose_model), and the README's table,
+    written from the same record, marks the same model."""
+    from na_lattice_flows.benchmark.forces import ModelEvaluation, choose_model, summarize_complete
+    from na_lattice_flows.settings import NaFlowsSettings
+
+    rows = [json.loads(line) for line in (REPO / "benchmarks/records/model_selection.jsonl").read_text().splitlines() if line.strip()]
+    evaluations = [ModelEvaluation.model_validate({k: v for k, v in r.items() if k != "set"}) for r in rows if r["set"] == "validation"]
+    winner = choose_model(summarize_complete(evaluations)[0].models)
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("<!-- model-selection table: start -->") : readme.index("<!-- model-selection table: end -->")]
+    assert re.findall(r"\| \*\*(\S+)\*\* \(default\) \|", table) == [winner]
+    assert NaFlowsSettings.model_fields["default_model"].default == winner
+    assert f"`NA_FLOWS_DEFAULT_MODEL` | `{winner}`" in readme  # the settings table says so too

@@ -29,3 +29,23 @@ def recorded_wait(index: int, marker_dir: str, timeout_s: float = 300.0) -> dict
             raise TimeoutError(f"job {index} was never released ({release} missing)")
         time.sleep(0.05)
     return {"index": index, "pid": os.getpid()}
+
+
+@job
+def fill_the_disk_once(marker_dir: str) -> dict:
+    """On its first run, leave the embedded store no page to grow into (SQLite's page limit: the SQLITE_FULL a
+    full disk gives), then return an output that needs space; on a rerun (the marker is there), just return."""
+    marker = Path(marker_dir) / "filled"
+    if not marker.exists():
+        marker.write_text("full")
+        from na_lattice_flows.execution import sqlite_documents
+
+        connect = sqlite_documents.SQLiteDocumentClient._connection
+
+        def no_room(self):
+            connection = connect(self)
+            connection.execute(f"PRAGMA max_page_count = {connection.execute('PRAGMA page_count').fetchone()[0]}")
+            return connection
+
+        sqlite_documents.SQLiteDocumentClient._connection = no_room
+    return {"blob": "x" * 200_000}

@@ -90,3 +90,30 @@ def _worker():
     from fireworks import FWorker
 
     return FWorker(name="dead-worker")
+
+
+def test_a_full_disk_stops_the_worker_with_a_named_error_and_the_next_worker_finishes_the_job(embedded_settings, tmp_path, monkeypatch):
+    """The job's output cannot be stored: the worker stops with StoreFullError (the CLI's exit 5), nothing half
+    written; with space again, the next worker takes the job its predecessor left RUNNING and completes it."""
+    import sqlite3
+
+    import pytest
+    from jobflow import Flow
+    from worker_jobs import fill_the_disk_once
+
+    from na_lattice_flows.execution import sqlite_documents
+    from na_lattice_flows.execution.sqlite_documents import StoreFullError
+
+    monkeypatch.setattr(sqlite_documents.SQLiteDocumentClient, "_connection", sqlite_documents.SQLiteDocumentClient._connection)
+    with open_session(embedded_settings) as session:
+        add_flow(session, Flow([fill_the_disk_once(str(tmp_path))]), "full disk")
+        with pytest.raises(StoreFullError, match=r"(launchpad|jobstore)\.sqlite: no space left"):
+            run_ready_jobs(session, progress=False)
+    monkeypatch.undo()  # space again: connections without the page limit
+    for name in ("launchpad.sqlite", "jobstore.sqlite"):
+        with sqlite3.connect(embedded_settings.workdir / name) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with open_session(embedded_settings) as session:
+        assert fw_state_counts(session) == {"RUNNING": 1}  # left by the stopped worker, not lost
+        assert run_ready_jobs(session, progress=False) == 1  # the next worker takes it back at once and finishes it
+        assert fw_state_counts(session) == {"COMPLETED": 1}

@@ -3,14 +3,18 @@ middle of a run resumed frame for frame, and the trajectory readers on every sup
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
+from ase.calculators.calculator import all_changes
 from md_helpers import EinsteinCalculator, assert_same_frames, kill_once_checkpointed, na_cl_lattice, random_walk
 
 from na_lattice_flows.md.diffusion import element_diffusion
-from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
+from na_lattice_flows.md.langevin import MDSettings, TrajectoryFolderError, md_settings, run_langevin_md
 from na_lattice_flows.md.trajectory import read_trajectory, write_h5_trajectory
 from na_lattice_flows.md.transport import analyze_trajectory
 
@@ -121,3 +125,45 @@ def test_vasprun_md_is_read_with_its_time_step(vasp_reference):
     trajectory = read_trajectory(path)
     assert trajectory.n_frames == 3 and trajectory.frame_interval_fs > 0
     assert set(trajectory.species) == {"Si"}
+
+
+class FolderPulledAway(EinsteinCalculator):
+    """The Einstein crystal, whose trajectory folder is moved away (a lost mount) or turns read-only (every write
+    refused with EROFS, as a remount read-only does; a file mode would not stop root) after ``after`` force calls."""
+
+    def __init__(self, sites, folder: Path, after: int, how: str, monkeypatch):
+        super().__init__(sites)
+        self.folder, self.after, self.how, self.calls, self.monkeypatch = folder, after, how, 0, monkeypatch
+
+    def calculate(self, atoms=None, properties=("forces",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.calls += 1
+        if self.calls == self.after:
+            if self.how == "vanish":
+                self.folder.rename(self.folder.with_name("away"))
+            else:
+                def refused(*args, **kwargs):
+                    raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+                self.monkeypatch.setattr(np, "savez", refused)
+
+
+@pytest.mark.parametrize("how", ["vanish", "read-only"])
+def test_a_trajectory_folder_lost_mid_run_is_named_and_the_run_resumes_when_it_is_back(tmp_path, how, monkeypatch):
+    settings = MDSettings(n_equilibration_steps=20, n_production_steps=180, frame_interval_steps=4, checkpoint_interval_steps=40, seed=3)
+    folder = tmp_path / "trajectories"
+    folder.mkdir()
+    atoms = na_cl_lattice(2)
+    pulled = FolderPulledAway(atoms.positions, folder, after=100, how=how, monkeypatch=monkeypatch)
+    state = "is gone" if how == "vanish" else "cannot be written"
+    with pytest.raises(TrajectoryFolderError, match=rf"MD trajectory folder .*trajectories {state} at step 120 .*resumes from its last checkpoint"):
+        run_langevin_md(atoms, pulled, settings, folder / "run.h5", progress=False)
+    if how == "vanish":
+        (tmp_path / "away").rename(folder)  # the mount is back
+    else:
+        monkeypatch.undo()  # writable again
+    resumed = run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, folder / "run.h5", progress=False)
+    straight = run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, tmp_path / "straight.h5", progress=False)
+    assert_same_frames(resumed, straight, settings.n_frames)
+    with h5py.File(resumed) as handle:
+        assert handle.attrs["resumed_from_step"] == 80  # the last checkpoint before the folder went

@@ -249,3 +249,15 @@ def choose_model(models: dict[str, ModelMetrics], tie: float = VERDICT_TIE) -> s
     best = max(m.balanced_accuracy for m in models.values())
     contenders = [name for name, m in models.items() if m.balanced_accuracy >= best - tie]
     return min(contenders, key=lambda name: models[name].seconds_per_structure)
+
+
+def summarize_complete(evaluations: Sequence[ModelEvaluation]) -> tuple[BenchmarkSummary, dict[str, int]]:
+    """Summary of the models that finished every structure any model finished (a record being filled, model by
+    model), on those structures; the others are left out with their counts, so a model is never judged on a
+    different set than its rivals."""
+    covered = {model: {e.structure for e in evaluations if e.model == model} for model in dict.fromkeys(e.model for e in evaluations)}
+    most = max(len(structures) for structures in covered.values())
+    complete = [model for model, structures in covered.items() if len(structures) == most]
+    common = set.intersection(*(covered[model] for model in complete))
+    summary = summarize([e for e in evaluations if e.model in complete and e.structure in common])
+    return summary, {model: len(structures) for model, structures in covered.items() if model not in complete}

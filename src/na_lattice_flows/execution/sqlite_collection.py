@@ -30,7 +30,7 @@ from na_lattice_flows.execution.document_keys import (
 
 
 def _scratch_database(name: str = "scratch"):
-    """A mongomock database of its own (its own client and server store): gone when the caller drops it."""
+    """A mongomock database of its own (own client, own server store): gone when the caller drops it."""
     return mongomock.MongoClient()[name]
 
 
@@ -140,8 +140,7 @@ class SQLiteDocumentCollection:
 
     def _modify(self, query: dict | None, operation, single: bool = False, sort: list | None = None) -> Any:
         """Run ``operation(scratch collection)`` on the candidates of ``query`` (``single``: only the document a
-        one-document operation would pick) in one write transaction; write back what it inserted, changed or
-        deleted."""
+        one-document operation would pick) in one write transaction; write back what it inserted, changed or deleted."""
         with self._client.transaction(write=True) as connection:
             found = self._first_match(connection, query, sort) if single else self._candidates(connection, query)
             before = {document_id(d): d for d in found}
@@ -261,7 +260,8 @@ class SQLiteDocumentCollection:
         return self._find_and_modify("find_one_and_delete", filter, (), projection, **kwargs)
 
     def bulk_write(self, requests: list, ordered: bool = True, **kwargs):
-        """pymongo's request objects (maggma sends ReplaceOne with upsert), each applied as its own operation."""
+        """pymongo's requests (maggma sends ReplaceOne), each applied alone; read by ``_filter``/``_doc``/``_upsert``,
+        as mongomock does: pymongo 4.19 has no public accessor, and they are its layout since 3.0."""
         for request in requests:
             kind = type(request).__name__
             if kind == "ReplaceOne":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from typing import Literal
@@ -77,6 +78,24 @@ def md_settings(preset: str = "paper", **overrides) -> MDSettings:
     return MDSettings.model_validate({**MD_PRESETS[preset].model_dump(), **updates})
 
 
+class TrajectoryFolderError(OSError):
+    """The MD trajectory folder vanished or cannot be written mid-run: named, with where the run resumes."""
+
+
+@contextmanager
+def writing_into(folder: Path, step: int):
+    """Turn an OS error of a checkpoint or frame write into a ``TrajectoryFolderError`` that says what happened
+    to ``folder`` and that a rerun resumes from the last checkpoint once the folder is back."""
+    try:
+        yield
+    except OSError as exc:
+        state = "is gone" if not folder.is_dir() else "cannot be written"
+        raise TrajectoryFolderError(
+            exc.errno, f"MD trajectory folder {folder} {state} at step {step} ({exc.strerror or exc}); rerun the job when "
+            "the folder is back and writable: it resumes from its last checkpoint"
+        ) from exc  # fmt: skip
+
+
 class FrameSegments:
     """Frames between two checkpoints, each segment one .npz renamed into place (a kill never leaves half a
     segment). Resuming deletes the segments written after the checkpoint, so no frame is lost or repeated."""
@@ -101,6 +120,10 @@ class FrameSegments:
     ) -> None:
         """One segment; ``cells`` (float64, one per frame) for runs whose cell moves (NPT); ``labels`` (float64
         arrays by name: forces, energies) for runs that keep their calculator's results (AIMD)."""
+        with writing_into(self.folder.parent, end_step):
+            self._write(end_step, steps, positions, velocities, cells, labels)
+
+    def _write(self, end_step, steps, positions, velocities, cells, labels) -> None:
         temporary = self.folder / f"frames_{end_step:09d}.tmp.npz"
         arrays = {"step": np.asarray(steps, dtype=np.int64), "positions": np.asarray(positions, dtype=np.float32)}
         if velocities is not None:
@@ -126,6 +149,11 @@ class FrameSegments:
 
 def _save_checkpoint(path: Path, atoms: Atoms, rng: np.random.Generator, step: int, fingerprint: str) -> None:
     temporary = path.with_suffix(".tmp.npz")
+    with writing_into(path.parent, step):
+        _write_checkpoint(temporary, path, atoms, rng, step, fingerprint)
+
+
+def _write_checkpoint(temporary: Path, path: Path, atoms: Atoms, rng: np.random.Generator, step: int, fingerprint: str) -> None:
     np.savez(
         temporary,
         positions=atoms.get_positions(),
@@ -237,7 +265,8 @@ def finish_trajectory(path: Path, symbols: list[str], cell: np.ndarray, settings
     }
     cells = frames.get("cells", cell)
     labels = {name: frames[name] for name in ("forces", "energies") if name in frames}
-    write_h5_trajectory(path, symbols, cells, header, frames["step"], frames["positions"], frames.get("velocities"), labels)
+    with writing_into(path.parent, settings.n_steps):
+        write_h5_trajectory(path, symbols, cells, header, frames["step"], frames["positions"], frames.get("velocities"), labels)
     segments.remove()
 
 
