@@ -102,8 +102,8 @@ def markdown_table(summary, n_archives: int) -> str:
 
     winner = choose_model(summary.models)
     lines = [f"Validation materials ({n_archives} phononDB archives of phonondb_train, none trained on), 1 CPU thread:", "",
-             "| model | DFT-stable called stable | DFT-unstable called unstable | balanced accuracy | force RMSE (meV/A) "
-             "| IFC2 RMSE (eV/A^2) | CPU s per structure |", "|---|---|---|---|---|---|---|"]
+             ("| model | DFT-stable called stable | DFT-unstable called unstable | balanced accuracy | force RMSE (meV/A) "
+              "| IFC2 RMSE (eV/A^2) | CPU s per structure |"), "|---|---|---|---|---|---|---|"]
     for name in summary.ranking:
         m = summary.models[name]
         stable = f"{round(m.agreement_dft_stable * m.n_dft_stable)}/{m.n_dft_stable} ({100 * m.agreement_dft_stable:.0f} %)" if m.n_dft_stable else "-"

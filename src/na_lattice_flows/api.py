@@ -131,10 +131,7 @@ def validation_flow(
     ``frame_models``, those models on ``n_frames`` random frames of every AIMD run (force/energy/stress errors);
     with ``dft_phonon_model``, DFT phonons of each hit (30 random-displacement supercells, 0.03 A; VASP statics
     when ``engine`` is vasp, else GPAW) beside that model's on the same supercells (Na MSD at T, dispersions)."""
-    from na_lattice_flows.benchmark.jobs import (
-        FRAME_BENCHMARK_JOB_NAME,
-        benchmark_trajectory_frames,
-    )
+    from na_lattice_flows.benchmark.jobs import FRAME_BENCHMARK_JOB_NAME, benchmark_trajectory_frames
     from na_lattice_flows.dft.gpaw_jobs import GPAWAIMDMaker
     from na_lattice_flows.dft.validation import AIMDValidationMaker, top_hits
     from na_lattice_flows.dft.vasp_jobs import VaspAIMDMaker

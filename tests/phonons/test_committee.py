@@ -4,7 +4,6 @@ that records the dispute and its columns."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from ase.calculators.calculator import Calculator, all_changes
 from jobflow import run_locally
@@ -117,20 +116,3 @@ def test_without_a_committee_the_settings_fingerprint_is_the_previous_releases()
     legacy = type("Legacy", (), {"as_dict": lambda self: described})()
     assert settings_fingerprint(plain) == settings_fingerprint(legacy)  # ... the fingerprint leaves it out
     assert settings_fingerprint(ScreeningFlowMaker(committee_maker=CommitteeMaker(models=("7net-0",)))) != settings_fingerprint(plain)
-
-
-def test_reversed_forces_give_the_same_frequencies_made_imaginary(rock_salt):
-    """The Reversed stand-in does what its docstring says (checked once on phonopy's own frequencies)."""
-    from na_lattice_flows.models import get_calculator
-    from na_lattice_flows.phonons.force_constants import fit_force_constants
-    from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
-
-    chgnet = get_calculator("chgnet")
-    frequencies = []
-    for calculator in (chgnet, Reversed(chgnet)):
-        reference = random_displacement_reference(rock_salt, [[2, 0, 0], [0, 2, 0], [0, 0, 2]],
-                                                  lambda cells, c=calculator: predict_forces(cells, c), name="x", n_supercells=3)  # fmt: skip
-        ph = fit_force_constants(reference)
-        ph.run_qpoints([[0.5, 0.5, 0.5]])
-        frequencies.append(np.sort(ph.get_qpoints_dict()["frequencies"][0]))
-    np.testing.assert_allclose(np.sort(-frequencies[1]), frequencies[0], atol=0.05)  # phonopy writes imaginary as negative

@@ -17,13 +17,13 @@ from na_lattice_flows.execution.queries import (
 )
 from na_lattice_flows.execution.stores import Session, get_campaign_store
 from na_lattice_flows.workflow.columns import (
+    COMMITTEE_COLUMNS,
     ELASTIC_COLUMNS,
     PHONON_COLUMNS,
     PROVENANCE_COLUMNS,
     RESULT_COLUMNS,
     STABILITY_COLUMNS,
     STRUCTURE_COLUMNS,
-    COMMITTEE_COLUMNS,
     TRANSPORT_COLUMNS,
 )
 
