@@ -18,7 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class NaFlowsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NA_FLOWS_", extra="ignore")
 
-    default_model: str = Field("chgnet", description="MLP registry name: CHGNet's weights ship with its package, and it runs well on CPU")
+    default_model: str = Field(
+        "7net-0", description="MLP registry name of every step of a campaign: the winner on stability verdicts (balanced "
+        "accuracy against DFT on the validation materials of benchmarks/model_selection.py), speed breaking near-ties")
     batched_model: str = Field("7net-0", description="MLP of batched (torch-sim) phonon forces: needs a torch-sim wrapper, as SevenNet and UMA have")
     doping_model: str = Field("7net-0", description="MLP of the doped-electrolyte study (NPT, transport, harmonic check)")
     temperature_K: float = Field(800.0, description="the paper's screening temperature: phonon MSD descriptors and MD")

@@ -22,7 +22,7 @@ from na_lattice_flows.execution.store_config import resolve_settings
 from na_lattice_flows.execution.stores import open_session
 
 NA_FLOWS = shutil.which("na-flows", path=str(Path(sys.executable).parent))
-FAST = ["--no-md", "--phonon-supercells", "2", "--min-supercell-atoms", "16"]
+FAST = ["--model", "chgnet", "--no-md", "--phonon-supercells", "2", "--min-supercell-atoms", "16"]  # the path, not the model
 
 
 def rock_salt(a: float = 5.64, anion: str = "Cl") -> Structure:
@@ -140,7 +140,7 @@ def test_invalid_options_are_refused_naming_option_value_and_range(tmp_path, sto
 def test_phonon_batch_needs_a_torchsim_model_and_groups_the_phonon_step(tmp_path, store, capsys):
     cif = write(rock_salt(), tmp_path / "in" / "NaCl.cif")
     fluoride = write(rock_salt(4.6, "F"), tmp_path / "in" / "NaF.cif")
-    assert main(["submit", str(cif), *store, "--phonon-batch", "2"]) == EXIT_USAGE  # the default, CHGNet, has no torch-sim wrapper
+    assert main(["submit", str(cif), *store, "--phonon-batch", "2", "--model", "chgnet"]) == EXIT_USAGE  # no torch-sim wrapper
     assert "torch-sim" in capsys.readouterr().err and job_names(store) == []
     assert main(["submit", str(cif), str(fluoride), *store, "--phonon-batch", "2", "--model", "7net-0", "--no-md"]) == 0
     names = job_names(store)
@@ -175,7 +175,7 @@ def test_exit_codes_say_what_happened(tmp_path, store, capsys):
     no_na = write(rock_salt(6.29, "Cl").replace_species({"Na": "K"}), tmp_path / "in" / "KCl.cif")
     assert main(["submit", str(no_na), *store]) == EXIT_NOTHING_SUBMITTED
     cif = write(rock_salt(), tmp_path / "in2" / "NaCl.cif")
-    assert main(["submit", str(cif), "--model", "mace-mp-0", *FAST, *store]) == 0  # mace is not installed here
+    assert main(["submit", str(cif), *FAST, "--model", "mace-mp-0", *store]) == 0  # mace is not installed here
     assert main(["run", *store]) == EXIT_JOBS_FAILED
     assert "failed" in capsys.readouterr().out
     help_text = subprocess.run([NA_FLOWS, "--help"], capture_output=True, text=True, check=True).stdout

@@ -21,7 +21,7 @@ OVERRIDES = {"n_equilibration_steps": 0, "n_production_steps": 400, "frame_inter
 
 
 def md_maker(trajectory_dir) -> MLPMDMaker:
-    return MLPMDMaker(preset="short", overrides=OVERRIDES, trajectory_dir=str(trajectory_dir), min_supercell_atoms=8, use_kinisi=False)
+    return MLPMDMaker(model="chgnet", preset="short", overrides=OVERRIDES, trajectory_dir=str(trajectory_dir), min_supercell_atoms=8, use_kinisi=False)
 
 
 def nacl() -> Structure:

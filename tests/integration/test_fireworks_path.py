@@ -52,12 +52,13 @@ def finished_campaign(tmp_path_factory):
     )
     candidates = LoadResult(candidates=[small_demo("NaCl")[0], unsupported, small_demo("Na3OCl")[0]])
     md = MLPMDMaker(
-        preset="short", overrides={"n_equilibration_steps": 20, "n_production_steps": 100, "checkpoint_interval_steps": 50},
+        model="chgnet", preset="short", overrides={"n_equilibration_steps": 20, "n_production_steps": 100, "checkpoint_interval_steps": 50},
         trajectory_dir=str(tmp_path_factory.mktemp("trajectories")), use_kinisi=False,
     )  # fmt: skip
-    flow_maker = ScreeningFlowMaker(
-        relax_maker=MLPRelaxMaker(relax_kwargs={"fmax": FMAX}), phonon_maker=MLPPhononMaker(n_supercells=4), md_maker=md
-    )
+    flow_maker = ScreeningFlowMaker(  # CHGNet, the fastest on CPU: this tests the production path, not the model
+        relax_maker=MLPRelaxMaker(model="chgnet", relax_kwargs={"fmax": FMAX}), phonon_maker=MLPPhononMaker(model="chgnet", n_supercells=4),
+        md_maker=md,
+    )  # fmt: skip
     with open_session(settings) as session:
         record = submit_candidates(session, screen_candidates(candidates), ["demo subset"], flow_maker)
         launched = run_ready_jobs(session, progress=False)

@@ -27,7 +27,8 @@ from na_lattice_flows.execution.results import results_table
 from na_lattice_flows.execution.stores import open_session
 
 STORE_0_1 = Path(__file__).resolve().parents[1] / "data" / "store_0_1"
-OPTIONS_0_1 = ["--no-md", "--phonon-supercells", "4", "--min-supercell-atoms", "16"]
+# the settings 0.1 submitted with, its default model included (the default is 7net-0 since 0.3)
+OPTIONS_0_1 = ["--model", "chgnet", "--no-md", "--phonon-supercells", "4", "--min-supercell-atoms", "16"]
 
 
 @pytest.fixture
