@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 
 import h5py
+import pytest
 from md_helpers import assert_same_frames, kill_once_checkpointed
 from pymatgen.core import Lattice, Structure
 
@@ -28,6 +29,7 @@ def nacl() -> Structure:
     return Structure(Lattice.cubic(5.69), ["Na", "Cl"] * 4, SITES)
 
 
+@pytest.mark.slow  # 30 s; the default run covers its parts: MD kill-and-resume (tests/md), lost-run rerun (test_concurrent_workers)
 def test_a_worker_killed_mid_md_is_detected_rerun_and_the_md_resumes(embedded_settings, tmp_path):
     maker = md_maker(tmp_path / "trajectories")
     with open_session(embedded_settings) as session:
