@@ -124,7 +124,7 @@ def _phonondb(args: argparse.Namespace) -> int:
     archives = specialist_training_archives(args.shared)
     settings = CHGNetFineTuneSettings(epochs=args.epochs, max_frames_per_material=args.frames_per_material,
                                       learning_rate=args.learning_rate)  # fmt: skip
-    references = [load_reference(path) for path in archives]
+    references = (load_reference(path) for path in archives)  # read one at a time
     run = finetune_chgnet(settings, references, args.run_dir, args.out or CHGNET_NA_FILE,
                           {**PHONONDB_DATA, "archives": [p.name.split(".")[0] for p in archives],
                            "split": "benchmark.splits: by reduced formula, salted hash, 1 in 5 of phonondb_train validates"})  # fmt: skip

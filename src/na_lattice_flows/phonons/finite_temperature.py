@@ -104,7 +104,6 @@ def effective_phonons(
     for iteration in range(1, settings.max_iterations + 1):
         displacements = thermal_supercells(work, full, settings.n_structures, settings.temperature_K, settings.seed + iteration)
         work.dataset = {"displacements": displacements, "forces": forces_of(displacements)}
-        work.forces = work.dataset["forces"]
         fitted = fit_force_constants(reference_from_phonopy(work, "effective", f"thermal displacements at {settings.temperature_K} K"),
                                      method="symfc")  # fmt: skip
         fitted_full = compact_fc_to_full_fc(fitted.primitive, fitted.force_constants)
@@ -117,7 +116,7 @@ def effective_phonons(
         if progress is not None:
             progress(record)
         if residual < settings.tolerance_thz:
-            return _result(ph, full, settings, history, converged=True)
+            return _result(ph, full, settings, history)
     raise EffectivePhononsNotConverged(
         f"effective phonons at {settings.temperature_K:g} K: not converged in {settings.max_iterations} iterations (last "
         f"change {history[-1].max_change_thz:.3f} THz, tolerance {settings.tolerance_thz:g}; lowest frequency "
@@ -125,10 +124,10 @@ def effective_phonons(
     )
 
 
-def _result(ph: Phonopy, full: np.ndarray, settings: EffectivePhononSettings, history, converged: bool) -> tuple[EffectivePhonons, Phonopy]:
+def _result(ph: Phonopy, full: np.ndarray, settings: EffectivePhononSettings, history) -> tuple[EffectivePhonons, Phonopy]:
     from phonopy.harmonic.force_constants import full_fc_to_compact_fc
 
     effective = Phonopy(ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix)
     effective.force_constants = full_fc_to_compact_fc(effective.primitive, full)
-    record = EffectivePhonons(temperature_K=settings.temperature_K, iterations=history, converged=converged, force_constants=full.tolist())
+    record = EffectivePhonons(temperature_K=settings.temperature_K, iterations=history, converged=True, force_constants=full.tolist())
     return record, effective

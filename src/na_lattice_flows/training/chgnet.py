@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +53,10 @@ class FineTuneRun(BaseModel):
     provenance: dict
 
 
-def sample_frames(references: Sequence[DisplacementReference], max_per_material: int, seed: int) -> list[tuple]:
+def sample_frames(references: Iterable[DisplacementReference], max_per_material: int, seed: int) -> list[tuple]:
     """(structure, forces eV/A, material) of up to ``max_per_material`` displaced supercells of each reference,
-    drawn without replacement by a generator seeded per material (so adding references never changes others)."""
+    drawn without replacement by a generator seeded per material (so adding references never changes others).
+    ``references`` is read once: a generator keeps only one archive in memory at a time."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
     frames = []
@@ -92,7 +93,7 @@ def _dataset(frames: Sequence[tuple]):
 
 def finetune_chgnet(
     settings: CHGNetFineTuneSettings,
-    references: Sequence[DisplacementReference],
+    references: Iterable[DisplacementReference],
     run_dir: str | Path,
     model_file: str | Path,
     data_description: dict | None = None,
@@ -120,20 +121,19 @@ def finetune_chgnet(
     torch.manual_seed(settings.seed)
     loaders = [get_loader(_dataset(part), batch_size=settings.batch_size) for part in (train, val)]
     baseline_file = run_dir / "start_model_val_force_mae.json"
-    if not baseline_file.is_file():  # the start model on the held-out frames: what the epochs must beat
-        start_model = CHGNet.load(model_name=settings.start_model, use_device="cpu", verbose=False)
-        baseline_file.write_text(json.dumps(force_mae(start_model, val)))
-    start_mae = json.loads(baseline_file.read_text())
     checkpoints = sorted(run_dir.glob("epoch*.pth.tar"))
     if checkpoints:  # resume where the last run stopped
         trainer = Trainer.load(str(checkpoints[-1]))
         trainer.epochs = settings.epochs
     else:
+        start_model = CHGNet.load(model_name=settings.start_model, use_device="cpu", verbose=False)
+        baseline_file.write_text(json.dumps(force_mae(start_model, val)))  # on the held-out frames: what the epochs must beat
         trainer = Trainer(
-            CHGNet.load(model_name=settings.start_model, use_device="cpu", verbose=False), targets="ef",
+            start_model, targets="ef",
             energy_loss_ratio=0.0, force_loss_ratio=1.0, epochs=settings.epochs, learning_rate=settings.learning_rate,
             torch_seed=settings.seed, data_seed=settings.seed, use_device="cpu", print_freq=10_000,
         )  # fmt: skip
+    start_mae = json.loads(baseline_file.read_text())
     trainer.train(*loaders, save_dir=str(run_dir))
     val_curve = [float(v) for v in trainer.training_history["f"]["val"]]
     best_epoch = int(np.argmin(val_curve))
