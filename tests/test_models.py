@@ -124,6 +124,7 @@ def test_uma_by_name_without_weights_is_a_clear_error(monkeypatch):
         get_calculator("uma")
 
 
+@pytest.mark.slow  # 24 s; UMA fine-tuning (slow) loads the same tiny checkpoint; kept out of the default run for time
 def test_fairchem_checkpoint_loads_and_predicts_conservative_forces(tiny_fairchem_checkpoint):
     checkpoint = tiny_fairchem_checkpoint
     calculator = get_calculator(f"fairchem:{checkpoint}", device="cpu")

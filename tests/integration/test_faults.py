@@ -62,6 +62,7 @@ def test_a_worker_killed_mid_md_is_detected_rerun_and_the_md_resumes(embedded_se
     assert_same_frames(trajectory, straight, md_settings("short", **OVERRIDES).n_frames)
 
 
+@pytest.mark.slow  # 15 s; a dead worker's job taken back by default in test_concurrent_workers
 def test_na_flows_run_reruns_what_a_dead_worker_left_running(embedded_settings, tmp_path):
     """The embedded store holds one process at a time, so a RUNNING job found by `run` is lost for sure."""
     with open_session(embedded_settings) as session:

@@ -94,6 +94,7 @@ run_npt_md(atoms, EMT(), NPTSettings.model_validate_json({settings!r}), {path!r}
 """
 
 
+@pytest.mark.slow  # 23 s; the shared checkpoint/segment machinery is killed and resumed by default in tests/md/test_md.py
 def test_a_killed_npt_run_resumes_and_equals_an_uninterrupted_one(tmp_path):
     import h5py
 
