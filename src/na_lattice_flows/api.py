@@ -26,6 +26,7 @@ def screening_maker(
     fc_method: str = "symfc",
     third_order: str | None = None,
     temperature_K: float = SETTINGS.temperature_K,
+    stability: str = "harmonic",
     md: bool | None = None,
     md_preset: str = "paper",
     md_temperatures: Sequence[float] = (SETTINGS.temperature_K,),
@@ -41,8 +42,10 @@ def screening_maker(
     """The per-structure screening Maker: relaxation by ``relax_engine`` ('mlp' with ``model``, 'gpaw', or 'vasp'
     = atomate2's strict double relax through custodian), then phonons and MD with the MLP ``model``;
     ``elastic`` adds the elastic moduli with that MLP. ``md`` None: MD with phonons (dynamically stable
-    structures only), none without them; ``md=True`` without phonons runs MD on every structure. ``committee``: more
-    models whose stability verdicts on the same supercells flag a structure "disputed" where they differ."""
+    structures only), none without them; ``md=True`` without phonons runs MD on every structure. ``stability``
+    "finite-temperature": harmonically unstable structures are judged on their effective phonons at
+    ``temperature_K``. ``committee``: more models whose stability verdicts on the same supercells flag a structure
+    "disputed" where they differ."""
     from na_lattice_flows.md.jobs import MLPMDMaker
     from na_lattice_flows.phonons.jobs import MLPPhononMaker
     from na_lattice_flows.relax.jobs import MLPRelaxMaker
@@ -61,7 +64,7 @@ def screening_maker(
         raise ValueError(f"relax engine {relax_engine!r}: choose from {', '.join(RELAX_ENGINES)}")
     phonon_maker = None if not phonons else MLPPhononMaker(
         model=model, n_supercells=phonon_supercells, fc_method=fc_method, temperature_K=temperature_K,
-        min_supercell_atoms=min_supercell_atoms, third_order_method=third_order,
+        min_supercell_atoms=min_supercell_atoms, third_order_method=third_order, stability=stability,
     )  # fmt: skip
     temperatures = [float(t) for t in md_temperatures]
     if md is None:

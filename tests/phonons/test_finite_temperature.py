@@ -22,6 +22,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from na_lattice_flows.phonons.finite_temperature import (
     EffectivePhononSettings,
     EffectivePhononsNotConverged,
+    classical_free_energy_meV,
     commensurate_frequencies,
     effective_phonons,
 )
@@ -62,19 +63,29 @@ def highest(ph: Phonopy, full_fc) -> float:
     return float(commensurate_frequencies(fresh, np.asarray(full_fc)).max())
 
 
+def full_of(ph: Phonopy) -> np.ndarray:
+    return compact_fc_to_full_fc(ph.primitive, ph.force_constants)
+
+
 def test_effective_phonons_are_harmonic_at_low_temperature_and_stiffen_as_hiphive_finds_near_melting(harmonic):
     from hiphive import ClusterSpace
     from hiphive.force_constant_model import ForceConstantModel
     from hiphive.self_consistent_phonons import self_consistent_harmonic_model
 
-    harmonic_top = highest(harmonic, compact_fc_to_full_fc(harmonic.primitive, harmonic.force_constants))
-    cold, _ = effective_phonons(harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=5.0, n_structures=10))
-    assert cold.converged and highest(harmonic, cold.force_constants) == pytest.approx(harmonic_top, rel=0.02)
+    harmonic_top = highest(harmonic, full_of(harmonic))
+    cold, cold_ph = effective_phonons(harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=5.0, n_structures=10))
+    assert cold.converged and highest(harmonic, full_of(cold_ph)) == pytest.approx(harmonic_top, rel=0.02)
     warm, effective = effective_phonons(harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=60.0, n_structures=10))
-    assert warm.converged and len(warm.iterations) > 1 and warm.iterations[-1].max_change_thz < 0.1
-    ours = highest(harmonic, warm.force_constants) / harmonic_top
+    assert warm.converged and warm.free_energy_change_meV < 1.0 and len(warm.iterations) >= 10  # two windows of 5
+    ours = highest(harmonic, full_of(effective)) / harmonic_top
     assert 1.08 < ours < 1.20  # measured 1.13: the repulsive wall stiffens argon at fixed volume
     assert effective.force_constants.shape == harmonic.force_constants.shape  # compact, as the harmonic step's
+    fresh = Phonopy(harmonic.unitcell, supercell_matrix=harmonic.supercell_matrix, primitive_matrix=harmonic.primitive_matrix)
+    harmonic_free_energy = classical_free_energy_meV(commensurate_frequencies(fresh, full_of(harmonic)), 60.0, 32)
+    stiffening = np.exp((warm.iterations[-1].free_energy_meV_per_atom - harmonic_free_energy) / (3 * 8.617333e-2 * 60.0))
+    assert 1.04 < stiffening < 1.20  # the geometric-mean frequency, from F = 3 k_B T <ln(h nu / k_B T)> per atom
+    # the fit-vs-input change falls from the first iteration (harmonic -> thermal) to the noise floor
+    assert warm.iterations[0].rms_change_thz > 2 * warm.iterations[-1].rms_change_thz
 
     # hiphive's loop on the same model and supercell (its own rattler, cluster space and fit; nearest neighbours
     # only, so its absolute frequencies differ): the same stiffening factor
@@ -92,9 +103,34 @@ def test_effective_phonons_are_harmonic_at_low_temperature_and_stiffen_as_hiphiv
 
 
 def test_a_loop_that_cannot_converge_says_so_and_bad_temperatures_are_refused(harmonic):
-    settings = EffectivePhononSettings(temperature_K=60.0, n_structures=4, max_iterations=2, tolerance_thz=1e-4)
-    with pytest.raises(EffectivePhononsNotConverged, match=r"at 60 K: not converged in 2 iterations \(last change .* tolerance 0.0001"):
+    settings = EffectivePhononSettings(temperature_K=60.0, n_structures=4, window=2, max_iterations=6, free_energy_tolerance_meV=1e-6)
+    with pytest.raises(EffectivePhononsNotConverged, match=r"at 60 K: not converged in 6 iterations \(window means still moving: free energy by .* tolerance 1e-06"):
         effective_phonons(harmonic, lj_forces(harmonic), settings)
     for temperature in (0.0, -300.0, float("nan"), float("inf")):
         with pytest.raises(ValidationError, match="temperature_K"):
             EffectivePhononSettings(temperature_K=temperature)
+
+
+def test_the_classical_free_energy_of_the_convergence_test_is_that_of_harmonic_oscillators():
+    """3N modes at one frequency nu: F per atom = 3 k_B T ln(h nu / k_B T); the Gamma translations (0 THz) left out."""
+    kT_eV = 8.617333e-5 * 800.0
+    frequencies = np.array([[0.0, 0.0, 0.0, 5.0, 5.0, 5.0], [5.0] * 6])  # 2 q-points, 2 atoms per cell: 4 atoms
+    expected = 1000 * kT_eV * 9 * np.log(5.0 * 4.135667e-3 / kT_eV) / 4
+    assert classical_free_energy_meV(frequencies, 800.0, 4) == pytest.approx(expected, rel=1e-5)
+    assert classical_free_energy_meV(-frequencies, 800.0, 4) == pytest.approx(expected, rel=1e-5)  # |nu| of imaginary modes
+
+
+def test_md_snapshots_give_the_effective_frequencies_of_the_self_consistent_loop_and_refuse_hopping_atoms(harmonic, tmp_path):
+    """TDEP-style force constants from a 40 K NVT run of LJ argon stiffen as the self-consistent loop's at 40 K
+    do (both sample the anharmonic wall; classical statistics in both); a limit below the thermal amplitude is a
+    named refusal, as a sodium hop would be."""
+    from na_lattice_flows.phonons.md_effective import AtomsLeftTheirSites, MDEffectiveSettings, md_effective_phonons
+
+    harmonic_top = highest(harmonic, full_of(harmonic))
+    _, scha = effective_phonons(harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=40.0, n_structures=10))
+    settings = MDEffectiveSettings(temperature_K=40.0, n_equilibration_steps=400, n_production_steps=4000, timestep_fs=5.0)
+    md = md_effective_phonons(harmonic, LJ, settings, tmp_path / "md.h5")
+    scha_factor, md_factor = highest(harmonic, full_of(scha)) / harmonic_top, highest(harmonic, full_of(md)) / harmonic_top
+    assert scha_factor > 1.03 and md_factor == pytest.approx(scha_factor, abs=0.04)
+    with pytest.raises(AtomsLeftTheirSites, match=r"MD at 40 K: atom \d+ \(Ar\) is .* from its site in frame \d+ \(limit 0.05 A\)"):
+        md_effective_phonons(harmonic, LJ, settings.model_copy(update={"max_displacement_A": 0.05}), tmp_path / "md.h5")

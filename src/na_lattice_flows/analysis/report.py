@@ -7,17 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from phonopy import Phonopy
 from pymatgen.core import Structure
-from pymatgen.io.phonopy import get_phonopy_structure
 
 from na_lattice_flows.analysis import figures
 from na_lattice_flows.analysis.dataset import correlations, dataset, export_table, usable
 from na_lattice_flows.analysis.html import Section, disputed_section, figure_html, page_html, table_html
 from na_lattice_flows.analysis.interactive import interactive_html, plotly_library
 from na_lattice_flows.analysis.ml import NotEnoughData, rank_candidates, train_diffusion_models
+from na_lattice_flows.analysis.temperature_stability import phonopy_from_output, temperature_stability_section
 from na_lattice_flows.analysis.training_figures import force_field_section
 from na_lattice_flows.execution import queries
 from na_lattice_flows.execution.queries import arrhenius_series, doped_study_documents, md_curves, phonon_output, summaries_of
@@ -38,17 +36,6 @@ class Report:
     model_paths: list[Path]
     figures: list[Path]
     cannot_compute: list[str]
-
-
-def phonopy_from_output(structure: Structure, output: dict) -> Phonopy:
-    """Rebuild the phonon job's Phonopy object from its stored force constants."""
-    primitive = output.get("primitive_matrix") or "auto"  # older documents: phonopy's choice on the same cell
-    ph = Phonopy(get_phonopy_structure(structure), supercell_matrix=output["supercell_matrix"], primitive_matrix=primitive)
-    force_constants = np.asarray(output["force_constants"], dtype=float)
-    if force_constants.shape[1] != len(ph.supercell) or force_constants.shape[0] not in (len(ph.primitive), len(ph.supercell)):
-        raise ValueError(f"stored force constants {force_constants.shape} do not fit the {len(ph.supercell)}-atom supercell")
-    ph.force_constants = force_constants
-    return ph
 
 
 def _top(table: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -287,8 +274,8 @@ def build_report(
     drawn = Section("Figures", plots + "".join(figure_html) or "<p class='note'>No figure could be drawn yet.</p>")
     force_fields = force_field_section(page, queries.trained_model_documents(session), queries.frame_benchmark_documents(session),
                                        queries.dft_phonon_documents(session))  # fmt: skip
-    sections = [provenance, structures, candidates, disputed_section(table), correlation, models, drawn, _doping_section(page, session),
-                force_fields, _failures_section(session, table, campaign_id)]  # fmt: skip
+    sections = [provenance, structures, candidates, disputed_section(table), temperature_stability_section(page, session, table, n_dispersions),
+                correlation, models, drawn, _doping_section(page, session), force_fields, _failures_section(session, table, campaign_id)]  # fmt: skip
     path = page.out_dir / "index.html"
     path.write_text(page_html(campaign_id, [s for s in sections if s is not None], page.cannot, len(page.figures) // 2,
                               head=plotly_library() if plots else ""))  # fmt: skip

@@ -108,9 +108,9 @@ def same_crystal(structure: Structure, stored_cell: str) -> bool:
 
 # Where results are written is not a setting of the physics: the same flow writing elsewhere is a repeat.
 LOCATION_FIELDS = ("trajectory_dir",)
-# Maker fields added after release 0.2 whose unset value (None) means "as before": left out of the description
-# while unset, so that the settings of earlier campaigns keep their fingerprints
-OPTIONAL_FIELDS_ADDED = ("committee_maker",)
+# Maker fields added after release 0.2, with the value that means "as before": left out of the description while
+# they hold it, so that the settings of earlier campaigns keep their fingerprints
+OPTIONAL_FIELDS_ADDED = {"committee_maker": None, "stability": "harmonic"}
 
 
 def settings_fingerprint(maker: Any) -> str:
@@ -136,9 +136,9 @@ def _settings_description(maker: Any, keep_modules: bool) -> Any:
 
 
 def _drop_unset(value: Any) -> Any:
-    """``value`` without the ``OPTIONAL_FIELDS_ADDED`` that are None, at any depth."""
+    """``value`` without the ``OPTIONAL_FIELDS_ADDED`` that hold their "as before" value, at any depth."""
     if isinstance(value, dict):
-        return {k: _drop_unset(v) for k, v in value.items() if not (k in OPTIONAL_FIELDS_ADDED and v is None)}
+        return {k: _drop_unset(v) for k, v in value.items() if not (k in OPTIONAL_FIELDS_ADDED and v == OPTIONAL_FIELDS_ADDED[k])}
     if isinstance(value, list):
         return [_drop_unset(item) for item in value]
     return value

@@ -88,6 +88,12 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--temperature", type=temperature, default=SETTINGS.temperature_K,
                         help=f"K, for the MSD descriptors (default {SETTINGS.temperature_K:g})")
+    parser.add_argument(
+        "--stability", choices=["harmonic", "finite-temperature"], default="harmonic",
+        help="harmonic: a structure with an imaginary mode at 0 K gets no MD (the study's screen; default); "
+        "finite-temperature: such structures are judged again on their effective phonons at --temperature "
+        "(self-consistent, with the MLP; ~10-20x a harmonic step, for those structures only), and described by them",
+    )  # fmt: skip
     md = parser.add_mutually_exclusive_group()
     md.add_argument("--md", dest="md", action="store_true", default=None,
                     help="run MD; the default with phonons (only dynamically stable structures), needed with --no-phonons "
@@ -124,7 +130,7 @@ def _flow_maker(args: argparse.Namespace):
     return screening_maker(
         model=args.model, relax_engine=args.relax_engine, fmax=args.fmax, phonons=not args.no_phonons,
         phonon_supercells=args.phonon_supercells, fc_method=args.fc_method, third_order=args.third_order,
-        temperature_K=args.temperature, md=args.md, md_preset=args.md_preset, md_temperatures=args.md_temperatures,
+        temperature_K=args.temperature, stability=args.stability, md=args.md, md_preset=args.md_preset, md_temperatures=args.md_temperatures,
         md_overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
         md_engine=args.md_engine, trajectory_dir=trajectory_folder(args.trajectory_dir, store_settings(args).workdir),
         min_supercell_atoms=args.min_supercell_atoms, elastic=args.elastic,

@@ -17,6 +17,7 @@ from na_lattice_flows.cli.common import (
     store_settings,
     write_table,
 )
+from na_lattice_flows.cli.options import model_name, number, numbers, temperature_grid
 from na_lattice_flows.settings import SETTINGS
 
 
@@ -66,6 +67,20 @@ def add_commands(commands) -> dict:
     submit.add_argument("--trajectory-dir", help="where trajectories go (default <workdir>/trajectories; every worker sees it)")
     submit.add_argument("--force", action="store_true", help="submit even if the same study is already in the store")
     add_store_options(submit)
+    soft = actions.add_parser(
+        "soft-mode", help="T_C from the soft mode: effective phonons at each temperature, omega^2 of the soft mode extrapolated to zero",
+        description="The self-consistent effective phonons (phonons.finite_temperature) of a high-symmetry cell (e.g. cubic "
+        "Na3SbS4) at each temperature, from the hot side down; the soft mode's omega_eff^2 against T and the temperature where "
+        "its line crosses zero, with the fit's standard error. Prints JSON.",
+    )  # fmt: skip
+    soft.add_argument("structure", help="the high-symmetry cell (CIF or POSCAR)")
+    soft.add_argument("--temperatures", type=temperature_grid, default="300:900:100", help="START:STOP:STEP or comma-separated K (default 300:900:100)")
+    soft.add_argument("--model", type=model_name, default=SETTINGS.default_model, help=f"MLP registry name (default {SETTINGS.default_model})")
+    soft.add_argument("--qpoint", type=numbers(), help="reduced q of the soft mode, e.g. 0.5,0.5,0.5 (default: the harmonic phonons' softest)")
+    soft.add_argument("--supercell", help="NxMxK (default: the paper supercell, >= 80 atoms)")
+    soft.add_argument("--structures", type=number(at_least=1, integer=True), default=20, help="thermal supercells per iteration (default 20)")
+    soft.add_argument("--no-relax", action="store_true", help="keep the cell as given (default: relaxed with the model in its space group)")
+    soft.add_argument("--output", help="also write the JSON to this file, and the figure of omega^2 against T beside it (.png, .svg)")
     results = actions.add_parser("results", help="the doped studies' tables")
     results.add_argument("--table", choices=["systems", "transport"], default="systems", help="per system (T_C, D*, D_sigma, H_R, Ea) or per temperature")
     results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
@@ -75,7 +90,7 @@ def add_commands(commands) -> dict:
 
 
 def cmd_doping(args: argparse.Namespace) -> int:
-    return {"cell": _cell, "host": _host, "submit": _submit, "results": _results}[args.doping_action](args)
+    return {"cell": _cell, "host": _host, "submit": _submit, "soft-mode": _soft_mode, "results": _results}[args.doping_action](args)
 
 
 def _output_format(out: Path) -> str:
@@ -163,6 +178,49 @@ def _submit(args: argparse.Namespace) -> int:
         fw_id = add_flow(session, flow, f"doping {study_id}", {"study": "doping", "study_id": study_id, "formula": structure.composition.reduced_formula})
     systems = ", ".join(name for name, _, _ in maker.systems())
     print(f"Submitted doped study {study_id} (workflow {fw_id}, {len(flow.jobs)} jobs; systems: {systems}). Run it with `na-flows run`.")
+    return 0
+
+
+def _soft_mode(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from na_lattice_flows.doping.cells import parse_supercell
+    from na_lattice_flows.doping.hosts import relax_in_space_group
+    from na_lattice_flows.models import get_calculator
+    from na_lattice_flows.phonons.finite_temperature import model_forces_of
+    from na_lattice_flows.phonons.force_constants import fit_force_constants
+    from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
+    from na_lattice_flows.phonons.soft_mode import soft_mode_transition
+    from na_lattice_flows.structure.supercells import paper_supercell
+
+    if args.qpoint is not None and len(args.qpoint) != 3:
+        raise ValueError(f"--qpoint {args.qpoint}: give three reduced coordinates, e.g. 0.5,0.5,0.5")
+    output = Path(args.output) if args.output else None
+    if output is not None and (output.is_dir() or not output.parent.is_dir()):
+        raise ValueError(f"--output {output}: not a file in an existing folder")
+    calculator = get_calculator(args.model)
+    structure = read_structure_file(args.structure)
+    if not args.no_relax:
+        structure = relax_in_space_group(structure, calculator)
+    if args.supercell:
+        n = parse_supercell(args.supercell)
+        matrix = [[n[0], 0, 0], [0, n[1], 0], [0, 0, n[2]]]
+    else:
+        matrix = paper_supercell(structure).supercell_matrix
+    reference = random_displacement_reference(structure, matrix, lambda cells: predict_forces(cells, calculator, progress=True, label="harmonic"),
+                                              name=Path(args.structure).stem)  # fmt: skip
+    ph = fit_force_constants(reference)
+    bar = tqdm(total=len(args.temperatures), desc="temperatures", unit="T")
+    transition = soft_mode_transition(ph, model_forces_of(ph, calculator), args.temperatures, args.qpoint,
+                                      {"n_structures": args.structures}, progress=lambda point: bar.update())  # fmt: skip
+    bar.close()
+    text = json.dumps({"structure": args.structure, "model": args.model, "supercell_matrix": matrix, **transition.model_dump()}, indent=2)
+    if output is not None:
+        from na_lattice_flows.analysis.temperature_stability import soft_mode_figure
+
+        output.write_text(text + "\n")
+        soft_mode_figure(transition.model_dump(), structure.composition.reduced_formula, output.parent, output.stem)
+    print(text)
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from na_lattice_flows.checks import range_problem
 from na_lattice_flows.models import UnknownModelError, resolve_model
 
@@ -44,3 +46,17 @@ def model_name(text: str) -> str:
         return resolve_model(text).name
     except UnknownModelError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def temperature_grid(text: str) -> list[float]:
+    """An argparse type: temperatures in K, as START:STOP:STEP (STOP included) or comma-separated, each > 0."""
+    one = number(above=0, unit="K")
+    if ":" not in text:
+        return numbers(above=0, unit="K")(text)
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: give START:STOP:STEP (e.g. 300:900:50) or comma-separated temperatures")
+    start, stop, step = one(parts[0]), one(parts[1]), one(parts[2])
+    if stop < start:
+        raise argparse.ArgumentTypeError(f"{text!r}: STOP {stop:g} K is below START {start:g} K")
+    return [float(t) for t in np.arange(start, stop + step / 2, step)]

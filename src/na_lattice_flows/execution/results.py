@@ -24,6 +24,7 @@ from na_lattice_flows.workflow.columns import (
     RESULT_COLUMNS,
     STABILITY_COLUMNS,
     STRUCTURE_COLUMNS,
+    TEMPERATURE_STABILITY_COLUMNS,
     TRANSPORT_COLUMNS,
 )
 
@@ -93,6 +94,7 @@ def _result_row(workflow: dict, metadata: dict, summary: dict, state: str, error
         "supercell_n_atoms": summary.get("supercell_n_atoms"),
         "supercell_length_ratio": summary.get("supercell_length_ratio"),
         **{column: (summary.get("phonons") or {}).get(column) for column in (*PHONON_COLUMNS, *STABILITY_COLUMNS)},
+        **temperature_stability_columns(summary.get("phonons")),
         **committee_columns(summary.get("committee")),
         **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
         "md_temperature_K": transport.get("reference_temperature_K"),
@@ -104,6 +106,15 @@ def _result_row(workflow: dict, metadata: dict, summary: dict, state: str, error
         **{column: (summary.get("provenance") or {}).get(column) for column in PROVENANCE_COLUMNS},
         "error": "; ".join(errors) or None,
     }  # fmt: skip
+
+
+def temperature_stability_columns(phonons: dict | None) -> dict:
+    """The verdict's method and the harmonic one beside it; a record written before 0.4 was judged harmonically."""
+    phonons = phonons or {}
+    if phonons.get("dynamically_stable") is None or phonons.get("stability_method") is not None:
+        return {column: phonons.get(column) for column in TEMPERATURE_STABILITY_COLUMNS}
+    return {"harmonically_stable": phonons["dynamically_stable"], "stability_method": "harmonic", "min_effective_frequency_thz": None,
+            "descriptors_from": "harmonic"}  # fmt: skip
 
 
 def committee_columns(committee: dict | None) -> dict:

@@ -34,7 +34,7 @@ def _failure(candidate_id: str, exc: Exception) -> str:
     return f"{candidate_id}: {type(exc).__name__}: {exc}"
 
 
-@job(data=["force_constants", "mode_data"], output_schema=PhononBatchDocument)
+@job(data=["force_constants", "effective_force_constants", "mode_data"], output_schema=PhononBatchDocument)
 def mlp_phonons_batch(
     structures: list[Structure | None],
     candidate_ids: list[str],
@@ -47,6 +47,7 @@ def mlp_phonons_batch(
     low_freq_cutoff_thz: float,
     min_supercell_atoms: int,
     max_atoms_per_call: int | None = None,
+    stability: str = "harmonic",
 ) -> PhononBatchDocument:
     """One structure that is missing (None), cannot be set up or cannot be fitted is recorded in ``errors``; the
     others go on."""
@@ -68,7 +69,7 @@ def mlp_phonons_batch(
         try:
             reference = reference_with_forces(ph, structure_forces, candidate_id, amplitude_A, seed)
             documents[index] = phonon_document(reference, structures[index], candidate_id, model, amplitude_A, fc_method,
-                                               temperature_K, low_freq_cutoff_thz)  # fmt: skip
+                                               temperature_K, low_freq_cutoff_thz, stability=stability)  # fmt: skip
         except Exception as exc:  # noqa: BLE001
             errors[index] = _failure(candidate_id, exc)
     return PhononBatchDocument(candidate_ids=candidate_ids, documents=documents, errors=errors, max_atoms_per_call=max_atoms_per_call)
@@ -99,6 +100,7 @@ class BatchedPhononMaker(Maker):
             raise ValueError(f"{len(structures)} structures but {len(candidate_ids)} candidate ids")
         p = self.phonons
         batch = mlp_phonons_batch(structures, candidate_ids, p.model, p.n_supercells, p.amplitude_A, p.seed, p.fc_method,
-                                  p.temperature_K, p.low_freq_cutoff_thz, p.min_supercell_atoms, self.max_atoms_per_call)  # fmt: skip
+                                  p.temperature_K, p.low_freq_cutoff_thz, p.min_supercell_atoms, self.max_atoms_per_call,
+                                  p.stability)  # fmt: skip
         batch.name = f"{self.name} ({len(structures)} structures)"
         return batch

@@ -67,6 +67,11 @@ class PhononDescriptors(BaseModel):
     min_frequency_thz: float | None = None
     stability_rule: str | None = Field(None, description="What decided the verdict (phonons.stability): stable, soft mode, acoustic artifact near Gamma")
     stability_reason: str | None = Field(None, description="The verdict in words, with the deciding mode")
+    # added in 0.4 (stability at the screening temperature, phonons.finite_temperature); None in older records: harmonic
+    harmonically_stable: bool | None = Field(None, description="The harmonic verdict (dynamically_stable is the one at T where it was computed)")
+    stability_method: str | None = Field(None, description="What dynamically_stable was judged on: harmonic or finite-temperature")
+    min_effective_frequency_thz: float | None = Field(None, description="Lowest frequency of the effective phonons at T, where computed")
+    descriptors_from: str | None = Field(None, description="The force constants of the descriptors: harmonic, or effective at T")
     msd_na_avg_A2: float = Field(description="Mean over Na sites and directions of <u^2>")
     msd_na_max_A2: float = Field(description="Largest <u_alpha^2> of any Na site and direction")
     msd_per_site_A2: list[list[float]] = Field(description="(n_sites, 3) <u_x^2>, <u_y^2>, <u_z^2> of the primitive cell")

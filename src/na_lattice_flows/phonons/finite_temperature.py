@@ -10,22 +10,45 @@ supercell removed), fit second-order force constants to them (symfc, as the harm
 
     Phi_{n+1} = alpha Phi_fit + (1 - alpha) Phi_n
 
-until self-consistency: the fit's frequencies at the supercell's commensurate q-points differ from those of the
-force constants it was drawn from by less than ``tolerance_thz`` (the largest difference; measured before the
-mixing, which would shrink it by alpha without bringing the loop nearer). Not converged after ``max_iterations``:
-``EffectivePhononsNotConverged``, with the history.
+The loop is stochastic: each fit carries the noise of a finite sample (cubic Na3PS4 with 7net-0 at 800 K, 20
+supercells per iteration: the fit's commensurate frequencies scatter by 0.18 THz RMS around the stationary ones,
+however long it runs), so no single iteration's change can fall below a fixed tolerance. Convergence is judged on
+window averages instead: with F the classical harmonic free energy per atom of the commensurate modes,
+
+    F = (k_B T / N) sum_{q, nu} ln(h |nu_{q nu}| / k_B T)      (the three zero modes at Gamma left out)
+
+the loop has converged when the mean of F over the last ``window`` iterations differs from its mean over the
+``window`` before by less than ``free_energy_tolerance_meV`` (1 meV per atom at 800 K is a 1.4 % change of the
+geometric-mean frequency), and so does the mean of the lowest commensurate frequency (the Gamma translations left
+out) by less than ``frequency_tolerance_thz``: F is a sum over all modes and hardly sees the three that decide
+stability (in bcc LJ argon F settles while the soft mode still drifts through zero). The result is the average of the mixed force constants over the last window, which
+also averages the sampling noise down. Not converged after ``max_iterations``: ``EffectivePhononsNotConverged``,
+with the history.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 from phonopy import Phonopy
+from phonopy.physical_units import get_physical_units
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.phonons.force_constants import fit_force_constants
-from na_lattice_flows.phonons.references import reference_from_phonopy
+from na_lattice_flows.phonons.references import predict_forces, reference_from_phonopy
+from na_lattice_flows.phonons.stability import (
+    StabilityVerdict,
+    in_supercell_gamma_zone,
+    mesh_and_path_frequencies,
+    stability_screen,
+)
+
+ZERO_MODE_THZ = 0.05  # |nu| below this at Gamma: a translation, left out of the free energy
+HARMONIC, FINITE_TEMPERATURE = "harmonic", "finite-temperature"  # the screen's stability methods
+STABILITY_METHODS = (HARMONIC, FINITE_TEMPERATURE)
 
 
 class EffectivePhononsNotConverged(RuntimeError):
@@ -34,27 +57,35 @@ class EffectivePhononsNotConverged(RuntimeError):
 
 class EffectivePhononSettings(BaseModel):
     temperature_K: float = Field(gt=0, allow_inf_nan=False, description="Temperature of the thermal displacements")
-    n_structures: int = Field(30, ge=1, description="Supercells drawn per iteration")
+    n_structures: int = Field(20, ge=1, description="Supercells drawn per iteration")
     alpha: float = Field(0.3, gt=0, le=1, description="Mixing of the new fit into the force constants")
-    max_iterations: int = Field(30, ge=1)
-    tolerance_thz: float = Field(0.1, gt=0, description="Largest fit-vs-input difference of a commensurate frequency that counts as converged")
+    window: int = Field(5, ge=1, description="Iterations averaged for the convergence test and the result")
+    max_iterations: int = Field(40, ge=2)
+    free_energy_tolerance_meV: float = Field(
+        1.0, gt=0, allow_inf_nan=False, description="Largest change of the window-mean free energy per atom that counts as converged"
+    )
+    frequency_tolerance_thz: float = Field(
+        0.05, gt=0, allow_inf_nan=False, description="Largest change of the window-mean lowest frequency that counts as converged"
+    )
     seed: int = Field(0, ge=0)
 
 
 class IterationRecord(BaseModel):
     iteration: int
-    min_frequency_thz: float = Field(description="Lowest commensurate frequency after mixing (imaginary: negative)")
-    max_change_thz: float = Field(description="Largest difference of a commensurate frequency, fit vs the force constants drawn from")
+    min_frequency_thz: float = Field(description="Lowest commensurate frequency after mixing, Gamma's translations left out (imaginary: negative)")
+    rms_change_thz: float = Field(description="RMS difference of the commensurate frequencies, fit vs the force constants drawn from")
+    free_energy_meV_per_atom: float = Field(description="Classical harmonic free energy of the mixed force constants")
     mean_displacement_A: float
 
 
 class EffectivePhonons(BaseModel):
-    """The converged effective force constants (full, eV/A^2, phonopy's (N, N, 3, 3)) and how they came."""
+    """How the effective force constants came (they are returned apart, in a Phonopy object)."""
 
     temperature_K: float
     iterations: list[IterationRecord]
     converged: bool
-    force_constants: list = Field(description="Full second-order force constants of the supercell, eV/A^2")
+    free_energy_change_meV: float = Field(description="Change of the window-mean free energy at convergence")
+    frequency_change_thz: float = Field(description="Change of the window-mean lowest frequency at convergence")
 
 
 def commensurate_frequencies(ph: Phonopy, full_force_constants: np.ndarray) -> np.ndarray:
@@ -67,6 +98,21 @@ def commensurate_frequencies(ph: Phonopy, full_force_constants: np.ndarray) -> n
     return np.asarray(ph.get_qpoints_dict()["frequencies"])
 
 
+def lowest_frequency(frequencies_thz: np.ndarray) -> float:
+    """The lowest commensurate frequency but the three translations at Gamma (the first q-point)."""
+    return float(min(np.min(frequencies_thz[1:], initial=np.inf), np.sort(frequencies_thz[0])[3:].min(initial=np.inf)))
+
+
+def classical_free_energy_meV(frequencies_thz: np.ndarray, temperature_K: float, n_atoms: int) -> float:
+    """F per atom (meV) of classical harmonic oscillators at the commensurate frequencies (module docstring);
+    an imaginary mode counts with |nu|, which is enough to follow the loop's drift."""
+    magnitudes = np.abs(np.asarray(frequencies_thz, float).ravel())
+    magnitudes = magnitudes[magnitudes > ZERO_MODE_THZ]
+    units = get_physical_units()
+    kT_eV = units.KB * temperature_K
+    return float(1000 * kT_eV * np.sum(np.log(magnitudes * units.THzToEv / kT_eV)) / n_atoms)
+
+
 def thermal_supercells(ph: Phonopy, full_force_constants: np.ndarray, n: int, temperature_K: float, seed: int) -> np.ndarray:
     """Displacements (n, N, 3), A, of supercells drawn from the classical thermal distribution of the force
     constants at T (hiphive's phonon rattler; |w^2| for imaginary modes)."""
@@ -77,9 +123,13 @@ def thermal_supercells(ph: Phonopy, full_force_constants: np.ndarray, n: int, te
     ideal = Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
     state = np.random.get_state()
     np.random.seed(seed)  # hiphive's rattler draws from numpy's global generator
+    rattler_log = logging.getLogger("hiphive")
+    level = rattler_log.level
+    rattler_log.setLevel(logging.ERROR)  # it warns "Imaginary modes present" at every draw of an unstable start
     try:
         rattled = generate_phonon_rattled_structures(ideal, full_force_constants, n, temperature_K)
     finally:
+        rattler_log.setLevel(level)
         np.random.set_state(state)
     return np.asarray([atoms.positions - ideal.positions for atoms in rattled])
 
@@ -97,37 +147,115 @@ def effective_phonons(
     from phonopy.harmonic.force_constants import compact_fc_to_full_fc
 
     work = Phonopy(ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix)
+    n_atoms = len(work.supercell.numbers)
     fc = np.asarray(ph.force_constants)
     full = compact_fc_to_full_fc(ph.primitive, fc) if fc.shape[0] != fc.shape[1] else fc.copy()
     frequencies = commensurate_frequencies(work, full)
     history: list[IterationRecord] = []
+    mixed: deque[np.ndarray] = deque(maxlen=settings.window)  # the mixed force constants of the last window
+    window, change, frequency_change = settings.window, float("nan"), float("nan")
     for iteration in range(1, settings.max_iterations + 1):
         displacements = thermal_supercells(work, full, settings.n_structures, settings.temperature_K, settings.seed + iteration)
         work.dataset = {"displacements": displacements, "forces": forces_of(displacements)}
         fitted = fit_force_constants(reference_from_phonopy(work, "effective", f"thermal displacements at {settings.temperature_K} K"),
                                      method="symfc")  # fmt: skip
         fitted_full = compact_fc_to_full_fc(fitted.primitive, fitted.force_constants)
-        residual = float(np.abs(commensurate_frequencies(work, fitted_full) - frequencies).max())
+        rms_change = float(np.sqrt(np.mean((commensurate_frequencies(work, fitted_full) - frequencies) ** 2)))
         full = settings.alpha * fitted_full + (1 - settings.alpha) * full
         frequencies = commensurate_frequencies(work, full)
-        record = IterationRecord(iteration=iteration, min_frequency_thz=float(frequencies.min()), max_change_thz=residual,
+        mixed.append(full)
+        record = IterationRecord(iteration=iteration, min_frequency_thz=lowest_frequency(frequencies), rms_change_thz=rms_change,
+                                 free_energy_meV_per_atom=classical_free_energy_meV(frequencies, settings.temperature_K, n_atoms),
                                  mean_displacement_A=float(np.linalg.norm(displacements, axis=2).mean()))  # fmt: skip
         history.append(record)
         if progress is not None:
             progress(record)
-        if residual < settings.tolerance_thz:
-            return _result(ph, full, settings, history)
+        if iteration >= 2 * window:
+            change, frequency_change = _window_change(history, window, "free_energy_meV_per_atom"), _window_change(history, window, "min_frequency_thz")
+            if change < settings.free_energy_tolerance_meV and frequency_change < settings.frequency_tolerance_thz:
+                return _result(ph, np.mean(mixed, axis=0), settings, history, change, frequency_change)
     raise EffectivePhononsNotConverged(
-        f"effective phonons at {settings.temperature_K:g} K: not converged in {settings.max_iterations} iterations (last "
-        f"change {history[-1].max_change_thz:.3f} THz, tolerance {settings.tolerance_thz:g}; lowest frequency "
+        f"effective phonons at {settings.temperature_K:g} K: not converged in {settings.max_iterations} iterations (window means "
+        f"still moving: free energy by {change:.2f} meV/atom, tolerance {settings.free_energy_tolerance_meV:g}; lowest frequency by "
+        f"{frequency_change:.3f} THz, tolerance {settings.frequency_tolerance_thz:g}; last lowest frequency "
         f"{history[-1].min_frequency_thz:.2f} THz): more structures per iteration or a smaller alpha"
     )
 
 
-def _result(ph: Phonopy, full: np.ndarray, settings: EffectivePhononSettings, history) -> tuple[EffectivePhonons, Phonopy]:
+def _window_change(history: list[IterationRecord], window: int, field: str) -> float:
+    """|mean over the last window - mean over the window before| of one recorded quantity."""
+    values = [getattr(record, field) for record in history[-2 * window:]]
+    return abs(float(np.mean(values[window:]) - np.mean(values[:window])))
+
+
+def _result(ph: Phonopy, full: np.ndarray, settings: EffectivePhononSettings, history, change: float,
+            frequency_change: float) -> tuple[EffectivePhonons, Phonopy]:  # fmt: skip
     from phonopy.harmonic.force_constants import full_fc_to_compact_fc
 
     effective = Phonopy(ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix)
     effective.force_constants = full_fc_to_compact_fc(effective.primitive, full)
-    record = EffectivePhonons(temperature_K=settings.temperature_K, iterations=history, converged=True, force_constants=full.tolist())
+    record = EffectivePhonons(temperature_K=settings.temperature_K, iterations=history, converged=True,
+                              free_energy_change_meV=change, frequency_change_thz=frequency_change)  # fmt: skip
     return record, effective
+
+
+def model_forces_of(ph: Phonopy, calculator) -> Callable[[np.ndarray], np.ndarray]:
+    """``forces_of`` for ``effective_phonons`` from an ASE calculator: its forces on ``ph``'s supercell displaced,
+    less its residual forces on the ideal supercell (the model's own equilibrium differs a little from the cell's)."""
+    from ase import Atoms
+
+    supercell = ph.supercell
+    ideal = Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
+    residual = predict_forces([ideal], calculator)[0]
+
+    def forces_of(displacements: np.ndarray) -> np.ndarray:
+        cells = []
+        for displacement in displacements:
+            cell = ideal.copy()
+            cell.positions += displacement
+            cells.append(cell)
+        return predict_forces(cells, calculator) - residual
+
+    return forces_of
+
+
+def lowest_frequency_off_translations(ph: Phonopy) -> float:
+    """The lowest frequency (THz, imaginary negative) on the stability screen's mesh and path, the three acoustic
+    branches inside the supercell's Brillouin zone around Gamma left out: what "the lowest effective frequency"
+    means for a stable structure, whose overall minimum is the translations' zero at Gamma."""
+    qpoints, frequencies = mesh_and_path_frequencies(ph)
+    frequencies = np.sort(frequencies, axis=1)
+    near_gamma = in_supercell_gamma_zone(ph, qpoints)
+    return float(min(frequencies[~near_gamma].min(initial=np.inf), frequencies[near_gamma, 3:].min(initial=np.inf)))
+
+
+def stability_at_temperature(
+    ph: Phonopy, harmonic: StabilityVerdict, calculator, settings: EffectivePhononSettings
+) -> tuple[StabilityVerdict, Phonopy, EffectivePhonons | None]:
+    """The screen's verdict at ``settings.temperature_K`` for a structure the harmonic screen calls unstable: the
+    effective phonons' verdict, the force constants it was made on and the loop's record. A soft mode that
+    survives at T keeps the structure unstable, and so does a loop that does not converge (the reason says which);
+    then the harmonic force constants stand."""
+    from tqdm.auto import tqdm
+
+    temperature = f"{settings.temperature_K:g} K"
+    bar = tqdm(total=settings.max_iterations, desc=f"effective phonons at {temperature}", unit="iteration", leave=False)
+
+    def progress(record: IterationRecord) -> None:
+        bar.update()
+        bar.set_postfix(F_meV=f"{record.free_energy_meV_per_atom:.2f}", lowest_THz=f"{record.min_frequency_thz:.2f}")
+
+    try:
+        record, effective = effective_phonons(ph, model_forces_of(ph, calculator), settings, progress)
+    except EffectivePhononsNotConverged as exc:
+        reason = f"{harmonic.reason}; not judged at {temperature}: {exc}"
+        return harmonic.model_copy(update={"dynamically_stable": False, "reason": reason}), ph, None
+    finally:
+        bar.close()
+    verdict, effective = stability_screen(effective)
+    iterations = f"effective phonons at {temperature}, {len(record.iterations)} iterations"
+    if verdict.dynamically_stable:
+        verdict.reason = f"stable at {temperature} ({iterations}; harmonically {harmonic.reason}): {verdict.reason}"
+    else:
+        verdict.reason = f"the soft mode survives at {temperature} ({iterations}): {verdict.reason}"
+    return verdict, effective, record

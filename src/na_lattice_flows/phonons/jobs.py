@@ -1,7 +1,9 @@
 """The phonon step of the screening flow: the paper's random-displacement supercells with forces from the MLP,
 second-order force constants (symfc by default, pheasy/hiphive selectable), optionally third order on the same
-supercells, the dynamic-stability screen and the lattice-dynamics descriptors. Force constants and per-mode data
-go to the JobStore's ``data`` store."""
+supercells, the dynamic-stability screen and the lattice-dynamics descriptors; with ``stability`` =
+"finite-temperature", a structure the harmonic screen calls unstable is judged again on its effective phonons at
+the descriptors' temperature (``finite_temperature``), and its descriptors come from them. Force constants and
+per-mode data go to the JobStore's ``data`` store."""
 
 from __future__ import annotations
 
@@ -14,6 +16,14 @@ from na_lattice_flows.checks import check_range
 from na_lattice_flows.models import get_calculator, model_provenance, resolve_model
 from na_lattice_flows.phonons.committee import DEFAULT_MARGIN_THZ, member_verdict
 from na_lattice_flows.phonons.descriptors import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, phonon_descriptors
+from na_lattice_flows.phonons.finite_temperature import (
+    FINITE_TEMPERATURE,
+    HARMONIC,
+    STABILITY_METHODS,
+    EffectivePhononSettings,
+    lowest_frequency_off_translations,
+    stability_at_temperature,
+)
 from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
 from na_lattice_flows.phonons.references import DisplacementReference, predict_forces, random_displacement_reference
 from na_lattice_flows.phonons.schemas import PhononDocument
@@ -36,7 +46,7 @@ def check_third_order_size(n_primitive: int, n_supercell: int, candidate_id: str
         )
 
 
-@job(data=["force_constants", "force_constants_3rd", "mode_data"], output_schema=PhononDocument)
+@job(data=["force_constants", "effective_force_constants", "force_constants_3rd", "mode_data"], output_schema=PhononDocument)
 def mlp_phonons(
     structure: Structure,
     candidate_id: str,
@@ -50,6 +60,7 @@ def mlp_phonons(
     min_supercell_atoms: int,
     third_order_method: str | None = None,
     third_order_cutoff_A: float = 5.0,
+    stability: str = HARMONIC,
 ) -> PhononDocument:
     supercell = paper_supercell(structure, min_supercell_atoms)
     if third_order_method is not None:
@@ -66,7 +77,7 @@ def mlp_phonons(
         seed=seed,
     )
     return phonon_document(reference, structure, candidate_id, model, amplitude_A, fc_method, temperature_K, low_freq_cutoff_thz,
-                           third_order_method, third_order_cutoff_A)  # fmt: skip
+                           third_order_method, third_order_cutoff_A, stability)  # fmt: skip
 
 
 def phonon_document(
@@ -80,12 +91,22 @@ def phonon_document(
     low_freq_cutoff_thz: float,
     third_order_method: str | None = None,
     third_order_cutoff_A: float = 5.0,
+    stability: str = HARMONIC,
 ) -> PhononDocument:
     """Force constants fitted to ``reference``, the stability screen and the descriptors: what the phonon step
-    records, whichever way its forces were computed (one structure per job, or batched)."""
-    stability, ph = stability_screen(fit_force_constants(reference, method=fc_method))  # ph: with the sum rules if applied
-    descriptors, mode_data = phonon_descriptors(ph, temperature_k=temperature_K, low_freq_cutoff_thz=low_freq_cutoff_thz)
-    record_verdict(descriptors, stability)
+    records, whichever way its forces were computed (one structure per job, or batched). ``stability``
+    "finite-temperature": a harmonically unstable structure is judged, and described, at ``temperature_K``."""
+    harmonic, ph = stability_screen(fit_force_constants(reference, method=fc_method))  # ph: with the sum rules if applied
+    verdict, described, effective = harmonic, ph, None
+    if stability == FINITE_TEMPERATURE and not harmonic.dynamically_stable:
+        settings = EffectivePhononSettings(temperature_K=temperature_K)  # seeded: a rerun draws the same supercells
+        verdict, described, effective = stability_at_temperature(ph, harmonic, get_calculator(model), settings)
+    descriptors, mode_data = phonon_descriptors(described, temperature_k=temperature_K, low_freq_cutoff_thz=low_freq_cutoff_thz)
+    record_verdict(descriptors, verdict)
+    descriptors.harmonically_stable = harmonic.dynamically_stable
+    descriptors.stability_method = HARMONIC if verdict is harmonic else FINITE_TEMPERATURE
+    descriptors.min_effective_frequency_thz = lowest_frequency_off_translations(described) if effective is not None else None
+    descriptors.descriptors_from = f"effective at {temperature_K:g} K" if effective is not None else HARMONIC
     fc3 = None
     if third_order_method is not None:
         fc3 = fit_third_order(reference, method=third_order_method, cutoff_A=third_order_cutoff_A).tolist()
@@ -99,7 +120,10 @@ def phonon_document(
         primitive_matrix=ph.primitive_matrix.tolist(),
         n_supercells=len(reference.forces),
         amplitude_A=amplitude_A,
-        stability=stability,
+        stability=verdict,
+        harmonic_stability=harmonic if verdict is not harmonic else None,
+        effective_phonons=effective,
+        effective_force_constants=described.force_constants.tolist() if effective is not None else None,
         descriptors=descriptors,
         structure_descriptors=structure_descriptors(structure),
         force_constants=ph.force_constants.tolist(),
@@ -115,7 +139,9 @@ class MLPPhononMaker(Maker):
     30 supercells of >= 80 atoms, every atom displaced 0.03 A, seeded; descriptors at 800 K.
     ``third_order_method`` (symfc, hiphive or pheasy) adds third-order force constants from the same supercells,
     triplets within ``third_order_cutoff_A``; off by default because no descriptor needs them and they are
-    the largest output (compact fc3 of a 200-atom supercell with 8 primitive atoms: 8.6 M numbers)."""
+    the largest output (compact fc3 of a 200-atom supercell with 8 primitive atoms: 8.6 M numbers).
+    ``stability`` "finite-temperature" judges a harmonically unstable structure on its effective phonons at
+    ``temperature_K`` (about 10-20 times the harmonic step's force evaluations, for those structures only)."""
 
     name: str = "mlp phonons"
     model: str = SETTINGS.default_model
@@ -128,9 +154,12 @@ class MLPPhononMaker(Maker):
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
     third_order_method: str | None = None
     third_order_cutoff_A: float = 5.0
+    stability: str = HARMONIC  # added in 0.4: left out of the settings fingerprint while harmonic
 
     def __post_init__(self) -> None:
         self.model = resolve_model(self.model).name
+        if self.stability not in STABILITY_METHODS:
+            raise ValueError(f"stability {self.stability!r}: choose from {', '.join(STABILITY_METHODS)}")
         check_range("n_supercells", self.n_supercells, at_least=1)
         check_range("amplitude_A", self.amplitude_A, above=0, unit="A")
         check_range("temperature_K", self.temperature_K, above=0, unit="K")
@@ -142,7 +171,7 @@ class MLPPhononMaker(Maker):
         phonons = mlp_phonons(
             structure, candidate_id, self.model, self.n_supercells, self.amplitude_A, self.seed, self.fc_method,
             self.temperature_K, self.low_freq_cutoff_thz, self.min_supercell_atoms, self.third_order_method,
-            self.third_order_cutoff_A,
+            self.third_order_cutoff_A, self.stability,
         )  # fmt: skip
         phonons.name = f"{self.name} {candidate_id}"
         return phonons

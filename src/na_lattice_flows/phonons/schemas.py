@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.phonons.descriptors import ModeData, PhononDescriptors
+from na_lattice_flows.phonons.finite_temperature import EffectivePhonons
 from na_lattice_flows.phonons.stability import StabilityVerdict
 from na_lattice_flows.structure.descriptors import StructureDescriptors
 
@@ -19,7 +20,10 @@ class PhononDocument(BaseModel):
     primitive_matrix: list[list[float]] | None = Field(None, description="phonopy's, which the compact force constants refer to")
     n_supercells: int
     amplitude_A: float
-    stability: StabilityVerdict
+    stability: StabilityVerdict = Field(description="The verdict the MD gate reads: at T where the effective phonons were computed")
+    harmonic_stability: StabilityVerdict | None = Field(None, description="The harmonic verdict, where the one at T replaced it")
+    effective_phonons: EffectivePhonons | None = Field(None, description="The self-consistent loop's record, where it ran")
+    effective_force_constants: list | None = Field(None, description="Effective second-order force constants at T, compact, eV/A^2 (data store)")
     descriptors: PhononDescriptors
     structure_descriptors: StructureDescriptors
     force_constants: list = Field(description="Second-order force constants, phonopy layout, eV/A^2 (data store)")

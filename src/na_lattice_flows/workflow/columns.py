@@ -16,6 +16,8 @@ PHONON_COLUMNS = [
       if info.annotation is float and name not in ("temperature_K", "low_freq_cutoff_thz")),
 ]  # fmt: skip
 STABILITY_COLUMNS = ["stability_rule", "stability_reason"]  # why a structure was judged (un)stable: text, not descriptors
+# the verdict at the screening temperature (``phonons.finite_temperature``); records before 0.4 read as harmonic
+TEMPERATURE_STABILITY_COLUMNS = ["harmonically_stable", "stability_method", "min_effective_frequency_thz", "descriptors_from"]
 # a committee of force fields on the verdict (``phonons.committee``); empty without one
 COMMITTEE_COLUMNS = ["disputed", "dispute", "committee_verdicts"]
 
@@ -39,7 +41,7 @@ TRANSPORT_COLUMNS = [
 
 # what a screen (and the report's table) shows; the files hold every column
 MAIN_COLUMNS = [
-    "candidate_id", "formula", "state", "dynamically_stable", "D_avg_A2_per_ps", "D_max_A2_per_ps", "melted",
+    "candidate_id", "formula", "state", "dynamically_stable", "stability_method", "D_avg_A2_per_ps", "D_max_A2_per_ps", "melted",
     "msd_na_avg_A2", "msd_na_max_A2", "acoustic_cutoff_thz", "na_pdos_center_thz", "na_vdos_center_thz",
     "haven_ratio", "activation_energy_eV", "model", "fc_method", "stability_reason", "disputed",
 ]  # fmt: skip
@@ -66,6 +68,7 @@ RESULT_COLUMNS = [
     "supercell_length_ratio",
     *PHONON_COLUMNS,
     *STABILITY_COLUMNS,
+    *TEMPERATURE_STABILITY_COLUMNS,
     *COMMITTEE_COLUMNS,
     *TRANSPORT_COLUMNS,
     "md_temperature_K",

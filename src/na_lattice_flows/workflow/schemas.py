@@ -20,6 +20,7 @@ class Provenance(BaseModel):
     phonon_model: str | None = None
     fc_method: str | None = Field(None, description="Second-order force-constant fit: symfc, pheasy or hiphive")
     phonon_temperature_K: float | None = None
+    phonon_stability: str | None = Field(None, description="The screen's stability setting: harmonic or finite-temperature (None before 0.4: harmonic)")
     md_model: str | None = None
     md_engine: str | None = Field(None, description="ase or torchsim")
     md_preset: str | None = None

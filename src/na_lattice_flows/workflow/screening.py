@@ -48,6 +48,7 @@ class ScreeningFlowMaker(Maker):
             phonon_model=phonon.model if phonon else None,
             fc_method=phonon.fc_method if phonon else None,
             phonon_temperature_K=phonon.temperature_K if phonon else None,
+            phonon_stability=phonon.stability if phonon else None,
             md_model=md.model if md else None,
             md_engine=md.engine if md else None,
             md_preset=md.preset if md else None,
