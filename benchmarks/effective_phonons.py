@@ -37,7 +37,7 @@ def structures_of(set_name: str, n: int, seed: int) -> list:
         return demo_candidates()
     if not POOL.is_file():
         raise SystemExit(f"--set pool: {POOL} is absent")
-    passing = screen_candidates(load_file(POOL)).candidates
+    passing = screen_candidates(load_file(POOL)).accepted
     small = [c for c in passing if paper_supercell(c.structure).n_atoms <= MAX_SUPERCELL_ATOMS]
     return random.Random(seed).sample(small, min(n, len(small)))
 

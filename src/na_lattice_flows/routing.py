@@ -28,6 +28,7 @@ FUNCTION_CATEGORIES = {
     "doped_npt_point": GPU,
     "doped_transition": GPU,  # the whole fine grid: one GPU worker's job
     "doped_transport": GPU,
+    "soft_mode_series": GPU,
     "evaluate_model_on_reference": GPU,
     "benchmark_trajectory_frames": GPU,
     "compare_dft_phonons": GPU,

@@ -110,3 +110,15 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path, md_steps):
     again = subprocess.run([NA_FLOWS, "demo", *demo_args], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
     assert "0 flows submitted, 5 structures not submitted" in again.stdout
     assert "Launched 0 jobs" in again.stdout
+
+
+def test_the_demo_ends_with_the_results_and_the_report_whatever_options_they_have(embedded_settings, monkeypatch, capsys):
+    """The demo hands its store to `results` and `report` with their own parsers' defaults: an option added to
+    either (results --disputed was one) cannot break the demo's last step. Submission and the run are stubbed."""
+    from na_lattice_flows.cli import campaign
+
+    monkeypatch.setattr(campaign, "_screen_and_submit", lambda args, loaded, inputs: 0)
+    monkeypatch.setattr(campaign, "cmd_run", lambda args: 0)
+    assert main(["demo", "--workdir", str(embedded_settings.workdir)]) == 0
+    out = capsys.readouterr().out
+    assert f"Report: {embedded_settings.workdir / 'report' / 'index.html'}" in out

@@ -121,16 +121,50 @@ def test_the_classical_free_energy_of_the_convergence_test_is_that_of_harmonic_o
 
 
 def test_md_snapshots_give_the_effective_frequencies_of_the_self_consistent_loop_and_refuse_hopping_atoms(harmonic, tmp_path):
-    """TDEP-style force constants from a 40 K NVT run of LJ argon stiffen as the self-consistent loop's at 40 K
-    do (both sample the anharmonic wall; classical statistics in both); a limit below the thermal amplitude is a
-    named refusal, as a sodium hop would be."""
-    from na_lattice_flows.phonons.md_effective import AtomsLeftTheirSites, MDEffectiveSettings, md_effective_phonons
+    """TDEP-style force constants from a 40 K NVT run of LJ argon (the screen's Langevin engine, forces kept)
+    stiffen as the self-consistent loop's at 40 K do (both sample the anharmonic wall; classical statistics in
+    both; measured +6.5 % and +9.7 %); a limit below the thermal amplitude is a named refusal, as a hop would be."""
+    import h5py
+
+    from na_lattice_flows.md.langevin import MDSettings, run_langevin_md
+    from na_lattice_flows.phonons.snapshots import AtomsLeftTheirSites, snapshot_force_constants
 
     harmonic_top = highest(harmonic, full_of(harmonic))
     _, scha = effective_phonons(harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=40.0, n_structures=10))
-    settings = MDEffectiveSettings(temperature_K=40.0, n_equilibration_steps=400, n_production_steps=4000, timestep_fs=5.0)
-    md = md_effective_phonons(harmonic, LJ, settings, tmp_path / "md.h5")
+    supercell = harmonic.supercell
+    ideal = Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
+    settings = MDSettings(temperature_K=40.0, timestep_fs=5.0, n_equilibration_steps=400, n_production_steps=4000, frame_interval_steps=20,
+                          checkpoint_interval_steps=1000, store_velocities=False)  # fmt: skip
+    path = run_langevin_md(ideal, LJ, settings, tmp_path / "md.h5", progress=False, record_labels=True)
+    with h5py.File(path, "r") as handle:
+        positions, forces = np.asarray(handle["positions"], float), np.asarray(handle["forces"], float)
+    residual = predict_forces([ideal], LJ)[0]
+    md = snapshot_force_constants(harmonic, positions, forces, residual, 40.0)
     scha_factor, md_factor = highest(harmonic, full_of(scha)) / harmonic_top, highest(harmonic, full_of(md)) / harmonic_top
     assert scha_factor > 1.03 and md_factor == pytest.approx(scha_factor, abs=0.04)
     with pytest.raises(AtomsLeftTheirSites, match=r"MD at 40 K: atom \d+ \(Ar\) is .* from its site in frame \d+ \(limit 0.05 A\)"):
-        md_effective_phonons(harmonic, LJ, settings.model_copy(update={"max_displacement_A": 0.05}), tmp_path / "md.h5")
+        snapshot_force_constants(harmonic, positions, forces, residual, 40.0, max_displacement_A=0.05)
+
+
+def test_no_mode_of_a_draw_moves_an_atom_further_than_the_cap_and_a_diverging_loop_stops(harmonic):
+    """Sampling force constants: unchanged when the cap is far above the thermal amplitudes; with a tight cap,
+    no mode's rms displacement of any atom (k_B T / w^2 |e_i|^2 / m_i) exceeds it and the translations are kept;
+    a draw whose mean displacement passes the limit stops the loop with a named error."""
+    from na_lattice_flows.phonons.finite_temperature import sampling_force_constants
+
+    full, masses = full_of(harmonic), np.asarray(harmonic.supercell.masses)
+    assert np.allclose(sampling_force_constants(full, masses, 60.0, 100.0), full, atol=1e-10)
+    capped = sampling_force_constants(full, masses, 60.0, 0.02)  # argon at 60 K: ~0.1 A per mode
+    weights = 1 / np.sqrt(np.repeat(masses, 3))
+    def dynamical(fc):
+        return fc.transpose(0, 2, 1, 3).reshape(96, 96) * np.outer(weights, weights)
+
+    _, vectors = np.linalg.eigh(dynamical(full))  # the modes as drawn: the harmonic ones, each stiffened or not
+    values = np.einsum("is,ij,js->s", vectors, dynamical(capped), vectors)
+    moving = np.argsort(np.abs(values))[3:]
+    share = np.sum((vectors[:, moving] * weights[:, None]).reshape(32, 3, -1) ** 2, axis=1).max(axis=0)  # max_i |e_i|^2 / m_i
+    rms = np.sqrt(8.617333e-5 * 60.0 / values[moving] * share)
+    assert rms.max() == pytest.approx(0.02, rel=1e-4) and np.allclose(np.sort(np.abs(values))[:3], 0, atol=1e-6)
+    settings = EffectivePhononSettings(temperature_K=60.0, n_structures=2, max_mean_displacement_A=0.01)
+    with pytest.raises(EffectivePhononsNotConverged, match=r"at 60 K: diverged in iteration 1 \(mean thermal displacement .* > 0.01 A"):
+        effective_phonons(harmonic, lj_forces(harmonic), settings)

@@ -15,7 +15,7 @@ from na_lattice_flows.analysis.dataset import correlations, dataset, export_tabl
 from na_lattice_flows.analysis.html import Section, disputed_section, figure_html, page_html, table_html
 from na_lattice_flows.analysis.interactive import interactive_html, plotly_library
 from na_lattice_flows.analysis.ml import NotEnoughData, rank_candidates, train_diffusion_models
-from na_lattice_flows.analysis.temperature_stability import phonopy_from_output, temperature_stability_section
+from na_lattice_flows.analysis.temperature_stability import phonopy_from_output, soft_mode_section, temperature_stability_section
 from na_lattice_flows.analysis.training_figures import force_field_section
 from na_lattice_flows.execution import queries
 from na_lattice_flows.execution.queries import arrhenius_series, doped_study_documents, md_curves, phonon_output, summaries_of
@@ -275,7 +275,8 @@ def build_report(
     force_fields = force_field_section(page, queries.trained_model_documents(session), queries.frame_benchmark_documents(session),
                                        queries.dft_phonon_documents(session))  # fmt: skip
     sections = [provenance, structures, candidates, disputed_section(table), temperature_stability_section(page, session, table, n_dispersions),
-                correlation, models, drawn, _doping_section(page, session), force_fields, _failures_section(session, table, campaign_id)]  # fmt: skip
+                correlation, models, drawn, _doping_section(page, session), soft_mode_section(page, session), force_fields,
+                _failures_section(session, table, campaign_id)]  # fmt: skip
     path = page.out_dir / "index.html"
     path.write_text(page_html(campaign_id, [s for s in sections if s is not None], page.cannot, len(page.figures) // 2,
                               head=plotly_library() if plots else ""))  # fmt: skip

@@ -106,3 +106,22 @@ def temperature_stability_section(page, session, table: pd.DataFrame, n_dispersi
         paths = harmonic_and_effective_dispersion(harmonic, effective, row["formula"], temperature, page.figure_dir, stem)
         parts.append(page.figure(paths, f"{cid}: harmonic (dashed) and effective phonons at {temperature:g} K"))
     return Section("Stability at the screening temperature", "".join(parts))
+
+
+def soft_mode_section(page, session) -> Section | None:
+    """The soft-mode series in the store (``na-flows doping soft-mode --submit``): T_C with its error and the
+    figure of omega_eff^2 against T for each; None when there is none."""
+    documents = [d["output"] for d in session.job_store.query({"output.soft_mode_study": True}, properties=["output"], sort={"completed_at": 1})]
+    if not documents:
+        return None
+    rows, parts = [], []
+    for index, doc in enumerate(documents):
+        rows.append({"structure": doc["name"], "formula": doc["formula"], "model": doc["model"], "q": str(doc["qpoint"]),
+                     "harmonic_frequency_thz": doc["harmonic_frequency_thz"], "T_C_K": doc.get("transition_temperature_K"),
+                     "T_C_err_K": doc.get("transition_temperature_err_K"), "temperatures_K": ", ".join(f"{p['temperature_K']:g}" for p in doc["points"]),
+                     "note": doc.get("note")})  # fmt: skip
+        paths = soft_mode_figure(doc, doc["formula"], page.figure_dir, f"soft_mode_{index}")
+        parts.append(page.figure(paths, f"{doc['name']} ({doc['model']}): the soft mode's effective frequency squared against T"))
+    intro = ("<p>T_C from the soft mode: the effective phonons at each temperature, omega_eff^2 of the mode that drives the "
+             "transition, and where its line extrapolates to zero (standard error from the fit).</p>")  # fmt: skip
+    return Section("Soft-mode transition temperatures", intro + table_html(pd.DataFrame(rows), "soft-mode", digits=3) + "".join(parts))

@@ -172,12 +172,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Screening and relaxing the built-in demo set (NaCl, Na2S, Na3OCl, cubic Na3PS4, cubic Na3SbS4)")
     _screen_and_submit(args, LoadResult(candidates=demo_candidates()), ["built-in demo set"])  # a repeat submits nothing
     ran = cmd_run(args)
-    args.format, args.output, args.rejected, args.failed = "table", None, False, False
-    args.dynamically_stable = args.melted = args.min_d = args.campaign = args.state = args.settings = None
-    args.d_column = "avg"
-    cmd_results(args)
-    args.out, args.top, args.dispersions = str(store_settings(args).workdir / "report"), 10, 3
-    return cmd_report(args) or ran
+    cmd_results(_reading_args(args, "results"))
+    return cmd_report(_reading_args(args, "report", "--out", str(store_settings(args).workdir / "report"))) or ran
+
+
+def _reading_args(args: argparse.Namespace, command: str, *options: str) -> argparse.Namespace:
+    """``command``'s arguments as its own parser gives them (every option it has, with its default) on the store
+    of ``args``: how the demo shows the results and writes the report, whatever options those commands gain."""
+    from na_lattice_flows.cli import results
+
+    parser = argparse.ArgumentParser(prog="na-flows")
+    results.add_commands(parser.add_subparsers(dest="command"))
+    store = [*(["--workdir", args.workdir] if args.workdir else []), *(["--mongodb-uri", args.mongodb_uri] if args.mongodb_uri else [])]
+    return parser.parse_args([command, *store, *options])
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

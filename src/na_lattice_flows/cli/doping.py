@@ -81,6 +81,9 @@ def add_commands(commands) -> dict:
     soft.add_argument("--structures", type=number(at_least=1, integer=True), default=20, help="thermal supercells per iteration (default 20)")
     soft.add_argument("--no-relax", action="store_true", help="keep the cell as given (default: relaxed with the model in its space group)")
     soft.add_argument("--output", help="also write the JSON to this file, and the figure of omega^2 against T beside it (.png, .svg)")
+    soft.add_argument("--submit", action="store_true", help="add it to the store for a (GPU) worker instead of running it here; the report draws it")
+    soft.add_argument("--force", action="store_true", help="with --submit: submit even if the same series is in the store")
+    add_store_options(soft)
     results = actions.add_parser("results", help="the doped studies' tables")
     results.add_argument("--table", choices=["systems", "transport"], default="systems", help="per system (T_C, D*, D_sigma, H_R, Ea) or per temperature")
     results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
@@ -182,45 +185,53 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _soft_mode(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
+    """Run the soft-mode series here and print it, or (``--submit``) add it for a worker and say so."""
     from na_lattice_flows.doping.cells import parse_supercell
-    from na_lattice_flows.doping.hosts import relax_in_space_group
-    from na_lattice_flows.models import get_calculator
-    from na_lattice_flows.phonons.finite_temperature import model_forces_of
-    from na_lattice_flows.phonons.force_constants import fit_force_constants
-    from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
-    from na_lattice_flows.phonons.soft_mode import soft_mode_transition
-    from na_lattice_flows.structure.supercells import paper_supercell
+    from na_lattice_flows.doping.soft_mode_jobs import soft_mode_series
 
     if args.qpoint is not None and len(args.qpoint) != 3:
         raise ValueError(f"--qpoint {args.qpoint}: give three reduced coordinates, e.g. 0.5,0.5,0.5")
     output = Path(args.output) if args.output else None
     if output is not None and (output.is_dir() or not output.parent.is_dir()):
         raise ValueError(f"--output {output}: not a file in an existing folder")
-    calculator = get_calculator(args.model)
     structure = read_structure_file(args.structure)
-    if not args.no_relax:
-        structure = relax_in_space_group(structure, calculator)
+    matrix = None
     if args.supercell:
         n = parse_supercell(args.supercell)
         matrix = [[n[0], 0, 0], [0, n[1], 0], [0, 0, n[2]]]
-    else:
-        matrix = paper_supercell(structure).supercell_matrix
-    reference = random_displacement_reference(structure, matrix, lambda cells: predict_forces(cells, calculator, progress=True, label="harmonic"),
-                                              name=Path(args.structure).stem)  # fmt: skip
-    ph = fit_force_constants(reference)
-    bar = tqdm(total=len(args.temperatures), desc="temperatures", unit="T")
-    transition = soft_mode_transition(ph, model_forces_of(ph, calculator), args.temperatures, args.qpoint,
-                                      {"n_structures": args.structures}, progress=lambda point: bar.update())  # fmt: skip
-    bar.close()
-    text = json.dumps({"structure": args.structure, "model": args.model, "supercell_matrix": matrix, **transition.model_dump()}, indent=2)
+    arguments = {"structure": structure, "name": Path(args.structure).stem, "model": args.model, "temperatures_K": args.temperatures,
+                 "qpoint": args.qpoint, "supercell_matrix": matrix, "structures_per_iteration": args.structures, "relax": not args.no_relax}  # fmt: skip
+    if args.submit:
+        return _submit_soft_mode(args, soft_mode_series(**arguments))
+    document = soft_mode_series.original(**arguments)
+    text = json.dumps({"structure": args.structure, **document.model_dump()}, indent=2)
     if output is not None:
         from na_lattice_flows.analysis.temperature_stability import soft_mode_figure
 
         output.write_text(text + "\n")
-        soft_mode_figure(transition.model_dump(), structure.composition.reduced_formula, output.parent, output.stem)
+        soft_mode_figure(document.model_dump(), document.formula, output.parent, output.stem)
     print(text)
+    return 0
+
+
+def _submit_soft_mode(args: argparse.Namespace, series) -> int:
+    import hashlib
+
+    from na_lattice_flows.execution.stores import open_session
+    from na_lattice_flows.execution.submission import add_flow
+
+    key = json.dumps({k: v for k, v in series.function_kwargs.items() if k != "structure"} | {"structure": series.function_kwargs["structure"].as_dict()},
+                     sort_keys=True, default=str)  # fmt: skip
+    study_id = "soft-mode-" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    series.name = f"soft mode {series.function_kwargs['name']} ({args.model})"
+    with open_session(store_settings(args)) as session:
+        existing = session.launchpad.workflows.find_one({"metadata.study_id": study_id}, {"nodes": 1, "state": 1})
+        if existing and not args.force:
+            print(f"already submitted: {study_id} (workflow {min(existing['nodes'])}, {existing['state']}); use --force to resubmit")
+            return EXIT_NOTHING_SUBMITTED
+        fw_id = add_flow(session, series, series.name, {"study": "soft-mode", "study_id": study_id})
+    print(f"Submitted soft-mode series {study_id} (workflow {fw_id}, {len(args.temperatures)} temperatures). Run it with `na-flows run`; "
+          "`na-flows report` draws it.")  # fmt: skip
     return 0
 
 

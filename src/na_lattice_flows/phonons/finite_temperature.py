@@ -18,10 +18,11 @@ window averages instead: with F the classical harmonic free energy per atom of t
     F = (k_B T / N) sum_{q, nu} ln(h |nu_{q nu}| / k_B T)      (the three zero modes at Gamma left out)
 
 the loop has converged when the mean of F over the last ``window`` iterations differs from its mean over the
-``window`` before by less than ``free_energy_tolerance_meV`` (1 meV per atom at 800 K is a 1.4 % change of the
-geometric-mean frequency), and so does the mean of the lowest commensurate frequency (the Gamma translations left
-out) by less than ``frequency_tolerance_thz``: F is a sum over all modes and hardly sees the three that decide
-stability (in bcc LJ argon F settles while the soft mode still drifts through zero). The result is the average of the mixed force constants over the last window, which
+``window`` before by less than ``free_energy_tolerance_meV`` (F = 3 k_B T <ln nu> + const per atom, so 1 meV
+per atom at 800 K is a 0.5 % change of the geometric-mean frequency), and so does the mean of the lowest
+commensurate frequency (the Gamma translations left out) by less than ``frequency_tolerance_thz``: F is a sum
+over all modes and hardly sees the three that decide stability (in bcc LJ argon F settles while the soft mode
+still drifts through zero). The result is the average of the mixed force constants over the last window, which
 also averages the sampling noise down. Not converged after ``max_iterations``: ``EffectivePhononsNotConverged``,
 with the history.
 """
@@ -67,6 +68,11 @@ class EffectivePhononSettings(BaseModel):
     frequency_tolerance_thz: float = Field(
         0.05, gt=0, allow_inf_nan=False, description="Largest change of the window-mean lowest frequency that counts as converged"
     )
+    max_mode_displacement_A: float = Field(
+        1.0, gt=0, allow_inf_nan=False, description="Largest rms displacement of any atom that one mode may cause in a draw "
+        "(1 A: beyond melting for any one mode; 0.5 A already holds back bcc argon's soft mode at 60 K)"
+    )
+    max_mean_displacement_A: float = Field(1.0, gt=0, description="A draw with a larger mean displacement stops the loop: diverged")
     seed: int = Field(0, ge=0)
 
 
@@ -113,14 +119,39 @@ def classical_free_energy_meV(frequencies_thz: np.ndarray, temperature_K: float,
     return float(1000 * kT_eV * np.sum(np.log(magnitudes * units.THzToEv / kT_eV)) / n_atoms)
 
 
-def thermal_supercells(ph: Phonopy, full_force_constants: np.ndarray, n: int, temperature_K: float, seed: int) -> np.ndarray:
+def sampling_force_constants(full_force_constants: np.ndarray, masses_amu: np.ndarray, temperature_K: float,
+                             max_mode_displacement_A: float) -> np.ndarray:  # fmt: skip
+    """The force constants the supercells are drawn from: each of the supercell's modes (imaginary ones as |w^2|)
+    stiffened where needed so that, drawn at T, it moves no atom by more than ``max_mode_displacement_A`` (rms);
+    the three translations are left as they are. Classically <Q_s^2> = k_B T / w_s^2, and atom i moves by
+    Q_s |e_is| / sqrt(m_i), so w_s^2 >= k_B T max_i(|e_is|^2 / m_i) / u_max^2. A mode near zero would otherwise
+    be drawn with an amplitude ~ 1/w (a pool structure's first draw put atoms on top of each other and came back
+    with -1e7 THz), while a soft mode spread over many atoms (cubic Na3SbS4's at R, bcc argon's) is not touched."""
+    n = len(masses_amu)
+    weights = 1.0 / np.sqrt(np.repeat(np.asarray(masses_amu, float), 3))
+    dynamical = full_force_constants.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * np.outer(weights, weights)
+    eigenvalues, vectors = np.linalg.eigh((dynamical + dynamical.T) / 2)  # eV / (A^2 amu)
+    per_atom = np.sum((vectors * weights[:, None]).reshape(n, 3, -1) ** 2, axis=1).max(axis=0)  # max_i |e_is|^2 / m_i
+    floor = get_physical_units().KB * temperature_K * per_atom / max_mode_displacement_A**2
+    translations = np.argsort(np.abs(eigenvalues))[:3]
+    raised = np.maximum(np.abs(eigenvalues), floor)
+    raised[translations] = eigenvalues[translations]
+    rebuilt = (vectors * raised) @ vectors.T / np.outer(weights, weights)
+    return rebuilt.reshape(n, 3, n, 3).transpose(0, 2, 1, 3)
+
+
+def thermal_supercells(ph: Phonopy, full_force_constants: np.ndarray, n: int, temperature_K: float, seed: int,
+                       max_mode_displacement_A: float | None = None) -> np.ndarray:  # fmt: skip
     """Displacements (n, N, 3), A, of supercells drawn from the classical thermal distribution of the force
-    constants at T (hiphive's phonon rattler; |w^2| for imaginary modes)."""
+    constants at T (hiphive's phonon rattler; |w^2| for imaginary modes; each mode capped as
+    ``sampling_force_constants`` does when ``max_mode_displacement_A`` is given)."""
     from ase import Atoms
     from hiphive.structure_generation import generate_phonon_rattled_structures
 
     supercell = ph.supercell
     ideal = Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
+    if max_mode_displacement_A is not None:
+        full_force_constants = sampling_force_constants(full_force_constants, supercell.masses, temperature_K, max_mode_displacement_A)
     state = np.random.get_state()
     np.random.seed(seed)  # hiphive's rattler draws from numpy's global generator
     rattler_log = logging.getLogger("hiphive")
@@ -155,7 +186,14 @@ def effective_phonons(
     mixed: deque[np.ndarray] = deque(maxlen=settings.window)  # the mixed force constants of the last window
     window, change, frequency_change = settings.window, float("nan"), float("nan")
     for iteration in range(1, settings.max_iterations + 1):
-        displacements = thermal_supercells(work, full, settings.n_structures, settings.temperature_K, settings.seed + iteration)
+        displacements = thermal_supercells(work, full, settings.n_structures, settings.temperature_K, settings.seed + iteration,
+                                           settings.max_mode_displacement_A)  # fmt: skip
+        mean_displacement = float(np.linalg.norm(displacements, axis=2).mean())
+        if mean_displacement > settings.max_mean_displacement_A:
+            raise EffectivePhononsNotConverged(
+                f"effective phonons at {settings.temperature_K:g} K: diverged in iteration {iteration} (mean thermal displacement "
+                f"{mean_displacement:.2f} A > {settings.max_mean_displacement_A:g} A: the force constants no longer describe a solid)"
+            )
         work.dataset = {"displacements": displacements, "forces": forces_of(displacements)}
         fitted = fit_force_constants(reference_from_phonopy(work, "effective", f"thermal displacements at {settings.temperature_K} K"),
                                      method="symfc")  # fmt: skip
@@ -166,7 +204,7 @@ def effective_phonons(
         mixed.append(full)
         record = IterationRecord(iteration=iteration, min_frequency_thz=lowest_frequency(frequencies), rms_change_thz=rms_change,
                                  free_energy_meV_per_atom=classical_free_energy_meV(frequencies, settings.temperature_K, n_atoms),
-                                 mean_displacement_A=float(np.linalg.norm(displacements, axis=2).mean()))  # fmt: skip
+                                 mean_displacement_A=mean_displacement)  # fmt: skip
         history.append(record)
         if progress is not None:
             progress(record)
