@@ -39,7 +39,7 @@ from phonopy.physical_units import get_physical_units
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.phonons.force_constants import fit_force_constants
-from na_lattice_flows.phonons.references import predict_forces, reference_from_phonopy
+from na_lattice_flows.phonons.references import predict_forces, reference_from_phonopy, supercell_atoms
 from na_lattice_flows.phonons.stability import (
     StabilityVerdict,
     in_supercell_gamma_zone,
@@ -145,13 +145,11 @@ def thermal_supercells(ph: Phonopy, full_force_constants: np.ndarray, n: int, te
     """Displacements (n, N, 3), A, of supercells drawn from the classical thermal distribution of the force
     constants at T (hiphive's phonon rattler; |w^2| for imaginary modes; each mode capped as
     ``sampling_force_constants`` does when ``max_mode_displacement_A`` is given)."""
-    from ase import Atoms
     from hiphive.structure_generation import generate_phonon_rattled_structures
 
-    supercell = ph.supercell
-    ideal = Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
+    ideal = supercell_atoms(ph)
     if max_mode_displacement_A is not None:
-        full_force_constants = sampling_force_constants(full_force_constants, supercell.masses, temperature_K, max_mode_displacement_A)
+        full_force_constants = sampling_force_constants(full_force_constants, ph.supercell.masses, temperature_K, max_mode_displacement_A)
     state = np.random.get_state()
     np.random.seed(seed)  # hiphive's rattler draws from numpy's global generator
     rattler_log = logging.getLogger("hiphive")
@@ -240,10 +238,7 @@ def _result(ph: Phonopy, full: np.ndarray, settings: EffectivePhononSettings, hi
 def model_forces_of(ph: Phonopy, calculator) -> Callable[[np.ndarray], np.ndarray]:
     """``forces_of`` for ``effective_phonons`` from an ASE calculator: its forces on ``ph``'s supercell displaced,
     less its residual forces on the ideal supercell (the model's own equilibrium differs a little from the cell's)."""
-    from ase import Atoms
-
-    supercell = ph.supercell
-    ideal = Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
+    ideal = supercell_atoms(ph)
     residual = predict_forces([ideal], calculator)[0]
 
     def forces_of(displacements: np.ndarray) -> np.ndarray:

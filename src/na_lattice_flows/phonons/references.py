@@ -249,6 +249,14 @@ def displaced_atoms(ph: Phonopy) -> list:
     return [AseAtomsAdaptor.get_atoms(get_pmg_structure(s)) for s in ph.supercells_with_displacements]
 
 
+def supercell_atoms(ph: Phonopy):
+    """``ph``'s perfect supercell as ASE Atoms, in phonopy's atom order (where displacements and forces refer)."""
+    from ase import Atoms
+
+    supercell = ph.supercell
+    return Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
+
+
 def displaced_supercells(reference: DisplacementReference) -> list:
     """The displaced supercells of ``reference`` as ASE Atoms, in dataset order."""
     return displaced_atoms(reference.to_phonopy())

@@ -72,8 +72,9 @@ def soft_mode_transition(
     progress: Callable[[SoftModePoint], None] | None = None,
 ) -> SoftModeTransition:
     """omega_eff^2 of the soft mode at each temperature and the T_C it extrapolates to. ``qpoint`` None: the
-    q-point of the harmonic force constants' lowest commensurate frequency (the supercell must hold it: the
-    effective phonons are exact only there). ``settings``: more ``EffectivePhononSettings`` fields."""
+    q-point of the harmonic stability screen's softest soft mode (on its mesh and path; the effective phonons are
+    exact only where the supercell is commensurate, as R and H are for the cubic cells' 2x2x2). ``settings``: more
+    ``EffectivePhononSettings`` fields."""
     from na_lattice_flows.phonons.stability import dynamic_stability
 
     if qpoint is None:
