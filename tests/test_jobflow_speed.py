@@ -1,4 +1,4 @@
-"""The jobflow shortcuts (``_jobflow_speed``) answer as jobflow's own code does: the same references, jobs and
+"""The jobflow shortcuts (``execution.jobflow_speed``) answer as jobflow's own code does: the same references, jobs and
 flow graphs, only without serialising pymatgen structures."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from jobflow.core import reference
 from jobflow.utils import find
 from pymatgen.core import Lattice, Structure
 
-import na_lattice_flows  # noqa: F401  (installs the shortcuts)
+from na_lattice_flows.execution.jobflow_speed import install
+
+assert install(), "the shortcuts are tested on the jobflow this repository locks"
 
 
 @job

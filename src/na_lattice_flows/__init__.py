@@ -1,10 +1,5 @@
 """Screening Na solid electrolytes through lattice dynamics and machine-learned force fields, as jobflow flows
-dispatched by FireWorks. Layout and import rules: README, "Layout"."""
+dispatched by FireWorks. Layout and import rules: README, "Layout". Importing the package changes nothing
+outside it: the jobflow shortcut (``execution.jobflow_speed``) is switched on where campaigns are submitted."""
 
-from na_lattice_flows._jobflow_speed import install as _cache_jobflow_schema_checks
-from na_lattice_flows._legacy import install as _install_legacy_paths
-
-__version__ = "0.3.0"
-
-_install_legacy_paths()  # stores written by 0.1 name its module paths
-_cache_jobflow_schema_checks()
+__version__ = "0.4.0"

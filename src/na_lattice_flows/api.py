@@ -11,6 +11,7 @@ from pymatgen.core import Structure
 
 from na_lattice_flows.candidates.loaders import LoadResult, load_candidates
 from na_lattice_flows.candidates.screen import ScreeningCriteria, ScreeningReport, screen_candidates
+from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.settings import SETTINGS
 from na_lattice_flows.workflow.screening import ScreeningFlowMaker
 
@@ -61,7 +62,7 @@ def screening_maker(
 
         relax = strict_double_relax_maker(vasp_functional)
     else:
-        raise ValueError(f"relax engine {relax_engine!r}: choose from {', '.join(RELAX_ENGINES)}")
+        raise InputError(f"relax engine {relax_engine!r}: choose from {', '.join(RELAX_ENGINES)}")
     phonon_maker = None if not phonons else MLPPhononMaker(
         model=model, n_supercells=phonon_supercells, fc_method=fc_method, temperature_K=temperature_K,
         min_supercell_atoms=min_supercell_atoms, third_order_method=third_order, stability=stability,
@@ -85,7 +86,7 @@ def screening_maker(
         from na_lattice_flows.phonons.jobs import CommitteeMaker
 
         if phonon_maker is None:
-            raise ValueError("--committee needs the phonon step (it judges the phonons' stability verdict)")
+            raise InputError("--committee needs the phonon step (it judges the phonons' stability verdict)")
         margin = {} if committee_margin_thz is None else {"margin_thz": committee_margin_thz}
         committee_maker = CommitteeMaker(models=tuple(committee), n_supercells=phonon_supercells, fc_method=fc_method,
                                          min_supercell_atoms=min_supercell_atoms, **margin)  # fmt: skip
@@ -112,7 +113,7 @@ def benchmark_flow(references: Sequence[str | Path], models: Sequence[str]) -> F
 
     missing = [str(path) for path in references if not Path(path).exists()]
     if missing:
-        raise FileNotFoundError(f"force benchmark: no such reference: {', '.join(missing)}")
+        raise MissingInputError(f"force benchmark: no such reference: {', '.join(missing)}")
     return ForceBenchmarkMaker(models=tuple(models)).make([str(path) for path in references])
 
 
@@ -189,5 +190,5 @@ def disputed_dft_phonons_flow(summaries: dict[str, dict], engine: str, model: st
     verdict settles what the force fields disagree on."""
     structures = disputed_structures(summaries)
     if not structures:
-        raise ValueError("no disputed structure among the finished screening flows (submit with --committee first)")
+        raise InputError("no disputed structure among the finished screening flows (submit with --committee first)")
     return Flow(dft_phonon_jobs(structures, engine, model, temperature_K), name=f"dft phonons of {len(structures)} disputed")

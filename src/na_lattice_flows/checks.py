@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from na_lattice_flows.errors import InputError
+
 
 def allowed_range(above: float | None = None, at_least: float | None = None, unit: str = "") -> str:
     """'> 0 K', '>= 1'."""
@@ -27,4 +29,4 @@ def check_range(name: str, value: float, above: float | None = None, at_least: f
     """Raise ValueError naming ``name``, ``value`` and the allowed range when ``value`` is outside it."""
     problem = range_problem(value, above, at_least, unit)
     if problem is not None:
-        raise ValueError(f"{name} = {value!r}: {problem}")
+        raise InputError(f"{name} = {value!r}: {problem}")

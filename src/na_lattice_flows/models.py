@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from na_lattice_flows.errors import InputError
+
 if TYPE_CHECKING:
     from ase.calculators.calculator import Calculator
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(InputError):
     """The name is not one this registry knows."""
 
 

@@ -122,3 +122,28 @@ def test_the_demo_ends_with_the_results_and_the_report_whatever_options_they_hav
     assert main(["demo", "--workdir", str(embedded_settings.workdir)]) == 0
     out = capsys.readouterr().out
     assert f"Report: {embedded_settings.workdir / 'report' / 'index.html'}" in out
+
+
+def _bug(args):
+    raise KeyError("a bug, not a mistake")
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_bug_exits_1_with_the_end_of_its_traceback_and_a_mistake_exits_2(monkeypatch, capsys, tmp_path, verbose):
+    from na_lattice_flows.cli import app
+    from na_lattice_flows.errors import InputError
+
+    parser, handlers = app.build_parser()
+    monkeypatch.setattr(app, "build_parser", lambda: (parser, {**handlers, "status": _bug}))
+    assert app.main([*(["-v"] if verbose else []), "status", "--workdir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected error (a bug" in err and "KeyError: 'a bug, not a mistake'" in err and "in _bug" in err
+    assert ("all of them with -v" in err) is not verbose
+    assert ("Traceback (most recent call last)" in err) is verbose  # without -v only its last lines
+
+    def mistake(args):
+        raise InputError("--top -1: must be at least 1")
+
+    monkeypatch.setattr(app, "build_parser", lambda: (parser, {**handlers, "status": mistake}))
+    assert app.main(["status", "--workdir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == "na-flows status: error: --top -1: must be at least 1"

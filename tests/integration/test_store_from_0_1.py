@@ -14,8 +14,8 @@ carry 0.1's settings fingerprint. The MD step is off so that nothing in it depen
 
 from __future__ import annotations
 
+import json
 import shutil
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -44,11 +44,7 @@ def store_0_1(tmp_path, monkeypatch):
 
 def test_store_from_0_1_resumes_reports_and_refuses_duplicates(store_0_1, tmp_path, capsys):
     workdir = ["--workdir", str(store_0_1)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)  # nothing of ours may use the 0.1 paths ...
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(?!na_lattice_flows)")
-        warnings.filterwarnings("ignore", message=r"na_lattice_flows\.\w+ is the 0\.1 layout")  # ... but the store does
-        assert main(["run", *workdir]) == 0
+    assert main(["run", *workdir]) == 0  # no import hook: the store's 0.1 module paths were rewritten on opening
     assert "Launched 3 jobs" in capsys.readouterr().out
 
     from na_lattice_flows.execution.store_config import resolve_settings
@@ -83,27 +79,42 @@ def test_other_settings_on_a_0_1_store_are_new_work(store_0_1, capsys):
     assert "2 flows submitted" in capsys.readouterr().out
 
 
-def test_0_1_module_paths_resolve_with_a_deprecation_warning():
+def test_opening_a_0_1_store_rewrites_its_module_paths_once(store_0_1):
+    from na_lattice_flows.execution.store_config import resolve_settings
+    from na_lattice_flows.execution.store_migration import MIGRATIONS_COLLECTION, old_module_paths
+    from na_lattice_flows.execution.stores import _embedded_databases
+
+    settings = resolve_settings(store_0_1)
+    with open_session(settings, read_only=True):
+        pass
+    clients, (launchpad, outputs) = _embedded_databases(settings, read_only=True)
+    assert old_module_paths([launchpad, outputs]) == 0
+    specs = json.dumps([fw["spec"] for fw in launchpad["fireworks"].find({})], default=str)
+    assert '"na_lattice_flows.phonon_jobs"' not in specs and '"na_lattice_flows.phonons.jobs"' in specs
+    (marker,) = outputs[MIGRATIONS_COLLECTION].find({})
+    in_specs = (STORE_0_1 / "launchpad.json").read_text().count('"@module": "na_lattice_flows.')  # 0.1 wrote only old ones
+    assert marker["paths_rewritten"] > in_specs  # the job outputs' documents too
+    for client in clients:
+        client.close()
+
+
+def test_every_0_1_name_has_a_current_module():
     import importlib
 
-    from na_lattice_flows._legacy import OLD_MODULES
-    from na_lattice_flows.phonons.jobs import MLPPhononMaker
-    from na_lattice_flows.workflow.schemas import ScreeningDocument
+    from na_lattice_flows.legacy_paths import OLD_MODULES, current_module, rewrite_module_paths
 
-    with pytest.warns(DeprecationWarning, match=r"na_lattice_flows\.phonon_jobs is the 0\.1 layout"):
-        assert importlib.import_module("na_lattice_flows.phonon_jobs").MLPPhononMaker is MLPPhononMaker
-    with pytest.warns(DeprecationWarning):
-        assert importlib.import_module("na_lattice_flows.schemas").ScreeningDocument is ScreeningDocument
-    with pytest.warns(DeprecationWarning):  # a package now holds the 0.1 module's name
-        assert importlib.import_module("na_lattice_flows.phonons").PhononDescriptors.__name__ == "PhononDescriptors"
     for old, new_modules in OLD_MODULES.items():  # every name a 0.1 module's successors define is found by its old path
-        module = importlib.import_module(f"na_lattice_flows.{old}")
         for new in new_modules:
             target = importlib.import_module(f"na_lattice_flows.{new}")
             for name, value in vars(target).items():
                 if not name.startswith("_") and getattr(value, "__module__", None) == target.__name__:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", DeprecationWarning)
-                        assert getattr(module, name) is not None, f"{old}.{name}"
-    with pytest.raises(AttributeError, match="0.1 layout"):
-        importlib.import_module("na_lattice_flows.md_jobs").no_such_name
+                    assert current_module(f"na_lattice_flows.{old}", name) is not None, f"{old}.{name}"
+    document = {"job": {"function": {"@module": "na_lattice_flows.phonon_jobs", "@callable": "MLPPhononMaker.make"}},
+                "items": [{"@module": "na_lattice_flows.phonons", "@class": "PhononDescriptors"}],
+                "current": {"@module": "na_lattice_flows.phonons.jobs", "@class": "MLPPhononMaker"},
+                "unknown": {"@module": "na_lattice_flows.md_jobs", "@class": "NoSuchName"}}
+    rewritten, count = rewrite_module_paths(document)
+    assert count == 2
+    assert rewritten["job"]["function"]["@module"] == "na_lattice_flows.phonons.jobs"
+    assert rewritten["items"][0]["@module"] == "na_lattice_flows.phonons.descriptors"
+    assert rewritten["current"] == document["current"] and rewritten["unknown"] == document["unknown"]

@@ -14,7 +14,8 @@ from ase.calculators.calculator import all_changes
 from md_helpers import EinsteinCalculator, assert_same_frames, kill_once_checkpointed, na_cl_lattice, random_walk
 
 from na_lattice_flows.md.diffusion import element_diffusion
-from na_lattice_flows.md.langevin import MDSettings, TrajectoryFolderError, md_settings, run_langevin_md
+from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
+from na_lattice_flows.md.restart import TrajectoryFolderError
 from na_lattice_flows.md.trajectory import read_trajectory, write_h5_trajectory
 from na_lattice_flows.md.transport import analyze_trajectory
 

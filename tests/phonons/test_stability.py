@@ -77,6 +77,21 @@ def test_a_near_gamma_acoustic_dip_goes_with_the_rotational_sum_rules(phonondb_d
     assert np.abs(after - before).max() < ZONE_BOUNDARY_MAX_THZ
 
 
+def test_a_cell_whose_cluster_space_hiphive_cannot_build_keeps_its_fitted_verdict(phonondb_dev, monkeypatch):
+    """hiphive's ClusterSpace fails on some cells ("Atom(...) is not in list", met on a validation archive of the
+    model benchmark): the screen keeps the fitted force constants and the artifact rule, and says why."""
+    import na_lattice_flows.phonons.stability as stability
+
+    def refuse(ph):
+        raise ValueError("Atom(7, (0, -1, 0)) is not in list")
+
+    monkeypatch.setattr(stability, "rotationally_invariant", refuse)
+    ph = fit_force_constants(load_reference(phonondb_dev / "mp-28782.tar.lzma"))
+    verdict, kept = stability_screen(ph)
+    assert kept is ph and verdict.rule == ARTIFACT and not verdict.rotational_sum_rules
+    assert "could not be enforced (hiphive: Atom(7, (0, -1, 0)) is not in list)" in verdict.reason
+
+
 @pytest.mark.parametrize("formula", ["Na3PS4", pytest.param("Na3SbS4", marks=pytest.mark.slow)])  # the demo test has both
 def test_the_cubic_phases_keep_their_zone_boundary_soft_mode(formula):
     """Cubic (I-43m) Na3PS4 and Na3SbS4 are unstable at the zone boundary, H (the mode that drives the cubic-to-

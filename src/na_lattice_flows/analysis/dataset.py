@@ -12,6 +12,7 @@ import pandas as pd
 from pymatgen.core import Composition
 from scipy import stats
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.workflow.columns import ELASTIC_COLUMNS, PHONON_COLUMNS, STRUCTURE_COLUMNS
 
 D_COLUMNS = ("D_avg_A2_per_ps", "D_max_A2_per_ps")
@@ -57,7 +58,7 @@ def export_table(table: pd.DataFrame, path: str | Path) -> Path:
     elif path.suffix == ".parquet":
         table.convert_dtypes().to_parquet(path, index=False)
     else:
-        raise ValueError(f"{path}: export as .csv or .parquet")
+        raise InputError(f"{path}: export as .csv or .parquet")
     return path
 
 

@@ -25,6 +25,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from na_lattice_flows.analysis.dataset import PHONON_DESCRIPTORS, STRUCTURE_COLUMNS, usable
+from na_lattice_flows.errors import InputError, MissingInputError
 
 TARGETS = {"D_avg_A2_per_ps": "log10_D_avg_A2_per_ps", "D_max_A2_per_ps": "log10_D_max_A2_per_ps"}
 MIN_STRUCTURES = 6
@@ -32,7 +33,7 @@ MIN_SYSTEMS = 3
 MAX_FOLDS = 5
 
 
-class NotEnoughData(ValueError):
+class NotEnoughData(InputError):
     """Too few structures (or chemical systems) with D to train or cross-validate a model."""
 
 
@@ -105,26 +106,26 @@ class DiffusionModel:
     def load(path: str | Path) -> DiffusionModel:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such model file (train one with `na-flows report` or `ml.train_diffusion_models`)")
+            raise MissingInputError(f"{path}: no such model file (train one with `na-flows report` or `ml.train_diffusion_models`)")
         try:
             model = joblib.load(path)
         except Exception as error:  # a truncated or foreign file: pickle raises many kinds
-            raise ValueError(f"{path}: not a readable model file ({type(error).__name__}: {error})") from error
+            raise InputError(f"{path}: not a readable model file ({type(error).__name__}: {error})") from error
         if not isinstance(model, DiffusionModel):
-            raise ValueError(f"{path}: not a na_lattice_flows diffusion model ({type(model).__name__})")
+            raise InputError(f"{path}: not a na_lattice_flows diffusion model ({type(model).__name__})")
         return model
 
     def predict_log10_D(self, table: pd.DataFrame) -> np.ndarray:
         missing = [f for f in self.features if f not in table.columns]
         if missing:
-            raise ValueError(f"table lacks the model's features {missing}")
+            raise InputError(f"table lacks the model's features {missing}")
         return self.models[self.best].predict(table[self.features].apply(pd.to_numeric, errors="coerce").to_numpy(float))
 
 
 def training_rows(table: pd.DataFrame, target: str, features: list[str]) -> pd.DataFrame:
     """Structures with a usable D (measured, not melted) and at least one of the features."""
     if target not in TARGETS:
-        raise ValueError(f"target {target!r}: choose {' or '.join(TARGETS)}")
+        raise InputError(f"target {target!r}: choose {' or '.join(TARGETS)}")
     rows = usable(table)
     has_feature = rows[features].apply(pd.to_numeric, errors="coerce").notna().any(axis=1)
     return rows[has_feature & rows["chemical_system"].notna()].reset_index(drop=True)

@@ -17,6 +17,7 @@ from na_lattice_flows.analysis.interactive import interactive_html, plotly_libra
 from na_lattice_flows.analysis.ml import NotEnoughData, rank_candidates, train_diffusion_models
 from na_lattice_flows.analysis.temperature_stability import phonopy_from_output, soft_mode_section, temperature_stability_section
 from na_lattice_flows.analysis.training_figures import force_field_section
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.execution import queries
 from na_lattice_flows.execution.queries import arrhenius_series, doped_study_documents, md_curves, phonon_output, summaries_of
 from na_lattice_flows.execution.results import failures_table, rejections_table, results_table
@@ -256,7 +257,7 @@ def build_report(
     if campaign_id is not None:
         known = sorted(results["campaign_id"].dropna().unique())
         if campaign_id not in known:
-            raise ValueError(f"campaign {campaign_id!r} not in the store; campaigns: {', '.join(known) or 'none'}")
+            raise InputError(f"campaign {campaign_id!r} not in the store; campaigns: {', '.join(known) or 'none'}")
         results = results[results["campaign_id"] == campaign_id].reset_index(drop=True)
     table = dataset(results)
 

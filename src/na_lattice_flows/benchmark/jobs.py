@@ -18,6 +18,7 @@ from na_lattice_flows.benchmark.dft_phonons import PhononComparison, compare_pho
 from na_lattice_flows.benchmark.forces import BenchmarkSummary, ModelEvaluation, evaluate_model, summarize
 from na_lattice_flows.benchmark.frames import DEFAULT_N_FRAMES, FrameBenchmark, benchmark_frames
 from na_lattice_flows.dft.gpaw import GPAWSettings, gpaw_forces
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.models import get_calculator
 from na_lattice_flows.phonons.references import (
     DisplacementReference,
@@ -138,7 +139,7 @@ def vasp_random_displacement_reference(structure: Structure, name: str, supercel
         static = Structure.from_dict(static) if isinstance(static, dict) else static
         species = [site.specie.symbol for site in static]
         if species != expected:
-            raise ValueError(f"{name}: static {index + 1} has {len(species)} atoms ({species[:4]}...), not the supercell's {len(expected)} in phonopy's order")
+            raise InputError(f"{name}: static {index + 1} has {len(species)} atoms ({species[:4]}...), not the supercell's {len(expected)} in phonopy's order")
     ph.forces = np.asarray(forces, dtype=float)
     return reference_from_phonopy(ph, name=name, source=f"VASP statics, random displacements {amplitude_A} A, seed {seed}")
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from na_lattice_flows.errors import InputError, MissingInputError
 
-class FrameSourceError(ValueError):
+
+class FrameSourceError(InputError):
     """A trajectory that cannot be benchmarked: unreadable, or without DFT forces."""
 
 
@@ -44,7 +46,7 @@ def read_labelled_frames(path: str | Path) -> list[LabelledFrame]:
     """Every frame of ``path`` that carries forces; raises ``FrameSourceError`` naming the file when none do."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such trajectory")
+        raise MissingInputError(f"{path}: no such trajectory")
     name = path.name.lower()
     try:
         if name.endswith((".h5", ".hdf5")):
@@ -134,7 +136,7 @@ def sample_frame_indices(n_available: int, n_frames: int, seed: int) -> np.ndarr
     """``n_frames`` distinct indices out of ``n_available`` (all of them when fewer), sorted; the same for the
     same seed whatever the other files of the benchmark are."""
     if n_frames < 1:
-        raise ValueError(f"number of frames must be at least 1; got {n_frames}")
+        raise InputError(f"number of frames must be at least 1; got {n_frames}")
     if n_available <= n_frames:
         return np.arange(n_available)
     return np.sort(np.random.default_rng(seed).choice(n_available, size=n_frames, replace=False))

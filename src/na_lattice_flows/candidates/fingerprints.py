@@ -24,7 +24,8 @@ from monty.json import jsanitize
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from na_lattice_flows._legacy import NEW_TO_OLD_MODULE
+from na_lattice_flows.legacy_paths import NEW_TO_OLD_MODULE
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS
 
 SYMPREC = SETTINGS.symprec_A  # as the space-group labels of the screening records
@@ -54,7 +55,7 @@ def structure_identity(structure: Structure) -> StructureIdentity:
     cell = (structure.lattice.matrix, structure.frac_coords, [kinds[name] for name in species])
     dataset = spglib.get_symmetry_dataset(cell, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE_DEG)
     if dataset is None:
-        raise ValueError(f"{structure.composition.reduced_formula}: spglib finds no symmetry ({spglib.get_error_message()})")
+        raise InputError(f"{structure.composition.reduced_formula}: spglib finds no symmetry ({spglib.get_error_message()})")
     cells_per_primitive = len(structure) // len(set(dataset.mapping_to_primitive))
     descriptions = sorted(
         f"{species[atom]}:{size // cells_per_primitive}:{dataset.site_symmetry_symbols[atom]}"

@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Structure
 
+from na_lattice_flows.errors import InputError
+
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".json")
 STRUCTURE_NAMES = ("POSCAR", "CONTCAR", "POSCAR-unitcell")
 
@@ -27,7 +29,7 @@ GAP_COLUMNS = ("gap_pbe_eV_MP2018", "band_gap", "band_gap_eV", "gap")
 FORMATION_COLUMNS = ("e_form_eV_per_atom_MP2018", "formation_energy_per_atom", "e_form", "delta_e")
 
 
-class CandidateInputError(ValueError):
+class CandidateInputError(InputError):
     """An input as a whole cannot be used (missing, empty, wrong format)."""
 
 

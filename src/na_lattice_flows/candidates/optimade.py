@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pymatgen.ext.optimade import OptimadeRester
 
 from na_lattice_flows.candidates.loaders import Candidate, LoadResult, Rejection
+from na_lattice_flows.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def _provider_fields(provider: str) -> ProviderFields:
     try:
         return PROVIDER_FIELDS[provider]
     except KeyError:
-        raise ValueError(f"unknown OPTIMADE provider {provider!r}; choose one of {', '.join(PROVIDER_FIELDS)}") from None
+        raise InputError(f"unknown OPTIMADE provider {provider!r}; choose one of {', '.join(PROVIDER_FIELDS)}") from None
 
 
 def query_optimade(provider: str, max_sites: int | None = None, timeout: int = 30) -> LoadResult:

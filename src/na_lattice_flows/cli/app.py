@@ -5,24 +5,29 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 import warnings
 
-from na_lattice_flows.candidates.loaders import CandidateInputError
+from pydantic import ValidationError
+
 from na_lattice_flows.cli import campaign, doping, results, tools, training, validation
 from na_lattice_flows.cli.common import EXIT_JOBS_FAILED, EXIT_NOTHING_SUBMITTED, EXIT_STORE, EXIT_USAGE
-from na_lattice_flows.execution.store_config import StoreConfigError, StoreUnavailableError
-from na_lattice_flows.models import UnknownModelError
-from na_lattice_flows.phonons.references import ReferenceError
+from na_lattice_flows.errors import InputError
+from na_lattice_flows.execution.jobflow_speed import install as install_jobflow_shortcuts
+from na_lattice_flows.execution.store_config import StoreUnavailableError
+from na_lattice_flows.models import ModelUnavailableError
 
 GROUPS = (campaign, results, tools, validation, doping, training)
 EXIT_STATUSES = f"""exit status:
   0  success
-  1  an unexpected error (a bug: the traceback is printed; please report it)
+  1  an unexpected error (a bug: the end of its traceback is printed, all of it with -v; please report it)
   {EXIT_USAGE}  bad usage or input: an option or value out of range, a missing or unusable input
   {EXIT_NOTHING_SUBMITTED}  submit: nothing was submitted (every input rejected or already submitted)
   {EXIT_JOBS_FAILED}  run: jobs failed in this run (their errors: na-flows results --failed)
   {EXIT_STORE}  the store cannot be used: MongoDB unreachable, the embedded store damaged or not writable"""
-USAGE_ERRORS = (CandidateInputError, StoreConfigError, UnknownModelError, ReferenceError, ValueError, FileNotFoundError, RuntimeError)
+# the user's to fix (the project's own types; pydantic's for settings built from options): one line, exit 2
+USAGE_ERRORS = (InputError, ModelUnavailableError, ValidationError)
+TRACEBACK_LINES = 6  # of an unexpected error's traceback, without -v
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
@@ -49,14 +54,29 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().handlers[0].setLevel(level)  # libraries (FireWorks) set their own loggers to DEBUG
     if not args.verbose:
         warnings.filterwarnings("ignore")
+    install_jobflow_shortcuts()  # this process makes and submits flows
     try:
         return handlers[args.command](args)
     except StoreUnavailableError as exc:
         print(f"na-flows {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_STORE
     except USAGE_ERRORS as exc:
-        print(f"na-flows {args.command}: error: {exc}", file=sys.stderr)
+        print(f"na-flows {args.command}: error: {usage_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception:  # a bug, not a mistake: say so, with where it happened
+        lines = traceback.format_exc().rstrip().splitlines()
+        shown = lines if args.verbose else lines[-TRACEBACK_LINES:]
+        print(f"na-flows {args.command}: unexpected error (a bug; please report it with the lines below"
+              + ("" if args.verbose else ", all of them with -v") + "):", *shown, sep="\n", file=sys.stderr)
+        return 1
+
+
+def usage_message(error: Exception) -> str:
+    """One line: the error's own words; for settings refused by pydantic, each field with what is wrong."""
+    if isinstance(error, ValidationError):
+        problems = [f"{'.'.join(map(str, item['loc'])) or error.title}: {item['msg']} (got {item.get('input')!r})" for item in error.errors()]
+        return f"{error.title}: " + "; ".join(problems)
+    return str(error)
 
 
 if __name__ == "__main__":

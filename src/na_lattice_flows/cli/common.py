@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.execution.store_config import StoreSettings, resolve_settings
 
 # Exit statuses of every command (listed in `na-flows --help`).
@@ -35,11 +36,11 @@ def read_structure_file(path: str):
     from pymatgen.core import Structure
 
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such structure file")
+        raise MissingInputError(f"{path}: no such structure file")
     try:
         return Structure.from_file(path)
     except Exception as exc:
-        raise ValueError(f"{path}: not a readable structure (CIF or POSCAR): {exc}") from exc
+        raise InputError(f"{path}: not a readable structure (CIF or POSCAR): {exc}") from exc
 
 
 def store_settings(args: argparse.Namespace) -> StoreSettings:
@@ -49,7 +50,7 @@ def store_settings(args: argparse.Namespace) -> StoreSettings:
 def write_table(table: pd.DataFrame, fmt: str, output: str | None) -> None:
     if fmt == "parquet":
         if not output:
-            raise ValueError("--format parquet needs --output FILE.parquet")
+            raise InputError("--format parquet needs --output FILE.parquet")
         from na_lattice_flows.analysis.dataset import export_table
 
         export_table(table, Path(output).with_suffix(".parquet"))

@@ -18,6 +18,7 @@ from na_lattice_flows.cli.common import (
     write_table,
 )
 from na_lattice_flows.cli.options import model_name, number, numbers, temperature_grid
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS
 
 
@@ -25,7 +26,7 @@ def _fractions(text: str) -> list[float]:
     try:
         return [float(value) for value in text.split(",") if value.strip()]
     except ValueError as exc:
-        raise ValueError(f"--fractions {text!r}: give comma-separated numbers, e.g. 0,0.05,0.1") from exc
+        raise InputError(f"--fractions {text!r}: give comma-separated numbers, e.g. 0,0.05,0.1") from exc
 
 
 def add_commands(commands) -> dict:
@@ -101,7 +102,7 @@ def _output_format(out: Path) -> str:
         return "cif"
     if out.suffix.lower() in (".vasp", ".poscar") or "POSCAR" in out.name:
         return "poscar"
-    raise ValueError(f"--out {out}: use a .cif, .vasp or POSCAR file name")
+    raise InputError(f"--out {out}: use a .cif, .vasp or POSCAR file name")
 
 
 def _host(args: argparse.Namespace) -> int:
@@ -115,7 +116,7 @@ def _host(args: argparse.Namespace) -> int:
         loaded = load_file(Path(args.structure))
         found = [c.structure for c in loaded.candidates if c.candidate_id == args.id]
         if not found:
-            raise ValueError(f"--id {args.id}: not among the {len(loaded.candidates)} readable entries of {args.structure}")
+            raise InputError(f"--id {args.id}: not among the {len(loaded.candidates)} readable entries of {args.structure}")
         parent = found[0]
     else:
         parent = read_structure_file(args.structure)
@@ -190,10 +191,10 @@ def _soft_mode(args: argparse.Namespace) -> int:
     from na_lattice_flows.doping.soft_mode_jobs import soft_mode_series
 
     if args.qpoint is not None and len(args.qpoint) != 3:
-        raise ValueError(f"--qpoint {args.qpoint}: give three reduced coordinates, e.g. 0.5,0.5,0.5")
+        raise InputError(f"--qpoint {args.qpoint}: give three reduced coordinates, e.g. 0.5,0.5,0.5")
     output = Path(args.output) if args.output else None
     if output is not None and (output.is_dir() or not output.parent.is_dir()):
-        raise ValueError(f"--output {output}: not a file in an existing folder")
+        raise InputError(f"--output {output}: not a file in an existing folder")
     structure = read_structure_file(args.structure)
     matrix = None
     if args.supercell:

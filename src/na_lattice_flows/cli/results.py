@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from na_lattice_flows.cli.common import add_store_options, store_settings, write_table
+from na_lattice_flows.errors import MissingInputError
 from na_lattice_flows.execution.stores import open_session
 
 
@@ -112,7 +113,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.table:
         path = Path(args.table)
         if not path.is_file():
-            raise FileNotFoundError(f"--table {path}: no such file")
+            raise MissingInputError(f"--table {path}: no such file")
         table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     else:
         with open_session(store_settings(args), read_only=True) as session:

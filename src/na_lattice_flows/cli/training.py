@@ -17,6 +17,7 @@ from na_lattice_flows.cli.common import (
     store_settings,
     write_table,
 )
+from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.settings import SETTINGS
 
 ROUTES = ("allegro", "sevennet", "uma")
@@ -27,7 +28,7 @@ def _numbers(text: str, option: str) -> list[float]:
     try:
         return [float(value) for value in text.split(",") if value.strip()]
     except ValueError as exc:
-        raise ValueError(f"{option} {text!r}: give comma-separated numbers") from exc
+        raise InputError(f"{option} {text!r}: give comma-separated numbers") from exc
 
 
 def _names(text: str | None) -> list[str]:
@@ -119,7 +120,7 @@ def _phonondb(args: argparse.Namespace) -> int:
     from na_lattice_flows.training.chgnet import PHONONDB_DATA, CHGNetFineTuneSettings, finetune_chgnet
 
     if not (Path(args.shared) / "phonondb_train").is_dir():
-        raise FileNotFoundError(f"--shared {args.shared}: no phonondb_train folder there")
+        raise MissingInputError(f"--shared {args.shared}: no phonondb_train folder there")
     torch.set_num_threads(max(1, args.threads))
     archives = specialist_training_archives(args.shared)
     settings = CHGNetFineTuneSettings(epochs=args.epochs, max_frames_per_material=args.frames_per_material,
@@ -143,14 +144,14 @@ def _fit_maker(route: str, name: str, epochs: int | None, baselines: list[str], 
     for model in baselines:
         resolve_model(model)
     if epochs is not None and epochs < 1:
-        raise ValueError(f"--epochs {epochs}: must be at least 1")
+        raise InputError(f"--epochs {epochs}: must be at least 1")
     folder = str(Path(workdir) / "models" / name)
     if route == "allegro":
         settings = AllegroSettings(**({"max_epochs": epochs} if epochs else {}))
         return AllegroFitMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
     if route == "uma":
         if not uma_checkpoint or not Path(uma_checkpoint).is_file():
-            raise FileNotFoundError(f"--uma-checkpoint {uma_checkpoint}: the uma route fine-tunes a checkpoint file you have "
+            raise MissingInputError(f"--uma-checkpoint {uma_checkpoint}: the uma route fine-tunes a checkpoint file you have "
                                     "(the weights are gated on the Hugging Face hub: download uma-s-1p1.pt first)")  # fmt: skip
         settings = UMAFineTuneSettings(checkpoint=str(Path(uma_checkpoint).resolve()), **({"epochs": epochs} if epochs else {}))
         return UMAFineTuneMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
@@ -172,11 +173,11 @@ def _dataset(args: argparse.Namespace) -> int:
     for path in args.structures:
         name = Path(path).stem
         if name in structures:
-            raise ValueError(f"{path}: a second structure named {name!r}; configurations are named by their file names")
+            raise InputError(f"{path}: a second structure named {name!r}; configurations are named by their file names")
         structures[name] = read_structure_file(path)
     fractions = _numbers(args.fractions, "--fractions")
     if len(fractions) != 3:
-        raise ValueError(f"--fractions {args.fractions!r}: give three shares (train,val,test)")
+        raise InputError(f"--fractions {args.fractions!r}: give three shares (train,val,test)")
     settings = store_settings(args)
     workdir = Path(settings.workdir).resolve()
     gpaw = {"ecut_eV": args.dft_ecut, "kpoint_density": args.dft_kpoint_density}
@@ -213,7 +214,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     dataset = DatasetDocument.from_folder(args.dataset_folder, group_by=args.group_by)
     if "test" not in dataset.split_paths:
-        raise FileNotFoundError(f"{args.dataset_folder}: no test.extxyz; a fit is judged on a held-out test split")
+        raise MissingInputError(f"{args.dataset_folder}: no test.extxyz; a fit is judged on a held-out test split")
     settings = store_settings(args)
     name = args.name or f"{dataset.name}-{args.route}"
     maker = _fit_maker(args.route, name, args.epochs, _names(args.baseline_models), str(Path(settings.workdir).resolve()), args.uma_checkpoint)

@@ -8,6 +8,7 @@ import argparse
 import pandas as pd
 
 from na_lattice_flows.cli.common import add_store_options, store_settings, write_table
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
 
@@ -68,9 +69,9 @@ def _submit(args: argparse.Namespace) -> int:
     from na_lattice_flows.models import resolve_model
 
     if args.top < 1:
-        raise ValueError(f"--top {args.top}: must be at least 1")
+        raise InputError(f"--top {args.top}: must be at least 1")
     if args.frames < 1:
-        raise ValueError(f"--frames {args.frames}: must be at least 1")
+        raise InputError(f"--frames {args.frames}: must be at least 1")
     frame_models = [] if args.frame_models.strip().lower() == "none" else [m.strip() for m in args.frame_models.split(",") if m.strip()]
     for model in [*frame_models, *([args.dft_phonons] if args.dft_phonons else [])]:
         resolve_model(model)  # an unknown name fails here, before anything is submitted
@@ -94,7 +95,7 @@ def _submit_disputed(args: argparse.Namespace, settings) -> int:
     from na_lattice_flows.execution.submission import add_flow
 
     if not args.dft_phonons:
-        raise ValueError("--disputed: give --dft-phonons MODEL (the model whose phonons the DFT ones are compared with)")
+        raise InputError("--disputed: give --dft-phonons MODEL (the model whose phonons the DFT ones are compared with)")
     with open_session(settings) as session:
         flow = disputed_dft_phonons_flow(summary_documents(session), args.engine, args.dft_phonons, args.temperature)
         fw_id = add_flow(session, flow, "dft phonons of disputed", {"kind": "dft phonons of disputed", "engine": args.engine})

@@ -13,6 +13,7 @@ from pymatgen.core import Structure
 from na_lattice_flows.dft.gpaw_jobs import GPAWAIMDMaker
 from na_lattice_flows.dft.schemas import AIMDDocument, ValidationDocument, ValidationHit
 from na_lattice_flows.dft.vasp_jobs import VaspAIMDMaker
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.md.diffusion import element_diffusion
 from na_lattice_flows.md.trajectory import read_trajectory, read_trajectory_segments
 
@@ -83,11 +84,11 @@ class AIMDValidationMaker(Maker):
 
     def __post_init__(self) -> None:
         if self.engine not in AIMD_ENGINES:
-            raise ValueError(f"unknown AIMD engine {self.engine!r}; choose from {', '.join(AIMD_ENGINES)}")
+            raise InputError(f"unknown AIMD engine {self.engine!r}; choose from {', '.join(AIMD_ENGINES)}")
 
     def make(self, hits: list[ValidationHit]) -> Flow:
         if not hits:
-            raise ValueError("no structures to validate: the screen has no MD results that did not melt")
+            raise InputError("no structures to validate: the screen has no MD results that did not melt")
         jobs, comparisons = [], []
         for hit in hits:
             maker = self.gpaw_maker if self.engine == "gpaw" else self.vasp_maker

@@ -30,6 +30,7 @@ from pymatgen.io.vasp import Kpoints
 
 from na_lattice_flows.checks import check_range
 from na_lattice_flows.dft.schemas import AIMDDocument
+from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.md.trajectory import read_trajectory_segments
 from na_lattice_flows.md.transport import analyze_trajectory
 from na_lattice_flows.settings import SETTINGS
@@ -64,7 +65,7 @@ FUNCTIONAL_INCAR = {"PBE": {"GGA": "PE"}, "PBEsol": {"GGA": "PS"}, "r2SCAN": {"M
 def functional_incar(functional: str) -> dict:
     """The INCAR keys that select ``functional``; an unknown name is refused."""
     if functional not in FUNCTIONAL_INCAR:
-        raise ValueError(f"unknown functional {functional!r}; choose from {', '.join(FUNCTIONAL_INCAR)}")
+        raise InputError(f"unknown functional {functional!r}; choose from {', '.join(FUNCTIONAL_INCAR)}")
     return FUNCTIONAL_INCAR[functional]
 
 
@@ -117,7 +118,7 @@ def _vasprun(folder: Path) -> Path:
     for name in ("vasprun.xml", "vasprun.xml.gz"):
         if (folder / name).is_file():
             return folder / name
-    raise FileNotFoundError(f"no vasprun.xml(.gz) in the AIMD segment folder {folder}")
+    raise MissingInputError(f"no vasprun.xml(.gz) in the AIMD segment folder {folder}")
 
 
 @dataclass

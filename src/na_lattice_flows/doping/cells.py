@@ -14,6 +14,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 from pymatgen.core import Element, Structure
 
+from na_lattice_flows.errors import InputError
+
 VacancyMode = Literal["compensate", "none", "only"]
 MOBILE_ION = "Na"
 DEFAULT_SQS_CUTOFFS_A = (8.0, 6.5)  # pairs to the second host-host shell of Na3SbS4, triplets of the first
@@ -46,7 +48,7 @@ def parse_dopant(text: str) -> tuple[str, str]:
     """'W:Sb' -> ('W', 'Sb'): dopant element on the host element's sites."""
     match = re.fullmatch(r"\s*([A-Z][a-z]?)\s*:\s*([A-Z][a-z]?)\s*", text or "")
     if not match or not all(Element.is_valid_symbol(symbol) for symbol in match.groups()):
-        raise ValueError(f"dopant {text!r}: give DOPANT:HOST with two element symbols, e.g. W:Sb")
+        raise InputError(f"dopant {text!r}: give DOPANT:HOST with two element symbols, e.g. W:Sb")
     return match.group(1), match.group(2)
 
 
@@ -54,7 +56,7 @@ def parse_supercell(text: str) -> tuple[int, int, int]:
     """'2x2x2' -> (2, 2, 2)."""
     parts = str(text).lower().split("x")
     if len(parts) != 3 or not all(part.strip().isdigit() and int(part) > 0 for part in parts):
-        raise ValueError(f"supercell {text!r}: give three positive integers as NxMxK, e.g. 2x2x2")
+        raise InputError(f"supercell {text!r}: give three positive integers as NxMxK, e.g. 2x2x2")
     return tuple(int(part) for part in parts)
 
 
@@ -62,7 +64,7 @@ def charge_per_dopant(structure: Structure, dopant: str, host_site: str) -> int:
     """Formal charge one dopant atom adds on a host site (W6+ for Sb5+: +1)."""
     guesses = structure.composition.oxi_state_guesses(max_sites=-1)
     if not guesses or host_site not in guesses[0]:
-        raise ValueError(f"cannot assign an oxidation state to {host_site} in {structure.composition.reduced_formula}")
+        raise InputError(f"cannot assign an oxidation state to {host_site} in {structure.composition.reduced_formula}")
     host_state = guesses[0][host_site]
     dopant_state = max(Element(dopant).common_oxidation_states or Element(dopant).oxidation_states)
     return round(dopant_state - host_state)
@@ -82,20 +84,20 @@ def doped_supercell(
     """The doped ``structure * supercell``. ``vacancy_mode``: 'compensate' (dopant and one Na vacancy per unit
     of excess charge), 'none' (dopant only), 'only' (the same Na vacancies, no dopant). Same seed, same cell."""
     if host_site not in structure.composition:
-        raise ValueError(f"host site {host_site}: not in {structure.composition.reduced_formula}")
+        raise InputError(f"host site {host_site}: not in {structure.composition.reduced_formula}")
     if not 0 <= fraction <= 1:
-        raise ValueError(f"fraction {fraction}: must lie in [0, 1]")
+        raise InputError(f"fraction {fraction}: must lie in [0, 1]")
     cell = structure * supercell
     host_indices = [i for i, site in enumerate(cell) if site.specie.symbol == host_site]
     n_dopant = round(fraction * len(host_indices))
     if fraction > 0 and n_dopant == 0:
-        raise ValueError(
+        raise InputError(
             f"fraction {fraction}: a {'x'.join(map(str, supercell))} cell has {len(host_indices)} {host_site} sites, "
             f"so the smallest non-zero fraction is 1/{len(host_indices)} = {1 / len(host_indices):.4f}; use a larger supercell"
         )
     excess_charge = charge_per_dopant(structure, dopant, host_site)
     if vacancy_mode != "none" and excess_charge < 0:
-        raise ValueError(f"{dopant} on {host_site} lowers the charge; compensating it needs Na interstitials, not vacancies")
+        raise InputError(f"{dopant} on {host_site} lowers the charge; compensating it needs Na interstitials, not vacancies")
     n_vacancies = 0 if vacancy_mode == "none" else n_dopant * excess_charge
     cluster_vector: list[float] = []
     target: list[float] = []
@@ -107,7 +109,7 @@ def doped_supercell(
         doped.replace(index, dopant)
     na_indices = [i for i, site in enumerate(doped) if site.specie.symbol == MOBILE_ION]
     if n_vacancies > len(na_indices):
-        raise ValueError(f"{n_vacancies} Na vacancies requested but the cell has {len(na_indices)} Na")
+        raise InputError(f"{n_vacancies} Na vacancies requested but the cell has {len(na_indices)} Na")
     rng = np.random.default_rng(seed)
     doped.remove_sites(sorted(rng.choice(na_indices, size=n_vacancies, replace=False).tolist()))
     counted = n_vacancies if vacancy_mode == "only" else n_dopant

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
+from na_lattice_flows.errors import InputError
+
 AXIS_TOLERANCE_DEG = 20.0  # a ligand bond within this angle of the M-M' axis has no defined dihedral
 
 
@@ -37,7 +39,7 @@ def tetrahedron_pairs(
     center_indices = np.flatnonzero(np.isin(species, centers))
     ligand_indices = np.flatnonzero(species == ligand)
     if len(center_indices) < 2 or not len(ligand_indices):
-        raise ValueError(f"need at least two {'/'.join(centers)} centres and {ligand} ligands; found {len(center_indices)} and {len(ligand_indices)}")
+        raise InputError(f"need at least two {'/'.join(centers)} centres and {ligand} ligands; found {len(center_indices)} and {len(ligand_indices)}")
     axis = np.asarray(direction, dtype=float) @ (cell / np.linalg.norm(cell, axis=1)[:, None])
     axis /= np.linalg.norm(axis)
     bonds = {}

@@ -23,6 +23,7 @@ from na_lattice_flows.doping.jobs import (
     make_doped_cell,
 )
 from na_lattice_flows.doping.presets import doping_settings
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.models import TORCHSIM_FAMILIES, resolve_model
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
 
@@ -62,14 +63,14 @@ class DopedPhaseStudyMaker(Maker):
         self.model = spec.name
         parse_dopant(f"{self.dopant}:{self.host_site}")
         if not self.fractions:
-            raise ValueError("fractions: give at least one dopant fraction (0 is the pristine host)")
+            raise InputError("fractions: give at least one dopant fraction (0 is the pristine host)")
         for fraction in (*self.fractions, *([self.control_fraction] if self.control_fraction is not None else [])):
             check_range("fractions", fraction, at_least=0)
             if fraction > 1:
-                raise ValueError(f"fractions = {fraction!r}: a fraction of the host sites cannot exceed 1")
+                raise InputError(f"fractions = {fraction!r}: a fraction of the host sites cannot exceed 1")
         self.fractions = sorted({float(f) for f in self.fractions})
         if self.settings.fine_grid_engine == "torchsim" and spec.family not in TORCHSIM_FAMILIES:  # also: a bad preset fails here
-            raise ValueError(f"fine_grid_engine 'torchsim' has no wrapper for {self.model!r} ({spec.family}); use a "
+            raise InputError(f"fine_grid_engine 'torchsim' has no wrapper for {self.model!r} ({spec.family}); use a "
                              f"{' or '.join(TORCHSIM_FAMILIES)} model or the 'ase' engine")  # fmt: skip
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
 
@@ -94,11 +95,11 @@ class DopedPhaseStudyMaker(Maker):
     def make(self, structure: Structure) -> Flow:
         settings = self.settings
         if self.host_site not in structure.composition:
-            raise ValueError(f"host site {self.host_site}: not in {structure.composition.reduced_formula}")
+            raise InputError(f"host site {self.host_site}: not in {structure.composition.reduced_formula}")
         n_sites = int(structure.composition[self.host_site]) * int(np.prod(settings.supercell))
         for name, fraction, _ in self.systems():
             if fraction > 0 and round(fraction * n_sites) == 0:
-                raise ValueError(f"fraction {fraction} ({name}): the {'x'.join(map(str, settings.supercell))} cell has {n_sites} "
+                raise InputError(f"fraction {fraction} ({name}): the {'x'.join(map(str, settings.supercell))} cell has {n_sites} "
                                  f"{self.host_site} sites, so the smallest non-zero fraction is 1/{n_sites}; use a larger supercell")  # fmt: skip
         study_id = self.study_id(structure)
         jobs, summaries = [], []

@@ -8,6 +8,8 @@ from __future__ import annotations
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from na_lattice_flows.errors import InputError
+
 CUBIC_LATTICE_A = {"Na3PS4": 6.9965, "Na3SbS4": 7.1453}  # I-43m, experiment (candidates.demo_set)
 
 
@@ -15,7 +17,7 @@ def substituted_host(structure: Structure, old: str, new: str, volume_scale: flo
     """``structure`` with every ``old`` replaced by ``new``; the volume scaled by ``volume_scale`` (default: the
     cubic Na3XS4 ratio when the pair is P -> Sb, else 1)."""
     if old not in structure.composition:
-        raise ValueError(f"substitute {old}:{new}: there is no {old} in {structure.composition.reduced_formula}")
+        raise InputError(f"substitute {old}:{new}: there is no {old} in {structure.composition.reduced_formula}")
     substituted = structure.copy()
     substituted.replace_species({old: new})
     if volume_scale is None:

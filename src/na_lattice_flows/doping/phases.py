@@ -14,6 +14,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from na_lattice_flows.errors import InputError
+
 Phase = Literal["tetragonal", "cubic", "mixed"]
 AXES = "abc"
 
@@ -74,7 +76,7 @@ def classify_phase(lattice_abc: np.ndarray, thresholds: PhaseThresholds | None =
     thresholds = thresholds or PhaseThresholds()
     trace = np.asarray(lattice_abc, dtype=float)[:, :3]
     if len(trace) < thresholds.n_windows:
-        raise ValueError(f"{len(trace)} frames cannot be cut into {thresholds.n_windows} windows")
+        raise InputError(f"{len(trace)} frames cannot be cut into {thresholds.n_windows} windows")
     windows = [_window_call(window.mean(axis=0), thresholds) for window in np.array_split(trace, thresholds.n_windows)]
     mean = trace.mean(axis=0)
     _, split, _ = _split(mean)
@@ -122,7 +124,7 @@ def coarse_bracket(phases: dict[float, Phase]) -> tuple[float, float] | None:
 def fine_grid(low_K: float, high_K: float, step_K: float) -> list[float]:
     """Temperatures strictly between the bracket's ends, ``step_K`` apart from the low end."""
     if step_K <= 0:
-        raise ValueError(f"fine step {step_K} K: must be positive")
+        raise InputError(f"fine step {step_K} K: must be positive")
     count = int(np.floor((high_K - low_K) / step_K - 1e-9))
     return [float(low_K + step_K * i) for i in range(1, count + 1)]
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from na_lattice_flows.doping.cells import DEFAULT_SQS_CUTOFFS_A
 from na_lattice_flows.doping.phases import PhaseThresholds
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.md.langevin import MDSettings
 from na_lattice_flows.md.npt import NPTSettings
 
@@ -40,7 +41,7 @@ class DopingStudySettings(BaseModel):
     @classmethod
     def _positive(cls, values: list[float]) -> list[float]:
         if not values or any(not t > 0 for t in values):
-            raise ValueError(f"temperatures must be a non-empty list of positive K; got {values}")
+            raise InputError(f"temperatures must be a non-empty list of positive K; got {values}")
         return sorted(set(values))
 
     @property
@@ -69,7 +70,7 @@ DOPING_PRESETS = {
 def doping_settings(preset: str = "paper", **overrides) -> DopingStudySettings:
     """A preset with any field replaced (nested ``npt``/``transport`` fields as dicts merge into the preset's)."""
     if preset not in DOPING_PRESETS:
-        raise ValueError(f"unknown doping preset {preset!r}; choose from {', '.join(DOPING_PRESETS)}")
+        raise InputError(f"unknown doping preset {preset!r}; choose from {', '.join(DOPING_PRESETS)}")
     base = DOPING_PRESETS[preset].model_dump()
     for key, value in overrides.items():
         if value is None:

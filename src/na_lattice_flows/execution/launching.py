@@ -20,6 +20,7 @@ from fireworks.core.rocket_launcher import launch_rocket
 from fireworks.fw_config import RUN_EXPIRATION_SECS
 from tqdm.auto import tqdm
 
+from na_lattice_flows.errors import MissingInputError
 from na_lattice_flows.execution.stores import Session
 from na_lattice_flows.execution.workers import forget_dead_workers, is_alive, registered_worker
 
@@ -127,7 +128,7 @@ def _stdout_into(path: Path) -> Iterator[None]:
 def fworker_from_file(path: str | Path) -> FWorker:
     """A FireWorks worker file (``fworker_configs/``): its name and the job categories it takes."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"--fworker {path}: no such worker file")
+        raise MissingInputError(f"--fworker {path}: no such worker file")
     return FWorker.from_file(str(path))
 
 

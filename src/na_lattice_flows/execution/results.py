@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.execution.queries import (
     failed_launch,
     fizzled_jobs,
@@ -142,7 +143,7 @@ def query_results(
     settings fingerprint). A filter left at None is not
     applied; a structure without the value a filter needs (no phonons yet, no MD) is left out by it."""
     if D_column not in ("D_avg_A2_per_ps", "D_max_A2_per_ps", "D_kinisi_A2_per_ps"):
-        raise ValueError(f"D_column {D_column!r}: choose D_avg_A2_per_ps, D_max_A2_per_ps or D_kinisi_A2_per_ps")
+        raise InputError(f"D_column {D_column!r}: choose D_avg_A2_per_ps, D_max_A2_per_ps or D_kinisi_A2_per_ps")
     table = results_table(session)
     keep = pd.Series(True, index=table.index)
     if dynamically_stable is not None:

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import get_settings
 
 DEFAULT_DATABASE = "na_lattice_flows"
@@ -26,7 +27,7 @@ DATA_COLLECTION = "outputs_data"
 CAMPAIGNS_COLLECTION = "campaigns"
 
 
-class StoreConfigError(ValueError):
+class StoreConfigError(InputError):
     """The store configuration is unusable (bad URI, unreadable config file)."""
 
 

@@ -30,6 +30,7 @@ from na_lattice_flows.execution.store_config import (
     StoreSettings,
     StoreUnavailableError,
 )
+from na_lattice_flows.execution.store_migration import is_migrated, old_module_paths, rewrite_old_module_paths
 from na_lattice_flows.execution.worker_files import write_worker_configs
 
 if TYPE_CHECKING:
@@ -111,6 +112,52 @@ def _prepare_embedded(settings: StoreSettings) -> None:
         fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _embedded_databases(settings: StoreSettings, read_only: bool = False) -> tuple:
+    from na_lattice_flows.execution.embedded import DATABASE
+    from na_lattice_flows.execution.sqlite_documents import SQLiteDocumentClient
+
+    launchpad = SQLiteDocumentClient(settings.launchpad_db, read_only=read_only)
+    outputs = SQLiteDocumentClient(settings.jobstore_db, read_only=read_only)
+    return (launchpad, outputs), (launchpad[settings.database], outputs[DATABASE])
+
+
+def _migrate_embedded(settings: StoreSettings) -> None:
+    """Rewrite release 0.1's module paths once (``store_migration``), under the work folder's lock."""
+    clients, (launchpad, outputs) = _embedded_databases(settings)
+    try:
+        if is_migrated(outputs):
+            return
+        with (settings.workdir / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            rewrite_old_module_paths([launchpad, outputs], marker=outputs)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _refuse_unmigrated(settings: StoreSettings) -> None:
+    """A store this user cannot write that still names 0.1's module paths cannot be decoded: say so."""
+    clients, databases = _embedded_databases(settings, read_only=True)
+    try:
+        if not is_migrated(databases[1]) and old_module_paths(list(databases)):
+            raise StoreUnavailableError(
+                f"{settings.workdir}: written by release 0.1 (old module paths) and not writable by this user; "
+                "open it once with any command as a user who can write it, to convert it"
+            )
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _migrate_mongodb(settings: StoreSettings) -> None:
+    import pymongo
+
+    with pymongo.MongoClient(settings.mongodb_uri, **_mongoclient_kwargs(settings)) as client:
+        database = client[settings.database]
+        rewrite_old_module_paths([database], marker=database)
+
+
 def get_launchpad(settings: StoreSettings, writable: bool = True, initialize: bool = True) -> LaunchPad:
     """The FireWorks LaunchPad for ``settings``, initialised on first use (not when read only; on the embedded
     store only under the work folder's lock, ``_prepare_embedded``: a reset beside another writer could wipe what
@@ -173,6 +220,7 @@ def open_session(settings: StoreSettings, read_only: bool = False) -> Iterator[S
     files read-only: a store in a folder this user cannot write can still be read)."""
     if settings.mode == "mongodb":
         check_mongodb(settings)
+        _migrate_mongodb(settings)
         session = Session(settings, get_launchpad(settings), get_job_store(settings))
         try:
             yield session
@@ -198,6 +246,10 @@ def open_session(settings: StoreSettings, read_only: bool = False) -> Iterator[S
     session = Session(settings, get_launchpad(settings, writable=writing, initialize=False),
                       get_job_store(settings, read_only=not writing), read_only=not writing)  # fmt: skip
     try:
+        if writing or blocked is None:  # after the session opened: its files are known to be readable
+            _migrate_embedded(settings)
+        else:
+            _refuse_unmigrated(settings)
         yield session
     finally:
         session.close()

@@ -31,6 +31,7 @@ from na_lattice_flows.candidates.fingerprints import (
 from na_lattice_flows.candidates.loaders import Candidate, Rejection
 from na_lattice_flows.candidates.screen import ScreeningReport
 from na_lattice_flows.checks import check_range
+from na_lattice_flows.execution.jobflow_speed import install as install_jobflow_shortcuts
 from na_lattice_flows.execution.queries import workflow_members
 from na_lattice_flows.execution.stores import Session, get_campaign_store
 from na_lattice_flows.relax.jobs import relax_method
@@ -104,6 +105,7 @@ def submit_candidates(
     Idempotent: a candidate whose crystal (symmetry-aware fingerprint, confirmed by StructureMatcher) already
     has a workflow with the same flow settings, submitted, running, finished or failed, is not added again
     but listed with that workflow; ``force`` adds it anyway."""
+    install_jobflow_shortcuts()
     flow_maker = flow_maker or ScreeningFlowMaker()
     if phonon_batch is not None:
         check_range("phonon_batch", phonon_batch, at_least=1)

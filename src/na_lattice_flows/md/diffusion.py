@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.md.trajectory import MDTrajectory
 
 BOLTZMANN_EV_PER_K = 8.617333262e-5
@@ -56,11 +57,11 @@ def zero_intercept_slope(times: np.ndarray, values: np.ndarray) -> float:
 def fit_window_mask(times_ps: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     start, end = window
     if not 0 <= start < end <= 1:
-        raise ValueError(f"fit window must be fractions 0 <= start < end <= 1 of the run; got {window}")
+        raise InputError(f"fit window must be fractions 0 <= start < end <= 1 of the run; got {window}")
     total = times_ps[-1]
     mask = (times_ps >= start * total) & (times_ps <= end * total) & (times_ps > 0)
     if mask.sum() < 2:
-        raise ValueError(f"fit window {window} holds {mask.sum()} time lags; the run is too short for it")
+        raise InputError(f"fit window {window} holds {mask.sum()} time lags; the run is too short for it")
     return mask
 
 
@@ -164,9 +165,9 @@ def arrhenius_fit(
     temperatures = np.asarray(temperatures_K, dtype=float)
     values = np.asarray(D_A2_per_ps, dtype=float)
     if len(temperatures) < 2 or len(temperatures) != len(values):
-        raise ValueError(f"an Arrhenius fit needs >= 2 temperatures with one D each; got {len(temperatures)} and {len(values)}")
+        raise InputError(f"an Arrhenius fit needs >= 2 temperatures with one D each; got {len(temperatures)} and {len(values)}")
     if np.any(values <= 0):
-        raise ValueError(f"an Arrhenius fit needs positive D; got {values.tolist()}")
+        raise InputError(f"an Arrhenius fit needs positive D; got {values.tolist()}")
     x, y = 1.0 / temperatures, np.log(values)
     if D_err_A2_per_ps is not None:  # errors of ln D = err / D, taken as known: unscaled covariance
         weights = values / np.asarray(D_err_A2_per_ps, dtype=float)

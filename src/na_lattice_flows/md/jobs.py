@@ -14,6 +14,7 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from na_lattice_flows.checks import check_range
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.md.batched import run_torchsim_langevin_md
 from na_lattice_flows.md.diffusion import arrhenius_fit
 from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
@@ -144,16 +145,16 @@ class MLPMDMaker(Maker):
         self.model = spec.name
         self.overrides = {key: value for key, value in self.overrides.items() if value is not None}
         if self.engine not in MD_ENGINES:
-            raise ValueError(f"unknown MD engine {self.engine!r}; choose from {', '.join(MD_ENGINES)}")
+            raise InputError(f"unknown MD engine {self.engine!r}; choose from {', '.join(MD_ENGINES)}")
         if self.engine == "torchsim" and spec.family not in TORCHSIM_FAMILIES:
-            raise ValueError(
+            raise InputError(
                 f"the torchsim MD engine has no wrapper for {self.model!r} ({spec.family}); use a model of the "
                 f"{' or '.join(TORCHSIM_FAMILIES)} families, or engine='ase'"
             )
         check_range("batch_size", self.batch_size, at_least=1)
         check_range("min_supercell_atoms", self.min_supercell_atoms, at_least=1)
         if not self.temperatures_K:
-            raise ValueError("temperatures_K: give at least one MD temperature")
+            raise InputError("temperatures_K: give at least one MD temperature")
         for temperature in (*self.temperatures_K, self.reference_temperature_K):
             check_range("temperatures_K", temperature, above=0, unit="K")
         md_settings(self.preset, **self.overrides)  # a bad preset or field fails at submission, not on the worker

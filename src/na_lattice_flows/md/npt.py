@@ -12,49 +12,39 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms, units
 from ase.md.nose_hoover_chain import MTKNPT
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-from pydantic import BaseModel, ConfigDict, Field
-from tqdm.auto import tqdm
+from pydantic import Field
 
-from na_lattice_flows.md.langevin import FrameSegments, finish_trajectory, is_trajectory_complete
+from na_lattice_flows.md.restart import PositiveFloat, RestartableMDSettings, Run, run_restartable, short_hash
 
 EV_PER_A3_PER_GPA = units.GPa
 
 
-class NPTSettings(BaseModel):
+class NPTSettings(RestartableMDSettings):
     """One NPT run. Defaults: the doped study's integrator settings."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    temperature_K: float = Field(300.0, gt=0, allow_inf_nan=False)
+    temperature_K: PositiveFloat = 300.0
     pressure_GPa: float = Field(0.0, allow_inf_nan=False)
-    timestep_fs: float = Field(2.0, gt=0, allow_inf_nan=False)
-    thermostat_time_fs: float = Field(200.0, gt=0, allow_inf_nan=False, description="Nose-Hoover chain time constant (0.2 ps)")
-    barostat_time_fs: float = Field(2000.0, gt=0, allow_inf_nan=False, description="MTK barostat time constant (2 ps)")
+    timestep_fs: PositiveFloat = 2.0
+    thermostat_time_fs: PositiveFloat = Field(200.0, description="Nose-Hoover chain time constant (0.2 ps)")
+    barostat_time_fs: PositiveFloat = Field(2000.0, description="MTK barostat time constant (2 ps)")
     n_equilibration_steps: int = Field(5000, ge=0)
     n_production_steps: int = Field(20_000, gt=0)
-    frame_interval_steps: int = Field(10, gt=0)
+    frame_interval_steps: int = Field(10, gt=0, description="MD steps between stored frames")
     checkpoint_interval_steps: int = Field(500, gt=0)
-    seed: int = 0
-    store_velocities: bool = True
     compressibility_per_GPa: float = Field(
         1 / 30, gt=0, description="torch-sim's C-rescale barostat only: the isothermal compressibility it assumes (Na3SbS4: B ~ 30 GPa)"
     )
 
-    @property
-    def n_steps(self) -> int:
-        return self.n_equilibration_steps + self.n_production_steps
-
     def fingerprint(self, start: str = "") -> str:
         """What the trajectory depends on (with ``start``: a hash of the starting state when it is given)."""
-        physics = self.model_dump(exclude={"checkpoint_interval_steps", "store_velocities"})
-        return hashlib.sha256(json.dumps({**physics, "start": start}, sort_keys=True).encode()).hexdigest()[:16]
+        return short_hash(json.dumps({**self.physics(), "start": start}, sort_keys=True))
 
 
 # the MTKNPT attributes that make up its state beyond positions, momenta and cell (ASE 3.25-3.29)
@@ -79,6 +69,44 @@ def state_fingerprint(atoms: Atoms, velocities_A_per_fs: np.ndarray | None) -> s
     return digest.hexdigest()[:16]
 
 
+class MTKIntegrator:
+    """ASE's MTKNPT on one system, its extended-system state in the checkpoint; the adapter of ``run_restartable``."""
+
+    def __init__(self, atoms: Atoms, settings: NPTSettings, velocities_A_per_fs: np.ndarray | None):
+        self.atoms, self.settings, self.velocities_A_per_fs = atoms, settings, velocities_A_per_fs
+        self.dynamics = None
+
+    def _integrator(self) -> MTKNPT:
+        s = self.settings
+        return MTKNPT(self.atoms, timestep=s.timestep_fs * units.fs, temperature_K=s.temperature_K, pressure_au=s.pressure_GPa * EV_PER_A3_PER_GPA,
+                      tdamp=s.thermostat_time_fs * units.fs, pdamp=s.barostat_time_fs * units.fs)  # fmt: skip
+
+    def start(self) -> None:
+        if self.velocities_A_per_fs is not None:
+            self.atoms.set_velocities(np.asarray(self.velocities_A_per_fs) / units.fs)
+        else:
+            MaxwellBoltzmannDistribution(self.atoms, temperature_K=self.settings.temperature_K, rng=np.random.default_rng(self.settings.seed))
+            Stationary(self.atoms)
+        self.dynamics = self._integrator()
+
+    def restore(self, saved) -> None:
+        self.atoms.set_cell(saved["cell"], scale_atoms=False)
+        self.atoms.set_positions(saved["positions"])
+        self.atoms.set_momenta(saved["momenta"])
+        self.dynamics = self._integrator()
+        _restore_mtk_state(self.dynamics, saved)
+
+    def state(self) -> dict:
+        return {"positions": self.atoms.get_positions(), "momenta": self.atoms.get_momenta(), "cell": self.atoms.cell.array, **_mtk_state(self.dynamics)}
+
+    def step(self, completed: int) -> None:
+        self.dynamics.step()
+
+    def frames(self) -> list[dict]:
+        atoms = self.atoms
+        return [{"positions": atoms.get_positions(), "velocities": atoms.get_velocities() * units.fs, "cells": atoms.cell.array.copy()}]
+
+
 def run_npt_md(
     atoms: Atoms,
     calculator,
@@ -92,69 +120,13 @@ def run_npt_md(
     ``trajectory_path``. ``velocities_A_per_fs`` continue a previous run's state; without them the velocities
     are drawn from Maxwell-Boltzmann with the settings' seed. Checkpoint and segments as ``run_langevin_md``."""
     trajectory_path = Path(trajectory_path)
-    checkpoint_path = trajectory_path.with_name(trajectory_path.stem + ".checkpoint.npz")
     fingerprint = settings.fingerprint(state_fingerprint(atoms, velocities_A_per_fs) if velocities_A_per_fs is not None else "")
-    if is_trajectory_complete(trajectory_path, fingerprint):
-        return trajectory_path
-    segments = FrameSegments(trajectory_path.with_name(trajectory_path.stem + ".frames"))
     atoms = atoms.copy()
     atoms.calc = calculator
-    step, saved = 0, None
-    if checkpoint_path.is_file():
-        saved = np.load(checkpoint_path)
-        if str(saved["fingerprint"]) != fingerprint or len(saved["positions"]) != len(atoms):
-            raise ValueError(f"{checkpoint_path} belongs to a different NPT run (settings or structure changed); remove it to start afresh")
-        atoms.set_cell(saved["cell"], scale_atoms=False)
-        atoms.set_positions(saved["positions"])
-        atoms.set_momenta(saved["momenta"])
-        step = int(saved["step"])
-    elif velocities_A_per_fs is not None:
-        atoms.set_velocities(np.asarray(velocities_A_per_fs) / units.fs)
-    else:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature_K, rng=np.random.default_rng(settings.seed))
-        Stationary(atoms)
-    segments.drop_after(step)
-    resumed_from_step = step
-    dynamics = MTKNPT(
-        atoms,
-        timestep=settings.timestep_fs * units.fs,
-        temperature_K=settings.temperature_K,
-        pressure_au=settings.pressure_GPa * EV_PER_A3_PER_GPA,
-        tdamp=settings.thermostat_time_fs * units.fs,
-        pdamp=settings.barostat_time_fs * units.fs,
-    )
-    if saved is not None:
-        _restore_mtk_state(dynamics, saved)
-    frames: dict[str, list] = {"steps": [], "positions": [], "velocities": [], "cells": []}
-
-    def record_if_frame(completed: int) -> None:
-        production = completed - settings.n_equilibration_steps
-        if production >= 0 and production % settings.frame_interval_steps == 0:
-            frames["steps"].append(completed)
-            frames["positions"].append(atoms.get_positions())
-            frames["velocities"].append(atoms.get_velocities() * units.fs)
-            frames["cells"].append(atoms.cell.array.copy())
-
-    def checkpoint(completed: int) -> None:
-        segments.write(completed, frames["steps"], frames["positions"], frames["velocities"] if settings.store_velocities else None, frames["cells"])
-        for values in frames.values():
-            values.clear()
-        temporary = checkpoint_path.with_suffix(".tmp.npz")
-        np.savez(temporary, positions=atoms.get_positions(), momenta=atoms.get_momenta(), cell=atoms.cell.array, step=completed,
-                 fingerprint=fingerprint, **_mtk_state(dynamics))  # fmt: skip
-        os.replace(temporary, checkpoint_path)  # atomic, as the NVT engine's
-
-    if step == 0:
-        record_if_frame(0)
-    with tqdm(total=settings.n_steps, initial=step, disable=not progress, desc="NPT steps", unit="step") as bar:
-        for completed in range(step + 1, settings.n_steps + 1):
-            dynamics.step()
-            record_if_frame(completed)
-            if completed % settings.checkpoint_interval_steps == 0 or completed == settings.n_steps:
-                checkpoint(completed)
-            bar.update()
-    attrs = {"engine": "ase-mtknpt", "ensemble": "npt", "pressure_GPa": settings.pressure_GPa, "resumed_from_step": resumed_from_step,
-             **(attrs or {}), "settings_fingerprint": fingerprint}  # fmt: skip
-    finish_trajectory(trajectory_path, atoms.get_chemical_symbols(), atoms.cell.array, settings, segments, attrs)
-    checkpoint_path.unlink(missing_ok=True)
+    attrs = {"engine": "ase-mtknpt", "ensemble": "npt", "pressure_GPa": settings.pressure_GPa, **(attrs or {})}
+    run = Run(trajectory_path=trajectory_path, settings=settings, fingerprint=fingerprint, symbols=atoms.get_chemical_symbols(),
+              cell=atoms.cell.array, attrs=attrs)  # fmt: skip
+    checkpoint_path = trajectory_path.with_name(trajectory_path.stem + ".checkpoint.npz")
+    run_restartable(partial(MTKIntegrator, atoms, settings, velocities_A_per_fs), [run], checkpoint_path, fingerprint,
+                    "NPT run (settings or structure changed)", len(atoms), progress, "NPT steps")  # fmt: skip
     return trajectory_path

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from na_lattice_flows.errors import InputError, MissingInputError
+
 
 @dataclass
 class MDTrajectory:
@@ -30,9 +32,9 @@ class MDTrajectory:
         if self.positions.ndim != 3 or self.positions.shape[1] != len(self.species) or self.positions.shape[2] != 3:
             raise ValueError(f"positions must be (n_frames, {len(self.species)}, 3); got {self.positions.shape}")
         if len(self.positions) < 3:
-            raise ValueError(f"a trajectory needs at least 3 frames for a diffusion fit; got {len(self.positions)}")
+            raise InputError(f"a trajectory needs at least 3 frames for a diffusion fit; got {len(self.positions)}")
         if not self.frame_interval_fs > 0:
-            raise ValueError(f"frame interval must be positive; got {self.frame_interval_fs} fs")
+            raise InputError(f"frame interval must be positive; got {self.frame_interval_fs} fs")
         if self.velocities is not None and np.shape(self.velocities) != self.positions.shape:
             raise ValueError(f"velocities {np.shape(self.velocities)} do not match positions {self.positions.shape}")
 
@@ -51,7 +53,7 @@ class MDTrajectory:
     def indices(self, element: str) -> np.ndarray:
         found = np.flatnonzero(np.asarray(self.species) == element)
         if not len(found):
-            raise ValueError(f"no {element} in this trajectory (elements: {', '.join(sorted(set(self.species)))})")
+            raise InputError(f"no {element} in this trajectory (elements: {', '.join(sorted(set(self.species)))})")
         return found
 
 
@@ -111,7 +113,7 @@ def read_trajectory(
     XYZ, ASE .traj without it) need ``timestep_fs``."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such trajectory")
+        raise MissingInputError(f"{path}: no such trajectory")
     name = path.name.lower()
     if name.endswith((".h5", ".hdf5")):
         return _read_h5(path, timestep_fs, stride, temperature_K)
@@ -132,11 +134,11 @@ def read_trajectory(
 
         loaded = loadfn(path)
         if not isinstance(loaded, Trajectory):
-            raise ValueError(f"{path}: not a pymatgen Trajectory JSON (found {type(loaded).__name__})")
+            raise InputError(f"{path}: not a pymatgen Trajectory JSON (found {type(loaded).__name__})")
         return _from_pymatgen_trajectory(path, loaded, timestep_fs, stride, temperature_K)
     if name.endswith((".traj", ".xyz", ".extxyz")):
         return _read_ase(path, timestep_fs, stride, temperature_K)
-    raise ValueError(f"{path}: unknown trajectory format; supported: {TRAJECTORY_FORMATS}")
+    raise InputError(f"{path}: unknown trajectory format; supported: {TRAJECTORY_FORMATS}")
 
 
 def read_trajectory_segments(paths: list[str | Path], **kwargs) -> MDTrajectory:
@@ -146,7 +148,7 @@ def read_trajectory_segments(paths: list[str | Path], **kwargs) -> MDTrajectory:
     parts = [read_trajectory(path, **kwargs) for path in paths]
     first = parts[0]
     if any(p.species != first.species or not np.isclose(p.frame_interval_fs, first.frame_interval_fs) for p in parts):
-        raise ValueError(f"segments {[str(p) for p in paths]} differ in atoms or frame interval; they are not one run")
+        raise InputError(f"segments {[str(p) for p in paths]} differ in atoms or frame interval; they are not one run")
     positions = [first.positions]
     for part in parts[1:]:
         cell = part.cell if part.cell.ndim == 2 else part.cell[0]
@@ -170,14 +172,14 @@ def read_trajectory_segments(paths: list[str | Path], **kwargs) -> MDTrajectory:
 
 def _frame_interval(path: Path, timestep_fs: float | None, stride: int | None) -> float:
     if timestep_fs is None:
-        raise ValueError(f"{path}: the file does not record the MD time step; give it (--timestep-fs)")
+        raise InputError(f"{path}: the file does not record the MD time step; give it (--timestep-fs)")
     return float(timestep_fs) * int(stride or 1)
 
 
 def _from_structures(path: Path, structures, timestep_fs, stride, temperature_K) -> MDTrajectory:
     structures = list(structures)
     if not structures:
-        raise ValueError(f"{path}: no frames")
+        raise InputError(f"{path}: no frames")
     fractional = np.array([s.frac_coords for s in structures])
     cells = np.array([s.lattice.matrix for s in structures])
     cell = cells[0] if np.allclose(cells, cells[0]) else cells
@@ -202,7 +204,7 @@ def _read_ase(path: Path, timestep_fs, stride, temperature_K) -> MDTrajectory:
 
     frames = read(path, index=":")
     if not frames:
-        raise ValueError(f"{path}: no frames")
+        raise InputError(f"{path}: no frames")
     fractional = np.array([atoms.get_scaled_positions(wrap=False) for atoms in frames])
     cells = np.array([atoms.cell.array for atoms in frames])
     has_velocities = all(atoms.has("momenta") for atoms in frames) and np.any(frames[-1].get_momenta())

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from na_lattice_flows.checks import check_range
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.models import TORCHSIM_FAMILIES, get_torchsim_model, resolve_model
 from na_lattice_flows.phonons.batched_forces import batched_forces
 from na_lattice_flows.phonons.jobs import MLPPhononMaker, phonon_document
@@ -89,9 +90,9 @@ class BatchedPhononMaker(Maker):
     def __post_init__(self) -> None:
         family = resolve_model(self.phonons.model).family
         if family not in TORCHSIM_FAMILIES:
-            raise ValueError(f"model {self.phonons.model!r} ({family}): batched phonons need a torch-sim model ({', '.join(TORCHSIM_FAMILIES)})")
+            raise InputError(f"model {self.phonons.model!r} ({family}): batched phonons need a torch-sim model ({', '.join(TORCHSIM_FAMILIES)})")
         if self.phonons.third_order_method is not None:
-            raise ValueError("batched phonons fit second order only: use MLPPhononMaker for third-order force constants")
+            raise InputError("batched phonons fit second order only: use MLPPhononMaker for third-order force constants")
         if self.max_atoms_per_call is not None:
             check_range("max_atoms_per_call", self.max_atoms_per_call, at_least=1)
 

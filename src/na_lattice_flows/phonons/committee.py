@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.phonons.force_constants import fit_force_constants
 from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference, undisplaced_supercell
 from na_lattice_flows.phonons.stability import stability_screen
@@ -41,7 +42,7 @@ def committee_verdict(members: Sequence[CommitteeMember], margin_thz: float = DE
     """Disputed when the members' stability verdicts differ, or their lowest frequencies spread by more than
     ``margin_thz``."""
     if len(members) < 2:
-        raise ValueError(f"a committee needs two or more models, got {[m.model for m in members]}")
+        raise InputError(f"a committee needs two or more models, got {[m.model for m in members]}")
     stable = [m.model for m in members if m.dynamically_stable]
     unstable = [m.model for m in members if not m.dynamically_stable]
     lowest = min(members, key=lambda m: m.min_frequency_thz)

@@ -26,6 +26,7 @@ from phonopy import Phonopy
 from pydantic import BaseModel, Field
 from scipy import constants
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS
 
 HBAR = constants.hbar
@@ -134,7 +135,7 @@ def mode_quantities(eigenvectors: np.ndarray, prefactor: np.ndarray, masses_kg: 
 def _species_mask(ph: Phonopy, species: str) -> np.ndarray:
     is_species = np.array([s == species for s in ph.primitive.symbols])
     if not is_species.any():
-        raise ValueError(f"no {species} site in the primitive cell ({', '.join(sorted(set(ph.primitive.symbols)))})")
+        raise InputError(f"no {species} site in the primitive cell ({', '.join(sorted(set(ph.primitive.symbols)))})")
     return is_species
 
 

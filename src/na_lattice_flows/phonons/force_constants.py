@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from phonopy import Phonopy
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.phonons.references import DisplacementReference
 
 FC_METHODS = ("phonopy", "symfc", "hiphive", "pheasy")
@@ -46,13 +47,13 @@ def fit_force_constants(
     on the reference's displacements. ``cutoff_A`` limits the pair range for hiphive and pheasy."""
     method = method or default_method(reference)
     if method not in FC_METHODS:
-        raise ValueError(f"unknown force-constant method {method!r}; choose from {', '.join(FC_METHODS)}")
+        raise InputError(f"unknown force-constant method {method!r}; choose from {', '.join(FC_METHODS)}")
     ph = reference.to_phonopy()
     if forces is not None:
         ph.forces = np.asarray(forces, dtype=float)
     if method in ("phonopy", "symfc"):
         if method == "phonopy" and reference.is_random_displacement:
-            raise ValueError("phonopy's finite-displacement fit needs one displaced atom per supercell; use symfc, hiphive or pheasy")
+            raise InputError("phonopy's finite-displacement fit needs one displaced atom per supercell; use symfc, hiphive or pheasy")
         # compact (n_primitive, n_supercell, 3, 3), phonopy's default form
         ph.produce_force_constants(fc_calculator="symfc" if method == "symfc" else None, calculate_full_force_constants=False)
     elif method == "hiphive":
@@ -77,11 +78,11 @@ def fit_third_order(
     two-step recipe. ``cutoff_A`` bounds the triplets (None: all the supercell holds; hiphive and pheasy need one).
     """
     if method not in THIRD_ORDER_METHODS:
-        raise ValueError(f"unknown third-order method {method!r}; choose from {', '.join(THIRD_ORDER_METHODS)}")
+        raise InputError(f"unknown third-order method {method!r}; choose from {', '.join(THIRD_ORDER_METHODS)}")
     if not reference.is_random_displacement:
-        raise ValueError("third-order force constants need random displacements (every atom displaced)")
+        raise InputError("third-order force constants need random displacements (every atom displaced)")
     if cutoff_A is None and method != "symfc":
-        raise ValueError(f"{method} needs a third-order cutoff (cutoff_A)")
+        raise InputError(f"{method} needs a third-order cutoff (cutoff_A)")
     ph = reference.to_phonopy()
     if forces is not None:
         ph.forces = np.asarray(forces, dtype=float)
@@ -182,7 +183,7 @@ def _pheasy_fit(ph: Phonopy, cutoff2_A: float | None, cutoff3_A: float | None = 
 
     matrix = np.asarray(ph.supercell_matrix)
     if not np.allclose(matrix, np.diag(np.diag(matrix))):
-        raise ValueError("pheasy takes diagonal supercell matrices only")
+        raise InputError("pheasy takes diagonal supercell matrices only")
     displacements, forces = _displacements_and_forces(ph)
     n = len(displacements)
     dim = " ".join(str(int(size)) for size in np.diag(matrix))

@@ -13,6 +13,7 @@ from jobflow import Job, Maker, job
 from pymatgen.core import Structure
 
 from na_lattice_flows.checks import check_range
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.models import get_calculator, model_provenance, resolve_model
 from na_lattice_flows.phonons.committee import DEFAULT_MARGIN_THZ, member_verdict
 from na_lattice_flows.phonons.descriptors import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, phonon_descriptors
@@ -40,7 +41,7 @@ def check_third_order_size(n_primitive: int, n_supercell: int, candidate_id: str
     force is computed, a supercell whose fc3 would not fit a worker's memory as a stored list (> 2 GiB float64)."""
     n_bytes = n_primitive * n_supercell**2 * 27 * 8
     if n_bytes > MAX_FC3_BYTES:
-        raise ValueError(
+        raise InputError(
             f"{candidate_id}: third-order force constants of a {n_supercell}-atom supercell of a {n_primitive}-atom cell "
             f"would take {n_bytes / 1024**3:.1f} GiB (limit {MAX_FC3_BYTES / 1024**3:.0f} GiB); fit second order only for it"
         )
@@ -159,7 +160,7 @@ class MLPPhononMaker(Maker):
     def __post_init__(self) -> None:
         self.model = resolve_model(self.model).name
         if self.stability not in STABILITY_METHODS:
-            raise ValueError(f"stability {self.stability!r}: choose from {', '.join(STABILITY_METHODS)}")
+            raise InputError(f"stability {self.stability!r}: choose from {', '.join(STABILITY_METHODS)}")
         check_range("n_supercells", self.n_supercells, at_least=1)
         check_range("amplitude_A", self.amplitude_A, above=0, unit="A")
         check_range("temperature_K", self.temperature_K, above=0, unit="K")
@@ -212,7 +213,7 @@ class CommitteeMaker(Maker):
 
     def __post_init__(self) -> None:
         if not self.models:
-            raise ValueError("a committee needs at least one model beside the screen's")
+            raise InputError("a committee needs at least one model beside the screen's")
         self.models = tuple(resolve_model(model).name for model in self.models)
         check_range("margin_thz", self.margin_thz, above=0, unit="THz")
         check_range("n_supercells", self.n_supercells, at_least=1)

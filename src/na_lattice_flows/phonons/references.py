@@ -25,11 +25,13 @@ from pymatgen.core import Structure
 from pymatgen.io.phonopy import get_phonopy_structure, get_pmg_structure
 from tqdm.auto import tqdm
 
+from na_lattice_flows.errors import InputError
+
 ARCHIVE_SUFFIXES = (".tar.lzma", ".tar.xz", ".tar.gz", ".tgz", ".tar.bz2", ".tar")
 PHONONDB_FILES = ("POSCAR-unitcell", "FORCE_SETS")
 
 
-class ReferenceError(ValueError):
+class ReferenceError(InputError):
     """A reference input that cannot be read, named with what is missing."""
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from phonopy import Phonopy
 from pydantic import BaseModel, Field
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.phonons.finite_temperature import EffectivePhononSettings, EffectivePhononsNotConverged, effective_phonons
 
 
@@ -54,10 +55,10 @@ def transition_from_line(temperatures_K: Sequence[float], frequency_squared_thz2
     """T_C (K), its standard error (K) and the slope (THz^2/K) of omega^2 = s (T - T_C) fitted to >= 3 points."""
     t, w2 = np.asarray(temperatures_K, float), np.asarray(frequency_squared_thz2, float)
     if len(t) < 3:
-        raise ValueError(f"a line with an uncertainty needs at least 3 converged temperatures, got {len(t)}")
+        raise InputError(f"a line with an uncertainty needs at least 3 converged temperatures, got {len(t)}")
     (slope, intercept), cov = np.polyfit(t, w2, 1, cov=True)  # covariance scaled by the residuals (n - 2 dof)
     if slope <= 0:
-        raise ValueError(f"omega_eff^2 does not rise with T (slope {slope:.3g} THz^2/K): no displacive soft mode to extrapolate")
+        raise InputError(f"omega_eff^2 does not rise with T (slope {slope:.3g} THz^2/K): no displacive soft mode to extrapolate")
     tc = -intercept / slope
     gradient = np.array([intercept / slope**2, -1.0 / slope])  # d T_C / d (slope, intercept)
     return float(tc), float(np.sqrt(gradient @ cov @ gradient)), float(slope)
@@ -80,7 +81,7 @@ def soft_mode_transition(
     if qpoint is None:
         verdict = dynamic_stability(ph)
         if verdict.softest_soft_mode_qpoint is None:
-            raise ValueError("the harmonic phonons have no soft mode: give the q-point of the transition")
+            raise InputError("the harmonic phonons have no soft mode: give the q-point of the transition")
         qpoint = verdict.softest_soft_mode_qpoint
     harmonic = lowest_frequency_at(ph, qpoint)
     points, start = [], ph

@@ -156,7 +156,11 @@ def stability_screen(ph: Phonopy, **criteria) -> tuple[StabilityVerdict, Phonopy
     verdict = dynamic_stability(ph, **criteria)
     if verdict.rule != ARTIFACT:
         return verdict, ph
-    corrected = rotationally_invariant(ph)
+    try:
+        corrected = rotationally_invariant(ph)
+    except ValueError as error:  # hiphive cannot build the cluster space of some cells (an orbit's atom not found)
+        verdict.reason += f"; the rotational sum rules could not be enforced (hiphive: {error}), so the fitted force constants are kept"
+        return verdict, ph
     after = dynamic_stability(corrected, **criteria)
     dip = f"{verdict.min_frequency_thz:.3f} THz at q = {verdict.min_frequency_qpoint}"
     if after.rule == STABLE:

@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from pymatgen.analysis.local_env import CrystalNN
 from pymatgen.core import Structure
 
+from na_lattice_flows.errors import InputError
+
 BOND_CUTOFF_A = 3.5
 
 
@@ -27,7 +29,7 @@ class StructureDescriptors(BaseModel):
 
 def structure_descriptors(structure: Structure, species: str = "Na") -> StructureDescriptors:
     if species not in {el.symbol for el in structure.composition.elements}:
-        raise ValueError(f"no {species} in {structure.composition.reduced_formula}")
+        raise InputError(f"no {species} in {structure.composition.reduced_formula}")
     n_atoms = len(structure)
     volume = structure.volume
     na_indices = [i for i, site in enumerate(structure) if site.specie.symbol == species]

@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel
 from pymatgen.core import Structure
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS
 
 DEFAULT_MIN_ATOMS = SETTINGS.min_supercell_atoms
@@ -43,7 +44,7 @@ def paper_supercell(structure: Structure, min_atoms: int = DEFAULT_MIN_ATOMS) ->
     """The diagonal supercell of ``structure`` with >= ``min_atoms`` atoms and near-equal lattice lengths."""
     n_unit = len(structure)
     if n_unit == 0:
-        raise ValueError("paper_supercell: the structure has no sites")
+        raise InputError("paper_supercell: the structure has no sites")
     abc = np.array(structure.lattice.abc)
     if n_unit >= min_atoms:
         multiples = np.ones(3, dtype=int)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.phonons.references import DisplacementReference, displaced_supercells
 
 PHONONDB_DATA = {
@@ -117,7 +118,7 @@ def finetune_chgnet(
     train = [f for f in frames if f[2] not in held_out]
     val = [f for f in frames if f[2] in held_out]
     if not train or not val:
-        raise ValueError(f"fine-tuning needs materials on both sides: {len(train)} training and {len(val)} held-out frames")
+        raise InputError(f"fine-tuning needs materials on both sides: {len(train)} training and {len(val)} held-out frames")
     torch.manual_seed(settings.seed)
     loaders = [get_loader(_dataset(part), batch_size=settings.batch_size) for part in (train, val)]
     baseline_file = run_dir / "start_model_val_force_mae.json"

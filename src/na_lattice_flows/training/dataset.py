@@ -17,6 +17,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from tqdm.auto import tqdm
 
+from na_lattice_flows.errors import InputError
+
 SPLITS = ("train", "val", "test")
 PROVENANCE_KEYS = ("configuration", "run", "temperature_K", "frame_index", "source", "labeller")
 
@@ -77,11 +79,11 @@ def split_by_group(groups: Sequence[str], fractions: Sequence[float] = (0.8, 0.1
     frames; every split with a positive fraction gets at least one group."""
     fractions = np.asarray(fractions, dtype=float)
     if len(fractions) != 3 or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"split fractions must be three non-negative numbers (train, val, test) summing to 1; got {list(fractions)}")
+        raise InputError(f"split fractions must be three non-negative numbers (train, val, test) summing to 1; got {list(fractions)}")
     names, counts = np.unique(np.asarray(groups, dtype=str), return_counts=True)
     wanted = [i for i, f in enumerate(fractions) if f > 0]
     if len(names) < len(wanted):
-        raise ValueError(
+        raise InputError(
             f"{len(names)} group(s) ({', '.join(names)}) cannot fill {len(wanted)} independent splits: a test set "
             "independent of training needs frames from more configurations or MD runs"
         )

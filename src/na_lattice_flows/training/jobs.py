@@ -19,6 +19,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from na_lattice_flows.benchmark.frames import benchmark_frames
 from na_lattice_flows.dft.gpaw import GPAWSettings
 from na_lattice_flows.dft.vasp_jobs import functional_incar
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
 from na_lattice_flows.models import PROVENANCE_SUFFIX, get_calculator
 from na_lattice_flows.settings import trajectory_folder
@@ -79,7 +80,7 @@ def labeller_calculator(labeller: str, gpaw_settings: GPAWSettings | None):
         from ase.calculators.emt import EMT
 
         return EMT(), "emt"
-    raise ValueError(f"unknown labeller {labeller!r}; choose from {', '.join(LABELLERS)}")
+    raise InputError(f"unknown labeller {labeller!r}; choose from {', '.join(LABELLERS)}")
 
 
 @job(data=["extxyz"])
@@ -139,11 +140,11 @@ class TrainingSetMaker(Maker):
 
     def __post_init__(self) -> None:
         if self.labeller not in LABELLERS:
-            raise ValueError(f"unknown labeller {self.labeller!r}; choose from {', '.join(LABELLERS)}")
+            raise InputError(f"unknown labeller {self.labeller!r}; choose from {', '.join(LABELLERS)}")
         if self.group_by not in GROUPINGS:
-            raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}; got {self.group_by!r}")
+            raise InputError(f"group_by must be one of {', '.join(GROUPINGS)}; got {self.group_by!r}")
         if self.n_select < 1 or self.n_label_jobs < 1:
-            raise ValueError(f"n_select ({self.n_select}) and n_label_jobs ({self.n_label_jobs}) must be at least 1")
+            raise InputError(f"n_select ({self.n_select}) and n_label_jobs ({self.n_label_jobs}) must be at least 1")
         if self.labeller == "vasp":
             functional_incar(self.vasp_functional)
         for temperature in self.temperatures_K:
@@ -153,7 +154,7 @@ class TrainingSetMaker(Maker):
     def make(self, structures: dict[str, Structure]) -> Flow:
         """``structures``: configuration name -> cell (e.g. the doped cells, or screening hits)."""
         if not structures:
-            raise ValueError("no structures to sample a training set from")
+            raise InputError("no structures to sample a training set from")
         dataset_dir = self.dataset_dir or str(Path(self.trajectory_dir).parent / "datasets" / self.name.replace(" ", "_"))
         runs = []
         for configuration, structure in structures.items():
@@ -202,7 +203,7 @@ def _trained_model_document(route: str, model: str, run, dataset: DatasetDocumen
 def _checked(dataset: DatasetDocument | dict) -> DatasetDocument:
     dataset = DatasetDocument.model_validate(dataset)
     if "test" not in dataset.split_paths or "val" not in dataset.split_paths:
-        raise ValueError(f"dataset {dataset.name}: a fit needs a validation and a test split; it has {', '.join(dataset.split_paths)}")
+        raise InputError(f"dataset {dataset.name}: a fit needs a validation and a test split; it has {', '.join(dataset.split_paths)}")
     return dataset
 
 

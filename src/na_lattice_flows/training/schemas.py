@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.benchmark.frames import FrameBenchmark
+from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.training.dataset import SPLITS
 
 
@@ -36,17 +37,17 @@ class DatasetDocument(BaseModel):
         paths = {split: folder / f"{split}.extxyz" for split in SPLITS if (folder / f"{split}.extxyz").is_file()}
         missing = [split for split in ("train", "val") if split not in paths]
         if missing:
-            raise FileNotFoundError(f"{folder}: no {', '.join(s + '.extxyz' for s in missing)} (a dataset folder has train/val/test.extxyz)")
+            raise MissingInputError(f"{folder}: no {', '.join(s + '.extxyz' for s in missing)} (a dataset folder has train/val/test.extxyz)")
         frames = {}
         for split, path in paths.items():
             try:
                 frames[split] = read(path, ":")
             except Exception as exc:  # ASE raises several kinds on a bad file: name the file and the reason
-                raise ValueError(f"{path}: not a readable extended XYZ file of labelled frames ({exc})") from exc
+                raise InputError(f"{path}: not a readable extended XYZ file of labelled frames ({exc})") from exc
         groups = {split: sorted({str(a.info.get(group_by, f"{split} (no {group_by} given)")) for a in atoms}) for split, atoms in frames.items()}
         shared = {g for s in groups for t in groups if s < t for g in set(groups[s]) & set(groups[t])}
         if shared:
-            raise ValueError(f"{folder}: {group_by} {', '.join(sorted(shared))} appear(s) in more than one split; the test set must be independent")
+            raise InputError(f"{folder}: {group_by} {', '.join(sorted(shared))} appear(s) in more than one split; the test set must be independent")
         every = [atoms for split in frames.values() for atoms in split]
         return cls(
             name=name or folder.name, folder=str(folder), split_paths={s: str(p) for s, p in paths.items()},

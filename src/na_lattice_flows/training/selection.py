@@ -20,6 +20,8 @@ from itertools import combinations_with_replacement
 import numpy as np
 from ase import Atoms
 
+from na_lattice_flows.errors import InputError
+
 
 def pair_distribution_descriptor(
     atoms: Atoms, elements: Sequence[str], cutoff_A: float = 6.0, n_bins: int = 48, width_A: float = 0.1
@@ -45,9 +47,9 @@ def farthest_point_sampling(descriptors: np.ndarray, n_select: int, min_distance
     chosen; stops before a pick closer than ``min_distance`` to the chosen set."""
     descriptors = np.asarray(descriptors, dtype=float)
     if descriptors.ndim != 2 or not len(descriptors):
-        raise ValueError(f"descriptors must be a non-empty (n_frames, n_features) array; got shape {descriptors.shape}")
+        raise InputError(f"descriptors must be a non-empty (n_frames, n_features) array; got shape {descriptors.shape}")
     if n_select < 1:
-        raise ValueError(f"number of frames to select must be at least 1; got {n_select}")
+        raise InputError(f"number of frames to select must be at least 1; got {n_select}")
     start = int(np.argmax(np.linalg.norm(descriptors - descriptors.mean(axis=0), axis=1)))
     chosen = [start]
     nearest = np.linalg.norm(descriptors - descriptors[start], axis=1)

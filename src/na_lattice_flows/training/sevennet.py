@@ -22,6 +22,7 @@ import numpy as np
 from ase import units
 from pydantic import BaseModel, Field
 
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.training.allegro import TrainingRun, console_script, run_logged
 
 BEST_CHECKPOINT = "checkpoint_best.pth"
@@ -84,7 +85,7 @@ def shifted_checkpoint(source: str | Path, offsets_eV: dict[str, float], destina
     shift = checkpoint["model_state_dict"]["rescale_atomic_energy.shift"]
     for element, offset in offsets_eV.items():
         if atomic_numbers[element] not in type_map:
-            raise ValueError(f"{source}: element {element} is not among the checkpoint's species")
+            raise InputError(f"{source}: element {element} is not among the checkpoint's species")
         shift[type_map[atomic_numbers[element]]] += offset
     checkpoint["config"]["shift"] = shift.numpy().copy()
     torch.save(checkpoint, destination)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.training.allegro import TrainingRun, console_script, run_logged
 
 MODEL_FILE = "model.pt"
@@ -54,7 +55,7 @@ def write_databases(splits: dict[str, str], folder: Path) -> dict[str, Path]:
             database.unlink()
         _, _, _, failed = write_ase_db((database, [splits[split]], 0))
         if failed:
-            raise ValueError(f"{splits[split]}: frames fairchem could not store: {'; '.join(failed[:3])}")
+            raise InputError(f"{splits[split]}: frames fairchem could not store: {'; '.join(failed[:3])}")
         paths[split] = target
     return paths
 
@@ -149,7 +150,7 @@ def finetune_uma(settings: UMAFineTuneSettings, splits: dict[str, str], workdir:
     from fairchem.core.scripts.create_finetune_dataset import compute_normalizer_and_linear_reference
 
     if not Path(settings.checkpoint).is_file():
-        raise FileNotFoundError(f"UMA checkpoint {settings.checkpoint} not found (the weights are gated: download them first)")
+        raise MissingInputError(f"UMA checkpoint {settings.checkpoint} not found (the weights are gated: download them first)")
     workdir = Path(workdir).resolve()
     model = workdir / MODEL_FILE
     start = time.perf_counter()

@@ -12,6 +12,7 @@ from jobflow import Flow, Maker, OnMissing, job
 from pydantic import BaseModel
 
 from na_lattice_flows.candidates.loaders import Candidate
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.phonons.batched_jobs import BatchedPhononMaker, PhononBatchDocument
 from na_lattice_flows.phonons.descriptors import PhononDescriptors
 from na_lattice_flows.phonons.stability import StabilityVerdict
@@ -52,7 +53,7 @@ class BatchedScreeningFlowMaker(Maker):
 
     def __post_init__(self) -> None:
         if self.screening.phonon_maker is None:
-            raise ValueError("batched phonons need the phonon step: a screening maker with phonons")
+            raise InputError("batched phonons need the phonon step: a screening maker with phonons")
         self.batch_maker = BatchedPhononMaker(phonons=self.screening.phonon_maker, max_atoms_per_call=self.max_atoms_per_call)
 
     def make(self, candidates: list[Candidate]) -> Flow:

@@ -8,6 +8,7 @@ from jobflow import Flow, Job, Maker
 
 from na_lattice_flows.candidates.loaders import Candidate
 from na_lattice_flows.checks import check_range
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.md.jobs import MLPMDMaker, md_gate
 from na_lattice_flows.md.langevin import md_settings
 from na_lattice_flows.phonons.jobs import CommitteeMaker, MLPPhononMaker
@@ -38,7 +39,7 @@ class ScreeningFlowMaker(Maker):
     def __post_init__(self) -> None:
         check_range("min_supercell_atoms", self.min_supercell_atoms, at_least=1)
         if self.committee_maker is not None and self.phonon_maker is None:
-            raise ValueError("a stability committee needs the phonon step (its verdict is the committee's first member)")
+            raise InputError("a stability committee needs the phonon step (its verdict is the committee's first member)")
 
     def provenance(self) -> Provenance:
         phonon, md = self.phonon_maker, self.md_maker

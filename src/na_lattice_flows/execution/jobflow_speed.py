@@ -10,13 +10,22 @@
    candidate's structure went through that six times per screening flow, a fifth of submitting it. A pymatgen
    structure, lattice or composition holds numbers and element names, never a job or a reference, so those
    inputs are answered at once; anything else takes jobflow's walk as before.
+
+Both replace functions inside jobflow, so they are opt-in: ``install()`` is called where campaigns are made and
+submitted (the command line, ``submission.submit_candidates``), never on import, and only on the jobflow
+versions they were checked against (``TESTED_JOBFLOW_VERSIONS``; on any other it leaves jobflow alone and says
+so at debug level).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
+
+TESTED_JOBFLOW_VERSIONS = ("0.4.0",)  # tests/test_jobflow_speed.py compares the shortcuts with jobflow's own walk
+LOG = logging.getLogger(__name__)
 
 # classes whose instances cannot hold a Job, a Flow or an OutputReference (pymatgen's data, numeric numpy arrays)
 INERT_CLASSES = {
@@ -73,9 +82,15 @@ def _caching_refusals(validate: Callable[[Any, str], Any]) -> Callable[[Any, str
     return cached
 
 
-def install() -> None:
+def install() -> bool:
+    """Switch the shortcuts on (once); False, and jobflow untouched, on a jobflow version they were not tested on."""
+    import jobflow
     from jobflow.core import flow, reference
     from jobflow.utils import find
+
+    if jobflow.__version__ not in TESTED_JOBFLOW_VERSIONS:
+        LOG.debug("jobflow %s: not one of %s, its functions are left as they are", jobflow.__version__, TESTED_JOBFLOW_VERSIONS)
+        return False
 
     if not hasattr(reference.validate_schema_access, "caches_refusals"):
         reference.validate_schema_access = _caching_refusals(reference.validate_schema_access)
@@ -83,3 +98,4 @@ def install() -> None:
         # job.py imports both finders at call time, flow.py its own name at import: each module's name is replaced
         reference.find_and_get_references = flow.find_and_get_references = _skipping_inert(reference.find_and_get_references, ())
         find.contains_flow_or_job = flow.contains_flow_or_job = _skipping_inert(find.contains_flow_or_job, False)
+    return True
