@@ -168,3 +168,22 @@ def test_no_mode_of_a_draw_moves_an_atom_further_than_the_cap_and_a_diverging_lo
     settings = EffectivePhononSettings(temperature_K=60.0, n_structures=2, max_mean_displacement_A=0.01)
     with pytest.raises(EffectivePhononsNotConverged, match=r"at 60 K: diverged in iteration 1 \(mean thermal displacement .* > 0.01 A"):
         effective_phonons(harmonic, lj_forces(harmonic), settings)
+
+
+def test_a_loop_whose_soft_mode_multiplies_stops_as_running_away(harmonic):
+    """Forces that turn ever more anti-restoring with each call (4x per iteration) drive every mode imaginary and
+    beyond 3x the harmonic scale (at least 1 THz): the loop stops there, named, instead of running 40 iterations."""
+    full = full_of(harmonic)
+    calls = []
+
+    def runaway_forces(displacements):
+        calls.append(1)
+        return 4.0 ** len(calls) * np.einsum("ijab,njb->nia", full, displacements)  # +Phi u: anti-restoring
+
+    settings = EffectivePhononSettings(temperature_K=60.0, n_structures=2, window=2, max_iterations=20)
+    with pytest.raises(EffectivePhononsNotConverged, match=r"at 60 K: ran away by iteration \d+ \(lowest frequency -\d+\.\d+ THz over the last 2 iterations, beyond -3.00 THz, 3x"):
+        effective_phonons(harmonic, runaway_forces, settings)
+    assert len(calls) < 10
+    converging = EffectivePhononSettings(temperature_K=5.0, n_structures=4, window=2, max_iterations=8)
+    record, _ = effective_phonons(harmonic, lj_forces(harmonic), converging)  # a stable solid never trips it
+    assert record.converged

@@ -73,6 +73,11 @@ class EffectivePhononSettings(BaseModel):
         "(1 A: beyond melting for any one mode; 0.5 A already holds back bcc argon's soft mode at 60 K)"
     )
     max_mean_displacement_A: float = Field(1.0, gt=0, description="A draw with a larger mean displacement stops the loop: diverged")
+    runaway_factor: float = Field(
+        3.0, gt=1, allow_inf_nan=False, description="The loop stops as running away when a window's mean lowest frequency is "
+        "more imaginary than this many times the harmonic one (at least 1 THz): effective phonons soften a soft mode or "
+        "stabilise it, they do not multiply it (pool structures went from -3 to -36 THz and -2e4 THz over 40 iterations)"
+    )
     seed: int = Field(0, ge=0)
 
 
@@ -180,6 +185,7 @@ def effective_phonons(
     fc = np.asarray(ph.force_constants)
     full = compact_fc_to_full_fc(ph.primitive, fc) if fc.shape[0] != fc.shape[1] else fc.copy()
     frequencies = commensurate_frequencies(work, full)
+    runaway_thz = settings.runaway_factor * min(lowest_frequency(frequencies), -1.0)
     history: list[IterationRecord] = []
     mixed: deque[np.ndarray] = deque(maxlen=settings.window)  # the mixed force constants of the last window
     window, change, frequency_change = settings.window, float("nan"), float("nan")
@@ -206,6 +212,12 @@ def effective_phonons(
         history.append(record)
         if progress is not None:
             progress(record)
+        if iteration >= window and (window_lowest := np.mean([r.min_frequency_thz for r in history[-window:]])) < runaway_thz:
+            raise EffectivePhononsNotConverged(
+                f"effective phonons at {settings.temperature_K:g} K: ran away by iteration {iteration} (lowest frequency "
+                f"{window_lowest:.2f} THz over the last {window} iterations, beyond {runaway_thz:.2f} THz, "
+                f"{settings.runaway_factor:g}x the harmonic one): no effective harmonic solid at this temperature"
+            )
         if iteration >= 2 * window:
             change, frequency_change = _window_change(history, window, "free_energy_meV_per_atom"), _window_change(history, window, "min_frequency_thz")
             if change < settings.free_energy_tolerance_meV and frequency_change < settings.frequency_tolerance_thz:
