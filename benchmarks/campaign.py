@@ -45,7 +45,13 @@ from na_lattice_flows.workflow.columns import PHONON_COLUMNS, STRUCTURE_COLUMNS
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from execution_overhead import dispatch_overhead
 
-DEFAULT_POOL = Path(__file__).resolve().parents[2] / "shared" / "data" / "candidates" / "na_mp2018_phonondb.csv"
+DEFAULT_POOL = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "candidates"
+    / "na_mp2018_phonondb.csv"
+)
 NA_FLOWS = Path(sys.executable).with_name("na-flows")
 UNFINISHED = ("READY", "WAITING", "RUNNING", "RESERVED")
 
@@ -69,7 +75,9 @@ def na_flows(*arguments: str, expected: tuple[int, ...] = (0,)) -> str:
     """Run the `na-flows` command; its output (another exit status stops the campaign with the command's message)."""
     done = subprocess.run([str(NA_FLOWS), *arguments], capture_output=True, text=True, check=False)
     if done.returncode not in expected:
-        raise SystemExit(f"na-flows {' '.join(arguments)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        raise SystemExit(
+            f"na-flows {' '.join(arguments)} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+        )
     return done.stdout
 
 
@@ -81,7 +89,12 @@ def campaign_line(output: str) -> str:
 def start_worker(workdir: Path, log_dir: Path, number: int) -> subprocess.Popen:
     log = (log_dir / f"worker_{number}.log").open("a")  # a resumed campaign adds to the logs
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.Popen([str(NA_FLOWS), "run", "--workdir", str(workdir)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen(
+        [str(NA_FLOWS), "run", "--workdir", str(workdir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
 
 
 def job_counts(settings) -> Counter:
@@ -89,39 +102,57 @@ def job_counts(settings) -> Counter:
         return Counter(fw_state_counts(session))
 
 
-def run_workers(settings, n_workers: int, kill_fraction: float, log_dir: Path) -> tuple[float, float, bool]:
+def run_workers(
+    settings, n_workers: int, kill_fraction: float, log_dir: Path
+) -> tuple[float, float, bool]:
     """Run the workers to the end, killing one when ``kill_fraction`` of the jobs are done and starting another
     in its place; wall seconds, worker seconds, and whether a worker was killed."""
     started = time.monotonic()
-    workers = {number: (start_worker(settings.workdir, log_dir, number), time.monotonic()) for number in range(n_workers)}
+    workers = {
+        number: (start_worker(settings.workdir, log_dir, number), time.monotonic())
+        for number in range(n_workers)
+    }
     worker_seconds, killed = 0.0, False
     while workers:
         time.sleep(10)
         counts = job_counts(settings)
         total = sum(counts.values())
         done = counts.get("COMPLETED", 0) + counts.get("FIZZLED", 0) + counts.get("DEFUSED", 0)
-        print(f"  {time.monotonic() - started:7.0f} s: {done}/{total} jobs done, {dict(counts)}", flush=True)
+        print(
+            f"  {time.monotonic() - started:7.0f} s: {done}/{total} jobs done, {dict(counts)}",
+            flush=True,
+        )
         if not killed and done >= kill_fraction * total and counts.get("RUNNING", 0):
             victim, since = workers.pop(0)
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             worker_seconds += time.monotonic() - since
-            workers[n_workers] = (start_worker(settings.workdir, log_dir, n_workers), time.monotonic())
+            workers[n_workers] = (
+                start_worker(settings.workdir, log_dir, n_workers),
+                time.monotonic(),
+            )
             killed = True
-            print(f"  killed worker 0 (pid {victim.pid}) with SIGKILL in the middle of its job; started worker {n_workers}")
+            print(
+                f"  killed worker 0 (pid {victim.pid}) with SIGKILL in the middle of its job; started worker {n_workers}"
+            )
         for number, (process, since) in list(workers.items()):
             if process.poll() is not None:
                 worker_seconds += time.monotonic() - since
                 del workers[number]
                 if process.returncode != 0:
-                    print(f"  worker {number} exited with {process.returncode}: see {log_dir / f'worker_{number}.log'}")
+                    print(
+                        f"  worker {number} exited with {process.returncode}: see {log_dir / f'worker_{number}.log'}"
+                    )
     return time.monotonic() - started, worker_seconds, killed
 
 
 def launch_seconds(settings) -> float:
     """The seconds spent inside launches (each job's run, jobflow's output storing included)."""
     with open_session(settings, read_only=True) as session:
-        return sum(launch.get("runtime_secs") or 0.0 for launch in session.launchpad.launches.find({}, {"runtime_secs": 1}))
+        return sum(
+            launch.get("runtime_secs") or 0.0
+            for launch in session.launchpad.launches.find({}, {"runtime_secs": 1})
+        )
 
 
 def probe_overhead(workdir: Path, n_jobs: int = 20) -> float:
@@ -139,10 +170,16 @@ def probe_overhead(workdir: Path, n_jobs: int = 20) -> float:
 def distribution(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     rows = []
     for column in columns:
-        values = pd.to_numeric(table[column], errors="coerce").dropna() if column in table else pd.Series(dtype=float)
+        values = (
+            pd.to_numeric(table[column], errors="coerce").dropna()
+            if column in table
+            else pd.Series(dtype=float)
+        )
         if len(values):
             q05, q50, q95 = values.quantile([0.05, 0.5, 0.95])
-            rows.append({"descriptor": column, "n": len(values), "q05": q05, "median": q50, "q95": q95})
+            rows.append(
+                {"descriptor": column, "n": len(values), "q05": q05, "median": q50, "q95": q95}
+            )
     return pd.DataFrame(rows)
 
 
@@ -150,8 +187,15 @@ def submit_sample(args, workdir: Path, settings) -> None:
     """Draw and submit the sample (a new campaign), or, resuming, check the drawn sample is in the store; either
     way resubmit it and check that nothing is added."""
     sample_csv = workdir / "sample.csv"
-    submit = ["submit", str(sample_csv), "--workdir", str(settings.workdir), "--no-md", *(["--model", args.model] if args.model else []),
-              *(["--phonon-batch", str(args.phonon_batch)] if args.phonon_batch else [])]  # fmt: skip
+    submit = [
+        "submit",
+        str(sample_csv),
+        "--workdir",
+        str(settings.workdir),
+        "--no-md",
+        *(["--model", args.model] if args.model else []),
+        *(["--phonon-batch", str(args.phonon_batch)] if args.phonon_batch else []),
+    ]
     if not args.resume:
         ids = write_sample(args.pool, args.n_structures, args.seed, sample_csv)
         print(f"campaign in {workdir}: {len(ids)} pool rows drawn with seed {args.seed}")
@@ -177,7 +221,9 @@ def record(workdir: Path, key: str, seconds: float) -> dict:
 def run_to_the_end(args, workdir: Path, settings) -> None:
     log_dir = workdir / "logs"
     log_dir.mkdir(exist_ok=True)
-    wall_s, worker_s, killed = run_workers(settings, args.workers, 1.0 if args.resume else args.kill_fraction, log_dir)
+    wall_s, worker_s, killed = run_workers(
+        settings, args.workers, 1.0 if args.resume else args.kill_fraction, log_dir
+    )
     leftover = {state: n for state, n in job_counts(settings).items() if state in UNFINISHED}
     if leftover:  # what a user does after a worker died: run again
         print(f"after the workers: {leftover}; a second run")
@@ -201,21 +247,37 @@ def summarize(workdir: Path, settings) -> None:
         rejections = rejections_table(session)
     table.to_csv(workdir / "results.csv", index=False)
     na_flows("report", "--workdir", str(settings.workdir), "--out", str(workdir / "report"))
-    n_jobs, worker_s, wall_s = sum(counts.values()), timing.get("worker_s", 0.0), timing.get("wall_s", 0.0)
+    n_jobs, worker_s, wall_s = (
+        sum(counts.values()),
+        timing.get("worker_s", 0.0),
+        timing.get("wall_s", 0.0),
+    )
     finished = table[table["state"].isin(["COMPLETED", "FIZZLED"])]
     n_done = max(len(finished), 1)
-    print(f"\n## Campaign in {workdir}: {len(table)} workflows ({len(finished)} finished), {n_jobs} jobs; "
-          f"workers killed with SIGKILL and replaced: {int(timing.get('workers_killed', 0))}")  # fmt: skip
+    print(
+        f"\n## Campaign in {workdir}: {len(table)} workflows ({len(finished)} finished), {n_jobs} jobs; "
+        f"workers killed with SIGKILL and replaced: {int(timing.get('workers_killed', 0))}"
+    )
     print(f"job states: {dict(counts)}")
-    print(f"submission: {timing.get('submission_s', float('nan')):.1f} s; wall {wall_s / 60:.1f} min = {wall_s / n_done:.1f} s per "
-          f"finished structure; worker time {worker_s / n_done:.1f} s per finished structure")  # fmt: skip
-    print(f"bookkeeping: {1000 * per_job_s:.0f} ms per job (no-op probe on a copy of this store) x {n_jobs} jobs = "
-          f"{100 * per_job_s * n_jobs / max(worker_s, 1e-9):.2f} % of worker time; outside launches (checkout, waiting, "
-          f"killed runs): {100 * (1 - in_launches_s / max(worker_s, 1e-9)):.1f} %")  # fmt: skip
-    refused = rejections[~rejections["reason"].str.startswith("already submitted")] if len(rejections) else rejections
+    print(
+        f"submission: {timing.get('submission_s', float('nan')):.1f} s; wall {wall_s / 60:.1f} min = {wall_s / n_done:.1f} s per "
+        f"finished structure; worker time {worker_s / n_done:.1f} s per finished structure"
+    )
+    print(
+        f"bookkeeping: {1000 * per_job_s:.0f} ms per job (no-op probe on a copy of this store) x {n_jobs} jobs = "
+        f"{100 * per_job_s * n_jobs / max(worker_s, 1e-9):.2f} % of worker time; outside launches (checkout, waiting, "
+        f"killed runs): {100 * (1 - in_launches_s / max(worker_s, 1e-9)):.1f} %"
+    )
+    refused = (
+        rejections[~rejections["reason"].str.startswith("already submitted")]
+        if len(rejections)
+        else rejections
+    )
     refused = refused.drop_duplicates("candidate_id")  # each resubmission refuses them again
     print(f"rejected by the screen: {len(refused)}")
-    for reason, n in Counter(refused["reason"].str.split(":").str[0] if len(refused) else []).most_common():
+    for reason, n in Counter(
+        refused["reason"].str.split(":").str[0] if len(refused) else []
+    ).most_common():
         print(f"  - {n} x {reason}")
     failed = table[table["error"].notna()]
     print(f"failed workflows: {len(failed)}")
@@ -223,31 +285,66 @@ def summarize(workdir: Path, settings) -> None:
         print(f"  - {row.candidate_id} {row.formula}: {row.error}")
     judged = table["dynamically_stable"].dropna()
     n_stable = int(judged.astype(bool).sum())
-    print(f"dynamically stable: {n_stable} of {len(judged)} judged = {100 * n_stable / max(len(judged), 1):.0f} % (study: 35 %)")
+    print(
+        f"dynamically stable: {n_stable} of {len(judged)} judged = {100 * n_stable / max(len(judged), 1):.0f} % (study: 35 %)"
+    )
     print(table["stability_reason"].dropna().str.split(":").str[0].value_counts().to_string())
     print("descriptor distributions:")
-    print(distribution(table, [*PHONON_COLUMNS[1:], *STRUCTURE_COLUMNS]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(
+        distribution(table, [*PHONON_COLUMNS[1:], *STRUCTURE_COLUMNS]).to_string(
+            index=False, float_format=lambda v: f"{v:.4g}"
+        )
+    )
     print(f"results: {workdir / 'results.csv'}; report: {workdir / 'report' / 'index.html'}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pool", type=Path, default=DEFAULT_POOL)
-    parser.add_argument("--n-structures", type=int, default=120, help="rows drawn from the pool (before the screen)")
+    parser.add_argument(
+        "--n-structures", type=int, default=120, help="rows drawn from the pool (before the screen)"
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--kill-fraction", type=float, default=0.3, help="kill a worker when this share of jobs is done")
-    parser.add_argument("--workdir", type=Path, help="the campaign's store and run folders (default: a new temporary folder)")
+    parser.add_argument(
+        "--kill-fraction",
+        type=float,
+        default=0.3,
+        help="kill a worker when this share of jobs is done",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="the campaign's store and run folders (default: a new temporary folder)",
+    )
     parser.add_argument("--model", default=None, help="MLP (default: the settings' CPU default)")
-    parser.add_argument("--phonon-batch", type=int, help="phonon forces of this many structures per batched job (a torch-sim model: --model 7net-0)")
+    parser.add_argument(
+        "--phonon-batch",
+        type=int,
+        help="phonon forces of this many structures per batched job (a torch-sim model: --model 7net-0)",
+    )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true", help="go on with the campaign in --workdir (after a kill or a stop)")
-    mode.add_argument("--summary-only", action="store_true", help="only print the figures of the campaign in --workdir")
+    mode.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with the campaign in --workdir (after a kill or a stop)",
+    )
+    mode.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="only print the figures of the campaign in --workdir",
+    )
     args = parser.parse_args()
     if not args.pool.exists():
         raise SystemExit(f"the candidate pool {args.pool} is missing (../shared/data/candidates)")
-    if (args.resume or args.summary_only) and not (args.workdir and (args.workdir / "sample.csv").exists()):
-        raise SystemExit("--resume and --summary-only need the --workdir of a campaign (it holds sample.csv)")
+    if (args.resume or args.summary_only) and not (
+        args.workdir and (args.workdir / "sample.csv").exists()
+    ):
+        raise SystemExit(
+            "--resume and --summary-only need the --workdir of a campaign (it holds sample.csv)"
+        )
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="na_flows_campaign_"))
     workdir.mkdir(parents=True, exist_ok=True)

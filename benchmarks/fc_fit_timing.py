@@ -16,7 +16,11 @@ from pymatgen.core import Structure
 
 from na_lattice_flows.candidates.demo_set import DEMO_COMPOUNDS
 from na_lattice_flows.models import get_calculator
-from na_lattice_flows.phonons.force_constants import THIRD_ORDER_METHODS, fit_force_constants, fit_third_order
+from na_lattice_flows.phonons.force_constants import (
+    THIRD_ORDER_METHODS,
+    fit_force_constants,
+    fit_third_order,
+)
 from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
 from na_lattice_flows.structure.supercells import paper_supercell
 
@@ -45,27 +49,42 @@ def symmetrized(structure: Structure, symprec: float = 1e-3) -> Structure:
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
-    for candidate in (analyzer.get_refined_structure(), analyzer.get_primitive_standard_structure()):
-        if len(candidate) == len(structure):  # keep the cell size, so the paper supercell is the same
+    for candidate in (
+        analyzer.get_refined_structure(),
+        analyzer.get_primitive_standard_structure(),
+    ):
+        if len(candidate) == len(
+            structure
+        ):  # keep the cell size, so the paper supercell is the same
             return candidate
     return structure
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="7net-0")
     parser.add_argument("--supercells", type=int, default=30)
     parser.add_argument("--compounds", default="Na2S,Na3PS4")
-    parser.add_argument("--cutoff3", type=float, default=4.0, help="third-order cutoff, A (default 4.0)")
+    parser.add_argument(
+        "--cutoff3", type=float, default=4.0, help="third-order cutoff, A (default 4.0)"
+    )
     args = parser.parse_args()
     calculator = get_calculator(args.model)
-    print(f"model {args.model}, {args.supercells} supercells with every atom displaced 0.03 A, fc3 cutoff {args.cutoff3} A")
+    print(
+        f"model {args.model}, {args.supercells} supercells with every atom displaced 0.03 A, fc3 cutoff {args.cutoff3} A"
+    )
     print(f"{'compound':10s} {'atoms':>5s} {'fit':22s} {'seconds':>8s} {'vs symfc':>30s}")
     for compound in (c for c in DEMO_COMPOUNDS if c.name in args.compounds.split(",")):
         structure = relaxed(compound.structure(), calculator)
         matrix = paper_supercell(structure).supercell_matrix
         reference = random_displacement_reference(
-            structure, matrix, lambda cells: predict_forces(cells, calculator), compound.name, n_supercells=args.supercells
+            structure,
+            matrix,
+            lambda cells: predict_forces(cells, calculator),
+            compound.name,
+            n_supercells=args.supercells,
         )
         n_atoms = len(structure) * int(round(abs(np.linalg.det(matrix))))
         baseline = None
@@ -76,7 +95,10 @@ def main() -> None:
             frequencies = mesh_frequencies(ph)
             baseline = frequencies if baseline is None else baseline
             rms = np.sqrt(np.mean((frequencies - baseline) ** 2))
-            print(f"{compound.name:10s} {n_atoms:5d} {method + ' 2nd':22s} {seconds:8.1f} {f'{rms:.3f} THz RMS':>30s}", flush=True)
+            print(
+                f"{compound.name:10s} {n_atoms:5d} {method + ' 2nd':22s} {seconds:8.1f} {f'{rms:.3f} THz RMS':>30s}",
+                flush=True,
+            )
         fc3_baseline = None
         for method in THIRD_ORDER_METHODS:
             start = time.perf_counter()
@@ -84,7 +106,10 @@ def main() -> None:
             seconds = time.perf_counter() - start
             fc3_baseline = fc3 if fc3_baseline is None else fc3_baseline
             relative = np.sqrt(np.mean((fc3 - fc3_baseline) ** 2) / np.mean(fc3_baseline**2))
-            print(f"{compound.name:10s} {n_atoms:5d} {method + ' 2nd+3rd':22s} {seconds:8.1f} {f'fc3 {relative:.3f} relative RMS':>30s}", flush=True)
+            print(
+                f"{compound.name:10s} {n_atoms:5d} {method + ' 2nd+3rd':22s} {seconds:8.1f} {f'fc3 {relative:.3f} relative RMS':>30s}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

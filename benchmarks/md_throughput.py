@@ -49,7 +49,9 @@ def time_bare_forces(systems, calculator, model) -> tuple[float, float]:
         atoms.calc = calculator
         atoms.get_forces()
     ase_seconds = time.perf_counter() - start
-    state = ts.initialize_state([atoms.copy() for atoms in systems], device=model.device, dtype=model.dtype)
+    state = ts.initialize_state(
+        [atoms.copy() for atoms in systems], device=model.device, dtype=model.dtype
+    )
     model(state)  # warm-up (graph building, first allocation)
     start = time.perf_counter()
     model(state)
@@ -57,7 +59,9 @@ def time_bare_forces(systems, calculator, model) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="7net-0")
     parser.add_argument("--steps", type=int, default=20, help="MD steps per run (default 20)")
     parser.add_argument("--sizes", default="1,4,16", help="numbers of structures (default 1,4,16)")
@@ -66,7 +70,11 @@ def main() -> None:
 
     calculator = get_calculator(args.model, args.device)
     model = get_torchsim_model(args.model, args.device)
-    settings = MDSettings(n_equilibration_steps=0, n_production_steps=args.steps, checkpoint_interval_steps=max(1, args.steps // 2))
+    settings = MDSettings(
+        n_equilibration_steps=0,
+        n_production_steps=args.steps,
+        checkpoint_interval_steps=max(1, args.steps // 2),
+    )
     warm = paper_supercells(1)[0].copy()
     warm.calc = calculator
     warm.get_forces()  # the ASE model's first call outside the timings
@@ -81,13 +89,18 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
             for index, atoms in enumerate(systems):
-                run_langevin_md(atoms, calculator, settings, Path(folder) / f"ase_{index}.h5", progress=False)
+                run_langevin_md(
+                    atoms, calculator, settings, Path(folder) / f"ase_{index}.h5", progress=False
+                )
             ase_s = time.perf_counter() - start
             start = time.perf_counter()
             paths = [Path(folder) / f"torchsim_{index}.h5" for index in range(count)]
             run_torchsim_langevin_md(systems, model, [settings] * count, paths, progress=False)
             torchsim_s = time.perf_counter() - start
-        for engine, wall, force_s in (("ase", ase_s, ase_force_s), ("torchsim", torchsim_s, batch_force_s)):
+        for engine, wall, force_s in (
+            ("ase", ase_s, ase_force_s),
+            ("torchsim", torchsim_s, batch_force_s),
+        ):
             per_step = wall / args.steps  # one MD step of all the structures
             print(
                 f"{engine:<9} {count:>10} {n_atoms:>6} {wall:>8.1f} {count * args.steps / wall:>8.2f} "

@@ -25,7 +25,10 @@ import warnings
 from pathlib import Path
 
 RECORD = Path(__file__).resolve().parent / "records" / "model_selection.jsonl"
-README_START, README_END = "<!-- model-selection table: start -->", "<!-- model-selection table: end -->"
+README_START, README_END = (
+    "<!-- model-selection table: start -->",
+    "<!-- model-selection table: end -->",
+)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -81,17 +84,38 @@ def tables() -> str:
     rows = recorded()
     markdown = ""
     for set_name in dict.fromkeys(r["set"] for r in rows):
-        evaluations = [ModelEvaluation.model_validate({k: v for k, v in r.items() if k != "set"}) for r in rows if r["set"] == set_name]
-        summary, incomplete = summarize_complete(evaluations)  # the models that finished every archive, on those
+        evaluations = [
+            ModelEvaluation.model_validate({k: v for k, v in r.items() if k != "set"})
+            for r in rows
+            if r["set"] == set_name
+        ]
+        summary, incomplete = summarize_complete(
+            evaluations
+        )  # the models that finished every archive, on those
         structures = {e.structure for e in summary.per_structure}
-        frame = pd.DataFrame.from_dict({m: v.model_dump() for m, v in summary.models.items()}, orient="index")
+        frame = pd.DataFrame.from_dict(
+            {m: v.model_dump() for m, v in summary.models.items()}, orient="index"
+        )
         frame = frame.loc[summary.ranking]
-        print(f"\n{set_name}: {len(structures)} archives with every model; winner (choose_model): {choose_model(summary.models)}")
-        columns = ["n_dft_stable", "agreement_dft_stable", "n_dft_unstable", "agreement_dft_unstable", "balanced_accuracy",
-                   "force_rmse_meV_per_A", "ifc2_rmse_eV_per_A2", "seconds_per_structure"]
+        print(
+            f"\n{set_name}: {len(structures)} archives with every model; winner (choose_model): {choose_model(summary.models)}"
+        )
+        columns = [
+            "n_dft_stable",
+            "agreement_dft_stable",
+            "n_dft_unstable",
+            "agreement_dft_unstable",
+            "balanced_accuracy",
+            "force_rmse_meV_per_A",
+            "ifc2_rmse_eV_per_A2",
+            "seconds_per_structure",
+        ]
         print(frame[columns].round(3).to_string())
         if incomplete:
-            print("not finished (left out): " + ", ".join(f"{m} ({n} archives)" for m, n in incomplete.items()))
+            print(
+                "not finished (left out): "
+                + ", ".join(f"{m} ({n} archives)" for m, n in incomplete.items())
+            )
         if set_name == "validation":
             markdown = markdown_table(summary, len(structures))
     return markdown
@@ -101,29 +125,53 @@ def markdown_table(summary, n_archives: int) -> str:
     from na_lattice_flows.benchmark.forces import choose_model
 
     winner = choose_model(summary.models)
-    lines = [f"Validation materials ({n_archives} phononDB archives of phonondb_train, none trained on), 1 CPU thread:", "",
-             ("| model | DFT-stable called stable | DFT-unstable called unstable | balanced accuracy | force RMSE (meV/A) "
-              "| IFC2 RMSE (eV/A^2) | CPU s per structure |"), "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Validation materials ({n_archives} phononDB archives of phonondb_train, none trained on), 1 CPU thread:",
+        "",
+        (
+            "| model | DFT-stable called stable | DFT-unstable called unstable | balanced accuracy | force RMSE (meV/A) "
+            "| IFC2 RMSE (eV/A^2) | CPU s per structure |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in summary.ranking:
         m = summary.models[name]
-        stable = f"{round(m.agreement_dft_stable * m.n_dft_stable)}/{m.n_dft_stable} ({100 * m.agreement_dft_stable:.0f} %)" if m.n_dft_stable else "-"
-        unstable = f"{round(m.agreement_dft_unstable * m.n_dft_unstable)}/{m.n_dft_unstable} ({100 * m.agreement_dft_unstable:.0f} %)" if m.n_dft_unstable else "-"
+        stable = (
+            f"{round(m.agreement_dft_stable * m.n_dft_stable)}/{m.n_dft_stable} ({100 * m.agreement_dft_stable:.0f} %)"
+            if m.n_dft_stable
+            else "-"
+        )
+        unstable = (
+            f"{round(m.agreement_dft_unstable * m.n_dft_unstable)}/{m.n_dft_unstable} ({100 * m.agreement_dft_unstable:.0f} %)"
+            if m.n_dft_unstable
+            else "-"
+        )
         label = f"**{name}** (default)" if name == winner else name
-        lines.append(f"| {label} | {stable} | {unstable} | {m.balanced_accuracy:.3f} | {m.force_rmse_meV_per_A:.1f} "
-                     f"| {m.ifc2_rmse_eV_per_A2:.4f} | {m.seconds_per_structure:.1f} |")
+        lines.append(
+            f"| {label} | {stable} | {unstable} | {m.balanced_accuracy:.3f} | {m.force_rmse_meV_per_A:.1f} "
+            f"| {m.ifc2_rmse_eV_per_A2:.4f} | {m.seconds_per_structure:.1f} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> None:
     from na_lattice_flows.models import CHGNET_NA_FILE, PACKAGED_MODELS
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     default_models = [*PACKAGED_MODELS, *(["chgnet-na"] if CHGNET_NA_FILE.is_file() else [])]
     parser.add_argument("--models", default=",".join(default_models))
     parser.add_argument("--sets", default="validation,dev")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (two processes per 2 cores at most)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (two processes per 2 cores at most)"
+    )
     parser.add_argument("--table-only", action="store_true")
-    parser.add_argument("--write-readme", action="store_true", help="replace README.md's model-selection table by this one")
+    parser.add_argument(
+        "--write-readme",
+        action="store_true",
+        help="replace README.md's model-selection table by this one",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     if not args.table_only:

@@ -31,16 +31,30 @@ FILTER = "#filter=dynamically_stable=True msd_na_avg_A2>0.2&sort=msd_na_avg_A2:d
 def rendered(page: Path, fragment: str) -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        raise SystemExit("needs Debian's chromium (scripts/setup_env.sh installs it when run as root)")
-    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=20000",
-               "--dump-dom", page.resolve().as_uri() + fragment]  # fmt: skip
+        raise SystemExit(
+            "needs Debian's chromium (scripts/setup_env.sh installs it when run as root)"
+        )
+    command = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--virtual-time-budget=20000",
+        "--dump-dom",
+        page.resolve().as_uri() + fragment,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=True).stdout
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--synthetic", type=int, help="a synthetic results table of this many structures")
+    source.add_argument(
+        "--synthetic", type=int, help="a synthetic results table of this many structures"
+    )
     source.add_argument("--workdir", type=Path, help="an embedded store (a campaign's)")
     args = parser.parse_args()
 
@@ -50,9 +64,15 @@ def main() -> None:
         from synthetic_tables import linear_truth
 
         table = linear_truth(args.synthetic, seed=3)[RESULT_COLUMNS].copy()
-        table["state"], table["campaign_id"], table["md_preset"] = "COMPLETED", "campaign-synthetic", "paper"
+        table["state"], table["campaign_id"], table["md_preset"] = (
+            "COMPLETED",
+            "campaign-synthetic",
+            "paper",
+        )
         table.loc[::3, "dynamically_stable"] = False
-        report_module.results_table = lambda session: table  # the store below is empty: the table stands in for it
+        report_module.results_table = lambda session: (
+            table
+        )  # the store below is empty: the table stands in for it
         settings = resolve_settings(workdir=out / "store")
     else:
         settings = resolve_settings(workdir=args.workdir)
@@ -63,11 +83,22 @@ def main() -> None:
     dom = rendered(report.path, FILTER)
     body = dict(re.findall(r'data-([\w-]+)="([^"]*)"', re.search(r"<body([^>]*)>", dom).group(1)))
     shown = re.search(r'id="structures" data-rows-shown="(\d+)"', dom)
-    n_rows = len(re.findall(r"<tr[ >]", re.search(r'id="structures".*?</table>', dom, re.DOTALL).group(0))) - 1  # the header too
-    print(f"report of {n_rows} structures: {report.path.stat().st_size / 1e6:.1f} MB, built in {built_s:.1f} s; "
-          f"in Chromium: loaded and drawn in {body.get('load-ms')} ms, {body.get('plots-drawn')} interactive plots, "
-          f"{body.get('figures-loaded')}/{body.get('figures-expected')} static figures")  # fmt: skip
-    print(f"filter '{FILTER}': {shown.group(1) if shown else '?'} of {n_rows} rows shown; page: {report.path}")
+    n_rows = (
+        len(
+            re.findall(
+                r"<tr[ >]", re.search(r'id="structures".*?</table>', dom, re.DOTALL).group(0)
+            )
+        )
+        - 1
+    )  # the header too
+    print(
+        f"report of {n_rows} structures: {report.path.stat().st_size / 1e6:.1f} MB, built in {built_s:.1f} s; "
+        f"in Chromium: loaded and drawn in {body.get('load-ms')} ms, {body.get('plots-drawn')} interactive plots, "
+        f"{body.get('figures-loaded')}/{body.get('figures-expected')} static figures"
+    )
+    print(
+        f"filter '{FILTER}': {shown.group(1) if shown else '?'} of {n_rows} rows shown; page: {report.path}"
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,10 @@ def _time(value) -> datetime.datetime:
 
 def latencies_s(session) -> tuple[list[float], list[float]]:
     """(gap before each job's start since the previous job's end, each job's duration), in launch order."""
-    launches = sorted(session.launchpad.launches.find({"state": "COMPLETED"}, {"time_start": 1, "time_end": 1}),
-                      key=lambda launch: launch["time_start"])  # fmt: skip
+    launches = sorted(
+        session.launchpad.launches.find({"state": "COMPLETED"}, {"time_start": 1, "time_end": 1}),
+        key=lambda launch: launch["time_start"],
+    )
     starts = [_time(launch["time_start"]) for launch in launches]
     ends = [_time(launch["time_end"]) for launch in launches]
     gaps = [(start - end).total_seconds() for start, end in zip(starts[1:], ends[:-1], strict=True)]
@@ -56,7 +58,9 @@ def latencies_s(session) -> tuple[list[float], list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workflows", type=int, default=1000)
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary folder")
     args = parser.parse_args()
@@ -67,10 +71,16 @@ def main() -> None:
         for index in range(args.workflows):
             first = store_inputs({"index": index})
             add_flow(session, Flow([first, store_inputs(first.output)]), f"soak {index}")
-        print(f"{args.workflows} workflows ({2 * args.workflows} jobs) submitted in {time.perf_counter() - start:.0f} s to {workdir}")
+        print(
+            f"{args.workflows} workflows ({2 * args.workflows} jobs) submitted in {time.perf_counter() - start:.0f} s to {workdir}"
+        )
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    worker = subprocess.Popen([str(Path(sys.executable).parent / "na-flows"), "run", "--workdir", str(workdir)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)  # fmt: skip
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "na-flows"), "run", "--workdir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environment,
+    )
     began, next_report, polls, samples = time.perf_counter(), REPORT_EVERY, 0, []
     print(f"{'jobs':>6} {'worker RSS MB':>14} {'jobs/s':>8} {'status+results polls':>21}")
     with open_session(settings, read_only=True) as reader:
@@ -81,20 +91,29 @@ def main() -> None:
             if completed >= next_report:
                 rss = rss_mb(worker.pid)
                 samples.append((completed, rss))
-                print(f"{completed:>6} {rss:>14.0f} {completed / (time.perf_counter() - began):>8.1f} {polls:>21}", flush=True)
+                print(
+                    f"{completed:>6} {rss:>14.0f} {completed / (time.perf_counter() - began):>8.1f} {polls:>21}",
+                    flush=True,
+                )
                 next_report += REPORT_EVERY
             time.sleep(0.5)
         elapsed = time.perf_counter() - began
         completed = fw_state_counts(reader).get("COMPLETED", 0)
         gaps, durations = latencies_s(reader)
-    print(f"worker exited ({worker.returncode}) after {completed} jobs in {elapsed:.0f} s: {completed / elapsed:.1f} jobs/s")
+    print(
+        f"worker exited ({worker.returncode}) after {completed} jobs in {elapsed:.0f} s: {completed / elapsed:.1f} jobs/s"
+    )
     if len(samples) >= 2:
-        print(f"RSS from job {samples[0][0]} to job {samples[-1][0]}: {samples[0][1]:.0f} -> {samples[-1][1]:.0f} MB "
-              f"({samples[-1][1] - samples[0][1]:+.0f} MB)")  # fmt: skip
+        print(
+            f"RSS from job {samples[0][0]} to job {samples[-1][0]}: {samples[0][1]:.0f} -> {samples[-1][1]:.0f} MB "
+            f"({samples[-1][1] - samples[0][1]:+.0f} MB)"
+        )
     head, tail = slice(0, REPORT_EVERY), slice(-REPORT_EVERY, None)
-    print(f"dispatch latency (previous job's end to next job's start), median: first {REPORT_EVERY} jobs "
-          f"{1e3 * np.median(gaps[head]):.0f} ms, last {REPORT_EVERY} {1e3 * np.median(gaps[tail]):.0f} ms; job duration "
-          f"median first {1e3 * np.median(durations[head]):.0f} ms, last {1e3 * np.median(durations[tail]):.0f} ms")  # fmt: skip
+    print(
+        f"dispatch latency (previous job's end to next job's start), median: first {REPORT_EVERY} jobs "
+        f"{1e3 * np.median(gaps[head]):.0f} ms, last {REPORT_EVERY} {1e3 * np.median(gaps[tail]):.0f} ms; job duration "
+        f"median first {1e3 * np.median(durations[head]):.0f} ms, last {1e3 * np.median(durations[tail]):.0f} ms"
+    )
     print(f"finished {datetime.datetime.now():%Y-%m-%d %H:%M}")
 
 

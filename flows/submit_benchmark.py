@@ -18,10 +18,20 @@ from na_lattice_flows.execution.submission import add_flow
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("references", nargs="+", help="phononDB archives/folders or phonopy yaml files with FORCE_SETS")
-    parser.add_argument("--models", default="chgnet,7net-0,7net-l3i5", help="comma-separated registry names")
-    parser.add_argument("--workdir", help="embedded store folder (ignored when MongoDB is configured)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "references",
+        nargs="+",
+        help="phononDB archives/folders or phonopy yaml files with FORCE_SETS",
+    )
+    parser.add_argument(
+        "--models", default="chgnet,7net-0,7net-l3i5", help="comma-separated registry names"
+    )
+    parser.add_argument(
+        "--workdir", help="embedded store folder (ignored when MongoDB is configured)"
+    )
     parser.add_argument("--mongodb-uri")
     args = parser.parse_args(argv)
 
@@ -29,8 +39,12 @@ def main(argv: list[str] | None = None) -> None:
     flow = benchmark_flow(args.references, models)
     settings = resolve_settings(args.workdir, args.mongodb_uri)
     with open_session(settings) as session:
-        fw_id = add_flow(session, flow, "mlp force benchmark", {"kind": "mlp force benchmark", "models": models})
-    print(f"{settings.describe()}: force benchmark ({len(args.references)} references x {len(models)} models) submitted as workflow {fw_id}")
+        fw_id = add_flow(
+            session, flow, "mlp force benchmark", {"kind": "mlp force benchmark", "models": models}
+        )
+    print(
+        f"{settings.describe()}: force benchmark ({len(args.references)} references x {len(models)} models) submitted as workflow {fw_id}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,14 +26,22 @@ from na_lattice_flows.training.jobs import AllegroFitMaker, SevenNetFineTuneMake
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("structure", help="the host's conventional cell (CIF/POSCAR)")
-    parser.add_argument("--fractions", default="0.0625,0.125,0.25", help="W fractions of the configurations")
-    parser.add_argument("--seeds", default="1,2", help="SQS/vacancy seeds: one configuration per fraction and seed")
+    parser.add_argument(
+        "--fractions", default="0.0625,0.125,0.25", help="W fractions of the configurations"
+    )
+    parser.add_argument(
+        "--seeds", default="1,2", help="SQS/vacancy seeds: one configuration per fraction and seed"
+    )
     parser.add_argument("--supercell", default="2x2x2")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--name", default="w_doped_na3sbs4")
-    parser.add_argument("--workdir", help="embedded store folder (ignored when MongoDB is configured)")
+    parser.add_argument(
+        "--workdir", help="embedded store folder (ignored when MongoDB is configured)"
+    )
     parser.add_argument("--mongodb-uri")
     args = parser.parse_args(argv)
 
@@ -46,12 +54,26 @@ def main(argv: list[str] | None = None) -> None:
             configurations[f"W{cell.achieved_fraction:.4f}_seed{seed}"] = cell.structure
     settings = resolve_settings(args.workdir, args.mongodb_uri)
     trajectories = str(SETTINGS.trajectory_folder(settings.workdir))
-    dataset = TrainingSetMaker(name=args.name, model=SETTINGS.doping_model, n_select=args.frames, trajectory_dir=trajectories).make(configurations)
-    fits = [AllegroFitMaker(name=f"{args.name}-allegro").make(dataset.output), SevenNetFineTuneMaker(name=f"{args.name}-sevennet").make(dataset.output)]
+    dataset = TrainingSetMaker(
+        name=args.name,
+        model=SETTINGS.doping_model,
+        n_select=args.frames,
+        trajectory_dir=trajectories,
+    ).make(configurations)
+    fits = [
+        AllegroFitMaker(name=f"{args.name}-allegro").make(dataset.output),
+        SevenNetFineTuneMaker(name=f"{args.name}-sevennet").make(dataset.output),
+    ]
     with open_session(settings) as session:
-        fw_id = add_flow(session, Flow([dataset, *fits], output=dataset.output), f"training set {args.name}",
-                         {"kind": "training set", "name": args.name, "fit": "allegro+sevennet"})  # fmt: skip
-    print(f"{settings.describe()}: training set {args.name} ({len(configurations)} configurations) submitted as workflow {fw_id}")
+        fw_id = add_flow(
+            session,
+            Flow([dataset, *fits], output=dataset.output),
+            f"training set {args.name}",
+            {"kind": "training set", "name": args.name, "fit": "allegro+sevennet"},
+        )
+    print(
+        f"{settings.describe()}: training set {args.name} ({len(configurations)} configurations) submitted as workflow {fw_id}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,27 +61,52 @@ def build_tiny_fairchem_checkpoint(path) -> None:
 
     backbone = {
         "model": "fairchem.core.models.uma.escn_md.eSCNMDBackbone",
-        "max_num_elements": 100, "sphere_channels": 8, "lmax": 1, "mmax": 1, "otf_graph": True,
-        "max_neighbors": 30, "cutoff": 4.0, "edge_channels": 8, "num_distance_basis": 8, "num_layers": 1,
-        "hidden_channels": 8, "direct_forces": False, "regress_forces": True, "regress_stress": True,
-        "dataset_mapping": {"omat": "omat"}, "always_use_pbc": False,
-    }  # fmt: skip
+        "max_num_elements": 100,
+        "sphere_channels": 8,
+        "lmax": 1,
+        "mmax": 1,
+        "otf_graph": True,
+        "max_neighbors": 30,
+        "cutoff": 4.0,
+        "edge_channels": 8,
+        "num_distance_basis": 8,
+        "num_layers": 1,
+        "hidden_channels": 8,
+        "direct_forces": False,
+        "regress_forces": True,
+        "regress_stress": True,
+        "dataset_mapping": {"omat": "omat"},
+        "always_use_pbc": False,
+    }
     model_config = {
         "_target_": "fairchem.core.models.base.HydraModel",
         "backbone": backbone,
-        "heads": {"efs": {"module": "fairchem.core.models.uma.escn_md.MLP_EFS_Head", "prefix": "omat"}},
+        "heads": {
+            "efs": {"module": "fairchem.core.models.uma.escn_md.MLP_EFS_Head", "prefix": "omat"}
+        },
         "pass_through_head_outputs": True,
     }
 
     def task(prop: str, level: str, dim: list[int]) -> dict:
         return {
             "_target_": "fairchem.core.units.mlip_unit.mlip_unit.Task",
-            "name": f"omat_{prop}", "level": level, "property": prop, "datasets": ["omat"],
-            "out_spec": {"_target_": "fairchem.core.units.mlip_unit.mlip_unit.OutputSpec", "dim": dim, "dtype": "float32"},
+            "name": f"omat_{prop}",
+            "level": level,
+            "property": prop,
+            "datasets": ["omat"],
+            "out_spec": {
+                "_target_": "fairchem.core.units.mlip_unit.mlip_unit.OutputSpec",
+                "dim": dim,
+                "dtype": "float32",
+            },
             # one scale for energy, forces and stress keeps the model conservative; 100 lifts the random
             # model's forces well above float32 noise in the finite-difference check
-            "normalizer": {"_target_": "fairchem.core.modules.normalization.normalizer.Normalizer", "mean": 0.0, "rmsd": 100.0},
-        }  # fmt: skip
+            "normalizer": {
+                "_target_": "fairchem.core.modules.normalization.normalizer.Normalizer",
+                "mean": 0.0,
+                "rmsd": 100.0,
+            },
+        }
 
     torch.manual_seed(0)
     model = hydra.utils.instantiate(model_config)
@@ -90,7 +115,11 @@ def build_tiny_fairchem_checkpoint(path) -> None:
             model_config=model_config,
             model_state_dict=model.state_dict(),
             ema_state_dict=torch.optim.swa_utils.AveragedModel(model).state_dict(),
-            tasks_config=[task("energy", "system", [1]), task("forces", "atom", [3]), task("stress", "system", [1, 9])],
+            tasks_config=[
+                task("energy", "system", [1]),
+                task("forces", "atom", [3]),
+                task("stress", "system", [1, 9]),
+            ],
         ),
         path,
     )

@@ -41,8 +41,15 @@ def na_cl_lattice(n: int = 3, a: float = 5.64) -> Atoms:
     return bulk("NaCl", "rocksalt", a=a, cubic=True).repeat((n, n, n))
 
 
-def random_walk(D: float, n_walkers: int = 256, n_frames: int = 2001, frame_fs: float = 6.0, n_static: int = 32, seed: int = 1,
-                box: float = 20.0) -> MDTrajectory:
+def random_walk(
+    D: float,
+    n_walkers: int = 256,
+    n_frames: int = 2001,
+    frame_fs: float = 6.0,
+    n_static: int = 32,
+    seed: int = 1,
+    box: float = 20.0,
+) -> MDTrajectory:
     """Na walkers with Gaussian steps of variance 2 D dt per axis (D in A^2/ps) among static Cl: MSD = 6 D t."""
     rng = np.random.default_rng(seed)
     dt_ps = frame_fs / 1000.0
@@ -75,7 +82,9 @@ def einstein_torch_model(sites: np.ndarray, k: float = 2.0):
         def forward(self, state, **_):
             u = state.positions - self.sites
             per_atom = 0.5 * k * (u**2).sum(dim=1)
-            energy = torch.zeros(state.n_systems, dtype=torch.float64).index_add_(0, state.system_idx, per_atom)
+            energy = torch.zeros(state.n_systems, dtype=torch.float64).index_add_(
+                0, state.system_idx, per_atom
+            )
             return {"energy": energy, "forces": -k * u}
 
     return EinsteinModel()
@@ -111,7 +120,11 @@ def assert_same_frames(resumed: Path, reference: Path, n_frames: int) -> None:
         np.testing.assert_array_equal(a["velocities"][:], b["velocities"][:])
 
 
-ARGON = {"sigma": 3.405, "epsilon": 0.0104, "cutoff": 2.0 * 3.405}  # between the third and fourth fcc shells over the EOS scan
+ARGON = {
+    "sigma": 3.405,
+    "epsilon": 0.0104,
+    "cutoff": 2.0 * 3.405,
+}  # between the third and fourth fcc shells over the EOS scan
 
 
 def lj_model():
@@ -119,7 +132,9 @@ def lj_model():
     import torch
     from torch_sim.models.lennard_jones import LennardJonesModel
 
-    return LennardJonesModel(**ARGON, device=torch.device("cpu"), dtype=torch.float64, compute_stress=True)
+    return LennardJonesModel(
+        **ARGON, device=torch.device("cpu"), dtype=torch.float64, compute_stress=True
+    )
 
 
 def argon(a: float = 5.30):

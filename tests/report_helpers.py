@@ -15,9 +15,19 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def rendered_dom(page: Path, fragment: str = "") -> str:
     """The page's DOM after its scripts ran (figures decoded, sorting applied)."""
     if CHROMIUM is None:
-        pytest.skip("headless rendering needs Debian's chromium package (scripts/setup_env.sh installs it when run as root)")
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=10000",
-               "--dump-dom", page.resolve().as_uri() + fragment]  # fmt: skip
+        pytest.skip(
+            "headless rendering needs Debian's chromium package (scripts/setup_env.sh installs it when run as root)"
+        )
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        page.resolve().as_uri() + fragment,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

@@ -21,11 +21,17 @@ def script(name: str):
 
 
 def test_screening_flows_returns_one_flow_per_accepted_structure_with_the_chosen_engines(tmp_path):
-    flows, report = screening_flows(LoadResult(candidates=demo_candidates()), screening_maker(model="7net-0", md_preset="short",
-                                                                                             trajectory_dir=tmp_path))  # fmt: skip
+    flows, report = screening_flows(
+        LoadResult(candidates=demo_candidates()),
+        screening_maker(model="7net-0", md_preset="short", trajectory_dir=tmp_path),
+    )
     assert set(flows) == {c.candidate_id for c in demo_candidates()} and report.rejections == []
     first = flows["demo-NaCl"].jobs[0]
-    assert isinstance(first.maker, MLPRelaxMaker) and first.maker.model == "7net-0" and job_category(first) == GPU
+    assert (
+        isinstance(first.maker, MLPRelaxMaker)
+        and first.maker.model == "7net-0"
+        and job_category(first) == GPU
+    )
     gpaw = screening_maker(relax_engine="gpaw").make(demo_candidates()[0]).jobs[0]
     assert isinstance(gpaw.maker, GPAWRelaxMaker) or gpaw.function.__name__ == "gpaw_relax"
     assert job_category(gpaw) == CPU
@@ -40,33 +46,63 @@ def test_relaxation_outcome_reads_the_gpaw_document():
     from na_lattice_flows.dft.gpaw_jobs import GPAWTaskDocument
 
     structure = demo_candidates()[0].structure
-    document = GPAWTaskDocument(structure=structure, energy_eV=-27.0, energy_per_atom_eV=-3.375, forces_eV_per_A=[[0, 0, 0]] * 8,
-                                stress_eV_per_A3=[0] * 6, max_force_eV_per_A=0.0, converged=False, n_steps=7, settings=GPAWSettings())  # fmt: skip
+    document = GPAWTaskDocument(
+        structure=structure,
+        energy_eV=-27.0,
+        energy_per_atom_eV=-3.375,
+        forces_eV_per_A=[[0, 0, 0]] * 8,
+        stress_eV_per_A3=[0] * 6,
+        max_force_eV_per_A=0.0,
+        converged=False,
+        n_steps=7,
+        settings=GPAWSettings(),
+    )
     outcome = relaxation_outcome(document.model_dump())
     assert (outcome.energy_per_atom_eV, outcome.converged, outcome.n_steps) == (-3.375, False, 7)
     with pytest.raises(ValueError, match="not a force-field, GPAW or VASP task document"):
         relaxation_outcome({"structure": structure.as_dict(), "energy": 1.0})
 
 
-def test_flows_scripts_submit_and_resubmission_adds_nothing(embedded_settings, tmp_path, capsys, phonondb_dev):
+def test_flows_scripts_submit_and_resubmission_adds_nothing(
+    embedded_settings, tmp_path, capsys, phonondb_dev
+):
     cif_dir = tmp_path / "cifs"
     cif_dir.mkdir()
     for candidate in demo_candidates()[:2]:
         candidate.structure.to(filename=str(cif_dir / f"{candidate.candidate_id}.cif"))
     submit_screening = script("submit_screening")
-    args = [str(cif_dir), "--md-preset", "short", "--workdir", str(embedded_settings.workdir), "--trajectory-dir", str(tmp_path / "t")]
+    args = [
+        str(cif_dir),
+        "--md-preset",
+        "short",
+        "--workdir",
+        str(embedded_settings.workdir),
+        "--trajectory-dir",
+        str(tmp_path / "t"),
+    ]
     submit_screening(args)
     assert "2 flows submitted" in capsys.readouterr().out
     submit_screening(args)
     out = capsys.readouterr().out
-    assert "0 flows submitted, 2 structures not submitted" in out and "already submitted with the same settings" in out
+    assert (
+        "0 flows submitted, 2 structures not submitted" in out
+        and "already submitted with the same settings" in out
+    )
 
     archive = sorted(phonondb_dev.glob("*.tar.lzma"))[0]
-    script("submit_benchmark")([str(archive), "--models", "chgnet,7net-0", "--workdir", str(embedded_settings.workdir)])
+    script("submit_benchmark")(
+        [str(archive), "--models", "chgnet,7net-0", "--workdir", str(embedded_settings.workdir)]
+    )
     assert "force benchmark (1 references x 2 models) submitted" in capsys.readouterr().out
     with open_session(embedded_settings) as session:
-        kinds = [wf["metadata"].get("kind") for wf in session.launchpad.workflows.find({}, {"metadata": 1})]
-        categories = {fw["spec"].get("_category") for fw in session.launchpad.fireworks.find({}, {"spec._category": 1})}
+        kinds = [
+            wf["metadata"].get("kind")
+            for wf in session.launchpad.workflows.find({}, {"metadata": 1})
+        ]
+        categories = {
+            fw["spec"].get("_category")
+            for fw in session.launchpad.fireworks.find({}, {"spec._category": 1})
+        }
     assert kinds.count("mlp force benchmark") == 1 and len(kinds) == 3
     assert categories == {GPU, None}  # routed at submission
 
@@ -78,25 +114,64 @@ def test_benchmark_and_validation_flows_refuse_what_they_cannot_run(tmp_path):
         validation_flow({}, top=3)  # no finished MD to validate
 
 
-def test_doped_study_script_submits_the_study_with_its_harmonic_check(embedded_settings, tmp_path, capsys):
+def test_doped_study_script_submits_the_study_with_its_harmonic_check(
+    embedded_settings, tmp_path, capsys
+):
     cif = tmp_path / "Na3SbS4.cif"
     next(c for c in demo_candidates() if c.formula == "Na3SbS4").structure.to(filename=str(cif))
-    script("submit_doped_study")([str(cif), "--fractions", "0,0.125", "--preset", "short", "--model", "chgnet",
-                                  "--workdir", str(embedded_settings.workdir)])  # fmt: skip
+    script("submit_doped_study")(
+        [
+            str(cif),
+            "--fractions",
+            "0,0.125",
+            "--preset",
+            "short",
+            "--model",
+            "chgnet",
+            "--workdir",
+            str(embedded_settings.workdir),
+        ]
+    )
     assert "doped study Na3SbS4-" in capsys.readouterr().out
     with open_session(embedded_settings, read_only=True) as session:
-        names = {fw["name"]: fw["spec"].get("_category") for fw in session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1})}
+        names = {
+            fw["name"]: fw["spec"].get("_category")
+            for fw in session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1})
+        }
     harmonic = [name for name in names if name.startswith("harmonic check")]
-    assert len(harmonic) == 2 and all(names[name] == GPU for name in harmonic)  # relaxation and phonons of cubic Na3SbS4
+    assert len(harmonic) == 2 and all(
+        names[name] == GPU for name in harmonic
+    )  # relaxation and phonons of cubic Na3SbS4
 
 
-def test_training_script_submits_doped_configurations_and_both_fits(embedded_settings, tmp_path, capsys):
+def test_training_script_submits_doped_configurations_and_both_fits(
+    embedded_settings, tmp_path, capsys
+):
     cif = tmp_path / "Na3SbS4.cif"
     next(c for c in demo_candidates() if c.formula == "Na3SbS4").structure.to(filename=str(cif))
-    script("submit_training")([str(cif), "--supercell", "1x1x1", "--fractions", "0.5", "--seeds", "1,2", "--frames", "20",
-                               "--workdir", str(embedded_settings.workdir)])  # fmt: skip
+    script("submit_training")(
+        [
+            str(cif),
+            "--supercell",
+            "1x1x1",
+            "--fractions",
+            "0.5",
+            "--seeds",
+            "1,2",
+            "--frames",
+            "20",
+            "--workdir",
+            str(embedded_settings.workdir),
+        ]
+    )
     assert "(2 configurations) submitted" in capsys.readouterr().out
     with open_session(embedded_settings, read_only=True) as session:
-        names = {fw["name"]: fw["spec"].get("_category") for fw in session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1})}
+        names = {
+            fw["name"]: fw["spec"].get("_category")
+            for fw in session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1})
+        }
     assert names["force field fit allegro"] == GPU and names["force field fit sevennet"] == GPU
-    assert names["training labels gpaw 1/4"] == "cpu" and sum(name.startswith("training md W0.5000") for name in names) == 4
+    assert (
+        names["training labels gpaw 1/4"] == "cpu"
+        and sum(name.startswith("training md W0.5000") for name in names) == 4
+    )

@@ -30,14 +30,35 @@ def rock_salt() -> Structure:
 
 def test_shortcuts_answer_as_jobflows_walk():
     assert reference.find_and_get_references.skips_inert and find.contains_flow_or_job.skips_inert
-    walk_references, walk_contains = reference.find_and_get_references.__wrapped__, find.contains_flow_or_job.__wrapped__
+    walk_references, walk_contains = (
+        reference.find_and_get_references.__wrapped__,
+        find.contains_flow_or_job.__wrapped__,
+    )
     relaxed = relax_like(rock_salt())
-    holding_a_reference = np.array([relaxed.output, 1.0], dtype=object)  # an object array is searched
+    holding_a_reference = np.array(
+        [relaxed.output, 1.0], dtype=object
+    )  # an object array is searched
     assert reference.find_and_get_references(holding_a_reference) == (relaxed.output,)
-    for value in (rock_salt(), rock_salt().lattice, rock_salt().composition, np.eye(3), [rock_salt(), relaxed.output],
-                  (rock_salt(), {"s": relaxed.output}), {"structure": rock_salt()}, relaxed.output, "text"):  # fmt: skip
-        assert set(reference.find_and_get_references(value)) == set(walk_references(value)), type(value)
-    for value in (rock_salt(), (rock_salt(), relaxed), [rock_salt(), 1.0], (rock_salt(), [relaxed])):
+    for value in (
+        rock_salt(),
+        rock_salt().lattice,
+        rock_salt().composition,
+        np.eye(3),
+        [rock_salt(), relaxed.output],
+        (rock_salt(), {"s": relaxed.output}),
+        {"structure": rock_salt()},
+        relaxed.output,
+        "text",
+    ):
+        assert set(reference.find_and_get_references(value)) == set(walk_references(value)), type(
+            value
+        )
+    for value in (
+        rock_salt(),
+        (rock_salt(), relaxed),
+        [rock_salt(), 1.0],
+        (rock_salt(), [relaxed]),
+    ):
         assert find.contains_flow_or_job(value) == walk_contains(value)
     assert find.contains_flow_or_job((rock_salt(), relaxed)) is True
 
@@ -47,7 +68,12 @@ def test_a_flows_graph_and_order_are_unchanged(monkeypatch):
         relaxed = relax_like(rock_salt())
         summary = summary_like(rock_salt(), relaxed.output, "x")
         flow = Flow([summary, relaxed])
-        return [(a, b) for a, b in flow.graph.edges], [job.uuid for job, _ in flow.iterflow()], relaxed, summary
+        return (
+            [(a, b) for a, b in flow.graph.edges],
+            [job.uuid for job, _ in flow.iterflow()],
+            relaxed,
+            summary,
+        )
 
     edges, order, relaxed, summary = build()
     assert edges == [(relaxed.uuid, summary.uuid)] and order == [relaxed.uuid, summary.uuid]
@@ -57,4 +83,7 @@ def test_a_flows_graph_and_order_are_unchanged(monkeypatch):
 
     monkeypatch.setattr(flow_module, "find_and_get_references", reference.find_and_get_references)
     slow_edges, slow_order, slow_relaxed, slow_summary = build()  # jobflow's own walk
-    assert slow_edges == [(slow_relaxed.uuid, slow_summary.uuid)] and slow_order == [slow_relaxed.uuid, slow_summary.uuid]
+    assert slow_edges == [(slow_relaxed.uuid, slow_summary.uuid)] and slow_order == [
+        slow_relaxed.uuid,
+        slow_summary.uuid,
+    ]

@@ -17,12 +17,16 @@ import na_lattice_flows
 
 PACKAGE_DIR = Path(na_lattice_flows.__file__).parent
 REPO = PACKAGE_DIR.parents[1]
-MODULES = sorted(info.name for info in pkgutil.walk_packages([str(PACKAGE_DIR)], "na_lattice_flows."))
+MODULES = sorted(
+    info.name for info in pkgutil.walk_packages([str(PACKAGE_DIR)], "na_lattice_flows.")
+)
 
 
 def test_import_contracts_hold():
     lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
-    run = subprocess.run([lint_imports, "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [lint_imports, "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stdout[-4000:]
     assert re.search(r"Contracts: 3 kept, 0 broken", run.stdout), run.stdout[-2000:]
 
@@ -42,11 +46,18 @@ assert not changed, f"importing changed {changed}"
 """
 
 
-@pytest.mark.parametrize("modules", [["na_lattice_flows.phonons.descriptors"], MODULES], ids=["descriptors", "all"])
+@pytest.mark.parametrize(
+    "modules", [["na_lattice_flows.phonons.descriptors"], MODULES], ids=["descriptors", "all"]
+)
 def test_importing_patches_nothing(modules):
     """In a fresh interpreter: importing the package's modules leaves jobflow's functions and the import
     machinery as they were (the jobflow shortcut is switched on by the command line and submission only)."""
-    run = subprocess.run([sys.executable, "-c", f"MODULES = {modules!r}" + PATCHABLE], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", f"MODULES = {modules!r}" + PATCHABLE],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
 
 
@@ -69,7 +80,11 @@ def test_the_import_graph_has_no_cycle():
     graph = grimp.build_graph("na_lattice_flows")
 
     def edges(module: str) -> set[str]:
-        return {m for m in graph.find_modules_directly_imported_by(module) if not module.startswith(m + ".") and not m.startswith(module + ".")}
+        return {
+            m
+            for m in graph.find_modules_directly_imported_by(module)
+            if not module.startswith(m + ".") and not m.startswith(module + ".")
+        }
 
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     cycles = []
@@ -78,7 +93,7 @@ def test_the_import_graph_has_no_cycle():
         state[module] = 1
         for target in sorted(edges(module)):
             if state.get(target) == 1:
-                cycles.append(" -> ".join([*path[path.index(target):], target]))
+                cycles.append(" -> ".join([*path[path.index(target) :], target]))
             elif target not in state:
                 visit(target, [*path, target])
         state[module] = 2
@@ -98,7 +113,10 @@ def test_defaults_are_not_repeated_as_literals():
     """The default model, screening temperature and supercell size are named once, in ``settings``."""
     repeated = []
     for module in MODULES:
-        if module in ("na_lattice_flows.settings", "na_lattice_flows.models"):  # the registry lists every model name
+        if module in (
+            "na_lattice_flows.settings",
+            "na_lattice_flows.models",
+        ):  # the registry lists every model name
             continue
         for node in ast.walk(ast.parse(_source(module).read_text())):
             if isinstance(node, ast.arguments):
@@ -110,7 +128,14 @@ def test_defaults_are_not_repeated_as_literals():
             else:
                 continue
             for value in defaults:
-                if isinstance(value, ast.Constant) and value.value in ("chgnet", 800.0, 800, 80, "800", "na_flows_trajectories"):
+                if isinstance(value, ast.Constant) and value.value in (
+                    "chgnet",
+                    800.0,
+                    800,
+                    80,
+                    "800",
+                    "na_flows_trajectories",
+                ):
                     repeated.append(f"{module}:{value.lineno} {value.value!r}")
     assert not repeated, repeated
 
@@ -120,7 +145,16 @@ def test_old_module_paths_are_not_used_inside_the_package():
 
     old = "|".join(name for name in OLD_MODULES if not (PACKAGE_DIR / name).is_dir())
     pattern = re.compile(rf"na_lattice_flows\.({old})\b")
-    offenders = [f"{path.relative_to(REPO)}:{number}" for path in [*REPO.glob("src/**/*.py"), *REPO.glob("tests/**/*.py"),
-                 *REPO.glob("flows/*.py"), *REPO.glob("benchmarks/*.py")] if path.name not in ("legacy_paths.py", "test_store_from_0_1.py")
-                 for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]  # fmt: skip
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in [
+            *REPO.glob("src/**/*.py"),
+            *REPO.glob("tests/**/*.py"),
+            *REPO.glob("flows/*.py"),
+            *REPO.glob("benchmarks/*.py"),
+        ]
+        if path.name not in ("legacy_paths.py", "test_store_from_0_1.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not offenders, offenders

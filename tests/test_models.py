@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from na_lattice_flows.models import ModelUnavailableError, UnknownModelError, get_calculator, resolve_model
+from na_lattice_flows.models import (
+    ModelUnavailableError,
+    UnknownModelError,
+    get_calculator,
+    resolve_model,
+)
 
 
 def rattled_nacl():
@@ -26,7 +31,9 @@ def test_names_resolve_case_insensitively_and_unknown_names_list_the_choices(tmp
     assert resolve_model(f"mace:{checkpoint}").variant == str(checkpoint)
     with pytest.raises(UnknownModelError, match="no such checkpoint file /models/my.model"):
         resolve_model("mace:/models/my.model")  # refused when submitted, not when a worker loads it
-    assert resolve_model("fairchem:uma-m-1p1").variant == "uma-m-1p1"  # a name of the family, not a file
+    assert (
+        resolve_model("fairchem:uma-m-1p1").variant == "uma-m-1p1"
+    )  # a name of the family, not a file
     with pytest.raises(UnknownModelError, match="unknown model 'gap20'.*7net-0.*chgnet"):
         resolve_model("gap20")
 
@@ -38,11 +45,16 @@ def test_trained_model_files_resolve_and_carry_their_provenance(tmp_path):
 
     package = tmp_path / "model.nequip.zip"
     package.write_bytes(b"")
-    assert resolve_model(f"allegro:{package}").family == "allegro" and resolve_model(f"nequip:{package}").family == "nequip"
+    assert (
+        resolve_model(f"allegro:{package}").family == "allegro"
+        and resolve_model(f"nequip:{package}").family == "nequip"
+    )
     with pytest.raises(UnknownModelError, match="no such checkpoint file"):
         resolve_model(f"allegro:{tmp_path / 'absent.nequip.zip'}")
     assert model_provenance(f"allegro:{package}") is None  # no sidecar: not trained here
-    (tmp_path / ("model.nequip.zip" + PROVENANCE_SUFFIX)).write_text('{"route": "allegro", "dataset": "d"}')
+    (tmp_path / ("model.nequip.zip" + PROVENANCE_SUFFIX)).write_text(
+        '{"route": "allegro", "dataset": "d"}'
+    )
     assert model_provenance(f"allegro:{package}") == {"route": "allegro", "dataset": "d"}
     assert model_provenance("7net-0") is None and model_provenance("a label, not a model") is None
 
@@ -83,7 +95,9 @@ def test_packaged_chgnet_versions_load_their_own_weights(name, version):
     default = atoms.get_forces().copy()
     atoms.calc = get_calculator(name)
     assert resolve_model(name).variant == version
-    assert np.abs(atoms.get_forces() - default).max() > 1e-3  # not the 0.3.0 weights under another name
+    assert (
+        np.abs(atoms.get_forces() - default).max() > 1e-3
+    )  # not the 0.3.0 weights under another name
 
 
 def test_a_chgnet_file_loads_and_a_missing_one_says_how_to_rebuild(tmp_path):
@@ -96,16 +110,24 @@ def test_a_chgnet_file_loads_and_a_missing_one_says_how_to_rebuild(tmp_path):
     atoms.calc = get_calculator(f"chgnet:{path}")
     reference = rattled_nacl()
     reference.calc = get_calculator("chgnet")
-    np.testing.assert_allclose(atoms.get_forces(), reference.get_forces(), atol=1e-5)  # the same weights, from the file
+    np.testing.assert_allclose(
+        atoms.get_forces(), reference.get_forces(), atol=1e-5
+    )  # the same weights, from the file
     from na_lattice_flows import models
 
     with pytest.raises(ModelUnavailableError, match="na-flows train phonondb"):
-        models._load_chgnet(models.ModelSpec("chgnet-na", "chgnet", str(tmp_path / "absent.pth.tar")), "cpu")
+        models._load_chgnet(
+            models.ModelSpec("chgnet-na", "chgnet", str(tmp_path / "absent.pth.tar")), "cpu"
+        )
 
 
 @pytest.mark.parametrize(
     "name,hint",
-    [("mace-mp-0", "e3nn"), ("mattersim", "pip install mattersim"), ("orb-v3", "pip install orb-models")],
+    [
+        ("mace-mp-0", "e3nn"),
+        ("mattersim", "pip install mattersim"),
+        ("orb-v3", "pip install orb-models"),
+    ],
 )
 def test_missing_model_families_say_how_to_get_them(name, hint):
     try:
@@ -119,8 +141,12 @@ def test_missing_model_families_say_how_to_get_them(name, hint):
 def test_uma_by_name_without_weights_is_a_clear_error(monkeypatch):
     import huggingface_hub.constants
 
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network: fail at once
-    with pytest.raises(ModelUnavailableError, match="gated on the Hugging Face hub.*fairchem:/path/to/uma-s-1p1.pt"):
+    monkeypatch.setattr(
+        huggingface_hub.constants, "HF_HUB_OFFLINE", True
+    )  # no network: fail at once
+    with pytest.raises(
+        ModelUnavailableError, match="gated on the Hugging Face hub.*fairchem:/path/to/uma-s-1p1.pt"
+    ):
         get_calculator("uma")
 
 
@@ -145,7 +171,9 @@ def test_fairchem_checkpoint_loads_and_predicts_conservative_forces(tiny_fairche
             displaced.calc = calculator
             energies.append(displaced.get_potential_energy())
         finite_difference.append(-(energies[0] - energies[1]) / (2 * step))
-    np.testing.assert_allclose(finite_difference, forces[0], rtol=0.03, atol=0.03 * np.abs(forces[0]).max())
+    np.testing.assert_allclose(
+        finite_difference, forces[0], rtol=0.03, atol=0.03 * np.abs(forces[0]).max()
+    )
 
 
 def test_relax_maker_runs_any_registry_model_and_rejects_unknown_names(tmp_path):
@@ -157,9 +185,13 @@ def test_relax_maker_runs_any_registry_model_and_rejects_unknown_names(tmp_path)
 
     with pytest.raises(UnknownModelError):
         MLPRelaxMaker(model="not-a-model")
-    start = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.5), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+    start = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.5), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    ).get_primitive_structure()
     relax = MLPRelaxMaker(model="7NET-0", relax_kwargs={"fmax": 0.005}).make(start)
-    output = run_locally(relax, ensure_success=True, create_folders=True, root_dir=tmp_path)[relax.uuid][1].output
+    output = run_locally(relax, ensure_success=True, create_folders=True, root_dir=tmp_path)[
+        relax.uuid
+    ][1].output
     assert MLPRelaxMaker(model="7NET-0").model == "7net-0"
     # a minimum of SevenNet itself (not of the default CHGNet): stress and forces vanish with 7net-0
     atoms = AseAtomsAdaptor.get_atoms(output.output.structure)
@@ -177,14 +209,23 @@ def test_relaxation_keeps_the_space_group_that_phonopy_sees(tmp_path):
 
     from na_lattice_flows.relax.jobs import MLPRelaxMaker
 
-    start = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    start = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
     start.perturb(0.003, min_distance=0.001)
     space_groups = {}
     for fix_symmetry in (True, False):
         relax = MLPRelaxMaker(fix_symmetry=fix_symmetry, relax_kwargs={"fmax": 0.005}).make(start)
-        output = run_locally(relax, ensure_success=True, create_folders=True, root_dir=tmp_path)[relax.uuid][1].output
-        space_groups[fix_symmetry] = SpacegroupAnalyzer(output.output.structure, symprec=1e-5).get_space_group_symbol()
-    assert space_groups == {True: "Fm-3m", False: space_groups[False]} and space_groups[False] != "Fm-3m"
+        output = run_locally(relax, ensure_success=True, create_folders=True, root_dir=tmp_path)[
+            relax.uuid
+        ][1].output
+        space_groups[fix_symmetry] = SpacegroupAnalyzer(
+            output.output.structure, symprec=1e-5
+        ).get_space_group_symbol()
+    assert (
+        space_groups == {True: "Fm-3m", False: space_groups[False]}
+        and space_groups[False] != "Fm-3m"
+    )
 
 
 def test_torchsim_model_gives_the_ase_calculators_energies_and_forces():
@@ -199,9 +240,15 @@ def test_torchsim_model_gives_the_ase_calculators_energies_and_forces():
     state = ts.io.atoms_to_state(structures, device=torch.device("cpu"), dtype=torch.float32)
     output = model(state)
     forces = output["forces"].detach().numpy()
-    for index, atoms in enumerate(structures):  # a batch of two structures, each as the ASE path computes it
+    for index, atoms in enumerate(
+        structures
+    ):  # a batch of two structures, each as the ASE path computes it
         atoms.calc = get_calculator("7net-0", device="cpu")
-        assert float(output["energy"][index]) == pytest.approx(atoms.get_potential_energy(), abs=1e-3)
-        np.testing.assert_allclose(forces[state.system_idx.numpy() == index], atoms.get_forces(), atol=1e-3)
+        assert float(output["energy"][index]) == pytest.approx(
+            atoms.get_potential_energy(), abs=1e-3
+        )
+        np.testing.assert_allclose(
+            forces[state.system_idx.numpy() == index], atoms.get_forces(), atol=1e-3
+        )
     with pytest.raises(ModelUnavailableError, match="no torch-sim model wrapper"):
         get_torchsim_model("chgnet", device="cpu")

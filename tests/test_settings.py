@@ -28,7 +28,9 @@ def nacl_cif(tmp_path) -> Path:
 
 
 def _stored_trajectory_dirs(workdir: Path) -> set[str]:
-    with sqlite3.connect(workdir / "launchpad.sqlite") as connection:  # every stored document's text
+    with sqlite3.connect(
+        workdir / "launchpad.sqlite"
+    ) as connection:  # every stored document's text
         text = "\n".join(body for (body,) in connection.execute("SELECT body FROM documents"))
     return set(re.findall(r'\\?"trajectory_dir\\?": \\?"([^"\\]+)', text))
 
@@ -40,8 +42,13 @@ def _entry_point_folders(tmp_path: Path, nacl_cif: Path) -> dict[str, set[str]]:
     from na_lattice_flows.md.jobs import MLPMDMaker
 
     cli_store, script_store = tmp_path / "cli_store", tmp_path / "script_store"
-    assert main(["submit", str(nacl_cif), "--workdir", str(cli_store), "--phonon-supercells", "2"]) == 0
-    script = runpy.run_path(str(REPO / "flows" / "submit_screening.py"), run_name="imported")["main"]
+    assert (
+        main(["submit", str(nacl_cif), "--workdir", str(cli_store), "--phonon-supercells", "2"])
+        == 0
+    )
+    script = runpy.run_path(str(REPO / "flows" / "submit_screening.py"), run_name="imported")[
+        "main"
+    ]
     script([str(nacl_cif), "--workdir", str(script_store)])
     return {
         "api": {screening_maker().md_maker.trajectory_dir},
@@ -58,7 +65,9 @@ def test_one_trajectory_folder_from_every_entry_point(tmp_path, monkeypatch, nac
     for name in ("NA_FLOWS_MONGODB_URI", "NA_FLOWS_TRAJECTORY_DIR"):
         monkeypatch.delenv(name, raising=False)
     shared = tmp_path / "work"
-    monkeypatch.setenv("NA_FLOWS_WORKDIR", str(shared))  # the store every entry point uses by default
+    monkeypatch.setenv(
+        "NA_FLOWS_WORKDIR", str(shared)
+    )  # the store every entry point uses by default
     folders = _entry_point_folders(tmp_path, nacl_cif)
     expected = str(shared / "trajectories")
     assert folders["api"] == folders["MLPMDMaker"] == folders["GPAWAIMDMaker"] == {expected}
@@ -66,7 +75,9 @@ def test_one_trajectory_folder_from_every_entry_point(tmp_path, monkeypatch, nac
     assert folders["na-flows submit"] == {str(tmp_path / "cli_store" / "trajectories")}
     assert folders["flows/submit_screening.py"] == {str(tmp_path / "script_store" / "trajectories")}
 
-    monkeypatch.delenv("NA_FLOWS_WORKDIR")  # the default store, ./na_flows_work, as an absolute path
+    monkeypatch.delenv(
+        "NA_FLOWS_WORKDIR"
+    )  # the default store, ./na_flows_work, as an absolute path
     assert screening_maker_folder() == str(tmp_path / "na_flows_work" / "trajectories")
     monkeypatch.chdir(tmp_path / "inputs")  # fixed when the Maker is made, not where a worker runs
     assert screening_maker_folder() == str(tmp_path / "inputs" / "na_flows_work" / "trajectories")
@@ -93,11 +104,33 @@ def test_defaults_follow_the_environment_in_a_new_process(tmp_path):
         "print(json.dumps([m.relax_maker.model, m.phonon_maker.model, m.md_maker.model, m.phonon_maker.temperature_K,"
         " m.md_maker.temperatures_K, m.min_supercell_atoms, args.model, args.temperature, args.min_supercell_atoms]))\n"
     )
-    env = {"NA_FLOWS_DEFAULT_MODEL": "7net-0", "NA_FLOWS_TEMPERATURE_K": "600", "NA_FLOWS_MIN_SUPERCELL_ATOMS": "100",
-           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # fmt: skip
-    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    env = {
+        "NA_FLOWS_DEFAULT_MODEL": "7net-0",
+        "NA_FLOWS_TEMPERATURE_K": "600",
+        "NA_FLOWS_MIN_SUPERCELL_ATOMS": "100",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert json.loads(run.stdout.strip().splitlines()[-1]) == ["7net-0", "7net-0", "7net-0", 600.0, [600.0], 100, "7net-0", 600.0, 100]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [
+        "7net-0",
+        "7net-0",
+        "7net-0",
+        600.0,
+        [600.0],
+        100,
+        "7net-0",
+        600.0,
+        100,
+    ]
 
 
 def test_the_default_model_is_the_winner_of_the_recorded_model_selection():
@@ -107,11 +140,23 @@ def test_the_default_model_is_the_winner_of_the_recorded_model_selection():
     from na_lattice_flows.benchmark.forces import ModelEvaluation, choose_model, summarize_complete
     from na_lattice_flows.settings import NaFlowsSettings
 
-    rows = [json.loads(line) for line in (REPO / "benchmarks/records/model_selection.jsonl").read_text().splitlines() if line.strip()]
-    evaluations = [ModelEvaluation.model_validate({k: v for k, v in r.items() if k != "set"}) for r in rows if r["set"] == "validation"]
+    rows = [
+        json.loads(line)
+        for line in (REPO / "benchmarks/records/model_selection.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    evaluations = [
+        ModelEvaluation.model_validate({k: v for k, v in r.items() if k != "set"})
+        for r in rows
+        if r["set"] == "validation"
+    ]
     winner = choose_model(summarize_complete(evaluations)[0].models)
     readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("<!-- model-selection table: start -->") : readme.index("<!-- model-selection table: end -->")]
+    table = readme[
+        readme.index("<!-- model-selection table: start -->") : readme.index(
+            "<!-- model-selection table: end -->"
+        )
+    ]
     assert re.findall(r"\| \*\*(\S+)\*\* \(default\) \|", table) == [winner]
     assert NaFlowsSettings.model_fields["default_model"].default == winner
     assert f"`NA_FLOWS_DEFAULT_MODEL` | `{winner}`" in readme  # the settings table says so too

@@ -44,7 +44,9 @@ def fill_the_disk_once(marker_dir: str) -> dict:
 
         def no_room(self):
             connection = connect(self)
-            connection.execute(f"PRAGMA max_page_count = {connection.execute('PRAGMA page_count').fetchone()[0]}")
+            connection.execute(
+                f"PRAGMA max_page_count = {connection.execute('PRAGMA page_count').fetchone()[0]}"
+            )
             return connection
 
         sqlite_documents.SQLiteDocumentClient._connection = no_room

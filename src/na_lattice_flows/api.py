@@ -63,19 +63,38 @@ def screening_maker(
         relax = strict_double_relax_maker(vasp_functional)
     else:
         raise InputError(f"relax engine {relax_engine!r}: choose from {', '.join(RELAX_ENGINES)}")
-    phonon_maker = None if not phonons else MLPPhononMaker(
-        model=model, n_supercells=phonon_supercells, fc_method=fc_method, temperature_K=temperature_K,
-        min_supercell_atoms=min_supercell_atoms, third_order_method=third_order, stability=stability,
-    )  # fmt: skip
+    phonon_maker = (
+        None
+        if not phonons
+        else MLPPhononMaker(
+            model=model,
+            n_supercells=phonon_supercells,
+            fc_method=fc_method,
+            temperature_K=temperature_K,
+            min_supercell_atoms=min_supercell_atoms,
+            third_order_method=third_order,
+            stability=stability,
+        )
+    )
     temperatures = [float(t) for t in md_temperatures]
     if md is None:
         md = phonons
-    md_maker = None if not md else MLPMDMaker(
-        model=model, preset=md_preset, temperatures_K=temperatures,
-        reference_temperature_K=SETTINGS.temperature_K if SETTINGS.temperature_K in temperatures else max(temperatures),
-        overrides=dict(md_overrides or {}), engine=md_engine, trajectory_dir=trajectory_dir and str(trajectory_dir),
-        min_supercell_atoms=min_supercell_atoms,
-    )  # fmt: skip
+    md_maker = (
+        None
+        if not md
+        else MLPMDMaker(
+            model=model,
+            preset=md_preset,
+            temperatures_K=temperatures,
+            reference_temperature_K=SETTINGS.temperature_K
+            if SETTINGS.temperature_K in temperatures
+            else max(temperatures),
+            overrides=dict(md_overrides or {}),
+            engine=md_engine,
+            trajectory_dir=trajectory_dir and str(trajectory_dir),
+            min_supercell_atoms=min_supercell_atoms,
+        )
+    )
     elastic_maker = None
     if elastic:
         from na_lattice_flows.relax.jobs import mlp_elastic_maker
@@ -86,12 +105,25 @@ def screening_maker(
         from na_lattice_flows.phonons.jobs import CommitteeMaker
 
         if phonon_maker is None:
-            raise InputError("--committee needs the phonon step (it judges the phonons' stability verdict)")
+            raise InputError(
+                "--committee needs the phonon step (it judges the phonons' stability verdict)"
+            )
         margin = {} if committee_margin_thz is None else {"margin_thz": committee_margin_thz}
-        committee_maker = CommitteeMaker(models=tuple(committee), n_supercells=phonon_supercells, fc_method=fc_method,
-                                         min_supercell_atoms=min_supercell_atoms, **margin)  # fmt: skip
-    return ScreeningFlowMaker(relax_maker=relax, phonon_maker=phonon_maker, md_maker=md_maker, elastic_maker=elastic_maker,
-                              min_supercell_atoms=min_supercell_atoms, committee_maker=committee_maker)  # fmt: skip
+        committee_maker = CommitteeMaker(
+            models=tuple(committee),
+            n_supercells=phonon_supercells,
+            fc_method=fc_method,
+            min_supercell_atoms=min_supercell_atoms,
+            **margin,
+        )
+    return ScreeningFlowMaker(
+        relax_maker=relax,
+        phonon_maker=phonon_maker,
+        md_maker=md_maker,
+        elastic_maker=elastic_maker,
+        min_supercell_atoms=min_supercell_atoms,
+        committee_maker=committee_maker,
+    )
 
 
 def screening_flows(
@@ -101,7 +133,11 @@ def screening_flows(
 ) -> tuple[dict[str, Flow], ScreeningReport]:
     """Load candidates (CSV, JSON, CIF/POSCAR files or folders, or an already loaded set), screen them and make
     one flow per accepted structure: ``({candidate_id: flow}, report)``; the report lists every drop and why."""
-    loaded = inputs if isinstance(inputs, LoadResult) else load_candidates([str(path) for path in inputs])
+    loaded = (
+        inputs
+        if isinstance(inputs, LoadResult)
+        else load_candidates([str(path) for path in inputs])
+    )
     report = screen_candidates(loaded, criteria or ScreeningCriteria())
     maker = maker or screening_maker()
     return {candidate.candidate_id: maker.make(candidate) for candidate in report.accepted}, report
@@ -135,7 +171,10 @@ def validation_flow(
     ``frame_models``, those models on ``n_frames`` random frames of every AIMD run (force/energy/stress errors);
     with ``dft_phonon_model``, DFT phonons of each hit (30 random-displacement supercells, 0.03 A; VASP statics
     when ``engine`` is vasp, else GPAW) beside that model's on the same supercells (Na MSD at T, dispersions)."""
-    from na_lattice_flows.benchmark.jobs import FRAME_BENCHMARK_JOB_NAME, benchmark_trajectory_frames
+    from na_lattice_flows.benchmark.jobs import (
+        FRAME_BENCHMARK_JOB_NAME,
+        benchmark_trajectory_frames,
+    )
     from na_lattice_flows.dft.gpaw_jobs import GPAWAIMDMaker
     from na_lattice_flows.dft.validation import AIMDValidationMaker, top_hits
     from na_lattice_flows.dft.vasp_jobs import VaspAIMDMaker
@@ -143,9 +182,15 @@ def validation_flow(
     hits = top_hits(summaries, top)
     maker = AIMDValidationMaker(
         engine=engine,
-        vasp_maker=VaspAIMDMaker(temperature_K=temperature_K, n_steps=n_steps, wall_time_s=wall_time_s),
+        vasp_maker=VaspAIMDMaker(
+            temperature_K=temperature_K, n_steps=n_steps, wall_time_s=wall_time_s
+        ),
         gpaw_maker=GPAWAIMDMaker(
-            md_overrides={"temperature_K": temperature_K, "n_equilibration_steps": 0, "n_production_steps": n_steps},
+            md_overrides={
+                "temperature_K": temperature_K,
+                "n_equilibration_steps": 0,
+                "n_production_steps": n_steps,
+            },
             trajectory_dir=trajectory_dir and str(trajectory_dir),
         ),
     )
@@ -156,18 +201,36 @@ def validation_flow(
         frames.name = FRAME_BENCHMARK_JOB_NAME
         extra.append(frames)
     if dft_phonon_model:
-        extra += dft_phonon_jobs({hit.candidate_id: hit.structure for hit in hits}, engine, dft_phonon_model, temperature_K)
-    return Flow([validation, *extra], output=validation.output, name=validation.name) if extra else validation
+        extra += dft_phonon_jobs(
+            {hit.candidate_id: hit.structure for hit in hits},
+            engine,
+            dft_phonon_model,
+            temperature_K,
+        )
+    return (
+        Flow([validation, *extra], output=validation.output, name=validation.name)
+        if extra
+        else validation
+    )
 
 
-def dft_phonon_jobs(structures: dict[str, Structure], engine: str, model: str, temperature_K: float) -> list:
+def dft_phonon_jobs(
+    structures: dict[str, Structure], engine: str, model: str, temperature_K: float
+) -> list:
     """DFT phonons of each structure (30 random-displacement supercells, 0.03 A; VASP statics when ``engine`` is
     vasp, else GPAW) and their comparison with ``model``'s on the same supercells."""
-    from na_lattice_flows.benchmark.jobs import DFT_PHONON_JOB_NAME, GPAWReferenceMaker, VaspReferenceMaker, compare_dft_phonons
+    from na_lattice_flows.benchmark.jobs import (
+        DFT_PHONON_JOB_NAME,
+        GPAWReferenceMaker,
+        VaspReferenceMaker,
+        compare_dft_phonons,
+    )
 
     jobs = []
     for candidate_id, structure in structures.items():
-        reference = (VaspReferenceMaker() if engine == "vasp" else GPAWReferenceMaker()).make(structure, candidate_id)
+        reference = (VaspReferenceMaker() if engine == "vasp" else GPAWReferenceMaker()).make(
+            structure, candidate_id
+        )
         comparison = compare_dft_phonons(reference.output, model, temperature_K)
         comparison.name = f"{DFT_PHONON_JOB_NAME} {candidate_id}"
         jobs += [reference, comparison]
@@ -180,15 +243,26 @@ def disputed_structures(summaries: dict[str, dict]) -> dict[str, Structure]:
     for candidate_id, summary in summaries.items():
         if (summary.get("committee") or {}).get("disputed"):
             structure = summary["relaxed_structure"]
-            disputed[candidate_id] = structure if isinstance(structure, Structure) else Structure.from_dict(structure)
+            disputed[candidate_id] = (
+                structure if isinstance(structure, Structure) else Structure.from_dict(structure)
+            )
     return disputed
 
 
-def disputed_dft_phonons_flow(summaries: dict[str, dict], engine: str, model: str,
-                              temperature_K: float = SETTINGS.temperature_K) -> Flow:  # fmt: skip
+def disputed_dft_phonons_flow(
+    summaries: dict[str, dict],
+    engine: str,
+    model: str,
+    temperature_K: float = SETTINGS.temperature_K,
+) -> Flow:
     """DFT phonons of every disputed structure (the committee's; ``submit --committee``), no AIMD: the DFT
     verdict settles what the force fields disagree on."""
     structures = disputed_structures(summaries)
     if not structures:
-        raise InputError("no disputed structure among the finished screening flows (submit with --committee first)")
-    return Flow(dft_phonon_jobs(structures, engine, model, temperature_K), name=f"dft phonons of {len(structures)} disputed")
+        raise InputError(
+            "no disputed structure among the finished screening flows (submit with --committee first)"
+        )
+    return Flow(
+        dft_phonon_jobs(structures, engine, model, temperature_K),
+        name=f"dft phonons of {len(structures)} disputed",
+    )

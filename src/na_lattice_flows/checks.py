@@ -15,17 +15,31 @@ def allowed_range(above: float | None = None, at_least: float | None = None, uni
     return f"{bound} {unit}".rstrip()
 
 
-def range_problem(value: float, above: float | None = None, at_least: float | None = None, unit: str = "") -> str | None:
+def range_problem(
+    value: float, above: float | None = None, at_least: float | None = None, unit: str = ""
+) -> str | None:
     """What is wrong with ``value`` (not finite, or out of range), or None."""
-    kind = "an integer" if isinstance(value, int) and not isinstance(value, bool) else "a finite number"
+    kind = (
+        "an integer"
+        if isinstance(value, int) and not isinstance(value, bool)
+        else "a finite number"
+    )
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         return f"must be {kind} {allowed_range(above, at_least, unit)}"
-    if (above is not None and not value > above) or (at_least is not None and not value >= at_least):
+    if (above is not None and not value > above) or (
+        at_least is not None and not value >= at_least
+    ):
         return f"must be {kind} {allowed_range(above, at_least, unit)}"
     return None
 
 
-def check_range(name: str, value: float, above: float | None = None, at_least: float | None = None, unit: str = "") -> None:
+def check_range(
+    name: str,
+    value: float,
+    above: float | None = None,
+    at_least: float | None = None,
+    unit: str = "",
+) -> None:
     """Raise ValueError naming ``name``, ``value`` and the allowed range when ``value`` is outside it."""
     problem = range_problem(value, above, at_least, unit)
     if problem is not None:

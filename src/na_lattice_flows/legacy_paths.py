@@ -41,7 +41,12 @@ OLD_MODULES: dict[str, tuple[str, ...]] = {
     "benchmark_jobs": ("benchmark.jobs",),
     "workflows": ("workflow.screening", "workflow.names"),
     "schemas": ("workflow.schemas", "execution.submission", "md.schemas"),
-    "stores": ("execution.stores", "execution.store_config", "execution.worker_files", "execution.embedded"),
+    "stores": (
+        "execution.stores",
+        "execution.store_config",
+        "execution.worker_files",
+        "execution.embedded",
+    ),
     "execution": ("execution.submission", "execution.launching"),
     "results": ("execution.results", "execution.queries"),
     "analysis": ("analysis.dataset",),
@@ -53,7 +58,6 @@ OLD_MODULES: dict[str, tuple[str, ...]] = {
 
 # Where a 0.1 module's main content went: its first entry above (for the 0.1 settings fingerprint).
 NEW_TO_OLD_MODULE = {f"{PACKAGE}.{new[0]}": f"{PACKAGE}.{old}" for old, new in OLD_MODULES.items()}
-
 
 
 def current_module(old_path: str, name: str) -> str | None:

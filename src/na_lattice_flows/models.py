@@ -51,7 +51,9 @@ class ModelSpec:
     head: str | None = None  # the output head of a multi-fidelity model (SevenNet's "modal")
 
 
-CHGNET_NA_FILE = Path(__file__).parent / "weights" / "chgnet-na.pth.tar"  # trained here, ships with this package
+CHGNET_NA_FILE = (
+    Path(__file__).parent / "weights" / "chgnet-na.pth.tar"
+)  # trained here, ships with this package
 
 NAMED_MODELS: dict[str, ModelSpec] = {
     "chgnet": ModelSpec("chgnet", "chgnet"),
@@ -71,8 +73,25 @@ NAMED_MODELS: dict[str, ModelSpec] = {
     "orb-v3": ModelSpec("orb-v3", "orb", "orb-v3-conservative-inf-omat"),
 }
 # weights inside an installed package (no download, no gate): what benchmarks/model_selection.py measures
-PACKAGED_MODELS = ("chgnet", "chgnet-0.2.0", "chgnet-r2scan", "7net-0", "7net-l3i5", "7net-mf-0", "7net-mf-0:r2scan")
-FAMILY_PREFIXES = ("fairchem", "mace", "mattersim", "orb", "sevennet", "chgnet", "allegro", "nequip")
+PACKAGED_MODELS = (
+    "chgnet",
+    "chgnet-0.2.0",
+    "chgnet-r2scan",
+    "7net-0",
+    "7net-l3i5",
+    "7net-mf-0",
+    "7net-mf-0:r2scan",
+)
+FAMILY_PREFIXES = (
+    "fairchem",
+    "mace",
+    "mattersim",
+    "orb",
+    "sevennet",
+    "chgnet",
+    "allegro",
+    "nequip",
+)
 UMA_TASK = "omat"  # the inorganic-materials head of UMA, the one trained on PBE/PBE+U bulk data
 
 
@@ -84,7 +103,9 @@ def resolve_model(name: str) -> ModelSpec:
     family, sep, variant = key.partition(":")
     if sep and family.lower() in FAMILY_PREFIXES and variant:
         if _looks_like_path(variant) and not Path(variant).exists():
-            raise UnknownModelError(f"model {name!r}: no such checkpoint file {variant} (give a path every worker can read)")
+            raise UnknownModelError(
+                f"model {name!r}: no such checkpoint file {variant} (give a path every worker can read)"
+            )
         return ModelSpec(key, family.lower(), variant)
     if key.endswith(".pt") and Path(key).is_file():
         return ModelSpec(key, "fairchem", key)
@@ -155,7 +176,9 @@ def _cached_torchsim_model(spec: ModelSpec, device: str) -> Any:
         from torch_sim.models.fairchem import FairChemModel
 
         checkpoint = _fairchem_checkpoint(spec)
-        return FairChemModel(checkpoint, device=torch.device(device), task_name=UMA_TASK, compute_stress=True)
+        return FairChemModel(
+            checkpoint, device=torch.device(device), task_name=UMA_TASK, compute_stress=True
+        )
     raise ModelUnavailableError(
         f"{spec.name}: no torch-sim model wrapper is set up for the {spec.family} family here; "
         "use the ASE engine (one structure per process) or a SevenNet/fairchem model"
@@ -174,7 +197,11 @@ def _load_chgnet(spec: ModelSpec, device: str) -> Calculator:
     elif Path(spec.variant).is_file():
         model = CHGNet.from_file(spec.variant)
     else:
-        hint = "rebuild them with `na-flows train phonondb`" if spec.name == "chgnet-na" else "give chgnet:/path/to/model.pth.tar"
+        hint = (
+            "rebuild them with `na-flows train phonondb`"
+            if spec.name == "chgnet-na"
+            else "give chgnet:/path/to/model.pth.tar"
+        )
         raise ModelUnavailableError(f"{spec.name}: no CHGNet weights at {spec.variant!r}; {hint}")
     return CHGNetCalculator(model=model, use_device=device)
 
@@ -197,7 +224,10 @@ def _fairchem_checkpoint(spec: ModelSpec) -> str:
     """A local checkpoint path for a fairchem spec: the file itself, or the hub download of a named model."""
     if Path(spec.variant).is_file():
         return spec.variant
-    from fairchem.core.calculate.pretrained_mlip import available_models, pretrained_checkpoint_path_from_name
+    from fairchem.core.calculate.pretrained_mlip import (
+        available_models,
+        pretrained_checkpoint_path_from_name,
+    )
 
     if spec.variant not in available_models:
         raise ModelUnavailableError(
@@ -226,7 +256,9 @@ def _load_nequip(spec: ModelSpec, device: str) -> Calculator:
 
     path = Path(spec.variant)
     if not path.is_file():
-        raise ModelUnavailableError(f"{spec.name}: no model file {spec.variant} (a .nequip.zip package, .ckpt or .nequip.pt2)")
+        raise ModelUnavailableError(
+            f"{spec.name}: no model file {spec.variant} (a .nequip.zip package, .ckpt or .nequip.pt2)"
+        )
     import torch
 
     # loading sets torch's default dtype to float64 for the whole process, which breaks CHGNet and SevenNet
@@ -263,7 +295,9 @@ def _load_mattersim(spec: ModelSpec, device: str) -> Calculator:
     try:
         from mattersim.forcefield import MatterSimCalculator
     except ImportError as exc:
-        raise ModelUnavailableError(f"{spec.name}: MatterSim is not installed: `pip install mattersim`") from exc
+        raise ModelUnavailableError(
+            f"{spec.name}: MatterSim is not installed: `pip install mattersim`"
+        ) from exc
     try:
         return MatterSimCalculator(load_path=spec.variant, device=device)
     except Exception as exc:  # noqa: BLE001
@@ -278,10 +312,14 @@ def _load_orb(spec: ModelSpec, device: str) -> Calculator:
         from orb_models.forcefield import pretrained
         from orb_models.forcefield.calculator import ORBCalculator
     except ImportError as exc:
-        raise ModelUnavailableError(f"{spec.name}: ORB is not installed: `pip install orb-models`") from exc
+        raise ModelUnavailableError(
+            f"{spec.name}: ORB is not installed: `pip install orb-models`"
+        ) from exc
     loader = pretrained.ORB_PRETRAINED_MODELS.get(spec.variant)
     if loader is None:
-        raise ModelUnavailableError(f"{spec.name}: unknown ORB model; choose from {', '.join(pretrained.ORB_PRETRAINED_MODELS)}")
+        raise ModelUnavailableError(
+            f"{spec.name}: unknown ORB model; choose from {', '.join(pretrained.ORB_PRETRAINED_MODELS)}"
+        )
     try:
         return ORBCalculator(loader(device=device), device=device)
     except Exception as exc:  # noqa: BLE001

@@ -75,7 +75,11 @@ def route(flow: Flow | Job) -> Flow | Job:
     """Give every job of ``flow`` its category, or none for jobs any worker may run (in place; returns
     ``flow``). No other manager setting is touched."""
     for job in _jobs_of(flow):
-        config = {key: value for key, value in job.config.manager_config.items() if key != "_category"}
+        config = {
+            key: value for key, value in job.config.manager_config.items() if key != "_category"
+        }
         category = job_category(job)
-        job.config.manager_config = config if category is None else {**config, "_category": category}
+        job.config.manager_config = (
+            config if category is None else {**config, "_category": category}
+        )
     return flow

@@ -19,19 +19,46 @@ class NaFlowsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NA_FLOWS_", extra="ignore")
 
     default_model: str = Field(
-        "7net-0", description="MLP registry name of every step of a campaign: the winner on stability verdicts (balanced "
-        "accuracy against DFT on the validation materials of benchmarks/model_selection.py), speed breaking near-ties")
-    batched_model: str = Field("7net-0", description="MLP of batched (torch-sim) phonon forces: needs a torch-sim wrapper, as SevenNet and UMA have")
-    doping_model: str = Field("7net-0", description="MLP of the doped-electrolyte study (NPT, transport, harmonic check)")
-    temperature_K: float = Field(800.0, description="the paper's screening temperature: phonon MSD descriptors and MD")
-    min_supercell_atoms: int = Field(80, description="the paper's supercells: at least this many atoms, near-equal lengths")
-    symprec_A: float = Field(0.1, description="space-group labels of the records and the structure fingerprints")
-    workdir: Path = Field(Path("na_flows_work"), description="embedded store, run folders and (by default) trajectories")
-    trajectory_dir: Path | None = Field(None, description="MD trajectories; default <workdir>/trajectories. Every worker must see it")
-    mongodb_uri: str | None = Field(None, description="a MongoDB to use instead of the embedded store")
-    database: str | None = Field(None, description="MongoDB database; default the URI's path, else na_lattice_flows")
-    mongodb_timeout_s: float = Field(10.0, gt=0, description="how long to wait for MongoDB before saying it is unreachable")
-    config: Path = Field(Path("launchpad") / "na_flows.yaml", description="YAML file with mongodb_uri (and database)")
+        "7net-0",
+        description="MLP registry name of every step of a campaign: the winner on stability verdicts (balanced "
+        "accuracy against DFT on the validation materials of benchmarks/model_selection.py), speed breaking near-ties",
+    )
+    batched_model: str = Field(
+        "7net-0",
+        description="MLP of batched (torch-sim) phonon forces: needs a torch-sim wrapper, as SevenNet and UMA have",
+    )
+    doping_model: str = Field(
+        "7net-0", description="MLP of the doped-electrolyte study (NPT, transport, harmonic check)"
+    )
+    temperature_K: float = Field(
+        800.0, description="the paper's screening temperature: phonon MSD descriptors and MD"
+    )
+    min_supercell_atoms: int = Field(
+        80, description="the paper's supercells: at least this many atoms, near-equal lengths"
+    )
+    symprec_A: float = Field(
+        0.1, description="space-group labels of the records and the structure fingerprints"
+    )
+    workdir: Path = Field(
+        Path("na_flows_work"),
+        description="embedded store, run folders and (by default) trajectories",
+    )
+    trajectory_dir: Path | None = Field(
+        None,
+        description="MD trajectories; default <workdir>/trajectories. Every worker must see it",
+    )
+    mongodb_uri: str | None = Field(
+        None, description="a MongoDB to use instead of the embedded store"
+    )
+    database: str | None = Field(
+        None, description="MongoDB database; default the URI's path, else na_lattice_flows"
+    )
+    mongodb_timeout_s: float = Field(
+        10.0, gt=0, description="how long to wait for MongoDB before saying it is unreachable"
+    )
+    config: Path = Field(
+        Path("launchpad") / "na_flows.yaml", description="YAML file with mongodb_uri (and database)"
+    )
 
     def trajectory_folder(self, workdir: str | Path | None = None) -> Path:
         """Absolute folder for MD trajectories: ``trajectory_dir`` if set, else ``<workdir>/trajectories`` (the

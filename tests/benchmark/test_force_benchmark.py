@@ -13,9 +13,19 @@ import phonopy
 import pytest
 from ase.calculators.calculator import Calculator, all_changes
 
-from na_lattice_flows.benchmark.forces import ModelEvaluation, evaluate_model, force_errors, summarize
+from na_lattice_flows.benchmark.forces import (
+    ModelEvaluation,
+    evaluate_model,
+    force_errors,
+    summarize,
+)
 from na_lattice_flows.phonons.force_constants import fit_force_constants
-from na_lattice_flows.phonons.references import ReferenceError, displaced_supercells, load_reference, parse_phonopy_conf
+from na_lattice_flows.phonons.references import (
+    ReferenceError,
+    displaced_supercells,
+    load_reference,
+    parse_phonopy_conf,
+)
 from na_lattice_flows.phonons.stability import StabilityVerdict, dynamic_stability
 
 
@@ -36,12 +46,20 @@ class ReplayCalculator(Calculator):
 
     def __init__(self, supercells, forces):
         super().__init__()
-        self.table = [(atoms.positions.copy(), np.asarray(f)) for atoms, f in zip(supercells, forces, strict=True)]
+        self.table = [
+            (atoms.positions.copy(), np.asarray(f))
+            for atoms, f in zip(supercells, forces, strict=True)
+        ]
 
     def calculate(self, atoms=None, properties=("forces",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        forces = next((f for pos, f in self.table if np.allclose(pos, atoms.positions, atol=1e-8)), None)
-        self.results = {"energy": 0.0, "forces": np.zeros((len(atoms), 3)) if forces is None else forces}
+        forces = next(
+            (f for pos, f in self.table if np.allclose(pos, atoms.positions, atol=1e-8)), None
+        )
+        self.results = {
+            "energy": 0.0,
+            "forces": np.zeros((len(atoms), 3)) if forces is None else forces,
+        }
 
 
 def test_archive_matches_phonopys_own_reading(archive, nacl_reference, tmp_path):
@@ -50,13 +68,19 @@ def test_archive_matches_phonopys_own_reading(archive, nacl_reference, tmp_path)
     [folder] = list(tmp_path.iterdir())
     dim, primitive = parse_phonopy_conf((folder / "phonopy.conf").read_text())
     ph = phonopy.load(
-        supercell_matrix=dim, primitive_matrix=primitive, unitcell_filename=str(folder / "POSCAR-unitcell"),
-        force_sets_filename=str(folder / "FORCE_SETS"), is_nac=False, log_level=0,
-    )  # fmt: skip
+        supercell_matrix=dim,
+        primitive_matrix=primitive,
+        unitcell_filename=str(folder / "POSCAR-unitcell"),
+        force_sets_filename=str(folder / "FORCE_SETS"),
+        is_nac=False,
+        log_level=0,
+    )
     assert nacl_reference.supercell_matrix == [[2, 0, 0], [0, 2, 0], [0, 0, 2]]
     np.testing.assert_allclose(nacl_reference.forces, ph.forces)
     # force constants fitted by our path equal phonopy's own produce_force_constants on the same files
-    np.testing.assert_allclose(fit_force_constants(nacl_reference).force_constants, ph.force_constants, atol=1e-10)
+    np.testing.assert_allclose(
+        fit_force_constants(nacl_reference).force_constants, ph.force_constants, atol=1e-10
+    )
     # the folder itself and a phonopy_disp.yaml written by phonopy read the same
     np.testing.assert_allclose(load_reference(folder).forces, ph.forces)
     yaml_dir = tmp_path / "yaml"
@@ -104,8 +128,12 @@ def test_a_perturbed_reference_gives_the_expected_rmse_and_fc_error(nacl_referen
     supercells = displaced_supercells(nacl_reference)
     offset = np.zeros_like(nacl_reference.forces)
     offset[:, :, 0] = 0.010  # +10 meV/A on every x component
-    evaluation, _, _ = evaluate_model(nacl_reference, "offset", ReplayCalculator(supercells, nacl_reference.forces + offset))
-    assert evaluation.force_rmse_meV_per_A == pytest.approx(10.0 / np.sqrt(3), rel=1e-9)  # 1 of 3 components
+    evaluation, _, _ = evaluate_model(
+        nacl_reference, "offset", ReplayCalculator(supercells, nacl_reference.forces + offset)
+    )
+    assert evaluation.force_rmse_meV_per_A == pytest.approx(
+        10.0 / np.sqrt(3), rel=1e-9
+    )  # 1 of 3 components
     assert evaluation.force_mae_meV_per_A == pytest.approx(10.0 / 3, rel=1e-9)
     # a uniform force carries no curvature: phonopy's symmetrisation removes it, so the FCs still agree
     assert evaluation.ifc2_rmse_eV_per_A2 < 1e-3
@@ -113,7 +141,9 @@ def test_a_perturbed_reference_gives_the_expected_rmse_and_fc_error(nacl_referen
 
 def test_reversed_forces_make_an_unstable_crystal(nacl_reference):
     supercells = displaced_supercells(nacl_reference)
-    evaluation, _, _ = evaluate_model(nacl_reference, "reversed", ReplayCalculator(supercells, -nacl_reference.forces))
+    evaluation, _, _ = evaluate_model(
+        nacl_reference, "reversed", ReplayCalculator(supercells, -nacl_reference.forces)
+    )
     assert evaluation.mlp_stability.dynamically_stable is False
     assert evaluation.mlp_stability.min_frequency_thz < -1.0
     assert not evaluation.stability_agrees
@@ -130,17 +160,35 @@ def test_nacl_reference_is_stable_with_the_measured_transverse_optical_frequency
     assert optical == pytest.approx([4.9] * 3, rel=0.1)
 
 
-def evaluation(model, structure, sq, n, agree=True, dft_stable=True, seconds=1.0) -> ModelEvaluation:
-    stable = StabilityVerdict(dynamically_stable=True, min_frequency_thz=0.0, min_frequency_qpoint=[0, 0, 0])
-    unstable = StabilityVerdict(dynamically_stable=False, min_frequency_thz=-1.0, min_frequency_qpoint=[0, 0, 0])
+def evaluation(
+    model, structure, sq, n, agree=True, dft_stable=True, seconds=1.0
+) -> ModelEvaluation:
+    stable = StabilityVerdict(
+        dynamically_stable=True, min_frequency_thz=0.0, min_frequency_qpoint=[0, 0, 0]
+    )
+    unstable = StabilityVerdict(
+        dynamically_stable=False, min_frequency_thz=-1.0, min_frequency_qpoint=[0, 0, 0]
+    )
     dft = stable if dft_stable else unstable
     other = dft if agree else (unstable if dft_stable else stable)
     return ModelEvaluation(
-        structure=structure, formula="X", model=model, n_supercells=1, n_atoms_supercell=n // 3,
-        n_force_components=n, force_rmse_meV_per_A=1e3 * np.sqrt(sq / n), force_mae_meV_per_A=0.0,
-        force_sq_error_sum=sq, force_abs_error_sum=0.0, ifc2_rmse_eV_per_A2=0.1, n_ifc2_elements=9,
-        dft_stability=dft, mlp_stability=other, seconds=seconds, seconds_per_supercell=seconds,
-    )  # fmt: skip
+        structure=structure,
+        formula="X",
+        model=model,
+        n_supercells=1,
+        n_atoms_supercell=n // 3,
+        n_force_components=n,
+        force_rmse_meV_per_A=1e3 * np.sqrt(sq / n),
+        force_mae_meV_per_A=0.0,
+        force_sq_error_sum=sq,
+        force_abs_error_sum=0.0,
+        ifc2_rmse_eV_per_A2=0.1,
+        n_ifc2_elements=9,
+        dft_stability=dft,
+        mlp_stability=other,
+        seconds=seconds,
+        seconds_per_supercell=seconds,
+    )
 
 
 def test_pooling_weighs_every_force_component_equally_and_ranks():
@@ -165,12 +213,22 @@ def test_a_model_that_calls_everything_stable_loses_on_balanced_accuracy():
     rows = []
     for i in range(10):
         dft_stable = i < 8
-        rows.append(evaluation("lenient", f"s{i}", sq=1e-4, n=300, agree=dft_stable, dft_stable=dft_stable))
-        rows.append(evaluation("careful", f"s{i}", sq=9e-4, n=300, agree=not (i in (0, 1)), dft_stable=dft_stable))
+        rows.append(
+            evaluation("lenient", f"s{i}", sq=1e-4, n=300, agree=dft_stable, dft_stable=dft_stable)
+        )
+        rows.append(
+            evaluation(
+                "careful", f"s{i}", sq=9e-4, n=300, agree=not (i in (0, 1)), dft_stable=dft_stable
+            )
+        )
     summary = summarize(rows)
     lenient, careful = summary.models["lenient"], summary.models["careful"]
     assert lenient.stability_agreement == careful.stability_agreement == pytest.approx(0.8)
-    assert (lenient.agreement_dft_stable, lenient.agreement_dft_unstable, lenient.balanced_accuracy) == (1.0, 0.0, 0.5)
+    assert (
+        lenient.agreement_dft_stable,
+        lenient.agreement_dft_unstable,
+        lenient.balanced_accuracy,
+    ) == (1.0, 0.0, 0.5)
     assert (careful.agreement_dft_stable, careful.agreement_dft_unstable) == (0.75, 1.0)
     assert careful.balanced_accuracy == pytest.approx(0.875)
     assert (careful.n_dft_stable, careful.n_dft_unstable) == (8, 2)
@@ -180,10 +238,15 @@ def test_a_model_that_calls_everything_stable_loses_on_balanced_accuracy():
 def test_speed_breaks_a_near_tie_on_verdicts():
     from na_lattice_flows.benchmark.forces import VERDICT_TIE, choose_model
 
-    rows = [evaluation("slow", "s1", sq=1e-4, n=300, seconds=30.0), evaluation("fast", "s1", sq=4e-4, n=300, seconds=10.0)]
+    rows = [
+        evaluation("slow", "s1", sq=1e-4, n=300, seconds=30.0),
+        evaluation("fast", "s1", sq=4e-4, n=300, seconds=10.0),
+    ]
     models = summarize(rows).models
     assert choose_model(models) == "fast"  # both 1.0 balanced accuracy: the faster wins
-    models["fast"].balanced_accuracy = 1.0 - 2 * VERDICT_TIE  # clearly worse verdicts: speed does not save it
+    models["fast"].balanced_accuracy = (
+        1.0 - 2 * VERDICT_TIE
+    )  # clearly worse verdicts: speed does not save it
     assert choose_model(models) == "slow"
 
 
@@ -195,11 +258,30 @@ def test_cli_json_has_the_documented_fields(archive, tmp_path, capsys):
     assert main(["benchmark-forces", str(archive), str(bad), "--models", "chgnet", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     metrics = result["models"]["chgnet"]
-    assert set(metrics) >= {"force_rmse_meV_per_A", "force_mae_meV_per_A", "ifc2_rmse_eV_per_A2", "stability_agreement", "n_structures", "n_force_components",
-                            "agreement_dft_stable", "agreement_dft_unstable", "balanced_accuracy", "n_dft_stable", "n_dft_unstable"}  # fmt: skip
+    assert set(metrics) >= {
+        "force_rmse_meV_per_A",
+        "force_mae_meV_per_A",
+        "ifc2_rmse_eV_per_A2",
+        "stability_agreement",
+        "n_structures",
+        "n_force_components",
+        "agreement_dft_stable",
+        "agreement_dft_unstable",
+        "balanced_accuracy",
+        "n_dft_stable",
+        "n_dft_unstable",
+    }
     # NaCl is DFT-stable: the unstable-class agreement is undefined (null) and the balanced accuracy is the stable one
-    assert (metrics["n_dft_stable"], metrics["n_dft_unstable"], metrics["agreement_dft_unstable"]) == (1, 0, None)
-    assert metrics["balanced_accuracy"] == metrics["agreement_dft_stable"] == metrics["stability_agreement"]
+    assert (
+        metrics["n_dft_stable"],
+        metrics["n_dft_unstable"],
+        metrics["agreement_dft_unstable"],
+    ) == (1, 0, None)
+    assert (
+        metrics["balanced_accuracy"]
+        == metrics["agreement_dft_stable"]
+        == metrics["stability_agreement"]
+    )
     assert metrics["n_structures"] == 1 and metrics["n_force_components"] == 384
     assert 0 < metrics["force_rmse_meV_per_A"] < 20  # CHGNet on NaCl at 0.01 A displacements
     assert result["per_structure"][0]["structure"] == "mp-22862"
@@ -214,7 +296,10 @@ def test_benchmark_flow_through_fireworks_records_the_ranking(archive, embedded_
     from na_lattice_flows.execution.stores import open_session
 
     workdir = ["--workdir", str(embedded_settings.workdir)]
-    assert main(["benchmark-forces", str(archive), "--models", "chgnet,7net-0", "--submit", *workdir]) == 0
+    assert (
+        main(["benchmark-forces", str(archive), "--models", "chgnet,7net-0", "--submit", *workdir])
+        == 0
+    )
     assert "2 models" in capsys.readouterr().out
     with open_session(embedded_settings) as session:
         assert run_ready_jobs(session, progress=False) == 3  # 1 structure x 2 models + ranking
@@ -223,7 +308,9 @@ def test_benchmark_flow_through_fireworks_records_the_ranking(archive, embedded_
     assert set(ranking["models"]) == {"chgnet", "7net-0"}
     from na_lattice_flows.benchmark.forces import ModelMetrics, choose_model
 
-    assert ranking["chosen_model"] == choose_model({m: ModelMetrics(**v) for m, v in ranking["models"].items()})
+    assert ranking["chosen_model"] == choose_model(
+        {m: ModelMetrics(**v) for m, v in ranking["models"].items()}
+    )
     best = ranking["models"][ranking["ranking"][0]]["balanced_accuracy"]
     assert ranking["models"][ranking["chosen_model"]]["balanced_accuracy"] >= best - 0.02
     assert len(ranking["per_structure"]) == 2

@@ -16,7 +16,11 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from na_lattice_flows.benchmark.frames import benchmark_frames, frame_benchmark_json
-from na_lattice_flows.benchmark.labelled_frames import FrameSourceError, read_labelled_frames, sample_frame_indices
+from na_lattice_flows.benchmark.labelled_frames import (
+    FrameSourceError,
+    read_labelled_frames,
+    sample_frame_indices,
+)
 from na_lattice_flows.md.langevin import MDSettings, run_langevin_md
 
 
@@ -25,8 +29,15 @@ def emt_run(tmp_path_factory):
     """EMT MD of Cu3Au (32 atoms) at 600 K, 30 frames, with the labels kept as the GPAW AIMD keeps them."""
     atoms = bulk("Cu", "fcc", a=3.70, cubic=True).repeat((2, 2, 2))
     atoms.symbols[::4] = "Au"
-    settings = MDSettings(temperature_K=600.0, timestep_fs=2.0, n_equilibration_steps=10, n_production_steps=58,
-                          frame_interval_steps=2, checkpoint_interval_steps=20, seed=4)  # fmt: skip
+    settings = MDSettings(
+        temperature_K=600.0,
+        timestep_fs=2.0,
+        n_equilibration_steps=10,
+        n_production_steps=58,
+        frame_interval_steps=2,
+        checkpoint_interval_steps=20,
+        seed=4,
+    )
     path = tmp_path_factory.mktemp("emt") / "cu3au.h5"
     run_langevin_md(atoms, EMT(), settings, path, progress=False, record_labels=True)
     return path
@@ -37,7 +48,9 @@ class Replay(Calculator):
 
     implemented_properties = ("energy", "forces", "stress")
 
-    def __init__(self, frames, force_shift=None, energy_shift_per_atom=0.0, stress_shift=None, noise=None):
+    def __init__(
+        self, frames, force_shift=None, energy_shift_per_atom=0.0, stress_shift=None, noise=None
+    ):
         super().__init__()
         self.frames, self.force_shift, self.noise = frames, force_shift, noise
         self.energy_shift_per_atom, self.stress_shift = energy_shift_per_atom, stress_shift
@@ -56,9 +69,14 @@ class Replay(Calculator):
             forces = forces + self.force_shift(self.atoms)
         if self.noise is not None:
             forces = forces + self.noise[index]
-        self.results = {"forces": forces, "energy": (frame.energy_eV or 0.0) + self.energy_shift_per_atom * len(self.atoms)}
+        self.results = {
+            "forces": forces,
+            "energy": (frame.energy_eV or 0.0) + self.energy_shift_per_atom * len(self.atoms),
+        }
         if frame.stress_eV_per_A3 is not None:
-            self.results["stress"] = frame.stress_eV_per_A3 + (0.0 if self.stress_shift is None else self.stress_shift)
+            self.results["stress"] = frame.stress_eV_per_A3 + (
+                0.0 if self.stress_shift is None else self.stress_shift
+            )
 
 
 def test_the_md_keeps_the_calculators_labels_of_every_frame(emt_run):
@@ -67,17 +85,28 @@ def test_the_md_keeps_the_calculators_labels_of_every_frame(emt_run):
     for frame in frames[::7]:
         atoms = frame.atoms.copy()
         atoms.calc = EMT()
-        np.testing.assert_allclose(frame.forces, atoms.get_forces(), atol=2e-4)  # positions are stored as float32
+        np.testing.assert_allclose(
+            frame.forces, atoms.get_forces(), atol=2e-4
+        )  # positions are stored as float32
         assert frame.energy_eV == pytest.approx(atoms.get_potential_energy(), abs=2e-4)
     assert len({round(f.energy_eV, 6) for f in frames}) == 30  # thirty different configurations
 
 
 def test_a_model_replaying_the_labels_scores_zero(emt_run):
     frames = read_labelled_frames(emt_run)
-    result = benchmark_frames([emt_run], ["replay"], n_frames=12, seed=1, calculators={"replay": Replay(frames)}, progress=False)
+    result = benchmark_frames(
+        [emt_run],
+        ["replay"],
+        n_frames=12,
+        seed=1,
+        calculators={"replay": Replay(frames)},
+        progress=False,
+    )
     metrics = result.models["replay"]
     assert metrics.force_rmse_meV_per_A == 0 and metrics.force_mae_meV_per_A == 0
-    assert metrics.energy_rmse_meV_per_atom == 0 and metrics.stress_rmse_GPa is None  # the MD kept no stress
+    assert (
+        metrics.energy_rmse_meV_per_atom == 0 and metrics.stress_rmse_GPa is None
+    )  # the MD kept no stress
     assert metrics.n_frames == 12 and metrics.n_force_components == 12 * 32 * 3
     assert set(metrics.force_rmse_per_element_meV_per_A) == {"Cu", "Au"}
     assert result.per_file[0].frame_indices == sample_frame_indices(30, 12, 1).tolist()
@@ -89,33 +118,54 @@ def test_known_perturbations_give_their_analytic_errors(emt_run, tmp_path):
     frames = read_labelled_frames(emt_run)
     delta = 0.05
     on_x = lambda atoms: np.tile([delta, 0.0, 0.0], (len(atoms), 1))
-    result = benchmark_frames([emt_run], ["x"], n_frames=30, calculators={"x": Replay(frames, on_x, energy_shift_per_atom=0.002)}, progress=False)
+    result = benchmark_frames(
+        [emt_run],
+        ["x"],
+        n_frames=30,
+        calculators={"x": Replay(frames, on_x, energy_shift_per_atom=0.002)},
+        progress=False,
+    )
     metrics = result.models["x"]
     assert metrics.force_rmse_meV_per_A == pytest.approx(1e3 * delta / np.sqrt(3))
     assert metrics.force_mae_meV_per_A == pytest.approx(1e3 * delta / 3)
-    assert metrics.energy_rmse_meV_per_atom == pytest.approx(2.0) and metrics.energy_rmse_offset_removed_meV_per_atom == pytest.approx(0, abs=1e-9)
+    assert metrics.energy_rmse_meV_per_atom == pytest.approx(
+        2.0
+    ) and metrics.energy_rmse_offset_removed_meV_per_atom == pytest.approx(0, abs=1e-9)
     assert result.per_file[0].energy_offset_meV_per_atom == pytest.approx(2.0)
 
     on_gold = lambda atoms: np.where((atoms.numbers == 79)[:, None], [delta, 0.0, 0.0], 0.0)
-    metrics = benchmark_frames([emt_run], ["au"], calculators={"au": Replay(frames, on_gold)}, progress=False).models["au"]
+    metrics = benchmark_frames(
+        [emt_run], ["au"], calculators={"au": Replay(frames, on_gold)}, progress=False
+    ).models["au"]
     assert metrics.force_rmse_per_element_meV_per_A["Cu"] == 0
     assert metrics.force_rmse_per_element_meV_per_A["Au"] == pytest.approx(1e3 * delta / np.sqrt(3))
-    assert metrics.force_rmse_meV_per_A == pytest.approx(1e3 * delta / np.sqrt(3) / 2)  # Au is a quarter of the atoms
+    assert metrics.force_rmse_meV_per_A == pytest.approx(
+        1e3 * delta / np.sqrt(3) / 2
+    )  # Au is a quarter of the atoms
 
     stressed = []
     for frame in frames[:5]:
         atoms = frame.atoms.copy()
-        atoms.calc = SinglePointCalculator(atoms, energy=frame.energy_eV, forces=frame.forces, stress=np.arange(6) * 1e-3)
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=frame.energy_eV, forces=frame.forces, stress=np.arange(6) * 1e-3
+        )
         stressed.append(atoms)
     write(tmp_path / "stressed.extxyz", stressed)
     labelled = read_labelled_frames(tmp_path / "stressed.extxyz")
     sigma = np.array([0.01, 0, 0, 0, 0, 0])
-    metrics = benchmark_frames([tmp_path / "stressed.extxyz"], ["s"], calculators={"s": Replay(labelled, stress_shift=sigma)}, progress=False).models["s"]
+    metrics = benchmark_frames(
+        [tmp_path / "stressed.extxyz"],
+        ["s"],
+        calculators={"s": Replay(labelled, stress_shift=sigma)},
+        progress=False,
+    ).models["s"]
     assert metrics.stress_rmse_GPa == pytest.approx(0.01 / units.GPa / np.sqrt(6))
     assert metrics.force_rmse_meV_per_A == 0
 
 
-def test_noise_gives_numpys_rmse_pooled_over_files_and_forces_only_frames_give_force_metrics(emt_run, tmp_path):
+def test_noise_gives_numpys_rmse_pooled_over_files_and_forces_only_frames_give_force_metrics(
+    emt_run, tmp_path
+):
     frames = read_labelled_frames(emt_run)
     rng = np.random.default_rng(7)
     noise = rng.normal(0, 0.03, size=(30, 32, 3))
@@ -126,16 +176,32 @@ def test_noise_gives_numpys_rmse_pooled_over_files_and_forces_only_frames_give_f
         forces_only.append(atoms)
     write(tmp_path / "forces_only.xyz", forces_only)
     replay = Replay(frames, noise=noise)
-    result = benchmark_frames([emt_run, tmp_path / "forces_only.xyz"], ["noisy"], n_frames=8, seed=3, calculators={"noisy": replay}, progress=False)
-    chosen = [noise[i] for i in sample_frame_indices(30, 8, 3)] + [noise[i] for i in sample_frame_indices(10, 8, 3)]
+    result = benchmark_frames(
+        [emt_run, tmp_path / "forces_only.xyz"],
+        ["noisy"],
+        n_frames=8,
+        seed=3,
+        calculators={"noisy": replay},
+        progress=False,
+    )
+    chosen = [noise[i] for i in sample_frame_indices(30, 8, 3)] + [
+        noise[i] for i in sample_frame_indices(10, 8, 3)
+    ]
     expected = np.asarray(chosen)
     metrics = result.models["noisy"]
     assert metrics.force_rmse_meV_per_A == pytest.approx(1e3 * np.sqrt(np.mean(expected**2)))
     assert metrics.force_mae_meV_per_A == pytest.approx(1e3 * np.mean(np.abs(expected)))
     assert metrics.n_files == 2 and metrics.n_frames == 16
-    assert metrics.energy_rmse_meV_per_atom == 0  # the .h5 frames have energies; the XYZ ones have none
-    only_forces = benchmark_frames([tmp_path / "forces_only.xyz"], ["noisy"], calculators={"noisy": replay}, progress=False)
-    assert only_forces.models["noisy"].energy_rmse_meV_per_atom is None and only_forces.models["noisy"].stress_rmse_GPa is None
+    assert (
+        metrics.energy_rmse_meV_per_atom == 0
+    )  # the .h5 frames have energies; the XYZ ones have none
+    only_forces = benchmark_frames(
+        [tmp_path / "forces_only.xyz"], ["noisy"], calculators={"noisy": replay}, progress=False
+    )
+    assert (
+        only_forces.models["noisy"].energy_rmse_meV_per_atom is None
+        and only_forces.models["noisy"].stress_rmse_GPa is None
+    )
     parity = result.parity["noisy"]
     assert len(parity["reference_eV_per_A"]) == 16 * 32 * 3
 
@@ -152,9 +218,18 @@ def test_sampling_is_seeded_and_bad_sources_are_named_failures(emt_run, tmp_path
     with pytest.raises(FrameSourceError, match="no frame carries forces"):
         read_labelled_frames(tmp_path / "bare.xyz")
     frames = read_labelled_frames(emt_run)
-    result = benchmark_frames([tmp_path / "bare.xyz", emt_run], ["replay"], n_frames=3, calculators={"replay": Replay(frames)}, progress=False)
+    result = benchmark_frames(
+        [tmp_path / "bare.xyz", emt_run],
+        ["replay"],
+        n_frames=3,
+        calculators={"replay": Replay(frames)},
+        progress=False,
+    )
     assert result.models["replay"].n_files == 1  # the bad file did not stop the good one
-    assert result.failures[0]["source"].endswith("bare.xyz") and "no frame carries forces" in result.failures[0]["error"]
+    assert (
+        result.failures[0]["source"].endswith("bare.xyz")
+        and "no frame carries forces" in result.failures[0]["error"]
+    )
 
 
 def test_vasp_md_output_reads_the_same_through_vasprun_outcar_and_xdatcar(vasp_reference, tmp_path):
@@ -178,13 +253,30 @@ def test_vasp_md_output_reads_the_same_through_vasprun_outcar_and_xdatcar(vasp_r
         read_labelled_frames(folder / "XDATCAR")
 
 
-def test_command_prints_the_benchmark_forces_layout_and_real_model_errors(emt_run, tmp_path, capsys):
+def test_command_prints_the_benchmark_forces_layout_and_real_model_errors(
+    emt_run, tmp_path, capsys
+):
     """chgnet on ten EMT frames through the command: the JSON's RMSE equals numpy on chgnet's own forces."""
     from na_lattice_flows.cli import main
     from na_lattice_flows.models import get_calculator
 
     frames = read_labelled_frames(emt_run)
-    assert main(["benchmark-frames", str(emt_run), "--models", "chgnet", "--frames", "10", "--seed", "2", "--json"]) == 0
+    assert (
+        main(
+            [
+                "benchmark-frames",
+                str(emt_run),
+                "--models",
+                "chgnet",
+                "--frames",
+                "10",
+                "--seed",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     chosen = sample_frame_indices(30, 10, 2)
     calculator = get_calculator("chgnet")
@@ -194,7 +286,9 @@ def test_command_prints_the_benchmark_forces_layout_and_real_model_errors(emt_ru
         atoms.calc = calculator
         differences.append(atoms.get_forces() - frames[index].forces)
     metrics = payload["models"]["chgnet"]
-    assert metrics["force_rmse_meV_per_A"] == pytest.approx(1e3 * np.sqrt(np.mean(np.square(differences))), rel=1e-5)
+    assert metrics["force_rmse_meV_per_A"] == pytest.approx(
+        1e3 * np.sqrt(np.mean(np.square(differences))), rel=1e-5
+    )
     assert payload["ranking"] == ["chgnet"] and payload["chosen_model"] == "chgnet"
     assert payload["per_file"][0]["frame_indices"] == chosen.tolist() and payload["failures"] == []
     assert main(["benchmark-frames", str(tmp_path / "missing.h5")]) == 2
@@ -205,23 +299,34 @@ def test_command_prints_the_benchmark_forces_layout_and_real_model_errors(emt_ru
 
 def test_frame_benchmark_json_has_no_parity_arrays(emt_run):
     frames = read_labelled_frames(emt_run)
-    result = benchmark_frames([emt_run], ["replay"], n_frames=2, calculators={"replay": Replay(frames)}, progress=False)
+    result = benchmark_frames(
+        [emt_run], ["replay"], n_frames=2, calculators={"replay": Replay(frames)}, progress=False
+    )
     payload = frame_benchmark_json(result)
-    assert "parity" not in payload and payload["per_file"][0]["force_rmse_per_element_meV_per_A"] == {"Cu": 0.0, "Au": 0.0}
+    assert "parity" not in payload and payload["per_file"][0][
+        "force_rmse_per_element_meV_per_A"
+    ] == {"Cu": 0.0, "Au": 0.0}
 
 
-def test_the_frame_job_follows_the_aimd_validation_and_keeps_parity_in_the_data_store(emt_run, tmp_path):
+def test_the_frame_job_follows_the_aimd_validation_and_keeps_parity_in_the_data_store(
+    emt_run, tmp_path
+):
     """The job takes the validation's comparison documents (their AIMD paths; a failed one arrives as None); the
     validation flow with frame models ends in it, routed to GPU workers."""
     from jobflow import JobStore, run_locally
     from maggma.stores import MemoryStore
 
     from na_lattice_flows.api import validation_flow
-    from na_lattice_flows.benchmark.jobs import FRAME_BENCHMARK_JOB_NAME, benchmark_trajectory_frames
+    from na_lattice_flows.benchmark.jobs import (
+        FRAME_BENCHMARK_JOB_NAME,
+        benchmark_trajectory_frames,
+    )
     from na_lattice_flows.routing import route
 
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
-    frame_job = benchmark_trajectory_frames([{"aimd_trajectory_paths": [str(emt_run)]}, None], ["chgnet"], 3, 0)
+    frame_job = benchmark_trajectory_frames(
+        [{"aimd_trajectory_paths": [str(emt_run)]}, None], ["chgnet"], 3, 0
+    )
     run_locally(frame_job, store=store, create_folders=True, root_dir=tmp_path, ensure_success=True)
     document = store.query_one({"uuid": frame_job.uuid}, load=True)["output"]
     assert document["models"]["chgnet"]["n_frames"] == 3 and document["failures"] == []
@@ -229,28 +334,52 @@ def test_the_frame_job_follows_the_aimd_validation_and_keeps_parity_in_the_data_
     raw = store.query_one({"uuid": frame_job.uuid}, load=False)["output"]
     assert "blob_uuid" in raw["parity"]  # a reference into the data store, not the arrays
 
-    summaries = {"x": {"relaxed_structure": _nacl().as_dict(),
-                       "transport": {"D_avg_A2_per_ps": 0.1, "melted": False, "reference_trajectory_path": str(emt_run)}}}  # fmt: skip
-    flow = route(validation_flow(summaries, top=1, engine="gpaw", frame_models=["chgnet"], n_frames=50))
+    summaries = {
+        "x": {
+            "relaxed_structure": _nacl().as_dict(),
+            "transport": {
+                "D_avg_A2_per_ps": 0.1,
+                "melted": False,
+                "reference_trajectory_path": str(emt_run),
+            },
+        }
+    }
+    flow = route(
+        validation_flow(summaries, top=1, engine="gpaw", frame_models=["chgnet"], n_frames=50)
+    )
     last = [job for job, _ in flow.iterflow()][-1]
-    assert last.name == FRAME_BENCHMARK_JOB_NAME and last.config.manager_config["_category"] == "gpu"
+    assert (
+        last.name == FRAME_BENCHMARK_JOB_NAME and last.config.manager_config["_category"] == "gpu"
+    )
     plain = validation_flow(summaries, top=1, engine="gpaw")
     assert FRAME_BENCHMARK_JOB_NAME not in [job.name for job, _ in plain.iterflow()]
     phonons = route(validation_flow(summaries, top=1, engine="gpaw", dft_phonon_model="chgnet"))
-    categories = {job.name: job.config.manager_config.get("_category") for job, _ in phonons.iterflow()}
-    assert categories["gpaw displacement reference x"] == "cpu" and categories["dft vs mlp phonons x"] == "gpu"
+    categories = {
+        job.name: job.config.manager_config.get("_category") for job, _ in phonons.iterflow()
+    }
+    assert (
+        categories["gpaw displacement reference x"] == "cpu"
+        and categories["dft vs mlp phonons x"] == "gpu"
+    )
     # with VASP AIMD, the DFT phonons are VASP's too: one static per supercell on CPU workers, collected anywhere
     phonons = route(validation_flow(summaries, top=1, engine="vasp", dft_phonon_model="chgnet"))
-    categories = {job.name: job.config.manager_config.get("_category") for job, _ in phonons.iterflow()}
+    categories = {
+        job.name: job.config.manager_config.get("_category") for job, _ in phonons.iterflow()
+    }
     statics = [name for name in categories if name.startswith("vasp displacement reference x ")]
     assert len(statics) == 30 and {categories[name] for name in statics} == {"cpu"}
-    assert categories["vasp displacement reference x"] is None and categories["dft vs mlp phonons x"] == "gpu"
+    assert (
+        categories["vasp displacement reference x"] is None
+        and categories["dft vs mlp phonons x"] == "gpu"
+    )
 
 
 def _nacl():
     from pymatgen.core import Lattice, Structure
 
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 def test_the_report_section_shows_models_per_element_errors_and_parity(emt_run, tmp_path):
@@ -275,14 +404,31 @@ def test_the_report_section_shows_models_per_element_errors_and_parity(emt_run, 
 
     frames = read_labelled_frames(emt_run)
     on_x = lambda atoms: np.tile([0.05, 0.0, 0.0], (len(atoms), 1))
-    result = benchmark_frames([emt_run], ["replay", "shifted"], n_frames=5, progress=False,
-                              calculators={"replay": Replay(frames), "shifted": Replay(frames, on_x)})  # fmt: skip
-    trained = {"model": "allegro:/m/model.nequip.zip", "route": "allegro", "dataset": "d", "n_frames": {"train": 3}, "seconds": 1.0,
-               "curves": {"epoch": [0.0, 1.0], "train_loss": [1.0, 0.5], "val_force_rmse_eV_per_A": [0.3, 0.1]},
-               "test": result.model_dump()}  # fmt: skip
+    result = benchmark_frames(
+        [emt_run],
+        ["replay", "shifted"],
+        n_frames=5,
+        progress=False,
+        calculators={"replay": Replay(frames), "shifted": Replay(frames, on_x)},
+    )
+    trained = {
+        "model": "allegro:/m/model.nequip.zip",
+        "route": "allegro",
+        "dataset": "d",
+        "n_frames": {"train": 3},
+        "seconds": 1.0,
+        "curves": {
+            "epoch": [0.0, 1.0],
+            "train_loss": [1.0, 0.5],
+            "val_force_rmse_eV_per_A": [0.3, 0.1],
+        },
+        "test": result.model_dump(),
+    }
     page = Page(tmp_path)
     section = force_field_section(page, [trained], [result.model_dump()], [])
     assert "Force fields against DFT" == section.title and "Force RMSE per element" in section.body
     assert f"{1e3 * 0.05 / np.sqrt(3):.4f}" in section.body  # the shifted model's RMSE in the table
-    assert len(page.figures) == 6 and all(path.is_file() for path in page.figures)  # curves, two parity plots (png + svg)
+    assert len(page.figures) == 6 and all(
+        path.is_file() for path in page.figures
+    )  # curves, two parity plots (png + svg)
     assert force_field_section(page, [], [], []) is None

@@ -7,11 +7,19 @@ import json
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from na_lattice_flows.candidates.loaders import CandidateInputError, load_candidates, load_csv, load_folder, load_json
+from na_lattice_flows.candidates.loaders import (
+    CandidateInputError,
+    load_candidates,
+    load_csv,
+    load_folder,
+    load_json,
+)
 
 
 def nacl() -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 def test_pool_csv_loads_every_row_with_its_properties(pool, pool_csv):
@@ -24,11 +32,16 @@ def test_pool_csv_loads_every_row_with_its_properties(pool, pool_csv):
     for _, row in table.sample(25, random_state=0).iterrows():
         candidate = by_id[row["material_id"]]
         assert candidate.band_gap_eV == pytest.approx(row["gap_pbe_eV_MP2018"])
-        assert candidate.formation_energy_eV_per_atom == pytest.approx(row["e_form_eV_per_atom_MP2018"])
+        assert candidate.formation_energy_eV_per_atom == pytest.approx(
+            row["e_form_eV_per_atom_MP2018"]
+        )
         # the POSCAR parsed into the composition the table states
-        assert candidate.structure.composition.reduced_composition == Structure.from_str(
-            row["poscar_unitcell_phonondb"], fmt="poscar"
-        ).composition.reduced_composition
+        assert (
+            candidate.structure.composition.reduced_composition
+            == Structure.from_str(
+                row["poscar_unitcell_phonondb"], fmt="poscar"
+            ).composition.reduced_composition
+        )
         assert "Na" in candidate.structure.composition
 
 
@@ -52,7 +65,10 @@ def test_csv_bad_row_is_rejected_by_id_and_others_load(tmp_path):
 def test_csv_without_structure_column_names_file_and_columns(tmp_path):
     path = tmp_path / "no_structures.csv"
     path.write_text("material_id,band_gap\nx,1.0\n")
-    with pytest.raises(CandidateInputError, match=r"no_structures\.csv: no structure column.*found material_id, band_gap"):
+    with pytest.raises(
+        CandidateInputError,
+        match=r"no_structures\.csv: no structure column.*found material_id, band_gap",
+    ):
         load_csv(path)
 
 

@@ -11,7 +11,10 @@ from na_lattice_flows.candidates.screen import screen_candidates
 
 
 def test_filters():
-    assert build_optimade_filter("oqmd", max_sites=40) == 'elements HAS "Na" AND nsites<=40 AND _oqmd_band_gap>0 AND _oqmd_delta_e<0'
+    assert (
+        build_optimade_filter("oqmd", max_sites=40)
+        == 'elements HAS "Na" AND nsites<=40 AND _oqmd_band_gap>0 AND _oqmd_delta_e<0'
+    )
     assert build_optimade_filter("mp") == 'elements HAS "Na"'
     with pytest.raises(ValueError, match="unknown OPTIMADE provider 'icsd'"):
         build_optimade_filter("icsd")
@@ -27,7 +30,9 @@ def optimade_entry(entry_id: str, structure: Structure, gap: float, delta_e: flo
             "lattice_vectors": structure.lattice.matrix.tolist(),
             "cartesian_site_positions": structure.cart_coords.tolist(),
             "species_at_sites": symbols,
-            "species": [{"name": k, "chemical_symbols": [k], "concentration": [1.0]} for k in kinds],
+            "species": [
+                {"name": k, "chemical_symbols": [k], "concentration": [1.0]} for k in kinds
+            ],
             "nsites": len(structure),
             "_oqmd_band_gap": gap,
             "_oqmd_delta_e": delta_e,
@@ -36,8 +41,12 @@ def optimade_entry(entry_id: str, structure: Structure, gap: float, delta_e: flo
 
 
 def test_query_parses_a_provider_response(monkeypatch):
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    na2s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.54), ["S", "Na"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    na2s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(6.54), ["S", "Na"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+    )
     response = {
         "data": [optimade_entry("1001", nacl, 5.0, -2.1), optimade_entry("1002", na2s, 0.0, -1.2)],
         "meta": {"data_returned": 2},

@@ -12,12 +12,18 @@ from na_lattice_flows.candidates.screen import ScreeningCriteria, screen_candida
 
 
 def rocksalt(a: float = 5.64, species=("Na", "Cl")) -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), list(species), [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), list(species), [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 def candidate(candidate_id, structure, gap=None, e_form=None) -> Candidate:
     return Candidate(
-        candidate_id=candidate_id, structure=structure, source="test", band_gap_eV=gap, formation_energy_eV_per_atom=e_form
+        candidate_id=candidate_id,
+        structure=structure,
+        source="test",
+        band_gap_eV=gap,
+        formation_energy_eV_per_atom=e_form,
     )
 
 
@@ -57,7 +63,9 @@ def test_disordered_kept_when_asked_and_size_limit():
     disordered = rocksalt()
     disordered.replace_species({"Cl": {"Cl": 0.5, "Br": 0.5}})
     report = screen_candidates(
-        LoadResult(candidates=[candidate("d", disordered), candidate("big", rocksalt() * (2, 2, 2))]),
+        LoadResult(
+            candidates=[candidate("d", disordered), candidate("big", rocksalt() * (2, 2, 2))]
+        ),
         ScreeningCriteria(allow_disordered=True, max_sites=20),
     )
     assert [c.candidate_id for c in report.accepted] == ["d"]
@@ -70,7 +78,9 @@ def test_deduplication_keeps_the_lowest_formation_energy_of_equivalent_structure
     # the same crystal rotated as a whole, strained by 1 % and with its sites listed in reverse order
     rotation = Rotation.from_rotvec([0.3, -0.2, 0.5]).as_matrix()
     rotated_lattice = Lattice(conventional.lattice.matrix @ rotation.T * 1.01)
-    rotated_strained = Structure(rotated_lattice, conventional.species[::-1], conventional.frac_coords[::-1])
+    rotated_strained = Structure(
+        rotated_lattice, conventional.species[::-1], conventional.frac_coords[::-1]
+    )
     other_compound = rocksalt(species=("Na", "F"), a=4.63)
     loaded = LoadResult(
         candidates=[
@@ -87,7 +97,12 @@ def test_deduplication_keeps_the_lowest_formation_energy_of_equivalent_structure
 
 
 def test_repeated_ids_are_reported():
-    loaded = LoadResult(candidates=[candidate("x", rocksalt()), candidate("x", rocksalt(a=6.0, species=("Na", "Br")))])
+    loaded = LoadResult(
+        candidates=[
+            candidate("x", rocksalt()),
+            candidate("x", rocksalt(a=6.0, species=("Na", "Br"))),
+        ]
+    )
     report = screen_candidates(loaded)
     assert reasons(report) == {"x": "repeated id: already loaded"}
 

@@ -16,21 +16,38 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from na_lattice_flows.cli import main
-from na_lattice_flows.cli.common import EXIT_JOBS_FAILED, EXIT_NOTHING_SUBMITTED, EXIT_STORE, EXIT_USAGE
+from na_lattice_flows.cli.common import (
+    EXIT_JOBS_FAILED,
+    EXIT_NOTHING_SUBMITTED,
+    EXIT_STORE,
+    EXIT_USAGE,
+)
 from na_lattice_flows.execution.results import results_table
 from na_lattice_flows.execution.store_config import resolve_settings
 from na_lattice_flows.execution.stores import open_session
 
 NA_FLOWS = shutil.which("na-flows", path=str(Path(sys.executable).parent))
-FAST = ["--model", "chgnet", "--no-md", "--phonon-supercells", "2", "--min-supercell-atoms", "16"]  # the path, not the model
+FAST = [
+    "--model",
+    "chgnet",
+    "--no-md",
+    "--phonon-supercells",
+    "2",
+    "--min-supercell-atoms",
+    "16",
+]  # the path, not the model
 
 
 def rock_salt(a: float = 5.64, anion: str = "Cl") -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", anion], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), ["Na", anion], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 def antifluorite() -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.54), ["S", "Na"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(6.54), ["S", "Na"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+    )
 
 
 @pytest.fixture
@@ -60,7 +77,9 @@ def test_no_phonons_runs_no_md_unless_md_is_asked_for(tmp_path, store, capsys):
     names = job_names(store)
     assert not [name for name in names if "md" in name], names  # relaxation and summary only
     assert len(names) == 2
-    assert main(["submit", str(cif), "--no-phonons", "--md", "--md-preset", "short", *store]) == 0  # other settings
+    assert (
+        main(["submit", str(cif), "--no-phonons", "--md", "--md-preset", "short", *store]) == 0
+    )  # other settings
     assert [name for name in job_names(store) if name.startswith("md gate")]
     with pytest.raises(SystemExit):
         main(["submit", str(cif), "--md", "--no-md", *store])
@@ -80,7 +99,9 @@ def test_same_file_name_in_two_folders_gives_two_structures(tmp_path, store, cap
     for workdir in (store, other):
         with open_session(resolve_settings(workdir[1])) as session:
             table = results_table(session)
-        assert sorted(table["formula"]) == ["Na2S", "NaCl"], table[["candidate_id", "formula", "source"]]
+        assert sorted(table["formula"]) == ["Na2S", "NaCl"], table[
+            ["candidate_id", "formula", "source"]
+        ]
         assert table["workflow_id"].is_unique
 
 
@@ -96,14 +117,29 @@ def test_a_resubmission_with_other_settings_shows_both_results(tmp_path, store, 
     rows = {row["campaign_id"]: row for row in json.loads(capsys.readouterr().out)}
     assert set(rows) == {first, second}
     assert rows[first]["state"] == rows[second]["state"] == "COMPLETED"
-    assert (rows[first]["phonon_temperature_K"], rows[second]["phonon_temperature_K"]) == (800.0, 400.0)
+    assert (rows[first]["phonon_temperature_K"], rows[second]["phonon_temperature_K"]) == (
+        800.0,
+        400.0,
+    )
     assert rows[first]["settings_fingerprint"] != rows[second]["settings_fingerprint"]
     # the harmonic Na MSD grows with T (classically in proportion): each row holds its own workflow's result
     assert 1.6 < rows[first]["msd_na_avg_A2"] / rows[second]["msd_na_avg_A2"] < 2.05
     for campaign in (first, second):
         assert main(["results", "--campaign", campaign, "--format", "json", *store]) == 0
         assert [row["campaign_id"] for row in json.loads(capsys.readouterr().out)] == [campaign]
-    assert main(["results", "--settings", rows[second]["settings_fingerprint"][:8], "--format", "json", *store]) == 0
+    assert (
+        main(
+            [
+                "results",
+                "--settings",
+                rows[second]["settings_fingerprint"][:8],
+                "--format",
+                "json",
+                *store,
+            ]
+        )
+        == 0
+    )
     assert [row["campaign_id"] for row in json.loads(capsys.readouterr().out)] == [second]
 
 
@@ -127,7 +163,9 @@ def test_a_resubmission_with_other_settings_shows_both_results(tmp_path, store, 
         ("--phonon-batch", "0", ">= 1"),
     ],
 )
-def test_invalid_options_are_refused_naming_option_value_and_range(tmp_path, store, capsys, option, value, says):
+def test_invalid_options_are_refused_naming_option_value_and_range(
+    tmp_path, store, capsys, option, value, says
+):
     cif = write(rock_salt(), tmp_path / "in" / "NaCl.cif")
     with pytest.raises(SystemExit) as exit_info:
         main(["submit", str(cif), *store, f"{option}={value}"])
@@ -140,12 +178,34 @@ def test_invalid_options_are_refused_naming_option_value_and_range(tmp_path, sto
 def test_phonon_batch_needs_a_torchsim_model_and_groups_the_phonon_step(tmp_path, store, capsys):
     cif = write(rock_salt(), tmp_path / "in" / "NaCl.cif")
     fluoride = write(rock_salt(4.6, "F"), tmp_path / "in" / "NaF.cif")
-    assert main(["submit", str(cif), *store, "--phonon-batch", "2", "--model", "chgnet"]) == EXIT_USAGE  # no torch-sim wrapper
+    assert (
+        main(["submit", str(cif), *store, "--phonon-batch", "2", "--model", "chgnet"]) == EXIT_USAGE
+    )  # no torch-sim wrapper
     assert "torch-sim" in capsys.readouterr().err and job_names(store) == []
-    assert main(["submit", str(cif), str(fluoride), *store, "--phonon-batch", "2", "--model", "7net-0", "--no-md"]) == 0
+    assert (
+        main(
+            [
+                "submit",
+                str(cif),
+                str(fluoride),
+                *store,
+                "--phonon-batch",
+                "2",
+                "--model",
+                "7net-0",
+                "--no-md",
+            ]
+        )
+        == 0
+    )
     names = job_names(store)
-    assert [name for name in names if name.startswith("batched mlp phonons")] == ["batched mlp phonons (2 structures)"]
-    assert sorted(name for name in names if name.startswith("phonons of")) == ["phonons of NaCl", "phonons of NaF"]
+    assert [name for name in names if name.startswith("batched mlp phonons")] == [
+        "batched mlp phonons (2 structures)"
+    ]
+    assert sorted(name for name in names if name.startswith("phonons of")) == [
+        "phonons of NaCl",
+        "phonons of NaF",
+    ]
     assert main(["status", *store]) == 0
     assert "2 structures (1 workflows, 1 of them batches of 2)" in capsys.readouterr().out
 
@@ -175,10 +235,14 @@ def test_exit_codes_say_what_happened(tmp_path, store, capsys):
     no_na = write(rock_salt(6.29, "Cl").replace_species({"Na": "K"}), tmp_path / "in" / "KCl.cif")
     assert main(["submit", str(no_na), *store]) == EXIT_NOTHING_SUBMITTED
     cif = write(rock_salt(), tmp_path / "in2" / "NaCl.cif")
-    assert main(["submit", str(cif), *FAST, "--model", "mace-mp-0", *store]) == 0  # mace is not installed here
+    assert (
+        main(["submit", str(cif), *FAST, "--model", "mace-mp-0", *store]) == 0
+    )  # mace is not installed here
     assert main(["run", *store]) == EXIT_JOBS_FAILED
     assert "failed" in capsys.readouterr().out
-    help_text = subprocess.run([NA_FLOWS, "--help"], capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [NA_FLOWS, "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for code in (EXIT_USAGE, EXIT_NOTHING_SUBMITTED, EXIT_JOBS_FAILED, EXIT_STORE):
         assert f"{code} " in help_text.split("exit status")[1]
 
@@ -189,12 +253,19 @@ def test_exit_codes_say_what_happened(tmp_path, store, capsys):
 def test_an_unreachable_mongodb_is_one_line_after_a_short_timeout(tmp_path, monkeypatch):
     monkeypatch.setenv("NA_FLOWS_MONGODB_TIMEOUT_S", "1")
     start = time.monotonic()
-    run = subprocess.run([NA_FLOWS, "status", "--mongodb-uri", "mongodb://user:secret@127.0.0.1:9/screening"],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    run = subprocess.run(
+        [NA_FLOWS, "status", "--mongodb-uri", "mongodb://user:secret@127.0.0.1:9/screening"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert time.monotonic() - start < 30
     assert run.returncode == EXIT_STORE
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and "127.0.0.1:9" in lines[0] and "Traceback" not in run.stderr, run.stderr
+    assert len(lines) == 1 and "127.0.0.1:9" in lines[0] and "Traceback" not in run.stderr, (
+        run.stderr
+    )
     assert "secret" not in run.stderr
 
 
@@ -208,7 +279,12 @@ def test_a_damaged_launchpad_file_is_named(tmp_path, store, capsys):
     for command in (["status"], ["submit", str(cif), *FAST]):  # a reader and a writer
         assert main([*command, *store]) == EXIT_STORE
         err = capsys.readouterr().err
-        assert str(launchpad) in err and "cannot be read" in err and "--workdir" in err and "Traceback" not in err, err
+        assert (
+            str(launchpad) in err
+            and "cannot be read" in err
+            and "--workdir" in err
+            and "Traceback" not in err
+        ), err
     launchpad.write_bytes(intact)  # restored from a backup
     assert main(["status", *store]) == 0
 
@@ -219,8 +295,14 @@ def without_write_override() -> list[str]:
         return []
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        pytest.skip("running as root without util-linux's setpriv: a read-only folder cannot be made to bind")
-    return [setpriv, "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+        pytest.skip(
+            "running as root without util-linux's setpriv: a read-only folder cannot be made to bind"
+        )
+    return [
+        setpriv,
+        "--inh-caps=-dac_override,-dac_read_search",
+        "--bounding-set=-dac_override,-dac_read_search",
+    ]
 
 
 def test_read_only_commands_work_on_a_read_only_store(tmp_path, store):
@@ -236,8 +318,14 @@ def test_read_only_commands_work_on_a_read_only_store(tmp_path, store):
         env.pop("NA_FLOWS_MONGODB_URI", None)
 
         def na_flows(*args: str) -> subprocess.CompletedProcess:
-            return subprocess.run([*prefix, NA_FLOWS, *args, "--workdir", str(workdir)], capture_output=True, text=True,
-                                  env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+            return subprocess.run(
+                [*prefix, NA_FLOWS, *args, "--workdir", str(workdir)],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+                timeout=300,
+            )
 
         status = na_flows("status")
         assert status.returncode == 0, status.stderr
@@ -259,7 +347,11 @@ def test_every_supported_file_in_a_folder_is_read_and_each_bad_one_named(tmp_pat
     folder = tmp_path / "mixed"
     write(rock_salt(), folder / "NaCl.cif")
     table = folder / "more.csv"
-    table.write_text('material_id,poscar,band_gap,formation_energy_per_atom\nmp-na2s,"' + antifluorite().to(fmt="poscar") + '",2.4,-1.2\n')
+    table.write_text(
+        'material_id,poscar,band_gap,formation_energy_per_atom\nmp-na2s,"'
+        + antifluorite().to(fmt="poscar")
+        + '",2.4,-1.2\n'
+    )
     (folder / "broken.json").write_text("[{not json")
     (folder / "notes.txt").write_text("measured on Tuesday\n")
     assert main(["submit", str(folder), *FAST, *store]) == 0
@@ -276,17 +368,27 @@ def test_a_cif_with_a_syntax_error_says_so_with_the_parsers_words(tmp_path, stor
     cif = write(rock_salt(), tmp_path / "in" / "NaCl.cif")
     broken = tmp_path / "in" / "broken.cif"
     lines = cif.read_text().splitlines()
-    broken.write_text("\n".join(lines[:-1] + [lines[-1].rsplit(maxsplit=2)[0]]) + "\n")  # a loop row cut short
+    broken.write_text(
+        "\n".join(lines[:-1] + [lines[-1].rsplit(maxsplit=2)[0]]) + "\n"
+    )  # a loop row cut short
     assert main(["submit", str(broken), *store]) == EXIT_NOTHING_SUBMITTED
     out = capsys.readouterr().out
     assert "could not parse the CIF" in out and "incomplete row" in out, out
 
 
-def test_structures_without_a_band_gap_are_counted_and_metals_can_be_refused(tmp_path, store, capsys):
+def test_structures_without_a_band_gap_are_counted_and_metals_can_be_refused(
+    tmp_path, store, capsys
+):
     folder = tmp_path / "files"
     write(rock_salt(), folder / "NaCl.cif")
-    write(Structure(Lattice.cubic(4.23), ["Na", "Na"], [[0, 0, 0], [0.5, 0.5, 0.5]]), folder / "Na.cif")  # bcc sodium
-    write(Structure(Lattice.cubic(4.5), ["Na", "Sn"], [[0, 0, 0], [0.5, 0.5, 0.5]]), folder / "NaSn.cif")  # an intermetallic
+    write(
+        Structure(Lattice.cubic(4.23), ["Na", "Na"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+        folder / "Na.cif",
+    )  # bcc sodium
+    write(
+        Structure(Lattice.cubic(4.5), ["Na", "Sn"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+        folder / "NaSn.cif",
+    )  # an intermetallic
     assert main(["submit", str(folder), *FAST, *store]) == 0
     out = capsys.readouterr().out
     assert "3 flows submitted" in out and "3 structures have no band gap" in out
@@ -294,4 +396,6 @@ def test_structures_without_a_band_gap_are_counted_and_metals_can_be_refused(tmp
     assert main(["submit", str(folder), *FAST, "--unknown-gap", "charge-balance", *other]) == 0
     out = capsys.readouterr().out
     assert "1 flows submitted" in out
-    assert "Na (" in out and "NaSn (" in out and out.count("no charge-balanced oxidation states") == 2
+    assert (
+        "Na (" in out and "NaSn (" in out and out.count("no charge-balanced oxidation states") == 2
+    )

@@ -30,7 +30,10 @@ def test_every_command_has_help(command, capsys):
 
 def test_missing_input_is_a_clear_error(tmp_path, capsys):
     assert main(["submit", str(tmp_path / "nowhere.csv"), "--workdir", str(tmp_path / "w")]) == 2
-    assert f"na-flows submit: error: {tmp_path / 'nowhere.csv'}: no such file or folder" in capsys.readouterr().err
+    assert (
+        f"na-flows submit: error: {tmp_path / 'nowhere.csv'}: no such file or folder"
+        in capsys.readouterr().err
+    )
     assert main(["submit", "--workdir", str(tmp_path / "w")]) == 2
 
 
@@ -39,12 +42,12 @@ def test_submit_folder_reports_bad_files_and_queues_the_rest(tmp_path, capsys, m
     monkeypatch.setenv("NA_FLOWS_CONFIG", str(tmp_path / "absent.yaml"))
     folder = tmp_path / "inputs"
     folder.mkdir()
-    Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(
-        filename=str(folder / "NaCl.cif")
-    )
-    Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.29), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(
-        filename=str(folder / "KCl.cif")
-    )
+    Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    ).to(filename=str(folder / "NaCl.cif"))
+    Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(6.29), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    ).to(filename=str(folder / "KCl.cif"))
     (folder / "garbage.vasp").write_text("not a poscar\n")
     workdir = str(tmp_path / "w")
     assert main(["submit", str(folder), "--workdir", workdir]) == 0
@@ -54,7 +57,9 @@ def test_submit_folder_reports_bad_files_and_queues_the_rest(tmp_path, capsys, m
     assert "garbage" in out and "unreadable file" in out
 
     assert main(["status", "--workdir", workdir]) == 0
-    assert "1 structures (workflows); jobs: READY 1, WAITING 3" in capsys.readouterr().out  # phonons, MD gate, summary
+    assert (
+        "1 structures (workflows); jobs: READY 1, WAITING 3" in capsys.readouterr().out
+    )  # phonons, MD gate, summary
     assert main(["results", "--rejected", "--format", "json", "--workdir", workdir]) == 0
     rejected = json.loads(capsys.readouterr().out)
     assert {r["candidate_id"] for r in rejected} == {"KCl", "garbage"}
@@ -64,21 +69,33 @@ def test_submit_folder_reports_bad_files_and_queues_the_rest(tmp_path, capsys, m
     "md_steps",
     [
         # slow both: the default run keeps the same flows on the demo set through FireWorks (integration/test_fireworks_path)
-        pytest.param(["--md-equilibration-steps", "20", "--md-production-steps", "60"], marks=pytest.mark.slow, id="80-md-steps"),  # 2 min
-        pytest.param([], marks=pytest.mark.slow, id="as-in-the-readme"),  # the demo's short preset, 400 steps (4 min)
+        pytest.param(
+            ["--md-equilibration-steps", "20", "--md-production-steps", "60"],
+            marks=pytest.mark.slow,
+            id="80-md-steps",
+        ),  # 2 min
+        pytest.param(
+            [], marks=pytest.mark.slow, id="as-in-the-readme"
+        ),  # the demo's short preset, 400 steps (4 min)
     ],
 )
 def test_demo_end_to_end_through_the_installed_command(tmp_path, md_steps):
     """README command (1) minus the install: the demo relaxes the built-in set and results shows it."""
     demo_args = ["--workdir", str(tmp_path / "work"), *md_steps]
-    demo = subprocess.run([NA_FLOWS, "demo", *demo_args], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
+    demo = subprocess.run(
+        [NA_FLOWS, "demo", *demo_args], capture_output=True, text=True, cwd=tmp_path, timeout=1200
+    )
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "5 flows submitted" in demo.stdout
     launched = re.search(r"Launched (\d+) jobs; job states now: COMPLETED (\d+)\n", demo.stdout)
     assert launched and launched.group(1) == launched.group(2), demo.stdout[-2000:]
 
     results = subprocess.run(
-        [NA_FLOWS, "results", "--format", "json", "--workdir", str(tmp_path / "work")], capture_output=True, text=True, cwd=tmp_path, check=True
+        [NA_FLOWS, "results", "--format", "json", "--workdir", str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
     )
     rows = {row["candidate_id"]: row for row in json.loads(results.stdout)}
     assert set(rows) == {"demo-NaCl", "demo-Na2S", "demo-Na3OCl", "demo-Na3PS4", "demo-Na3SbS4"}
@@ -94,25 +111,38 @@ def test_demo_end_to_end_through_the_installed_command(tmp_path, md_steps):
     assert int(launched.group(1)) == 5 * 4 + 3 * len(stable)
     for row in rows.values():
         if row["dynamically_stable"]:
-            assert row["D_avg_A2_per_ps"] is not None and row["na_vdos_center_thz"] > 0 and row["D_kinisi_A2_per_ps"] is not None
+            assert (
+                row["D_avg_A2_per_ps"] is not None
+                and row["na_vdos_center_thz"] > 0
+                and row["D_kinisi_A2_per_ps"] is not None
+            )
         else:
             assert row["md_skipped_reason"].startswith("dynamically unstable: min frequency")
     # cubic Na3PS4 and Na3SbS4: a real soft mode at the zone boundary (H), not an acoustic artifact near Gamma
     for cid in ("demo-Na3PS4", "demo-Na3SbS4"):
-        assert rows[cid]["dynamically_stable"] is False and rows[cid]["stability_rule"] == "soft mode"
-        assert "soft mode: -1." in rows[cid]["stability_reason"] and "q = [-0.5, -0.5, 0.5]" in rows[cid]["stability_reason"]
+        assert (
+            rows[cid]["dynamically_stable"] is False and rows[cid]["stability_rule"] == "soft mode"
+        )
+        assert (
+            "soft mode: -1." in rows[cid]["stability_reason"]
+            and "q = [-0.5, -0.5, 0.5]" in rows[cid]["stability_reason"]
+        )
     # the demo ends with the report: figures of the stable structures, the statistics it cannot compute on five
     report = tmp_path / "work" / "report" / "index.html"
     assert f"Report: {report}" in demo.stdout and "not computed: correlations" in demo.stdout
     counts = body_counts(rendered_dom(report))
     assert counts["loaded"] == counts["expected"] >= 2 + 2 * len(stable) and counts["broken"] == 0
     # running the demo again adds nothing: everything is already submitted and finished
-    again = subprocess.run([NA_FLOWS, "demo", *demo_args], capture_output=True, text=True, cwd=tmp_path, timeout=1200)
+    again = subprocess.run(
+        [NA_FLOWS, "demo", *demo_args], capture_output=True, text=True, cwd=tmp_path, timeout=1200
+    )
     assert "0 flows submitted, 5 structures not submitted" in again.stdout
     assert "Launched 0 jobs" in again.stdout
 
 
-def test_the_demo_ends_with_the_results_and_the_report_whatever_options_they_have(embedded_settings, monkeypatch, capsys):
+def test_the_demo_ends_with_the_results_and_the_report_whatever_options_they_have(
+    embedded_settings, monkeypatch, capsys
+):
     """The demo hands its store to `results` and `report` with their own parsers' defaults: an option added to
     either (results --disputed was one) cannot break the demo's last step. Submission and the run are stubbed."""
     from na_lattice_flows.cli import campaign
@@ -129,7 +159,9 @@ def _bug(args):
 
 
 @pytest.mark.parametrize("verbose", [False, True])
-def test_a_bug_exits_1_with_the_end_of_its_traceback_and_a_mistake_exits_2(monkeypatch, capsys, tmp_path, verbose):
+def test_a_bug_exits_1_with_the_end_of_its_traceback_and_a_mistake_exits_2(
+    monkeypatch, capsys, tmp_path, verbose
+):
     from na_lattice_flows.cli import app
     from na_lattice_flows.errors import InputError
 
@@ -137,7 +169,11 @@ def test_a_bug_exits_1_with_the_end_of_its_traceback_and_a_mistake_exits_2(monke
     monkeypatch.setattr(app, "build_parser", lambda: (parser, {**handlers, "status": _bug}))
     assert app.main([*(["-v"] if verbose else []), "status", "--workdir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "unexpected error (a bug" in err and "KeyError: 'a bug, not a mistake'" in err and "in _bug" in err
+    assert (
+        "unexpected error (a bug" in err
+        and "KeyError: 'a bug, not a mistake'" in err
+        and "in _bug" in err
+    )
     assert ("all of them with -v" in err) is not verbose
     assert ("Traceback (most recent call last)" in err) is verbose  # without -v only its last lines
 

@@ -13,13 +13,27 @@ from na_lattice_flows.cli.app import main
 
 def committee_table() -> pd.DataFrame:
     table = synthetic_results(4)
-    table["disputed"] = pd.Series([True, False, None, True], dtype=object)  # None: no committee judged it
-    table["dispute"] = ["stable by chgnet; unstable by 7net-0", None, None, "lowest frequency -1.40 THz ..."]
-    table["committee_verdicts"] = ["chgnet: stable (0.00 THz); 7net-0: unstable (-0.80 THz)", "both stable", None, "..."]
+    table["disputed"] = pd.Series(
+        [True, False, None, True], dtype=object
+    )  # None: no committee judged it
+    table["dispute"] = [
+        "stable by chgnet; unstable by 7net-0",
+        None,
+        None,
+        "lowest frequency -1.40 THz ...",
+    ]
+    table["committee_verdicts"] = [
+        "chgnet: stable (0.00 THz); 7net-0: unstable (-0.80 THz)",
+        "both stable",
+        None,
+        "...",
+    ]
     return table
 
 
-def test_results_disputed_lists_only_the_disputed_with_each_models_verdict(embedded_settings, monkeypatch, capsys):
+def test_results_disputed_lists_only_the_disputed_with_each_models_verdict(
+    embedded_settings, monkeypatch, capsys
+):
     from na_lattice_flows.execution import results
 
     monkeypatch.setattr(results, "results_table", lambda session: committee_table())
@@ -42,10 +56,16 @@ def test_dft_phonons_of_the_disputed_are_one_reference_and_comparison_each():
     from na_lattice_flows.api import disputed_dft_phonons_flow, disputed_structures
 
     cell = Structure(Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    summaries = {"a": {"relaxed_structure": cell.as_dict(), "committee": {"disputed": True}},
-                 "b": {"relaxed_structure": cell, "committee": {"disputed": False}}, "c": {"relaxed_structure": cell}}  # fmt: skip
+    summaries = {
+        "a": {"relaxed_structure": cell.as_dict(), "committee": {"disputed": True}},
+        "b": {"relaxed_structure": cell, "committee": {"disputed": False}},
+        "c": {"relaxed_structure": cell},
+    }
     assert list(disputed_structures(summaries)) == ["a"]
     flow = disputed_dft_phonons_flow(summaries, "gpaw", "chgnet")
-    assert [job.name.split()[-1] for job in flow.jobs] == ["a", "a"]  # the GPAW reference and the comparison of "a"
+    assert [job.name.split()[-1] for job in flow.jobs] == [
+        "a",
+        "a",
+    ]  # the GPAW reference and the comparison of "a"
     with pytest.raises(ValueError, match="no disputed structure"):
         disputed_dft_phonons_flow({"b": summaries["b"]}, "gpaw", "chgnet")

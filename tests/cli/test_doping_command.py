@@ -26,65 +26,210 @@ def host(tmp_path):
 @pytest.mark.parametrize("name", ["doped.cif", "POSCAR", "doped.vasp"])
 def test_cell_writes_the_flows_cell_and_its_counts(host, tmp_path, capsys, name):
     out = tmp_path / name
-    assert main(["doping", "cell", str(host), "--dopant", "W:Sb", "--fraction", "0.125", "--supercell", "2x2x2", "--seed", "3", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "doping",
+                "cell",
+                str(host),
+                "--dopant",
+                "W:Sb",
+                "--fraction",
+                "0.125",
+                "--supercell",
+                "2x2x2",
+                "--seed",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
-    assert {k: report[k] for k in ("achieved_fraction", "n_dopant", "n_vacancies", "n_host_sites", "net_charge_e", "n_atoms")} == {
-        "achieved_fraction": 0.125, "n_dopant": 2, "n_vacancies": 2, "n_host_sites": 16, "net_charge_e": 0.0, "n_atoms": 126}  # fmt: skip
+    assert {
+        k: report[k]
+        for k in (
+            "achieved_fraction",
+            "n_dopant",
+            "n_vacancies",
+            "n_host_sites",
+            "net_charge_e",
+            "n_atoms",
+        )
+    } == {
+        "achieved_fraction": 0.125,
+        "n_dopant": 2,
+        "n_vacancies": 2,
+        "n_host_sites": 16,
+        "net_charge_e": 0.0,
+        "n_atoms": 126,
+    }
     written = Structure.from_file(out)
-    expected = doped_supercell(Structure.from_file(host), "W", "Sb", 0.125, (2, 2, 2), seed=3).structure
+    expected = doped_supercell(
+        Structure.from_file(host), "W", "Sb", 0.125, (2, 2, 2), seed=3
+    ).structure
     assert written.composition == expected.composition
     assert written.matches(expected, scale=False)
 
 
 def test_cell_controls(host, tmp_path, capsys):
-    assert main(["doping", "cell", str(host), "--dopant", "W:Sb", "--fraction", "0.125", "--supercell", "2x2x2", "--no-vacancies", "--out", str(tmp_path / "a.cif")]) == 0
+    assert (
+        main(
+            [
+                "doping",
+                "cell",
+                str(host),
+                "--dopant",
+                "W:Sb",
+                "--fraction",
+                "0.125",
+                "--supercell",
+                "2x2x2",
+                "--no-vacancies",
+                "--out",
+                str(tmp_path / "a.cif"),
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["formula"] == "Na48Sb14W2S64"
-    assert main(["doping", "cell", str(host), "--dopant", "W:Sb", "--fraction", "0.125", "--supercell", "2x2x2", "--vacancies-only", "--out", str(tmp_path / "b.cif")]) == 0
+    assert (
+        main(
+            [
+                "doping",
+                "cell",
+                str(host),
+                "--dopant",
+                "W:Sb",
+                "--fraction",
+                "0.125",
+                "--supercell",
+                "2x2x2",
+                "--vacancies-only",
+                "--out",
+                str(tmp_path / "b.cif"),
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["formula"] == "Na46Sb16S64"
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (["--dopant", "W-Sb", "--fraction", "0.1", "--supercell", "2x2x2"], "DOPANT:HOST"),
-    (["--dopant", "W:P", "--fraction", "0.1", "--supercell", "2x2x2"], "host site P: not in Na3SbS4"),
-    (["--dopant", "W:Sb", "--fraction", "0.01", "--supercell", "2x2x2"], "smallest non-zero fraction is 1/16"),
-    (["--dopant", "W:Sb", "--fraction", "1.5", "--supercell", "2x2x2"], "must lie in"),
-    (["--dopant", "W:Sb", "--fraction", "0.1", "--supercell", "2x2"], "NxMxK"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--dopant", "W-Sb", "--fraction", "0.1", "--supercell", "2x2x2"], "DOPANT:HOST"),
+        (
+            ["--dopant", "W:P", "--fraction", "0.1", "--supercell", "2x2x2"],
+            "host site P: not in Na3SbS4",
+        ),
+        (
+            ["--dopant", "W:Sb", "--fraction", "0.01", "--supercell", "2x2x2"],
+            "smallest non-zero fraction is 1/16",
+        ),
+        (["--dopant", "W:Sb", "--fraction", "1.5", "--supercell", "2x2x2"], "must lie in"),
+        (["--dopant", "W:Sb", "--fraction", "0.1", "--supercell", "2x2"], "NxMxK"),
+    ],
+)
 def test_cell_bad_input_exits_2_naming_it(host, tmp_path, capsys, options, message):
-    assert main(["doping", "cell", str(host), *options, "--out", str(tmp_path / "x.cif")]) == EXIT_USAGE
+    assert (
+        main(["doping", "cell", str(host), *options, "--out", str(tmp_path / "x.cif")])
+        == EXIT_USAGE
+    )
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.cif").exists()
 
 
 def test_cell_refuses_a_missing_file_and_an_unknown_format(host, tmp_path, capsys):
-    assert main(["doping", "cell", str(tmp_path / "none.cif"), "--dopant", "W:Sb", "--fraction", "0.1", "--supercell", "2x2x2", "--out", str(tmp_path / "x.cif")]) == EXIT_USAGE
+    assert (
+        main(
+            [
+                "doping",
+                "cell",
+                str(tmp_path / "none.cif"),
+                "--dopant",
+                "W:Sb",
+                "--fraction",
+                "0.1",
+                "--supercell",
+                "2x2x2",
+                "--out",
+                str(tmp_path / "x.cif"),
+            ]
+        )
+        == EXIT_USAGE
+    )
     assert "no such structure file" in capsys.readouterr().err
-    assert main(["doping", "cell", str(host), "--dopant", "W:Sb", "--fraction", "0.125", "--supercell", "2x2x2", "--out", str(tmp_path / "x.xyz")]) == EXIT_USAGE
+    assert (
+        main(
+            [
+                "doping",
+                "cell",
+                str(host),
+                "--dopant",
+                "W:Sb",
+                "--fraction",
+                "0.125",
+                "--supercell",
+                "2x2x2",
+                "--out",
+                str(tmp_path / "x.xyz"),
+            ]
+        )
+        == EXIT_USAGE
+    )
     assert "--out" in capsys.readouterr().err
 
 
 def test_submit_adds_the_routed_study_once(host, embedded_settings, capsys):
     store = ["--workdir", str(embedded_settings.workdir)]
-    command = ["doping", "submit", str(host), "--fractions", "0,0.125", "--preset", "short", "--model", "chgnet", *store]
+    command = [
+        "doping",
+        "submit",
+        str(host),
+        "--fractions",
+        "0,0.125",
+        "--preset",
+        "short",
+        "--model",
+        "chgnet",
+        *store,
+    ]
     assert main(command) == 0
     assert "systems: pristine, W0.125+vac, W0.125, vac0.125" in capsys.readouterr().out
     with open_session(embedded_settings, read_only=True) as session:
         [workflow] = list(session.launchpad.workflows.find({"metadata.study": "doping"}))
-        fireworks = list(session.launchpad.fireworks.find({"fw_id": {"$in": workflow["nodes"]}}, {"name": 1, "spec._category": 1}))
+        fireworks = list(
+            session.launchpad.fireworks.find(
+                {"fw_id": {"$in": workflow["nodes"]}}, {"name": 1, "spec._category": 1}
+            )
+        )
     categories = {fw["name"]: fw["spec"].get("_category") for fw in fireworks}
     assert categories["npt pristine 300K"] == "gpu" and categories["transition pristine"] == "gpu"
-    assert categories["transport W0.125+vac 600K"] == "gpu" and categories["doped cell pristine"] is None
-    assert len(fireworks) == 4 * (1 + 3 + 1 + 2 + 1) + 1  # per system: cell, 3 NPT, transition, 2 transport, summary; the study
+    assert (
+        categories["transport W0.125+vac 600K"] == "gpu"
+        and categories["doped cell pristine"] is None
+    )
+    assert (
+        len(fireworks) == 4 * (1 + 3 + 1 + 2 + 1) + 1
+    )  # per system: cell, 3 NPT, transition, 2 transport, summary; the study
     assert main(command) == EXIT_NOTHING_SUBMITTED
     assert "already submitted" in capsys.readouterr().out
     assert main([*command, "--force"]) == 0
     # fractions the cell cannot hold are refused at submission, naming the smallest possible
-    assert main(["doping", "submit", str(host), "--fractions", "0,0.025", "--preset", "short", *store]) == EXIT_USAGE
+    assert (
+        main(["doping", "submit", str(host), "--fractions", "0,0.025", "--preset", "short", *store])
+        == EXIT_USAGE
+    )
     assert "smallest non-zero fraction is 1/16" in capsys.readouterr().err
 
 
 def test_results_of_an_empty_store_is_an_empty_table(embedded_settings, capsys):
     with open_session(embedded_settings):
         pass
-    assert main(["doping", "results", "--workdir", str(embedded_settings.workdir), "--format", "json"]) == 0
+    assert (
+        main(["doping", "results", "--workdir", str(embedded_settings.workdir), "--format", "json"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out) == []

@@ -20,7 +20,9 @@ def rock_salts(tmp_path):
     """NaCl primitive cells (2 atoms) at three lattice constants: three configurations."""
     paths = []
     for a in (5.55, 5.64, 5.75):
-        structure = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+        structure = Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        ).get_primitive_structure()
         path = tmp_path / f"nacl_{a:.2f}.cif"
         structure.to(filename=str(path))
         paths.append(str(path))
@@ -29,31 +31,77 @@ def rock_salts(tmp_path):
 
 def test_dataset_submission_is_routed_and_refused_twice(rock_salts, embedded_settings, capsys):
     store = ["--workdir", str(embedded_settings.workdir)]
-    command = ["train", "dataset", *rock_salts, "--name", "nacl", "--model", "chgnet", "--frames", "6", "--label-jobs", "2",
-               "--fit", "allegro", "--epochs", "3", "--baseline-models", "chgnet", *store]  # fmt: skip
+    command = [
+        "train",
+        "dataset",
+        *rock_salts,
+        "--name",
+        "nacl",
+        "--model",
+        "chgnet",
+        "--frames",
+        "6",
+        "--label-jobs",
+        "2",
+        "--fit",
+        "allegro",
+        "--epochs",
+        "3",
+        "--baseline-models",
+        "chgnet",
+        *store,
+    ]
     assert main(command) == 0
     assert "3 configurations x 2 temperatures" in capsys.readouterr().out
     with open_session(embedded_settings, read_only=True) as session:
         [workflow] = list(session.launchpad.workflows.find({"metadata.kind": "training set"}))
-        fireworks = list(session.launchpad.fireworks.find({"fw_id": {"$in": workflow["nodes"]}}, {"name": 1, "spec._category": 1}))
+        fireworks = list(
+            session.launchpad.fireworks.find(
+                {"fw_id": {"$in": workflow["nodes"]}}, {"name": 1, "spec._category": 1}
+            )
+        )
     categories = {fw["name"]: fw["spec"].get("_category") for fw in fireworks}
-    assert categories["training md nacl_5.55 700 K"] == "gpu" and categories["training labels gpaw 1/2"] == "cpu"
+    assert (
+        categories["training md nacl_5.55 700 K"] == "gpu"
+        and categories["training labels gpaw 1/2"] == "cpu"
+    )
     assert categories["force field fit allegro"] == "gpu" and categories["training dataset"] is None
     assert len(fireworks) == 3 * 2 + 1 + 2 + 1 + 1  # MD runs, selection, labels, dataset, fit
     assert main(command) == EXIT_NOTHING_SUBMITTED
     assert "already submitted" in capsys.readouterr().out
 
 
-def test_vasp_labels_are_one_job_that_makes_the_statics_at_run_time(rock_salts, embedded_settings, capsys):
-    command = ["train", "dataset", *rock_salts, "--name", "nacl vasp", "--labeller", "vasp", "--vasp-functional", "r2SCAN",
-               "--frames", "6", "--workdir", str(embedded_settings.workdir)]  # fmt: skip
+def test_vasp_labels_are_one_job_that_makes_the_statics_at_run_time(
+    rock_salts, embedded_settings, capsys
+):
+    command = [
+        "train",
+        "dataset",
+        *rock_salts,
+        "--name",
+        "nacl vasp",
+        "--labeller",
+        "vasp",
+        "--vasp-functional",
+        "r2SCAN",
+        "--frames",
+        "6",
+        "--workdir",
+        str(embedded_settings.workdir),
+    ]
     assert main(command) == 0
     with open_session(embedded_settings, read_only=True) as session:
-        [firework] = list(session.launchpad.fireworks.find({"name": "training labels vasp"}, {"spec": 1}))
+        [firework] = list(
+            session.launchpad.fireworks.find({"name": "training labels vasp"}, {"spec": 1})
+        )
     task = firework["spec"]["_tasks"][0]["job"]
-    assert task["function_args"][1] == "r2SCAN" and firework["spec"].get("_category") is None  # its statics: cpu, at run time
+    assert (
+        task["function_args"][1] == "r2SCAN" and firework["spec"].get("_category") is None
+    )  # its statics: cpu, at run time
     with pytest.raises(SystemExit) as refused:
-        main([*command[:-2], "--vasp-functional", "LDA", "--workdir", str(embedded_settings.workdir)])
+        main(
+            [*command[:-2], "--vasp-functional", "LDA", "--workdir", str(embedded_settings.workdir)]
+        )
     assert refused.value.code == EXIT_USAGE and "invalid choice: 'LDA'" in capsys.readouterr().err
 
 
@@ -68,11 +116,27 @@ def test_vasp_labels_are_one_job_that_makes_the_statics_at_run_time(rock_salts, 
     ],
 )
 def test_bad_dataset_options_are_named(rock_salts, embedded_settings, capsys, options, message):
-    assert main(["train", "dataset", *rock_salts, "--name", "x", *options, "--workdir", str(embedded_settings.workdir)]) == EXIT_USAGE
+    assert (
+        main(
+            [
+                "train",
+                "dataset",
+                *rock_salts,
+                "--name",
+                "x",
+                *options,
+                "--workdir",
+                str(embedded_settings.workdir),
+            ]
+        )
+        == EXIT_USAGE
+    )
     assert message in capsys.readouterr().err
 
 
-def test_fit_refuses_a_folder_whose_splits_share_a_configuration(tmp_path, embedded_settings, capsys):
+def test_fit_refuses_a_folder_whose_splits_share_a_configuration(
+    tmp_path, embedded_settings, capsys
+):
     from ase.build import bulk
     from ase.calculators.emt import EMT
     from ase.io import write
@@ -84,9 +148,17 @@ def test_fit_refuses_a_folder_whose_splits_share_a_configuration(tmp_path, embed
     frames = label_frames([atoms, atoms], EMT(), "emt", progress=False)
     for split in ("train", "val", "test"):
         write(tmp_path / f"{split}.extxyz", frames)
-    assert main(["train", "fit", str(tmp_path), "--workdir", str(embedded_settings.workdir)]) == EXIT_USAGE
+    assert (
+        main(["train", "fit", str(tmp_path), "--workdir", str(embedded_settings.workdir)])
+        == EXIT_USAGE
+    )
     assert "more than one split" in capsys.readouterr().err
-    assert main(["train", "fit", str(tmp_path / "absent"), "--workdir", str(embedded_settings.workdir)]) == EXIT_USAGE
+    assert (
+        main(
+            ["train", "fit", str(tmp_path / "absent"), "--workdir", str(embedded_settings.workdir)]
+        )
+        == EXIT_USAGE
+    )
 
     for index, split in enumerate(("train", "val", "test")):
         separate = [frame.copy() for frame in frames]
@@ -95,7 +167,22 @@ def test_fit_refuses_a_folder_whose_splits_share_a_configuration(tmp_path, embed
             frame.info["configuration"] = f"config{index}"
         write(tmp_path / f"{split}.extxyz", separate)
     capsys.readouterr()
-    assert main(["train", "fit", str(tmp_path), "--route", "sevennet", "--epochs", "2", "--workdir", str(embedded_settings.workdir)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "fit",
+                str(tmp_path),
+                "--route",
+                "sevennet",
+                "--epochs",
+                "2",
+                "--workdir",
+                str(embedded_settings.workdir),
+            ]
+        )
+        == 0
+    )
     assert f"sevennet fit '{tmp_path.name}-sevennet'" in capsys.readouterr().out
     with open_session(embedded_settings, read_only=True) as session:
         [firework] = list(session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1}))
@@ -110,10 +197,45 @@ def test_gpaw_labelled_training_end_to_end_through_fireworks(rock_salts, embedde
     from na_lattice_flows.dft.gpaw import GPAWSettings, gpaw_calculator
 
     store = ["--workdir", str(embedded_settings.workdir)]
-    assert main(["train", "dataset", *rock_salts, "--name", "nacl", "--model", "chgnet", "--temperatures", "300,900",
-                 "--md-steps", "40", "--equilibration", "10", "--frame-interval", "10", "--frames", "9", "--label-jobs", "2",
-                 "--dft-ecut", "300", "--dft-kpoint-density", "1.0", "--fractions", "0.6,0.2,0.2", "--fit", "allegro",
-                 "--epochs", "5", "--baseline-models", "chgnet", *store]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "dataset",
+                *rock_salts,
+                "--name",
+                "nacl",
+                "--model",
+                "chgnet",
+                "--temperatures",
+                "300,900",
+                "--md-steps",
+                "40",
+                "--equilibration",
+                "10",
+                "--frame-interval",
+                "10",
+                "--frames",
+                "9",
+                "--label-jobs",
+                "2",
+                "--dft-ecut",
+                "300",
+                "--dft-kpoint-density",
+                "1.0",
+                "--fractions",
+                "0.6,0.2,0.2",
+                "--fit",
+                "allegro",
+                "--epochs",
+                "5",
+                "--baseline-models",
+                "chgnet",
+                *store,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["run", *store]) == 0
     capsys.readouterr()  # the workers' log
@@ -123,10 +245,14 @@ def test_gpaw_labelled_training_end_to_end_through_fireworks(rock_salts, embedde
     trained = next(row for row in rows if row["tested_model"].startswith("allegro"))
     dataset = embedded_settings.workdir.resolve() / "datasets" / "nacl"
     test_frames = read(dataset / "test.extxyz", ":")
-    assert trained["n_frames"] == len(test_frames) and all(a.info["labeller"] == "gpaw PBE 300 eV" for a in test_frames)
+    assert trained["n_frames"] == len(test_frames) and all(
+        a.info["labeller"] == "gpaw PBE 300 eV" for a in test_frames
+    )
     frame = test_frames[0]
     check = frame.copy()
     check.calc = gpaw_calculator(GPAWSettings(ecut_eV=300, kpoint_density=1.0))
-    np.testing.assert_allclose(check.get_forces(), frame.get_forces(), atol=1e-3)  # the labels are GPAW's
+    np.testing.assert_allclose(
+        check.get_forces(), frame.get_forces(), atol=1e-3
+    )  # the labels are GPAW's
     train_groups = {a.info["configuration"] for a in read(dataset / "train.extxyz", ":")}
     assert not train_groups & {a.info["configuration"] for a in test_frames}

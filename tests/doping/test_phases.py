@@ -19,11 +19,15 @@ from na_lattice_flows.doping.phases import (
 TRUE_TC_K = 487.0
 
 
-def trace(temperature_K: float, n_frames: int = 400, axis: int = 2, noise: float = 0.01, seed: int = 0) -> np.ndarray:
+def trace(
+    temperature_K: float, n_frames: int = 400, axis: int = 2, noise: float = 0.01, seed: int = 0
+) -> np.ndarray:
     """a, b, c per frame for a model crystal with a continuous-looking transition at TRUE_TC_K."""
     rng = np.random.default_rng(seed)
     a = 7.15 + 2e-4 * (temperature_K - 300)
-    split = 0.018 * max(0.0, 1 - temperature_K / TRUE_TC_K) ** 0.1 if temperature_K < TRUE_TC_K else 0.0
+    split = (
+        0.018 * max(0.0, 1 - temperature_K / TRUE_TC_K) ** 0.1 if temperature_K < TRUE_TC_K else 0.0
+    )
     lattice = np.full((n_frames, 3), a)
     lattice[:, axis] *= 1 + split
     return lattice + rng.normal(0, noise, lattice.shape)
@@ -31,7 +35,9 @@ def trace(temperature_K: float, n_frames: int = 400, axis: int = 2, noise: float
 
 def switching_trace(n_frames: int = 400) -> np.ndarray:
     """Tetragonal along c for the first half, then along a: the kind of switching seen near T_C."""
-    return np.concatenate([trace(400, n_frames // 2, axis=2), trace(400, n_frames // 2, axis=0, seed=1)])
+    return np.concatenate(
+        [trace(400, n_frames // 2, axis=2), trace(400, n_frames // 2, axis=0, seed=1)]
+    )
 
 
 def test_lattice_parameters_of_a_supercell_are_per_conventional_cell():
@@ -39,14 +45,18 @@ def test_lattice_parameters_of_a_supercell_are_per_conventional_cell():
     lattice = lattice_parameters(cells, (2, 2, 2))
     np.testing.assert_allclose(lattice[0], [7.15, 7.15, 7.3, 90, 90, 90])
     assert lattice[1, 2] == pytest.approx(np.hypot(0.5, 14.6) / 2)
-    assert lattice[1, 4] == pytest.approx(np.degrees(np.arccos(0.5 / np.hypot(0.5, 14.6))))  # beta: angle between a and c
+    assert lattice[1, 4] == pytest.approx(
+        np.degrees(np.arccos(0.5 / np.hypot(0.5, 14.6)))
+    )  # beta: angle between a and c
 
 
 def test_phases_of_each_kind():
     low = classify_phase(trace(300))
     assert (low.phase, low.unique_axis) == ("tetragonal", 2)
     assert low.tetragonal_split == pytest.approx(0.018 * (1 - 300 / TRUE_TC_K) ** 0.1, abs=1e-3)
-    assert classify_phase(trace(300, axis=0)).unique_axis == 0  # a flexible cell may choose any axis
+    assert (
+        classify_phase(trace(300, axis=0)).unique_axis == 0
+    )  # a flexible cell may choose any axis
     assert classify_phase(trace(550)).phase == "cubic"
     switching = classify_phase(switching_trace())
     assert switching.phase == "mixed" and "switching" in switching.reason
@@ -66,23 +76,42 @@ def test_t_c_protocol_brackets_the_known_transition():
     assert grid == [462.5, 475.0, 487.5]
     points = []
     for t in grid:
-        from_tetragonal, from_cubic = classify_phase(trace(t, seed=2)).phase, classify_phase(trace(t, seed=3)).phase
-        points.append(FinePoint(temperature_K=t, from_tetragonal=from_tetragonal, from_cubic=from_cubic))
+        from_tetragonal, from_cubic = (
+            classify_phase(trace(t, seed=2)).phase,
+            classify_phase(trace(t, seed=3)).phase,
+        )
+        points.append(
+            FinePoint(temperature_K=t, from_tetragonal=from_tetragonal, from_cubic=from_cubic)
+        )
     estimate = transition_temperature(coarse, points)
-    assert estimate.T_C_K - estimate.uncertainty_K <= TRUE_TC_K <= estimate.T_C_K + estimate.uncertainty_K
-    assert estimate.uncertainty_K == pytest.approx(6.25)  # half the fine step: every fine point assigned
+    assert (
+        estimate.T_C_K - estimate.uncertainty_K
+        <= TRUE_TC_K
+        <= estimate.T_C_K + estimate.uncertainty_K
+    )
+    assert estimate.uncertainty_K == pytest.approx(
+        6.25
+    )  # half the fine step: every fine point assigned
     # when the two runs of a point disagree (hysteresis), that point is not assigned and the bracket widens
-    disagreeing = [points[0], FinePoint(temperature_K=475, from_tetragonal="tetragonal", from_cubic="cubic"), points[2]]
+    disagreeing = [
+        points[0],
+        FinePoint(temperature_K=475, from_tetragonal="tetragonal", from_cubic="cubic"),
+        points[2],
+    ]
     wide = transition_temperature(coarse, disagreeing)
     assert wide.uncertainty_K > estimate.uncertainty_K and "475 K" in wide.reason
     # a switching point is never assigned
-    assert FinePoint(temperature_K=480, from_tetragonal="mixed", from_cubic="mixed").assigned is None
+    assert (
+        FinePoint(temperature_K=480, from_tetragonal="mixed", from_cubic="mixed").assigned is None
+    )
 
 
 def test_no_bracket_is_said_not_guessed():
     only_tetragonal = {t: "tetragonal" for t in (200, 300)}
     estimate = transition_temperature(only_tetragonal)
     assert estimate.T_C_K is None and "widen the temperature grid" in estimate.reason
-    assert coarse_bracket({300: "cubic", 400: "tetragonal"}) is None  # tetragonal only above the cubic point
+    assert (
+        coarse_bracket({300: "cubic", 400: "tetragonal"}) is None
+    )  # tetragonal only above the cubic point
     thresholds = PhaseThresholds(cubic_max_split=0.02)
     assert classify_phase(trace(300), thresholds).phase == "cubic"  # the thresholds are the user's

@@ -13,12 +13,23 @@ from na_lattice_flows.routing import job_category
 
 def test_paper_preset_is_the_studys():
     paper = doping_settings("paper")
-    assert (paper.npt.timestep_fs, paper.npt.thermostat_time_fs, paper.npt.barostat_time_fs) == (2.0, 200.0, 2000.0)
+    assert (paper.npt.timestep_fs, paper.npt.thermostat_time_fs, paper.npt.barostat_time_fs) == (
+        2.0,
+        200.0,
+        2000.0,
+    )
     assert paper.supercell == (12, 12, 12) and 16 * 12**3 == 27_648  # the study's ~27,600 atoms
-    assert paper.coarse_temperatures_K == [200.0 + 50 * i for i in range(9)] and paper.fine_step_K == 12.5
+    assert (
+        paper.coarse_temperatures_K == [200.0 + 50 * i for i in range(9)]
+        and paper.fine_step_K == 12.5
+    )
     assert paper.dihedral_window_ps == 2.0 and paper.transport.production_ensemble == "nve"
     short = doping_settings("short", npt={"n_production_steps": 50}, fine_step_K=25)
-    assert short.npt.n_production_steps == 50 and short.npt.barostat_time_fs == 2000.0 and short.fine_step_K == 25
+    assert (
+        short.npt.n_production_steps == 50
+        and short.npt.barostat_time_fs == 2000.0
+        and short.fine_step_K == 25
+    )
     assert short.npt_temperatures_K == [300.0, 450.0, 600.0]
 
 
@@ -35,13 +46,28 @@ def test_bad_settings_fail_when_the_flow_is_made():
 
 def test_the_flow_has_one_step_per_point_and_the_fine_grid_in_one_gpu_job(tmp_path):
     structure = next(c for c in DEMO_COMPOUNDS if c.name == "Na3SbS4").structure()
-    maker = DopedPhaseStudyMaker(model="chgnet", fractions=[0, 0.125], preset="short", trajectory_dir=str(tmp_path))
-    assert [name for name, _, _ in maker.systems()] == ["pristine", "W0.125+vac", "W0.125", "vac0.125"]
+    maker = DopedPhaseStudyMaker(
+        model="chgnet", fractions=[0, 0.125], preset="short", trajectory_dir=str(tmp_path)
+    )
+    assert [name for name, _, _ in maker.systems()] == [
+        "pristine",
+        "W0.125+vac",
+        "W0.125",
+        "vac0.125",
+    ]
     flow = maker.make(structure)
     names = [job.name for job in flow.jobs]
-    assert sum(name.startswith("transition ") for name in names) == 4  # one fine-grid job per system
+    assert (
+        sum(name.startswith("transition ") for name in names) == 4
+    )  # one fine-grid job per system
     transition = next(job for job in flow.jobs if job.name == "transition pristine")
     assert job_category(transition) == "gpu"
-    assert maker.study_id(structure) == DopedPhaseStudyMaker(model="chgnet", fractions=[0.125, 0], preset="short",
-                                                             trajectory_dir=str(tmp_path / "elsewhere")).study_id(structure)  # fmt: skip
-    assert maker.study_id(structure) != DopedPhaseStudyMaker(model="chgnet", fractions=[0, 0.0625], preset="short").study_id(structure)
+    assert maker.study_id(structure) == DopedPhaseStudyMaker(
+        model="chgnet",
+        fractions=[0.125, 0],
+        preset="short",
+        trajectory_dir=str(tmp_path / "elsewhere"),
+    ).study_id(structure)
+    assert maker.study_id(structure) != DopedPhaseStudyMaker(
+        model="chgnet", fractions=[0, 0.0625], preset="short"
+    ).study_id(structure)

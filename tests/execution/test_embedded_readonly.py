@@ -9,7 +9,10 @@ from na_lattice_flows.execution.stores import get_campaign_store, open_session
 
 def snapshot(folder):
     """The database files themselves (SQLite's -shm/-wal companions are its readers' shared index)."""
-    return {path.name: (path.stat().st_size, path.stat().st_mtime_ns) for path in folder.glob("*.sqlite")}
+    return {
+        path.name: (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.glob("*.sqlite")
+    }
 
 
 def test_a_reader_writes_nothing_and_sees_what_a_writer_commits(embedded_settings):
@@ -24,11 +27,15 @@ def test_a_reader_writes_nothing_and_sees_what_a_writer_commits(embedded_setting
         assert list(reader.query({})) == []
         writer = get_campaign_store(embedded_settings)
         writer.connect()
-        writer.update({"campaign_id": "c1", "model": "chgnet"}, key="campaign_id")  # while the reader is open
+        writer.update(
+            {"campaign_id": "c1", "model": "chgnet"}, key="campaign_id"
+        )  # while the reader is open
         assert [doc["campaign_id"] for doc in reader.query({})] == ["c1"]
         writer.close()
         reader.close()
     after = snapshot(embedded_settings.workdir)
-    assert after["launchpad.sqlite"] == before["launchpad.sqlite"]  # the read-only session left the LaunchPad as it was
+    assert (
+        after["launchpad.sqlite"] == before["launchpad.sqlite"]
+    )  # the read-only session left the LaunchPad as it was
     wal = embedded_settings.workdir / "launchpad.sqlite-wal"
     assert not wal.exists() or wal.stat().st_size == 0  # and wrote nothing into its journal either

@@ -31,7 +31,9 @@ def test_mongodb_settings_build_mongo_and_gridfs_stores(tmp_path):
 def test_screening_flow_on_a_real_mongodb(tmp_path, monkeypatch):
     uri = os.environ.get("NA_FLOWS_TEST_MONGODB_URI")
     if not uri:
-        pytest.skip("set NA_FLOWS_TEST_MONGODB_URI to a MongoDB server (a throwaway database is created in it)")
+        pytest.skip(
+            "set NA_FLOWS_TEST_MONGODB_URI to a MongoDB server (a throwaway database is created in it)"
+        )
     from na_lattice_flows.analysis.report import build_report
     from na_lattice_flows.candidates.demo_set import demo_candidates
     from na_lattice_flows.candidates.loaders import LoadResult
@@ -43,7 +45,9 @@ def test_screening_flow_on_a_real_mongodb(tmp_path, monkeypatch):
 
     monkeypatch.setenv("NA_FLOWS_DATABASE", f"na_flows_test_{uuid.uuid4().hex[:8]}")
     settings = resolve_settings(workdir=tmp_path, mongodb_uri=uri)
-    report = screen_candidates(LoadResult(candidates=[c for c in demo_candidates() if c.candidate_id == "demo-Na3OCl"]))
+    report = screen_candidates(
+        LoadResult(candidates=[c for c in demo_candidates() if c.candidate_id == "demo-Na3OCl"])
+    )
     with open_session(settings) as session:
         try:
             submit_candidates(session, report, ["mongodb test"])
@@ -52,9 +56,15 @@ def test_screening_flow_on_a_real_mongodb(tmp_path, monkeypatch):
             assert (row.candidate_id, row.state) == ("demo-Na3OCl", "COMPLETED")
             assert list(query_results(session, state="completed").candidate_id) == ["demo-Na3OCl"]
             assert failures_table(session).empty and recover_lost_runs(session) == []
-            built = build_report(session, tmp_path / "report")  # the report's queries ($exists, $in, $ne) on MongoDB
-            assert built.path.is_file() and any(reason.startswith("dispersions:") for reason in built.cannot_compute)
-            again = submit_candidates(session, report, ["mongodb test again"])  # idempotent on MongoDB too
+            built = build_report(
+                session, tmp_path / "report"
+            )  # the report's queries ($exists, $in, $ne) on MongoDB
+            assert built.path.is_file() and any(
+                reason.startswith("dispersions:") for reason in built.cannot_compute
+            )
+            again = submit_candidates(
+                session, report, ["mongodb test again"]
+            )  # idempotent on MongoDB too
             assert again.submitted == {} and "COMPLETED" in again.rejections[0].reason
         finally:
             session.launchpad.connection.drop_database(settings.database)
@@ -91,8 +101,14 @@ def test_worker_files_for_a_uri_with_authentication_tls_and_a_replica_set(tmp_pa
     assert "s3cret" not in settings.describe() and "screening" in settings.describe()
     launchpad_file, jobflow_file = write_worker_files(settings, tmp_path / "worker")
     assert launchpad_file.stat().st_mode & 0o077 == 0  # the password stays with its owner
-    assert yaml.safe_load(launchpad_file.read_text()) == {"host": uri, "uri_mode": True, "name": "screening"}
-    store = JobflowSettings(CONFIG_FILE=str(jobflow_file)).JOB_STORE  # what rlaunch's jobs will write to
+    assert yaml.safe_load(launchpad_file.read_text()) == {
+        "host": uri,
+        "uri_mode": True,
+        "name": "screening",
+    }
+    store = JobflowSettings(
+        CONFIG_FILE=str(jobflow_file)
+    ).JOB_STORE  # what rlaunch's jobs will write to
     assert isinstance(store.docs_store, MongoURIStore) and store.docs_store.uri == uri
     assert store.additional_stores["data"].database == "screening"
 
@@ -102,4 +118,9 @@ def test_uri_must_be_a_mongodb_uri(tmp_path):
 
     with pytest.raises(StoreConfigError, match="must start with mongodb:// or mongodb\\+srv://"):
         resolve_settings(workdir=tmp_path, mongodb_uri="http://db.example.org")
-    assert resolve_settings(workdir=tmp_path, mongodb_uri="mongodb+srv://u:p@cluster.example.org/").database == "na_lattice_flows"
+    assert (
+        resolve_settings(
+            workdir=tmp_path, mongodb_uri="mongodb+srv://u:p@cluster.example.org/"
+        ).database
+        == "na_lattice_flows"
+    )

@@ -14,7 +14,11 @@ import time
 import pytest
 
 from na_lattice_flows.execution import sqlite_documents
-from na_lattice_flows.execution.sqlite_documents import SQLiteDocumentClient, StoreFullError, StoreLockedError
+from na_lattice_flows.execution.sqlite_documents import (
+    SQLiteDocumentClient,
+    StoreFullError,
+    StoreLockedError,
+)
 
 
 def integrity(path) -> str:
@@ -31,12 +35,17 @@ def test_a_full_disk_is_a_named_error_that_leaves_the_store_intact(tmp_path):
     connection = client._connection()
     pages = connection.execute("PRAGMA page_count").fetchone()[0]
     connection.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full: no page more
-    with pytest.raises(StoreFullError, match=r"store\.sqlite: no space left to write .*Nothing was half written"):
+    with pytest.raises(
+        StoreFullError, match=r"store\.sqlite: no space left to write .*Nothing was half written"
+    ):
         fireworks.insert_many([{"fw_id": 100 + i, "blob": "x" * 20_000} for i in range(20)])
     with pytest.raises(StoreFullError):
         fireworks.update_many({}, {"$set": {"blob": "y" * 50_000}})
     assert integrity(path) == "ok"
-    assert fireworks.count_documents({}) == 10 and fireworks.find_one({"blob": {"$exists": True}}) is None  # nothing half written
+    assert (
+        fireworks.count_documents({}) == 10
+        and fireworks.find_one({"blob": {"$exists": True}}) is None
+    )  # nothing half written
     # space again (a new process: the limit was this connection's): the next worker carries on
     fresh = SQLiteDocumentClient(path)["db"]["fireworks"]
     fresh.update_one({"fw_id": 3}, {"$set": {"state": "COMPLETED"}})
@@ -62,12 +71,22 @@ def test_a_writer_killed_inside_its_transaction_leaves_nothing_half_written(tmp_
     fireworks.create_index("fw_id", unique=True)
     fireworks.create_index("state")
     fireworks.insert_many([{"fw_id": i, "state": "READY"} for i in range(20)])
-    run = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLED_WRITER), str(path)], capture_output=True, text=True, timeout=120, check=False)
-    assert run.returncode == -9 and "written, not committed" in run.stdout  # it got as far as the writes, then died
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(KILLED_WRITER), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (
+        run.returncode == -9 and "written, not committed" in run.stdout
+    )  # it got as far as the writes, then died
     assert integrity(path) == "ok"
     reader = SQLiteDocumentClient(path)["db"]["fireworks"]
     assert reader.count_documents({}) == 20 and reader.count_documents({"state": "RUNNING"}) == 0
-    assert reader.count_documents({"state": "READY"}) == 20  # the index rows too: as before the transaction
+    assert (
+        reader.count_documents({"state": "READY"}) == 20
+    )  # the index rows too: as before the transaction
     reader.insert_one({"fw_id": 1000, "state": "READY"})  # the killed writer's id was never taken
     assert reader.count_documents({"state": "READY"}) == 21
 
@@ -81,17 +100,23 @@ def hold_write_lock(path, seconds: float, started: threading.Event) -> None:
     connection.close()
 
 
-def test_lock_answers_are_retried_with_backoff_and_a_lock_that_stays_is_named(tmp_path, monkeypatch):
+def test_lock_answers_are_retried_with_backoff_and_a_lock_that_stays_is_named(
+    tmp_path, monkeypatch
+):
     path = tmp_path / "store.sqlite"
     SQLiteDocumentClient(path)["db"]["fireworks"].insert_one({"fw_id": 0})
-    monkeypatch.setattr(sqlite_documents, "BUSY_TIMEOUT_S", 0.0)  # SQLite answers "locked" at once, as on a network disk
+    monkeypatch.setattr(
+        sqlite_documents, "BUSY_TIMEOUT_S", 0.0
+    )  # SQLite answers "locked" at once, as on a network disk
     started = threading.Event()
     holder = threading.Thread(target=hold_write_lock, args=(path, 0.6, started))
     holder.start()
     started.wait()
     waiting = SQLiteDocumentClient(path)["db"]["fireworks"]
     begun = time.monotonic()
-    waiting.insert_one({"fw_id": 1})  # retried until the other writer commits: no traceback, no lost write
+    waiting.insert_one(
+        {"fw_id": 1}
+    )  # retried until the other writer commits: no traceback, no lost write
     holder.join()
     assert time.monotonic() - begun >= 0.5 and waiting.count_documents({}) == 2
     monkeypatch.setattr(sqlite_documents, "LOCK_RETRY_S", 0.3)
@@ -99,6 +124,8 @@ def test_lock_answers_are_retried_with_backoff_and_a_lock_that_stays_is_named(tm
     holder = threading.Thread(target=hold_write_lock, args=(path, 1.5, started))
     holder.start()
     started.wait()
-    with pytest.raises(StoreLockedError, match=r"store\.sqlite: still locked by another process after 0 s"):
+    with pytest.raises(
+        StoreLockedError, match=r"store\.sqlite: still locked by another process after 0 s"
+    ):
         SQLiteDocumentClient(path)["db"]["fireworks"].insert_one({"fw_id": 2})
     holder.join()

@@ -21,7 +21,10 @@ def test_embedded_is_the_default(embedded_settings, tmp_path):
 
 
 def test_uri_from_environment_and_from_config_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("NA_FLOWS_MONGODB_URI", "mongodb+srv://user:secret@cluster0.example.net/screening?tls=true&replicaSet=rs0")
+    monkeypatch.setenv(
+        "NA_FLOWS_MONGODB_URI",
+        "mongodb+srv://user:secret@cluster0.example.net/screening?tls=true&replicaSet=rs0",
+    )
     settings = resolve_settings(workdir=tmp_path)
     assert (settings.mode, settings.database) == ("mongodb", "screening")
     assert "secret" not in settings.describe()
@@ -31,7 +34,11 @@ def test_uri_from_environment_and_from_config_file(tmp_path, monkeypatch):
     config.write_text("mongodb_uri: mongodb://db.example.org:27017\ndatabase: campaign7\n")
     monkeypatch.setenv("NA_FLOWS_CONFIG", str(config))
     settings = resolve_settings(workdir=tmp_path)
-    assert (settings.mode, settings.mongodb_uri, settings.database) == ("mongodb", "mongodb://db.example.org:27017", "campaign7")
+    assert (settings.mode, settings.mongodb_uri, settings.database) == (
+        "mongodb",
+        "mongodb://db.example.org:27017",
+        "campaign7",
+    )
 
 
 def test_bad_uri_and_bad_config_are_named(tmp_path, monkeypatch):
@@ -62,26 +69,38 @@ def test_large_arrays_go_to_the_data_store_and_persist(embedded_settings):
     assert "blob_uuid" in raw["output"]["force_constants"]  # a reference, not the array
     assert reopened.additional_stores["data"].count() == 1
     loaded = reopened.get_output(big.uuid, load=True)
-    np.testing.assert_array_equal(np.array(loaded["force_constants"]), np.arange(60000.0).reshape(-1, 3))
+    np.testing.assert_array_equal(
+        np.array(loaded["force_constants"]), np.arange(60000.0).reshape(-1, 3)
+    )
 
 
 def test_launchpad_persists_for_another_process(embedded_settings):
     with open_session(embedded_settings) as session:
-        session.launchpad.add_wf(Workflow([Firework(ScriptTask.from_str("echo hi"), name="probe")], name="persisted"))
+        session.launchpad.add_wf(
+            Workflow([Firework(ScriptTask.from_str("echo hi"), name="probe")], name="persisted")
+        )
     code = (
         "from na_lattice_flows.execution.store_config import resolve_settings\nfrom na_lattice_flows.execution.stores import open_session\n"
         f"with open_session(resolve_settings(workdir={str(embedded_settings.workdir)!r})) as s:\n"
         "    print(s.launchpad.workflows.find_one({})['name'], s.launchpad.fireworks.count_documents({}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["persisted", "1"]
-    assert embedded_settings.launchpad_db.is_file() and not embedded_settings.launchpad_file.exists()
+    assert (
+        embedded_settings.launchpad_db.is_file() and not embedded_settings.launchpad_file.exists()
+    )
 
 
 def test_two_sessions_at_once_each_see_what_the_other_wrote(embedded_settings):
     with open_session(embedded_settings) as first, open_session(embedded_settings) as second:
-        first.launchpad.add_wf(Workflow([Firework(ScriptTask.from_str("echo 1"), name="from first")]))
-        second.launchpad.add_wf(Workflow([Firework(ScriptTask.from_str("echo 2"), name="from second")]))
+        first.launchpad.add_wf(
+            Workflow([Firework(ScriptTask.from_str("echo 1"), name="from first")])
+        )
+        second.launchpad.add_wf(
+            Workflow([Firework(ScriptTask.from_str("echo 2"), name="from second")])
+        )
         names = {fw["name"] for fw in first.launchpad.fireworks.find({}, {"name": 1})}
         assert names == {"from first", "from second"}
         assert sorted(second.launchpad.get_fw_ids()) == [1, 2]  # one id sequence for both
@@ -95,7 +114,10 @@ def test_worker_configs_point_at_the_same_store(embedded_settings):
     assert store.docs_store.path == str(embedded_settings.jobstore_db)
     assert store.additional_stores["data"].collection_name == "outputs_data"
     env = (embedded_settings.workdir / "env.sh").read_text()
-    assert f"NA_FLOWS_WORKDIR={embedded_settings.workdir}" in env and "fireworks_commands rlaunch" in env
+    assert (
+        f"NA_FLOWS_WORKDIR={embedded_settings.workdir}" in env
+        and "fireworks_commands rlaunch" in env
+    )
 
 
 def test_a_closed_session_never_overwrites_a_later_one(embedded_settings):

@@ -11,7 +11,11 @@ from jobflow import Flow, job
 from pymatgen.core import Lattice, Structure
 
 from na_lattice_flows.candidates.demo_set import demo_candidates
-from na_lattice_flows.candidates.fingerprints import same_crystal, settings_fingerprint, structure_identity
+from na_lattice_flows.candidates.fingerprints import (
+    same_crystal,
+    settings_fingerprint,
+    structure_identity,
+)
 from na_lattice_flows.candidates.loaders import Candidate, LoadResult
 from na_lattice_flows.candidates.screen import screen_candidates
 from na_lattice_flows.execution.launching import run_ready_jobs
@@ -40,11 +44,15 @@ def fingerprint(structure: Structure) -> str:
 
 def test_fingerprint_ignores_cell_choice_order_origin_and_noise(pool):
     rng = np.random.default_rng(0)
-    sample = [c.structure for c in demo_candidates()] + [pool.candidates[i].structure for i in rng.choice(len(pool.candidates), 20, replace=False)]
+    sample = [c.structure for c in demo_candidates()] + [
+        pool.candidates[i].structure for i in rng.choice(len(pool.candidates), 20, replace=False)
+    ]
     for index, structure in enumerate(sample):
         key = fingerprint(structure)
         assert fingerprint(structure.get_primitive_structure()) == key
-        assert fingerprint(disguised(structure, index)) == key, structure.composition.reduced_formula
+        assert fingerprint(disguised(structure, index)) == key, (
+            structure.composition.reduced_formula
+        )
 
 
 def fingerprint_as_in_0_1(structure: Structure) -> str:
@@ -60,7 +68,10 @@ def fingerprint_as_in_0_1(structure: Structure) -> str:
     analyzer = SpacegroupAnalyzer(primitive, symprec=SYMPREC)
     dataset = analyzer.get_symmetry_dataset()
     orbits = Counter(dataset.equivalent_atoms)
-    descriptions = sorted(f"{primitive[atom].species_string}:{size}:{dataset.site_symmetry_symbols[atom]}" for atom, size in orbits.items())
+    descriptions = sorted(
+        f"{primitive[atom].species_string}:{size}:{dataset.site_symmetry_symbols[atom]}"
+        for atom, size in orbits.items()
+    )
     digest = hashlib.sha1(";".join(descriptions).encode()).hexdigest()[:10]
     return f"{structure.composition.reduced_formula}-{analyzer.get_space_group_number()}-{digest}"
 
@@ -69,9 +80,13 @@ def test_fingerprints_are_those_of_0_1_and_the_canonical_cell_is_the_same_crysta
     """Stores written by 0.1 hold its keys: resubmitting their structures must find them (the whole pool agreed
     when the derivation changed; a seeded sample here, as the pool's cells come, and as supercells)."""
     rng = np.random.default_rng(7)
-    sample = [pool.candidates[i].structure for i in rng.choice(len(pool.candidates), 120, replace=False)]
+    sample = [
+        pool.candidates[i].structure for i in rng.choice(len(pool.candidates), 120, replace=False)
+    ]
     for index, structure in enumerate(sample):
-        assert fingerprint(structure) == fingerprint_as_in_0_1(structure), structure.composition.reduced_formula
+        assert fingerprint(structure) == fingerprint_as_in_0_1(structure), (
+            structure.composition.reduced_formula
+        )
         if index % 4 == 0:
             supercell = structure * (1, 2, 1)
             assert fingerprint(supercell) == fingerprint_as_in_0_1(supercell)
@@ -81,10 +96,26 @@ def test_fingerprints_are_those_of_0_1_and_the_canonical_cell_is_the_same_crysta
 def test_fingerprint_separates_polymorphs_and_compositions():
     rock_salt = demo_candidates()[0].structure
     cesium_chloride = Structure(Lattice.cubic(3.4), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    assert fingerprint(rock_salt).startswith("NaCl-225-") and fingerprint(cesium_chloride).startswith("NaCl-221-")
-    zinc_blende = Structure(Lattice.cubic(6.0), ["Na"] * 4 + ["Cl"] * 4,
-                            [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0], [.25] * 3, [.25, .75, .75], [.75, .25, .75], [.75, .75, .25]])  # fmt: skip
-    assert len({fingerprint(rock_salt), fingerprint(cesium_chloride), fingerprint(zinc_blende)}) == 3
+    assert fingerprint(rock_salt).startswith("NaCl-225-") and fingerprint(
+        cesium_chloride
+    ).startswith("NaCl-221-")
+    zinc_blende = Structure(
+        Lattice.cubic(6.0),
+        ["Na"] * 4 + ["Cl"] * 4,
+        [
+            [0, 0, 0],
+            [0, 0.5, 0.5],
+            [0.5, 0, 0.5],
+            [0.5, 0.5, 0],
+            [0.25] * 3,
+            [0.25, 0.75, 0.75],
+            [0.75, 0.25, 0.75],
+            [0.75, 0.75, 0.25],
+        ],
+    )
+    assert (
+        len({fingerprint(rock_salt), fingerprint(cesium_chloride), fingerprint(zinc_blende)}) == 3
+    )
 
 
 def test_a_shared_key_is_confirmed_by_structure_matcher(pool):
@@ -98,16 +129,26 @@ def test_a_shared_key_is_confirmed_by_structure_matcher(pool):
 
 
 def relax_only(model: str = "chgnet") -> ScreeningFlowMaker:
-    return ScreeningFlowMaker(relax_maker=MLPRelaxMaker(model=model), phonon_maker=None, md_maker=None)
+    return ScreeningFlowMaker(
+        relax_maker=MLPRelaxMaker(model=model), phonon_maker=None, md_maker=None
+    )
 
 
 def submit(session, candidates: list[Candidate], maker: ScreeningFlowMaker, force: bool = False):
-    record = submit_candidates(session, screen_candidates(LoadResult(candidates=candidates)), ["test"], maker, force=force)
-    repeats = {r.candidate_id: r.reason for r in record.rejections if r.reason.startswith("already submitted")}
+    record = submit_candidates(
+        session, screen_candidates(LoadResult(candidates=candidates)), ["test"], maker, force=force
+    )
+    repeats = {
+        r.candidate_id: r.reason
+        for r in record.rejections
+        if r.reason.startswith("already submitted")
+    }
     return set(record.submitted), repeats
 
 
-def test_resubmitting_adds_nothing_already_submitted_or_finished_unless_forced(embedded_settings, pool):
+def test_resubmitting_adds_nothing_already_submitted_or_finished_unless_forced(
+    embedded_settings, pool
+):
     demo = {c.candidate_id: c for c in demo_candidates()}
     nacl, na3ocl, na2s = demo["demo-NaCl"], demo["demo-Na3OCl"], demo["demo-Na2S"]
     by_id = {c.candidate_id: c.structure for c in pool.candidates}
@@ -116,19 +157,31 @@ def test_resubmitting_adds_nothing_already_submitted_or_finished_unless_forced(e
         run_ready_jobs(session, progress=False)
 
         # the same NaCl under another id and cell, beside a new structure: only the new one is added
-        copy = Candidate(candidate_id="other-db-NaCl", structure=disguised(nacl.structure, 7), source="test")
+        copy = Candidate(
+            candidate_id="other-db-NaCl", structure=disguised(nacl.structure, 7), source="test"
+        )
         submitted, repeats = submit(session, [copy, na3ocl, na2s], relax_only())
         assert submitted == {"demo-Na2S"}
-        assert "as demo-NaCl" in repeats["other-db-NaCl"] and "COMPLETED" in repeats["other-db-NaCl"]
-        assert "READY" in submit(session, [na2s], relax_only())[1]["demo-Na2S"]  # submitted, not yet run
+        assert (
+            "as demo-NaCl" in repeats["other-db-NaCl"] and "COMPLETED" in repeats["other-db-NaCl"]
+        )
+        assert (
+            "READY" in submit(session, [na2s], relax_only())[1]["demo-Na2S"]
+        )  # submitted, not yet run
 
         # other settings are other work; --force resubmits the same
         assert submit(session, [nacl], relax_only("7net-0")) == ({"demo-NaCl"}, {})
         assert submit(session, [nacl], relax_only(), force=True) == ({"demo-NaCl"}, {})
 
         # a shared key alone is no repeat: the second KNa(BH4)2 is another crystal, the second NaOH is not
-        one = [Candidate(candidate_id=cid, structure=by_id[cid], source="pool") for cid in ("mp-23758", "mp-625051")]
-        two = [Candidate(candidate_id=cid, structure=by_id[cid], source="pool") for cid in ("mp-568428", "mp-625052")]
+        one = [
+            Candidate(candidate_id=cid, structure=by_id[cid], source="pool")
+            for cid in ("mp-23758", "mp-625051")
+        ]
+        two = [
+            Candidate(candidate_id=cid, structure=by_id[cid], source="pool")
+            for cid in ("mp-568428", "mp-625052")
+        ]
         assert submit(session, one, relax_only())[0] == {"mp-23758", "mp-625051"}
         submitted, repeats = submit(session, two, relax_only())
         assert submitted == {"mp-568428"} and set(repeats) == {"mp-625052"}
@@ -141,7 +194,16 @@ def test_settings_fingerprint_follows_every_setting_but_not_package_versions():
     base = settings_fingerprint(relax_only())
     assert settings_fingerprint(relax_only()) == base
     assert settings_fingerprint(relax_only("7net-0")) != base
-    assert settings_fingerprint(ScreeningFlowMaker(relax_maker=MLPRelaxMaker(relax_kwargs={"fmax": 0.02}), phonon_maker=None, md_maker=None)) != base
+    assert (
+        settings_fingerprint(
+            ScreeningFlowMaker(
+                relax_maker=MLPRelaxMaker(relax_kwargs={"fmax": 0.02}),
+                phonon_maker=None,
+                md_maker=None,
+            )
+        )
+        != base
+    )
     described = relax_only().as_dict()
     assert "@version" in described  # what the fingerprint must leave out
 
@@ -153,11 +215,17 @@ def test_settings_fingerprint_ignores_module_paths_and_the_trajectory_folder(mon
     from na_lattice_flows.md.jobs import MLPMDMaker
 
     def with_md(folder):
-        return ScreeningFlowMaker(relax_maker=MLPRelaxMaker(), phonon_maker=None, md_maker=MLPMDMaker(trajectory_dir=str(folder)))
+        return ScreeningFlowMaker(
+            relax_maker=MLPRelaxMaker(),
+            phonon_maker=None,
+            md_maker=MLPMDMaker(trajectory_dir=str(folder)),
+        )
 
     here, there = with_md(tmp_path / "a"), with_md(tmp_path / "b")
     assert settings_fingerprint(here) == settings_fingerprint(there)
-    assert legacy_settings_fingerprint(here) != legacy_settings_fingerprint(there)  # 0.1 hashed the folder
+    assert legacy_settings_fingerprint(here) != legacy_settings_fingerprint(
+        there
+    )  # 0.1 hashed the folder
     base, legacy = settings_fingerprint(here), legacy_settings_fingerprint(here)
     monkeypatch.setattr(MLPRelaxMaker, "__module__", "somewhere.else")  # as if the module had moved
     assert settings_fingerprint(here) == base
@@ -175,15 +243,27 @@ def test_identities_over_a_process_pool_equal_the_serial_ones(pool):
 
     structures = [candidate.structure for candidate in pool.candidates[:PARALLEL_FROM]]
     identities = structure_identities(structures, processes=2)
-    first = next(identities)  # the pool starts on the last chunks while this process takes the first
-    time.sleep(4)  # long enough for the pool (one process) to start and finish chunks this process then does not redo
+    first = next(
+        identities
+    )  # the pool starts on the last chunks while this process takes the first
+    time.sleep(
+        4
+    )  # long enough for the pool (one process) to start and finish chunks this process then does not redo
     assert [first, *identities] == [structure_identity(structure) for structure in structures]
 
 
-@pytest.mark.parametrize("options", [
-    {}, {"phonons": False}, {"md": False}, {"md": True, "md_engine": "torchsim", "model": "7net-0", "md_temperatures": (600, 800)},
-    {"elastic": True, "third_order": "symfc"}, {"relax_engine": "gpaw"}, {"relax_engine": "vasp"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"phonons": False},
+        {"md": False},
+        {"md": True, "md_engine": "torchsim", "model": "7net-0", "md_temperatures": (600, 800)},
+        {"elastic": True, "third_order": "symfc"},
+        {"relax_engine": "gpaw"},
+        {"relax_engine": "vasp"},
+    ],
+)
 def test_screening_flows_reference_only_their_own_jobs(options, tmp_path):
     """Campaign submission skips jobflow's per-flow reference check (``check_references=False``): every flow the
     submit options can build is checked here instead."""
@@ -191,7 +271,9 @@ def test_screening_flows_reference_only_their_own_jobs(options, tmp_path):
 
     from na_lattice_flows.api import screening_maker
 
-    rock_salt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    rock_salt = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
     candidate = Candidate(candidate_id="NaCl", structure=rock_salt, source="test")
     maker = screening_maker(trajectory_dir=str(tmp_path), **options)
     flow = maker.make(candidate)

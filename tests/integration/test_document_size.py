@@ -31,7 +31,11 @@ SMALL = 1024**2  # what we allow a docs-store document: 1/16 of the limit
 
 def inline_size(document) -> int:
     """Bytes of ``document`` as one BSON document, as jobflow would store it without a data store."""
-    return len(bson.BSON.encode({"output": jsanitize(document, strict=True, enum_values=True, allow_bson=True)}))
+    return len(
+        bson.BSON.encode(
+            {"output": jsanitize(document, strict=True, enum_values=True, allow_bson=True)}
+        )
+    )
 
 
 def stored_through_jobflow(store, job, document) -> tuple[dict, int]:
@@ -55,7 +59,11 @@ def store(embedded_settings):
 def largest_fc_case(pool) -> tuple[Structure, int]:
     """The screened structure whose compact force constants (n_primitive x n_supercell) are largest."""
     max_sites = ScreeningCriteria().max_sites
-    cases = [(len(c.structure) * paper_supercell(c.structure).n_atoms, c.structure) for c in pool.candidates if len(c.structure) <= max_sites]
+    cases = [
+        (len(c.structure) * paper_supercell(c.structure).n_atoms, c.structure)
+        for c in pool.candidates
+        if len(c.structure) <= max_sites
+    ]
     _, structure = max(cases, key=lambda case: case[0])
     return structure, paper_supercell(structure).n_atoms
 
@@ -66,35 +74,67 @@ def paper_md_document(rng) -> MDDocument:
     counts = {"Na": 12, "P": 4, "S": 16, "O": 4}
     species = [element for element, n in counts.items() for _ in range(n)]
     steps = rng.normal(0, 0.05, size=(settings.n_frames, len(species), 3))
-    steps[:, counts["Na"]:] *= 0.1
+    steps[:, counts["Na"] :] *= 0.1
     positions = np.cumsum(steps, axis=0)
-    trajectory = MDTrajectory(species=species, positions=positions, cell=np.eye(3) * 12.0, temperature_K=800.0,
-                              frame_interval_fs=settings.timestep_fs * settings.frame_interval_steps,
-                              velocities=np.gradient(positions, axis=0) / (settings.timestep_fs * settings.frame_interval_steps))  # fmt: skip
+    trajectory = MDTrajectory(
+        species=species,
+        positions=positions,
+        cell=np.eye(3) * 12.0,
+        temperature_K=800.0,
+        frame_interval_fs=settings.timestep_fs * settings.frame_interval_steps,
+        velocities=np.gradient(positions, axis=0)
+        / (settings.timestep_fs * settings.frame_interval_steps),
+    )
     analysis, curves = analyze_trajectory(trajectory, use_kinisi=False)
-    return MDDocument(candidate_id="x", formula="Na3PS4", model="7net-0", engine="ase", settings=settings,
-                      supercell_matrix=np.eye(3, dtype=int).tolist(), n_atoms=len(species), trajectory_path="x.h5",
-                      analysis=analysis, curves=curves)  # fmt: skip
+    return MDDocument(
+        candidate_id="x",
+        formula="Na3PS4",
+        model="7net-0",
+        engine="ase",
+        settings=settings,
+        supercell_matrix=np.eye(3, dtype=int).tolist(),
+        n_atoms=len(species),
+        trajectory_path="x.h5",
+        analysis=analysis,
+        curves=curves,
+    )
 
 
 def test_largest_force_constants_go_to_the_data_store(store, largest_fc_case):
     structure, n_supercell = largest_fc_case
     n_primitive, rng = len(structure), np.random.default_rng(0)
-    n_q = int(np.prod(length2mesh(30.0, structure.lattice.matrix)))  # the descriptors' full Gamma-centred mesh
+    n_q = int(
+        np.prod(length2mesh(30.0, structure.lattice.matrix))
+    )  # the descriptors' full Gamma-centred mesh
     bands = 3 * n_primitive
     per_mode = lambda: rng.random((n_q, bands)).tolist()  # noqa: E731
     document = PhononDocument.model_construct(
-        candidate_id="largest", formula=structure.composition.reduced_formula, model="7net-0", fc_method="symfc",
-        supercell_matrix=paper_supercell(structure).supercell_matrix, n_supercells=30, amplitude_A=0.03,
-        descriptors=PhononDescriptors.model_construct(msd_per_site_A2=rng.random((n_primitive, 3)).tolist(), site_species=["Na"] * n_primitive),
+        candidate_id="largest",
+        formula=structure.composition.reduced_formula,
+        model="7net-0",
+        fc_method="symfc",
+        supercell_matrix=paper_supercell(structure).supercell_matrix,
+        n_supercells=30,
+        amplitude_A=0.03,
+        descriptors=PhononDescriptors.model_construct(
+            msd_per_site_A2=rng.random((n_primitive, 3)).tolist(), site_species=["Na"] * n_primitive
+        ),
         force_constants=rng.random((n_primitive, n_supercell, 3, 3)).tolist(),
-        mode_data=ModeData(frequencies_thz=per_mode(), weights=[1 / n_q] * n_q, na_msd_A2=per_mode(), participation_ratio=per_mode(),
-                           na_host_coupling=per_mode(), na_weight=per_mode()),
-    )  # fmt: skip
+        mode_data=ModeData(
+            frequencies_thz=per_mode(),
+            weights=[1 / n_q] * n_q,
+            na_msd_A2=per_mode(),
+            participation_ratio=per_mode(),
+            na_host_coupling=per_mode(),
+            na_weight=per_mode(),
+        ),
+    )
     job = mlp_phonons(structure, "largest", "7net-0", 30, 0.03, 0, "symfc", 800.0, 1.5, 80)
     full_size = inline_size(document)
     stored, n_data = stored_through_jobflow(store, job, document)
-    assert full_size > 4 * SMALL  # inline, this output alone would take more than a third of the limit
+    assert (
+        full_size > 4 * SMALL
+    )  # inline, this output alone would take more than a third of the limit
     assert len(bson.BSON.encode(stored)) < SMALL and n_data == 2  # force constants and mode data
     loaded = store.query_one({"uuid": job.uuid}, load=True)["output"]
     assert np.asarray(loaded["force_constants"]).shape == (n_primitive, n_supercell, 3, 3)
@@ -122,6 +162,8 @@ def test_third_order_is_refused_up_front_where_its_force_constants_cannot_be_hel
     from na_lattice_flows.phonons.jobs import check_third_order_size
 
     structure, n_supercell = largest_fc_case
-    with pytest.raises(ValueError, match=rf"largest: third-order force constants of a {n_supercell}-atom supercell"):
+    with pytest.raises(
+        ValueError, match=rf"largest: third-order force constants of a {n_supercell}-atom supercell"
+    ):
         check_third_order_size(len(structure), n_supercell, "largest")
     check_third_order_size(8, 216, "rock salt")  # 0.08 GiB: fine

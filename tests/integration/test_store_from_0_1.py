@@ -28,7 +28,15 @@ from na_lattice_flows.execution.stores import open_session
 
 STORE_0_1 = Path(__file__).resolve().parents[1] / "data" / "store_0_1"
 # the settings 0.1 submitted with, its default model included (the default is 7net-0 since 0.3)
-OPTIONS_0_1 = ["--model", "chgnet", "--no-md", "--phonon-supercells", "4", "--min-supercell-atoms", "16"]
+OPTIONS_0_1 = [
+    "--model",
+    "chgnet",
+    "--no-md",
+    "--phonon-supercells",
+    "4",
+    "--min-supercell-atoms",
+    "16",
+]
 
 
 @pytest.fixture
@@ -44,7 +52,9 @@ def store_0_1(tmp_path, monkeypatch):
 
 def test_store_from_0_1_resumes_reports_and_refuses_duplicates(store_0_1, tmp_path, capsys):
     workdir = ["--workdir", str(store_0_1)]
-    assert main(["run", *workdir]) == 0  # no import hook: the store's 0.1 module paths were rewritten on opening
+    assert (
+        main(["run", *workdir]) == 0
+    )  # no import hook: the store's 0.1 module paths were rewritten on opening
     assert "Launched 3 jobs" in capsys.readouterr().out
 
     from na_lattice_flows.execution.store_config import resolve_settings
@@ -55,7 +65,13 @@ def test_store_from_0_1_resumes_reports_and_refuses_duplicates(store_0_1, tmp_pa
     assert (table["state"] == "COMPLETED").all()
     # Na2S was finished by 0.1: its row reads the same as 0.1's own results table
     before = pd.read_csv(STORE_0_1 / "results_0_1.csv").set_index("candidate_id").loc["demo-Na2S"]
-    for column in ("energy_per_atom_eV", "msd_na_avg_A2", "acoustic_cutoff_thz", "na_pdos_center_thz", "supercell_n_atoms"):
+    for column in (
+        "energy_per_atom_eV",
+        "msd_na_avg_A2",
+        "acoustic_cutoff_thz",
+        "na_pdos_center_thz",
+        "supercell_n_atoms",
+    ):
         assert table.loc["demo-Na2S", column] == pytest.approx(before[column], rel=1e-9)
     # NaCl was run by this release from 0.1's specs: rock salt is dynamically stable with CHGNet
     assert table.loc["demo-NaCl", "dynamically_stable"]
@@ -67,15 +83,32 @@ def test_store_from_0_1_resumes_reports_and_refuses_duplicates(store_0_1, tmp_pa
     assert "demo-NaCl" in page and "demo-Na2S" in page
 
     capsys.readouterr()
-    assert main(["submit", str(STORE_0_1 / "inputs"), *workdir, *OPTIONS_0_1]) == EXIT_NOTHING_SUBMITTED
+    assert (
+        main(["submit", str(STORE_0_1 / "inputs"), *workdir, *OPTIONS_0_1])
+        == EXIT_NOTHING_SUBMITTED
+    )
     out = capsys.readouterr().out
     assert "0 flows submitted" in out
     assert out.count("already submitted with the same settings") == 2
 
 
 def test_other_settings_on_a_0_1_store_are_new_work(store_0_1, capsys):
-    assert main(["submit", str(STORE_0_1 / "inputs"), "--workdir", str(store_0_1), "--no-md", "--phonon-supercells", "5",
-                 "--min-supercell-atoms", "16"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "submit",
+                str(STORE_0_1 / "inputs"),
+                "--workdir",
+                str(store_0_1),
+                "--no-md",
+                "--phonon-supercells",
+                "5",
+                "--min-supercell-atoms",
+                "16",
+            ]
+        )
+        == 0
+    )
     assert "2 flows submitted" in capsys.readouterr().out
 
 
@@ -90,9 +123,13 @@ def test_opening_a_0_1_store_rewrites_its_module_paths_once(store_0_1):
     clients, (launchpad, outputs) = _embedded_databases(settings, read_only=True)
     assert old_module_paths([launchpad, outputs]) == 0
     specs = json.dumps([fw["spec"] for fw in launchpad["fireworks"].find({})], default=str)
-    assert '"na_lattice_flows.phonon_jobs"' not in specs and '"na_lattice_flows.phonons.jobs"' in specs
+    assert (
+        '"na_lattice_flows.phonon_jobs"' not in specs and '"na_lattice_flows.phonons.jobs"' in specs
+    )
     (marker,) = outputs[MIGRATIONS_COLLECTION].find({})
-    in_specs = (STORE_0_1 / "launchpad.json").read_text().count('"@module": "na_lattice_flows.')  # 0.1 wrote only old ones
+    in_specs = (
+        (STORE_0_1 / "launchpad.json").read_text().count('"@module": "na_lattice_flows.')
+    )  # 0.1 wrote only old ones
     assert marker["paths_rewritten"] > in_specs  # the job outputs' documents too
     for client in clients:
         client.close()
@@ -103,18 +140,37 @@ def test_every_0_1_name_has_a_current_module():
 
     from na_lattice_flows.legacy_paths import OLD_MODULES, current_module, rewrite_module_paths
 
-    for old, new_modules in OLD_MODULES.items():  # every name a 0.1 module's successors define is found by its old path
+    for (
+        old,
+        new_modules,
+    ) in (
+        OLD_MODULES.items()
+    ):  # every name a 0.1 module's successors define is found by its old path
         for new in new_modules:
             target = importlib.import_module(f"na_lattice_flows.{new}")
             for name, value in vars(target).items():
-                if not name.startswith("_") and getattr(value, "__module__", None) == target.__name__:
-                    assert current_module(f"na_lattice_flows.{old}", name) is not None, f"{old}.{name}"
-    document = {"job": {"function": {"@module": "na_lattice_flows.phonon_jobs", "@callable": "MLPPhononMaker.make"}},
-                "items": [{"@module": "na_lattice_flows.phonons", "@class": "PhononDescriptors"}],
-                "current": {"@module": "na_lattice_flows.phonons.jobs", "@class": "MLPPhononMaker"},
-                "unknown": {"@module": "na_lattice_flows.md_jobs", "@class": "NoSuchName"}}
+                if (
+                    not name.startswith("_")
+                    and getattr(value, "__module__", None) == target.__name__
+                ):
+                    assert current_module(f"na_lattice_flows.{old}", name) is not None, (
+                        f"{old}.{name}"
+                    )
+    document = {
+        "job": {
+            "function": {
+                "@module": "na_lattice_flows.phonon_jobs",
+                "@callable": "MLPPhononMaker.make",
+            }
+        },
+        "items": [{"@module": "na_lattice_flows.phonons", "@class": "PhononDescriptors"}],
+        "current": {"@module": "na_lattice_flows.phonons.jobs", "@class": "MLPPhononMaker"},
+        "unknown": {"@module": "na_lattice_flows.md_jobs", "@class": "NoSuchName"},
+    }
     rewritten, count = rewrite_module_paths(document)
     assert count == 2
     assert rewritten["job"]["function"]["@module"] == "na_lattice_flows.phonons.jobs"
     assert rewritten["items"][0]["@module"] == "na_lattice_flows.phonons.descriptors"
-    assert rewritten["current"] == document["current"] and rewritten["unknown"] == document["unknown"]
+    assert (
+        rewritten["current"] == document["current"] and rewritten["unknown"] == document["unknown"]
+    )

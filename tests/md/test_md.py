@@ -11,7 +11,13 @@ import h5py
 import numpy as np
 import pytest
 from ase.calculators.calculator import all_changes
-from md_helpers import EinsteinCalculator, assert_same_frames, kill_once_checkpointed, na_cl_lattice, random_walk
+from md_helpers import (
+    EinsteinCalculator,
+    assert_same_frames,
+    kill_once_checkpointed,
+    na_cl_lattice,
+    random_walk,
+)
 
 from na_lattice_flows.md.diffusion import element_diffusion
 from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
@@ -25,7 +31,13 @@ TESTS = Path(__file__).parents[1]  # where md_helpers lives
 
 def test_presets_are_the_papers_and_every_number_is_configurable():
     paper = md_settings("paper")
-    assert (paper.temperature_K, paper.timestep_fs, paper.n_equilibration_steps, paper.n_production_steps, paper.frame_interval_steps) == (800, 1.5, 10_000, 40_000, 4)
+    assert (
+        paper.temperature_K,
+        paper.timestep_fs,
+        paper.n_equilibration_steps,
+        paper.n_production_steps,
+        paper.frame_interval_steps,
+    ) == (800, 1.5, 10_000, 40_000, 4)
     assert paper.n_frames == 10_001
     assert md_settings("paper", temperature_K=600).temperature_K == 600
     with pytest.raises(ValueError, match="unknown MD preset 'long'"):
@@ -39,10 +51,20 @@ def test_einstein_crystal_does_not_diffuse_and_has_its_thermal_msd(tmp_path):
     k, temperature = 2.0, 800.0
     # friction 1/ps: weak enough that the VDOS peak stays at the Einstein frequency (see below)
     settings = MDSettings(
-        temperature_K=temperature, n_equilibration_steps=2000, n_production_steps=20_000, friction_per_fs=0.001,
-        checkpoint_interval_steps=5000, seed=3,
+        temperature_K=temperature,
+        n_equilibration_steps=2000,
+        n_production_steps=20_000,
+        friction_per_fs=0.001,
+        checkpoint_interval_steps=5000,
+        seed=3,
     )
-    path = run_langevin_md(atoms, EinsteinCalculator(atoms.positions, k), settings, tmp_path / "einstein.h5", progress=False)
+    path = run_langevin_md(
+        atoms,
+        EinsteinCalculator(atoms.positions, k),
+        settings,
+        tmp_path / "einstein.h5",
+        progress=False,
+    )
     trajectory = read_trajectory(path)
     assert trajectory.n_frames == settings.n_frames and trajectory.frame_interval_fs == 6.0
     analysis, curves = analyze_trajectory(trajectory, "Na", use_kinisi=False)
@@ -69,17 +91,27 @@ run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, {path!r}, 
 
 
 def test_a_killed_run_resumes_and_equals_an_uninterrupted_one_frame_for_frame(tmp_path):
-    settings = MDSettings(n_equilibration_steps=100, n_production_steps=30_000, checkpoint_interval_steps=500, seed=11)
+    settings = MDSettings(
+        n_equilibration_steps=100, n_production_steps=30_000, checkpoint_interval_steps=500, seed=11
+    )
     killed = tmp_path / "killed.h5"
     checkpoint = tmp_path / "killed.checkpoint.npz"
-    script = RESUMABLE_RUN.format(tests=str(TESTS), settings=settings.model_dump_json(), path=str(killed))
+    script = RESUMABLE_RUN.format(
+        tests=str(TESTS), settings=settings.model_dump_json(), path=str(killed)
+    )
     stopped_at = kill_once_checkpointed(script, checkpoint, 2000)
     assert checkpoint.is_file() and not killed.exists()
     assert 2000 <= stopped_at < settings.n_steps
 
     atoms = na_cl_lattice(2)
     run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, killed, progress=False)
-    straight = run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, tmp_path / "straight.h5", progress=False)
+    straight = run_langevin_md(
+        atoms,
+        EinsteinCalculator(atoms.positions),
+        settings,
+        tmp_path / "straight.h5",
+        progress=False,
+    )
     assert_same_frames(killed, straight, settings.n_frames)
     assert not checkpoint.exists() and not (tmp_path / "killed.frames").exists()
     # a rerun of the finished job is a no-op (no calculator needed, no folder left behind)
@@ -100,20 +132,39 @@ def test_trajectory_formats_read_back_the_same_motion(tmp_path):
     write(tmp_path / "run.traj", frames)
     write(tmp_path / "run.extxyz", frames)
     write(tmp_path / "XDATCAR", frames, format="vasp-xdatcar")
-    structures = [Structure(Lattice(walk.cell), walk.species, p, coords_are_cartesian=True) for p in walk.positions]
+    structures = [
+        Structure(Lattice(walk.cell), walk.species, p, coords_are_cartesian=True)
+        for p in walk.positions
+    ]
     dumpfn(Trajectory.from_structures(structures, time_step=10.0), tmp_path / "run_traj.json")
     write_h5_trajectory(
-        tmp_path / "run.h5", walk.species, walk.cell, {"timestep_fs": 2.5, "frame_interval_steps": 4, "temperature_K": 800.0},
-        np.arange(120) * 4, walk.positions, None,
-    )  # fmt: skip
+        tmp_path / "run.h5",
+        walk.species,
+        walk.cell,
+        {"timestep_fs": 2.5, "frame_interval_steps": 4, "temperature_K": 800.0},
+        np.arange(120) * 4,
+        walk.positions,
+        None,
+    )
     expected, _ = element_diffusion(walk, "Na")
-    for name, kwargs in [("run.traj", {"timestep_fs": 10}), ("run.extxyz", {"timestep_fs": 5, "stride": 2}),
-                         ("XDATCAR", {"timestep_fs": 10}), ("run_traj.json", {}), ("run.h5", {})]:  # fmt: skip
+    for name, kwargs in [
+        ("run.traj", {"timestep_fs": 10}),
+        ("run.extxyz", {"timestep_fs": 5, "stride": 2}),
+        ("XDATCAR", {"timestep_fs": 10}),
+        ("run_traj.json", {}),
+        ("run.h5", {}),
+    ]:
         trajectory = read_trajectory(tmp_path / name, **kwargs)
         assert trajectory.frame_interval_fs == 10.0, name
-        shift = trajectory.positions[0] - walk.positions[0]  # wrapping moves the start by whole cells
-        np.testing.assert_allclose(trajectory.positions - shift, walk.positions, atol=1e-4, err_msg=name)
-        assert element_diffusion(trajectory, "Na")[0].D_avg_A2_per_ps == pytest.approx(expected.D_avg_A2_per_ps, rel=1e-4), name
+        shift = (
+            trajectory.positions[0] - walk.positions[0]
+        )  # wrapping moves the start by whole cells
+        np.testing.assert_allclose(
+            trajectory.positions - shift, walk.positions, atol=1e-4, err_msg=name
+        )
+        assert element_diffusion(trajectory, "Na")[0].D_avg_A2_per_ps == pytest.approx(
+            expected.D_avg_A2_per_ps, rel=1e-4
+        ), name
     with pytest.raises(ValueError, match="does not record the MD time step"):
         read_trajectory(tmp_path / "XDATCAR")
     with pytest.raises(ValueError, match="unknown trajectory format"):
@@ -134,7 +185,13 @@ class FolderPulledAway(EinsteinCalculator):
 
     def __init__(self, sites, folder: Path, after: int, how: str, monkeypatch):
         super().__init__(sites)
-        self.folder, self.after, self.how, self.calls, self.monkeypatch = folder, after, how, 0, monkeypatch
+        self.folder, self.after, self.how, self.calls, self.monkeypatch = (
+            folder,
+            after,
+            how,
+            0,
+            monkeypatch,
+        )
 
     def calculate(self, atoms=None, properties=("forces",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -143,6 +200,7 @@ class FolderPulledAway(EinsteinCalculator):
             if self.how == "vanish":
                 self.folder.rename(self.folder.with_name("away"))
             else:
+
                 def refused(*args, **kwargs):
                     raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
@@ -150,21 +208,40 @@ class FolderPulledAway(EinsteinCalculator):
 
 
 @pytest.mark.parametrize("how", ["vanish", "read-only"])
-def test_a_trajectory_folder_lost_mid_run_is_named_and_the_run_resumes_when_it_is_back(tmp_path, how, monkeypatch):
-    settings = MDSettings(n_equilibration_steps=20, n_production_steps=180, frame_interval_steps=4, checkpoint_interval_steps=40, seed=3)
+def test_a_trajectory_folder_lost_mid_run_is_named_and_the_run_resumes_when_it_is_back(
+    tmp_path, how, monkeypatch
+):
+    settings = MDSettings(
+        n_equilibration_steps=20,
+        n_production_steps=180,
+        frame_interval_steps=4,
+        checkpoint_interval_steps=40,
+        seed=3,
+    )
     folder = tmp_path / "trajectories"
     folder.mkdir()
     atoms = na_cl_lattice(2)
     pulled = FolderPulledAway(atoms.positions, folder, after=100, how=how, monkeypatch=monkeypatch)
     state = "is gone" if how == "vanish" else "cannot be written"
-    with pytest.raises(TrajectoryFolderError, match=rf"MD trajectory folder .*trajectories {state} at step 120 .*resumes from its last checkpoint"):
+    with pytest.raises(
+        TrajectoryFolderError,
+        match=rf"MD trajectory folder .*trajectories {state} at step 120 .*resumes from its last checkpoint",
+    ):
         run_langevin_md(atoms, pulled, settings, folder / "run.h5", progress=False)
     if how == "vanish":
         (tmp_path / "away").rename(folder)  # the mount is back
     else:
         monkeypatch.undo()  # writable again
-    resumed = run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, folder / "run.h5", progress=False)
-    straight = run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, tmp_path / "straight.h5", progress=False)
+    resumed = run_langevin_md(
+        atoms, EinsteinCalculator(atoms.positions), settings, folder / "run.h5", progress=False
+    )
+    straight = run_langevin_md(
+        atoms,
+        EinsteinCalculator(atoms.positions),
+        settings,
+        tmp_path / "straight.h5",
+        progress=False,
+    )
     assert_same_frames(resumed, straight, settings.n_frames)
     with h5py.File(resumed) as handle:
         assert handle.attrs["resumed_from_step"] == 80  # the last checkpoint before the folder went

@@ -38,11 +38,15 @@ def frame_pressures_GPa(path: Path) -> np.ndarray:
     """Instantaneous pressure of every frame (virial and kinetic), recomputed with EMT: independent of the engine."""
     trajectory = read_trajectory(path)
     pressures = []
-    for positions, velocities, cell in zip(trajectory.positions, trajectory.velocities, trajectory.cell, strict=True):
+    for positions, velocities, cell in zip(
+        trajectory.positions, trajectory.velocities, trajectory.cell, strict=True
+    ):
         atoms = Atoms(trajectory.species, positions=positions, cell=cell, pbc=True)
         atoms.set_velocities(velocities / units.fs)
         atoms.calc = EMT()
-        pressures.append(-np.trace(atoms.get_stress(voigt=False, include_ideal_gas=True)) / 3 / EV_PER_A3_PER_GPA)
+        pressures.append(
+            -np.trace(atoms.get_stress(voigt=False, include_ideal_gas=True)) / 3 / EV_PER_A3_PER_GPA
+        )
     return np.array(pressures)
 
 
@@ -56,9 +60,18 @@ def test_npt_volume_is_the_eos_minimum_and_pressure_the_target(tmp_path):
     """At 50 K and 0 GPa the mean volume is the EOS minimum plus the classical thermal expansion
     dV/V = gamma * 3 k_B T / (B V0) (Grueneisen gamma of Cu = 2.0: +0.27 % at 50 K), within 0.15 %."""
     v0, bulk_modulus_GPa = emt_copper_eos()
-    atoms = bulk("Cu", cubic=True, a=3.66).repeat((2, 2, 2))  # starts 1.7 % too large: the barostat must shrink it
-    settings = NPTSettings(temperature_K=50, thermostat_time_fs=50, barostat_time_fs=300, n_equilibration_steps=400,
-                           n_production_steps=1600, frame_interval_steps=10, seed=2)  # fmt: skip
+    atoms = bulk("Cu", cubic=True, a=3.66).repeat(
+        (2, 2, 2)
+    )  # starts 1.7 % too large: the barostat must shrink it
+    settings = NPTSettings(
+        temperature_K=50,
+        thermostat_time_fs=50,
+        barostat_time_fs=300,
+        n_equilibration_steps=400,
+        n_production_steps=1600,
+        frame_interval_steps=10,
+        seed=2,
+    )
     path = run_npt_md(atoms, EMT(), settings, tmp_path / "cu.h5", progress=False)
     trajectory = read_trajectory(path)
     assert trajectory.cell.shape == (settings.n_production_steps // 10 + 1, 3, 3)
@@ -67,7 +80,10 @@ def test_npt_volume_is_the_eos_minimum_and_pressure_the_target(tmp_path):
     assert volumes.mean() / v0 - 1 == pytest.approx(expansion, abs=1.5e-3)
     pressures = frame_pressures_GPa(path)
     error = block_error(pressures)
-    assert abs(pressures.mean() - settings.pressure_GPa) < 3 * error + 0.02, (pressures.mean(), error)
+    assert abs(pressures.mean() - settings.pressure_GPa) < 3 * error + 0.02, (
+        pressures.mean(),
+        error,
+    )
     assert pressures.std() > 0.05  # the cell fluctuates: a frozen cell would not test the barostat
 
 
@@ -75,9 +91,17 @@ def test_an_anisotropic_strain_relaxes_to_the_cubic_cell(tmp_path):
     """Cu stretched 4 % along c (an anisotropic stress) becomes cubic again under the flexible-cell barostat."""
     atoms = bulk("Cu", cubic=True, a=3.59).repeat((2, 2, 2))
     atoms.set_cell(atoms.cell.array @ np.diag([1.0, 1.0, 1.04]), scale_atoms=True)
-    settings = NPTSettings(temperature_K=30, thermostat_time_fs=50, barostat_time_fs=200, n_equilibration_steps=600,
-                           n_production_steps=400, frame_interval_steps=10)  # fmt: skip
-    trajectory = read_trajectory(run_npt_md(atoms, EMT(), settings, tmp_path / "strained.h5", progress=False))
+    settings = NPTSettings(
+        temperature_K=30,
+        thermostat_time_fs=50,
+        barostat_time_fs=200,
+        n_equilibration_steps=600,
+        n_production_steps=400,
+        frame_interval_steps=10,
+    )
+    trajectory = read_trajectory(
+        run_npt_md(atoms, EMT(), settings, tmp_path / "strained.h5", progress=False)
+    )
     lengths = np.linalg.norm(trajectory.cell, axis=2).mean(axis=0)
     assert lengths[2] / lengths[:2].mean() == pytest.approx(1.0, abs=4e-3)
     start = np.linalg.norm(atoms.cell.array, axis=1)
@@ -98,10 +122,24 @@ run_npt_md(atoms, EMT(), NPTSettings.model_validate_json({settings!r}), {path!r}
 def test_a_killed_npt_run_resumes_and_equals_an_uninterrupted_one(tmp_path):
     import h5py
 
-    settings = NPTSettings(temperature_K=300, thermostat_time_fs=50, barostat_time_fs=200, n_equilibration_steps=100,
-                           n_production_steps=1100, frame_interval_steps=5, checkpoint_interval_steps=100, seed=4)  # fmt: skip
+    settings = NPTSettings(
+        temperature_K=300,
+        thermostat_time_fs=50,
+        barostat_time_fs=200,
+        n_equilibration_steps=100,
+        n_production_steps=1100,
+        frame_interval_steps=5,
+        checkpoint_interval_steps=100,
+        seed=4,
+    )
     killed, checkpoint = tmp_path / "killed.h5", tmp_path / "killed.checkpoint.npz"
-    stopped_at = kill_once_checkpointed(RESUMABLE_NPT.format(tests=str(TESTS), settings=settings.model_dump_json(), path=str(killed)), checkpoint, 200)
+    stopped_at = kill_once_checkpointed(
+        RESUMABLE_NPT.format(
+            tests=str(TESTS), settings=settings.model_dump_json(), path=str(killed)
+        ),
+        checkpoint,
+        200,
+    )
     assert 200 <= stopped_at < settings.n_steps and not killed.exists()
     atoms = bulk("Cu", cubic=True, a=3.6).repeat((2, 2, 2))
     run_npt_md(atoms, EMT(), settings, killed, progress=False)
@@ -120,8 +158,17 @@ def test_a_run_continued_from_given_velocities_is_a_different_run(tmp_path):
     atoms = bulk("Cu", cubic=True, a=3.6).repeat((2, 2, 2))
     velocities = np.random.default_rng(0).normal(0, 0.003, size=(len(atoms), 3))
     velocities -= velocities.mean(axis=0)
-    settings = NPTSettings(temperature_K=100, n_equilibration_steps=0, n_production_steps=20, frame_interval_steps=10)
-    path = run_npt_md(atoms, EMT(), settings, tmp_path / "continued.h5", velocities_A_per_fs=velocities, progress=False)
+    settings = NPTSettings(
+        temperature_K=100, n_equilibration_steps=0, n_production_steps=20, frame_interval_steps=10
+    )
+    path = run_npt_md(
+        atoms,
+        EMT(),
+        settings,
+        tmp_path / "continued.h5",
+        velocities_A_per_fs=velocities,
+        progress=False,
+    )
     np.testing.assert_allclose(read_trajectory(path).velocities[0], velocities, atol=1e-6)
     with pytest.raises(ValueError, match="different NPT run"):
         checkpoint = tmp_path / "other.checkpoint.npz"
@@ -131,15 +178,31 @@ def test_a_run_continued_from_given_velocities_is_a_different_run(tmp_path):
 
 def test_nve_production_conserves_energy_after_a_langevin_equilibration(tmp_path):
     atoms = na_cl_lattice(2)
-    settings = MDSettings(temperature_K=300, timestep_fs=1.0, n_equilibration_steps=200, n_production_steps=2000,
-                          frame_interval_steps=10, production_ensemble="nve")  # fmt: skip
+    settings = MDSettings(
+        temperature_K=300,
+        timestep_fs=1.0,
+        n_equilibration_steps=200,
+        n_production_steps=2000,
+        frame_interval_steps=10,
+        production_ensemble="nve",
+    )
     calculator = EinsteinCalculator(atoms.positions)
-    trajectory = read_trajectory(run_langevin_md(atoms, calculator, settings, tmp_path / "nve.h5", progress=False))
-    kinetic_eV = 0.5 * (atoms.get_masses()[None, :] * ((trajectory.velocities / units.fs) ** 2).sum(axis=2)).sum(axis=1)
-    potential_eV = 0.5 * calculator.k * ((trajectory.positions - atoms.positions) ** 2).sum(axis=(1, 2))
+    trajectory = read_trajectory(
+        run_langevin_md(atoms, calculator, settings, tmp_path / "nve.h5", progress=False)
+    )
+    kinetic_eV = 0.5 * (
+        atoms.get_masses()[None, :] * ((trajectory.velocities / units.fs) ** 2).sum(axis=2)
+    ).sum(axis=1)
+    potential_eV = (
+        0.5 * calculator.k * ((trajectory.positions - atoms.positions) ** 2).sum(axis=(1, 2))
+    )
     total = kinetic_eV + potential_eV
-    assert np.ptp(total) < 2e-3 * total.mean()  # NVE: conserved to the integrator's error (float32 frames)
-    assert np.ptp(kinetic_eV) > 0.1 * kinetic_eV.mean()  # while energy flows between kinetic and potential
+    assert (
+        np.ptp(total) < 2e-3 * total.mean()
+    )  # NVE: conserved to the integrator's error (float32 frames)
+    assert (
+        np.ptp(kinetic_eV) > 0.1 * kinetic_eV.mean()
+    )  # while energy flows between kinetic and potential
 
 
 def test_the_default_ensemble_keeps_the_fingerprints_of_release_0_2():

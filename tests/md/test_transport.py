@@ -26,7 +26,15 @@ def test_fft_msd_equals_the_direct_all_origins_average():
     rng = np.random.default_rng(0)
     positions = np.cumsum(rng.normal(size=(60, 5, 3)), axis=0)
     direct = np.array(
-        [[((positions[lag:, :, axis] - positions[: len(positions) - lag, :, axis]) ** 2).mean() for axis in range(3)] for lag in range(60)]
+        [
+            [
+                (
+                    (positions[lag:, :, axis] - positions[: len(positions) - lag, :, axis]) ** 2
+                ).mean()
+                for axis in range(3)
+            ]
+            for lag in range(60)
+        ]
     )
     np.testing.assert_allclose(msd_xyz(positions), direct, rtol=1e-10, atol=1e-10)
 
@@ -65,9 +73,17 @@ def test_true_d_lies_in_kinisi_interval_and_the_estimates_agree():
 
     lattice = Lattice(trajectory.mean_cell)
     structures = [
-        Structure(lattice, trajectory.species, frame, coords_are_cartesian=True) for frame in trajectory.positions
+        Structure(lattice, trajectory.species, frame, coords_are_cartesian=True)
+        for frame in trajectory.positions
     ]
-    pymatgen = DiffusionAnalyzer.from_structures(structures, "Na", temperature=800, time_step=trajectory.frame_interval_fs, step_skip=1, smoothed="max")
+    pymatgen = DiffusionAnalyzer.from_structures(
+        structures,
+        "Na",
+        temperature=800,
+        time_step=trajectory.frame_interval_fs,
+        step_skip=1,
+        smoothed="max",
+    )
     pymatgen_D = pymatgen.diffusivity * 1e4  # cm^2/s -> A^2/ps
     assert ours.D_avg_A2_per_ps == pytest.approx(pymatgen_D, rel=0.1)
     # Nernst-Einstein: pymatgen's conductivity (mS/cm) from its own D
@@ -77,12 +93,16 @@ def test_true_d_lies_in_kinisi_interval_and_the_estimates_agree():
 
 def test_a_diffusing_framework_is_flagged_melted():
     trajectory = random_walk(D_TRUE)
-    trajectory.species = ["Na"] * 128 + ["S"] * 128 + ["Cl"] * 32  # half the walkers are "framework"
+    trajectory.species = (
+        ["Na"] * 128 + ["S"] * 128 + ["Cl"] * 32
+    )  # half the walkers are "framework"
     sulfur, _ = element_diffusion(trajectory, "S")
     melted, reason = is_melted([sulfur])
     assert melted and reason.startswith("S diffuses")
     wobbling = random_walk(1e-3, n_frames=2001)  # below the D threshold along y and z ...
-    wobbling.positions[-400:, :256, 0] += 1.5  # ... but shifted by 1.5 A along x at the end: a destroyed cell
+    wobbling.positions[-400:, :256, 0] += (
+        1.5  # ... but shifted by 1.5 A along x at the end: a destroyed cell
+    )
     wobbling.species = ["S"] * 256 + ["Cl"] * 32
     tail, _ = element_diffusion(wobbling, "S")
     assert is_melted([tail])[0] and "tail MSD" in is_melted([tail])[1]
@@ -120,14 +140,20 @@ def test_unwrapping_undoes_periodic_wrapping():
     trajectory = random_walk(0.5, n_walkers=8, n_frames=500, box=6.0)
     fractional = trajectory.positions @ np.linalg.inv(trajectory.cell)
     wrapped = fractional - np.floor(fractional)
-    np.testing.assert_allclose(unwrap_fractional(wrapped, trajectory.cell) - trajectory.positions, 0.0, atol=1e-9)
+    np.testing.assert_allclose(
+        unwrap_fractional(wrapped, trajectory.cell) - trajectory.positions, 0.0, atol=1e-9
+    )
 
 
 def test_bad_trajectories_are_refused_with_a_reason():
     with pytest.raises(ValueError, match="positions must be"):
-        MDTrajectory(species=["Na"], positions=np.zeros((5, 2, 3)), cell=np.eye(3), frame_interval_fs=1.0)
+        MDTrajectory(
+            species=["Na"], positions=np.zeros((5, 2, 3)), cell=np.eye(3), frame_interval_fs=1.0
+        )
     with pytest.raises(ValueError, match="at least 3 frames"):
-        MDTrajectory(species=["Na"], positions=np.zeros((2, 1, 3)), cell=np.eye(3), frame_interval_fs=1.0)
+        MDTrajectory(
+            species=["Na"], positions=np.zeros((2, 1, 3)), cell=np.eye(3), frame_interval_fs=1.0
+        )
     with pytest.raises(ValueError, match="fit window"):
         element_diffusion(random_walk(0.1, n_walkers=4, n_frames=20), "Na", window=(0.5, 0.2))
 
@@ -151,13 +177,39 @@ def test_arrhenius_over_a_temperature_series_in_the_transport_summary():
     from na_lattice_flows.md.transport import TransportAnalysis
 
     def run(temperature, d, melted=False):
-        na = ElementDiffusion(element="Na", n_atoms=8, D_avg_A2_per_ps=d, D_xyz_A2_per_ps=[d] * 3, D_max_A2_per_ps=d, tail_msd_xyz_A2=[1, 1, 1])
-        return TransportAnalysis(species="Na", temperature_K=temperature, n_frames=100, duration_ps=60, fit_window=(0.1, 0.5),
-                                 elements={"Na": na}, D_avg_A2_per_ps=d, D_max_A2_per_ps=d, D_xyz_A2_per_ps=[d] * 3, melted=melted)  # fmt: skip
+        na = ElementDiffusion(
+            element="Na",
+            n_atoms=8,
+            D_avg_A2_per_ps=d,
+            D_xyz_A2_per_ps=[d] * 3,
+            D_max_A2_per_ps=d,
+            tail_msd_xyz_A2=[1, 1, 1],
+        )
+        return TransportAnalysis(
+            species="Na",
+            temperature_K=temperature,
+            n_frames=100,
+            duration_ps=60,
+            fit_window=(0.1, 0.5),
+            elements={"Na": na},
+            D_avg_A2_per_ps=d,
+            D_max_A2_per_ps=d,
+            D_xyz_A2_per_ps=[d] * 3,
+            melted=melted,
+        )
 
     temperatures = [500.0, 600.0, 700.0, 800.0]
     exact = [10.0 * np.exp(-0.3 / (8.617333262e-5 * t)) for t in temperatures]
-    summary = summarize_transport.original("x", [run(t, d) for t, d in zip(temperatures, exact, strict=True)] + [run(900.0, 5.0, melted=True)], 800.0)
-    assert summary.reference_temperature_K == 800 and summary.D_avg_A2_per_ps == pytest.approx(exact[-1])
-    assert summary.arrhenius.activation_energy_eV == pytest.approx(0.3, rel=1e-9)  # the melted 900 K run left out
+    summary = summarize_transport.original(
+        "x",
+        [run(t, d) for t, d in zip(temperatures, exact, strict=True)]
+        + [run(900.0, 5.0, melted=True)],
+        800.0,
+    )
+    assert summary.reference_temperature_K == 800 and summary.D_avg_A2_per_ps == pytest.approx(
+        exact[-1]
+    )
+    assert summary.arrhenius.activation_energy_eV == pytest.approx(
+        0.3, rel=1e-9
+    )  # the melted 900 K run left out
     assert summary.arrhenius.temperatures_K == temperatures

@@ -25,7 +25,9 @@ SIGMA_A, EPSILON_EV, CUTOFF_A = 3.4, 0.0104, 7.0
 def test_each_call_of_a_step_is_consecutive_structures_within_the_atom_limit(limit):
     sizes = [30, 12, 54, 8, 8, 120, 2]
     calls = step_calls(sizes, limit)
-    assert [index for call in calls for index in call] == list(range(len(sizes)))  # each structure once, in order
+    assert [index for call in calls for index in call] == list(
+        range(len(sizes))
+    )  # each structure once, in order
     for call in calls:
         n_atoms = sum(sizes[index] for index in call)
         assert limit is None or n_atoms <= limit or len(call) == 1  # an oversized structure alone
@@ -50,12 +52,16 @@ def test_batched_forces_equal_ases_lennard_jones_structure_by_structure(max_atom
 
     sets = [
         rattled_supercells(bulk("Ar", "fcc", a=5.26, cubic=True).repeat(2), 3, 0),  # 32 atoms
-        rattled_supercells(bulk("Ar", "bcc", a=4.2).repeat(3), 2, 1),  # 27 atoms, fewer supercells than the others
+        rattled_supercells(
+            bulk("Ar", "bcc", a=4.2).repeat(3), 2, 1
+        ),  # 27 atoms, fewer supercells than the others
         rattled_supercells(bulk("Ar", "sc", a=3.7).repeat((4, 4, 3)), 3, 2),  # 48 atoms
     ]
     model = LennardJonesModel(sigma=SIGMA_A, epsilon=EPSILON_EV, cutoff=CUTOFF_A)
     forces = batched_forces(sets, model, max_atoms_per_call=max_atoms_per_call)
-    calculator = LennardJones(sigma=SIGMA_A, epsilon=EPSILON_EV, rc=CUTOFF_A)  # truncated, as torch-sim's: same forces
+    calculator = LennardJones(
+        sigma=SIGMA_A, epsilon=EPSILON_EV, rc=CUTOFF_A
+    )  # truncated, as torch-sim's: same forces
     for cells, found in zip(sets, forces, strict=True):
         expected = []
         for cell in cells:
@@ -67,27 +73,52 @@ def test_batched_forces_equal_ases_lennard_jones_structure_by_structure(max_atom
 
 
 def test_the_batched_job_gives_the_per_structure_force_constants_and_names_what_fails():
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    na2s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.54), ["S", "Na"], [[0, 0, 0], [0.25, 0.25, 0.25]])
-    mixed = Structure(Lattice.cubic(5.64), [{"Na": 0.5, "K": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])  # disordered
-    settings = {"model": "7net-0", "n_supercells": 2, "amplitude_A": 0.03, "seed": 3, "fc_method": "symfc",
-                "temperature_K": 800.0, "low_freq_cutoff_thz": 0.5, "min_supercell_atoms": 60}  # fmt: skip
-    structures, ids = [nacl.get_primitive_structure(), mixed, na2s.get_primitive_structure()], ["NaCl", "mixed", "Na2S"]
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    na2s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(6.54), ["S", "Na"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+    )
+    mixed = Structure(
+        Lattice.cubic(5.64), [{"Na": 0.5, "K": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )  # disordered
+    settings = {
+        "model": "7net-0",
+        "n_supercells": 2,
+        "amplitude_A": 0.03,
+        "seed": 3,
+        "fc_method": "symfc",
+        "temperature_K": 800.0,
+        "low_freq_cutoff_thz": 0.5,
+        "min_supercell_atoms": 60,
+    }
+    structures, ids = (
+        [nacl.get_primitive_structure(), mixed, na2s.get_primitive_structure()],
+        ["NaCl", "mixed", "Na2S"],
+    )
     batch = mlp_phonons_batch.original(structures, ids, **settings, max_atoms_per_call=None)
-    assert batch.documents[1] is None and batch.errors[1].startswith("mixed: ")  # named; the others go on
+    assert batch.documents[1] is None and batch.errors[1].startswith(
+        "mixed: "
+    )  # named; the others go on
     for index in (0, 2):
         single = mlp_phonons.original(structures[index], ids[index], **settings)
         batched = batch.documents[index]
         assert batch.errors[index] is None and batched.supercell_matrix == single.supercell_matrix
         expected = np.asarray(single.force_constants)
         difference = np.abs(np.asarray(batched.force_constants) - expected).max()
-        assert difference < 1e-4 * np.abs(expected).max(), difference  # float32 model: the same to its precision
-        assert batched.descriptors.msd_na_avg_A2 == pytest.approx(single.descriptors.msd_na_avg_A2, rel=1e-4)
+        assert difference < 1e-4 * np.abs(expected).max(), (
+            difference
+        )  # float32 model: the same to its precision
+        assert batched.descriptors.msd_na_avg_A2 == pytest.approx(
+            single.descriptors.msd_na_avg_A2, rel=1e-4
+        )
         assert batched.stability.dynamically_stable == single.stability.dynamically_stable
 
 
 def test_the_batched_maker_needs_a_torch_sim_model_and_runs_on_gpu_workers():
-    with pytest.raises(ValueError, match="model 'chgnet' \\(chgnet\\): batched phonons need a torch-sim model"):
+    with pytest.raises(
+        ValueError, match="model 'chgnet' \\(chgnet\\): batched phonons need a torch-sim model"
+    ):
         BatchedPhononMaker(phonons=MLPPhononMaker(model="chgnet"))
     with pytest.raises(ValueError, match="second order only"):
         BatchedPhononMaker(phonons=MLPPhononMaker(model="7net-0", third_order_method="symfc"))

@@ -19,11 +19,19 @@ def member(model: str, stable: bool, lowest: float) -> CommitteeMember:
 def test_disagreeing_verdicts_or_far_apart_frequencies_are_disputed():
     agree = committee_verdict([member("a", True, 0.0), member("b", True, -0.1)], margin_thz=0.5)
     assert not agree.disputed and agree.dispute is None
-    verdicts = committee_verdict([member("a", True, 0.0), member("b", False, -0.3), member("c", True, 0.0)], margin_thz=0.5)
-    assert verdicts.disputed and verdicts.dispute == "stable by a, c; unstable by b"  # within the margin, but the verdicts differ
+    verdicts = committee_verdict(
+        [member("a", True, 0.0), member("b", False, -0.3), member("c", True, 0.0)], margin_thz=0.5
+    )
+    assert (
+        verdicts.disputed and verdicts.dispute == "stable by a, c; unstable by b"
+    )  # within the margin, but the verdicts differ
     spread = committee_verdict([member("a", False, -1.4), member("b", False, -0.2)], margin_thz=0.5)
-    assert spread.disputed and "1.20 THz apart" in spread.dispute  # both unstable, but how unstable is disputed
-    assert not committee_verdict([member("a", False, -1.4), member("b", False, -0.2)], margin_thz=1.5).disputed
+    assert (
+        spread.disputed and "1.20 THz apart" in spread.dispute
+    )  # both unstable, but how unstable is disputed
+    assert not committee_verdict(
+        [member("a", False, -1.4), member("b", False, -0.2)], margin_thz=1.5
+    ).disputed
     with pytest.raises(ValueError, match="two or more"):
         committee_verdict([member("a", True, 0.0)])
 
@@ -47,7 +55,9 @@ class Reversed(Calculator):
 
 @pytest.fixture(scope="module")
 def rock_salt():
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.70), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.70), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 def test_two_calculators_that_disagree_are_a_dispute(rock_salt):
@@ -55,8 +65,12 @@ def test_two_calculators_that_disagree_are_a_dispute(rock_salt):
 
     chgnet = get_calculator("chgnet")
     matrix = [[2, 0, 0], [0, 2, 0], [0, 0, 2]]  # 64 atoms
-    stable = member_verdict(rock_salt, matrix, "chgnet", chgnet, n_supercells=3, amplitude_A=0.03, seed=0)
-    unstable = member_verdict(rock_salt, matrix, "reversed", Reversed(chgnet), n_supercells=3, amplitude_A=0.03, seed=0)
+    stable = member_verdict(
+        rock_salt, matrix, "chgnet", chgnet, n_supercells=3, amplitude_A=0.03, seed=0
+    )
+    unstable = member_verdict(
+        rock_salt, matrix, "reversed", Reversed(chgnet), n_supercells=3, amplitude_A=0.03, seed=0
+    )
     assert stable.dynamically_stable and stable.min_frequency_thz > -0.05
     assert not unstable.dynamically_stable and unstable.min_frequency_thz < -1.0
     # reversed forces give exactly the negated force constants: the same |frequencies|, each made imaginary
@@ -79,27 +93,47 @@ def test_the_screening_flow_records_the_dispute(rock_salt, monkeypatch):
     def committee_calculator(name):
         if name == "7net-l3i5":
             raise RuntimeError("weights missing here")
-        return Reversed(get_calculator("chgnet"))  # "7net-0" stands for a model that calls rock salt unstable
+        return Reversed(
+            get_calculator("chgnet")
+        )  # "7net-0" stands for a model that calls rock salt unstable
 
-    monkeypatch.setattr(jobs, "get_calculator", lambda name: get_calculator(name) if name == "chgnet" else committee_calculator(name))
+    monkeypatch.setattr(
+        jobs,
+        "get_calculator",
+        lambda name: get_calculator(name) if name == "chgnet" else committee_calculator(name),
+    )
     maker = ScreeningFlowMaker(
-        relax_maker=MLPRelaxMaker(model="chgnet"), phonon_maker=MLPPhononMaker(model="chgnet", n_supercells=3, min_supercell_atoms=60),
-        md_maker=None, min_supercell_atoms=60,
-        committee_maker=CommitteeMaker(models=("7net-0", "7net-l3i5"), n_supercells=3, min_supercell_atoms=60),
-    )  # fmt: skip
+        relax_maker=MLPRelaxMaker(model="chgnet"),
+        phonon_maker=MLPPhononMaker(model="chgnet", n_supercells=3, min_supercell_atoms=60),
+        md_maker=None,
+        min_supercell_atoms=60,
+        committee_maker=CommitteeMaker(
+            models=("7net-0", "7net-l3i5"), n_supercells=3, min_supercell_atoms=60
+        ),
+    )
     candidate = Candidate(candidate_id="NaCl", structure=rock_salt, source="test")
     flow = maker.make(candidate)
     assert maker.provenance().committee_models == "7net-0, 7net-l3i5"
     responses = run_locally(flow, ensure_success=True, log=False)
     summary = responses[flow.output.uuid][1].output
     committee = summary.committee
-    assert [m.model for m in committee.members] == ["chgnet", "7net-0"]  # the failed model is left out ...
+    assert [m.model for m in committee.members] == [
+        "chgnet",
+        "7net-0",
+    ]  # the failed model is left out ...
     committee_job = next(j for j in flow.jobs if j.name.startswith("committee phonons"))
-    assert "weights missing here" in responses[committee_job.uuid][1].output["errors"]["7net-l3i5"]  # ... and named
+    assert (
+        "weights missing here" in responses[committee_job.uuid][1].output["errors"]["7net-l3i5"]
+    )  # ... and named
     assert summary.phonons.dynamically_stable and committee.disputed
     columns = committee_columns(committee.model_dump())
-    assert columns["disputed"] is True and columns["dispute"] == "stable by chgnet; unstable by 7net-0"
-    assert columns["committee_verdicts"].startswith("chgnet: stable") and "7net-0: unstable" in columns["committee_verdicts"]
+    assert (
+        columns["disputed"] is True and columns["dispute"] == "stable by chgnet; unstable by 7net-0"
+    )
+    assert (
+        columns["committee_verdicts"].startswith("chgnet: stable")
+        and "7net-0: unstable" in columns["committee_verdicts"]
+    )
 
 
 def test_without_a_committee_the_settings_fingerprint_is_the_previous_releases():
@@ -114,5 +148,9 @@ def test_without_a_committee_the_settings_fingerprint_is_the_previous_releases()
     assert "committee_maker" in described  # jobflow serialises it ...
     described.pop("committee_maker")
     legacy = type("Legacy", (), {"as_dict": lambda self: described})()
-    assert settings_fingerprint(plain) == settings_fingerprint(legacy)  # ... the fingerprint leaves it out
-    assert settings_fingerprint(ScreeningFlowMaker(committee_maker=CommitteeMaker(models=("7net-0",)))) != settings_fingerprint(plain)
+    assert settings_fingerprint(plain) == settings_fingerprint(
+        legacy
+    )  # ... the fingerprint leaves it out
+    assert settings_fingerprint(
+        ScreeningFlowMaker(committee_maker=CommitteeMaker(models=("7net-0",)))
+    ) != settings_fingerprint(plain)

@@ -37,14 +37,25 @@ A = 5.30  # fcc argon's lattice parameter at ~60 K
 def harmonic():
     """Harmonic force constants of a 2x2x2 conventional supercell (32 atoms) from 0.01 A displacements."""
     cell = AseAtomsAdaptor.get_structure(bulk("Ar", "fcc", a=A, cubic=True))
-    reference = random_displacement_reference(cell, [[2, 0, 0], [0, 2, 0], [0, 0, 2]], lambda cells: predict_forces(cells, LJ),
-                                              name="Ar", n_supercells=4, amplitude_A=0.01)  # fmt: skip
+    reference = random_displacement_reference(
+        cell,
+        [[2, 0, 0], [0, 2, 0], [0, 0, 2]],
+        lambda cells: predict_forces(cells, LJ),
+        name="Ar",
+        n_supercells=4,
+        amplitude_A=0.01,
+    )
     return fit_force_constants(reference)
 
 
 def lj_forces(ph: Phonopy):
     supercell = ph.supercell
-    ideal = Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
+    ideal = Atoms(
+        numbers=supercell.numbers,
+        cell=supercell.cell,
+        scaled_positions=supercell.scaled_positions,
+        pbc=True,
+    )
 
     def forces_of(displacements):
         forces = []
@@ -59,7 +70,9 @@ def lj_forces(ph: Phonopy):
 
 
 def highest(ph: Phonopy, full_fc) -> float:
-    fresh = Phonopy(ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix)
+    fresh = Phonopy(
+        ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix
+    )
     return float(commensurate_frequencies(fresh, np.asarray(full_fc)).max())
 
 
@@ -67,23 +80,46 @@ def full_of(ph: Phonopy) -> np.ndarray:
     return compact_fc_to_full_fc(ph.primitive, ph.force_constants)
 
 
-def test_effective_phonons_are_harmonic_at_low_temperature_and_stiffen_as_hiphive_finds_near_melting(harmonic):
+def test_effective_phonons_are_harmonic_at_low_temperature_and_stiffen_as_hiphive_finds_near_melting(
+    harmonic,
+):
     from hiphive import ClusterSpace
     from hiphive.force_constant_model import ForceConstantModel
     from hiphive.self_consistent_phonons import self_consistent_harmonic_model
 
     harmonic_top = highest(harmonic, full_of(harmonic))
-    cold, cold_ph = effective_phonons(harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=5.0, n_structures=10))
-    assert cold.converged and highest(harmonic, full_of(cold_ph)) == pytest.approx(harmonic_top, rel=0.02)
-    warm, effective = effective_phonons(harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=60.0, n_structures=10))
-    assert warm.converged and warm.free_energy_change_meV < 1.0 and len(warm.iterations) >= 10  # two windows of 5
+    cold, cold_ph = effective_phonons(
+        harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=5.0, n_structures=10)
+    )
+    assert cold.converged and highest(harmonic, full_of(cold_ph)) == pytest.approx(
+        harmonic_top, rel=0.02
+    )
+    warm, effective = effective_phonons(
+        harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=60.0, n_structures=10)
+    )
+    assert (
+        warm.converged and warm.free_energy_change_meV < 1.0 and len(warm.iterations) >= 10
+    )  # two windows of 5
     ours = highest(harmonic, full_of(effective)) / harmonic_top
     assert 1.08 < ours < 1.20  # measured 1.13: the repulsive wall stiffens argon at fixed volume
-    assert effective.force_constants.shape == harmonic.force_constants.shape  # compact, as the harmonic step's
-    fresh = Phonopy(harmonic.unitcell, supercell_matrix=harmonic.supercell_matrix, primitive_matrix=harmonic.primitive_matrix)
-    harmonic_free_energy = classical_free_energy_meV(commensurate_frequencies(fresh, full_of(harmonic)), 60.0, 32)
-    stiffening = np.exp((warm.iterations[-1].free_energy_meV_per_atom - harmonic_free_energy) / (3 * 8.617333e-2 * 60.0))
-    assert 1.04 < stiffening < 1.20  # the geometric-mean frequency, from F = 3 k_B T <ln(h nu / k_B T)> per atom
+    assert (
+        effective.force_constants.shape == harmonic.force_constants.shape
+    )  # compact, as the harmonic step's
+    fresh = Phonopy(
+        harmonic.unitcell,
+        supercell_matrix=harmonic.supercell_matrix,
+        primitive_matrix=harmonic.primitive_matrix,
+    )
+    harmonic_free_energy = classical_free_energy_meV(
+        commensurate_frequencies(fresh, full_of(harmonic)), 60.0, 32
+    )
+    stiffening = np.exp(
+        (warm.iterations[-1].free_energy_meV_per_atom - harmonic_free_energy)
+        / (3 * 8.617333e-2 * 60.0)
+    )
+    assert (
+        1.04 < stiffening < 1.20
+    )  # the geometric-mean frequency, from F = 3 k_B T <ln(h nu / k_B T)> per atom
     # the fit-vs-input change falls from the first iteration (harmonic -> thermal) to the noise floor
     assert warm.iterations[0].rms_change_thz > 2 * warm.iterations[-1].rms_change_thz
 
@@ -103,8 +139,17 @@ def test_effective_phonons_are_harmonic_at_low_temperature_and_stiffen_as_hiphiv
 
 
 def test_a_loop_that_cannot_converge_says_so_and_bad_temperatures_are_refused(harmonic):
-    settings = EffectivePhononSettings(temperature_K=60.0, n_structures=4, window=2, max_iterations=6, free_energy_tolerance_meV=1e-6)
-    with pytest.raises(EffectivePhononsNotConverged, match=r"at 60 K: not converged in 6 iterations \(window means still moving: free energy by .* tolerance 1e-06"):
+    settings = EffectivePhononSettings(
+        temperature_K=60.0,
+        n_structures=4,
+        window=2,
+        max_iterations=6,
+        free_energy_tolerance_meV=1e-6,
+    )
+    with pytest.raises(
+        EffectivePhononsNotConverged,
+        match=r"at 60 K: not converged in 6 iterations \(window means still moving: free energy by .* tolerance 1e-06",
+    ):
         effective_phonons(harmonic, lj_forces(harmonic), settings)
     for temperature in (0.0, -300.0, float("nan"), float("inf")):
         with pytest.raises(ValidationError, match="temperature_K"):
@@ -114,13 +159,19 @@ def test_a_loop_that_cannot_converge_says_so_and_bad_temperatures_are_refused(ha
 def test_the_classical_free_energy_of_the_convergence_test_is_that_of_harmonic_oscillators():
     """3N modes at one frequency nu: F per atom = 3 k_B T ln(h nu / k_B T); the Gamma translations (0 THz) left out."""
     kT_eV = 8.617333e-5 * 800.0
-    frequencies = np.array([[0.0, 0.0, 0.0, 5.0, 5.0, 5.0], [5.0] * 6])  # 2 q-points, 2 atoms per cell: 4 atoms
+    frequencies = np.array(
+        [[0.0, 0.0, 0.0, 5.0, 5.0, 5.0], [5.0] * 6]
+    )  # 2 q-points, 2 atoms per cell: 4 atoms
     expected = 1000 * kT_eV * 9 * np.log(5.0 * 4.135667e-3 / kT_eV) / 4
     assert classical_free_energy_meV(frequencies, 800.0, 4) == pytest.approx(expected, rel=1e-5)
-    assert classical_free_energy_meV(-frequencies, 800.0, 4) == pytest.approx(expected, rel=1e-5)  # |nu| of imaginary modes
+    assert classical_free_energy_meV(-frequencies, 800.0, 4) == pytest.approx(
+        expected, rel=1e-5
+    )  # |nu| of imaginary modes
 
 
-def test_md_snapshots_give_the_effective_frequencies_of_the_self_consistent_loop_and_refuse_hopping_atoms(harmonic, tmp_path):
+def test_md_snapshots_give_the_effective_frequencies_of_the_self_consistent_loop_and_refuse_hopping_atoms(
+    harmonic, tmp_path
+):
     """TDEP-style force constants from a 40 K NVT run of LJ argon (the screen's Langevin engine, forces kept)
     stiffen as the self-consistent loop's at 40 K do (both sample the anharmonic wall; classical statistics in
     both; measured +6.5 % and +9.7 %); a limit below the thermal amplitude is a named refusal, as a hop would be."""
@@ -130,20 +181,47 @@ def test_md_snapshots_give_the_effective_frequencies_of_the_self_consistent_loop
     from na_lattice_flows.phonons.snapshots import AtomsLeftTheirSites, snapshot_force_constants
 
     harmonic_top = highest(harmonic, full_of(harmonic))
-    _, scha = effective_phonons(harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=40.0, n_structures=10))
+    _, scha = effective_phonons(
+        harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=40.0, n_structures=10)
+    )
     supercell = harmonic.supercell
-    ideal = Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
-    settings = MDSettings(temperature_K=40.0, timestep_fs=5.0, n_equilibration_steps=400, n_production_steps=4000, frame_interval_steps=20,
-                          checkpoint_interval_steps=1000, store_velocities=False)  # fmt: skip
-    path = run_langevin_md(ideal, LJ, settings, tmp_path / "md.h5", progress=False, record_labels=True)
+    ideal = Atoms(
+        numbers=supercell.numbers,
+        cell=supercell.cell,
+        scaled_positions=supercell.scaled_positions,
+        pbc=True,
+    )
+    settings = MDSettings(
+        temperature_K=40.0,
+        timestep_fs=5.0,
+        n_equilibration_steps=400,
+        n_production_steps=4000,
+        frame_interval_steps=20,
+        checkpoint_interval_steps=1000,
+        store_velocities=False,
+    )
+    path = run_langevin_md(
+        ideal, LJ, settings, tmp_path / "md.h5", progress=False, record_labels=True
+    )
     with h5py.File(path, "r") as handle:
-        positions, forces = np.asarray(handle["positions"], float), np.asarray(handle["forces"], float)
+        positions, forces = (
+            np.asarray(handle["positions"], float),
+            np.asarray(handle["forces"], float),
+        )
     residual = predict_forces([ideal], LJ)[0]
     md = snapshot_force_constants(harmonic, positions, forces, residual, 40.0)
-    scha_factor, md_factor = highest(harmonic, full_of(scha)) / harmonic_top, highest(harmonic, full_of(md)) / harmonic_top
+    scha_factor, md_factor = (
+        highest(harmonic, full_of(scha)) / harmonic_top,
+        highest(harmonic, full_of(md)) / harmonic_top,
+    )
     assert scha_factor > 1.03 and md_factor == pytest.approx(scha_factor, abs=0.04)
-    with pytest.raises(AtomsLeftTheirSites, match=r"MD at 40 K: atom \d+ \(Ar\) is .* from its site in frame \d+ \(limit 0.05 A\)"):
-        snapshot_force_constants(harmonic, positions, forces, residual, 40.0, max_displacement_A=0.05)
+    with pytest.raises(
+        AtomsLeftTheirSites,
+        match=r"MD at 40 K: atom \d+ \(Ar\) is .* from its site in frame \d+ \(limit 0.05 A\)",
+    ):
+        snapshot_force_constants(
+            harmonic, positions, forces, residual, 40.0, max_displacement_A=0.05
+        )
 
 
 def test_no_mode_of_a_draw_moves_an_atom_further_than_the_cap_and_a_diverging_loop_stops(harmonic):
@@ -156,17 +234,29 @@ def test_no_mode_of_a_draw_moves_an_atom_further_than_the_cap_and_a_diverging_lo
     assert np.allclose(sampling_force_constants(full, masses, 60.0, 100.0), full, atol=1e-10)
     capped = sampling_force_constants(full, masses, 60.0, 0.02)  # argon at 60 K: ~0.1 A per mode
     weights = 1 / np.sqrt(np.repeat(masses, 3))
+
     def dynamical(fc):
         return fc.transpose(0, 2, 1, 3).reshape(96, 96) * np.outer(weights, weights)
 
-    _, vectors = np.linalg.eigh(dynamical(full))  # the modes as drawn: the harmonic ones, each stiffened or not
+    _, vectors = np.linalg.eigh(
+        dynamical(full)
+    )  # the modes as drawn: the harmonic ones, each stiffened or not
     values = np.einsum("is,ij,js->s", vectors, dynamical(capped), vectors)
     moving = np.argsort(np.abs(values))[3:]
-    share = np.sum((vectors[:, moving] * weights[:, None]).reshape(32, 3, -1) ** 2, axis=1).max(axis=0)  # max_i |e_i|^2 / m_i
+    share = np.sum((vectors[:, moving] * weights[:, None]).reshape(32, 3, -1) ** 2, axis=1).max(
+        axis=0
+    )  # max_i |e_i|^2 / m_i
     rms = np.sqrt(8.617333e-5 * 60.0 / values[moving] * share)
-    assert rms.max() == pytest.approx(0.02, rel=1e-4) and np.allclose(np.sort(np.abs(values))[:3], 0, atol=1e-6)
-    settings = EffectivePhononSettings(temperature_K=60.0, n_structures=2, max_mean_displacement_A=0.01)
-    with pytest.raises(EffectivePhononsNotConverged, match=r"at 60 K: diverged in iteration 1 \(mean thermal displacement .* > 0.01 A"):
+    assert rms.max() == pytest.approx(0.02, rel=1e-4) and np.allclose(
+        np.sort(np.abs(values))[:3], 0, atol=1e-6
+    )
+    settings = EffectivePhononSettings(
+        temperature_K=60.0, n_structures=2, max_mean_displacement_A=0.01
+    )
+    with pytest.raises(
+        EffectivePhononsNotConverged,
+        match=r"at 60 K: diverged in iteration 1 \(mean thermal displacement .* > 0.01 A",
+    ):
         effective_phonons(harmonic, lj_forces(harmonic), settings)
 
 
@@ -178,12 +268,23 @@ def test_a_loop_whose_soft_mode_multiplies_stops_as_running_away(harmonic):
 
     def runaway_forces(displacements):
         calls.append(1)
-        return 4.0 ** len(calls) * np.einsum("ijab,njb->nia", full, displacements)  # +Phi u: anti-restoring
+        return 4.0 ** len(calls) * np.einsum(
+            "ijab,njb->nia", full, displacements
+        )  # +Phi u: anti-restoring
 
-    settings = EffectivePhononSettings(temperature_K=60.0, n_structures=2, window=2, max_iterations=20)
-    with pytest.raises(EffectivePhononsNotConverged, match=r"at 60 K: ran away by iteration \d+ \(lowest frequency -\d+\.\d+ THz over the last 2 iterations, beyond -3.00 THz, 3x"):
+    settings = EffectivePhononSettings(
+        temperature_K=60.0, n_structures=2, window=2, max_iterations=20
+    )
+    with pytest.raises(
+        EffectivePhononsNotConverged,
+        match=r"at 60 K: ran away by iteration \d+ \(lowest frequency -\d+\.\d+ THz over the last 2 iterations, beyond -3.00 THz, 3x",
+    ):
         effective_phonons(harmonic, runaway_forces, settings)
     assert len(calls) < 10
-    converging = EffectivePhononSettings(temperature_K=5.0, n_structures=4, window=2, max_iterations=8)
-    record, _ = effective_phonons(harmonic, lj_forces(harmonic), converging)  # a stable solid never trips it
+    converging = EffectivePhononSettings(
+        temperature_K=5.0, n_structures=4, window=2, max_iterations=8
+    )
+    record, _ = effective_phonons(
+        harmonic, lj_forces(harmonic), converging
+    )  # a stable solid never trips it
     assert record.converged

@@ -16,7 +16,9 @@ QPOINTS = [[0, 0, 0], [0.5, 0, 0.5], [0.5, 0.5, 0.5], [0.25, 0, 0.25], [0.3, 0.1
 
 
 def rocksalt(a=5.64) -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
 
 
 def spring_force_constants(ph: Phonopy, k: float = 1.2, cutoff: float = 3.0) -> np.ndarray:
@@ -39,16 +41,26 @@ def spring_force_constants(ph: Phonopy, k: float = 1.2, cutoff: float = 3.0) -> 
 
 def harmonic_reference(random: bool, n_snapshots: int = 6) -> tuple[DisplacementReference, Phonopy]:
     """Displaced supercells of rock salt with forces F = -Phi u from the spring model, exactly harmonic."""
-    ph = Phonopy(get_phonopy_structure(rocksalt()), supercell_matrix=np.eye(3, dtype=int) * 2, primitive_matrix="auto")
+    ph = Phonopy(
+        get_phonopy_structure(rocksalt()),
+        supercell_matrix=np.eye(3, dtype=int) * 2,
+        primitive_matrix="auto",
+    )
     if random:
         ph.generate_displacements(distance=0.03, number_of_snapshots=n_snapshots, random_seed=3)
     else:
         ph.generate_displacements(distance=0.01)
     fc = spring_force_constants(ph)
-    displacements = np.array([s.positions - ph.supercell.positions for s in ph.supercells_with_displacements])
+    displacements = np.array(
+        [s.positions - ph.supercell.positions for s in ph.supercells_with_displacements]
+    )
     displacements -= np.rint(displacements @ np.linalg.inv(ph.supercell.cell)) @ ph.supercell.cell
     ph.forces = -np.einsum("ijab,njb->nia", fc, displacements)
-    exact = Phonopy(get_phonopy_structure(rocksalt()), supercell_matrix=np.eye(3, dtype=int) * 2, primitive_matrix="auto")
+    exact = Phonopy(
+        get_phonopy_structure(rocksalt()),
+        supercell_matrix=np.eye(3, dtype=int) * 2,
+        primitive_matrix="auto",
+    )
     exact.force_constants = fc
     return reference_from_phonopy(ph, "spring NaCl", "test"), exact
 
@@ -59,7 +71,12 @@ def frequencies(ph: Phonopy) -> np.ndarray:
 
 
 @pytest.mark.parametrize(  # pheasy (13 s) is also in the default run through the CSLD vs finite-displacement test
-    "method", [pytest.param(m, marks=pytest.mark.slow) if m == "pheasy" else m for m in FC_METHODS if m != "phonopy"]
+    "method",
+    [
+        pytest.param(m, marks=pytest.mark.slow) if m == "pheasy" else m
+        for m in FC_METHODS
+        if m != "phonopy"
+    ],
 )
 def test_fitting_methods_recover_a_known_harmonic_crystal(method):
     reference, exact = harmonic_reference(random=True)
@@ -71,7 +88,9 @@ def test_fitting_methods_recover_a_known_harmonic_crystal(method):
 
 def test_finite_displacement_fit_recovers_the_known_crystal():
     reference, exact = harmonic_reference(random=False)
-    np.testing.assert_allclose(frequencies(fit_force_constants(reference, method="phonopy")), frequencies(exact), atol=1e-6)
+    np.testing.assert_allclose(
+        frequencies(fit_force_constants(reference, method="phonopy")), frequencies(exact), atol=1e-6
+    )
     with pytest.raises(ValueError, match="one displaced atom per supercell"):
         fit_force_constants(harmonic_reference(random=True)[0], method="phonopy")
     with pytest.raises(ValueError, match="unknown force-constant method 'alm'"):
@@ -90,14 +109,29 @@ def test_csld_and_finite_displacements_from_the_same_mlp_agree_within_0p1_thz():
     calculator = get_calculator("7net-0")
     structure = rocksalt(5.69)  # near the MLPs' own (PBE-like) lattice constant
     matrix = (np.eye(3, dtype=int) * 2).tolist()
-    random = random_displacement_reference(structure, matrix, lambda cells: predict_forces(cells, calculator), "NaCl", n_supercells=8, seed=5)
+    random = random_displacement_reference(
+        structure,
+        matrix,
+        lambda cells: predict_forces(cells, calculator),
+        "NaCl",
+        n_supercells=8,
+        seed=5,
+    )
 
-    finite = Phonopy(get_phonopy_structure(structure), supercell_matrix=matrix, primitive_matrix="auto")
+    finite = Phonopy(
+        get_phonopy_structure(structure), supercell_matrix=matrix, primitive_matrix="auto"
+    )
     finite.generate_displacements(distance=0.01)
     from pymatgen.io.ase import AseAtomsAdaptor
     from pymatgen.io.phonopy import get_pmg_structure
 
-    finite.forces = predict_forces([AseAtomsAdaptor.get_atoms(get_pmg_structure(s)) for s in finite.supercells_with_displacements], calculator)
+    finite.forces = predict_forces(
+        [
+            AseAtomsAdaptor.get_atoms(get_pmg_structure(s))
+            for s in finite.supercells_with_displacements
+        ],
+        calculator,
+    )
     fd = fit_force_constants(reference_from_phonopy(finite, "NaCl-fd", "test"), method="phonopy")
     csld = fit_force_constants(random, method="pheasy")
     for ph in (fd, csld):
@@ -123,7 +157,9 @@ class MorseBonds:
     """Rock salt held together by Morse bonds D (1 - exp(-a (r - r0)))^2 between nearest neighbours only (a fixed
     bond list, so the whole anharmonicity lies within a 3.5 A fit cutoff); forces in closed form, vectorised."""
 
-    def __init__(self, ph: Phonopy, depth: float = 0.5, stiffness: float = 1.4, bond_cutoff: float = 3.2):
+    def __init__(
+        self, ph: Phonopy, depth: float = 0.5, stiffness: float = 1.4, bond_cutoff: float = 3.2
+    ):
         self.cell = ph.supercell.cell
         self.ideal = ph.supercell.positions
         self.depth, self.stiffness = depth, stiffness
@@ -149,14 +185,22 @@ class MorseBonds:
 
 
 def morse_reference(n_snapshots: int = 20) -> tuple[DisplacementReference, Phonopy, MorseBonds]:
-    ph = Phonopy(get_phonopy_structure(rocksalt()), supercell_matrix=np.eye(3, dtype=int) * 2, primitive_matrix="auto")
+    ph = Phonopy(
+        get_phonopy_structure(rocksalt()),
+        supercell_matrix=np.eye(3, dtype=int) * 2,
+        primitive_matrix="auto",
+    )
     ph.generate_displacements(distance=0.03, number_of_snapshots=n_snapshots, random_seed=1)
     crystal = MorseBonds(ph)
-    ph.forces = np.array([crystal.forces(cell.positions) for cell in ph.supercells_with_displacements])
+    ph.forces = np.array(
+        [crystal.forces(cell.positions) for cell in ph.supercells_with_displacements]
+    )
     return reference_from_phonopy(ph, "Morse NaCl", "test"), ph, crystal
 
 
-def finite_difference_fc3_block(crystal: MorseBonds, atom: int, others: list[int], h: float = 1e-3) -> np.ndarray:
+def finite_difference_fc3_block(
+    crystal: MorseBonds, atom: int, others: list[int], h: float = 1e-3
+) -> np.ndarray:
     """Phi_{atom, j, k}^{abc} = -d^2 F_atom^a / du_j^b du_k^c for j, k in ``others``, by central differences of the
     Morse forces: the independent reference for the fitted third order."""
 
@@ -172,15 +216,22 @@ def finite_difference_fc3_block(crystal: MorseBonds, atom: int, others: list[int
             for b in range(3):
                 for c in range(3):
                     second = (
-                        force([(j, b, h), (k, c, h)]) - force([(j, b, h), (k, c, -h)])
-                        - force([(j, b, -h), (k, c, h)]) + force([(j, b, -h), (k, c, -h)])
+                        force([(j, b, h), (k, c, h)])
+                        - force([(j, b, h), (k, c, -h)])
+                        - force([(j, b, -h), (k, c, h)])
+                        + force([(j, b, -h), (k, c, -h)])
                     ) / (4 * h * h)
                     block[jj, kk, :, b, c] = -second
     return block
 
 
 @pytest.mark.parametrize(
-    "method", ["symfc", "hiphive", pytest.param("pheasy", marks=pytest.mark.slow)]  # pheasy's CSLD fc3 fit: ~1 min
+    "method",
+    [
+        "symfc",
+        "hiphive",
+        pytest.param("pheasy", marks=pytest.mark.slow),
+    ],  # pheasy's CSLD fc3 fit: ~1 min
 )
 def test_third_order_fits_match_finite_differences_of_a_morse_crystal(method):
     """Each method's fc3 from 20 random 0.03 A supercells against the finite-difference third derivatives of the
@@ -209,23 +260,37 @@ def test_benchmark_reports_ifc3_for_random_displacement_references():
     from na_lattice_flows.benchmark.forces import evaluate_model, summarize
     from na_lattice_flows.phonons.references import displaced_supercells
 
-    reference, _ = harmonic_reference(random=True, n_snapshots=13)  # 13 x 64 x 3 force components >= 2400
+    reference, _ = harmonic_reference(
+        random=True, n_snapshots=13
+    )  # 13 x 64 x 3 force components >= 2400
     supercells = displaced_supercells(reference)
-    table = [(atoms.positions.copy(), f) for atoms, f in zip(supercells, reference.forces, strict=True)]
+    table = [
+        (atoms.positions.copy(), f) for atoms, f in zip(supercells, reference.forces, strict=True)
+    ]
 
     class Replay(Calculator):
         implemented_properties = ("energy", "forces")
 
         def calculate(self, atoms=None, properties=("forces",), system_changes=all_changes):
             super().calculate(atoms, properties, system_changes)
-            found = next((f for pos, f in table if np.allclose(pos, atoms.positions)), np.zeros((len(atoms), 3)))
+            found = next(
+                (f for pos, f in table if np.allclose(pos, atoms.positions)),
+                np.zeros((len(atoms), 3)),
+            )
             self.results = {"energy": 0.0, "forces": found}
 
     evaluation, _, _ = evaluate_model(reference, "replay", Replay())
-    assert evaluation.ifc3_rmse_eV_per_A3 == pytest.approx(0.0, abs=1e-10) and evaluation.n_ifc3_elements > 0
-    assert summarize([evaluation]).models["replay"].ifc3_rmse_eV_per_A3 == pytest.approx(0.0, abs=1e-10)
+    assert (
+        evaluation.ifc3_rmse_eV_per_A3 == pytest.approx(0.0, abs=1e-10)
+        and evaluation.n_ifc3_elements > 0
+    )
+    assert summarize([evaluation]).models["replay"].ifc3_rmse_eV_per_A3 == pytest.approx(
+        0.0, abs=1e-10
+    )
     # too little data for a third-order fit: left out by rule, not by failure
     small, _ = harmonic_reference(random=True, n_snapshots=6)
     small_cells = displaced_supercells(small)
-    table[:] = [(atoms.positions.copy(), f) for atoms, f in zip(small_cells, small.forces, strict=True)]
+    table[:] = [
+        (atoms.positions.copy(), f) for atoms, f in zip(small_cells, small.forces, strict=True)
+    ]
     assert evaluate_model(small, "replay", Replay())[0].ifc3_rmse_eV_per_A3 is None

@@ -10,7 +10,11 @@ from phonopy import Phonopy
 from phonopy.structure.atoms import PhonopyAtoms
 from scipy import constants
 
-from na_lattice_flows.phonons.descriptors import acoustic_cutoff, compute_mode_data, phonon_descriptors
+from na_lattice_flows.phonons.descriptors import (
+    acoustic_cutoff,
+    compute_mode_data,
+    phonon_descriptors,
+)
 from na_lattice_flows.phonons.force_constants import fit_force_constants
 from na_lattice_flows.phonons.references import load_reference
 
@@ -29,10 +33,16 @@ def test_einstein_oscillator_msd_is_analytic(temperature):
     mass = 22.98977 * constants.atomic_mass
     omega = np.sqrt(k * constants.eV * 1e20 / mass)
     x = constants.hbar * omega / (2 * constants.k * temperature) if temperature else np.inf
-    expected = constants.hbar / (2 * mass * omega) * (1 / np.tanh(x) if temperature else 1.0) * 1e20  # A^2
-    descriptors, data = phonon_descriptors(einstein_crystal(k), temperature_k=temperature, mesh=[4, 4, 4])
+    expected = (
+        constants.hbar / (2 * mass * omega) * (1 / np.tanh(x) if temperature else 1.0) * 1e20
+    )  # A^2
+    descriptors, data = phonon_descriptors(
+        einstein_crystal(k), temperature_k=temperature, mesh=[4, 4, 4]
+    )
     # rtol 1e-6: phonopy's unit conversion constants differ from CODATA's in the 7th digit
-    np.testing.assert_allclose(np.asarray(data.frequencies_thz), omega / (2 * np.pi * 1e12), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(data.frequencies_thz), omega / (2 * np.pi * 1e12), rtol=1e-6
+    )
     np.testing.assert_allclose(descriptors.msd_per_site_A2, [[expected] * 3], rtol=1e-6)
     assert descriptors.msd_na_avg_A2 == pytest.approx(expected, rel=1e-6)
     if temperature == 800.0:  # high-temperature (classical) limit k_B T / k
@@ -41,7 +51,9 @@ def test_einstein_oscillator_msd_is_analytic(temperature):
 
 @pytest.fixture(scope="module", params=["mp-28782", "mp-22862", "mp-648"])
 def dft_phonopy(request, phonondb_dev):
-    return request.param, fit_force_constants(load_reference(phonondb_dev / f"{request.param}.tar.lzma"))
+    return request.param, fit_force_constants(
+        load_reference(phonondb_dev / f"{request.param}.tar.lzma")
+    )
 
 
 def test_msd_equals_phonopys_thermal_displacements_on_dft_data(dft_phonopy):
@@ -71,7 +83,9 @@ def test_mode_decomposition_sums_to_the_total(dft_phonopy):
 def test_participation_and_coupling_of_limiting_modes():
     # a one-site (all-Na) crystal: every mode has PR = 1, all its amplitude on Na, and no host to couple to
     data = compute_mode_data(einstein_crystal(1.0), mesh=[2, 2, 2])[0]
-    np.testing.assert_allclose(data.participation_ratio, 1.0)  # a single site always participates fully
+    np.testing.assert_allclose(
+        data.participation_ratio, 1.0
+    )  # a single site always participates fully
     np.testing.assert_allclose(data.na_weight, 1.0)
     np.testing.assert_allclose(data.na_host_coupling, 0.0)
 
@@ -81,7 +95,9 @@ def test_cubic_acoustic_cutoff_matches_the_dispersion(phonondb_dev):
     descriptors, _ = phonon_descriptors(ph, mesh=[8, 8, 8])
     # the dispersion along Gamma-X-U|K-Gamma-L: highest frequency of the three lowest branches
     ph.auto_band_structure(npoints=101)
-    path_cutoff = max(acoustic_cutoff(np.asarray(f)) for f in ph.get_band_structure_dict()["frequencies"])
+    path_cutoff = max(
+        acoustic_cutoff(np.asarray(f)) for f in ph.get_band_structure_dict()["frequencies"]
+    )
     assert descriptors.acoustic_cutoff_thz == pytest.approx(path_cutoff, rel=0.02)
 
 
@@ -90,12 +106,27 @@ def test_phonons_command_prints_the_documented_fields(phonondb_dev, capsys):
 
     from na_lattice_flows.cli import main
 
-    assert main(["phonons", str(phonondb_dev / "mp-648.tar.lzma"), "--temperature", "300", "--json"]) == 0
+    assert (
+        main(["phonons", str(phonondb_dev / "mp-648.tar.lzma"), "--temperature", "300", "--json"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
-    for key in ("dynamically_stable", "min_frequency_thz", "acoustic_cutoff_thz", "msd_na_avg_A2", "msd_na_max_A2",
-                "na_pdos_center_thz", "total_dos_center_thz", "low_freq_msd_fraction"):
+    for key in (
+        "dynamically_stable",
+        "min_frequency_thz",
+        "acoustic_cutoff_thz",
+        "msd_na_avg_A2",
+        "msd_na_max_A2",
+        "na_pdos_center_thz",
+        "total_dos_center_thz",
+        "low_freq_msd_fraction",
+    ):
         assert key in result
-    assert result["formula"] == "Na2S" and result["dynamically_stable"] is True and result["temperature_K"] == 300
+    assert (
+        result["formula"] == "Na2S"
+        and result["dynamically_stable"] is True
+        and result["temperature_K"] == 300
+    )
     assert 0 < result["msd_na_avg_A2"] <= result["msd_na_max_A2"] < 0.1
 
 
@@ -111,17 +142,27 @@ def test_band_path_modes_sum_to_the_analytic_einstein_msd():
     band = band_mode_data(einstein_crystal(k), temperature_k=temperature, n_points=5)
     np.testing.assert_allclose(np.sum(band.na_msd_A2, axis=1), expected, rtol=1e-6)
     np.testing.assert_allclose(band.na_host_coupling, 0.0, atol=1e-12)
-    assert len(band.tick_labels) == len(band.tick_distances) and band.tick_distances[-1] == pytest.approx(band.distances[-1])
+    assert len(band.tick_labels) == len(band.tick_distances) and band.tick_distances[
+        -1
+    ] == pytest.approx(band.distances[-1])
 
 
 def test_band_path_modes_at_gamma_equal_the_mesh_modes(phonondb_dev):
     from na_lattice_flows.phonons.descriptors import band_mode_data
 
-    ph = fit_force_constants(load_reference(phonondb_dev / "mp-22862.tar.lzma"))  # NaCl; seekpath's path starts at Gamma
+    ph = fit_force_constants(
+        load_reference(phonondb_dev / "mp-22862.tar.lzma")
+    )  # NaCl; seekpath's path starts at Gamma
     mesh, _ = compute_mode_data(ph, temperature_k=800.0, mesh=[4, 4, 4])
     band = band_mode_data(ph, temperature_k=800.0, n_points=11)
     np.testing.assert_allclose(band.frequencies_thz[0], mesh.frequencies_thz[0], atol=1e-6)
-    active = np.asarray(band.frequencies_thz[0]) > 1e-3  # the three acoustic modes at Gamma carry no MSD
-    np.testing.assert_allclose(np.asarray(band.na_msd_A2[0])[active], np.asarray(mesh.na_msd_A2[0])[active] / mesh.weights[0], rtol=1e-8)
+    active = (
+        np.asarray(band.frequencies_thz[0]) > 1e-3
+    )  # the three acoustic modes at Gamma carry no MSD
+    np.testing.assert_allclose(
+        np.asarray(band.na_msd_A2[0])[active],
+        np.asarray(mesh.na_msd_A2[0])[active] / mesh.weights[0],
+        rtol=1e-8,
+    )
     np.testing.assert_allclose(band.participation_ratio[0], mesh.participation_ratio[0], rtol=1e-6)
     assert band.tick_labels[0] == "$\\Gamma$"

@@ -28,11 +28,21 @@ def energy(atoms, strain: np.ndarray) -> float:
 
 
 def test_elastic_moduli_of_rock_salt_match_the_energy_curvature(tmp_path):
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
-    maker = ScreeningFlowMaker(relax_maker=MLPRelaxMaker(model=MODEL), phonon_maker=None, md_maker=None,
-                               elastic_maker=mlp_elastic_maker(MODEL))  # fmt: skip
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    ).get_primitive_structure()
+    maker = ScreeningFlowMaker(
+        relax_maker=MLPRelaxMaker(model=MODEL),
+        phonon_maker=None,
+        md_maker=None,
+        elastic_maker=mlp_elastic_maker(MODEL),
+    )
     flow = maker.make(Candidate(candidate_id="NaCl", structure=nacl, source="test"))
-    assert any(job_category(job) == GPU for job in flow.jobs[1].jobs if job.name == "run_elastic_deformations")
+    assert any(
+        job_category(job) == GPU
+        for job in flow.jobs[1].jobs
+        if job.name == "run_elastic_deformations"
+    )
     responses = run_locally(flow, ensure_success=True, create_folders=True, root_dir=tmp_path)
     outputs = [response[1].output for response in responses.values()]
     summary = next(o for o in outputs if hasattr(o, "candidate_id"))
@@ -50,6 +60,8 @@ def test_elastic_moduli_of_rock_salt_match_the_energy_curvature(tmp_path):
     c11_minus_c12 = (e_shear[0] - 2 * e_shear[1] + e_shear[2]) / (2 * h**2) / volume / GPa
     assert (c[0, 0] + 2 * c[0, 1]) / 3 == pytest.approx(bulk, rel=0.02)
     assert c[0, 0] - c[0, 1] == pytest.approx(c11_minus_c12, rel=0.03)
-    assert summary.elastic.bulk_modulus_vrh_GPa == pytest.approx((c[0, 0] + 2 * c[0, 1]) / 3, rel=1e-6)  # cubic: Voigt = Reuss
+    assert summary.elastic.bulk_modulus_vrh_GPa == pytest.approx(
+        (c[0, 0] + 2 * c[0, 1]) / 3, rel=1e-6
+    )  # cubic: Voigt = Reuss
     assert 0 < summary.elastic.shear_modulus_vrh_GPa < summary.elastic.bulk_modulus_vrh_GPa
     assert summary.provenance.elastic_model == MODEL

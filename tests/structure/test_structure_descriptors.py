@@ -11,7 +11,9 @@ from na_lattice_flows.structure.descriptors import structure_descriptors
 
 def test_rocksalt_by_hand():
     a = 5.64
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
     d = structure_descriptors(nacl)
     assert d.mean_na_coordination == 6
     assert d.number_density_per_A3 == pytest.approx(8 / a**3)
@@ -26,6 +28,8 @@ def test_rocksalt_by_hand():
 
 
 def test_structure_without_na_is_refused():
-    kcl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(6.29), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    kcl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(6.29), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
     with pytest.raises(ValueError, match="no Na in KCl"):
         structure_descriptors(kcl)

@@ -51,11 +51,21 @@ def test_tetragonal_cell_by_hand():
 
 def test_large_unit_cell_is_kept_and_lengths_equal_to_rounding_are_equal():
     assert paper_supercell(cell(5, 6, 7, 90)).n_atoms == 90
-    nearly_cubic = cell(4.5387538, 4.5387537, 4.5387536, 5)  # a relaxed cubic cell, unequal in the 7th digit
+    nearly_cubic = cell(
+        4.5387538, 4.5387537, 4.5387536, 5
+    )  # a relaxed cubic cell, unequal in the 7th digit
     assert paper_supercell(nearly_cubic).supercell_matrix == [[3, 0, 0], [0, 3, 0], [0, 0, 3]]
 
 
-@pytest.mark.parametrize("abc,n", [((3.53, 10.29, 10.77), 20), ((9.1, 9.1, 5.12), 27), ((4.0, 7.0, 19.0), 3), ((6.0, 6.0, 6.0), 1)])
+@pytest.mark.parametrize(
+    "abc,n",
+    [
+        ((3.53, 10.29, 10.77), 20),
+        ((9.1, 9.1, 5.12), 27),
+        ((4.0, 7.0, 19.0), 3),
+        ((6.0, 6.0, 6.0), 1),
+    ],
+)
 def test_no_diagonal_supercell_is_both_smaller_and_more_equal(abc, n):
     assert len(dominating_alternatives(cell(*abc, n))) == 0
 

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 
-from na_lattice_flows.training.sevennet import energy_reference_offsets, read_learning_curve, shifted_checkpoint
+from na_lattice_flows.training.sevennet import (
+    energy_reference_offsets,
+    read_learning_curve,
+    shifted_checkpoint,
+)
 
 
 def test_the_energy_offsets_are_recovered_exactly_from_varied_compositions():
@@ -24,19 +28,28 @@ def test_the_energy_offsets_are_recovered_exactly_from_varied_compositions():
     assert one["Na"] + one["Cl"] == pytest.approx(4.0)
 
 
-def test_the_shifted_checkpoint_moves_energies_by_the_offsets_and_leaves_forces(tmp_path, cu3au_frames):
+def test_the_shifted_checkpoint_moves_energies_by_the_offsets_and_leaves_forces(
+    tmp_path, cu3au_frames
+):
     from sevenn.calculator import SevenNetCalculator
     from sevenn.util import pretrained_name_to_path
 
     atoms = cu3au_frames(1, 1)[0]
     offsets = {"Au": 0.7, "Cu": -2.0}
-    shifted = shifted_checkpoint(pretrained_name_to_path("7net-0"), offsets, tmp_path / "shifted.pth")
+    shifted = shifted_checkpoint(
+        pretrained_name_to_path("7net-0"), offsets, tmp_path / "shifted.pth"
+    )
     results = {}
-    for name, calculator in (("start", SevenNetCalculator("7net-0", device="cpu")), ("shifted", SevenNetCalculator(str(shifted), device="cpu"))):
+    for name, calculator in (
+        ("start", SevenNetCalculator("7net-0", device="cpu")),
+        ("shifted", SevenNetCalculator(str(shifted), device="cpu")),
+    ):
         probe = atoms.copy()
         probe.calc = calculator
         results[name] = (probe.get_potential_energy(), probe.get_forces())
-    assert results["shifted"][0] - results["start"][0] == pytest.approx(8 * 0.7 + 24 * -2.0, abs=1e-3)
+    assert results["shifted"][0] - results["start"][0] == pytest.approx(
+        8 * 0.7 + 24 * -2.0, abs=1e-3
+    )
     np.testing.assert_allclose(results["shifted"][1], results["start"][1], atol=1e-5)
     with pytest.raises(ValueError, match="Og"):
         shifted_checkpoint(pretrained_name_to_path("7net-0"), {"Og": 1.0}, tmp_path / "bad.pth")
@@ -44,16 +57,22 @@ def test_the_shifted_checkpoint_moves_energies_by_the_offsets_and_leaves_forces(
 
 def test_sevenn_vector_rmses_become_per_component_rmses(tmp_path):
     path = tmp_path / "lc.csv"
-    path.write_text("epoch,lr,trainset_TotalLoss,validset_Energy_RMSE,validset_Force_RMSE,validset_Stress_RMSE\n"
-                    f"1,0.004,0.5,0.01,{np.sqrt(3) * 0.2},{np.sqrt(6) * 10.0}\n")  # fmt: skip
+    path.write_text(
+        "epoch,lr,trainset_TotalLoss,validset_Energy_RMSE,validset_Force_RMSE,validset_Stress_RMSE\n"
+        f"1,0.004,0.5,0.01,{np.sqrt(3) * 0.2},{np.sqrt(6) * 10.0}\n"
+    )
     curves = read_learning_curve(path)
     assert curves["val_force_rmse_eV_per_A"] == pytest.approx([0.2])
-    assert curves["val_stress_rmse_eV_per_A3"] == pytest.approx([1.0 / 160.21766208])  # 10 kbar = 1 GPa
+    assert curves["val_stress_rmse_eV_per_A3"] == pytest.approx(
+        [1.0 / 160.21766208]
+    )  # 10 kbar = 1 GPa
     assert curves["val_energy_rmse_eV_per_atom"] == [0.01] and curves["epoch"] == [1.0]
 
 
 @pytest.mark.slow  # ~3 min on 2 cores: 8 epochs of 7net-0 on 18 frames of 32 atoms
-def test_finetuned_sevennet_beats_its_pretrained_start_on_an_unseen_emt_configuration(tmp_path, cu3au_frames, numpy_force_rmse_meV):
+def test_finetuned_sevennet_beats_its_pretrained_start_on_an_unseen_emt_configuration(
+    tmp_path, cu3au_frames, numpy_force_rmse_meV
+):
     import csv
 
     from jobflow import JobStore, run_locally
@@ -69,24 +88,42 @@ def test_finetuned_sevennet_beats_its_pretrained_start_on_an_unseen_emt_configur
     groups = [atoms.info["configuration"] for atoms in frames]
     splits = split_by_group(groups, (0.6, 0.2, 0.2), seed=0)
     paths = write_splits(frames, splits, tmp_path / "dataset")
-    dataset = DatasetDocument.from_folder(tmp_path / "dataset", name="cu3au emt", group_by="configuration")
+    dataset = DatasetDocument.from_folder(
+        tmp_path / "dataset", name="cu3au emt", group_by="configuration"
+    )
     train, val, test_side = (set(dataset.groups[name]) for name in ("train", "val", "test"))
-    assert len(train | val | test_side) == len(train) + len(val) + len(test_side) == 5  # no configuration on two sides
+    assert (
+        len(train | val | test_side) == len(train) + len(val) + len(test_side) == 5
+    )  # no configuration on two sides
 
     settings = SevenNetFineTuneSettings(epochs=8, learning_rate=0.0005, batch_size=4)
     fit = SevenNetFineTuneMaker(settings=settings, workdir=str(tmp_path / "model")).make(dataset)
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
-    run_locally(fit, store=store, create_folders=True, root_dir=tmp_path / "runs", ensure_success=True)
+    run_locally(
+        fit, store=store, create_folders=True, root_dir=tmp_path / "runs", ensure_success=True
+    )
     document = store.query_one({"uuid": fit.uuid}, load=True)["output"]
     model = document["model"]
     test = document["test"]["models"]
 
     # the reported held-out RMSE is numpy's on the registry model's forces
-    assert test[model]["force_rmse_meV_per_A"] == pytest.approx(numpy_force_rmse_meV(model, paths["test"]), rel=1e-4)
-    print({name: (m["force_rmse_meV_per_A"], m["energy_rmse_meV_per_atom"]) for name, m in test.items()})
+    assert test[model]["force_rmse_meV_per_A"] == pytest.approx(
+        numpy_force_rmse_meV(model, paths["test"]), rel=1e-4
+    )
+    print(
+        {
+            name: (m["force_rmse_meV_per_A"], m["energy_rmse_meV_per_atom"])
+            for name, m in test.items()
+        }
+    )
     # measured: 7net-0 88 meV/A -> 42-49 after 6-8 epochs; energies 3.9 eV/atom -> 12-15 meV/atom (aligned reference)
     assert test[model]["force_rmse_meV_per_A"] < 0.65 * test["7net-0"]["force_rmse_meV_per_A"]
-    assert test[model]["energy_rmse_meV_per_atom"] < 30 < 100 * 30 < test["7net-0"]["energy_rmse_meV_per_atom"]
+    assert (
+        test[model]["energy_rmse_meV_per_atom"]
+        < 30
+        < 100 * 30
+        < test["7net-0"]["energy_rmse_meV_per_atom"]
+    )
 
     # sevenn's own validation record at its best epoch, converted to per-component, is our metric on the val split
     with open(tmp_path / "model" / "lc.csv") as handle:
@@ -95,6 +132,11 @@ def test_finetuned_sevennet_beats_its_pretrained_start_on_an_unseen_emt_configur
     from na_lattice_flows.benchmark.frames import benchmark_frames
 
     val = benchmark_frames([paths["val"]], [model], n_frames=10**9, progress=False).models[model]
-    assert val.force_rmse_meV_per_A == pytest.approx(1e3 * float(best["validset_Force_RMSE"]) / np.sqrt(3), rel=2e-3)
+    assert val.force_rmse_meV_per_A == pytest.approx(
+        1e3 * float(best["validset_Force_RMSE"]) / np.sqrt(3), rel=2e-3
+    )
     assert len(document["curves"]["epoch"]) == 8
-    assert model_provenance(model)["route"] == "sevennet" and model_provenance(model)["groups"] == dataset.groups
+    assert (
+        model_provenance(model)["route"] == "sevennet"
+        and model_provenance(model)["groups"] == dataset.groups
+    )

@@ -19,7 +19,9 @@ D_COLUMNS = ("D_avg_A2_per_ps", "D_max_A2_per_ps")
 # Below this a zero-intercept fit reads the vibrational plateau, not diffusion: a solid's ~0.1 A^2 plateau over
 # the paper's 60 ps production run gives D ~ 0.1 / (6 x 60 ps) ~ 3e-4 A^2/ps. log10 D is taken of D clipped here.
 D_RESOLUTION_A2_PER_PS = 1e-4
-PHONON_DESCRIPTORS = [c for c in PHONON_COLUMNS if c not in ("dynamically_stable", "min_frequency_thz")]
+PHONON_DESCRIPTORS = [
+    c for c in PHONON_COLUMNS if c not in ("dynamically_stable", "min_frequency_thz")
+]
 MD_DESCRIPTORS = ["na_vdos_center_thz", "na_vdos_center_over_acoustic_cutoff"]
 DESCRIPTORS = [*PHONON_DESCRIPTORS, *STRUCTURE_COLUMNS, *ELASTIC_COLUMNS, *MD_DESCRIPTORS]
 
@@ -34,13 +36,19 @@ def dataset(results: pd.DataFrame) -> pd.DataFrame:
     (clipped at ``D_RESOLUTION_A2_PER_PS``), the MD VDOS centre over the phonon acoustic cutoff, and
     ``usable_for_D``: D measured and the structure not melted (a melt's D says nothing about the solid)."""
     table = results.copy()
-    table["chemical_system"] = [chemical_system(f) if isinstance(f, str) and f else None for f in table["formula"]]
+    table["chemical_system"] = [
+        chemical_system(f) if isinstance(f, str) and f else None for f in table["formula"]
+    ]
     for column in D_COLUMNS:
         values = pd.to_numeric(table[column], errors="coerce")
         table[f"log10_{column}"] = np.log10(values.clip(lower=D_RESOLUTION_A2_PER_PS))
     vdos = pd.to_numeric(table["na_vdos_center_thz"], errors="coerce")
-    table["na_vdos_center_over_acoustic_cutoff"] = vdos / pd.to_numeric(table["acoustic_cutoff_thz"], errors="coerce")
-    table["usable_for_D"] = pd.to_numeric(table["D_avg_A2_per_ps"], errors="coerce").notna() & ~table["melted"].eq(True)
+    table["na_vdos_center_over_acoustic_cutoff"] = vdos / pd.to_numeric(
+        table["acoustic_cutoff_thz"], errors="coerce"
+    )
+    table["usable_for_D"] = pd.to_numeric(
+        table["D_avg_A2_per_ps"], errors="coerce"
+    ).notna() & ~table["melted"].eq(True)
     return table
 
 
@@ -62,11 +70,23 @@ def export_table(table: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-CORRELATION_COLUMNS = ["descriptor", "target", "n", "pearson_r", "pearson_p", "spearman_rho", "spearman_p", "note"]
+CORRELATION_COLUMNS = [
+    "descriptor",
+    "target",
+    "n",
+    "pearson_r",
+    "pearson_p",
+    "spearman_rho",
+    "spearman_p",
+    "note",
+]
 
 
 def correlations(
-    table: pd.DataFrame, descriptors: list[str] | None = None, targets: tuple[str, ...] = D_COLUMNS, min_count: int = 3
+    table: pd.DataFrame,
+    descriptors: list[str] | None = None,
+    targets: tuple[str, ...] = D_COLUMNS,
+    min_count: int = 3,
 ) -> pd.DataFrame:
     """Pearson r and Spearman rho (with two-sided p-values) of each descriptor against each target, over the
     rows where both are known; ``n`` is that count. Fewer than ``min_count`` pairs or a constant column give
@@ -88,7 +108,11 @@ def correlations(
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", stats.ConstantInputWarning)
                     pearson, spearman = stats.pearsonr(x, y), stats.spearmanr(x, y)
-                row.update(pearson_r=float(pearson.statistic), pearson_p=float(pearson.pvalue),
-                           spearman_rho=float(spearman.statistic), spearman_p=float(spearman.pvalue))  # fmt: skip
+                row.update(
+                    pearson_r=float(pearson.statistic),
+                    pearson_p=float(pearson.pvalue),
+                    spearman_rho=float(spearman.statistic),
+                    spearman_p=float(spearman.pvalue),
+                )
             rows.append(row)
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)

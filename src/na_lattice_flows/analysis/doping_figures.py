@@ -17,16 +17,34 @@ from na_lattice_flows.analysis.figures import save_figure
 
 def lattice_vs_temperature(systems: list[dict], out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for color, system in zip(plt.cm.viridis(np.linspace(0, 0.9, len(systems))), systems, strict=True):
+    for color, system in zip(
+        plt.cm.viridis(np.linspace(0, 0.9, len(systems))), systems, strict=True
+    ):
         temperatures = sorted(system["lattice_vs_T"], key=float)
         lattice = np.array([system["lattice_vs_T"][t] for t in temperatures])
         t = np.array(temperatures, dtype=float)
         for k, marker in enumerate("os^"):
-            ax.plot(t, lattice[:, k], marker=marker, color=color, lw=1, label=system["system"] if k == 0 else None)
+            ax.plot(
+                t,
+                lattice[:, k],
+                marker=marker,
+                color=color,
+                lw=1,
+                label=system["system"] if k == 0 else None,
+            )
         estimate = system["transition"]
         if estimate.get("T_C_K") is not None:
-            ax.axvspan(estimate["T_C_K"] - estimate["uncertainty_K"], estimate["T_C_K"] + estimate["uncertainty_K"], color=color, alpha=0.15)
-    ax.set(xlabel="T (K)", ylabel="lattice parameter (Å, per conventional cell)", title="a (o), b (s), c (^) with the T_C band")
+            ax.axvspan(
+                estimate["T_C_K"] - estimate["uncertainty_K"],
+                estimate["T_C_K"] + estimate["uncertainty_K"],
+                color=color,
+                alpha=0.15,
+            )
+    ax.set(
+        xlabel="T (K)",
+        ylabel="lattice parameter (Å, per conventional cell)",
+        title="a (o), b (s), c (^) with the T_C band",
+    )
     ax.legend(fontsize=8)
     return save_figure(fig, out_dir, "doping_lattice_vs_T")
 
@@ -35,9 +53,18 @@ def tc_vs_fraction(rows: list[dict], out_dir: Path) -> list[Path]:
     compensated = [r for r in rows if r["vacancy_mode"] == "compensate" and r["T_C_K"] is not None]
     fig, ax = plt.subplots(figsize=(5, 4))
     if compensated:
-        ax.errorbar([100 * r["x_achieved"] for r in compensated], [r["T_C_K"] for r in compensated],
-                    yerr=[r["T_C_uncertainty_K"] for r in compensated], marker="o", capsize=3)  # fmt: skip
-    ax.set(xlabel="dopant fraction x (%)", ylabel="T_C (K)", title="T_C against doping (dopant + Na vacancies)")
+        ax.errorbar(
+            [100 * r["x_achieved"] for r in compensated],
+            [r["T_C_K"] for r in compensated],
+            yerr=[r["T_C_uncertainty_K"] for r in compensated],
+            marker="o",
+            capsize=3,
+        )
+    ax.set(
+        xlabel="dopant fraction x (%)",
+        ylabel="T_C (K)",
+        title="T_C against doping (dopant + Na vacancies)",
+    )
     return save_figure(fig, out_dir, "doping_tc_vs_x")
 
 
@@ -57,11 +84,17 @@ def four_systems(rows: list[dict], out_dir: Path) -> list[Path]:
 
 
 def dihedral_series(systems: list[dict], out_dir: Path) -> list[Path]:
-    panels = [(s["system"], t, series) for s in systems for t, series in sorted(s.get("dihedral_series", {}).items(), key=lambda i: float(i[0]))]
+    panels = [
+        (s["system"], t, series)
+        for s in systems
+        for t, series in sorted(s.get("dihedral_series", {}).items(), key=lambda i: float(i[0]))
+    ]
     if not panels:
         return []
     panels = panels[:6]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(6.5, 1.8 * len(panels)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(6.5, 1.8 * len(panels)), sharex=True, squeeze=False
+    )
     for ax, (name, temperature, series) in zip(axes[:, 0], panels, strict=True):
         ax.plot(series["times_ps"], np.asarray(series["pairs_deg"]), lw=1)
         ax.axhline(0, color="grey", lw=0.5)
@@ -80,7 +113,12 @@ def arrhenius_axes(systems: list[dict], out_dir: Path) -> list[Path]:
             if not fit:
                 continue
             t = np.array(fit["temperatures_K"])
-            ax.semilogy(1000 / t, fit["D_A2_per_ps"], style, label=f"{system['system']} {key}: Ea = {fit['activation_energy_eV']:.3f} eV")
+            ax.semilogy(
+                1000 / t,
+                fit["D_A2_per_ps"],
+                style,
+                label=f"{system['system']} {key}: Ea = {fit['activation_energy_eV']:.3f} eV",
+            )
             drawn = True
     if not drawn:
         plt.close(fig)
@@ -107,7 +145,13 @@ def harmonic_dispersion(ph, verdict: dict, formula: str, out_dir: Path) -> list[
     for tick in ticks:
         ax.axvline(tick, color="grey", lw=0.5)
     ax.axhline(0, color="k", lw=0.5)
-    q = ", ".join(f"{x:.2f}" for x in verdict.get("softest_soft_mode_qpoint") or verdict.get("min_frequency_qpoint", []))
-    ax.set(ylabel="frequency (THz; imaginary < 0)", xlim=(ticks[0], ticks[-1]),
-           title=f"{formula}: min {verdict.get('min_frequency_thz', float('nan')):.2f} THz at q = ({q})")  # fmt: skip
+    q = ", ".join(
+        f"{x:.2f}"
+        for x in verdict.get("softest_soft_mode_qpoint") or verdict.get("min_frequency_qpoint", [])
+    )
+    ax.set(
+        ylabel="frequency (THz; imaginary < 0)",
+        xlim=(ticks[0], ticks[-1]),
+        title=f"{formula}: min {verdict.get('min_frequency_thz', float('nan')):.2f} THz at q = ({q})",
+    )
     return save_figure(fig, out_dir, "doping_harmonic_dispersion")

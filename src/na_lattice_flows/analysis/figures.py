@@ -42,20 +42,36 @@ def _usable_with(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
 
 def _label_points(ax, rows: pd.DataFrame, x: str, y: str) -> None:
     """The formula beside the ``TOP_LABELLED`` points of largest ``y`` (D, or the Na MSD)."""
-    for _, row in rows.assign(_y=pd.to_numeric(rows[y], errors="coerce")).nlargest(TOP_LABELLED, "_y").iterrows():
-        ax.annotate(row["formula"], (row[x], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for _, row in (
+        rows.assign(_y=pd.to_numeric(rows[y], errors="coerce"))
+        .nlargest(TOP_LABELLED, "_y")
+        .iterrows()
+    ):
+        ax.annotate(
+            row["formula"], (row[x], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+        )
 
 
 def stability_map(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Na phonon MSD against the acoustic cutoff of every structure with phonons, stable and unstable apart;
     the stable ones of largest Na MSD labelled (the screen's candidates for MD)."""
     values = table[["acoustic_cutoff_thz", "msd_na_avg_A2"]].apply(pd.to_numeric, errors="coerce")
-    rows = table[values.notna().all(axis=1)].assign(acoustic_cutoff_thz=values["acoustic_cutoff_thz"], msd_na_avg_A2=values["msd_na_avg_A2"])
+    rows = table[values.notna().all(axis=1)].assign(
+        acoustic_cutoff_thz=values["acoustic_cutoff_thz"], msd_na_avg_A2=values["msd_na_avg_A2"]
+    )
     stable = rows["dynamically_stable"].eq(True)
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     for flag, colour, label in [(True, "tab:blue", "stable"), (False, "tab:red", "unstable")]:
         part = rows[stable == flag]
-        ax.scatter(part["acoustic_cutoff_thz"], part["msd_na_avg_A2"], s=18, c=colour, edgecolors="k", linewidths=0.3, label=f"{label} ({len(part)})")
+        ax.scatter(
+            part["acoustic_cutoff_thz"],
+            part["msd_na_avg_A2"],
+            s=18,
+            c=colour,
+            edgecolors="k",
+            linewidths=0.3,
+            label=f"{label} ({len(part)})",
+        )
     _label_points(ax, rows[stable], "acoustic_cutoff_thz", "msd_na_avg_A2")
     ax.set_xlabel("Acoustic cutoff frequency (THz)")
     ax.set_ylabel("Na phonon MSD, average (Å²)")
@@ -66,17 +82,30 @@ def stability_map(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 def _d_axis(ax, column: str, values: pd.Series) -> None:
     ax.set_yscale("log")
     positive = values[values > 0]
-    if len(positive) and positive.max() < 10 * positive.min():  # within a decade: plain numbers, not 10^x minor labels
+    if (
+        len(positive) and positive.max() < 10 * positive.min()
+    ):  # within a decade: plain numbers, not 10^x minor labels
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_ylabel({"D_avg_A2_per_ps": "D average (Å²/ps)", "D_max_A2_per_ps": "D max. direction (Å²/ps)"}[column])
+    ax.set_ylabel(
+        {"D_avg_A2_per_ps": "D average (Å²/ps)", "D_max_A2_per_ps": "D max. direction (Å²/ps)"}[
+            column
+        ]
+    )
 
 
 def d_vs_msd(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """D against the Na phonon MSD: average D vs average MSD, and maximum vs maximum (paper Fig. 3)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
-    for ax, (msd, d, label) in zip(axes, [("msd_na_avg_A2", "D_avg_A2_per_ps", "average"), ("msd_na_max_A2", "D_max_A2_per_ps", "maximum")], strict=True):
+    for ax, (msd, d, label) in zip(
+        axes,
+        [
+            ("msd_na_avg_A2", "D_avg_A2_per_ps", "average"),
+            ("msd_na_max_A2", "D_max_A2_per_ps", "maximum"),
+        ],
+        strict=True,
+    ):
         rows = _usable_with(table, msd, d)
         ax.scatter(rows[msd], rows[d], s=25, c="tab:blue", edgecolors="k", linewidths=0.3)
         _label_points(ax, rows, msd, d)
@@ -88,10 +117,19 @@ def d_vs_msd(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 def d_vs_vdos_center(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """D against the MD Na VDOS centre, coloured by that centre over the phonon acoustic cutoff (paper Fig. 4)."""
-    rows = _usable_with(table, "na_vdos_center_thz", "D_avg_A2_per_ps", "na_vdos_center_over_acoustic_cutoff")
+    rows = _usable_with(
+        table, "na_vdos_center_thz", "D_avg_A2_per_ps", "na_vdos_center_over_acoustic_cutoff"
+    )
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    points = ax.scatter(rows["na_vdos_center_thz"], rows["D_avg_A2_per_ps"], c=rows["na_vdos_center_over_acoustic_cutoff"],
-                        cmap="viridis", s=30, edgecolors="k", linewidths=0.3)  # fmt: skip
+    points = ax.scatter(
+        rows["na_vdos_center_thz"],
+        rows["D_avg_A2_per_ps"],
+        c=rows["na_vdos_center_over_acoustic_cutoff"],
+        cmap="viridis",
+        s=30,
+        edgecolors="k",
+        linewidths=0.3,
+    )
     fig.colorbar(points, ax=ax, label="Na VDOS centre / acoustic cutoff")
     _label_points(ax, rows, "na_vdos_center_thz", "D_avg_A2_per_ps")
     ax.set_xlabel("Na VDOS centre from MD (THz)")
@@ -102,7 +140,14 @@ def d_vs_vdos_center(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 def d_vs_acoustic_cutoff(table: pd.DataFrame, out_dir: Path) -> list[Path]:
     rows = _usable_with(table, "acoustic_cutoff_thz", "D_avg_A2_per_ps")
     fig, ax = plt.subplots(figsize=(4.8, 3.8))
-    ax.scatter(rows["acoustic_cutoff_thz"], rows["D_avg_A2_per_ps"], s=25, c="tab:green", edgecolors="k", linewidths=0.3)
+    ax.scatter(
+        rows["acoustic_cutoff_thz"],
+        rows["D_avg_A2_per_ps"],
+        s=25,
+        c="tab:green",
+        edgecolors="k",
+        linewidths=0.3,
+    )
     _label_points(ax, rows, "acoustic_cutoff_thz", "D_avg_A2_per_ps")
     ax.set_xlabel("Acoustic cutoff frequency (THz)")
     _d_axis(ax, "D_avg_A2_per_ps", rows["D_avg_A2_per_ps"])
@@ -111,17 +156,28 @@ def d_vs_acoustic_cutoff(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 def correlation_heatmap(correlation_table: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Pearson r and Spearman rho of every descriptor with D average and maximum, numbers written in the cells."""
-    wide = correlation_table.pivot(index="descriptor", columns="target", values=["pearson_r", "spearman_rho"])
+    wide = correlation_table.pivot(
+        index="descriptor", columns="target", values=["pearson_r", "spearman_rho"]
+    )
     wide = wide.reindex(correlation_table["descriptor"].drop_duplicates())
-    labels = [f"{'Pearson' if stat == 'pearson_r' else 'Spearman'}\n{target.split('_')[1]} D" for stat, target in wide.columns]
+    labels = [
+        f"{'Pearson' if stat == 'pearson_r' else 'Spearman'}\n{target.split('_')[1]} D"
+        for stat, target in wide.columns
+    ]
     values = wide.to_numpy(float)
-    counts = correlation_table.pivot(index="descriptor", columns="target", values="n").reindex(wide.index)
+    counts = correlation_table.pivot(index="descriptor", columns="target", values="n").reindex(
+        wide.index
+    )
     fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(wide) + 1.5))
     image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     for (i, j), value in np.ndenumerate(values):
-        ax.text(j, i, "–" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7)
+        ax.text(
+            j, i, "–" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=7
+        )
     ax.set_xticks(range(len(labels)), labels, fontsize=8)
-    ax.set_yticks(range(len(wide)), [f"{d} (n={int(counts.loc[d].max())})" for d in wide.index], fontsize=8)
+    ax.set_yticks(
+        range(len(wide)), [f"{d} (n={int(counts.loc[d].max())})" for d in wide.index], fontsize=8
+    )
     fig.colorbar(image, ax=ax, label="correlation with D")
     return save_figure(fig, out_dir, "correlation_heatmap")
 
@@ -130,7 +186,9 @@ def _dispersion(ax, band: BandModeData, values: np.ndarray, norm, cmap: str):
     distances = np.asarray(band.distances)
     frequencies = np.asarray(band.frequencies_thz)
     x = np.repeat(distances[:, None], frequencies.shape[1], axis=1)
-    points = ax.scatter(x.ravel(), frequencies.ravel(), c=values.ravel(), s=4, cmap=cmap, norm=norm, linewidths=0)
+    points = ax.scatter(
+        x.ravel(), frequencies.ravel(), c=values.ravel(), s=4, cmap=cmap, norm=norm, linewidths=0
+    )
     for tick in band.tick_distances:
         ax.axvline(tick, color="0.7", linewidth=0.5)
     ax.set_xticks(band.tick_distances, band.tick_labels, fontsize=8)
@@ -139,15 +197,31 @@ def _dispersion(ax, band: BandModeData, values: np.ndarray, norm, cmap: str):
     return points
 
 
-def dispersion_by_na_msd(band: BandModeData, modes: ModeData, formula: str, temperature_K: float, out_dir: Path, stem: str) -> list[Path]:
+def dispersion_by_na_msd(
+    band: BandModeData,
+    modes: ModeData,
+    formula: str,
+    temperature_K: float,
+    out_dir: Path,
+    stem: str,
+) -> list[Path]:
     """Dispersion coloured by each mode's Na MSD, beside the participation ratio of the mesh modes (paper Fig. 5)."""
     msd = np.asarray(band.na_msd_A2)
     positive = msd[msd > 0]
-    norm = LogNorm(vmin=max(positive.min(), positive.max() * 1e-4), vmax=positive.max()) if len(positive) else None
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4), sharey=True, gridspec_kw={"width_ratios": [2.2, 1]})
+    norm = (
+        LogNorm(vmin=max(positive.min(), positive.max() * 1e-4), vmax=positive.max())
+        if len(positive)
+        else None
+    )
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(9, 4), sharey=True, gridspec_kw={"width_ratios": [2.2, 1]}
+    )
     points = _dispersion(left, band, np.clip(msd, norm.vmin if norm else 0, None), norm, "magma_r")
     fig.colorbar(points, ax=left, label=f"mode Na MSD at {temperature_K:g} K (Å²)")
-    frequencies, participation = np.asarray(modes.frequencies_thz).ravel(), np.asarray(modes.participation_ratio).ravel()
+    frequencies, participation = (
+        np.asarray(modes.frequencies_thz).ravel(),
+        np.asarray(modes.participation_ratio).ravel(),
+    )
     right.scatter(participation, frequencies, s=2, c="tab:purple", alpha=0.4, linewidths=0)
     right.set_xlabel("Participation ratio")
     right.set_xlim(0, 1.02)
@@ -156,12 +230,22 @@ def dispersion_by_na_msd(band: BandModeData, modes: ModeData, formula: str, temp
 
 
 def dispersion_by_coupling(
-    band: BandModeData, modes: ModeData, formula: str, acoustic_cutoff_thz: float, na_center_thz: float, out_dir: Path, stem: str
+    band: BandModeData,
+    modes: ModeData,
+    formula: str,
+    acoustic_cutoff_thz: float,
+    na_center_thz: float,
+    out_dir: Path,
+    stem: str,
 ) -> list[Path]:
     """Dispersion coloured by the Na-host coupling factor, beside the total and Na partial VDOS with the
     acoustic cutoff and the Na centre marked (paper Fig. 5)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4), sharey=True, gridspec_kw={"width_ratios": [2.2, 1]})
-    points = _dispersion(left, band, np.asarray(band.na_host_coupling), plt.Normalize(0, 1), "coolwarm")
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(9, 4), sharey=True, gridspec_kw={"width_ratios": [2.2, 1]}
+    )
+    points = _dispersion(
+        left, band, np.asarray(band.na_host_coupling), plt.Normalize(0, 1), "coolwarm"
+    )
     fig.colorbar(points, ax=left, label="Na-host coupling factor")
     frequencies = np.asarray(modes.frequencies_thz)
     q_weights = np.asarray(modes.weights)[:, None] * np.ones_like(frequencies)
@@ -173,16 +257,27 @@ def dispersion_by_coupling(
     centres = 0.5 * (edges[1:] + edges[:-1])
     right.plot(total, centres, color="0.3", label="total")
     right.fill_betweenx(centres, na, color="tab:orange", alpha=0.6, label="Na")
-    for value, style, label in [(acoustic_cutoff_thz, "--", "acoustic cutoff"), (na_center_thz, ":", "Na centre")]:
+    for value, style, label in [
+        (acoustic_cutoff_thz, "--", "acoustic cutoff"),
+        (na_center_thz, ":", "Na centre"),
+    ]:
         for ax in (left, right):
-            ax.axhline(value, color="k", linestyle=style, linewidth=0.8, label=label if ax is right else None)
+            ax.axhline(
+                value,
+                color="k",
+                linestyle=style,
+                linewidth=0.8,
+                label=label if ax is right else None,
+            )
     right.set_xlabel("VDOS (1/THz)")
     right.legend(fontsize=7, loc="upper right")
     fig.suptitle(f"{formula}: Na-host coupling and vibrational density of states")
     return save_figure(fig, out_dir, stem)
 
 
-def msd_curves(curves: dict[str, dict], out_dir: Path, species: str = "Na", max_panels: int = 6) -> list[Path]:
+def msd_curves(
+    curves: dict[str, dict], out_dir: Path, species: str = "Na", max_panels: int = 6
+) -> list[Path]:
     """MSD(t) from MD, one panel per structure: the species' x, y, z and every element's average."""
     items = list(curves.items())[:max_panels]
     columns = min(3, len(items))
@@ -194,11 +289,26 @@ def msd_curves(curves: dict[str, dict], out_dir: Path, species: str = "Na", max_
         for key in sorted(k for k in curve if k.startswith("msd_xyz_")):
             element, msd = key.removeprefix("msd_xyz_"), np.asarray(curve[key])
             if element == species:
-                ax.plot(times, msd.sum(axis=1), color="k", linewidth=1.8, label=f"{species} (x+y+z)")
+                ax.plot(
+                    times, msd.sum(axis=1), color="k", linewidth=1.8, label=f"{species} (x+y+z)"
+                )
                 for axis, (name, colour) in enumerate(zip("xyz", AXIS_COLOURS, strict=True)):
-                    ax.plot(times, msd[:, axis], color=colour, linestyle=":", linewidth=1.0, label=f"{species} {name}")
+                    ax.plot(
+                        times,
+                        msd[:, axis],
+                        color=colour,
+                        linestyle=":",
+                        linewidth=1.0,
+                        label=f"{species} {name}",
+                    )
             else:
-                ax.plot(times, msd.sum(axis=1), color=next(hosts, "0.5"), linewidth=1.0, label=f"{element} (x+y+z)")
+                ax.plot(
+                    times,
+                    msd.sum(axis=1),
+                    color=next(hosts, "0.5"),
+                    linewidth=1.0,
+                    label=f"{element} (x+y+z)",
+                )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("t (ps)")
         ax.set_ylabel("MSD (Å²)")
@@ -217,9 +327,16 @@ def arrhenius_plot(series: dict[str, dict], out_dir: Path) -> list[Path]:
         temperatures, values = np.asarray(fit["temperatures_K"]), np.asarray(fit["D_A2_per_ps"])
         points = ax.scatter(1000 / temperatures, values, s=20)
         line_t = np.linspace(temperatures.min(), temperatures.max(), 50)
-        line = fit["prefactor_A2_per_ps"] * np.exp(-fit["activation_energy_eV"] / (BOLTZMANN_EV_PER_K * line_t))
+        line = fit["prefactor_A2_per_ps"] * np.exp(
+            -fit["activation_energy_eV"] / (BOLTZMANN_EV_PER_K * line_t)
+        )
         ea, err = fit["activation_energy_eV"], fit["activation_energy_err_eV"]
-        ax.plot(1000 / line_t, line, color=points.get_facecolor()[0], label=f"{label}: Ea = {ea:.2f} ± {err:.2f} eV")
+        ax.plot(
+            1000 / line_t,
+            line,
+            color=points.get_facecolor()[0],
+            label=f"{label}: Ea = {ea:.2f} ± {err:.2f} eV",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("1000 / T (1/K)")
     ax.set_ylabel("D (Å²/ps)")

@@ -23,11 +23,14 @@ class Section:
     title: str
     body: str
 
+
 def figure_html(paths: list[Path], caption: str, out_dir: Path) -> str:
     png, svg = paths
     encoded = base64.b64encode(png.read_bytes()).decode()
-    return (f'<figure><img data-figure="{html.escape(png.stem)}" alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}">'
-            f'<figcaption>{html.escape(caption)} (<a href="{svg.relative_to(out_dir).as_posix()}">SVG</a>)</figcaption></figure>')  # fmt: skip
+    return (
+        f'<figure><img data-figure="{html.escape(png.stem)}" alt="{html.escape(caption)}" src="data:image/png;base64,{encoded}">'
+        f'<figcaption>{html.escape(caption)} (<a href="{svg.relative_to(out_dir).as_posix()}">SVG</a>)</figcaption></figure>'
+    )
 
 
 def cell_text(value, digits: int) -> tuple[str, str]:
@@ -51,7 +54,14 @@ def table_html(table: pd.DataFrame, table_id: str | None = None, digits: int = 4
     rows = []
     for row in table.itertuples(index=False):
         cells = (cell_text(value, digits) for value in row)
-        rows.append("<tr>" + "".join(f'<td data-value="{html.escape(key)}">{html.escape(text)}</td>' for text, key in cells) + "</tr>")
+        rows.append(
+            "<tr>"
+            + "".join(
+                f'<td data-value="{html.escape(key)}">{html.escape(text)}</td>'
+                for text, key in cells
+            )
+            + "</tr>"
+        )
     ident = f' id="{table_id}"' if table_id else ""
     return f'<table class="sortable"{ident}><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
@@ -152,21 +162,39 @@ window.addEventListener("load", () => {
 """
 
 
-def page_html(campaign_id: str | None, sections: list[Section], cannot: list[str], n_figures: int, head: str = "") -> str:
+def page_html(
+    campaign_id: str | None,
+    sections: list[Section],
+    cannot: list[str],
+    n_figures: int,
+    head: str = "",
+) -> str:
     """The page; ``head``: what goes into <head> beside the style (the plotly library when a section has plots)."""
     title = f"na_lattice_flows report: {campaign_id or 'all campaigns'}"
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    cannot_html = ("<h2>Not computed</h2><ul class='cannot'>" + "".join(f"<li>{html.escape(c)}</li>" for c in cannot) + "</ul>") if cannot else ""
+    cannot_html = (
+        (
+            "<h2>Not computed</h2><ul class='cannot'>"
+            + "".join(f"<li>{html.escape(c)}</li>" for c in cannot)
+            + "</ul>"
+        )
+        if cannot
+        else ""
+    )
     parts = [f"<h2>{html.escape(s.title)}</h2>{s.body}" for s in sections]
-    data = json.dumps({"cannot_compute": cannot}).replace("</", "<\\/")  # no early end of the script element
+    data = json.dumps({"cannot_compute": cannot}).replace(
+        "</", "<\\/"
+    )  # no early end of the script element
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style>{head}</head><body data-figures-expected='{n_figures}'>"
         f"<h1>{html.escape(title)}</h1><p>Written {created}. Diffusion coefficients D in Å²/ps; D columns: "
         f"{', '.join(D_COLUMNS)}. Statistics use structures with D from MD that did not melt.</p>"
-        + cannot_html + "".join(parts) + f"<script>{SCRIPT}</script>"
+        + cannot_html
+        + "".join(parts)
+        + f"<script>{SCRIPT}</script>"
         + f"<script type='application/json' id='report-data'>{data}</script></body></html>"
-    )  # fmt: skip
+    )
 
 
 def disputed_section(table: pd.DataFrame) -> Section | None:
@@ -175,9 +203,15 @@ def disputed_section(table: pd.DataFrame) -> Section | None:
     judged = table[table["disputed"].notna()] if "disputed" in table else table.iloc[:0]
     if judged.empty:
         return None
-    disputed = judged[judged["disputed"].astype(bool)][["candidate_id", "formula", "dynamically_stable", "dispute", "committee_verdicts"]]
-    return Section("Disputed stability verdicts", (
-        f"<p>{len(disputed)} of {len(judged)} structures judged by the committee are disputed: its force fields disagree "
-        "on their stability (or their lowest frequencies lie far apart). Send them to DFT phonons first "
-        "(<code>na-flows validate submit --disputed --dft-phonons MODEL</code>).</p>" + table_html(disputed.reset_index(drop=True), "disputed")
-    ))  # fmt: skip
+    disputed = judged[judged["disputed"].astype(bool)][
+        ["candidate_id", "formula", "dynamically_stable", "dispute", "committee_verdicts"]
+    ]
+    return Section(
+        "Disputed stability verdicts",
+        (
+            f"<p>{len(disputed)} of {len(judged)} structures judged by the committee are disputed: its force fields disagree "
+            "on their stability (or their lowest frequencies lie far apart). Send them to DFT phonons first "
+            "(<code>na-flows validate submit --disputed --dft-phonons MODEL</code>).</p>"
+            + table_html(disputed.reset_index(drop=True), "disputed")
+        ),
+    )

@@ -38,26 +38,38 @@ class NotEnoughData(InputError):
 
 
 def feature_set(include_structure: bool) -> list[str]:
-    return [*PHONON_DESCRIPTORS, *STRUCTURE_COLUMNS] if include_structure else list(PHONON_DESCRIPTORS)
+    return (
+        [*PHONON_DESCRIPTORS, *STRUCTURE_COLUMNS] if include_structure else list(PHONON_DESCRIPTORS)
+    )
 
 
 def estimators(seed: int = 0) -> dict[str, Pipeline]:
     """The two model families, each with median imputation (a descriptor missing for a structure)."""
     return {
-        "linear": make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13))),
+        "linear": make_pipeline(
+            SimpleImputer(strategy="median"),
+            StandardScaler(),
+            RidgeCV(alphas=np.logspace(-3, 3, 13)),
+        ),
         "gradient_boosting": make_pipeline(
             SimpleImputer(strategy="median"),
-            GradientBoostingRegressor(n_estimators=300, max_depth=2, learning_rate=0.05, subsample=0.8, random_state=seed),
+            GradientBoostingRegressor(
+                n_estimators=300, max_depth=2, learning_rate=0.05, subsample=0.8, random_state=seed
+            ),
         ),
     }
 
 
-def grouped_folds(groups: pd.Series | np.ndarray, n_splits: int = MAX_FOLDS) -> list[tuple[np.ndarray, np.ndarray]]:
+def grouped_folds(
+    groups: pd.Series | np.ndarray, n_splits: int = MAX_FOLDS
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) index pairs of GroupKFold with at most ``n_splits`` folds; no group on both sides."""
     groups = np.asarray(groups)
     n_groups = len(set(groups))
     if n_groups < 2:
-        raise NotEnoughData(f"cross-validation by chemical system needs >= 2 systems, got {n_groups}")
+        raise NotEnoughData(
+            f"cross-validation by chemical system needs >= 2 systems, got {n_groups}"
+        )
     splitter = GroupKFold(n_splits=min(n_splits, n_groups))
     return list(splitter.split(np.zeros(len(groups)), groups=groups))
 
@@ -67,7 +79,10 @@ def importances(pipeline: Pipeline, features: list[str]) -> dict[str, float]:
     model = pipeline[-1]
     raw = np.abs(model.coef_) if hasattr(model, "coef_") else model.feature_importances_
     total = raw.sum()
-    return {name: float(value / total) if total > 0 else 0.0 for name, value in zip(features, raw, strict=True)}
+    return {
+        name: float(value / total) if total > 0 else 0.0
+        for name, value in zip(features, raw, strict=True)
+    }
 
 
 @dataclass
@@ -106,20 +121,28 @@ class DiffusionModel:
     def load(path: str | Path) -> DiffusionModel:
         path = Path(path)
         if not path.is_file():
-            raise MissingInputError(f"{path}: no such model file (train one with `na-flows report` or `ml.train_diffusion_models`)")
+            raise MissingInputError(
+                f"{path}: no such model file (train one with `na-flows report` or `ml.train_diffusion_models`)"
+            )
         try:
             model = joblib.load(path)
         except Exception as error:  # a truncated or foreign file: pickle raises many kinds
-            raise InputError(f"{path}: not a readable model file ({type(error).__name__}: {error})") from error
+            raise InputError(
+                f"{path}: not a readable model file ({type(error).__name__}: {error})"
+            ) from error
         if not isinstance(model, DiffusionModel):
-            raise InputError(f"{path}: not a na_lattice_flows diffusion model ({type(model).__name__})")
+            raise InputError(
+                f"{path}: not a na_lattice_flows diffusion model ({type(model).__name__})"
+            )
         return model
 
     def predict_log10_D(self, table: pd.DataFrame) -> np.ndarray:
         missing = [f for f in self.features if f not in table.columns]
         if missing:
             raise InputError(f"table lacks the model's features {missing}")
-        return self.models[self.best].predict(table[self.features].apply(pd.to_numeric, errors="coerce").to_numpy(float))
+        return self.models[self.best].predict(
+            table[self.features].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        )
 
 
 def training_rows(table: pd.DataFrame, target: str, features: list[str]) -> pd.DataFrame:
@@ -132,7 +155,11 @@ def training_rows(table: pd.DataFrame, target: str, features: list[str]) -> pd.D
 
 
 def train_diffusion_models(
-    table: pd.DataFrame, include_structure: bool = False, target: str = "D_avg_A2_per_ps", n_splits: int = MAX_FOLDS, seed: int = 0
+    table: pd.DataFrame,
+    include_structure: bool = False,
+    target: str = "D_avg_A2_per_ps",
+    n_splits: int = MAX_FOLDS,
+    seed: int = 0,
 ) -> DiffusionModel:
     """Cross-validate both model families by chemical system on ``table`` (``analysis.dataset`` output), then fit
     each on every row. Raises NotEnoughData, saying what is missing, below MIN_STRUCTURES or MIN_SYSTEMS."""
@@ -147,7 +174,13 @@ def train_diffusion_models(
     X = rows[features].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     y = rows[TARGETS[target]].to_numpy(float)
     folds = grouped_folds(rows["chemical_system"], n_splits)
-    out_of_fold = pd.DataFrame({"candidate_id": rows["candidate_id"], "chemical_system": rows["chemical_system"], "log10_D": y})
+    out_of_fold = pd.DataFrame(
+        {
+            "candidate_id": rows["candidate_id"],
+            "chemical_system": rows["chemical_system"],
+            "log10_D": y,
+        }
+    )
     for index, (_, test) in enumerate(folds):
         out_of_fold.loc[test, "fold"] = index
     models, scores = {}, {}
@@ -157,16 +190,36 @@ def train_diffusion_models(
             predicted[test] = clone(pipeline).fit(X[train], y[train]).predict(X[test])
         out_of_fold[f"predicted_{name}"] = predicted
         models[name] = clone(pipeline).fit(X, y)
-        scores[name] = ModelScore(name, float(r2_score(y, predicted)), float(mean_absolute_error(y, predicted)),
-                                  importances(models[name], features))  # fmt: skip
+        scores[name] = ModelScore(
+            name,
+            float(r2_score(y, predicted)),
+            float(mean_absolute_error(y, predicted)),
+            importances(models[name], features),
+        )
     best = max(scores, key=lambda name: scores[name].r2)
     return DiffusionModel(
-        target=target, features=features, models=models, scores=scores, best=best, n_structures=len(rows),
-        n_systems=n_systems, n_folds=len(folds), trained_on=rows["candidate_id"].tolist(), out_of_fold=out_of_fold,
-    )  # fmt: skip
+        target=target,
+        features=features,
+        models=models,
+        scores=scores,
+        best=best,
+        n_structures=len(rows),
+        n_systems=n_systems,
+        n_folds=len(folds),
+        trained_on=rows["candidate_id"].tolist(),
+        out_of_fold=out_of_fold,
+    )
 
 
-RANKING_COLUMNS = ["rank", "candidate_id", "formula", "predicted_log10_D", "predicted_D_A2_per_ps", "measured_D_A2_per_ps", "note"]
+RANKING_COLUMNS = [
+    "rank",
+    "candidate_id",
+    "formula",
+    "predicted_log10_D",
+    "predicted_D_A2_per_ps",
+    "measured_D_A2_per_ps",
+    "note",
+]
 
 
 def rank_candidates(model: DiffusionModel, table: pd.DataFrame) -> pd.DataFrame:
@@ -180,10 +233,19 @@ def rank_candidates(model: DiffusionModel, table: pd.DataFrame) -> pd.DataFrame:
     ranked["predicted_log10_D"] = model.predict_log10_D(ranked) if len(ranked) else []
     ranked = ranked.sort_values("predicted_log10_D", ascending=False)
     ranked["rank"] = np.arange(1, len(ranked) + 1)
-    ranked["note"] = [None if cid not in model.trained_on else "in the training set" for cid in ranked["candidate_id"]]
+    ranked["note"] = [
+        None if cid not in model.trained_on else "in the training set"
+        for cid in ranked["candidate_id"]
+    ]
     left = table[~rankable].copy()
-    left["note"] = np.where(has_phonons[~rankable], "not dynamically stable: no MD candidate", "no phonon descriptors yet")
+    left["note"] = np.where(
+        has_phonons[~rankable],
+        "not dynamically stable: no MD candidate",
+        "no phonon descriptors yet",
+    )
     result = pd.concat([ranked, left], ignore_index=True)
-    result["predicted_D_A2_per_ps"] = 10.0 ** pd.to_numeric(result.get("predicted_log10_D"), errors="coerce")
+    result["predicted_D_A2_per_ps"] = 10.0 ** pd.to_numeric(
+        result.get("predicted_log10_D"), errors="coerce"
+    )
     result["measured_D_A2_per_ps"] = result.get(model.target)
     return result.reindex(columns=RANKING_COLUMNS)

@@ -17,8 +17,14 @@ import pandas as pd
 from na_lattice_flows.analysis.figures import save_figure
 from na_lattice_flows.analysis.html import Section, table_html
 
-METRIC_COLUMNS = ["force_rmse_meV_per_A", "force_mae_meV_per_A", "energy_rmse_meV_per_atom",
-                  "energy_rmse_offset_removed_meV_per_atom", "stress_rmse_GPa", "n_frames"]  # fmt: skip
+METRIC_COLUMNS = [
+    "force_rmse_meV_per_A",
+    "force_mae_meV_per_A",
+    "energy_rmse_meV_per_atom",
+    "energy_rmse_offset_removed_meV_per_atom",
+    "stress_rmse_GPa",
+    "n_frames",
+]
 
 
 def _stem(text: str) -> str:
@@ -30,8 +36,11 @@ def learning_curves(document: dict, out_dir: Path) -> list[Path]:
     curves = document["curves"]
     epochs = np.asarray(curves["epoch"], dtype=float)
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for key, label, axis in (("train_loss", "training loss", left), ("val_force_rmse_eV_per_A", "validation force RMSE (eV/Å)", right),
-                             ("val_energy_rmse_eV_per_atom", "validation energy RMSE (eV/atom)", right)):  # fmt: skip
+    for key, label, axis in (
+        ("train_loss", "training loss", left),
+        ("val_force_rmse_eV_per_A", "validation force RMSE (eV/Å)", right),
+        ("val_energy_rmse_eV_per_atom", "validation energy RMSE (eV/atom)", right),
+    ):
         values = np.array([np.nan if v is None else v for v in curves.get(key, [])], dtype=float)
         if len(values) == len(epochs) and np.isfinite(values).any():
             axis.plot(epochs, values, marker=".", label=label)
@@ -42,14 +51,21 @@ def learning_curves(document: dict, out_dir: Path) -> list[Path]:
     return save_figure(fig, out_dir, f"learning_{_stem(document['model'])}")
 
 
-def force_parity(parity: dict[str, dict[str, list[float]]], title: str, out_dir: Path, stem: str) -> list[Path]:
+def force_parity(
+    parity: dict[str, dict[str, list[float]]], title: str, out_dir: Path, stem: str
+) -> list[Path]:
     """Predicted against reference force components, one colour per model."""
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
     limits = []
     for model, points in parity.items():
-        reference, predicted = np.asarray(points["reference_eV_per_A"]), np.asarray(points["predicted_eV_per_A"])
+        reference, predicted = (
+            np.asarray(points["reference_eV_per_A"]),
+            np.asarray(points["predicted_eV_per_A"]),
+        )
         rmse = 1e3 * float(np.sqrt(np.mean((predicted - reference) ** 2)))
-        ax.scatter(reference, predicted, s=3, alpha=0.4, label=f"{model.split('/')[-1]} ({rmse:.0f} meV/Å)")
+        ax.scatter(
+            reference, predicted, s=3, alpha=0.4, label=f"{model.split('/')[-1]} ({rmse:.0f} meV/Å)"
+        )
         limits += [reference.min(), reference.max()]
     if limits:
         ax.plot([min(limits), max(limits)], [min(limits), max(limits)], color="k", lw=0.8)
@@ -63,47 +79,117 @@ def dispersion_overlay(comparison: dict, out_dir: Path) -> list[Path]:
     bands = comparison["bands"]
     distances = np.asarray(bands["distances"])
     fig, ax = plt.subplots(figsize=(6, 4))
-    for key, style in (("dft_frequencies_thz", {"color": "k", "lw": 1.0}), ("mlp_frequencies_thz", {"color": "tab:red", "lw": 1.0, "ls": "--"})):
+    for key, style in (
+        ("dft_frequencies_thz", {"color": "k", "lw": 1.0}),
+        ("mlp_frequencies_thz", {"color": "tab:red", "lw": 1.0, "ls": "--"}),
+    ):
         frequencies = np.asarray(bands[key])
         for branch in range(frequencies.shape[1]):
-            ax.plot(distances, frequencies[:, branch], **style, label=("DFT" if key.startswith("dft") else comparison["model"]) if branch == 0 else None)
+            ax.plot(
+                distances,
+                frequencies[:, branch],
+                **style,
+                label=("DFT" if key.startswith("dft") else comparison["model"])
+                if branch == 0
+                else None,
+            )
     ax.axhline(0, color="0.6", lw=0.5)
-    ax.set(xlabel="wave vector (path)", ylabel="frequency (THz)",
-           title=f"{comparison['formula']}: Na MSD DFT {comparison['msd_dft_A2']:.4f}, MLP {comparison['msd_mlp_A2']:.4f} Å²")  # fmt: skip
+    ax.set(
+        xlabel="wave vector (path)",
+        ylabel="frequency (THz)",
+        title=f"{comparison['formula']}: Na MSD DFT {comparison['msd_dft_A2']:.4f}, MLP {comparison['msd_mlp_A2']:.4f} Å²",
+    )
     ax.legend(fontsize=8)
     return save_figure(fig, out_dir, f"dft_vs_mlp_{_stem(comparison['structure'])}")
 
 
 def _metrics_table(models: dict[str, dict]) -> pd.DataFrame:
-    return pd.DataFrame([{"model": name, **{c: metrics.get(c) for c in METRIC_COLUMNS}} for name, metrics in models.items()])
+    return pd.DataFrame(
+        [
+            {"model": name, **{c: metrics.get(c) for c in METRIC_COLUMNS}}
+            for name, metrics in models.items()
+        ]
+    )
 
 
-def force_field_section(page, trained: list[dict], frame_benchmarks: list[dict], phonons: list[dict]) -> Section | None:
+def force_field_section(
+    page, trained: list[dict], frame_benchmarks: list[dict], phonons: list[dict]
+) -> Section | None:
     """``page``: the report's page (``figure(paths, caption)``, ``figure_dir``). None when there is nothing."""
     if not trained and not frame_benchmarks and not phonons:
         return None
     body = []
     for document in trained:
-        body.append(f"<h3>{document['route']}: {document['model']}</h3><p>dataset {document['dataset']} "
-                    f"({document['n_frames']}), {document['seconds']:.0f} s of training; test split errors:</p>"
-                    + table_html(_metrics_table(document["test"]["models"])))  # fmt: skip
-        body.append(page.figure(learning_curves(document, page.figure_dir), f"Learning curves of {document['model']}"))
+        body.append(
+            f"<h3>{document['route']}: {document['model']}</h3><p>dataset {document['dataset']} "
+            f"({document['n_frames']}), {document['seconds']:.0f} s of training; test split errors:</p>"
+            + table_html(_metrics_table(document["test"]["models"]))
+        )
+        body.append(
+            page.figure(
+                learning_curves(document, page.figure_dir),
+                f"Learning curves of {document['model']}",
+            )
+        )
         if document["test"].get("parity"):
-            paths = force_parity(document["test"]["parity"], "held-out test split", page.figure_dir, f"parity_{_stem(document['model'])}")
-            body.append(page.figure(paths, f"Force parity on the test split: {document['model']} and the pretrained models"))
+            paths = force_parity(
+                document["test"]["parity"],
+                "held-out test split",
+                page.figure_dir,
+                f"parity_{_stem(document['model'])}",
+            )
+            body.append(
+                page.figure(
+                    paths,
+                    f"Force parity on the test split: {document['model']} and the pretrained models",
+                )
+            )
     for index, benchmark in enumerate(frame_benchmarks):
-        per_element = pd.DataFrame({m: v["force_rmse_per_element_meV_per_A"] for m, v in benchmark["models"].items()}).T
-        body.append(f"<h3>Models on AIMD frames ({len(benchmark['per_file'])} runs x models)</h3>"
-                    + table_html(_metrics_table(benchmark["models"]))
-                    + "<h4>Force RMSE per element (meV/Å)</h4>" + table_html(per_element.reset_index(names="model")))  # fmt: skip
+        per_element = pd.DataFrame(
+            {m: v["force_rmse_per_element_meV_per_A"] for m, v in benchmark["models"].items()}
+        ).T
+        body.append(
+            f"<h3>Models on AIMD frames ({len(benchmark['per_file'])} runs x models)</h3>"
+            + table_html(_metrics_table(benchmark["models"]))
+            + "<h4>Force RMSE per element (meV/Å)</h4>"
+            + table_html(per_element.reset_index(names="model"))
+        )
         if benchmark.get("parity"):
-            paths = force_parity(benchmark["parity"], "AIMD frames", page.figure_dir, f"parity_aimd_{index}")
+            paths = force_parity(
+                benchmark["parity"], "AIMD frames", page.figure_dir, f"parity_aimd_{index}"
+            )
             body.append(page.figure(paths, "Force parity on AIMD frames"))
     if phonons:
-        rows = pd.DataFrame([{key: c[key] for key in ("structure", "formula", "model", "temperature_K", "msd_dft_A2", "msd_mlp_A2",
-                                                      "msd_ratio_mlp_over_dft", "ifc2_rmse_eV_per_A2")}
-                             | {"dft_stable": c["dft_stability"]["dynamically_stable"], "mlp_stable": c["mlp_stability"]["dynamically_stable"]}
-                             for c in phonons])  # fmt: skip
-        body.append("<h3>DFT phonons of the validation hits beside the MLP's</h3>" + table_html(rows))
-        body += [page.figure(dispersion_overlay(c, page.figure_dir), f"{c['structure']}: DFT and {c['model']} dispersions") for c in phonons]
+        rows = pd.DataFrame(
+            [
+                {
+                    key: c[key]
+                    for key in (
+                        "structure",
+                        "formula",
+                        "model",
+                        "temperature_K",
+                        "msd_dft_A2",
+                        "msd_mlp_A2",
+                        "msd_ratio_mlp_over_dft",
+                        "ifc2_rmse_eV_per_A2",
+                    )
+                }
+                | {
+                    "dft_stable": c["dft_stability"]["dynamically_stable"],
+                    "mlp_stable": c["mlp_stability"]["dynamically_stable"],
+                }
+                for c in phonons
+            ]
+        )
+        body.append(
+            "<h3>DFT phonons of the validation hits beside the MLP's</h3>" + table_html(rows)
+        )
+        body += [
+            page.figure(
+                dispersion_overlay(c, page.figure_dir),
+                f"{c['structure']}: DFT and {c['model']} dispersions",
+            )
+            for c in phonons
+        ]
     return Section("Force fields against DFT", "".join(body))

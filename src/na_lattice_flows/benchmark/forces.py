@@ -28,17 +28,26 @@ from tqdm.auto import tqdm
 
 from na_lattice_flows.models import model_provenance
 from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
-from na_lattice_flows.phonons.references import DisplacementReference, displaced_supercells, predict_forces, undisplaced_supercell
+from na_lattice_flows.phonons.references import (
+    DisplacementReference,
+    displaced_supercells,
+    predict_forces,
+    undisplaced_supercell,
+)
 from na_lattice_flows.phonons.stability import StabilityVerdict, stability_screen
 
-MIN_IFC3_FORCE_COMPONENTS = 3 * 80 * 10  # a third-order fit needs data: at least 10 supercells of 80 atoms
+MIN_IFC3_FORCE_COMPONENTS = (
+    3 * 80 * 10
+)  # a third-order fit needs data: at least 10 supercells of 80 atoms
 
 
 def force_errors(reference: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
     """(RMSE, MAE) over all components, in the units of the inputs."""
     reference, predicted = np.asarray(reference, float), np.asarray(predicted, float)
     if reference.shape != predicted.shape:
-        raise ValueError(f"force arrays differ in shape: reference {reference.shape}, predicted {predicted.shape}")
+        raise ValueError(
+            f"force arrays differ in shape: reference {reference.shape}, predicted {predicted.shape}"
+        )
     difference = predicted - reference
     return float(np.sqrt(np.mean(difference**2))), float(np.mean(np.abs(difference)))
 
@@ -56,21 +65,32 @@ class ModelEvaluation(BaseModel):
     structure: str
     formula: str
     model: str
-    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
+    model_provenance: dict | None = Field(
+        None,
+        description="Training provenance of a model trained here (models.model_provenance); None: pretrained",
+    )
     n_supercells: int
     n_atoms_supercell: int
     n_force_components: int
     force_rmse_meV_per_A: float
     force_mae_meV_per_A: float
-    force_sq_error_sum: float = Field(description="Sum of squared component errors, (eV/A)^2, for pooling")
-    force_abs_error_sum: float = Field(description="Sum of absolute component errors, eV/A, for pooling")
+    force_sq_error_sum: float = Field(
+        description="Sum of squared component errors, (eV/A)^2, for pooling"
+    )
+    force_abs_error_sum: float = Field(
+        description="Sum of absolute component errors, eV/A, for pooling"
+    )
     ifc2_rmse_eV_per_A2: float
     n_ifc2_elements: int
-    ifc3_rmse_eV_per_A3: float | None = Field(None, description="Where the reference allows a third-order fit")
+    ifc3_rmse_eV_per_A3: float | None = Field(
+        None, description="Where the reference allows a third-order fit"
+    )
     n_ifc3_elements: int = 0
     dft_stability: StabilityVerdict
     mlp_stability: StabilityVerdict
-    seconds: float = Field(description="Wall time of the MLP force evaluations on the displaced supercells")
+    seconds: float = Field(
+        description="Wall time of the MLP force evaluations on the displaced supercells"
+    )
     seconds_per_supercell: float
 
     @property
@@ -90,7 +110,9 @@ def evaluate_model(
     Pass the DFT force constants/stability when evaluating several models on one reference (computed once)."""
     start = time.perf_counter()
     supercells = displaced_supercells(reference)
-    mlp_forces = predict_forces(supercells, calculator, progress=progress, label=f"{model} {reference.name}")
+    mlp_forces = predict_forces(
+        supercells, calculator, progress=progress, label=f"{model} {reference.name}"
+    )
     elapsed = time.perf_counter() - start
     dft_forces = reference.forces
     rmse, mae = force_errors(dft_forces, mlp_forces)
@@ -132,12 +154,22 @@ class ModelMetrics(BaseModel):
     force_rmse_meV_per_A: float
     force_mae_meV_per_A: float
     ifc2_rmse_eV_per_A2: float
-    ifc3_rmse_eV_per_A3: float | None = Field(None, description="Over the references with a third-order fit")
-    stability_agreement: float = Field(description="Fraction of structures where MLP and DFT agree on stability")
-    agreement_dft_stable: float | None = Field(None, description="Fraction of the DFT-stable structures the MLP calls stable")
-    agreement_dft_unstable: float | None = Field(None, description="Fraction of the DFT-unstable structures the MLP calls unstable")
-    balanced_accuracy: float = Field(description="Mean of the two agreements (the one there is, when a set has one class): "
-                                     "a model that calls everything stable scores 0.5, however many stable structures")
+    ifc3_rmse_eV_per_A3: float | None = Field(
+        None, description="Over the references with a third-order fit"
+    )
+    stability_agreement: float = Field(
+        description="Fraction of structures where MLP and DFT agree on stability"
+    )
+    agreement_dft_stable: float | None = Field(
+        None, description="Fraction of the DFT-stable structures the MLP calls stable"
+    )
+    agreement_dft_unstable: float | None = Field(
+        None, description="Fraction of the DFT-unstable structures the MLP calls unstable"
+    )
+    balanced_accuracy: float = Field(
+        description="Mean of the two agreements (the one there is, when a set has one class): "
+        "a model that calls everything stable scores 0.5, however many stable structures"
+    )
     n_dft_stable: int = 0
     n_dft_unstable: int = 0
     n_structures: int
@@ -149,8 +181,12 @@ class BenchmarkSummary(BaseModel):
     """The ranking (best first) and the chosen model, with the evidence per model and per structure."""
 
     models: dict[str, ModelMetrics]
-    ranking: list[str] = Field(description="Best verdicts first (balanced accuracy), then lowest force RMSE")
-    chosen_model: str = Field(description="choose_model: the fastest of those within VERDICT_TIE of the best verdicts")
+    ranking: list[str] = Field(
+        description="Best verdicts first (balanced accuracy), then lowest force RMSE"
+    )
+    chosen_model: str = Field(
+        description="choose_model: the fastest of those within VERDICT_TIE of the best verdicts"
+    )
     per_structure: list[ModelEvaluation]
 
 
@@ -170,29 +206,50 @@ def benchmark_references(
             dft_ph = fit_force_constants(reference)
             dft_verdict = stability_screen(dft_ph)[0]
         except Exception as exc:  # noqa: BLE001 - one bad reference never stops the others
-            failures.append({"reference": str(path), "model": None, "error": f"{type(exc).__name__}: {exc}"})
+            failures.append(
+                {"reference": str(path), "model": None, "error": f"{type(exc).__name__}: {exc}"}
+            )
             continue
         for model in models:
             try:
-                evaluation, _, _ = evaluate_model(reference, model, get_calculator(model), dft_ph, dft_verdict)
+                evaluation, _, _ = evaluate_model(
+                    reference, model, get_calculator(model), dft_ph, dft_verdict
+                )
                 evaluations.append(evaluation)
             except Exception as exc:  # noqa: BLE001
-                failures.append({"reference": str(path), "model": model, "error": f"{type(exc).__name__}: {exc}"})
+                failures.append(
+                    {
+                        "reference": str(path),
+                        "model": model,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
+                )
     return (summarize(evaluations) if evaluations else None), failures
 
 
 def summary_json(summary: BenchmarkSummary | None, failures: list[dict]) -> dict:
     """The interface's JSON: per-model metrics, the ranking and chosen model, per-structure rows, failures."""
-    per_structure = [] if summary is None else [
-        {
-            **e.model_dump(exclude={"force_sq_error_sum", "force_abs_error_sum", "dft_stability", "mlp_stability"}),
-            "dft_stable": e.dft_stability.dynamically_stable,
-            "mlp_stable": e.mlp_stability.dynamically_stable,
-            "dft_min_frequency_thz": e.dft_stability.min_frequency_thz,
-            "mlp_min_frequency_thz": e.mlp_stability.min_frequency_thz,
-        }
-        for e in summary.per_structure
-    ]
+    per_structure = (
+        []
+        if summary is None
+        else [
+            {
+                **e.model_dump(
+                    exclude={
+                        "force_sq_error_sum",
+                        "force_abs_error_sum",
+                        "dft_stability",
+                        "mlp_stability",
+                    }
+                ),
+                "dft_stable": e.dft_stability.dynamically_stable,
+                "mlp_stable": e.mlp_stability.dynamically_stable,
+                "dft_min_frequency_thz": e.dft_stability.min_frequency_thz,
+                "mlp_min_frequency_thz": e.mlp_stability.min_frequency_thz,
+            }
+            for e in summary.per_structure
+        ]
+    )
     return {
         "models": {} if summary is None else {k: v.model_dump() for k, v in summary.models.items()},
         "ranking": [] if summary is None else summary.ranking,
@@ -214,10 +271,15 @@ def summarize(evaluations: Sequence[ModelEvaluation]) -> BenchmarkSummary:
         third = [e for e in own if e.ifc3_rmse_eV_per_A3 is not None]
         n_ifc3 = sum(e.n_ifc3_elements for e in third)
         models[model] = ModelMetrics(
-            force_rmse_meV_per_A=1e3 * float(np.sqrt(sum(e.force_sq_error_sum for e in own) / n_components)),
+            force_rmse_meV_per_A=1e3
+            * float(np.sqrt(sum(e.force_sq_error_sum for e in own) / n_components)),
             force_mae_meV_per_A=1e3 * sum(e.force_abs_error_sum for e in own) / n_components,
-            ifc2_rmse_eV_per_A2=float(np.sqrt(sum(e.ifc2_rmse_eV_per_A2**2 * e.n_ifc2_elements for e in own) / n_ifc)),
-            ifc3_rmse_eV_per_A3=float(np.sqrt(sum(e.ifc3_rmse_eV_per_A3**2 * e.n_ifc3_elements for e in third) / n_ifc3))
+            ifc2_rmse_eV_per_A2=float(
+                np.sqrt(sum(e.ifc2_rmse_eV_per_A2**2 * e.n_ifc2_elements for e in own) / n_ifc)
+            ),
+            ifc3_rmse_eV_per_A3=float(
+                np.sqrt(sum(e.ifc3_rmse_eV_per_A3**2 * e.n_ifc3_elements for e in third) / n_ifc3)
+            )
             if third
             else None,
             stability_agreement=float(np.mean([e.stability_agrees for e in own])),
@@ -226,8 +288,15 @@ def summarize(evaluations: Sequence[ModelEvaluation]) -> BenchmarkSummary:
             n_force_components=n_components,
             seconds_per_structure=float(np.mean([e.seconds for e in own])),
         )
-    ranking = sorted(models, key=lambda m: (-models[m].balanced_accuracy, models[m].force_rmse_meV_per_A))
-    return BenchmarkSummary(models=models, ranking=ranking, chosen_model=choose_model(models), per_structure=list(evaluations))
+    ranking = sorted(
+        models, key=lambda m: (-models[m].balanced_accuracy, models[m].force_rmse_meV_per_A)
+    )
+    return BenchmarkSummary(
+        models=models,
+        ranking=ranking,
+        chosen_model=choose_model(models),
+        per_structure=list(evaluations),
+    )
 
 
 def verdict_metrics(evaluations: Sequence[ModelEvaluation]) -> dict:
@@ -237,8 +306,13 @@ def verdict_metrics(evaluations: Sequence[ModelEvaluation]) -> dict:
     unstable = [e.stability_agrees for e in evaluations if not e.dft_stability.dynamically_stable]
     per_class = [float(np.mean(c)) if c else None for c in (stable, unstable)]
     present = [a for a in per_class if a is not None]
-    return {"agreement_dft_stable": per_class[0], "agreement_dft_unstable": per_class[1],
-            "balanced_accuracy": float(np.mean(present)), "n_dft_stable": len(stable), "n_dft_unstable": len(unstable)}
+    return {
+        "agreement_dft_stable": per_class[0],
+        "agreement_dft_unstable": per_class[1],
+        "balanced_accuracy": float(np.mean(present)),
+        "n_dft_stable": len(stable),
+        "n_dft_unstable": len(unstable),
+    }
 
 
 VERDICT_TIE = 0.02  # balanced accuracies this close are a tie, which speed breaks
@@ -251,13 +325,20 @@ def choose_model(models: dict[str, ModelMetrics], tie: float = VERDICT_TIE) -> s
     return min(contenders, key=lambda name: models[name].seconds_per_structure)
 
 
-def summarize_complete(evaluations: Sequence[ModelEvaluation]) -> tuple[BenchmarkSummary, dict[str, int]]:
+def summarize_complete(
+    evaluations: Sequence[ModelEvaluation],
+) -> tuple[BenchmarkSummary, dict[str, int]]:
     """Summary of the models that finished every structure any model finished (a record being filled, model by
     model), on those structures; the others are left out with their counts, so a model is never judged on a
     different set than its rivals."""
-    covered = {model: {e.structure for e in evaluations if e.model == model} for model in dict.fromkeys(e.model for e in evaluations)}
+    covered = {
+        model: {e.structure for e in evaluations if e.model == model}
+        for model in dict.fromkeys(e.model for e in evaluations)
+    }
     most = max(len(structures) for structures in covered.values())
     complete = [model for model, structures in covered.items() if len(structures) == most]
     common = set.intersection(*(covered[model] for model in complete))
     summary = summarize([e for e in evaluations if e.model in complete and e.structure in common])
-    return summary, {model: len(structures) for model, structures in covered.items() if model not in complete}
+    return summary, {
+        model: len(structures) for model, structures in covered.items() if model not in complete
+    }

@@ -26,10 +26,17 @@ from ase import units
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
-from na_lattice_flows.benchmark.labelled_frames import LabelledFrame, read_run_frames, sample_frame_indices, source_label
+from na_lattice_flows.benchmark.labelled_frames import (
+    LabelledFrame,
+    read_run_frames,
+    sample_frame_indices,
+    source_label,
+)
 
 DEFAULT_N_FRAMES = 200  # the screening study's re-test: 200 frames per AIMD run
-MAX_PARITY_POINTS = 20_000  # force components per model kept for parity plots (seeded subsample; data store)
+MAX_PARITY_POINTS = (
+    20_000  # force components per model kept for parity plots (seeded subsample; data store)
+)
 
 
 @dataclass
@@ -42,7 +49,9 @@ class Predictions:
     seconds: float
 
 
-def predict_frames(frames: Sequence[LabelledFrame], calculator, progress: bool = False, label: str = "frames") -> Predictions:
+def predict_frames(
+    frames: Sequence[LabelledFrame], calculator, progress: bool = False, label: str = "frames"
+) -> Predictions:
     """One single point of ``calculator`` per frame (energy and stress only where the reference has them)."""
     forces, energies, stresses = [], [], []
     start = time.perf_counter()
@@ -50,8 +59,14 @@ def predict_frames(frames: Sequence[LabelledFrame], calculator, progress: bool =
         atoms = frame.atoms.copy()
         atoms.calc = calculator
         forces.append(np.asarray(atoms.get_forces(), dtype=float))
-        energies.append(float(atoms.get_potential_energy()) if frame.energy_eV is not None else None)
-        stresses.append(np.asarray(atoms.get_stress(voigt=True), float) if frame.stress_eV_per_A3 is not None else None)
+        energies.append(
+            float(atoms.get_potential_energy()) if frame.energy_eV is not None else None
+        )
+        stresses.append(
+            np.asarray(atoms.get_stress(voigt=True), float)
+            if frame.stress_eV_per_A3 is not None
+            else None
+        )
     return Predictions(forces, energies, stresses, time.perf_counter() - start)
 
 
@@ -64,11 +79,18 @@ class ErrorSums(BaseModel):
 
     def add(self, difference: np.ndarray) -> ErrorSums:
         difference = np.asarray(difference, float).ravel()
-        return ErrorSums(sum_sq=self.sum_sq + float(difference @ difference),
-                         sum_abs=self.sum_abs + float(np.abs(difference).sum()), count=self.count + difference.size)  # fmt: skip
+        return ErrorSums(
+            sum_sq=self.sum_sq + float(difference @ difference),
+            sum_abs=self.sum_abs + float(np.abs(difference).sum()),
+            count=self.count + difference.size,
+        )
 
     def __add__(self, other: ErrorSums) -> ErrorSums:
-        return ErrorSums(sum_sq=self.sum_sq + other.sum_sq, sum_abs=self.sum_abs + other.sum_abs, count=self.count + other.count)
+        return ErrorSums(
+            sum_sq=self.sum_sq + other.sum_sq,
+            sum_abs=self.sum_abs + other.sum_abs,
+            count=self.count + other.count,
+        )
 
     def rmse(self, scale: float = 1.0) -> float | None:
         return None if self.count == 0 else scale * float(np.sqrt(self.sum_sq / self.count))
@@ -87,28 +109,44 @@ class FileEvaluation(BaseModel):
     n_frames_available: int
     force_rmse_meV_per_A: float
     force_mae_meV_per_A: float
-    energy_offset_meV_per_atom: float | None = Field(None, description="Mean (model - reference) energy per atom")
+    energy_offset_meV_per_atom: float | None = Field(
+        None, description="Mean (model - reference) energy per atom"
+    )
     forces: ErrorSums
     forces_per_element: dict[str, ErrorSums]
-    energy: ErrorSums = Field(default_factory=ErrorSums, description="Per-atom energy errors, eV/atom")
+    energy: ErrorSums = Field(
+        default_factory=ErrorSums, description="Per-atom energy errors, eV/atom"
+    )
     energy_offset_removed: ErrorSums = Field(default_factory=ErrorSums)
     stress: ErrorSums = Field(default_factory=ErrorSums, description="Voigt stress errors, eV/A^3")
     seconds: float
 
 
-def evaluate_file(source: str, frames: Sequence[LabelledFrame], indices: np.ndarray, n_available: int, model: str,
-                  predictions: Predictions) -> FileEvaluation:  # fmt: skip
+def evaluate_file(
+    source: str,
+    frames: Sequence[LabelledFrame],
+    indices: np.ndarray,
+    n_available: int,
+    model: str,
+    predictions: Predictions,
+) -> FileEvaluation:
     """The error sums of ``predictions`` on ``frames`` (the frames at ``indices`` of the file's ``n_available``)."""
     forces, per_element = ErrorSums(), {}
     energy_errors, stress = [], ErrorSums()
     for frame, predicted_forces, energy, predicted_stress in zip(
-        frames, predictions.forces, predictions.energies_eV, predictions.stresses_eV_per_A3, strict=True
+        frames,
+        predictions.forces,
+        predictions.energies_eV,
+        predictions.stresses_eV_per_A3,
+        strict=True,
     ):
         difference = predicted_forces - frame.forces
         forces = forces.add(difference)
         symbols = np.asarray(frame.atoms.get_chemical_symbols())
         for element in dict.fromkeys(symbols):
-            per_element[element] = per_element.get(element, ErrorSums()).add(difference[symbols == element])
+            per_element[element] = per_element.get(element, ErrorSums()).add(
+                difference[symbols == element]
+            )
         if energy is not None:
             energy_errors.append((energy - frame.energy_eV) / len(frame.atoms))
         if predicted_stress is not None:
@@ -157,13 +195,20 @@ GPA_PER_EV_PER_A3 = 1.0 / units.GPa
 
 def pool(evaluations: Sequence[FileEvaluation]) -> FrameMetrics:
     """Metrics of one model over its file evaluations (sums pooled, so every component weighs the same)."""
+
     def total(sums: Sequence[ErrorSums]) -> ErrorSums:
         return sum(sums, ErrorSums())
 
     forces = total([e.forces for e in evaluations])
     elements = sorted({element for e in evaluations for element in e.forces_per_element})
-    per_element = {el: total([e.forces_per_element[el] for e in evaluations if el in e.forces_per_element]) for el in elements}
-    energy, shifted, stress = (total([getattr(e, name) for e in evaluations]) for name in ("energy", "energy_offset_removed", "stress"))
+    per_element = {
+        el: total([e.forces_per_element[el] for e in evaluations if el in e.forces_per_element])
+        for el in elements
+    }
+    energy, shifted, stress = (
+        total([getattr(e, name) for e in evaluations])
+        for name in ("energy", "energy_offset_removed", "stress")
+    )
     n_frames = sum(len(e.frame_indices) for e in evaluations)
     return FrameMetrics(
         force_rmse_meV_per_A=forces.rmse(1e3),
@@ -190,7 +235,8 @@ class FrameBenchmark(BaseModel):
     chosen_model: str | None
     per_file: list[FileEvaluation]
     parity: dict[str, dict[str, list[float]]] = Field(
-        default_factory=dict, description=f"model -> reference/predicted force components (<= {MAX_PARITY_POINTS}), eV/A"
+        default_factory=dict,
+        description=f"model -> reference/predicted force components (<= {MAX_PARITY_POINTS}), eV/A",
     )
     failures: list[dict] = Field(default_factory=list)
 
@@ -217,22 +263,35 @@ def benchmark_frames(
             frames = read_run_frames(run)
             indices = sample_frame_indices(len(frames), n_frames, seed)
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
-            failures.append({"source": source, "model": None, "error": f"{type(exc).__name__}: {exc}"})
+            failures.append(
+                {"source": source, "model": None, "error": f"{type(exc).__name__}: {exc}"}
+            )
             continue
         sampled = [frames[i] for i in indices]
         for model in models:
             try:
                 calculator = (calculators or {}).get(model) or get_calculator(model)
-                predictions = predict_frames(sampled, calculator, progress=progress, label=f"{model} {Path(source).name}")
-                evaluation = evaluate_file(source, sampled, indices, len(frames), model, predictions)
+                predictions = predict_frames(
+                    sampled, calculator, progress=progress, label=f"{model} {Path(source).name}"
+                )
+                evaluation = evaluate_file(
+                    source, sampled, indices, len(frames), model, predictions
+                )
             except Exception as exc:  # noqa: BLE001
-                failures.append({"source": source, "model": model, "error": f"{type(exc).__name__}: {exc}"})
+                failures.append(
+                    {"source": source, "model": model, "error": f"{type(exc).__name__}: {exc}"}
+                )
                 continue
             evaluations.append(evaluation)
             points = parity.setdefault(model, {"reference_eV_per_A": [], "predicted_eV_per_A": []})
             points["reference_eV_per_A"].append(np.concatenate([f.forces.ravel() for f in sampled]))
-            points["predicted_eV_per_A"].append(np.concatenate([f.ravel() for f in predictions.forces]))
-    metrics = {model: pool([e for e in evaluations if e.model == model]) for model in dict.fromkeys(e.model for e in evaluations)}
+            points["predicted_eV_per_A"].append(
+                np.concatenate([f.ravel() for f in predictions.forces])
+            )
+    metrics = {
+        model: pool([e for e in evaluations if e.model == model])
+        for model in dict.fromkeys(e.model for e in evaluations)
+    }
     ranking = sorted(metrics, key=lambda m: metrics[m].force_rmse_meV_per_A)
     return FrameBenchmark(
         models=metrics,
@@ -245,19 +304,31 @@ def benchmark_frames(
 
 
 def _subsample(points: dict[str, list[np.ndarray]], seed: int) -> dict[str, list[float]]:
-    reference, predicted = (np.concatenate(points[key]) for key in ("reference_eV_per_A", "predicted_eV_per_A"))
+    reference, predicted = (
+        np.concatenate(points[key]) for key in ("reference_eV_per_A", "predicted_eV_per_A")
+    )
     keep = sample_frame_indices(len(reference), MAX_PARITY_POINTS, seed)
-    return {"reference_eV_per_A": reference[keep].tolist(), "predicted_eV_per_A": predicted[keep].tolist()}
+    return {
+        "reference_eV_per_A": reference[keep].tolist(),
+        "predicted_eV_per_A": predicted[keep].tolist(),
+    }
 
 
 def frame_benchmark_json(result: FrameBenchmark) -> dict:
     """The command's JSON: per-model metrics, ranking and chosen model, per-file rows, failures (no parity)."""
     per_file = [
-        e.model_dump(exclude={"forces", "forces_per_element", "energy", "energy_offset_removed", "stress"})
-        | {"force_rmse_per_element_meV_per_A": {el: s.rmse(1e3) for el, s in e.forces_per_element.items()},
-           "energy_rmse_meV_per_atom": e.energy.rmse(1e3), "stress_rmse_GPa": e.stress.rmse(GPA_PER_EV_PER_A3)}
+        e.model_dump(
+            exclude={"forces", "forces_per_element", "energy", "energy_offset_removed", "stress"}
+        )
+        | {
+            "force_rmse_per_element_meV_per_A": {
+                el: s.rmse(1e3) for el, s in e.forces_per_element.items()
+            },
+            "energy_rmse_meV_per_atom": e.energy.rmse(1e3),
+            "stress_rmse_GPa": e.stress.rmse(GPA_PER_EV_PER_A3),
+        }
         for e in result.per_file
-    ]  # fmt: skip
+    ]
     return {
         "models": {name: metrics.model_dump() for name, metrics in result.models.items()},
         "ranking": result.ranking,

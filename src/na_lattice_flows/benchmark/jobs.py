@@ -15,7 +15,12 @@ from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
 from na_lattice_flows.benchmark.dft_phonons import PhononComparison, compare_phonons
-from na_lattice_flows.benchmark.forces import BenchmarkSummary, ModelEvaluation, evaluate_model, summarize
+from na_lattice_flows.benchmark.forces import (
+    BenchmarkSummary,
+    ModelEvaluation,
+    evaluate_model,
+    summarize,
+)
 from na_lattice_flows.benchmark.frames import DEFAULT_N_FRAMES, FrameBenchmark, benchmark_frames
 from na_lattice_flows.dft.gpaw import GPAWSettings, gpaw_forces
 from na_lattice_flows.errors import InputError
@@ -42,24 +47,34 @@ class ForceEvaluationDocument(BaseModel):
 
     evaluation: ModelEvaluation
     mlp_forces: list = Field(description="(n_supercells, n_atoms, 3) eV/A")
-    mlp_force_constants: list = Field(description="phonopy compact second-order force constants, eV/A^2")
+    mlp_force_constants: list = Field(
+        description="phonopy compact second-order force constants, eV/A^2"
+    )
 
 
 @job(data=["mlp_forces", "mlp_force_constants"], output_schema=ForceEvaluationDocument)
-def evaluate_model_on_reference(reference: str | DisplacementReference, model: str) -> ForceEvaluationDocument:
+def evaluate_model_on_reference(
+    reference: str | DisplacementReference, model: str
+) -> ForceEvaluationDocument:
     """Every displaced supercell of ``reference`` (a path, or a reference document) with ``model``."""
     if not isinstance(reference, DisplacementReference):
         reference = load_reference(reference)
     evaluation, forces, force_constants = evaluate_model(reference, model, get_calculator(model))
     return ForceEvaluationDocument(
-        evaluation=evaluation, mlp_forces=forces.tolist(), mlp_force_constants=force_constants.tolist()
+        evaluation=evaluation,
+        mlp_forces=forces.tolist(),
+        mlp_force_constants=force_constants.tolist(),
     )
 
 
 @job(output_schema=BenchmarkSummary, config=JobConfig(on_missing_references=OnMissing.NONE))
 def rank_models(evaluations: list[ModelEvaluation | dict | None]) -> BenchmarkSummary:
     """Rank over the evaluations that finished; a failed one arrives as None and is left out."""
-    finished = [ModelEvaluation.model_validate(e) if isinstance(e, dict) else e for e in evaluations if e is not None]
+    finished = [
+        ModelEvaluation.model_validate(e) if isinstance(e, dict) else e
+        for e in evaluations
+        if e is not None
+    ]
     return summarize(finished)
 
 
@@ -74,7 +89,9 @@ class ForceBenchmarkMaker(Maker):
         """``references``: paths (phononDB archives/folders, phonopy yaml) or DisplacementReference outputs."""
         evaluations = []
         for index, reference in enumerate(references):
-            if isinstance(reference, str | Path):  # jobs run in their own folders: paths must be absolute
+            if isinstance(
+                reference, str | Path
+            ):  # jobs run in their own folders: paths must be absolute
                 reference = str(Path(reference).resolve())
             label = Path(reference).name if isinstance(reference, str) else f"reference {index}"
             for model in self.models:
@@ -121,7 +138,10 @@ class GPAWReferenceMaker(Maker):
     settings: GPAWSettings = field(default_factory=GPAWSettings)
 
     def make(self, structure: Structure, name: str) -> Job:
-        matrix = self.supercell_matrix or paper_supercell(structure, self.min_supercell_atoms).supercell_matrix
+        matrix = (
+            self.supercell_matrix
+            or paper_supercell(structure, self.min_supercell_atoms).supercell_matrix
+        )
         reference = gpaw_random_displacement_reference(
             structure, name, matrix, self.n_supercells, self.amplitude_A, self.seed, self.settings
         )
@@ -130,8 +150,16 @@ class GPAWReferenceMaker(Maker):
 
 
 @job(data=["dataset"], output_schema=DisplacementReference)
-def vasp_random_displacement_reference(structure: Structure, name: str, supercell_matrix: list[list[int]], n_supercells: int,
-                                       amplitude_A: float, seed: int, forces: list, statics: list[Structure]) -> DisplacementReference:  # fmt: skip
+def vasp_random_displacement_reference(
+    structure: Structure,
+    name: str,
+    supercell_matrix: list[list[int]],
+    n_supercells: int,
+    amplitude_A: float,
+    seed: int,
+    forces: list,
+    statics: list[Structure],
+) -> DisplacementReference:
     """The VASP statics' forces (one per supercell, in phonopy's order) on the same seeded displacements."""
     ph = random_displacements(structure, supercell_matrix, n_supercells, amplitude_A, seed)
     expected = list(ph.supercell.symbols)
@@ -139,9 +167,13 @@ def vasp_random_displacement_reference(structure: Structure, name: str, supercel
         static = Structure.from_dict(static) if isinstance(static, dict) else static
         species = [site.specie.symbol for site in static]
         if species != expected:
-            raise InputError(f"{name}: static {index + 1} has {len(species)} atoms ({species[:4]}...), not the supercell's {len(expected)} in phonopy's order")
+            raise InputError(
+                f"{name}: static {index + 1} has {len(species)} atoms ({species[:4]}...), not the supercell's {len(expected)} in phonopy's order"
+            )
     ph.forces = np.asarray(forces, dtype=float)
-    return reference_from_phonopy(ph, name=name, source=f"VASP statics, random displacements {amplitude_A} A, seed {seed}")
+    return reference_from_phonopy(
+        ph, name=name, source=f"VASP statics, random displacements {amplitude_A} A, seed {seed}"
+    )
 
 
 @dataclass
@@ -163,7 +195,10 @@ class VaspReferenceMaker(Maker):
 
         from na_lattice_flows.dft.vasp_jobs import displaced_static_maker
 
-        matrix = self.supercell_matrix or paper_supercell(structure, self.min_supercell_atoms).supercell_matrix
+        matrix = (
+            self.supercell_matrix
+            or paper_supercell(structure, self.min_supercell_atoms).supercell_matrix
+        )
         ph = random_displacements(structure, matrix, self.n_supercells, self.amplitude_A, self.seed)
         maker = displaced_static_maker(self.functional, self.incar_updates)
         statics = []
@@ -172,15 +207,27 @@ class VaspReferenceMaker(Maker):
             static.name = f"{self.name} {name} {index + 1}/{self.n_supercells}"
             statics.append(static)
         reference = vasp_random_displacement_reference(
-            structure, name, matrix, self.n_supercells, self.amplitude_A, self.seed,
-            [s.output.output.forces for s in statics], [s.output.output.structure for s in statics],
-        )  # fmt: skip
+            structure,
+            name,
+            matrix,
+            self.n_supercells,
+            self.amplitude_A,
+            self.seed,
+            [s.output.output.forces for s in statics],
+            [s.output.output.structure for s in statics],
+        )
         reference.name = f"{self.name} {name}"
         return Flow([*statics, reference], output=reference.output, name=f"{self.name} {name}")
 
 
-@job(data=["parity", "per_file"], output_schema=FrameBenchmark, config=JobConfig(on_missing_references=OnMissing.NONE))
-def benchmark_trajectory_frames(runs: list, models: list[str], n_frames: int = DEFAULT_N_FRAMES, seed: int = 0) -> FrameBenchmark:
+@job(
+    data=["parity", "per_file"],
+    output_schema=FrameBenchmark,
+    config=JobConfig(on_missing_references=OnMissing.NONE),
+)
+def benchmark_trajectory_frames(
+    runs: list, models: list[str], n_frames: int = DEFAULT_N_FRAMES, seed: int = 0
+) -> FrameBenchmark:
     """``models`` on ``n_frames`` random frames of each run. A run is a path, a list of segment paths, or an
     AIMD validation document (its ``aimd_trajectory_paths``); a run whose upstream job failed arrives as None
     and is left out."""
@@ -188,13 +235,19 @@ def benchmark_trajectory_frames(runs: list, models: list[str], n_frames: int = D
     for run in runs:
         if run is None:
             continue
-        paths = run.get("aimd_trajectory_paths") if isinstance(run, dict) else getattr(run, "aimd_trajectory_paths", run)
+        paths = (
+            run.get("aimd_trajectory_paths")
+            if isinstance(run, dict)
+            else getattr(run, "aimd_trajectory_paths", run)
+        )
         sources.append(paths)
     return benchmark_frames(sources, models, n_frames=n_frames, seed=seed, progress=False)
 
 
 @job(data=["bands"], output_schema=PhononComparison)
-def compare_dft_phonons(reference: DisplacementReference | dict, model: str, temperature_K: float) -> PhononComparison:
+def compare_dft_phonons(
+    reference: DisplacementReference | dict, model: str, temperature_K: float
+) -> PhononComparison:
     """The model's force constants on the DFT reference's supercells against the DFT ones (Na MSD, dispersions)."""
     reference = DisplacementReference.model_validate(reference)
     calculator = get_calculator(model)

@@ -56,9 +56,13 @@ def read_labelled_frames(path: str | Path) -> list[LabelledFrame]:
     except (OSError, KeyError, ValueError, IndexError) as exc:
         if isinstance(exc, FrameSourceError):
             raise
-        raise FrameSourceError(f"{path}: could not be read as labelled frames ({type(exc).__name__}: {exc})") from exc
+        raise FrameSourceError(
+            f"{path}: could not be read as labelled frames ({type(exc).__name__}: {exc})"
+        ) from exc
     if not frames:
-        raise FrameSourceError(f"{path}: no frame carries forces; a benchmark needs DFT forces on each frame")
+        raise FrameSourceError(
+            f"{path}: no frame carries forces; a benchmark needs DFT forces on each frame"
+        )
     return frames
 
 
@@ -66,9 +70,14 @@ def _ase_source(path: Path) -> tuple[Path, str | None]:
     """The file ASE reads and its format: an XDATCAR is replaced by the OUTCAR beside it."""
     name = path.name.lower()
     if "xdatcar" in name:
-        outcar = next((p for p in (path.with_name("OUTCAR"), path.with_name("OUTCAR.gz")) if p.is_file()), None)
+        outcar = next(
+            (p for p in (path.with_name("OUTCAR"), path.with_name("OUTCAR.gz")) if p.is_file()),
+            None,
+        )
         if outcar is None:
-            raise FrameSourceError(f"{path}: an XDATCAR has no forces; put the run's OUTCAR beside it (or give vasprun.xml)")
+            raise FrameSourceError(
+                f"{path}: an XDATCAR has no forces; put the run's OUTCAR beside it (or give vasprun.xml)"
+            )
         return outcar, "vasp-out"
     if name.startswith("vasprun") and ".xml" in name:
         return path, "vasp-xml"
@@ -78,8 +87,10 @@ def _ase_source(path: Path) -> tuple[Path, str | None]:
         return path, "extxyz"
     if name.endswith(".traj"):
         return path, "traj"
-    raise FrameSourceError(f"{path}: unknown format for labelled frames; give .h5 (ours), vasprun.xml, OUTCAR, XDATCAR "
-                           "with its OUTCAR, extended XYZ or ASE .traj")  # fmt: skip
+    raise FrameSourceError(
+        f"{path}: unknown format for labelled frames; give .h5 (ours), vasprun.xml, OUTCAR, XDATCAR "
+        "with its OUTCAR, extended XYZ or ASE .traj"
+    )
 
 
 def _read_ase_frames(source: tuple[Path, str | None]) -> list[LabelledFrame]:
@@ -92,13 +103,20 @@ def _read_ase_frames(source: tuple[Path, str | None]) -> list[LabelledFrame]:
         if "forces" not in results:
             continue
         stress = results.get("stress")
-        frame_atoms = Atoms(atoms.get_chemical_symbols(), positions=atoms.get_positions(), cell=atoms.cell.array, pbc=True)
+        frame_atoms = Atoms(
+            atoms.get_chemical_symbols(),
+            positions=atoms.get_positions(),
+            cell=atoms.cell.array,
+            pbc=True,
+        )
         frames.append(
             LabelledFrame(
                 atoms=frame_atoms,
                 forces=np.asarray(results["forces"], dtype=float),
                 energy_eV=float(results["energy"]) if "energy" in results else None,
-                stress_eV_per_A3=None if stress is None else _voigt(np.asarray(stress, dtype=float)),
+                stress_eV_per_A3=None
+                if stress is None
+                else _voigt(np.asarray(stress, dtype=float)),
             )
         )
     return frames
@@ -122,7 +140,11 @@ def _read_h5_frames(path: Path) -> list[LabelledFrame]:
         positions = np.asarray(handle["positions"], dtype=float)
         forces = np.asarray(handle["forces"], dtype=float)
         energies = np.asarray(handle["energies"], dtype=float) if "energies" in handle else None
-        cells = np.asarray(handle["cells"]) if "cells" in handle else np.broadcast_to(handle.attrs["cell"], (len(positions), 3, 3))
+        cells = (
+            np.asarray(handle["cells"])
+            if "cells" in handle
+            else np.broadcast_to(handle.attrs["cell"], (len(positions), 3, 3))
+        )
     frames = []
     for index in range(len(positions)):
         atoms = Atoms(species, positions=positions[index], cell=cells[index], pbc=True)

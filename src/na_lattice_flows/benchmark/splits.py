@@ -17,7 +17,9 @@ from pathlib import Path
 
 from pymatgen.core import Composition
 
-VALIDATION_FRACTION = 0.2  # one material in five of phonondb_train validates; the rest (and phonondb_dev) trains
+VALIDATION_FRACTION = (
+    0.2  # one material in five of phonondb_train validates; the rest (and phonondb_dev) trains
+)
 SPLIT_SALT = "na-flows-phonondb-split-1"
 
 
@@ -36,11 +38,15 @@ def is_validation_material(formula: str, fraction: float = VALIDATION_FRACTION) 
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
-def split_by_material(archives: Iterable[str | Path], fraction: float = VALIDATION_FRACTION) -> dict[str, list[Path]]:
+def split_by_material(
+    archives: Iterable[str | Path], fraction: float = VALIDATION_FRACTION
+) -> dict[str, list[Path]]:
     """``{"train": [...], "validation": [...]}`` of the archives, by material (sorted paths)."""
     sides: dict[str, list[Path]] = {"train": [], "validation": []}
     for path in sorted(Path(a) for a in archives):
-        sides["validation" if is_validation_material(archive_formula(path), fraction) else "train"].append(path)
+        sides[
+            "validation" if is_validation_material(archive_formula(path), fraction) else "train"
+        ].append(path)
     return sides
 
 
@@ -49,5 +55,9 @@ def specialist_training_archives(shared_data: str | Path) -> list[Path]:
     archive whose material is not a validation material (one dev formula is), so validation stays unseen."""
     shared_data = Path(shared_data)
     train = split_by_material((shared_data / "phonondb_train").glob("*.tar.lzma"))["train"]
-    dev = [p for p in sorted((shared_data / "phonondb_dev").glob("*.tar.lzma")) if not is_validation_material(archive_formula(p))]
+    dev = [
+        p
+        for p in sorted((shared_data / "phonondb_dev").glob("*.tar.lzma"))
+        if not is_validation_material(archive_formula(p))
+    ]
     return [*train, *dev]

@@ -29,7 +29,9 @@ class DemoCompound:
 
     def structure(self) -> Structure:
         lattice = Lattice.cubic(self.a_A)
-        return Structure.from_spacegroup(self.space_group, lattice, list(self.species), [list(c) for c in self.wyckoff_coords])
+        return Structure.from_spacegroup(
+            self.space_group, lattice, list(self.species), [list(c) for c in self.wyckoff_coords]
+        )
 
 
 DEMO_COMPOUNDS: tuple[DemoCompound, ...] = (

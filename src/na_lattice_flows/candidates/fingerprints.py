@@ -29,13 +29,17 @@ from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS
 
 SYMPREC = SETTINGS.symprec_A  # as the space-group labels of the screening records
-ANGLE_TOLERANCE_DEG = 5.0  # pymatgen's SpacegroupAnalyzer default, which the screening records' labels use
+ANGLE_TOLERANCE_DEG = (
+    5.0  # pymatgen's SpacegroupAnalyzer default, which the screening records' labels use
+)
 
 
 @dataclass(frozen=True)
 class StructureIdentity:
     fingerprint: str
-    canonical_cell: str = field(repr=False)  # the standard primitive cell, POSCAR text: what matches are confirmed on
+    canonical_cell: str = field(
+        repr=False
+    )  # the standard primitive cell, POSCAR text: what matches are confirmed on
 
 
 def structure_identity(structure: Structure) -> StructureIdentity:
@@ -53,22 +57,33 @@ def structure_identity(structure: Structure) -> StructureIdentity:
     species = [site.species_string for site in structure]
     kinds = {name: index for index, name in enumerate(dict.fromkeys(species))}
     cell = (structure.lattice.matrix, structure.frac_coords, [kinds[name] for name in species])
-    dataset = spglib.get_symmetry_dataset(cell, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE_DEG)
+    dataset = spglib.get_symmetry_dataset(
+        cell, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE_DEG
+    )
     if dataset is None:
-        raise InputError(f"{structure.composition.reduced_formula}: spglib finds no symmetry ({spglib.get_error_message()})")
+        raise InputError(
+            f"{structure.composition.reduced_formula}: spglib finds no symmetry ({spglib.get_error_message()})"
+        )
     cells_per_primitive = len(structure) // len(set(dataset.mapping_to_primitive))
     descriptions = sorted(
         f"{species[atom]}:{size // cells_per_primitive}:{dataset.site_symmetry_symbols[atom]}"
         for atom, size in Counter(dataset.crystallographic_orbits).items()
     )
     digest = hashlib.sha1(";".join(descriptions).encode()).hexdigest()[:10]
-    lattice, positions, types = spglib.standardize_cell(cell, to_primitive=True, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE_DEG)
+    lattice, positions, types = spglib.standardize_cell(
+        cell, to_primitive=True, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE_DEG
+    )
     names = list(kinds)
     primitive = Structure(lattice, [names[kind] for kind in types], positions)
-    return StructureIdentity(f"{structure.composition.reduced_formula}-{dataset.number}-{digest}", primitive.to(fmt="poscar"))
+    return StructureIdentity(
+        f"{structure.composition.reduced_formula}-{dataset.number}-{digest}",
+        primitive.to(fmt="poscar"),
+    )
 
 
-PARALLEL_FROM = 200  # structures; fewer are done here at once (a pool's processes take seconds to start)
+PARALLEL_FROM = (
+    200  # structures; fewer are done here at once (a pool's processes take seconds to start)
+)
 CHUNK = 16  # structures per task of the pool
 
 
@@ -76,7 +91,9 @@ def _identities(structures: list[Structure]) -> list[StructureIdentity]:
     return [structure_identity(structure) for structure in structures]
 
 
-def structure_identities(structures: list[Structure], processes: int = 1) -> Iterator[StructureIdentity]:
+def structure_identities(
+    structures: list[Structure], processes: int = 1
+) -> Iterator[StructureIdentity]:
     """``structure_identity`` of each structure (spglib, ~6 ms each), yielded in order as they come, so that the
     caller works on the first while the rest are computed. With ``processes`` (at most one per core) and
     ``PARALLEL_FROM`` structures or more, this process is one of them: a pool of ``processes - 1`` takes chunks
@@ -92,7 +109,10 @@ def structure_identities(structures: list[Structure], processes: int = 1) -> Ite
     starts = range(0, len(structures), CHUNK)
     pool = ProcessPoolExecutor(processes - 1, mp_context=multiprocessing.get_context("forkserver"))
     try:
-        tasks = {start: pool.submit(_identities, structures[start : start + CHUNK]) for start in reversed(starts)}
+        tasks = {
+            start: pool.submit(_identities, structures[start : start + CHUNK])
+            for start in reversed(starts)
+        }
         for start in starts:
             if tasks[start].cancel():  # not started by the pool: done here
                 yield from _identities(structures[start : start + CHUNK])
@@ -120,7 +140,9 @@ def settings_fingerprint(maker: Any) -> str:
     Independent of module paths (a reorganised package does not make finished work new), package versions and
     output folders."""
     description = _settings_description(maker, keep_modules=False)
-    return hashlib.sha1(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha1(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
 
 
 def legacy_settings_fingerprint(maker: Any) -> str:
@@ -128,18 +150,30 @@ def legacy_settings_fingerprint(maker: Any) -> str:
     layout and the trajectory folder, so those are put back here. A store written by 0.1 keeps its
     fingerprints; resubmitting its structures with the same settings is recognised through this one."""
     description = _settings_description(maker, keep_modules=True)
-    return hashlib.sha1(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha1(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
 
 
 def _settings_description(maker: Any, keep_modules: bool) -> Any:
-    described = _drop_unset(jsanitize(maker.as_dict(), strict=False, allow_bson=False, enum_values=True))
-    return _old_module_paths(_strip(described, ("@version",))) if keep_modules else _strip(described, ("@version", "@module", *LOCATION_FIELDS))
+    described = _drop_unset(
+        jsanitize(maker.as_dict(), strict=False, allow_bson=False, enum_values=True)
+    )
+    return (
+        _old_module_paths(_strip(described, ("@version",)))
+        if keep_modules
+        else _strip(described, ("@version", "@module", *LOCATION_FIELDS))
+    )
 
 
 def _drop_unset(value: Any) -> Any:
     """``value`` without the ``OPTIONAL_FIELDS_ADDED`` that hold their "as before" value, at any depth."""
     if isinstance(value, dict):
-        return {k: _drop_unset(v) for k, v in value.items() if not (k in OPTIONAL_FIELDS_ADDED and v == OPTIONAL_FIELDS_ADDED[k])}
+        return {
+            k: _drop_unset(v)
+            for k, v in value.items()
+            if not (k in OPTIONAL_FIELDS_ADDED and v == OPTIONAL_FIELDS_ADDED[k])
+        }
     if isinstance(value, list):
         return [_drop_unset(item) for item in value]
     return value

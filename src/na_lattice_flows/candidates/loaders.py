@@ -60,7 +60,9 @@ class Rejection(BaseModel):
 class LoadResult(BaseModel):
     candidates: list[Candidate] = Field(default_factory=list)
     rejections: list[Rejection] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list, description="What the user should know: renamed ids, skipped files")
+    notes: list[str] = Field(
+        default_factory=list, description="What the user should know: renamed ids, skipped files"
+    )
 
     def extend(self, other: LoadResult) -> None:
         self.candidates.extend(other.candidates)
@@ -87,7 +89,9 @@ def make_ids_unique(result: LoadResult) -> None:
                 suffix += 1
                 new_id = f"{candidate_id}-{suffix}"
             taken.add(new_id)
-            result.notes.append(f"{new_id} ({candidate.source}): renamed from {candidate_id}, an id {len(group)} inputs share")
+            result.notes.append(
+                f"{new_id} ({candidate.source}): renamed from {candidate_id}, an id {len(group)} inputs share"
+            )
             candidate.candidate_id = new_id
 
 
@@ -127,7 +131,9 @@ def load_csv(path: str | Path) -> LoadResult:
         formation_column = _first_present(FORMATION_COLUMNS, header)
         result = LoadResult()
         for row_number, row in enumerate(reader, start=2):
-            candidate_id = (row.get(id_column) if id_column else None) or f"{path.stem}-row{row_number}"
+            candidate_id = (
+                row.get(id_column) if id_column else None
+            ) or f"{path.stem}-row{row_number}"
             source = f"{path}:{row_number}"
             try:
                 structure = structure_from_text(row[structure_column])
@@ -135,7 +141,9 @@ def load_csv(path: str | Path) -> LoadResult:
                 e_form = _optional_float(row.get(formation_column)) if formation_column else None
             except Exception as exc:  # noqa: BLE001 - any parse failure rejects this row only
                 result.rejections.append(
-                    Rejection(candidate_id=candidate_id, source=source, reason=f"unreadable row: {exc}")
+                    Rejection(
+                        candidate_id=candidate_id, source=source, reason=f"unreadable row: {exc}"
+                    )
                 )
                 continue
             result.candidates.append(
@@ -166,8 +174,14 @@ def load_structure_file(path: str | Path) -> LoadResult:
     try:
         structure = Structure.from_file(path)
     except Exception as exc:  # noqa: BLE001 - any parse failure rejects this file only
-        return LoadResult(rejections=[Rejection(candidate_id=path.stem, source=str(path), reason=_unreadable(path, exc))])
-    return LoadResult(candidates=[Candidate(candidate_id=path.stem, structure=structure, source=str(path))])
+        return LoadResult(
+            rejections=[
+                Rejection(candidate_id=path.stem, source=str(path), reason=_unreadable(path, exc))
+            ]
+        )
+    return LoadResult(
+        candidates=[Candidate(candidate_id=path.stem, structure=structure, source=str(path))]
+    )
 
 
 def _unreadable(path: Path, exc: Exception) -> str:
@@ -191,14 +205,21 @@ def load_folder(path: str | Path) -> LoadResult:
     cannot be read is rejected with its reason and the others load; other files are listed as skipped."""
     path = Path(path)
     entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
-    files = [p for p in entries if p.is_file() and (p.suffix.lower() == ".csv" or _is_structure_file(p))]
+    files = [
+        p for p in entries if p.is_file() and (p.suffix.lower() == ".csv" or _is_structure_file(p))
+    ]
     if not files:
-        raise CandidateInputError(f"{path}: no input files (*.csv, *.json, *.cif, *.vasp, *.poscar, POSCAR*, CONTCAR*)")
+        raise CandidateInputError(
+            f"{path}: no input files (*.csv, *.json, *.cif, *.vasp, *.poscar, POSCAR*, CONTCAR*)"
+        )
     result = LoadResult()
     for file in files:
         result.extend(load_file(file))
-    result.notes += [f"skipped {p} ({'a folder: not searched' if p.is_dir() else 'not an input type this reads'})"
-                     for p in entries if p not in files]  # fmt: skip
+    result.notes += [
+        f"skipped {p} ({'a folder: not searched' if p.is_dir() else 'not an input type this reads'})"
+        for p in entries
+        if p not in files
+    ]
     return result
 
 
@@ -208,7 +229,13 @@ def load_file(path: Path) -> LoadResult:
         return load_csv(path) if path.suffix.lower() == ".csv" else load_structure_file(path)
     except (CandidateInputError, OSError, UnicodeDecodeError) as exc:
         reason = str(exc).removeprefix(f"{path}: ")
-        return LoadResult(rejections=[Rejection(candidate_id=path.stem, source=str(path), reason=f"unreadable file: {reason}")])
+        return LoadResult(
+            rejections=[
+                Rejection(
+                    candidate_id=path.stem, source=str(path), reason=f"unreadable file: {reason}"
+                )
+            ]
+        )
 
 
 def load_json(path: str | Path) -> LoadResult:
@@ -222,7 +249,9 @@ def load_json(path: str | Path) -> LoadResult:
     if isinstance(entries, dict):
         entries = [entries]
     if not isinstance(entries, list):
-        raise CandidateInputError(f"{path}: expected a JSON list of structures, found {type(entries).__name__}")
+        raise CandidateInputError(
+            f"{path}: expected a JSON list of structures, found {type(entries).__name__}"
+        )
     result = LoadResult()
     for index, entry in enumerate(entries):
         source = f"{path}[{index}]"
@@ -231,20 +260,30 @@ def load_json(path: str | Path) -> LoadResult:
             if isinstance(entry, dict) and "structure" in entry:
                 result.candidates.append(
                     Candidate(
-                        candidate_id=str(entry.get("candidate_id") or entry.get("material_id") or fallback_id),
+                        candidate_id=str(
+                            entry.get("candidate_id") or entry.get("material_id") or fallback_id
+                        ),
                         structure=Structure.from_dict(entry["structure"]),
                         source=source,
                         band_gap_eV=_optional_float(entry.get("band_gap_eV")),
-                        formation_energy_eV_per_atom=_optional_float(entry.get("formation_energy_eV_per_atom")),
+                        formation_energy_eV_per_atom=_optional_float(
+                            entry.get("formation_energy_eV_per_atom")
+                        ),
                     )
                 )
             else:
                 structure = Structure.from_dict(entry)
                 candidate_id = str(structure.properties.get("candidate_id", fallback_id))
-                result.candidates.append(Candidate(candidate_id=candidate_id, structure=structure, source=source))
+                result.candidates.append(
+                    Candidate(candidate_id=candidate_id, structure=structure, source=source)
+                )
         except Exception as exc:  # noqa: BLE001
             result.rejections.append(
-                Rejection(candidate_id=fallback_id, source=source, reason=f"not a pymatgen structure: {exc}")
+                Rejection(
+                    candidate_id=fallback_id,
+                    source=source,
+                    reason=f"not a pymatgen structure: {exc}",
+                )
             )
     return result
 
@@ -253,7 +292,9 @@ def load_candidates(paths: Iterable[str | Path]) -> LoadResult:
     """Load from any mix of CSV tables, JSON files, structure files and folders."""
     paths = list(paths)
     if not paths:
-        raise CandidateInputError("no input given: name CSV tables, JSON files, structure files or folders")
+        raise CandidateInputError(
+            "no input given: name CSV tables, JSON files, structure files or folders"
+        )
     result = LoadResult()
     for raw in paths:
         path = Path(raw)

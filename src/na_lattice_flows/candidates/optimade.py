@@ -25,7 +25,9 @@ class ProviderFields:
 
 PROVIDER_FIELDS = {
     "oqmd": ProviderFields("_oqmd_band_gap", "_oqmd_delta_e", server_side_property_filter=True),
-    "mp": ProviderFields("_mp_band_gap", "_mp_formation_energy_per_atom", server_side_property_filter=False),
+    "mp": ProviderFields(
+        "_mp_band_gap", "_mp_formation_energy_per_atom", server_side_property_filter=False
+    ),
 }
 
 
@@ -44,7 +46,9 @@ def _provider_fields(provider: str) -> ProviderFields:
     try:
         return PROVIDER_FIELDS[provider]
     except KeyError:
-        raise InputError(f"unknown OPTIMADE provider {provider!r}; choose one of {', '.join(PROVIDER_FIELDS)}") from None
+        raise InputError(
+            f"unknown OPTIMADE provider {provider!r}; choose one of {', '.join(PROVIDER_FIELDS)}"
+        ) from None
 
 
 def query_optimade(provider: str, max_sites: int | None = None, timeout: int = 30) -> LoadResult:
@@ -72,12 +76,18 @@ def candidates_from_snls(provider: str, snls: dict) -> LoadResult:
                     structure=snl.structure,
                     source=f"optimade:{provider}:{entry_id}",
                     band_gap_eV=_number_or_none(attributes.get(fields.band_gap)),
-                    formation_energy_eV_per_atom=_number_or_none(attributes.get(fields.formation_energy)),
+                    formation_energy_eV_per_atom=_number_or_none(
+                        attributes.get(fields.formation_energy)
+                    ),
                 )
             )
         except (TypeError, ValueError) as exc:
             result.rejections.append(
-                Rejection(candidate_id=candidate_id, source=f"optimade:{provider}", reason=f"bad entry: {exc}")
+                Rejection(
+                    candidate_id=candidate_id,
+                    source=f"optimade:{provider}",
+                    reason=f"bad entry: {exc}",
+                )
             )
     return result
 

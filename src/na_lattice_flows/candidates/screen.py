@@ -19,23 +19,36 @@ class ScreeningCriteria(BaseModel):
     """What a structure must satisfy to be screened further; the defaults are the paper's."""
 
     required_element: str = "Na"
-    min_band_gap_eV: float = Field(0.0, description="Band gap must be strictly above this, where known")
-    max_formation_energy_eV_per_atom: float = Field(0.0, description="Must be strictly below this, where known")
+    min_band_gap_eV: float = Field(
+        0.0, description="Band gap must be strictly above this, where known"
+    )
+    max_formation_energy_eV_per_atom: float = Field(
+        0.0, description="Must be strictly below this, where known"
+    )
     allow_disordered: bool = Field(False, description="Keep structures with partial occupancies")
-    min_interatomic_distance_A: float = Field(0.5, description="Closer pairs of atoms mean overlapping sites")
-    max_sites: int | None = Field(200, description="Largest unit cell taken, in atoms (None: no limit)")
+    min_interatomic_distance_A: float = Field(
+        0.5, description="Closer pairs of atoms mean overlapping sites"
+    )
+    max_sites: int | None = Field(
+        200, description="Largest unit cell taken, in atoms (None: no limit)"
+    )
     min_sites: int = 1
     deduplicate: bool = True
     unknown_gap: Literal["keep", "charge-balance", "refuse"] = Field(
-        "keep", description="Structures without a band gap (files): keep, refuse those not charge-balanced, or refuse"
+        "keep",
+        description="Structures without a band gap (files): keep, refuse those not charge-balanced, or refuse",
     )
 
 
 class ScreeningReport(BaseModel):
     accepted: list[Candidate] = Field(default_factory=list)
     rejections: list[Rejection] = Field(default_factory=list)
-    accepted_without_gap: list[str] = Field(default_factory=list, description="Accepted without a band gap to screen on")
-    notes: list[str] = Field(default_factory=list, description="The loaders' notes: renamed ids, skipped files")
+    accepted_without_gap: list[str] = Field(
+        default_factory=list, description="Accepted without a band gap to screen on"
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="The loaders' notes: renamed ids, skipped files"
+    )
 
     def rejection_counts(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -52,7 +65,9 @@ def rejection_reason(candidate: Candidate, criteria: ScreeningCriteria) -> str |
         return f"no {element}: composition {structure.composition.reduced_formula}"
     if not structure.is_ordered and not criteria.allow_disordered:
         partial = sorted({str(site.species) for site in structure if not site.is_ordered})
-        return f"partial occupancies: sites {', '.join(partial)} (pass allow_disordered to keep them)"
+        return (
+            f"partial occupancies: sites {', '.join(partial)} (pass allow_disordered to keep them)"
+        )
     if criteria.max_sites is not None and len(structure) > criteria.max_sites:
         return f"too large: {len(structure)} sites > max_sites {criteria.max_sites}"
     if len(structure) < criteria.min_sites:
@@ -66,9 +81,15 @@ def rejection_reason(candidate: Candidate, criteria: ScreeningCriteria) -> str |
         )
     if candidate.band_gap_eV is None and criteria.unknown_gap == "refuse":
         return "band gap: unknown (--unknown-gap refuse)"
-    if candidate.band_gap_eV is None and criteria.unknown_gap == "charge-balance" and not charge_balanced(structure.composition):
-        return (f"no charge-balanced oxidation states: {structure.composition.reduced_formula} is likely metallic "
-                "(no band gap known; --unknown-gap charge-balance)")  # fmt: skip
+    if (
+        candidate.band_gap_eV is None
+        and criteria.unknown_gap == "charge-balance"
+        and not charge_balanced(structure.composition)
+    ):
+        return (
+            f"no charge-balanced oxidation states: {structure.composition.reduced_formula} is likely metallic "
+            "(no band gap known; --unknown-gap charge-balance)"
+        )
     if candidate.band_gap_eV is not None and not candidate.band_gap_eV > criteria.min_band_gap_eV:
         return f"band gap: {candidate.band_gap_eV:.3f} eV is not > {criteria.min_band_gap_eV} eV"
     e_form = candidate.formation_energy_eV_per_atom
@@ -97,7 +118,9 @@ def closest_pair(structure: Structure, cutoff: float) -> tuple[int, int, float] 
     return int(centers[k]), int(neighbors[k]), float(distances[k])
 
 
-def deduplicate(candidates: list[Candidate], matcher: StructureMatcher | None = None) -> tuple[list[Candidate], list[Rejection]]:
+def deduplicate(
+    candidates: list[Candidate], matcher: StructureMatcher | None = None
+) -> tuple[list[Candidate], list[Rejection]]:
     """Group symmetry-equivalent structures (pymatgen's StructureMatcher) and keep one of each: the one with
     the lowest formation energy where known, else the first seen."""
     matcher = matcher or StructureMatcher()
@@ -116,18 +139,27 @@ def deduplicate(candidates: list[Candidate], matcher: StructureMatcher | None = 
             members = [index_of[id(s)] for s in matched]
             keeper = min(
                 members,
-                key=lambda c: (c.formation_energy_eV_per_atom is None, c.formation_energy_eV_per_atom or 0.0),
+                key=lambda c: (
+                    c.formation_energy_eV_per_atom is None,
+                    c.formation_energy_eV_per_atom or 0.0,
+                ),
             )
             kept_ids.add(keeper.candidate_id)
             rejections += [
-                Rejection(candidate_id=c.candidate_id, source=c.source, reason=f"duplicate: of {keeper.candidate_id}")
+                Rejection(
+                    candidate_id=c.candidate_id,
+                    source=c.source,
+                    reason=f"duplicate: of {keeper.candidate_id}",
+                )
                 for c in members
                 if c is not keeper
             ]
     return [c for c in candidates if c.candidate_id in kept_ids], rejections
 
 
-def screen_candidates(loaded: LoadResult, criteria: ScreeningCriteria | None = None) -> ScreeningReport:
+def screen_candidates(
+    loaded: LoadResult, criteria: ScreeningCriteria | None = None
+) -> ScreeningReport:
     """Apply the criteria to every loaded candidate, then deduplicate what passes."""
     criteria = criteria or ScreeningCriteria()
     report = ScreeningReport(rejections=list(loaded.rejections), notes=list(loaded.notes))
@@ -136,12 +168,20 @@ def screen_candidates(loaded: LoadResult, criteria: ScreeningCriteria | None = N
     for candidate in loaded.candidates:
         if candidate.candidate_id in seen_ids:
             report.rejections.append(
-                Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason="repeated id: already loaded")
+                Rejection(
+                    candidate_id=candidate.candidate_id,
+                    source=candidate.source,
+                    reason="repeated id: already loaded",
+                )
             )
             continue
         seen_ids.add(candidate.candidate_id)
         if (reason := rejection_reason(candidate, criteria)) is not None:
-            report.rejections.append(Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason=reason))
+            report.rejections.append(
+                Rejection(
+                    candidate_id=candidate.candidate_id, source=candidate.source, reason=reason
+                )
+            )
         else:
             passing.append(candidate)
     if criteria.deduplicate:

@@ -11,7 +11,12 @@ import warnings
 from pydantic import ValidationError
 
 from na_lattice_flows.cli import campaign, doping, results, tools, training, validation
-from na_lattice_flows.cli.common import EXIT_JOBS_FAILED, EXIT_NOTHING_SUBMITTED, EXIT_STORE, EXIT_USAGE
+from na_lattice_flows.cli.common import (
+    EXIT_JOBS_FAILED,
+    EXIT_NOTHING_SUBMITTED,
+    EXIT_STORE,
+    EXIT_USAGE,
+)
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.execution.jobflow_speed import install as install_jobflow_shortcuts
 from na_lattice_flows.execution.store_config import StoreUnavailableError
@@ -51,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().handlers[0].setLevel(level)  # libraries (FireWorks) set their own loggers to DEBUG
+    logging.getLogger().handlers[0].setLevel(
+        level
+    )  # libraries (FireWorks) set their own loggers to DEBUG
     if not args.verbose:
         warnings.filterwarnings("ignore")
     install_jobflow_shortcuts()  # this process makes and submits flows
@@ -66,15 +73,24 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # a bug, not a mistake: say so, with where it happened
         lines = traceback.format_exc().rstrip().splitlines()
         shown = lines if args.verbose else lines[-TRACEBACK_LINES:]
-        print(f"na-flows {args.command}: unexpected error (a bug; please report it with the lines below"
-              + ("" if args.verbose else ", all of them with -v") + "):", *shown, sep="\n", file=sys.stderr)
+        print(
+            f"na-flows {args.command}: unexpected error (a bug; please report it with the lines below"
+            + ("" if args.verbose else ", all of them with -v")
+            + "):",
+            *shown,
+            sep="\n",
+            file=sys.stderr,
+        )
         return 1
 
 
 def usage_message(error: Exception) -> str:
     """One line: the error's own words; for settings refused by pydantic, each field with what is wrong."""
     if isinstance(error, ValidationError):
-        problems = [f"{'.'.join(map(str, item['loc'])) or error.title}: {item['msg']} (got {item.get('input')!r})" for item in error.errors()]
+        problems = [
+            f"{'.'.join(map(str, item['loc'])) or error.title}: {item['msg']} (got {item.get('input')!r})"
+            for item in error.errors()
+        ]
         return f"{error.title}: " + "; ".join(problems)
     return str(error)
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from na_lattice_flows.candidates.loaders import CandidateInputError, LoadResult, load_candidates
 from na_lattice_flows.candidates.screen import UNKNOWN_GAP_POLICIES
-from na_lattice_flows.cli.common import EXIT_JOBS_FAILED, EXIT_NOTHING_SUBMITTED, EXIT_OK, add_store_options, store_settings
+from na_lattice_flows.cli.common import (
+    EXIT_JOBS_FAILED,
+    EXIT_NOTHING_SUBMITTED,
+    EXIT_OK,
+    add_store_options,
+    store_settings,
+)
 from na_lattice_flows.cli.options import model_name, number, numbers
 from na_lattice_flows.cli.results import cmd_report, cmd_results
 from na_lattice_flows.execution.stores import open_session
@@ -17,21 +23,30 @@ from na_lattice_flows.settings import SETTINGS, trajectory_folder
 
 def add_commands(commands) -> dict:
     """Add this group's subcommands; returns command name -> handler."""
-    demo = commands.add_parser("demo", help="screen and relax the built-in demo set now, then show results")
+    demo = commands.add_parser(
+        "demo", help="screen and relax the built-in demo set now, then show results"
+    )
     add_store_options(demo)
     _add_screen_options(demo)
     demo.set_defaults(md_preset="short")
 
-    submit = commands.add_parser("submit", help="screen candidates and add their flows to the LaunchPad")
-    submit.add_argument("inputs", nargs="*", help="CSV tables, JSON lists, CIF/POSCAR files or folders")
-    submit.add_argument("--optimade", choices=["oqmd", "mp"], help="also query this OPTIMADE provider (online)")
+    submit = commands.add_parser(
+        "submit", help="screen candidates and add their flows to the LaunchPad"
+    )
+    submit.add_argument(
+        "inputs", nargs="*", help="CSV tables, JSON lists, CIF/POSCAR files or folders"
+    )
+    submit.add_argument(
+        "--optimade", choices=["oqmd", "mp"], help="also query this OPTIMADE provider (online)"
+    )
     add_store_options(submit)
     _add_screen_options(submit)
 
     run = commands.add_parser("run", help="launch ready jobs on this machine until none is left")
     run.add_argument("--max-jobs", type=int, help="stop after this many jobs")
     run.add_argument(
-        "--fworker", help="a FireWorks worker file: take only its categories (fworker_configs/gpu_worker.yaml, cpu_worker.yaml)"
+        "--fworker",
+        help="a FireWorks worker file: take only its categories (fworker_configs/gpu_worker.yaml, cpu_worker.yaml)",
     )
     add_store_options(run)
 
@@ -55,87 +70,203 @@ def add_commands(commands) -> dict:
         "Embedded store: every running job is lost (`na-flows run` does this itself). MongoDB: jobs whose worker has "
         "not pinged for --expiration-hours (FireWorks' detect_lostruns).",
     )
-    recover.add_argument("--expiration-hours", type=float, default=4.0, help="MongoDB: silence after which a run is lost (default 4)")
+    recover.add_argument(
+        "--expiration-hours",
+        type=float,
+        default=4.0,
+        help="MongoDB: silence after which a run is lost (default 4)",
+    )
     add_store_options(recover)
-    return {"demo": cmd_demo, "submit": cmd_submit, "run": cmd_run, "worker-files": cmd_worker_files, "status": cmd_status, "recover": cmd_recover}
+    return {
+        "demo": cmd_demo,
+        "submit": cmd_submit,
+        "run": cmd_run,
+        "worker-files": cmd_worker_files,
+        "status": cmd_status,
+        "recover": cmd_recover,
+    }
+
 
 def _add_screen_options(parser: argparse.ArgumentParser) -> None:
     temperature = number(above=0, unit="K")
-    parser.add_argument("--model", type=model_name, default=SETTINGS.default_model,
-                        help=f"MLP for relaxation, phonons and MD (a registry name, e.g. chgnet, 7net-0, fairchem:/path.pt; default {SETTINGS.default_model})")
     parser.add_argument(
-        "--relax-engine", default="mlp", choices=["mlp", "gpaw", "vasp"],
+        "--model",
+        type=model_name,
+        default=SETTINGS.default_model,
+        help=f"MLP for relaxation, phonons and MD (a registry name, e.g. chgnet, 7net-0, fairchem:/path.pt; default {SETTINGS.default_model})",
+    )
+    parser.add_argument(
+        "--relax-engine",
+        default="mlp",
+        choices=["mlp", "gpaw", "vasp"],
         help="relaxation by the MLP, GPAW (local DFT) or VASP (atomate2 strict double relax through custodian; CPU workers)",
-    )  # fmt: skip
-    parser.add_argument("--fmax", type=number(above=0, unit="eV/A"), default=0.01, help="relaxation force threshold, eV/A (> 0; default 0.01)")
-    parser.add_argument("--max-sites", type=number(at_least=1, integer=True), default=200, help="largest unit cell screened (default 200 atoms)")
-    parser.add_argument("--allow-disordered", action="store_true", help="keep structures with partial occupancies")
-    parser.add_argument("--no-dedup", action="store_true", help="skip StructureMatcher deduplication")
+    )
     parser.add_argument(
-        "--unknown-gap", choices=UNKNOWN_GAP_POLICIES, default="keep",
+        "--fmax",
+        type=number(above=0, unit="eV/A"),
+        default=0.01,
+        help="relaxation force threshold, eV/A (> 0; default 0.01)",
+    )
+    parser.add_argument(
+        "--max-sites",
+        type=number(at_least=1, integer=True),
+        default=200,
+        help="largest unit cell screened (default 200 atoms)",
+    )
+    parser.add_argument(
+        "--allow-disordered", action="store_true", help="keep structures with partial occupancies"
+    )
+    parser.add_argument(
+        "--no-dedup", action="store_true", help="skip StructureMatcher deduplication"
+    )
+    parser.add_argument(
+        "--unknown-gap",
+        choices=UNKNOWN_GAP_POLICIES,
+        default="keep",
         help="structures without a band gap (CIF/POSCAR files): keep them (default; counted in the summary), "
         "charge-balance (refuse those with no charge-balanced oxidation states: metals, intermetallics) or refuse",
-    )  # fmt: skip
-    parser.add_argument("--min-supercell-atoms", type=number(at_least=1, integer=True), default=SETTINGS.min_supercell_atoms,
-                        help=f"paper supercell size (default {SETTINGS.min_supercell_atoms})")
-    parser.add_argument("--force", action="store_true", help="resubmit candidates that already have a workflow")
-    parser.add_argument("--no-phonons", action="store_true", help="stop each flow after the relaxation (no MD either, unless --md)")
-    parser.add_argument("--phonon-supercells", type=number(at_least=1, integer=True), default=30,
-                        help="random-displacement supercells (default 30)")
-    parser.add_argument("--fc-method", default="symfc", choices=["symfc", "hiphive", "pheasy"], help="force-constant fit (default symfc)")
-    parser.add_argument(
-        "--third-order", choices=["symfc", "hiphive", "pheasy"], help="also fit third-order force constants with this method"
     )
-    parser.add_argument("--temperature", type=temperature, default=SETTINGS.temperature_K,
-                        help=f"K, for the MSD descriptors (default {SETTINGS.temperature_K:g})")
     parser.add_argument(
-        "--stability", choices=["harmonic", "finite-temperature"], default="harmonic",
+        "--min-supercell-atoms",
+        type=number(at_least=1, integer=True),
+        default=SETTINGS.min_supercell_atoms,
+        help=f"paper supercell size (default {SETTINGS.min_supercell_atoms})",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="resubmit candidates that already have a workflow"
+    )
+    parser.add_argument(
+        "--no-phonons",
+        action="store_true",
+        help="stop each flow after the relaxation (no MD either, unless --md)",
+    )
+    parser.add_argument(
+        "--phonon-supercells",
+        type=number(at_least=1, integer=True),
+        default=30,
+        help="random-displacement supercells (default 30)",
+    )
+    parser.add_argument(
+        "--fc-method",
+        default="symfc",
+        choices=["symfc", "hiphive", "pheasy"],
+        help="force-constant fit (default symfc)",
+    )
+    parser.add_argument(
+        "--third-order",
+        choices=["symfc", "hiphive", "pheasy"],
+        help="also fit third-order force constants with this method",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=temperature,
+        default=SETTINGS.temperature_K,
+        help=f"K, for the MSD descriptors (default {SETTINGS.temperature_K:g})",
+    )
+    parser.add_argument(
+        "--stability",
+        choices=["harmonic", "finite-temperature"],
+        default="harmonic",
         help="harmonic: a structure with an imaginary mode at 0 K gets no MD (the study's screen; default); "
         "finite-temperature: such structures are judged again on their effective phonons at --temperature "
         "(self-consistent, with the MLP; ~10-20x a harmonic step, for those structures only), and described by them",
-    )  # fmt: skip
+    )
     md = parser.add_mutually_exclusive_group()
-    md.add_argument("--md", dest="md", action="store_true", default=None,
-                    help="run MD; the default with phonons (only dynamically stable structures), needed with --no-phonons "
-                    "(then every structure gets MD)")  # fmt: skip
-    md.add_argument("--no-md", dest="md", action="store_false", help="leave out the MD step (the default with --no-phonons)")
-    parser.add_argument("--md-preset", default="paper", choices=["paper", "short"], help="MD preset (demo: short)")
+    md.add_argument(
+        "--md",
+        dest="md",
+        action="store_true",
+        default=None,
+        help="run MD; the default with phonons (only dynamically stable structures), needed with --no-phonons "
+        "(then every structure gets MD)",
+    )
+    md.add_argument(
+        "--no-md",
+        dest="md",
+        action="store_false",
+        help="leave out the MD step (the default with --no-phonons)",
+    )
     parser.add_argument(
-        "--md-temperatures", type=numbers(above=0, unit="K"), default=f"{SETTINGS.temperature_K:g}",
+        "--md-preset", default="paper", choices=["paper", "short"], help="MD preset (demo: short)"
+    )
+    parser.add_argument(
+        "--md-temperatures",
+        type=numbers(above=0, unit="K"),
+        default=f"{SETTINGS.temperature_K:g}",
         help=f"K, comma-separated; two or more add an Arrhenius fit (default {SETTINGS.temperature_K:g})",
     )
-    parser.add_argument("--md-production-steps", type=number(at_least=1, integer=True), help="override the preset's production steps")
-    parser.add_argument("--md-equilibration-steps", type=number(at_least=0, integer=True), help="override the preset's equilibration steps")
     parser.add_argument(
-        "--md-engine", default="ase", choices=["ase", "torchsim"],
+        "--md-production-steps",
+        type=number(at_least=1, integer=True),
+        help="override the preset's production steps",
+    )
+    parser.add_argument(
+        "--md-equilibration-steps",
+        type=number(at_least=0, integer=True),
+        help="override the preset's equilibration steps",
+    )
+    parser.add_argument(
+        "--md-engine",
+        default="ase",
+        choices=["ase", "torchsim"],
         help="ase: one run per job; torchsim: a structure's temperature series batched in one job (SevenNet/UMA models)",
-    )  # fmt: skip
-    parser.add_argument("--trajectory-dir", help="where MD trajectories go (default: <workdir>/trajectories; shared by all workers)")
-    parser.add_argument("--elastic", action="store_true", help="add the elastic moduli (atomate2's elastic flow with the MLP)")
-    parser.add_argument("--committee", metavar="MODELS",
-                        help="more force fields (comma-separated) judging each structure's stability on the same supercells; "
-                        "where they and --model disagree, the structure is 'disputed' (results --disputed)")  # fmt: skip
-    parser.add_argument("--committee-margin-thz", type=number(above=0, unit="THz"),
-                        help="lowest frequencies further apart than this are disputed too (default 0.5)")
+    )
     parser.add_argument(
-        "--phonon-batch", type=number(at_least=1, integer=True), metavar="N",
+        "--trajectory-dir",
+        help="where MD trajectories go (default: <workdir>/trajectories; shared by all workers)",
+    )
+    parser.add_argument(
+        "--elastic",
+        action="store_true",
+        help="add the elastic moduli (atomate2's elastic flow with the MLP)",
+    )
+    parser.add_argument(
+        "--committee",
+        metavar="MODELS",
+        help="more force fields (comma-separated) judging each structure's stability on the same supercells; "
+        "where they and --model disagree, the structure is 'disputed' (results --disputed)",
+    )
+    parser.add_argument(
+        "--committee-margin-thz",
+        type=number(above=0, unit="THz"),
+        help="lowest frequencies further apart than this are disputed too (default 0.5)",
+    )
+    parser.add_argument(
+        "--phonon-batch",
+        type=number(at_least=1, integer=True),
+        metavar="N",
         help="one workflow per N candidates whose phonon forces come from one batched job on a GPU worker (a torch-sim "
-             "model: SevenNet, UMA; second order only); the same results and settings as one workflow each",
-    )  # fmt: skip
+        "model: SevenNet, UMA; second order only); the same results and settings as one workflow each",
+    )
 
 
 def _flow_maker(args: argparse.Namespace):
     from na_lattice_flows.api import screening_maker
 
     return screening_maker(
-        model=args.model, relax_engine=args.relax_engine, fmax=args.fmax, phonons=not args.no_phonons,
-        phonon_supercells=args.phonon_supercells, fc_method=args.fc_method, third_order=args.third_order,
-        temperature_K=args.temperature, stability=args.stability, md=args.md, md_preset=args.md_preset, md_temperatures=args.md_temperatures,
-        md_overrides={"n_production_steps": args.md_production_steps, "n_equilibration_steps": args.md_equilibration_steps},
-        md_engine=args.md_engine, trajectory_dir=trajectory_folder(args.trajectory_dir, store_settings(args).workdir),
-        min_supercell_atoms=args.min_supercell_atoms, elastic=args.elastic,
-        committee=[m.strip() for m in (args.committee or "").split(",") if m.strip()], committee_margin_thz=args.committee_margin_thz,
-    )  # fmt: skip
+        model=args.model,
+        relax_engine=args.relax_engine,
+        fmax=args.fmax,
+        phonons=not args.no_phonons,
+        phonon_supercells=args.phonon_supercells,
+        fc_method=args.fc_method,
+        third_order=args.third_order,
+        temperature_K=args.temperature,
+        stability=args.stability,
+        md=args.md,
+        md_preset=args.md_preset,
+        md_temperatures=args.md_temperatures,
+        md_overrides={
+            "n_production_steps": args.md_production_steps,
+            "n_equilibration_steps": args.md_equilibration_steps,
+        },
+        md_engine=args.md_engine,
+        trajectory_dir=trajectory_folder(args.trajectory_dir, store_settings(args).workdir),
+        min_supercell_atoms=args.min_supercell_atoms,
+        elastic=args.elastic,
+        committee=[m.strip() for m in (args.committee or "").split(",") if m.strip()],
+        committee_margin_thz=args.committee_margin_thz,
+    )
 
 
 def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: list[str]) -> int:
@@ -144,36 +275,59 @@ def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: lis
     from na_lattice_flows.execution.submission import submit_candidates
 
     criteria = ScreeningCriteria(
-        max_sites=args.max_sites, allow_disordered=args.allow_disordered, deduplicate=not args.no_dedup, unknown_gap=args.unknown_gap
+        max_sites=args.max_sites,
+        allow_disordered=args.allow_disordered,
+        deduplicate=not args.no_dedup,
+        unknown_gap=args.unknown_gap,
     )
     report = screen_candidates(loaded, criteria)
     flow_maker = _flow_maker(args)  # invalid settings fail here, before the store is opened
     settings = store_settings(args)
     with open_session(settings) as session:
-        record = submit_candidates(session, report, inputs, flow_maker=flow_maker, force=args.force, processes=os.cpu_count() or 1,
-                                   phonon_batch=args.phonon_batch)  # fmt: skip
+        record = submit_candidates(
+            session,
+            report,
+            inputs,
+            flow_maker=flow_maker,
+            force=args.force,
+            processes=os.cpu_count() or 1,
+            phonon_batch=args.phonon_batch,
+        )
     print(f"Store: {settings.describe()}")
-    print(f"Campaign {record.campaign_id}: {len(record.submitted)} flows submitted, {len(record.rejections)} structures not submitted")
+    print(
+        f"Campaign {record.campaign_id}: {len(record.submitted)} flows submitted, {len(record.rejections)} structures not submitted"
+    )
     for rejection in record.rejections:
         print(f"  - {rejection.candidate_id} ({rejection.source}): {rejection.reason}")
     for note in report.notes:
         print(f"  note: {note}")
     without_gap = [cid for cid in report.accepted_without_gap if cid in record.submitted]
     if without_gap:
-        print(f"  note: {len(without_gap)} structures have no band gap in their input ({', '.join(without_gap[:5])}"
-              f"{', ...' if len(without_gap) > 5 else ''}): the gap > 0 criterion was not applied to them; "
-              "--unknown-gap charge-balance refuses those that cannot be charge-balanced (metals), refuse refuses all")  # fmt: skip
+        print(
+            f"  note: {len(without_gap)} structures have no band gap in their input ({', '.join(without_gap[:5])}"
+            f"{', ...' if len(without_gap) > 5 else ''}): the gap > 0 criterion was not applied to them; "
+            "--unknown-gap charge-balance refuses those that cannot be charge-balanced (metals), refuse refuses all"
+        )
     return EXIT_OK if record.submitted else EXIT_NOTHING_SUBMITTED
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from na_lattice_flows.candidates.demo_set import demo_candidates
 
-    print("Screening and relaxing the built-in demo set (NaCl, Na2S, Na3OCl, cubic Na3PS4, cubic Na3SbS4)")
-    _screen_and_submit(args, LoadResult(candidates=demo_candidates()), ["built-in demo set"])  # a repeat submits nothing
+    print(
+        "Screening and relaxing the built-in demo set (NaCl, Na2S, Na3OCl, cubic Na3PS4, cubic Na3SbS4)"
+    )
+    _screen_and_submit(
+        args, LoadResult(candidates=demo_candidates()), ["built-in demo set"]
+    )  # a repeat submits nothing
     ran = cmd_run(args)
     cmd_results(_reading_args(args, "results"))
-    return cmd_report(_reading_args(args, "report", "--out", str(store_settings(args).workdir / "report"))) or ran
+    return (
+        cmd_report(
+            _reading_args(args, "report", "--out", str(store_settings(args).workdir / "report"))
+        )
+        or ran
+    )
 
 
 def _reading_args(args: argparse.Namespace, command: str, *options: str) -> argparse.Namespace:
@@ -183,13 +337,18 @@ def _reading_args(args: argparse.Namespace, command: str, *options: str) -> argp
 
     parser = argparse.ArgumentParser(prog="na-flows")
     results.add_commands(parser.add_subparsers(dest="command"))
-    store = [*(["--workdir", args.workdir] if args.workdir else []), *(["--mongodb-uri", args.mongodb_uri] if args.mongodb_uri else [])]
+    store = [
+        *(["--workdir", args.workdir] if args.workdir else []),
+        *(["--mongodb-uri", args.mongodb_uri] if args.mongodb_uri else []),
+    ]
     return parser.parse_args([command, *store, *options])
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     if not args.inputs and not args.optimade:
-        raise CandidateInputError("submit: name at least one input (CSV, JSON, CIF/POSCAR, folder) or --optimade")
+        raise CandidateInputError(
+            "submit: name at least one input (CSV, JSON, CIF/POSCAR, folder) or --optimade"
+        )
     loaded = load_candidates(args.inputs) if args.inputs else LoadResult()
     inputs = list(args.inputs)
     if args.optimade:
@@ -201,12 +360,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from na_lattice_flows.execution.launching import fw_state_counts, fworker_from_file, run_ready_jobs
+    from na_lattice_flows.execution.launching import (
+        fw_state_counts,
+        fworker_from_file,
+        run_ready_jobs,
+    )
 
     fworker = fworker_from_file(args.fworker) if getattr(args, "fworker", None) else None
     with open_session(store_settings(args)) as session:
         failed_before = fw_state_counts(session).get("FIZZLED", 0)
-        launched = run_ready_jobs(session, fworker=fworker, max_jobs=getattr(args, "max_jobs", None), job_logs=not args.verbose)
+        launched = run_ready_jobs(
+            session,
+            fworker=fworker,
+            max_jobs=getattr(args, "max_jobs", None),
+            job_logs=not args.verbose,
+        )
         counts = fw_state_counts(session)
     print(f"Launched {launched} jobs; job states now: {_format_counts(counts)}")
     failed = counts.get("FIZZLED", 0) - failed_before
@@ -230,8 +398,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     with open_session(settings, read_only=True) as session:
         counts = fw_state_counts(session)
         n_workflows = session.launchpad.workflows.count_documents({})
-        group_sizes = [len(workflow_members(wf["metadata"])) for wf in session.launchpad.workflows.find(
-            {"metadata.members": {"$exists": True}}, member_fields("candidate_id"))]  # fmt: skip
+        group_sizes = [
+            len(workflow_members(wf["metadata"]))
+            for wf in session.launchpad.workflows.find(
+                {"metadata.members": {"$exists": True}}, member_fields("candidate_id")
+            )
+        ]
         failures = failures_table(session)
         running = running_jobs(session)
     workers = live_workers(settings.workdir) if settings.mode == "embedded" else []
@@ -246,18 +418,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     if total:
         done = counts.get("COMPLETED", 0)
         waiting = counts.get("READY", 0) + counts.get("WAITING", 0) + counts.get("RESERVED", 0)
-        print(f"progress: {done}/{total} jobs done ({100 * done / total:.0f} %), {counts.get('RUNNING', 0)} running, "
-              f"{waiting} waiting, {counts.get('FIZZLED', 0)} failed")  # fmt: skip
+        print(
+            f"progress: {done}/{total} jobs done ({100 * done / total:.0f} %), {counts.get('RUNNING', 0)} running, "
+            f"{waiting} waiting, {counts.get('FIZZLED', 0)} failed"
+        )
     if workers or running:
         busy = {row["worker"]: row for row in running}
-        names = [w["name"] for w in workers] + [name for name in busy if name not in {w["name"] for w in workers}]
+        names = [w["name"] for w in workers] + [
+            name for name in busy if name not in {w["name"] for w in workers}
+        ]
         print(f"workers ({len(names)}):")
         live = {w["name"] for w in workers}
         for name in names:
             row = busy.get(name)
-            gone = settings.mode == "embedded" and name not in live  # its process died (a kill, a crash, a reboot)
-            print(f"  - {name}: " + (f"{row['job']!r} (fw {row['fw_id']}) since {row['since']}" if row else "idle")
-                  + (" -- worker gone: the next `na-flows run` (or `na-flows recover`) reruns this job" if gone else ""))  # fmt: skip
+            gone = (
+                settings.mode == "embedded" and name not in live
+            )  # its process died (a kill, a crash, a reboot)
+            print(
+                f"  - {name}: "
+                + (f"{row['job']!r} (fw {row['fw_id']}) since {row['since']}" if row else "idle")
+                + (
+                    " -- worker gone: the next `na-flows run` (or `na-flows recover`) reruns this job"
+                    if gone
+                    else ""
+                )
+            )
     if not failures.empty:
         print(f"{len(failures)} failed jobs (tracebacks: na-flows results --failed --format json):")
         for row in failures.itertuples():
@@ -274,8 +459,10 @@ def cmd_worker_files(args: argparse.Namespace) -> int:
     print(f"  export JOBFLOW_CONFIG_FILE={written[1].resolve()}")
     print(f"  rlaunch -l {written[0].resolve()} -w fworker_configs/gpu_worker.yaml rapidfire")
     if settings.mode == "embedded":
-        print("  (embedded store: `na-flows run --fworker ...` does the same; FireWorks' own commands reach it through "
-              "`python -m na_lattice_flows.execution.fireworks_commands rlaunch ...`)")
+        print(
+            "  (embedded store: `na-flows run --fworker ...` does the same; FireWorks' own commands reach it through "
+            "`python -m na_lattice_flows.execution.fireworks_commands rlaunch ...`)"
+        )
     return 0
 
 

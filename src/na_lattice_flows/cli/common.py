@@ -17,7 +17,9 @@ EXIT_ERROR = 1  # an unexpected error (a bug): the traceback is printed
 EXIT_USAGE = 2  # bad usage or input: an option or value out of range, an unreadable or missing input (argparse's code too)
 EXIT_NOTHING_SUBMITTED = 3  # submit: every input was rejected or already submitted
 EXIT_JOBS_FAILED = 4  # run: jobs failed (their errors: na-flows results --failed)
-EXIT_STORE = 5  # the store cannot be used: MongoDB unreachable, a damaged or unwritable embedded store
+EXIT_STORE = (
+    5  # the store cannot be used: MongoDB unreachable, a damaged or unwritable embedded store
+)
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -69,5 +71,7 @@ def render_table(table: pd.DataFrame, fmt: str) -> str:
         return json.dumps(json.loads(table.to_json(orient="records")), indent=2)
     if table.empty:
         return "(no rows)"
-    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
+    with pd.option_context(
+        "display.max_columns", None, "display.width", 200, "display.max_colwidth", 60
+    ):
         return table.to_string(index=False, float_format=lambda x: f"{x:.4f}")

@@ -11,14 +11,18 @@ from na_lattice_flows.checks import range_problem
 from na_lattice_flows.models import UnknownModelError, resolve_model
 
 
-def number(above: float | None = None, at_least: float | None = None, unit: str = "", integer: bool = False):
+def number(
+    above: float | None = None, at_least: float | None = None, unit: str = "", integer: bool = False
+):
     """An argparse type: a number (an integer with ``integer``) in the range ``> above`` / ``>= at_least``."""
 
     def parse(text: str) -> float | int:
         try:
             value = int(text) if integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text}: not {'an integer' if integer else 'a number'}") from None
+            raise argparse.ArgumentTypeError(
+                f"{text}: not {'an integer' if integer else 'a number'}"
+            ) from None
         problem = range_problem(value, above, at_least, unit)
         if problem:
             raise argparse.ArgumentTypeError(f"{text}: {problem}")
@@ -55,7 +59,9 @@ def temperature_grid(text: str) -> list[float]:
         return numbers(above=0, unit="K")(text)
     parts = text.split(":")
     if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"{text!r}: give START:STOP:STEP (e.g. 300:900:50) or comma-separated temperatures")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give START:STOP:STEP (e.g. 300:900:50) or comma-separated temperatures"
+        )
     start, stop, step = one(parts[0]), one(parts[1]), one(parts[2])
     if stop < start:
         raise argparse.ArgumentTypeError(f"{text!r}: STOP {stop:g} K is below START {start:g} K")

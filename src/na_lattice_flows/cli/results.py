@@ -15,26 +15,73 @@ from na_lattice_flows.execution.stores import open_session
 
 def add_commands(commands) -> dict:
     """Add this group's subcommands; returns command name -> handler."""
-    results = commands.add_parser("results", help="one row per workflow (structure x settings): state, campaign, relaxation, descriptors, D, error")
-    results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table",
-                         help="table: the main columns on screen; csv, json, parquet (needs --output): every column")
+    results = commands.add_parser(
+        "results",
+        help="one row per workflow (structure x settings): state, campaign, relaxation, descriptors, D, error",
+    )
+    results.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        default="table",
+        help="table: the main columns on screen; csv, json, parquet (needs --output): every column",
+    )
     results.add_argument("--output", help="write to this file instead of the screen")
-    results.add_argument("--rejected", action="store_true", help="list the structures the screen dropped instead")
-    results.add_argument("--failed", action="store_true", help="list the failed jobs with their errors instead")
+    results.add_argument(
+        "--rejected", action="store_true", help="list the structures the screen dropped instead"
+    )
+    results.add_argument(
+        "--failed", action="store_true", help="list the failed jobs with their errors instead"
+    )
     stable = results.add_mutually_exclusive_group()
-    stable.add_argument("--stable", dest="dynamically_stable", action="store_true", default=None, help="only dynamically stable structures")
-    stable.add_argument("--unstable", dest="dynamically_stable", action="store_false", help="only dynamically unstable structures")
+    stable.add_argument(
+        "--stable",
+        dest="dynamically_stable",
+        action="store_true",
+        default=None,
+        help="only dynamically stable structures",
+    )
+    stable.add_argument(
+        "--unstable",
+        dest="dynamically_stable",
+        action="store_false",
+        help="only dynamically unstable structures",
+    )
     melted = results.add_mutually_exclusive_group()
-    melted.add_argument("--melted", dest="melted", action="store_true", default=None, help="only structures whose MD melted")
-    melted.add_argument("--not-melted", dest="melted", action="store_false", help="only structures whose MD stayed solid")
-    results.add_argument("--disputed", action="store_true", default=None,
-                         help="only structures whose stability the committee's force fields dispute (submit --committee): "
-                         "the ones to send to DFT phonons first")  # fmt: skip
+    melted.add_argument(
+        "--melted",
+        dest="melted",
+        action="store_true",
+        default=None,
+        help="only structures whose MD melted",
+    )
+    melted.add_argument(
+        "--not-melted",
+        dest="melted",
+        action="store_false",
+        help="only structures whose MD stayed solid",
+    )
+    results.add_argument(
+        "--disputed",
+        action="store_true",
+        default=None,
+        help="only structures whose stability the committee's force fields dispute (submit --committee): "
+        "the ones to send to DFT phonons first",
+    )
     results.add_argument("--min-d", type=float, help="only D >= this, A^2/ps")
-    results.add_argument("--d-column", choices=["avg", "max", "kinisi"], default="avg", help="which D --min-d reads (default avg)")
+    results.add_argument(
+        "--d-column",
+        choices=["avg", "max", "kinisi"],
+        default="avg",
+        help="which D --min-d reads (default avg)",
+    )
     results.add_argument("--campaign", help="only this campaign id")
-    results.add_argument("--settings", help="only workflows with these flow settings (a prefix of the settings_fingerprint column)")
-    results.add_argument("--state", help="only workflows in this state (COMPLETED, FIZZLED, RUNNING, ...)")
+    results.add_argument(
+        "--settings",
+        help="only workflows with these flow settings (a prefix of the settings_fingerprint column)",
+    )
+    results.add_argument(
+        "--state", help="only workflows in this state (COMPLETED, FIZZLED, RUNNING, ...)"
+    )
     add_store_options(results)
 
     report = commands.add_parser(
@@ -45,9 +92,18 @@ def add_commands(commands) -> dict:
         "and the trained D models (joblib) beside it. Sections without enough data say what they could not compute.",
     )
     report.add_argument("--out", required=True, help="folder to write the report into")
-    report.add_argument("--campaign", help="only this campaign id (default: every structure in the store)")
-    report.add_argument("--top", type=int, default=10, help="how many top candidates to list (default 10)")
-    report.add_argument("--dispersions", type=int, default=3, help="dispersion figures for this many top structures (default 3)")
+    report.add_argument(
+        "--campaign", help="only this campaign id (default: every structure in the store)"
+    )
+    report.add_argument(
+        "--top", type=int, default=10, help="how many top candidates to list (default 10)"
+    )
+    report.add_argument(
+        "--dispersions",
+        type=int,
+        default=3,
+        help="dispersion figures for this many top structures (default 3)",
+    )
     add_store_options(report)
 
     predict = commands.add_parser(
@@ -57,15 +113,22 @@ def add_commands(commands) -> dict:
         "(`na-flows report` writes diffusion_model.joblib) predicts, so that MD goes to the most promising first. "
         "Reads the store's structures (by default those without MD yet), or a table exported by `results`/`report`.",
     )
-    predict.add_argument("--model", required=True, help="a diffusion_model.joblib written by `na-flows report`")
-    predict.add_argument("--table", help="rank the rows of this CSV or Parquet table instead of the store's")
+    predict.add_argument(
+        "--model", required=True, help="a diffusion_model.joblib written by `na-flows report`"
+    )
+    predict.add_argument(
+        "--table", help="rank the rows of this CSV or Parquet table instead of the store's"
+    )
     predict.add_argument("--campaign", help="only this campaign id")
-    predict.add_argument("--all", action="store_true", help="include structures that already have D from MD")
+    predict.add_argument(
+        "--all", action="store_true", help="include structures that already have D from MD"
+    )
     predict.add_argument("--format", choices=["table", "csv", "json"], default="table")
     predict.add_argument("--output", help="write to this file instead of the screen")
     add_store_options(predict)
 
     return {"results": cmd_results, "report": cmd_report, "predict": cmd_predict}
+
 
 def cmd_results(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution.results import failures_table, query_results, rejections_table
@@ -80,12 +143,27 @@ def cmd_results(args: argparse.Namespace) -> int:
                 table = table.drop(columns=["traceback", "launch_dir"])
         else:
             table = query_results(
-                session, dynamically_stable=args.dynamically_stable, melted=args.melted, min_D_A2_per_ps=args.min_d,
-                D_column=f"D_{args.d_column}_A2_per_ps", campaign_id=args.campaign, state=args.state, settings_fingerprint=args.settings,
+                session,
+                dynamically_stable=args.dynamically_stable,
+                melted=args.melted,
+                min_D_A2_per_ps=args.min_d,
+                D_column=f"D_{args.d_column}_A2_per_ps",
+                campaign_id=args.campaign,
+                state=args.state,
+                settings_fingerprint=args.settings,
                 disputed=args.disputed,
-            )  # fmt: skip
+            )
             if args.disputed and args.format == "table":
-                table = table[["candidate_id", "formula", "state", "dynamically_stable", "dispute", "committee_verdicts"]]
+                table = table[
+                    [
+                        "candidate_id",
+                        "formula",
+                        "state",
+                        "dynamically_stable",
+                        "dispute",
+                        "committee_verdicts",
+                    ]
+                ]
         if args.format == "table" and not (args.rejected or args.failed or args.disputed):
             table = table[[*MAIN_COLUMNS, "error"]]  # the whole table: --format csv/json/parquet
     write_table(table, args.format, args.output)
@@ -96,9 +174,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     from na_lattice_flows.analysis.report import build_report
 
     with open_session(store_settings(args), read_only=True) as session:
-        report = build_report(session, args.out, campaign_id=args.campaign, n_top=args.top, n_dispersions=args.dispersions)
-    print(f"Report: {report.path} ({len(report.figures) // 2} figures, {len(report.tables) // 2} campaign tables, "
-          f"{len(report.model_paths)} D models)")  # fmt: skip
+        report = build_report(
+            session,
+            args.out,
+            campaign_id=args.campaign,
+            n_top=args.top,
+            n_dispersions=args.dispersions,
+        )
+    print(
+        f"Report: {report.path} ({len(report.figures) // 2} figures, {len(report.tables) // 2} campaign tables, "
+        f"{len(report.model_paths)} D models)"
+    )
     for reason in report.cannot_compute:
         print(f"  not computed: {reason}")
     return 0
@@ -124,7 +210,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not args.all:
         table = table[pd.to_numeric(table["D_avg_A2_per_ps"], errors="coerce").isna()]
     ranking = rank_candidates(model, table.reset_index(drop=True))
-    print(f"Model: {model.best} on {len(model.features)} features, grouped-CV R2 {model.scores[model.best].r2:.2f}, "
-          f"trained on {model.n_structures} structures ({model.n_systems} chemical systems)", file=sys.stderr)  # fmt: skip
+    print(
+        f"Model: {model.best} on {len(model.features)} features, grouped-CV R2 {model.scores[model.best].r2:.2f}, "
+        f"trained on {model.n_structures} structures ({model.n_systems} chemical systems)",
+        file=sys.stderr,
+    )
     write_table(ranking, args.format, args.output)
     return 0

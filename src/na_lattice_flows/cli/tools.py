@@ -24,12 +24,20 @@ def add_commands(commands) -> dict:
         description="Evaluate MLPs on DFT force references: phononDB archives or folders, or phonopy.yaml / "
         "phonopy_disp.yaml with FORCE_SETS. Prints per-model force RMSE/MAE, IFC2 RMSE and stability agreement.",
     )
-    bench.add_argument("references", nargs="+", help="phononDB archives/folders or phonopy yaml files")
-    bench.add_argument("--models", default=SETTINGS.default_model, help=f"comma-separated registry names (default {SETTINGS.default_model})")
+    bench.add_argument(
+        "references", nargs="+", help="phononDB archives/folders or phonopy yaml files"
+    )
+    bench.add_argument(
+        "--models",
+        default=SETTINGS.default_model,
+        help=f"comma-separated registry names (default {SETTINGS.default_model})",
+    )
     bench.add_argument("--json", action="store_true", help="print the full result as JSON")
     bench.add_argument("--output", help="also write the JSON to this file")
     bench.add_argument(
-        "--submit", action="store_true", help="add the benchmark as a flow to the LaunchPad instead of running it here"
+        "--submit",
+        action="store_true",
+        help="add the benchmark as a flow to the LaunchPad instead of running it here",
     )
     add_store_options(bench)
 
@@ -42,8 +50,17 @@ def add_commands(commands) -> dict:
         "frames carry them.",
     )
     frames.add_argument("files", nargs="+", help="trajectory files with DFT forces")
-    frames.add_argument("--models", default=SETTINGS.default_model, help=f"comma-separated registry names (default {SETTINGS.default_model})")
-    frames.add_argument("--frames", type=int, default=200, help="frames drawn per file (default 200; all when fewer)")
+    frames.add_argument(
+        "--models",
+        default=SETTINGS.default_model,
+        help=f"comma-separated registry names (default {SETTINGS.default_model})",
+    )
+    frames.add_argument(
+        "--frames",
+        type=int,
+        default=200,
+        help="frames drawn per file (default 200; all when fewer)",
+    )
     frames.add_argument("--seed", type=int, default=0, help="seed of the frame draw (default 0)")
     frames.add_argument("--json", action="store_true", help="print the full result as JSON")
     frames.add_argument("--output", help="also write the JSON to this file")
@@ -55,10 +72,21 @@ def add_commands(commands) -> dict:
         "phonopy_disp.yaml with FORCE_SETS) and print the stability verdict and the Na descriptors.",
     )
     phonons.add_argument("path", help="phononDB archive/folder or phonopy yaml file")
-    phonons.add_argument("--temperature", type=float, default=SETTINGS.temperature_K, help=f"K (default {SETTINGS.temperature_K:g})")
-    phonons.add_argument("--low-freq-cutoff", type=float, default=1.5, help="THz, for the low-frequency shares (default 1.5)")
     phonons.add_argument(
-        "--fc-method", choices=["phonopy", "symfc", "hiphive", "pheasy"],
+        "--temperature",
+        type=float,
+        default=SETTINGS.temperature_K,
+        help=f"K (default {SETTINGS.temperature_K:g})",
+    )
+    phonons.add_argument(
+        "--low-freq-cutoff",
+        type=float,
+        default=1.5,
+        help="THz, for the low-frequency shares (default 1.5)",
+    )
+    phonons.add_argument(
+        "--fc-method",
+        choices=["phonopy", "symfc", "hiphive", "pheasy"],
         help="force-constant fit (default: phonopy for finite displacements, symfc for random ones)",
     )
     phonons.add_argument("--json", action="store_true", help="print JSON")
@@ -71,16 +99,37 @@ def add_commands(commands) -> dict:
     )
     diffusion.add_argument("trajectory")
     diffusion.add_argument("--species", default="Na", help="mobile species (default Na)")
-    diffusion.add_argument("--temperature", type=float, help="K (for the conductivity; read from the file when it says)")
-    diffusion.add_argument("--timestep-fs", type=float, help="MD time step, fs (needed where the file does not say)")
-    diffusion.add_argument("--stride", type=int, help="MD steps between stored frames (default: from the file, else 1)")
-    diffusion.add_argument("--fit-window", default="0.1,0.5", help="fit range as fractions of the run (default 0.1,0.5)")
-    diffusion.add_argument("--no-kinisi", action="store_true", help="skip kinisi's Bayesian D (tens of seconds)")
-    diffusion.add_argument("--density", help="write the species' probability density to this CHGCAR file")
+    diffusion.add_argument(
+        "--temperature",
+        type=float,
+        help="K (for the conductivity; read from the file when it says)",
+    )
+    diffusion.add_argument(
+        "--timestep-fs", type=float, help="MD time step, fs (needed where the file does not say)"
+    )
+    diffusion.add_argument(
+        "--stride", type=int, help="MD steps between stored frames (default: from the file, else 1)"
+    )
+    diffusion.add_argument(
+        "--fit-window",
+        default="0.1,0.5",
+        help="fit range as fractions of the run (default 0.1,0.5)",
+    )
+    diffusion.add_argument(
+        "--no-kinisi", action="store_true", help="skip kinisi's Bayesian D (tens of seconds)"
+    )
+    diffusion.add_argument(
+        "--density", help="write the species' probability density to this CHGCAR file"
+    )
     diffusion.add_argument("--json", action="store_true", help="print JSON")
 
-    return {"benchmark-forces": cmd_benchmark_forces, "benchmark-frames": cmd_benchmark_frames, "phonons": cmd_phonons,
-            "diffusion": cmd_diffusion}  # fmt: skip
+    return {
+        "benchmark-forces": cmd_benchmark_forces,
+        "benchmark-frames": cmd_benchmark_frames,
+        "phonons": cmd_phonons,
+        "diffusion": cmd_diffusion,
+    }
+
 
 def _registry_models(text: str) -> list[str]:
     """Comma-separated model names, each checked against the registry before any work (unknown: a usage error)."""
@@ -98,7 +147,9 @@ def cmd_benchmark_forces(args: argparse.Namespace) -> int:
     models = _registry_models(args.models)
     if args.submit:
         return _submit_benchmark(args, models)
-    with contextlib.redirect_stdout(sys.stderr):  # model packages print banners; stdout carries only the result
+    with contextlib.redirect_stdout(
+        sys.stderr
+    ):  # model packages print banners; stdout carries only the result
         summary, failures = benchmark_references(args.references, models, progress=not args.json)
     result = summary_json(summary, failures)
     text = json.dumps(result, indent=2)
@@ -124,8 +175,12 @@ def cmd_benchmark_frames(args: argparse.Namespace) -> int:
     missing = [f for f in args.files if not Path(f).exists()]
     if missing:
         raise CandidateInputError(f"benchmark-frames: no such file: {', '.join(missing)}")
-    with contextlib.redirect_stdout(sys.stderr):  # model packages print banners; stdout carries only the result
-        result = benchmark_frames(args.files, models, n_frames=args.frames, seed=args.seed, progress=not args.json)
+    with contextlib.redirect_stdout(
+        sys.stderr
+    ):  # model packages print banners; stdout carries only the result
+        result = benchmark_frames(
+            args.files, models, n_frames=args.frames, seed=args.seed, progress=not args.json
+        )
     payload = frame_benchmark_json(result)
     text = json.dumps(payload, indent=2)
     if args.output:
@@ -133,12 +188,21 @@ def cmd_benchmark_frames(args: argparse.Namespace) -> int:
     if args.json:
         print(text)
     else:
-        columns = ["force_rmse_meV_per_A", "force_mae_meV_per_A", "energy_rmse_meV_per_atom",
-                   "energy_rmse_offset_removed_meV_per_atom", "stress_rmse_GPa", "n_frames", "seconds_per_frame"]  # fmt: skip
+        columns = [
+            "force_rmse_meV_per_A",
+            "force_mae_meV_per_A",
+            "energy_rmse_meV_per_atom",
+            "energy_rmse_offset_removed_meV_per_atom",
+            "stress_rmse_GPa",
+            "n_frames",
+            "seconds_per_frame",
+        ]
         table = pd.DataFrame.from_dict(payload["models"], orient="index").reindex(columns=columns)
         print(render_table(table.reset_index(names="model"), "table"))
         for model, metrics in payload["models"].items():
-            per_element = ", ".join(f"{el} {v:.1f}" for el, v in metrics["force_rmse_per_element_meV_per_A"].items())
+            per_element = ", ".join(
+                f"{el} {v:.1f}" for el, v in metrics["force_rmse_per_element_meV_per_A"].items()
+            )
             print(f"{model}: force RMSE per element (meV/A): {per_element}")
         for failure in result.failures:
             print(f"  failed: {failure['source']} {failure['model'] or ''}: {failure['error']}")
@@ -153,16 +217,24 @@ def cmd_phonons(args: argparse.Namespace) -> int:
 
     reference = load_reference(args.path)
     verdict, ph = stability_screen(fit_force_constants(reference, method=args.fc_method))
-    descriptors, _ = phonon_descriptors(ph, temperature_k=args.temperature, low_freq_cutoff_thz=args.low_freq_cutoff)
+    descriptors, _ = phonon_descriptors(
+        ph, temperature_k=args.temperature, low_freq_cutoff_thz=args.low_freq_cutoff
+    )
     record_verdict(descriptors, verdict)
-    result = {"structure": reference.name, "formula": reference.unitcell.composition.reduced_formula,
-              **descriptors.model_dump(), "stability": verdict.model_dump()}
+    result = {
+        "structure": reference.name,
+        "formula": reference.unitcell.composition.reduced_formula,
+        **descriptors.model_dump(),
+        "stability": verdict.model_dump(),
+    }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for key, value in result.items():
             if key not in ("msd_per_site_A2", "site_species", "stability"):
-                print(f"{key:32s} {value:.5g}" if isinstance(value, float) else f"{key:32s} {value}")
+                print(
+                    f"{key:32s} {value:.5g}" if isinstance(value, float) else f"{key:32s} {value}"
+                )
     return 0
 
 
@@ -173,9 +245,13 @@ def cmd_diffusion(args: argparse.Namespace) -> int:
     try:
         window = tuple(float(x) for x in args.fit_window.split(","))
     except ValueError:
-        raise CandidateInputError(f"--fit-window: expected two fractions like 0.1,0.5; got {args.fit_window!r}") from None
+        raise CandidateInputError(
+            f"--fit-window: expected two fractions like 0.1,0.5; got {args.fit_window!r}"
+        ) from None
     trajectory = read_trajectory(args.trajectory, args.timestep_fs, args.stride, args.temperature)
-    analysis, _ = analyze_trajectory(trajectory, args.species, window, use_kinisi=not args.no_kinisi)
+    analysis, _ = analyze_trajectory(
+        trajectory, args.species, window, use_kinisi=not args.no_kinisi
+    )
     result = {
         "trajectory": args.trajectory,
         "species": args.species,
@@ -189,19 +265,25 @@ def cmd_diffusion(args: argparse.Namespace) -> int:
         "conductivity_mS_per_cm": analysis.conductivity_mS_per_cm,
         "na_vdos_center_thz": analysis.na_vdos_center_thz,
         "kinisi_D_A2_per_ps": analysis.kinisi.D_A2_per_ps if analysis.kinisi else None,
-        "kinisi_D_interval_A2_per_ps": analysis.kinisi.D_interval_A2_per_ps if analysis.kinisi else None,
+        "kinisi_D_interval_A2_per_ps": analysis.kinisi.D_interval_A2_per_ps
+        if analysis.kinisi
+        else None,
         "kinisi_D_jump_A2_per_ps": analysis.kinisi.D_jump_A2_per_ps if analysis.kinisi else None,
         "haven_ratio": analysis.kinisi.haven_ratio if analysis.kinisi else None,
         "elements": {name: element.model_dump() for name, element in analysis.elements.items()},
     }
     if args.density:
-        result["density_chgcar"] = probability_density_chgcar(trajectory, args.density, args.species)
+        result["density_chgcar"] = probability_density_chgcar(
+            trajectory, args.density, args.species
+        )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for key, value in result.items():
             if key != "elements":
-                print(f"{key:30s} {value:.5g}" if isinstance(value, float) else f"{key:30s} {value}")
+                print(
+                    f"{key:30s} {value:.5g}" if isinstance(value, float) else f"{key:30s} {value}"
+                )
     return 0
 
 
@@ -215,7 +297,11 @@ def _submit_benchmark(args: argparse.Namespace, models: list[str]) -> int:
     flow = ForceBenchmarkMaker(models=tuple(models)).make(args.references)
     settings = store_settings(args)
     with open_session(settings) as session:
-        add_flow(session, flow, "mlp force benchmark", {"kind": "mlp force benchmark", "models": models})
-    print(f"Submitted the force benchmark ({len(args.references)} references x {len(models)} models) to {settings.describe()}; "
-          "launch it with `na-flows run` or rlaunch")
+        add_flow(
+            session, flow, "mlp force benchmark", {"kind": "mlp force benchmark", "models": models}
+        )
+    print(
+        f"Submitted the force benchmark ({len(args.references)} references x {len(models)} models) to {settings.describe()}; "
+        "launch it with `na-flows run` or rlaunch"
+    )
     return 0

@@ -47,57 +47,157 @@ def add_commands(commands) -> dict:
         "--model allegro:/path/model.nequip.zip, sevennet:/path/checkpoint_best.pth or fairchem:/path/model.pt everywhere.",
     )
     actions = train.add_subparsers(dest="train_action", required=True, metavar="ACTION")
-    dataset = actions.add_parser("dataset", help="submit training-set generation (and optionally the fit)")
-    dataset.add_argument("structures", nargs="+", help="CIF/POSCAR files, one configuration each (e.g. doped cells)")
-    dataset.add_argument("--name", required=True, help="dataset name (a second submission of a name is refused without --force)")
-    dataset.add_argument("--model", default=SETTINGS.doping_model, help=f"MLP driving the MD (default {SETTINGS.doping_model})")
-    dataset.add_argument("--temperatures", default="700,200", help="K, comma-separated (default 700,200: the doped study's)")
-    dataset.add_argument("--md-steps", type=int, default=2000, help="production steps per run (default 2000)")
-    dataset.add_argument("--equilibration", type=int, default=500, help="equilibration steps per run (default 500)")
+    dataset = actions.add_parser(
+        "dataset", help="submit training-set generation (and optionally the fit)"
+    )
+    dataset.add_argument(
+        "structures", nargs="+", help="CIF/POSCAR files, one configuration each (e.g. doped cells)"
+    )
+    dataset.add_argument(
+        "--name",
+        required=True,
+        help="dataset name (a second submission of a name is refused without --force)",
+    )
+    dataset.add_argument(
+        "--model",
+        default=SETTINGS.doping_model,
+        help=f"MLP driving the MD (default {SETTINGS.doping_model})",
+    )
+    dataset.add_argument(
+        "--temperatures",
+        default="700,200",
+        help="K, comma-separated (default 700,200: the doped study's)",
+    )
+    dataset.add_argument(
+        "--md-steps", type=int, default=2000, help="production steps per run (default 2000)"
+    )
+    dataset.add_argument(
+        "--equilibration", type=int, default=500, help="equilibration steps per run (default 500)"
+    )
     dataset.add_argument("--timestep", type=float, default=2.0, help="fs (default 2.0)")
-    dataset.add_argument("--frame-interval", type=int, default=20, help="MD steps between candidate frames (default 20)")
-    dataset.add_argument("--frames", type=int, default=100, help="frames selected for DFT (default 100)")
-    dataset.add_argument("--labeller", choices=["gpaw", "vasp", "emt"], default="gpaw",
-                         help="DFT single points (default gpaw, in --label-jobs CPU jobs; vasp: one atomate2 static per frame through "
-                         "custodian on CPU workers; emt: a test stand-in)")  # fmt: skip
-    dataset.add_argument("--vasp-functional", choices=["PBE", "r2SCAN", "PBEsol"], default="PBE", help="VASP labels: functional (default PBE)")
+    dataset.add_argument(
+        "--frame-interval",
+        type=int,
+        default=20,
+        help="MD steps between candidate frames (default 20)",
+    )
+    dataset.add_argument(
+        "--frames", type=int, default=100, help="frames selected for DFT (default 100)"
+    )
+    dataset.add_argument(
+        "--labeller",
+        choices=["gpaw", "vasp", "emt"],
+        default="gpaw",
+        help="DFT single points (default gpaw, in --label-jobs CPU jobs; vasp: one atomate2 static per frame through "
+        "custodian on CPU workers; emt: a test stand-in)",
+    )
+    dataset.add_argument(
+        "--vasp-functional",
+        choices=["PBE", "r2SCAN", "PBEsol"],
+        default="PBE",
+        help="VASP labels: functional (default PBE)",
+    )
     dataset.add_argument("--dft-ecut", type=float, help="GPAW plane-wave cutoff, eV (default 500)")
-    dataset.add_argument("--dft-kpoint-density", type=float, help="GPAW k-points per reciprocal A (default 3.0)")
-    dataset.add_argument("--label-jobs", type=int, default=4, help="labelling jobs to spread the single points over (default 4)")
-    dataset.add_argument("--fractions", default="0.8,0.1,0.1", help="train,val,test shares of frames (default 0.8,0.1,0.1)")
-    dataset.add_argument("--group-by", choices=["configuration", "run"], default="configuration", help="what a split may not share")
+    dataset.add_argument(
+        "--dft-kpoint-density", type=float, help="GPAW k-points per reciprocal A (default 3.0)"
+    )
+    dataset.add_argument(
+        "--label-jobs",
+        type=int,
+        default=4,
+        help="labelling jobs to spread the single points over (default 4)",
+    )
+    dataset.add_argument(
+        "--fractions",
+        default="0.8,0.1,0.1",
+        help="train,val,test shares of frames (default 0.8,0.1,0.1)",
+    )
+    dataset.add_argument(
+        "--group-by",
+        choices=["configuration", "run"],
+        default="configuration",
+        help="what a split may not share",
+    )
     dataset.add_argument("--seed", type=int, default=0)
-    dataset.add_argument("--fit", choices=["none", *ROUTES], default="none", help="fit after the dataset (default none)")
+    dataset.add_argument(
+        "--fit",
+        choices=["none", *ROUTES],
+        default="none",
+        help="fit after the dataset (default none)",
+    )
     dataset.add_argument("--epochs", type=int, help="fit epochs (default: the route's)")
-    dataset.add_argument("--uma-checkpoint", help="--fit uma: the fairchem UMA checkpoint file to fine-tune (e.g. uma-s-1p1.pt)")
-    dataset.add_argument("--baseline-models", default="7net-0", help="pretrained models tested beside the fit (default 7net-0)")
-    dataset.add_argument("--trajectory-dir", help="MD trajectories (default <workdir>/trajectories; every worker sees it)")
-    dataset.add_argument("--force", action="store_true", help="submit even if a dataset of this name was submitted")
+    dataset.add_argument(
+        "--uma-checkpoint",
+        help="--fit uma: the fairchem UMA checkpoint file to fine-tune (e.g. uma-s-1p1.pt)",
+    )
+    dataset.add_argument(
+        "--baseline-models",
+        default="7net-0",
+        help="pretrained models tested beside the fit (default 7net-0)",
+    )
+    dataset.add_argument(
+        "--trajectory-dir",
+        help="MD trajectories (default <workdir>/trajectories; every worker sees it)",
+    )
+    dataset.add_argument(
+        "--force", action="store_true", help="submit even if a dataset of this name was submitted"
+    )
     add_store_options(dataset)
 
-    fit = actions.add_parser("fit", help="submit a fit on a dataset folder (train.extxyz, val.extxyz, test.extxyz)")
+    fit = actions.add_parser(
+        "fit", help="submit a fit on a dataset folder (train.extxyz, val.extxyz, test.extxyz)"
+    )
     fit.add_argument("dataset_folder")
-    fit.add_argument("--route", choices=ROUTES, default="allegro",
-                     help="allegro from scratch, sevennet or uma fine-tuning (default allegro)")
-    fit.add_argument("--uma-checkpoint", help="--route uma: the fairchem UMA checkpoint file to fine-tune (e.g. uma-s-1p1.pt)")
+    fit.add_argument(
+        "--route",
+        choices=ROUTES,
+        default="allegro",
+        help="allegro from scratch, sevennet or uma fine-tuning (default allegro)",
+    )
+    fit.add_argument(
+        "--uma-checkpoint",
+        help="--route uma: the fairchem UMA checkpoint file to fine-tune (e.g. uma-s-1p1.pt)",
+    )
     fit.add_argument("--name", help="model name (default: <dataset>-<route>)")
     fit.add_argument("--epochs", type=int, help="epochs (default: the route's)")
-    fit.add_argument("--baseline-models", default="7net-0", help="pretrained models tested beside the fit (default 7net-0)")
+    fit.add_argument(
+        "--baseline-models",
+        default="7net-0",
+        help="pretrained models tested beside the fit (default 7net-0)",
+    )
     fit.add_argument("--group-by", choices=["configuration", "run"], default="configuration")
     add_store_options(fit)
 
     phonondb = actions.add_parser(
-        "phonondb", help="rebuild chgnet-na: CHGNet fine-tuned on phononDB force sets (runs here, resumable)",
+        "phonondb",
+        help="rebuild chgnet-na: CHGNet fine-tuned on phononDB force sets (runs here, resumable)",
         description="Fine-tunes CHGNet on the DFT force sets of ../shared/data (the training side of phonondb_train by "
         "material, plus phonondb_dev less the validation materials), seeded, and writes the weights the registry name "
         "chgnet-na loads, with their provenance beside them. Rerun to resume an interrupted run.",
-    )  # fmt: skip
-    phonondb.add_argument("--shared", default=str(DEFAULT_SHARED), help=f"the shared data folder (default {DEFAULT_SHARED})")
+    )
+    phonondb.add_argument(
+        "--shared",
+        default=str(DEFAULT_SHARED),
+        help=f"the shared data folder (default {DEFAULT_SHARED})",
+    )
     phonondb.add_argument("--epochs", type=int, default=3, help="epochs (default 3)")
-    phonondb.add_argument("--frames-per-material", type=int, default=2, help="displaced supercells per material (default 2)")
-    phonondb.add_argument("--learning-rate", type=float, default=1e-3, help="Adam, cosine-decayed (default 1e-3)")
-    phonondb.add_argument("--run-dir", default="na_flows_work/models/chgnet-na", help="trainer checkpoints (resume from here)")
-    phonondb.add_argument("--out", help="weights file (default: the registry's chgnet-na file in the package)")
+    phonondb.add_argument(
+        "--frames-per-material",
+        type=int,
+        default=2,
+        help="displaced supercells per material (default 2)",
+    )
+    phonondb.add_argument(
+        "--learning-rate", type=float, default=1e-3, help="Adam, cosine-decayed (default 1e-3)"
+    )
+    phonondb.add_argument(
+        "--run-dir",
+        default="na_flows_work/models/chgnet-na",
+        help="trainer checkpoints (resume from here)",
+    )
+    phonondb.add_argument(
+        "--out", help="weights file (default: the registry's chgnet-na file in the package)"
+    )
     phonondb.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
 
     results = actions.add_parser("results", help="trained models and their held-out errors")
@@ -108,7 +208,9 @@ def add_commands(commands) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    return {"dataset": _dataset, "fit": _fit, "phonondb": _phonondb, "results": _results}[args.train_action](args)
+    return {"dataset": _dataset, "fit": _fit, "phonondb": _phonondb, "results": _results}[
+        args.train_action
+    ](args)
 
 
 def _phonondb(args: argparse.Namespace) -> int:
@@ -117,27 +219,55 @@ def _phonondb(args: argparse.Namespace) -> int:
     from na_lattice_flows.benchmark.splits import specialist_training_archives
     from na_lattice_flows.models import CHGNET_NA_FILE
     from na_lattice_flows.phonons.references import load_reference
-    from na_lattice_flows.training.chgnet import PHONONDB_DATA, CHGNetFineTuneSettings, finetune_chgnet
+    from na_lattice_flows.training.chgnet import (
+        PHONONDB_DATA,
+        CHGNetFineTuneSettings,
+        finetune_chgnet,
+    )
 
     if not (Path(args.shared) / "phonondb_train").is_dir():
         raise MissingInputError(f"--shared {args.shared}: no phonondb_train folder there")
     torch.set_num_threads(max(1, args.threads))
     archives = specialist_training_archives(args.shared)
-    settings = CHGNetFineTuneSettings(epochs=args.epochs, max_frames_per_material=args.frames_per_material,
-                                      learning_rate=args.learning_rate)  # fmt: skip
+    settings = CHGNetFineTuneSettings(
+        epochs=args.epochs,
+        max_frames_per_material=args.frames_per_material,
+        learning_rate=args.learning_rate,
+    )
     references = (load_reference(path) for path in archives)  # read one at a time
-    run = finetune_chgnet(settings, references, args.run_dir, args.out or CHGNET_NA_FILE,
-                          {**PHONONDB_DATA, "archives": [p.name.split(".")[0] for p in archives],
-                           "split": "benchmark.splits: by reduced formula, salted hash, 1 in 5 of phonondb_train validates"})  # fmt: skip
-    print(f"chgnet-na: {run.model_file} (epoch {run.best_epoch} of {len(run.val_force_mae_eV_per_A)}; held-out force MAE "
-          f"{1e3 * run.val_force_mae_eV_per_A[run.best_epoch]:.1f} meV/A; {run.seconds:.0f} s)")
+    run = finetune_chgnet(
+        settings,
+        references,
+        args.run_dir,
+        args.out or CHGNET_NA_FILE,
+        {
+            **PHONONDB_DATA,
+            "archives": [p.name.split(".")[0] for p in archives],
+            "split": "benchmark.splits: by reduced formula, salted hash, 1 in 5 of phonondb_train validates",
+        },
+    )
+    print(
+        f"chgnet-na: {run.model_file} (epoch {run.best_epoch} of {len(run.val_force_mae_eV_per_A)}; held-out force MAE "
+        f"{1e3 * run.val_force_mae_eV_per_A[run.best_epoch]:.1f} meV/A; {run.seconds:.0f} s)"
+    )
     return 0
 
 
-def _fit_maker(route: str, name: str, epochs: int | None, baselines: list[str], workdir: str, uma_checkpoint: str | None = None):
+def _fit_maker(
+    route: str,
+    name: str,
+    epochs: int | None,
+    baselines: list[str],
+    workdir: str,
+    uma_checkpoint: str | None = None,
+):
     from na_lattice_flows.models import resolve_model
     from na_lattice_flows.training.allegro import AllegroSettings
-    from na_lattice_flows.training.jobs import AllegroFitMaker, SevenNetFineTuneMaker, UMAFineTuneMaker
+    from na_lattice_flows.training.jobs import (
+        AllegroFitMaker,
+        SevenNetFineTuneMaker,
+        UMAFineTuneMaker,
+    )
     from na_lattice_flows.training.sevennet import SevenNetFineTuneSettings
     from na_lattice_flows.training.uma import UMAFineTuneSettings
 
@@ -148,15 +278,25 @@ def _fit_maker(route: str, name: str, epochs: int | None, baselines: list[str], 
     folder = str(Path(workdir) / "models" / name)
     if route == "allegro":
         settings = AllegroSettings(**({"max_epochs": epochs} if epochs else {}))
-        return AllegroFitMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
+        return AllegroFitMaker(
+            name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines)
+        )
     if route == "uma":
         if not uma_checkpoint or not Path(uma_checkpoint).is_file():
-            raise MissingInputError(f"--uma-checkpoint {uma_checkpoint}: the uma route fine-tunes a checkpoint file you have "
-                                    "(the weights are gated on the Hugging Face hub: download uma-s-1p1.pt first)")  # fmt: skip
-        settings = UMAFineTuneSettings(checkpoint=str(Path(uma_checkpoint).resolve()), **({"epochs": epochs} if epochs else {}))
-        return UMAFineTuneMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
+            raise MissingInputError(
+                f"--uma-checkpoint {uma_checkpoint}: the uma route fine-tunes a checkpoint file you have "
+                "(the weights are gated on the Hugging Face hub: download uma-s-1p1.pt first)"
+            )
+        settings = UMAFineTuneSettings(
+            checkpoint=str(Path(uma_checkpoint).resolve()), **({"epochs": epochs} if epochs else {})
+        )
+        return UMAFineTuneMaker(
+            name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines)
+        )
     settings = SevenNetFineTuneSettings(**({"epochs": epochs} if epochs else {}))
-    return SevenNetFineTuneMaker(name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines))
+    return SevenNetFineTuneMaker(
+        name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines)
+    )
 
 
 def _dataset(args: argparse.Namespace) -> int:
@@ -173,7 +313,9 @@ def _dataset(args: argparse.Namespace) -> int:
     for path in args.structures:
         name = Path(path).stem
         if name in structures:
-            raise InputError(f"{path}: a second structure named {name!r}; configurations are named by their file names")
+            raise InputError(
+                f"{path}: a second structure named {name!r}; configurations are named by their file names"
+            )
         structures[name] = read_structure_file(path)
     fractions = _numbers(args.fractions, "--fractions")
     if len(fractions) != 3:
@@ -182,28 +324,63 @@ def _dataset(args: argparse.Namespace) -> int:
     workdir = Path(settings.workdir).resolve()
     gpaw = {"ecut_eV": args.dft_ecut, "kpoint_density": args.dft_kpoint_density}
     gpaw_settings = GPAWSettings(**{key: value for key, value in gpaw.items() if value is not None})
-    md = {"n_equilibration_steps": args.equilibration, "n_production_steps": args.md_steps, "timestep_fs": args.timestep,
-          "frame_interval_steps": args.frame_interval}  # fmt: skip
+    md = {
+        "n_equilibration_steps": args.equilibration,
+        "n_production_steps": args.md_steps,
+        "timestep_fs": args.timestep,
+        "frame_interval_steps": args.frame_interval,
+    }
     maker = TrainingSetMaker(
-        name=args.name, model=args.model, temperatures_K=tuple(_numbers(args.temperatures, "--temperatures")), md_overrides=md,
-        n_select=args.frames, labeller=args.labeller, gpaw_settings=gpaw_settings, vasp_functional=args.vasp_functional, n_label_jobs=args.label_jobs, fractions=tuple(fractions),
-        group_by=args.group_by, seed=args.seed, dataset_dir=str(workdir / "datasets" / args.name),
+        name=args.name,
+        model=args.model,
+        temperatures_K=tuple(_numbers(args.temperatures, "--temperatures")),
+        md_overrides=md,
+        n_select=args.frames,
+        labeller=args.labeller,
+        gpaw_settings=gpaw_settings,
+        vasp_functional=args.vasp_functional,
+        n_label_jobs=args.label_jobs,
+        fractions=tuple(fractions),
+        group_by=args.group_by,
+        seed=args.seed,
+        dataset_dir=str(workdir / "datasets" / args.name),
         trajectory_dir=args.trajectory_dir or str(SETTINGS.trajectory_folder(settings.workdir)),
-    )  # fmt: skip
-    fit = None if args.fit == "none" else _fit_maker(args.fit, f"{args.name}-{args.fit}", args.epochs, _names(args.baseline_models), str(workdir),
-                                                  args.uma_checkpoint)  # fmt: skip
+    )
+    fit = (
+        None
+        if args.fit == "none"
+        else _fit_maker(
+            args.fit,
+            f"{args.name}-{args.fit}",
+            args.epochs,
+            _names(args.baseline_models),
+            str(workdir),
+            args.uma_checkpoint,
+        )
+    )
     with open_session(settings) as session:
-        existing = session.launchpad.workflows.find_one({"metadata.kind": "training set", "metadata.name": args.name}, {"nodes": 1, "state": 1})
+        existing = session.launchpad.workflows.find_one(
+            {"metadata.kind": "training set", "metadata.name": args.name}, {"nodes": 1, "state": 1}
+        )
         if existing and not args.force:
-            print(f"already submitted: dataset {args.name!r} (workflow {min(existing['nodes'])}, {existing['state']}); use --force to resubmit")
+            print(
+                f"already submitted: dataset {args.name!r} (workflow {min(existing['nodes'])}, {existing['state']}); use --force to resubmit"
+            )
             return EXIT_NOTHING_SUBMITTED
         flow = maker.make(structures)
         if fit is not None:
             flow = Flow([flow, fit.make(flow.output)], output=flow.output, name=flow.name)
-        fw_id = add_flow(session, flow, f"training set {args.name}", {"kind": "training set", "name": args.name, "fit": args.fit})
-    print(f"Submitted training set {args.name!r} (workflow {fw_id}; {len(structures)} configurations x "
-          f"{len(maker.temperatures_K)} temperatures, {args.frames} frames, {args.labeller} labels"
-          f"{'' if fit is None else ', then the ' + args.fit + ' fit'}). Run it with `na-flows run`.")  # fmt: skip
+        fw_id = add_flow(
+            session,
+            flow,
+            f"training set {args.name}",
+            {"kind": "training set", "name": args.name, "fit": args.fit},
+        )
+    print(
+        f"Submitted training set {args.name!r} (workflow {fw_id}; {len(structures)} configurations x "
+        f"{len(maker.temperatures_K)} temperatures, {args.frames} frames, {args.labeller} labels"
+        f"{'' if fit is None else ', then the ' + args.fit + ' fit'}). Run it with `na-flows run`."
+    )
     return 0
 
 
@@ -214,18 +391,44 @@ def _fit(args: argparse.Namespace) -> int:
 
     dataset = DatasetDocument.from_folder(args.dataset_folder, group_by=args.group_by)
     if "test" not in dataset.split_paths:
-        raise MissingInputError(f"{args.dataset_folder}: no test.extxyz; a fit is judged on a held-out test split")
+        raise MissingInputError(
+            f"{args.dataset_folder}: no test.extxyz; a fit is judged on a held-out test split"
+        )
     settings = store_settings(args)
     name = args.name or f"{dataset.name}-{args.route}"
-    maker = _fit_maker(args.route, name, args.epochs, _names(args.baseline_models), str(Path(settings.workdir).resolve()), args.uma_checkpoint)
+    maker = _fit_maker(
+        args.route,
+        name,
+        args.epochs,
+        _names(args.baseline_models),
+        str(Path(settings.workdir).resolve()),
+        args.uma_checkpoint,
+    )
     with open_session(settings) as session:
-        fw_id = add_flow(session, maker.make(dataset), f"fit {name}", {"kind": "force field fit", "name": name, "route": args.route})
-    print(f"Submitted the {args.route} fit {name!r} on {dataset.name} ({dataset.n_frames}) as workflow {fw_id}. Run it with `na-flows run`.")
+        fw_id = add_flow(
+            session,
+            maker.make(dataset),
+            f"fit {name}",
+            {"kind": "force field fit", "name": name, "route": args.route},
+        )
+    print(
+        f"Submitted the {args.route} fit {name!r} on {dataset.name} ({dataset.n_frames}) as workflow {fw_id}. Run it with `na-flows run`."
+    )
     return 0
 
 
-RESULT_COLUMNS = ["model", "route", "dataset", "tested_model", "force_rmse_meV_per_A", "energy_rmse_meV_per_atom",
-                  "energy_rmse_offset_removed_meV_per_atom", "stress_rmse_GPa", "n_frames", "seconds"]  # fmt: skip
+RESULT_COLUMNS = [
+    "model",
+    "route",
+    "dataset",
+    "tested_model",
+    "force_rmse_meV_per_A",
+    "energy_rmse_meV_per_atom",
+    "energy_rmse_offset_removed_meV_per_atom",
+    "stress_rmse_GPa",
+    "n_frames",
+    "seconds",
+]
 
 
 def _results(args: argparse.Namespace) -> int:
@@ -237,7 +440,15 @@ def _results(args: argparse.Namespace) -> int:
     rows = []
     for doc in documents:
         for tested, metrics in doc["test"]["models"].items():
-            rows.append({"model": doc["model"], "route": doc["route"], "dataset": doc["dataset"], "tested_model": tested,
-                         **{key: metrics.get(key) for key in RESULT_COLUMNS[4:9]}, "seconds": doc["seconds"]})  # fmt: skip
+            rows.append(
+                {
+                    "model": doc["model"],
+                    "route": doc["route"],
+                    "dataset": doc["dataset"],
+                    "tested_model": tested,
+                    **{key: metrics.get(key) for key in RESULT_COLUMNS[4:9]},
+                    "seconds": doc["seconds"],
+                }
+            )
     write_table(pd.DataFrame(rows, columns=RESULT_COLUMNS), args.format, args.output)
     return 0

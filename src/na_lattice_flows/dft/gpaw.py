@@ -19,12 +19,18 @@ from tqdm.auto import tqdm
 class GPAWSettings(BaseModel):
     xc: str = "PBE"
     ecut_eV: float = Field(500.0, description="Plane-wave cutoff")
-    kpoint_density: float = Field(3.0, description="k-points per reciprocal Angstrom (ASE kpts density)")
-    kpts: tuple[int, int, int] | None = Field(None, description="Explicit Monkhorst-Pack grid; overrides the density")
+    kpoint_density: float = Field(
+        3.0, description="k-points per reciprocal Angstrom (ASE kpts density)"
+    )
+    kpts: tuple[int, int, int] | None = Field(
+        None, description="Explicit Monkhorst-Pack grid; overrides the density"
+    )
     smearing_eV: float = 0.05
     energy_convergence_eV: float = Field(1e-6, description="SCF energy change per valence electron")
     density_convergence: float = 1e-5
-    force_convergence_eV_per_A: float | None = Field(1e-4, description="None: no force criterion (AIMD)")
+    force_convergence_eV_per_A: float | None = Field(
+        1e-4, description="None: no force criterion (AIMD)"
+    )
     txt: str | None = Field(None, description="GPAW log file (None: no log)")
 
 
@@ -42,14 +48,20 @@ def gpaw_calculator(settings: GPAWSettings | None = None):
         convergence={
             "energy": settings.energy_convergence_eV,
             "density": settings.density_convergence,
-            **({"forces": settings.force_convergence_eV_per_A} if settings.force_convergence_eV_per_A else {}),
+            **(
+                {"forces": settings.force_convergence_eV_per_A}
+                if settings.force_convergence_eV_per_A
+                else {}
+            ),
         },
         symmetry="off",  # displaced supercells have none worth using, and forces must not be symmetrised
         txt=settings.txt,
     )
 
 
-def gpaw_forces(supercells: Sequence, settings: GPAWSettings | None = None, progress: bool = True) -> np.ndarray:
+def gpaw_forces(
+    supercells: Sequence, settings: GPAWSettings | None = None, progress: bool = True
+) -> np.ndarray:
     """DFT forces (n, N, 3) in eV/A on each supercell, a fresh SCF each."""
     forces = []
     for atoms in tqdm(supercells, desc="GPAW forces", unit="cell", disable=not progress):

@@ -25,11 +25,17 @@ from na_lattice_flows.settings import trajectory_folder
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 
 AIMD_GPAW_SETTINGS = GPAWSettings(
-    ecut_eV=400.0, kpts=(1, 1, 1), energy_convergence_eV=1e-5, density_convergence=1e-4, force_convergence_eV_per_A=None
+    ecut_eV=400.0,
+    kpts=(1, 1, 1),
+    energy_convergence_eV=1e-5,
+    density_convergence=1e-4,
+    force_convergence_eV_per_A=None,
 )
 
 
-def _document(atoms, settings: GPAWSettings, converged: bool = True, n_steps: int = 0) -> GPAWTaskDocument:
+def _document(
+    atoms, settings: GPAWSettings, converged: bool = True, n_steps: int = 0
+) -> GPAWTaskDocument:
     forces = atoms.get_forces()
     energy = float(atoms.get_potential_energy())
     return GPAWTaskDocument(
@@ -53,7 +59,13 @@ def gpaw_static(structure: Structure, settings: GPAWSettings) -> GPAWTaskDocumen
 
 
 @job(output_schema=GPAWTaskDocument)
-def gpaw_relax(structure: Structure, settings: GPAWSettings, fmax_eV_per_A: float, max_steps: int, relax_cell: bool) -> GPAWTaskDocument:
+def gpaw_relax(
+    structure: Structure,
+    settings: GPAWSettings,
+    fmax_eV_per_A: float,
+    max_steps: int,
+    relax_cell: bool,
+) -> GPAWTaskDocument:
     from ase.filters import FrechetCellFilter
     from ase.optimize import BFGS
 
@@ -90,14 +102,24 @@ class GPAWRelaxMaker(Maker):
         check_range("max_steps", self.max_steps, at_least=1)
 
     def make(self, structure: Structure):
-        relax = gpaw_relax(structure, self.settings, self.fmax_eV_per_A, self.max_steps, self.relax_cell)
+        relax = gpaw_relax(
+            structure, self.settings, self.fmax_eV_per_A, self.max_steps, self.relax_cell
+        )
         relax.name = self.name
         return relax
 
 
 @job(data=["curves"], output_schema=AIMDDocument)
-def gpaw_aimd(structure: Structure, candidate_id: str, md_overrides: dict, preset: str, settings: GPAWSettings,
-              trajectory_dir: str, min_supercell_atoms: int, element: str) -> AIMDDocument:  # fmt: skip
+def gpaw_aimd(
+    structure: Structure,
+    candidate_id: str,
+    md_overrides: dict,
+    preset: str,
+    settings: GPAWSettings,
+    trajectory_dir: str,
+    min_supercell_atoms: int,
+    element: str,
+) -> AIMDDocument:
     """AIMD of the paper supercell with GPAW forces and its transport analysis (same output as ``aimd_transport``)."""
     from na_lattice_flows.md.jobs import trajectory_file
 
@@ -105,8 +127,14 @@ def gpaw_aimd(structure: Structure, candidate_id: str, md_overrides: dict, prese
     supercell = paper_supercell(structure, min_supercell_atoms)
     atoms = AseAtomsAdaptor.get_atoms(structure * supercell.supercell_matrix)
     path = trajectory_file(trajectory_dir, candidate_id, md, f"gpaw-{settings.xc}")
-    run_langevin_md(atoms, gpaw_calculator(settings), md, path, attrs={"model": f"gpaw {settings.xc}", "candidate_id": candidate_id},
-                    record_labels=True)  # fmt: skip
+    run_langevin_md(
+        atoms,
+        gpaw_calculator(settings),
+        md,
+        path,
+        attrs={"model": f"gpaw {settings.xc}", "candidate_id": candidate_id},
+        record_labels=True,
+    )
     analysis, curves = analyze_trajectory(read_trajectory(path), element, use_kinisi=False)
     return AIMDDocument(
         candidate_id=candidate_id,
@@ -127,7 +155,9 @@ class GPAWAIMDMaker(Maker):
     preset: str = "paper"
     md_overrides: dict = field(default_factory=dict)
     settings: GPAWSettings = field(default_factory=lambda: AIMD_GPAW_SETTINGS.model_copy())
-    trajectory_dir: str | None = None  # default: settings.trajectory_folder(), resolved at submission
+    trajectory_dir: str | None = (
+        None  # default: settings.trajectory_folder(), resolved at submission
+    )
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
     element: str = "Na"
 
@@ -136,7 +166,15 @@ class GPAWAIMDMaker(Maker):
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
 
     def make(self, structure: Structure, candidate_id: str = "structure"):
-        aimd = gpaw_aimd(structure, candidate_id, self.md_overrides, self.preset, self.settings, self.trajectory_dir,
-                         self.min_supercell_atoms, self.element)  # fmt: skip
+        aimd = gpaw_aimd(
+            structure,
+            candidate_id,
+            self.md_overrides,
+            self.preset,
+            self.settings,
+            self.trajectory_dir,
+            self.min_supercell_atoms,
+            self.element,
+        )
         aimd.name = f"{self.name} {candidate_id}"
         return aimd

@@ -19,9 +19,12 @@ class GPAWTaskDocument(BaseModel):
     forces_eV_per_A: list[list[float]]
     stress_eV_per_A3: list[float] = Field(description="Voigt order xx, yy, zz, yz, xz, xy")
     max_force_eV_per_A: float
-    converged: bool = Field(True, description="the relaxation reached fmax within its steps (statics: always)")
+    converged: bool = Field(
+        True, description="the relaxation reached fmax within its steps (statics: always)"
+    )
     n_steps: int = 0
     settings: GPAWSettings
+
 
 class AIMDDocument(BaseModel):
     """One AIMD run (GPAW: one trajectory; VASP: its chained segments in order) and its transport analysis,
@@ -29,7 +32,9 @@ class AIMDDocument(BaseModel):
 
     candidate_id: str
     engine: str = Field(description="gpaw or vasp")
-    trajectory_paths: list[str] = Field(description="our HDF5 trajectory (GPAW) or the segments' vasprun.xml files (VASP)")
+    trajectory_paths: list[str] = Field(
+        description="our HDF5 trajectory (GPAW) or the segments' vasprun.xml files (VASP)"
+    )
     n_atoms: int | None = None
     analysis: TransportAnalysis
     curves: dict = Field(description="times, MSD(t) per element and axis, VDOS (data store)")
@@ -57,4 +62,6 @@ class ValidationDocument(BaseModel):
     aimd_melted: bool | None
     mlp_trajectory_path: str
     aimd_trajectory_paths: list[str]
-    curves: dict = Field(description="times (ps) and MSD(t) along x, y, z of both runs (data store)")
+    curves: dict = Field(
+        description="times (ps) and MSD(t) along x, y, z of both runs (data store)"
+    )

@@ -26,13 +26,19 @@ def top_hits(summaries: dict[str, dict], k: int) -> list[ValidationHit]:
     ranked = []
     for candidate_id, summary in summaries.items():
         transport = summary.get("transport") or {}
-        if transport.get("D_avg_A2_per_ps") is None or transport.get("melted") is True or not transport.get("reference_trajectory_path"):
+        if (
+            transport.get("D_avg_A2_per_ps") is None
+            or transport.get("melted") is True
+            or not transport.get("reference_trajectory_path")
+        ):
             continue
         structure = summary["relaxed_structure"]
         ranked.append(
             ValidationHit(
                 candidate_id=candidate_id,
-                structure=structure if isinstance(structure, Structure) else Structure.from_dict(structure),
+                structure=structure
+                if isinstance(structure, Structure)
+                else Structure.from_dict(structure),
                 D_mlp_A2_per_ps=transport["D_avg_A2_per_ps"],
                 mlp_trajectory_path=transport["reference_trajectory_path"],
             )
@@ -41,7 +47,9 @@ def top_hits(summaries: dict[str, dict], k: int) -> list[ValidationHit]:
 
 
 @job(data=["curves"], output_schema=ValidationDocument)
-def compare_mlp_aimd(hit: ValidationHit, aimd: AIMDDocument | dict, element: str = "Na") -> ValidationDocument:
+def compare_mlp_aimd(
+    hit: ValidationHit, aimd: AIMDDocument | dict, element: str = "Na"
+) -> ValidationDocument:
     """Both trajectories through the same MSD/D analysis (same fit window). ``aimd`` may also be the plain dict
     that 0.1's AIMD jobs returned (same fields)."""
     aimd = AIMDDocument.model_validate(aimd)
@@ -56,7 +64,9 @@ def compare_mlp_aimd(hit: ValidationHit, aimd: AIMDDocument | dict, element: str
         temperature_K=aimd.analysis.temperature_K,
         D_mlp_A2_per_ps=mlp.D_avg_A2_per_ps,
         D_aimd_A2_per_ps=reference.D_avg_A2_per_ps,
-        D_ratio_mlp_over_aimd=mlp.D_avg_A2_per_ps / reference.D_avg_A2_per_ps if reference.D_avg_A2_per_ps > 0 else None,
+        D_ratio_mlp_over_aimd=mlp.D_avg_A2_per_ps / reference.D_avg_A2_per_ps
+        if reference.D_avg_A2_per_ps > 0
+        else None,
         D_max_mlp_A2_per_ps=mlp.D_max_A2_per_ps,
         D_max_aimd_A2_per_ps=reference.D_max_A2_per_ps,
         aimd_melted=aimd.analysis.melted,
@@ -84,11 +94,15 @@ class AIMDValidationMaker(Maker):
 
     def __post_init__(self) -> None:
         if self.engine not in AIMD_ENGINES:
-            raise InputError(f"unknown AIMD engine {self.engine!r}; choose from {', '.join(AIMD_ENGINES)}")
+            raise InputError(
+                f"unknown AIMD engine {self.engine!r}; choose from {', '.join(AIMD_ENGINES)}"
+            )
 
     def make(self, hits: list[ValidationHit]) -> Flow:
         if not hits:
-            raise InputError("no structures to validate: the screen has no MD results that did not melt")
+            raise InputError(
+                "no structures to validate: the screen has no MD results that did not melt"
+            )
         jobs, comparisons = [], []
         for hit in hits:
             maker = self.gpaw_maker if self.engine == "gpaw" else self.vasp_maker
@@ -97,4 +111,6 @@ class AIMDValidationMaker(Maker):
             comparison.name = f"mlp vs aimd {hit.candidate_id}"
             jobs += [aimd, comparison]
             comparisons.append(comparison.output)
-        return Flow(jobs, output=comparisons, name=f"{self.name} ({len(hits)} structures, {self.engine})")
+        return Flow(
+            jobs, output=comparisons, name=f"{self.name} ({len(hits)} structures, {self.engine})"
+        )

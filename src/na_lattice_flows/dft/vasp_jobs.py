@@ -59,13 +59,19 @@ TIGHT_STATIC_INCAR = {
 AIMD_INCAR = {"ENCUT": 520, "ISMEAR": 0, "SIGMA": 0.05, "ISPIN": 1, "LREAL": "Auto", "LWAVE": False}
 # explicit every way: atomate2's base input set is PBEsol (GGA = PS), the MLPs' training data (Materials Project) PBE;
 # r2SCAN (training labels, as the Materials Project's newer data) is a meta-GGA: GGA removed (None drops the key)
-FUNCTIONAL_INCAR = {"PBE": {"GGA": "PE"}, "PBEsol": {"GGA": "PS"}, "r2SCAN": {"METAGGA": "R2scan", "LASPH": True, "GGA": None}}
+FUNCTIONAL_INCAR = {
+    "PBE": {"GGA": "PE"},
+    "PBEsol": {"GGA": "PS"},
+    "r2SCAN": {"METAGGA": "R2scan", "LASPH": True, "GGA": None},
+}
 
 
 def functional_incar(functional: str) -> dict:
     """The INCAR keys that select ``functional``; an unknown name is refused."""
     if functional not in FUNCTIONAL_INCAR:
-        raise InputError(f"unknown functional {functional!r}; choose from {', '.join(FUNCTIONAL_INCAR)}")
+        raise InputError(
+            f"unknown functional {functional!r}; choose from {', '.join(FUNCTIONAL_INCAR)}"
+        )
     return FUNCTIONAL_INCAR[functional]
 
 
@@ -84,16 +90,22 @@ def strict_double_relax_maker(functional: str = "PBE", incar_updates: dict | Non
     from atomate2.vasp.sets.core import RelaxSetGenerator
 
     incar = {**STRICT_RELAX_INCAR, **functional_incar(functional), **(incar_updates or {})}
-    return DoubleRelaxMaker.from_relax_maker(RelaxMaker(input_set_generator=RelaxSetGenerator(user_incar_settings=incar)))
+    return DoubleRelaxMaker.from_relax_maker(
+        RelaxMaker(input_set_generator=RelaxSetGenerator(user_incar_settings=incar))
+    )
 
 
-def displaced_static_maker(functional: str = "PBE", incar_updates: dict | None = None, reciprocal_density: int = 100):
+def displaced_static_maker(
+    functional: str = "PBE", incar_updates: dict | None = None, reciprocal_density: int = 100
+):
     """A tight single point (forces for the MLP benchmark) on one displaced supercell."""
     from atomate2.vasp.jobs.core import StaticMaker
     from atomate2.vasp.sets.core import StaticSetGenerator
 
     incar = {**TIGHT_STATIC_INCAR, **functional_incar(functional), **(incar_updates or {})}
-    generator = StaticSetGenerator(user_incar_settings=incar, user_kpoints_settings={"reciprocal_density": reciprocal_density})
+    generator = StaticSetGenerator(
+        user_incar_settings=incar, user_kpoints_settings={"reciprocal_density": reciprocal_density}
+    )
     return StaticMaker(name="displaced static", input_set_generator=generator)
 
 
@@ -101,7 +113,9 @@ def displaced_static_maker(functional: str = "PBE", incar_updates: dict | None =
 def aimd_transport(candidate_id: str, segment_dirs: list[str], element: str = "Na") -> AIMDDocument:
     """The AIMD's transport analysis: the segments' vasprun.xml files in order, one trajectory, the same analysis
     as the MLP MD's."""
-    paths = [_vasprun(Path(str(d).split(":", 1)[-1])) for d in segment_dirs]  # atomate2 dir names may carry host:
+    paths = [
+        _vasprun(Path(str(d).split(":", 1)[-1])) for d in segment_dirs
+    ]  # atomate2 dir names may carry host:
     trajectory = read_trajectory_segments(paths)
     analysis, curves = analyze_trajectory(trajectory, element)
     return AIMDDocument(
@@ -149,10 +163,18 @@ class VaspAIMDMaker(Maker):
         from atomate2.vasp.sets.core import MDSetGenerator
 
         generator = MDSetGenerator(
-            ensemble="nvt", start_temp=self.temperature_K, end_temp=self.temperature_K, nsteps=steps, time_step=self.timestep_fs,
-            user_incar_settings={**AIMD_INCAR, **functional_incar(self.functional), **self.incar_updates},
+            ensemble="nvt",
+            start_temp=self.temperature_K,
+            end_temp=self.temperature_K,
+            nsteps=steps,
+            time_step=self.timestep_fs,
+            user_incar_settings={
+                **AIMD_INCAR,
+                **functional_incar(self.functional),
+                **self.incar_updates,
+            },
             user_kpoints_settings=Kpoints.gamma_automatic((1, 1, 1)) if self.gamma_only else None,
-        )  # fmt: skip
+        )
         run_vasp_kwargs = {"handlers": md_handlers()}
         if self.wall_time_s:
             run_vasp_kwargs["wall_time"] = self.wall_time_s
@@ -162,10 +184,17 @@ class VaspAIMDMaker(Maker):
         from atomate2.vasp.flows.md import MultiMDMaker
 
         n_segments = ceil(self.n_steps / self.segment_steps)
-        steps = [self.segment_steps] * (n_segments - 1) + [self.n_steps - self.segment_steps * (n_segments - 1)]
-        chain = MultiMDMaker(name=f"{self.name} {candidate_id}", md_makers=[self.segment_maker(n) for n in steps]).make(structure)
-        segments = [j for j in chain.jobs if j.name.startswith("molecular dynamics") and j.name != "molecular dynamics output"]
+        steps = [self.segment_steps] * (n_segments - 1) + [
+            self.n_steps - self.segment_steps * (n_segments - 1)
+        ]
+        chain = MultiMDMaker(
+            name=f"{self.name} {candidate_id}", md_makers=[self.segment_maker(n) for n in steps]
+        ).make(structure)
+        segments = [
+            j
+            for j in chain.jobs
+            if j.name.startswith("molecular dynamics") and j.name != "molecular dynamics output"
+        ]
         analysis = aimd_transport(candidate_id, [j.output.dir_name for j in segments], self.element)
         analysis.name = f"aimd transport {candidate_id}"
         return Flow([chain, analysis], output=analysis.output, name=f"{self.name} {candidate_id}")
-

@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel
 
-from na_lattice_flows.md.diffusion import DEFAULT_FIT_WINDOW, fit_window_mask, msd_xyz, zero_intercept_slope
+from na_lattice_flows.md.diffusion import (
+    DEFAULT_FIT_WINDOW,
+    fit_window_mask,
+    msd_xyz,
+    zero_intercept_slope,
+)
 from na_lattice_flows.md.trajectory import MDTrajectory
 
 
@@ -16,7 +21,12 @@ class AxialDiffusion(BaseModel):
     D_ab_A2_per_ps: float
 
 
-def axial_diffusion(trajectory: MDTrajectory, axis: int, species: str = "Na", window: tuple[float, float] = DEFAULT_FIT_WINDOW) -> AxialDiffusion:
+def axial_diffusion(
+    trajectory: MDTrajectory,
+    axis: int,
+    species: str = "Na",
+    window: tuple[float, float] = DEFAULT_FIT_WINDOW,
+) -> AxialDiffusion:
     """D along cell vector ``axis`` (MSD_c = 2 D_c t) and in the plane normal to it (MSD_ab = 4 D_ab t)."""
     cell = trajectory.mean_cell
     c_hat = cell[axis] / np.linalg.norm(cell[axis])
@@ -29,4 +39,6 @@ def axial_diffusion(trajectory: MDTrajectory, axis: int, species: str = "Na", wi
     times = trajectory.times_ps
     mask = fit_window_mask(times, window)
     slopes = [zero_intercept_slope(times[mask], msd[mask, k]) for k in range(3)]
-    return AxialDiffusion(axis=axis, D_c_A2_per_ps=slopes[0] / 2, D_ab_A2_per_ps=(slopes[1] + slopes[2]) / 4)
+    return AxialDiffusion(
+        axis=axis, D_c_A2_per_ps=slopes[0] / 2, D_ab_A2_per_ps=(slopes[1] + slopes[2]) / 4
+    )

@@ -18,7 +18,10 @@ from na_lattice_flows.errors import InputError
 
 VacancyMode = Literal["compensate", "none", "only"]
 MOBILE_ION = "Na"
-DEFAULT_SQS_CUTOFFS_A = (8.0, 6.5)  # pairs to the second host-host shell of Na3SbS4, triplets of the first
+DEFAULT_SQS_CUTOFFS_A = (
+    8.0,
+    6.5,
+)  # pairs to the second host-host shell of Na3SbS4, triplets of the first
 
 
 class DopedCell(BaseModel):
@@ -28,16 +31,24 @@ class DopedCell(BaseModel):
     dopant: str
     host_site: str
     requested_fraction: float
-    achieved_fraction: float = Field(description="dopant atoms / host sites (for --vacancies-only: vacancies / host sites)")
+    achieved_fraction: float = Field(
+        description="dopant atoms / host sites (for --vacancies-only: vacancies / host sites)"
+    )
     supercell: tuple[int, int, int]
     n_host_sites: int
     n_dopant: int
     n_vacancies: int
     vacancy_mode: VacancyMode
-    net_charge_e: float = Field(description="formal charge left by the changes (0: charge balanced)")
+    net_charge_e: float = Field(
+        description="formal charge left by the changes (0: charge balanced)"
+    )
     seed: int
-    sqs_cluster_vector: list[float] = Field(default_factory=list, description="icet cluster vector of the dopant arrangement")
-    target_cluster_vector: list[float] = Field(default_factory=list, description="icet's random-alloy cluster vector")
+    sqs_cluster_vector: list[float] = Field(
+        default_factory=list, description="icet cluster vector of the dopant arrangement"
+    )
+    target_cluster_vector: list[float] = Field(
+        default_factory=list, description="icet's random-alloy cluster vector"
+    )
 
     @property
     def formula(self) -> str:
@@ -64,7 +75,9 @@ def charge_per_dopant(structure: Structure, dopant: str, host_site: str) -> int:
     """Formal charge one dopant atom adds on a host site (W6+ for Sb5+: +1)."""
     guesses = structure.composition.oxi_state_guesses(max_sites=-1)
     if not guesses or host_site not in guesses[0]:
-        raise InputError(f"cannot assign an oxidation state to {host_site} in {structure.composition.reduced_formula}")
+        raise InputError(
+            f"cannot assign an oxidation state to {host_site} in {structure.composition.reduced_formula}"
+        )
     host_state = guesses[0][host_site]
     dopant_state = max(Element(dopant).common_oxidation_states or Element(dopant).oxidation_states)
     return round(dopant_state - host_state)
@@ -97,19 +110,25 @@ def doped_supercell(
         )
     excess_charge = charge_per_dopant(structure, dopant, host_site)
     if vacancy_mode != "none" and excess_charge < 0:
-        raise InputError(f"{dopant} on {host_site} lowers the charge; compensating it needs Na interstitials, not vacancies")
+        raise InputError(
+            f"{dopant} on {host_site} lowers the charge; compensating it needs Na interstitials, not vacancies"
+        )
     n_vacancies = 0 if vacancy_mode == "none" else n_dopant * excess_charge
     cluster_vector: list[float] = []
     target: list[float] = []
     dopant_indices: list[int] = []
     if n_dopant and vacancy_mode != "only":
-        dopant_indices, cluster_vector, target = sqs_dopant_sites(structure, cell, dopant, host_site, n_dopant, seed, sqs_cutoffs_A, sqs_steps)
+        dopant_indices, cluster_vector, target = sqs_dopant_sites(
+            structure, cell, dopant, host_site, n_dopant, seed, sqs_cutoffs_A, sqs_steps
+        )
     doped = cell.copy()
     for index in dopant_indices:
         doped.replace(index, dopant)
     na_indices = [i for i, site in enumerate(doped) if site.specie.symbol == MOBILE_ION]
     if n_vacancies > len(na_indices):
-        raise InputError(f"{n_vacancies} Na vacancies requested but the cell has {len(na_indices)} Na")
+        raise InputError(
+            f"{n_vacancies} Na vacancies requested but the cell has {len(na_indices)} Na"
+        )
     rng = np.random.default_rng(seed)
     doped.remove_sites(sorted(rng.choice(na_indices, size=n_vacancies, replace=False).tolist()))
     counted = n_vacancies if vacancy_mode == "only" else n_dopant
@@ -132,27 +151,48 @@ def doped_supercell(
 
 
 def sqs_dopant_sites(
-    primitive: Structure, cell: Structure, dopant: str, host_site: str, n_dopant: int, seed: int,
-    cutoffs_A: tuple[float, ...], steps: int | None,
+    primitive: Structure,
+    cell: Structure,
+    dopant: str,
+    host_site: str,
+    n_dopant: int,
+    seed: int,
+    cutoffs_A: tuple[float, ...],
+    steps: int | None,
 ) -> tuple[list[int], list[float], list[float]]:
     """Host sites of ``cell`` that get the dopant: icet's SQS annealing in this one supercell (the cell the user
     chose), on a cluster space of the host sublattice only. Returns the sites, the SQS's cluster vector and
     icet's target (random alloy) cluster vector."""
     from icet import ClusterSpace
-    from icet.tools.structure_generation import _get_sqs_cluster_vector, generate_sqs_from_supercells
+    from icet.tools.structure_generation import (
+        _get_sqs_cluster_vector,
+        generate_sqs_from_supercells,
+    )
     from pymatgen.io.ase import AseAtomsAdaptor
 
     atoms = AseAtomsAdaptor.get_atoms(primitive)
-    allowed = [[host_site, dopant] if symbol == host_site else [symbol] for symbol in atoms.get_chemical_symbols()]
+    allowed = [
+        [host_site, dopant] if symbol == host_site else [symbol]
+        for symbol in atoms.get_chemical_symbols()
+    ]
     space = ClusterSpace(atoms, cutoffs=list(cutoffs_A), chemical_symbols=allowed)
     supercell_atoms = AseAtomsAdaptor.get_atoms(cell)
     n_host = sum(symbol == host_site for symbol in supercell_atoms.get_chemical_symbols())
     concentrations = {"A": {host_site: (n_host - n_dopant) / n_host, dopant: n_dopant / n_host}}
     sqs = generate_sqs_from_supercells(
-        space, supercells=[supercell_atoms], target_concentrations=concentrations, random_seed=seed,
+        space,
+        supercells=[supercell_atoms],
+        target_concentrations=concentrations,
+        random_seed=seed,
         n_steps=steps or max(3000, 200 * n_host),
-    )  # fmt: skip
+    )
     # icet keeps the supercell's atom order: the sites whose symbol changed are the dopant sites
-    sites = [i for i, (old, new) in enumerate(zip(supercell_atoms.get_chemical_symbols(), sqs.get_chemical_symbols(), strict=True)) if old != new]
+    sites = [
+        i
+        for i, (old, new) in enumerate(
+            zip(supercell_atoms.get_chemical_symbols(), sqs.get_chemical_symbols(), strict=True)
+        )
+        if old != new
+    ]
     target = _get_sqs_cluster_vector(space, concentrations)
     return sites, space.get_cluster_vector(sqs).tolist(), np.asarray(target).tolist()

@@ -16,12 +16,16 @@ from pydantic import BaseModel, Field
 
 from na_lattice_flows.errors import InputError
 
-AXIS_TOLERANCE_DEG = 20.0  # a ligand bond within this angle of the M-M' axis has no defined dihedral
+AXIS_TOLERANCE_DEG = (
+    20.0  # a ligand bond within this angle of the M-M' axis has no defined dihedral
+)
 
 
 class TetrahedronPairs(BaseModel):
     centers: list[tuple[int, int]] = Field(description="atom indices (M, M') of each pair")
-    ligands: list[list[tuple[int, int]]] = Field(description="per pair, the corresponding off-axis ligands (L of M, L' of M')")
+    ligands: list[list[tuple[int, int]]] = Field(
+        description="per pair, the corresponding off-axis ligands (L of M, L' of M')"
+    )
 
 
 def _minimum_image(vectors: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -30,8 +34,13 @@ def _minimum_image(vectors: np.ndarray, cell: np.ndarray) -> np.ndarray:
 
 
 def tetrahedron_pairs(
-    species: list[str], positions: np.ndarray, cell: np.ndarray, centers: tuple[str, ...] = ("Sb", "W"), ligand: str = "S",
-    direction: tuple[float, float, float] = (1.0, 1.0, 1.0), bond_cutoff_A: float = 3.0,
+    species: list[str],
+    positions: np.ndarray,
+    cell: np.ndarray,
+    centers: tuple[str, ...] = ("Sb", "W"),
+    ligand: str = "S",
+    direction: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    bond_cutoff_A: float = 3.0,
 ) -> TetrahedronPairs:
     """Neighbouring tetrahedra along ``direction`` (in the cell's axes) and their corresponding ligands."""
     species = np.asarray(species)
@@ -39,7 +48,9 @@ def tetrahedron_pairs(
     center_indices = np.flatnonzero(np.isin(species, centers))
     ligand_indices = np.flatnonzero(species == ligand)
     if len(center_indices) < 2 or not len(ligand_indices):
-        raise InputError(f"need at least two {'/'.join(centers)} centres and {ligand} ligands; found {len(center_indices)} and {len(ligand_indices)}")
+        raise InputError(
+            f"need at least two {'/'.join(centers)} centres and {ligand} ligands; found {len(center_indices)} and {len(ligand_indices)}"
+        )
     axis = np.asarray(direction, dtype=float) @ (cell / np.linalg.norm(cell, axis=1)[:, None])
     axis /= np.linalg.norm(axis)
     bonds = {}
@@ -51,18 +62,27 @@ def tetrahedron_pairs(
     for m in center_indices:
         separations = _minimum_image(positions[center_indices] - positions[m], cell)
         distances = np.linalg.norm(separations, axis=1)
-        along = [(d, j) for j, (d, s) in enumerate(zip(distances, separations, strict=True))
-                 if d > 1e-6 and np.dot(s, axis) / d > np.cos(np.radians(AXIS_TOLERANCE_DEG))]  # fmt: skip
+        along = [
+            (d, j)
+            for j, (d, s) in enumerate(zip(distances, separations, strict=True))
+            if d > 1e-6 and np.dot(s, axis) / d > np.cos(np.radians(AXIS_TOLERANCE_DEG))
+        ]
         if not along:
             continue
         partner = center_indices[min(along)[1]]
         bond_axis = separations[min(along)[1]] / min(along)[0]
         matched = []
         for index, vector in zip(*bonds[m], strict=True):
-            if abs(np.dot(vector, bond_axis)) / np.linalg.norm(vector) > np.cos(np.radians(AXIS_TOLERANCE_DEG)):
+            if abs(np.dot(vector, bond_axis)) / np.linalg.norm(vector) > np.cos(
+                np.radians(AXIS_TOLERANCE_DEG)
+            ):
                 continue  # on the axis
             partner_ligands, partner_vectors = bonds[partner]
-            cosines = partner_vectors @ vector / (np.linalg.norm(partner_vectors, axis=1) * np.linalg.norm(vector))
+            cosines = (
+                partner_vectors
+                @ vector
+                / (np.linalg.norm(partner_vectors, axis=1) * np.linalg.norm(vector))
+            )
             matched.append((int(index), int(partner_ligands[np.argmax(cosines)])))
         if matched:
             pairs.append((int(m), int(partner)))
@@ -79,7 +99,9 @@ def signed_dihedral_deg(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.n
     return angle - 360.0 if angle > 180.0 else angle
 
 
-def pair_dihedrals_deg(positions: np.ndarray, cells: np.ndarray, pairs: TetrahedronPairs) -> np.ndarray:
+def pair_dihedrals_deg(
+    positions: np.ndarray, cells: np.ndarray, pairs: TetrahedronPairs
+) -> np.ndarray:
     """(n_frames, n_pairs): each pair's mean ligand dihedral per frame. ``cells``: (3, 3) or (n_frames, 3, 3)."""
     positions = np.asarray(positions, dtype=float)
     positions = positions[None] if positions.ndim == 2 else positions
@@ -89,8 +111,15 @@ def pair_dihedrals_deg(positions: np.ndarray, cells: np.ndarray, pairs: Tetrahed
         for k, ((m, partner), matched) in enumerate(zip(pairs.centers, pairs.ligands, strict=True)):
             origin = x[m]
             p2 = origin + _minimum_image(x[partner] - origin, cell)
-            angles = [signed_dihedral_deg(origin + _minimum_image(x[a] - origin, cell), origin, p2, p2 + _minimum_image(x[b] - x[partner], cell))
-                      for a, b in matched]  # fmt: skip
+            angles = [
+                signed_dihedral_deg(
+                    origin + _minimum_image(x[a] - origin, cell),
+                    origin,
+                    p2,
+                    p2 + _minimum_image(x[b] - x[partner], cell),
+                )
+                for a, b in matched
+            ]
             result[frame, k] = np.mean(angles)
     return result
 
@@ -103,19 +132,33 @@ def sliding_average(series: np.ndarray, window_frames: int) -> np.ndarray:
     half = window_frames // 2
     start = np.clip(np.arange(len(series)) - half, 0, len(series))
     stop = np.clip(np.arange(len(series)) - half + window_frames, 0, len(series))
-    return (cumulative[stop] - cumulative[start]) / (stop - start).reshape(-1, *([1] * (series.ndim - 1)))
+    return (cumulative[stop] - cumulative[start]) / (stop - start).reshape(
+        -1, *([1] * (series.ndim - 1))
+    )
 
 
 class DihedralSummary(BaseModel):
     n_pairs: int
     window_ps: float
-    mean_abs_deg: float = Field(description="mean |dihedral| of the window-averaged series over pairs and time")
-    histogram_deg: list[float] = Field(description="bin edges (deg) of the distribution of window-averaged dihedrals")
+    mean_abs_deg: float = Field(
+        description="mean |dihedral| of the window-averaged series over pairs and time"
+    )
+    histogram_deg: list[float] = Field(
+        description="bin edges (deg) of the distribution of window-averaged dihedrals"
+    )
     histogram_counts: list[int]
 
 
-def dihedral_analysis(species, positions, cells, frame_interval_fs: float, window_ps: float = 2.0, bins: int = 36,
-                      centers: tuple[str, ...] = ("Sb", "W"), ligand: str = "S") -> tuple[DihedralSummary, dict[str, np.ndarray]]:  # fmt: skip
+def dihedral_analysis(
+    species,
+    positions,
+    cells,
+    frame_interval_fs: float,
+    window_ps: float = 2.0,
+    bins: int = 36,
+    centers: tuple[str, ...] = ("Sb", "W"),
+    ligand: str = "S",
+) -> tuple[DihedralSummary, dict[str, np.ndarray]]:
     """The per-pair time series (raw and sliding-window averaged) and their distribution."""
     first_cell = np.asarray(cells, dtype=float).reshape(-1, 3, 3)[0]
     pairs = tetrahedron_pairs(species, np.asarray(positions)[0], first_cell, centers, ligand)
@@ -123,7 +166,16 @@ def dihedral_analysis(species, positions, cells, frame_interval_fs: float, windo
     window_frames = max(1, round(window_ps * 1000 / frame_interval_fs))
     averaged = sliding_average(raw, window_frames)
     counts, edges = np.histogram(averaged, bins=bins, range=(-45, 45))
-    summary = DihedralSummary(n_pairs=len(pairs.centers), window_ps=window_ps, mean_abs_deg=float(np.abs(averaged).mean()),
-                              histogram_deg=edges.tolist(), histogram_counts=counts.tolist())  # fmt: skip
+    summary = DihedralSummary(
+        n_pairs=len(pairs.centers),
+        window_ps=window_ps,
+        mean_abs_deg=float(np.abs(averaged).mean()),
+        histogram_deg=edges.tolist(),
+        histogram_counts=counts.tolist(),
+    )
     times_ps = np.arange(len(raw)) * frame_interval_fs / 1000
-    return summary, {"dihedral_times_ps": times_ps, "dihedral_deg": raw, "dihedral_window_deg": averaged}
+    return summary, {
+        "dihedral_times_ps": times_ps,
+        "dihedral_deg": raw,
+        "dihedral_window_deg": averaged,
+    }

@@ -33,7 +33,11 @@ STUDY_SUMMARY_JOB_NAME = "doped study summary"
 def system_name(fraction: float, vacancy_mode: str, dopant: str) -> str:
     if fraction == 0:
         return "pristine"
-    return {"compensate": f"{dopant}{fraction:g}+vac", "none": f"{dopant}{fraction:g}", "only": f"vac{fraction:g}"}[vacancy_mode]
+    return {
+        "compensate": f"{dopant}{fraction:g}+vac",
+        "none": f"{dopant}{fraction:g}",
+        "only": f"vac{fraction:g}",
+    }[vacancy_mode]
 
 
 @dataclass
@@ -55,7 +59,9 @@ class DopedPhaseStudyMaker(Maker):
     controls: bool = True
     control_fraction: float | None = None
     trajectory_dir: str | None = None
-    harmonic_structure: Structure | None = None  # the cubic cell of the harmonic check; None: no check
+    harmonic_structure: Structure | None = (
+        None  # the cubic cell of the harmonic check; None: no check
+    )
     harmonic_amplitude_A: float = 0.02  # the study's displacements
 
     def __post_init__(self) -> None:
@@ -63,15 +69,26 @@ class DopedPhaseStudyMaker(Maker):
         self.model = spec.name
         parse_dopant(f"{self.dopant}:{self.host_site}")
         if not self.fractions:
-            raise InputError("fractions: give at least one dopant fraction (0 is the pristine host)")
-        for fraction in (*self.fractions, *([self.control_fraction] if self.control_fraction is not None else [])):
+            raise InputError(
+                "fractions: give at least one dopant fraction (0 is the pristine host)"
+            )
+        for fraction in (
+            *self.fractions,
+            *([self.control_fraction] if self.control_fraction is not None else []),
+        ):
             check_range("fractions", fraction, at_least=0)
             if fraction > 1:
-                raise InputError(f"fractions = {fraction!r}: a fraction of the host sites cannot exceed 1")
+                raise InputError(
+                    f"fractions = {fraction!r}: a fraction of the host sites cannot exceed 1"
+                )
         self.fractions = sorted({float(f) for f in self.fractions})
-        if self.settings.fine_grid_engine == "torchsim" and spec.family not in TORCHSIM_FAMILIES:  # also: a bad preset fails here
-            raise InputError(f"fine_grid_engine 'torchsim' has no wrapper for {self.model!r} ({spec.family}); use a "
-                             f"{' or '.join(TORCHSIM_FAMILIES)} model or the 'ase' engine")  # fmt: skip
+        if (
+            self.settings.fine_grid_engine == "torchsim" and spec.family not in TORCHSIM_FAMILIES
+        ):  # also: a bad preset fails here
+            raise InputError(
+                f"fine_grid_engine 'torchsim' has no wrapper for {self.model!r} ({spec.family}); use a "
+                f"{' or '.join(TORCHSIM_FAMILIES)} model or the 'ase' engine"
+            )
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
 
     @property
@@ -80,10 +97,17 @@ class DopedPhaseStudyMaker(Maker):
 
     def systems(self) -> list[tuple[str, float, str]]:
         """(name, fraction, vacancy mode) of every system of the study."""
-        systems = [(system_name(f, "compensate", self.dopant), f, "compensate") for f in self.fractions]
-        control = self.control_fraction if self.control_fraction is not None else max(self.fractions)
+        systems = [
+            (system_name(f, "compensate", self.dopant), f, "compensate") for f in self.fractions
+        ]
+        control = (
+            self.control_fraction if self.control_fraction is not None else max(self.fractions)
+        )
         if self.controls and control > 0:
-            systems += [(system_name(control, mode, self.dopant), control, mode) for mode in ("none", "only")]
+            systems += [
+                (system_name(control, mode, self.dopant), control, mode)
+                for mode in ("none", "only")
+            ]
         return systems
 
     def study_id(self, structure: Structure) -> str:
@@ -95,12 +119,16 @@ class DopedPhaseStudyMaker(Maker):
     def make(self, structure: Structure) -> Flow:
         settings = self.settings
         if self.host_site not in structure.composition:
-            raise InputError(f"host site {self.host_site}: not in {structure.composition.reduced_formula}")
+            raise InputError(
+                f"host site {self.host_site}: not in {structure.composition.reduced_formula}"
+            )
         n_sites = int(structure.composition[self.host_site]) * int(np.prod(settings.supercell))
         for name, fraction, _ in self.systems():
             if fraction > 0 and round(fraction * n_sites) == 0:
-                raise InputError(f"fraction {fraction} ({name}): the {'x'.join(map(str, settings.supercell))} cell has {n_sites} "
-                                 f"{self.host_site} sites, so the smallest non-zero fraction is 1/{n_sites}; use a larger supercell")  # fmt: skip
+                raise InputError(
+                    f"fraction {fraction} ({name}): the {'x'.join(map(str, settings.supercell))} cell has {n_sites} "
+                    f"{self.host_site} sites, so the smallest non-zero fraction is 1/{n_sites}; use a larger supercell"
+                )
         study_id = self.study_id(structure)
         jobs, summaries = [], []
         for name, fraction, mode in self.systems():
@@ -108,18 +136,41 @@ class DopedPhaseStudyMaker(Maker):
             cell.name = f"doped cell {name}"
             coarse = {}
             for temperature in settings.npt_temperatures_K:
-                point = doped_npt_point(cell.output, name, temperature, self.model, settings, self.trajectory_dir, study_id)
+                point = doped_npt_point(
+                    cell.output,
+                    name,
+                    temperature,
+                    self.model,
+                    settings,
+                    self.trajectory_dir,
+                    study_id,
+                )
                 point.name = f"npt {name} {temperature:g}K"
                 coarse[temperature] = point
             on_grid = [coarse[t].output for t in settings.coarse_temperatures_K]
-            transition = doped_transition(on_grid, name, self.model, settings, self.trajectory_dir, study_id)
+            transition = doped_transition(
+                on_grid, name, self.model, settings, self.trajectory_dir, study_id
+            )
             transition.name = f"transition {name}"
             transport = []
             for temperature in settings.transport_temperatures_K:
-                run = doped_transport(coarse[temperature].output, name, self.model, settings, self.trajectory_dir, study_id)
+                run = doped_transport(
+                    coarse[temperature].output,
+                    name,
+                    self.model,
+                    settings,
+                    self.trajectory_dir,
+                    study_id,
+                )
                 run.name = f"transport {name} {temperature:g}K"
                 transport.append(run)
-            summary = doped_system_summary(name, cell.output, [p.output for p in coarse.values()], transition.output, [t.output for t in transport])
+            summary = doped_system_summary(
+                name,
+                cell.output,
+                [p.output for p in coarse.values()],
+                transition.output,
+                [t.output for t in transport],
+            )
             summary.name = f"doped system summary {name}"
             jobs += [cell, *coarse.values(), transition, *transport, summary]
             summaries.append(summary.output)
@@ -128,13 +179,24 @@ class DopedPhaseStudyMaker(Maker):
             from na_lattice_flows.phonons.jobs import MLPPhononMaker
             from na_lattice_flows.relax.jobs import MLPRelaxMaker
 
-            relax = MLPRelaxMaker(model=self.model).make(self.harmonic_structure)  # in its space group, as the screening relaxes
+            relax = MLPRelaxMaker(model=self.model).make(
+                self.harmonic_structure
+            )  # in its space group, as the screening relaxes
             relax.name = f"harmonic check relax {study_id}"
-            phonons = MLPPhononMaker(model=self.model, amplitude_A=self.harmonic_amplitude_A).make(relax.output.structure, f"{study_id}-harmonic")
+            phonons = MLPPhononMaker(model=self.model, amplitude_A=self.harmonic_amplitude_A).make(
+                relax.output.structure, f"{study_id}-harmonic"
+            )
             phonons.name = f"harmonic check {study_id}"
             jobs += [relax, phonons]
             harmonic, harmonic_cell = phonons.output, relax.output.structure
-        study = doped_study_summary(study_id, structure.composition.reduced_formula, self.model, self.preset, summaries, harmonic,
-                                    harmonic_cell)  # fmt: skip
+        study = doped_study_summary(
+            study_id,
+            structure.composition.reduced_formula,
+            self.model,
+            self.preset,
+            summaries,
+            harmonic,
+            harmonic_cell,
+        )
         study.name = STUDY_SUMMARY_JOB_NAME
         return Flow([*jobs, study], output=study.output, name=f"{self.name} {study_id}")

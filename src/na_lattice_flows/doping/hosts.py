@@ -13,20 +13,30 @@ from na_lattice_flows.errors import InputError
 CUBIC_LATTICE_A = {"Na3PS4": 6.9965, "Na3SbS4": 7.1453}  # I-43m, experiment (candidates.demo_set)
 
 
-def substituted_host(structure: Structure, old: str, new: str, volume_scale: float | None = None) -> Structure:
+def substituted_host(
+    structure: Structure, old: str, new: str, volume_scale: float | None = None
+) -> Structure:
     """``structure`` with every ``old`` replaced by ``new``; the volume scaled by ``volume_scale`` (default: the
     cubic Na3XS4 ratio when the pair is P -> Sb, else 1)."""
     if old not in structure.composition:
-        raise InputError(f"substitute {old}:{new}: there is no {old} in {structure.composition.reduced_formula}")
+        raise InputError(
+            f"substitute {old}:{new}: there is no {old} in {structure.composition.reduced_formula}"
+        )
     substituted = structure.copy()
     substituted.replace_species({old: new})
     if volume_scale is None:
-        volume_scale = (CUBIC_LATTICE_A["Na3SbS4"] / CUBIC_LATTICE_A["Na3PS4"]) ** 3 if (old, new) == ("P", "Sb") else 1.0
+        volume_scale = (
+            (CUBIC_LATTICE_A["Na3SbS4"] / CUBIC_LATTICE_A["Na3PS4"]) ** 3
+            if (old, new) == ("P", "Sb")
+            else 1.0
+        )
     substituted.scale_lattice(structure.volume * volume_scale)
     return substituted
 
 
-def relax_in_space_group(structure: Structure, calculator, fmax_eV_per_A: float = 0.01, max_steps: int = 500) -> Structure:
+def relax_in_space_group(
+    structure: Structure, calculator, fmax_eV_per_A: float = 0.01, max_steps: int = 500
+) -> Structure:
     """Positions and cell relaxed with ``calculator`` under ASE's FixSymmetry (the space group is kept)."""
     from ase.constraints import FixSymmetry
     from ase.filters import FrechetCellFilter

@@ -20,17 +20,32 @@ class DopingStudySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     supercell: tuple[int, int, int] = (12, 12, 12)
-    coarse_temperatures_K: list[float] = Field(default_factory=lambda: [200.0 + 50 * i for i in range(9)])
+    coarse_temperatures_K: list[float] = Field(
+        default_factory=lambda: [200.0 + 50 * i for i in range(9)]
+    )
     fine_step_K: float = Field(12.5, gt=0)
     fine_grid_engine: Literal["ase", "torchsim"] = Field(
-        "ase", description="'torchsim': every fine-grid run in one batch (C-rescale NPT; models with a torch-sim wrapper), for GPU workers"
+        "ase",
+        description="'torchsim': every fine-grid run in one batch (C-rescale NPT; models with a torch-sim wrapper), for GPU workers",
     )
-    transport_temperatures_K: list[float] = Field(default_factory=lambda: [300.0, 400.0, 500.0, 600.0])
-    npt: NPTSettings = Field(default_factory=lambda: NPTSettings(n_equilibration_steps=10_000, n_production_steps=25_000, frame_interval_steps=50))
-    transport: MDSettings = Field(default_factory=lambda: MDSettings(
-        timestep_fs=2.0, n_equilibration_steps=5_000, n_production_steps=50_000, frame_interval_steps=25, production_ensemble="nve",
-        checkpoint_interval_steps=1000,
-    ))  # fmt: skip
+    transport_temperatures_K: list[float] = Field(
+        default_factory=lambda: [300.0, 400.0, 500.0, 600.0]
+    )
+    npt: NPTSettings = Field(
+        default_factory=lambda: NPTSettings(
+            n_equilibration_steps=10_000, n_production_steps=25_000, frame_interval_steps=50
+        )
+    )
+    transport: MDSettings = Field(
+        default_factory=lambda: MDSettings(
+            timestep_fs=2.0,
+            n_equilibration_steps=5_000,
+            n_production_steps=50_000,
+            frame_interval_steps=25,
+            production_ensemble="nve",
+            checkpoint_interval_steps=1000,
+        )
+    )
     thresholds: PhaseThresholds = Field(default_factory=PhaseThresholds)
     dihedral_window_ps: float = Field(2.0, gt=0)
     sqs_cutoffs_A: tuple[float, ...] = DEFAULT_SQS_CUTOFFS_A
@@ -57,9 +72,18 @@ DOPING_PRESETS = {
         coarse_temperatures_K=[300.0, 450.0, 600.0],
         fine_step_K=75.0,
         transport_temperatures_K=[450.0, 600.0],
-        npt=NPTSettings(n_equilibration_steps=100, n_production_steps=300, frame_interval_steps=5, checkpoint_interval_steps=50),
+        npt=NPTSettings(
+            n_equilibration_steps=100,
+            n_production_steps=300,
+            frame_interval_steps=5,
+            checkpoint_interval_steps=50,
+        ),
         transport=MDSettings(
-            timestep_fs=2.0, n_equilibration_steps=100, n_production_steps=400, frame_interval_steps=4, production_ensemble="nve",
+            timestep_fs=2.0,
+            n_equilibration_steps=100,
+            n_production_steps=400,
+            frame_interval_steps=4,
+            production_ensemble="nve",
             checkpoint_interval_steps=100,
         ),
         dihedral_window_ps=0.1,
@@ -70,10 +94,16 @@ DOPING_PRESETS = {
 def doping_settings(preset: str = "paper", **overrides) -> DopingStudySettings:
     """A preset with any field replaced (nested ``npt``/``transport`` fields as dicts merge into the preset's)."""
     if preset not in DOPING_PRESETS:
-        raise InputError(f"unknown doping preset {preset!r}; choose from {', '.join(DOPING_PRESETS)}")
+        raise InputError(
+            f"unknown doping preset {preset!r}; choose from {', '.join(DOPING_PRESETS)}"
+        )
     base = DOPING_PRESETS[preset].model_dump()
     for key, value in overrides.items():
         if value is None:
             continue
-        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        base[key] = (
+            {**base[key], **value}
+            if isinstance(value, dict) and isinstance(base.get(key), dict)
+            else value
+        )
     return DopingStudySettings.model_validate(base)

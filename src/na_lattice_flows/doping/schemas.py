@@ -18,9 +18,15 @@ from na_lattice_flows.md.transport import TransportAnalysis
 class NPTDocument(BaseModel):
     system: str
     temperature_K: float
-    start: str = Field("cell", description="'cell' (the doped cell) or the endpoint a fine-grid run continues: 'tetragonal' / 'cubic'")
+    start: str = Field(
+        "cell",
+        description="'cell' (the doped cell) or the endpoint a fine-grid run continues: 'tetragonal' / 'cubic'",
+    )
     model: str
-    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
+    model_provenance: dict | None = Field(
+        None,
+        description="Training provenance of a model trained here (models.model_provenance); None: pretrained",
+    )
     settings: NPTSettings
     n_atoms: int
     phase: PhaseCall
@@ -28,13 +34,18 @@ class NPTDocument(BaseModel):
     volume_per_atom_A3: float
     dihedrals: DihedralSummary | None = None
     trajectory_path: str
-    curves: dict = Field(default_factory=dict, description="lattice trace (a, b, c, alpha, beta, gamma per frame), dihedral series")
+    curves: dict = Field(
+        default_factory=dict,
+        description="lattice trace (a, b, c, alpha, beta, gamma per frame), dihedral series",
+    )
 
 
 class TransitionDocument(BaseModel):
     system: str
     estimate: TransitionEstimate
-    fine_runs: list[NPTDocument] = Field(default_factory=list, description="both runs of every fine-grid point")
+    fine_runs: list[NPTDocument] = Field(
+        default_factory=list, description="both runs of every fine-grid point"
+    )
 
 
 class DopedTransportDocument(BaseModel):
@@ -42,11 +53,18 @@ class DopedTransportDocument(BaseModel):
     temperature_K: float
     phase: str
     model: str
-    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
+    model_provenance: dict | None = Field(
+        None,
+        description="Training provenance of a model trained here (models.model_provenance); None: pretrained",
+    )
     n_atoms: int
     trajectory_path: str
-    analysis: TransportAnalysis = Field(description="D (zero-intercept), kinisi D*, D_sigma, Haven ratio")
-    axial: AxialDiffusion | None = Field(None, description="D along c and in ab (tetragonal points)")
+    analysis: TransportAnalysis = Field(
+        description="D (zero-intercept), kinisi D*, D_sigma, Haven ratio"
+    )
+    axial: AxialDiffusion | None = Field(
+        None, description="D along c and in ab (tetragonal points)"
+    )
     curves: dict = Field(default_factory=dict)
 
 
@@ -54,10 +72,17 @@ class SystemSummary(BaseModel):
     system: str
     cell: DopedCell
     transition: TransitionEstimate
-    lattice_vs_T: dict[str, list[float]] = Field(description="temperature (K) -> mean a, b, c of every NPT point (coarse and fine)")
+    lattice_vs_T: dict[str, list[float]] = Field(
+        description="temperature (K) -> mean a, b, c of every NPT point (coarse and fine)"
+    )
     transport: list[DopedTransportDocument]
-    arrhenius: dict[str, ArrheniusFit] = Field(default_factory=dict, description="'D', 'D_star', 'D_c', 'D_ab' -> fit")
-    dihedral_series: dict[str, dict] = Field(default_factory=dict, description="coarse temperature (K) -> times_ps and window-averaged dihedrals of up to 4 pairs")
+    arrhenius: dict[str, ArrheniusFit] = Field(
+        default_factory=dict, description="'D', 'D_star', 'D_c', 'D_ab' -> fit"
+    )
+    dihedral_series: dict[str, dict] = Field(
+        default_factory=dict,
+        description="coarse temperature (K) -> times_ps and window-averaged dihedrals of up to 4 pairs",
+    )
 
 
 class DopedStudyDocument(BaseModel):
@@ -66,7 +91,13 @@ class DopedStudyDocument(BaseModel):
     model: str
     preset: str
     systems: list[SystemSummary]
-    table: list[dict] = Field(description="one row per system: T_C, D*, D_sigma, H_R, Ea (the study's table)")
-    harmonic: dict | None = Field(None, description="the phonon step's document of the harmonic-check cell (data store)")
-    harmonic_structure: dict | None = Field(None, description="that cell (pymatgen dict), to rebuild its dispersion")
+    table: list[dict] = Field(
+        description="one row per system: T_C, D*, D_sigma, H_R, Ea (the study's table)"
+    )
+    harmonic: dict | None = Field(
+        None, description="the phonon step's document of the harmonic-check cell (data store)"
+    )
+    harmonic_structure: dict | None = Field(
+        None, description="that cell (pymatgen dict), to rebuild its dispersion"
+    )
     transport_table: list[dict] = Field(description="one row per system and temperature")

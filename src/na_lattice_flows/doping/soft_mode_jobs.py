@@ -17,21 +17,31 @@ from na_lattice_flows.structure.supercells import paper_supercell
 
 
 class SoftModeDocument(SoftModeTransition):
-    soft_mode_study: bool = Field(True, description="Marks these documents in the store (the report finds them by it)")
+    soft_mode_study: bool = Field(
+        True, description="Marks these documents in the store (the report finds them by it)"
+    )
     formula: str
     name: str
     model: str
     model_provenance: dict | None = None
     supercell_matrix: list[list[int]]
     structures_per_iteration: int
-    relaxed: bool = Field(description="Relaxed with the model in its space group before the phonons")
+    relaxed: bool = Field(
+        description="Relaxed with the model in its space group before the phonons"
+    )
 
 
 @job(output_schema=SoftModeDocument)
 def soft_mode_series(
-    structure: Structure, name: str, model: str, temperatures_K: list[float], qpoint: list[float] | None = None,
-    supercell_matrix: list[list[int]] | None = None, structures_per_iteration: int = 20, relax: bool = True,
-) -> SoftModeDocument:  # fmt: skip
+    structure: Structure,
+    name: str,
+    model: str,
+    temperatures_K: list[float],
+    qpoint: list[float] | None = None,
+    supercell_matrix: list[list[int]] | None = None,
+    structures_per_iteration: int = 20,
+    relax: bool = True,
+) -> SoftModeDocument:
     """Harmonic phonons of ``structure`` (30 random-displacement supercells, symfc), then the effective phonons at
     each temperature from the hot side down and the T_C their soft mode extrapolates to (``phonons.soft_mode``)."""
     from tqdm.auto import tqdm
@@ -42,13 +52,30 @@ def soft_mode_series(
     if relax:
         structure = relax_in_space_group(structure, calculator)
     matrix = supercell_matrix or paper_supercell(structure).supercell_matrix
-    reference = random_displacement_reference(structure, matrix, lambda cells: predict_forces(cells, calculator, progress=True, label="harmonic"),
-                                              name=name)  # fmt: skip
+    reference = random_displacement_reference(
+        structure,
+        matrix,
+        lambda cells: predict_forces(cells, calculator, progress=True, label="harmonic"),
+        name=name,
+    )
     ph = fit_force_constants(reference)
     bar = tqdm(total=len(temperatures_K), desc="temperatures", unit="T")
-    transition = soft_mode_transition(ph, model_forces_of(ph, calculator), temperatures_K, qpoint,
-                                      {"n_structures": structures_per_iteration}, progress=lambda point: bar.update())  # fmt: skip
+    transition = soft_mode_transition(
+        ph,
+        model_forces_of(ph, calculator),
+        temperatures_K,
+        qpoint,
+        {"n_structures": structures_per_iteration},
+        progress=lambda point: bar.update(),
+    )
     bar.close()
-    return SoftModeDocument(**transition.model_dump(), formula=structure.composition.reduced_formula, name=name, model=model,
-                            model_provenance=model_provenance(model), supercell_matrix=[list(map(int, row)) for row in matrix],
-                            structures_per_iteration=structures_per_iteration, relaxed=relax)  # fmt: skip
+    return SoftModeDocument(
+        **transition.model_dump(),
+        formula=structure.composition.reduced_formula,
+        name=name,
+        model=model,
+        model_provenance=model_provenance(model),
+        supercell_matrix=[list(map(int, row)) for row in matrix],
+        structures_per_iteration=structures_per_iteration,
+        relaxed=relax,
+    )

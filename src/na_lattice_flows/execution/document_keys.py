@@ -53,7 +53,9 @@ def key(value: Any) -> str:
 
 def key_values(document: dict, field: str) -> set[str]:
     """The ``keys`` rows of one indexed field: scalar values (and whole arrays) as Extended JSON."""
-    return {key(value) for value in values_at(document, field.split(".")) if not isinstance(value, dict)}
+    return {
+        key(value) for value in values_at(document, field.split(".")) if not isinstance(value, dict)
+    }
 
 
 def candidate_conditions(query: dict | None, indexed: set[str]) -> list[tuple[str, list[str]]]:
@@ -89,12 +91,21 @@ def candidate_sql(table: str, conditions: list[tuple[str, list[str]]]) -> tuple[
     (field, values), others = conditions[0], conditions[1:]
     sql = f"SELECT id FROM keys AS k INDEXED BY keys_lookup WHERE collection = ? AND field = ? AND value IN ({','.join('?' * len(values))})"
     for other_field, other_values in others:
-        sql += (" AND EXISTS (SELECT 1 FROM keys INDEXED BY keys_of_document WHERE collection = k.collection AND id = k.id AND field = ?"
-                f" AND value IN ({','.join('?' * len(other_values))}))")  # fmt: skip
-    return sql, [table, field, *values, *[item for other_field, other_values in others for item in (other_field, *other_values)]]
+        sql += (
+            " AND EXISTS (SELECT 1 FROM keys INDEXED BY keys_of_document WHERE collection = k.collection AND id = k.id AND field = ?"
+            f" AND value IN ({','.join('?' * len(other_values))}))"
+        )
+    return sql, [
+        table,
+        field,
+        *values,
+        *[item for other_field, other_values in others for item in (other_field, *other_values)],
+    ]
 
 
-def most_selective_first(connection: Any, table: str, conditions: list[tuple[str, list[str]]], probe_rows: int = 1000) -> list:
+def most_selective_first(
+    connection: Any, table: str, conditions: list[tuple[str, list[str]]], probe_rows: int = 1000
+) -> list:
     """``conditions`` ordered by how many ``keys`` rows each selects in ``connection`` (an sqlite3 connection),
     counted no further than ``probe_rows``: the index answers each count in well under a millisecond."""
     if len(conditions) < 2:
@@ -141,15 +152,26 @@ def trimmed(documents: list[dict], query: dict | None, projection, sort) -> list
     """For a projection that names the fields to keep, only the top-level fields it, the query and the sort
     touch go into the scratch collection (copying whole documents there cost more than the query); any other
     projection, or a query with top-level operators ($or, ...), keeps documents whole."""
-    if not isinstance(projection, dict) or not projection or any(key.startswith("$") for key in query or {}):
+    if (
+        not isinstance(projection, dict)
+        or not projection
+        or any(key.startswith("$") for key in query or {})
+    ):
         return documents
     kept = {key for key, value in projection.items() if value} - {"_id"}
-    if not kept or any(not value for key, value in projection.items() if key != "_id") or any(
-        isinstance(value, dict) for value in projection.values()
+    if (
+        not kept
+        or any(not value for key, value in projection.items() if key != "_id")
+        or any(isinstance(value, dict) for value in projection.values())
     ):
         return documents  # an exclusion or an operator ($slice, $elemMatch) projection
-    needed = {field.split(".")[0] for field in [*kept, *(query or {}), *(field for field, _ in sort or [])]} | {"_id"}
-    return [{key: value for key, value in document.items() if key in needed} for document in documents]
+    needed = {
+        field.split(".")[0]
+        for field in [*kept, *(query or {}), *(field for field, _ in sort or [])]
+    } | {"_id"}
+    return [
+        {key: value for key, value in document.items() if key in needed} for document in documents
+    ]
 
 
 def sorted_ids(ids: list[str], rows: list[tuple[str, str, str]], sort: list) -> list[str] | None:

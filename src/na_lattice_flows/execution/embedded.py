@@ -40,7 +40,9 @@ class SQLiteStore(MongoStore):
 
     def connect(self, force_reset: bool = False) -> None:
         if self._coll is None or force_reset:
-            self._coll = SQLiteDocumentClient(self.path, read_only=self.read_only)[DATABASE][self.collection_name]
+            self._coll = SQLiteDocumentClient(self.path, read_only=self.read_only)[DATABASE][
+                self.collection_name
+            ]
 
     def close(self) -> None:
         if self._coll is not None:
@@ -48,7 +50,10 @@ class SQLiteStore(MongoStore):
             self._coll = None
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, SQLiteStore) and (self.path, self.collection_name) == (other.path, other.collection_name)
+        return isinstance(other, SQLiteStore) and (self.path, self.collection_name) == (
+            other.path,
+            other.collection_name,
+        )
 
     __hash__ = MongoStore.__hash__
 
@@ -74,7 +79,10 @@ def import_legacy_store(settings: StoreSettings) -> bool:
 
     if settings.launchpad_db.exists() or not settings.launchpad_file.is_file():
         return False
-    staged = {path: path.with_name(path.name + ".importing") for path in (settings.launchpad_db, settings.jobstore_db)}
+    staged = {
+        path: path.with_name(path.name + ".importing")
+        for path in (settings.launchpad_db, settings.jobstore_db)
+    }
     for temporary in staged.values():
         temporary.unlink(missing_ok=True)
     databases = json_util.loads(settings.launchpad_file.read_text() or "{}")
@@ -89,7 +97,9 @@ def import_legacy_store(settings: StoreSettings) -> bool:
     if settings.jobstore_dir.is_dir():
         from montydb import MontyClient
 
-        legacy = MontyClient(str(settings.jobstore_dir.resolve()), storage="sqlite")[LEGACY_JOBSTORE_DATABASE]
+        legacy = MontyClient(str(settings.jobstore_dir.resolve()), storage="sqlite")[
+            LEGACY_JOBSTORE_DATABASE
+        ]
         for name in legacy.list_collection_names():
             documents = list(legacy[name].find({}))
             if documents:
@@ -97,14 +107,29 @@ def import_legacy_store(settings: StoreSettings) -> bool:
     outputs.close()
     for final, temporary in staged.items():
         temporary.replace(final)
-    settings.launchpad_file.replace(settings.launchpad_file.with_name(settings.launchpad_file.name + IMPORTED_SUFFIX))
+    settings.launchpad_file.replace(
+        settings.launchpad_file.with_name(settings.launchpad_file.name + IMPORTED_SUFFIX)
+    )
     if settings.jobstore_dir.is_dir():
-        settings.jobstore_dir.replace(settings.jobstore_dir.with_name(settings.jobstore_dir.name + IMPORTED_SUFFIX))
+        settings.jobstore_dir.replace(
+            settings.jobstore_dir.with_name(settings.jobstore_dir.name + IMPORTED_SUFFIX)
+        )
     return True
 
 
 def not_writable(workdir: Path) -> Path | None:
     """The first path of an embedded store (folder, its SQLite files) this process cannot write."""
-    folder = workdir if workdir.exists() else next(parent for parent in workdir.parents if parent.exists())
-    candidates = [folder, *workdir.glob("*.sqlite*"), workdir / "launchpad.json", workdir / "jobstore"]
-    return next((path for path in candidates if path.exists() and not os.access(path, os.W_OK)), None)
+    folder = (
+        workdir
+        if workdir.exists()
+        else next(parent for parent in workdir.parents if parent.exists())
+    )
+    candidates = [
+        folder,
+        *workdir.glob("*.sqlite*"),
+        workdir / "launchpad.json",
+        workdir / "jobstore",
+    ]
+    return next(
+        (path for path in candidates if path.exists() and not os.access(path, os.W_OK)), None
+    )

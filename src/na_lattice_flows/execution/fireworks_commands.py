@@ -18,11 +18,17 @@ COMMANDS = ("lpad", "rlaunch")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m na_lattice_flows.execution.fireworks_commands {{{'|'.join(COMMANDS)}}} ARGS...", file=sys.stderr)
+        print(
+            f"usage: python -m na_lattice_flows.execution.fireworks_commands {{{'|'.join(COMMANDS)}}} ARGS...",
+            file=sys.stderr,
+        )
         return 2
     settings = resolve_settings()
     if settings.mode != "embedded" or not settings.launchpad_db.is_file():
-        print(f"{settings.describe()}: not an embedded store with a launchpad.sqlite (use FireWorks' commands directly on MongoDB)", file=sys.stderr)
+        print(
+            f"{settings.describe()}: not an embedded store with a launchpad.sqlite (use FireWorks' commands directly on MongoDB)",
+            file=sys.stderr,
+        )
         return 2
     select_sqlite_launchpad(settings.launchpad_db, read_only=False)
     sys.argv = [argv[0], *argv[1:]]

@@ -24,7 +24,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-TESTED_JOBFLOW_VERSIONS = ("0.4.0",)  # tests/test_jobflow_speed.py compares the shortcuts with jobflow's own walk
+TESTED_JOBFLOW_VERSIONS = (
+    "0.4.0",
+)  # tests/test_jobflow_speed.py compares the shortcuts with jobflow's own walk
 LOG = logging.getLogger(__name__)
 
 # classes whose instances cannot hold a Job, a Flow or an OutputReference (pymatgen's data, numeric numpy arrays)
@@ -89,13 +91,21 @@ def install() -> bool:
     from jobflow.utils import find
 
     if jobflow.__version__ not in TESTED_JOBFLOW_VERSIONS:
-        LOG.debug("jobflow %s: not one of %s, its functions are left as they are", jobflow.__version__, TESTED_JOBFLOW_VERSIONS)
+        LOG.debug(
+            "jobflow %s: not one of %s, its functions are left as they are",
+            jobflow.__version__,
+            TESTED_JOBFLOW_VERSIONS,
+        )
         return False
 
     if not hasattr(reference.validate_schema_access, "caches_refusals"):
         reference.validate_schema_access = _caching_refusals(reference.validate_schema_access)
     if not hasattr(reference.find_and_get_references, "skips_inert"):
         # job.py imports both finders at call time, flow.py its own name at import: each module's name is replaced
-        reference.find_and_get_references = flow.find_and_get_references = _skipping_inert(reference.find_and_get_references, ())
-        find.contains_flow_or_job = flow.contains_flow_or_job = _skipping_inert(find.contains_flow_or_job, False)
+        reference.find_and_get_references = flow.find_and_get_references = _skipping_inert(
+            reference.find_and_get_references, ()
+        )
+        find.contains_flow_or_job = flow.contains_flow_or_job = _skipping_inert(
+            find.contains_flow_or_job, False
+        )
     return True

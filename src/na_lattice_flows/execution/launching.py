@@ -37,7 +37,9 @@ class LostRun:
     launch_dir: str | None
 
 
-def recover_lost_runs(session: Session, expiration_secs: float = RUN_EXPIRATION_SECS) -> list[LostRun]:
+def recover_lost_runs(
+    session: Session, expiration_secs: float = RUN_EXPIRATION_SECS
+) -> list[LostRun]:
     """Put jobs whose worker died back in the queue; returns them.
 
     On MongoDB a job is lost when its worker has not pinged it for ``expiration_secs`` (FireWorks'
@@ -45,62 +47,109 @@ def recover_lost_runs(session: Session, expiration_secs: float = RUN_EXPIRATION_
     store a job is lost as soon as the worker named in its launch no longer holds its lock (``workers``): killed,
     crashed, or its machine rebooted. A rerun MD job resumes from its checkpoint."""
     if session.settings.mode == "mongodb":
-        _, fw_ids, _ = session.launchpad.detect_lostruns(expiration_secs=expiration_secs, rerun=True)
+        _, fw_ids, _ = session.launchpad.detect_lostruns(
+            expiration_secs=expiration_secs, rerun=True
+        )
     else:
-        with (session.settings.workdir / ".recover.lock").open("a") as lock:  # one recovery at a time
+        with (session.settings.workdir / ".recover.lock").open(
+            "a"
+        ) as lock:  # one recovery at a time
             fcntl.flock(lock, fcntl.LOCK_EX)
             fw_ids = [fw_id for fw_id in _running_fw_ids(session) if _owner_is_gone(session, fw_id)]
             for fw_id in fw_ids:
-                if _owner_is_gone(session, fw_id):  # again, just before: a live worker may have taken it since
+                if _owner_is_gone(
+                    session, fw_id
+                ):  # again, just before: a live worker may have taken it since
                     session.launchpad.rerun_fw(fw_id)
             forget_dead_workers(session.settings.workdir)
     lost = []
     for fw_id in fw_ids:
-        firework = session.launchpad.fireworks.find_one({"fw_id": fw_id}, {"name": 1, "archived_launches": 1})
-        launch = session.launchpad.launches.find_one(
-            {"launch_id": {"$in": firework.get("archived_launches", [])}}, {"host": 1, "launch_dir": 1}, sort=[("launch_id", -1)]
-        ) or {}
+        firework = session.launchpad.fireworks.find_one(
+            {"fw_id": fw_id}, {"name": 1, "archived_launches": 1}
+        )
+        launch = (
+            session.launchpad.launches.find_one(
+                {"launch_id": {"$in": firework.get("archived_launches", [])}},
+                {"host": 1, "launch_dir": 1},
+                sort=[("launch_id", -1)],
+            )
+            or {}
+        )
         lost.append(LostRun(fw_id, firework["name"], launch.get("host"), launch.get("launch_dir")))
     return lost
 
 
 WORKER_ENV_KEY = "na_flows_worker"  # in a launch's fworker.env: the registered worker that made it
-ORPHAN_GRACE_S = 60.0  # a job reserved without a launch for this long was reserved by a worker that died
+ORPHAN_GRACE_S = (
+    60.0  # a job reserved without a launch for this long was reserved by a worker that died
+)
 
 
 def _running_fw_ids(session: Session) -> list[int]:
-    return [doc["fw_id"] for doc in session.launchpad.fireworks.find({"state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1})]
+    return [
+        doc["fw_id"]
+        for doc in session.launchpad.fireworks.find(
+            {"state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1}
+        )
+    ]
 
 
 def _owner_is_gone(session: Session, fw_id: int) -> bool:
     """Whether the running (or reserved) job ``fw_id`` has no live worker: the worker of its latest launch is
     dead, or it has had no launch for ``ORPHAN_GRACE_S`` (FireWorks reserves a job a moment before it records
     the launch)."""
-    firework = session.launchpad.fireworks.find_one({"fw_id": fw_id}, {"state": 1, "launches": 1, "updated_on": 1})
+    firework = session.launchpad.fireworks.find_one(
+        {"fw_id": fw_id}, {"state": 1, "launches": 1, "updated_on": 1}
+    )
     if firework is None or firework["state"] not in ("RUNNING", "RESERVED"):
         return False
-    launch = session.launchpad.launches.find_one({"launch_id": {"$in": firework.get("launches", [])}}, {"fworker": 1},
-                                                  sort=[("launch_id", -1)])  # fmt: skip
+    launch = session.launchpad.launches.find_one(
+        {"launch_id": {"$in": firework.get("launches", [])}},
+        {"fworker": 1},
+        sort=[("launch_id", -1)],
+    )
     if launch is None:
         updated = firework.get("updated_on")
         updated = datetime.datetime.fromisoformat(str(updated)) if updated else None
         if updated is not None and updated.tzinfo is None:
             updated = updated.replace(tzinfo=datetime.UTC)
-        return updated is None or (datetime.datetime.now(datetime.UTC) - updated).total_seconds() > ORPHAN_GRACE_S
-    return not is_alive(session.settings.workdir, ((launch.get("fworker") or {}).get("env") or {}).get(WORKER_ENV_KEY, ""))
+        return (
+            updated is None
+            or (datetime.datetime.now(datetime.UTC) - updated).total_seconds() > ORPHAN_GRACE_S
+        )
+    return not is_alive(
+        session.settings.workdir,
+        ((launch.get("fworker") or {}).get("env") or {}).get(WORKER_ENV_KEY, ""),
+    )
 
 
 def running_jobs(session: Session) -> list[dict]:
     """What each worker is running now: one row per RUNNING launch (worker, host, fw_id, job name, start)."""
     rows = []
-    for launch in session.launchpad.launches.find({"state": "RUNNING"}, {"launch_id": 1, "fw_id": 1, "fworker": 1, "host": 1, "time_start": 1}):
+    for launch in session.launchpad.launches.find(
+        {"state": "RUNNING"}, {"launch_id": 1, "fw_id": 1, "fworker": 1, "host": 1, "time_start": 1}
+    ):
         fworker = launch.get("fworker") or {}
-        firework = session.launchpad.fireworks.find_one({"fw_id": launch["fw_id"]}, {"name": 1, "state": 1, "launches": 1}) or {}
-        if firework.get("state") != "RUNNING" or launch.get("launch_id") not in firework.get("launches", []):
+        firework = (
+            session.launchpad.fireworks.find_one(
+                {"fw_id": launch["fw_id"]}, {"name": 1, "state": 1, "launches": 1}
+            )
+            or {}
+        )
+        if firework.get("state") != "RUNNING" or launch.get("launch_id") not in firework.get(
+            "launches", []
+        ):
             continue  # an archived launch of a job rerun since (its dead worker's launch stays RUNNING)
         worker = (fworker.get("env") or {}).get(WORKER_ENV_KEY) or fworker.get("name", "?")
-        rows.append({"worker": worker, "host": launch.get("host"), "fw_id": launch["fw_id"], "job": firework.get("name"),
-                     "since": str(launch.get("time_start", ""))[:19]})  # fmt: skip
+        rows.append(
+            {
+                "worker": worker,
+                "host": launch.get("host"),
+                "fw_id": launch["fw_id"],
+                "job": firework.get("name"),
+                "since": str(launch.get("time_start", ""))[:19],
+            }
+        )
     return sorted(rows, key=lambda row: (row["worker"], row["fw_id"]))
 
 
@@ -147,27 +196,45 @@ def run_ready_jobs(
     if session.settings.mode == "embedded":
         with registered_worker(session.settings.workdir) as name:
             for lost in recover_lost_runs(session):
-                logger.warning("rerunning %r (fw %d), left running by a worker that died (launch folder %s)", lost.name, lost.fw_id, lost.launch_dir)
+                logger.warning(
+                    "rerunning %r (fw %d), left running by a worker that died (launch folder %s)",
+                    lost.name,
+                    lost.fw_id,
+                    lost.launch_dir,
+                )
             fworker = fworker or FWorker(name="na-flows-local")
             # the registered name goes into every launch this worker makes (its env is recorded with it): how a
             # dead worker's jobs are found; the FireWorks name stays the user's (jobs may be pinned to it)
-            named = FWorker.from_dict({**fworker.to_dict(), "env": {**fworker.env, WORKER_ENV_KEY: name}})
+            named = FWorker.from_dict(
+                {**fworker.to_dict(), "env": {**fworker.env, WORKER_ENV_KEY: name}}
+            )
             return _launch_until_done(session, named, max_jobs, progress, job_logs)
-    return _launch_until_done(session, fworker or FWorker(name="na-flows-local"), max_jobs, progress, job_logs)
+    return _launch_until_done(
+        session, fworker or FWorker(name="na-flows-local"), max_jobs, progress, job_logs
+    )
 
 
-def _launch_until_done(session: Session, fworker: FWorker, max_jobs: int | None, progress: bool, job_logs: bool) -> int:
+def _launch_until_done(
+    session: Session, fworker: FWorker, max_jobs: int | None, progress: bool, job_logs: bool
+) -> int:
     from jobflow import SETTINGS
 
     SETTINGS.JOB_STORE = session.job_store
     session.settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    pending = session.launchpad.fireworks.count_documents({"state": {"$in": list(UNFINISHED_STATES)}})
+    pending = session.launchpad.fireworks.count_documents(
+        {"state": {"$in": list(UNFINISHED_STATES)}}
+    )
     launched = 0
     with tqdm(total=pending, desc="jobs", unit="job", disable=not progress) as bar:
         while max_jobs is None or launched < max_jobs:
-            launch_dir = session.settings.runs_dir / f"launcher_{datetime.datetime.now():%Y%m%d-%H%M%S-%f}-{os.getpid()}"
+            launch_dir = (
+                session.settings.runs_dir
+                / f"launcher_{datetime.datetime.now():%Y%m%d-%H%M%S-%f}-{os.getpid()}"
+            )
             launch_dir.mkdir()
-            quiet = _stdout_into(launch_dir / "rocket.log") if job_logs else contextlib.nullcontext()
+            quiet = (
+                _stdout_into(launch_dir / "rocket.log") if job_logs else contextlib.nullcontext()
+            )
             with contextlib.chdir(launch_dir), quiet:
                 ran = launch_rocket(session.launchpad, fworker, strm_lvl="INFO")
             if not ran:

@@ -29,25 +29,47 @@ from na_lattice_flows.workflow.columns import (
     TRANSPORT_COLUMNS,
 )
 
-FAILURE_COLUMNS = ["candidate_id", "formula", "job", "fw_id", "error", "host", "launch_dir", "traceback"]
+FAILURE_COLUMNS = [
+    "candidate_id",
+    "formula",
+    "job",
+    "fw_id",
+    "error",
+    "host",
+    "launch_dir",
+    "traceback",
+]
 
 
 def failures_table(session: Session) -> pd.DataFrame:
     """Every failed job, one row each: its structure, the error's last line, where it ran and the traceback (a
     job that a group's candidates share names them all)."""
     projection = {"nodes": 1, **member_fields("candidate_id", "formula")}
-    members = {fw_id: workflow_members(wf.get("metadata")) for wf in session.launchpad.workflows.find({}, projection) for fw_id in wf["nodes"]}
+    members = {
+        fw_id: workflow_members(wf.get("metadata"))
+        for wf in session.launchpad.workflows.find({}, projection)
+        for fw_id in wf["nodes"]
+    }
     rows = []
-    for firework in session.launchpad.fireworks.find({"state": "FIZZLED"}, {"fw_id": 1, "name": 1}, sort=[("fw_id", 1)]):
+    for firework in session.launchpad.fireworks.find(
+        {"state": "FIZZLED"}, {"fw_id": 1, "name": 1}, sort=[("fw_id", 1)]
+    ):
         launch = failed_launch(session, firework["fw_id"])
         candidates = members.get(firework["fw_id"], [])
         owner = member_of_job(firework["name"], [member["candidate_id"] for member in candidates])
         candidates = [member for member in candidates if owner in (None, member["candidate_id"])]
-        rows.append({
-            "candidate_id": ", ".join(m["candidate_id"] for m in candidates) or None,
-            "formula": ", ".join(m.get("formula") or "" for m in candidates) or None, "job": firework["name"], "fw_id": firework["fw_id"], "error": last_line(launch_traceback(launch)), "host": launch.get("host"),
-            "launch_dir": launch.get("launch_dir"), "traceback": launch_traceback(launch),
-        })  # fmt: skip
+        rows.append(
+            {
+                "candidate_id": ", ".join(m["candidate_id"] for m in candidates) or None,
+                "formula": ", ".join(m.get("formula") or "" for m in candidates) or None,
+                "job": firework["name"],
+                "fw_id": firework["fw_id"],
+                "error": last_line(launch_traceback(launch)),
+                "host": launch.get("host"),
+                "launch_dir": launch.get("launch_dir"),
+                "traceback": launch_traceback(launch),
+            }
+        )
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
 
@@ -56,26 +78,59 @@ def results_table(session: Session) -> pd.DataFrame:
     with other settings has a row per workflow (``campaign_id``, ``settings_fingerprint`` and the provenance
     columns tell them apart), and two structures that share a candidate id both appear."""
     outputs = summary_outputs(session)
-    summary_of_job = {fw_id: outputs[uuid] for fw_id, uuid in summary_job_uuids(session).items() if uuid in outputs}
+    summary_of_job = {
+        fw_id: outputs[uuid]
+        for fw_id, uuid in summary_job_uuids(session).items()
+        if uuid in outputs
+    }
     rows = []
-    fields = ("candidate_id", "formula", "campaign_id", "fingerprint", "settings_fingerprint", "source")  # not the cells
+    fields = (
+        "candidate_id",
+        "formula",
+        "campaign_id",
+        "fingerprint",
+        "settings_fingerprint",
+        "source",
+    )  # not the cells
     projection = {"state": 1, "nodes": 1, **member_fields(*fields)}
     fizzled = fizzled_jobs(session)
     for workflow in session.launchpad.workflows.find({}, projection, sort=[("created_on", 1)]):
         members = workflow_members(workflow.get("metadata"))
         ids = [member["candidate_id"] for member in members]
-        summaries = [summary_of_job[fw_id] for fw_id in workflow["nodes"] if fw_id in summary_of_job]
+        summaries = [
+            summary_of_job[fw_id] for fw_id in workflow["nodes"] if fw_id in summary_of_job
+        ]
         for metadata in members:
             candidate_id = metadata["candidate_id"]
-            failed = sorted(fw_id for fw_id in workflow["nodes"] if fw_id in fizzled and member_of_job(fizzled[fw_id], ids) in (None, candidate_id))
-            errors = [f"{fizzled[fw_id]}: {last_line(launch_traceback(failed_launch(session, fw_id)))}" for fw_id in failed]
-            summary = next((s for s in summaries if len(members) == 1 or s.get("candidate_id") == candidate_id), {})
-            state = workflow["state"] if len(members) == 1 else ("COMPLETED" if summary else "FIZZLED" if failed else workflow["state"])
+            failed = sorted(
+                fw_id
+                for fw_id in workflow["nodes"]
+                if fw_id in fizzled and member_of_job(fizzled[fw_id], ids) in (None, candidate_id)
+            )
+            errors = [
+                f"{fizzled[fw_id]}: {last_line(launch_traceback(failed_launch(session, fw_id)))}"
+                for fw_id in failed
+            ]
+            summary = next(
+                (
+                    s
+                    for s in summaries
+                    if len(members) == 1 or s.get("candidate_id") == candidate_id
+                ),
+                {},
+            )
+            state = (
+                workflow["state"]
+                if len(members) == 1
+                else ("COMPLETED" if summary else "FIZZLED" if failed else workflow["state"])
+            )
             rows.append(_result_row(workflow, metadata, summary, state, errors))
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def _result_row(workflow: dict, metadata: dict, summary: dict, state: str, errors: list[str]) -> dict:
+def _result_row(
+    workflow: dict, metadata: dict, summary: dict, state: str, errors: list[str]
+) -> dict:
     """One results row: the candidate's submission metadata, its summary (``{}`` before it exists), its errors."""
     transport = summary.get("transport") or {}
     return {
@@ -94,19 +149,27 @@ def _result_row(workflow: dict, metadata: dict, summary: dict, state: str, error
         "relax_converged": summary.get("relax_converged"),
         "supercell_n_atoms": summary.get("supercell_n_atoms"),
         "supercell_length_ratio": summary.get("supercell_length_ratio"),
-        **{column: (summary.get("phonons") or {}).get(column) for column in (*PHONON_COLUMNS, *STABILITY_COLUMNS)},
+        **{
+            column: (summary.get("phonons") or {}).get(column)
+            for column in (*PHONON_COLUMNS, *STABILITY_COLUMNS)
+        },
         **temperature_stability_columns(summary.get("phonons")),
         **committee_columns(summary.get("committee")),
         **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
         "md_temperature_K": transport.get("reference_temperature_K"),
         "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),
-        "activation_energy_err_eV": (transport.get("arrhenius") or {}).get("activation_energy_err_eV"),
+        "activation_energy_err_eV": (transport.get("arrhenius") or {}).get(
+            "activation_energy_err_eV"
+        ),
         "md_skipped_reason": transport.get("skipped_reason"),
-        **{column: (summary.get("structure_descriptors") or {}).get(column) for column in STRUCTURE_COLUMNS},
+        **{
+            column: (summary.get("structure_descriptors") or {}).get(column)
+            for column in STRUCTURE_COLUMNS
+        },
         **{column: (summary.get("elastic") or {}).get(column) for column in ELASTIC_COLUMNS},
         **{column: (summary.get("provenance") or {}).get(column) for column in PROVENANCE_COLUMNS},
         "error": "; ".join(errors) or None,
-    }  # fmt: skip
+    }
 
 
 def temperature_stability_columns(phonons: dict | None) -> dict:
@@ -114,17 +177,27 @@ def temperature_stability_columns(phonons: dict | None) -> dict:
     phonons = phonons or {}
     if phonons.get("dynamically_stable") is None or phonons.get("stability_method") is not None:
         return {column: phonons.get(column) for column in TEMPERATURE_STABILITY_COLUMNS}
-    return {"harmonically_stable": phonons["dynamically_stable"], "stability_method": "harmonic", "min_effective_frequency_thz": None,
-            "descriptors_from": "harmonic"}  # fmt: skip
+    return {
+        "harmonically_stable": phonons["dynamically_stable"],
+        "stability_method": "harmonic",
+        "min_effective_frequency_thz": None,
+        "descriptors_from": "harmonic",
+    }
 
 
 def committee_columns(committee: dict | None) -> dict:
     """``disputed`` (None without a committee), why, and each member's verdict in words."""
     if not committee:
         return dict.fromkeys(COMMITTEE_COLUMNS)
-    verdicts = "; ".join(f"{m['model']}: {'stable' if m['dynamically_stable'] else 'unstable'} ({m['min_frequency_thz']:.2f} THz)"
-                         for m in committee["members"])  # fmt: skip
-    return {"disputed": committee["disputed"], "dispute": committee.get("dispute"), "committee_verdicts": verdicts}
+    verdicts = "; ".join(
+        f"{m['model']}: {'stable' if m['dynamically_stable'] else 'unstable'} ({m['min_frequency_thz']:.2f} THz)"
+        for m in committee["members"]
+    )
+    return {
+        "disputed": committee["disputed"],
+        "dispute": committee.get("dispute"),
+        "committee_verdicts": verdicts,
+    }
 
 
 def query_results(
@@ -143,11 +216,15 @@ def query_results(
     settings fingerprint). A filter left at None is not
     applied; a structure without the value a filter needs (no phonons yet, no MD) is left out by it."""
     if D_column not in ("D_avg_A2_per_ps", "D_max_A2_per_ps", "D_kinisi_A2_per_ps"):
-        raise InputError(f"D_column {D_column!r}: choose D_avg_A2_per_ps, D_max_A2_per_ps or D_kinisi_A2_per_ps")
+        raise InputError(
+            f"D_column {D_column!r}: choose D_avg_A2_per_ps, D_max_A2_per_ps or D_kinisi_A2_per_ps"
+        )
     table = results_table(session)
     keep = pd.Series(True, index=table.index)
     if dynamically_stable is not None:
-        keep &= table["dynamically_stable"].map(lambda value: _known(value) and bool(value) == dynamically_stable)
+        keep &= table["dynamically_stable"].map(
+            lambda value: _known(value) and bool(value) == dynamically_stable
+        )
     if melted is not None:
         keep &= table["melted"].map(lambda value: _known(value) and bool(value) == melted)
     if min_D_A2_per_ps is not None:

@@ -31,7 +31,9 @@ from pathlib import Path
 from na_lattice_flows.execution.sqlite_collection import SQLiteDocumentCollection
 from na_lattice_flows.execution.store_config import StoreUnavailableError
 
-BUSY_TIMEOUT_S = 600.0  # a writer waits this long for another process's transaction (jobs write in milliseconds)
+BUSY_TIMEOUT_S = (
+    600.0  # a writer waits this long for another process's transaction (jobs write in milliseconds)
+)
 # On a network or slow disk SQLite may answer "database is locked" at once rather than wait (its locks go through
 # the file system); such answers are retried with exponential backoff, up to LOCK_RETRY_S in all.
 LOCK_RETRY_S = 600.0
@@ -52,7 +54,11 @@ def _is_locked(exc: sqlite3.OperationalError) -> bool:
 
 
 def _is_full(exc: BaseException) -> bool:
-    return ("full" in str(exc) and isinstance(exc, sqlite3.OperationalError)) or getattr(exc, "errno", None) == errno.ENOSPC
+    return ("full" in str(exc) and isinstance(exc, sqlite3.OperationalError)) or getattr(
+        exc, "errno", None
+    ) == errno.ENOSPC
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (collection TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (collection, id));
 CREATE TABLE IF NOT EXISTS keys (collection TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, id TEXT NOT NULL);
@@ -86,7 +92,9 @@ class SQLiteDocumentDatabase:
     def list_collection_names(self) -> list[str]:
         with self.client.transaction(write=False) as connection:
             prefix = f"{self.name}."
-            rows = connection.execute("SELECT DISTINCT collection FROM documents WHERE collection LIKE ?", (prefix + "%",))
+            rows = connection.execute(
+                "SELECT DISTINCT collection FROM documents WHERE collection LIKE ?", (prefix + "%",)
+            )
             return [name[len(prefix) :] for (name,) in rows]
 
     def drop_collection(self, name: str) -> None:
@@ -114,13 +122,24 @@ class SQLiteDocumentClient:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             if self.read_only:  # in a folder this user cannot write, SQLite cannot share the WAL index: read the file as it is
-                frozen = "&immutable=1" if not os.access(self.path.resolve().parent, os.W_OK) else ""
-                connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro{frozen}", uri=True, timeout=BUSY_TIMEOUT_S,
-                                             isolation_level=None, check_same_thread=False)  # fmt: skip
+                frozen = (
+                    "&immutable=1" if not os.access(self.path.resolve().parent, os.W_OK) else ""
+                )
+                connection = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro{frozen}",
+                    uri=True,
+                    timeout=BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
             else:
-                connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+                connection = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                )
                 connection.execute("PRAGMA journal_mode = WAL")
-                connection.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
+                connection.execute(
+                    "PRAGMA synchronous = NORMAL"
+                )  # WAL + NORMAL: a killed process loses nothing committed
             self._local.connection = connection
         return connection
 
@@ -129,7 +148,9 @@ class SQLiteDocumentClient:
         """A snapshot to read from, or the write lock (``BEGIN IMMEDIATE``: other writers wait, readers go on).
         A full disk rolls the transaction back and raises ``StoreFullError``; lock answers are retried."""
         connection = self._connection()
-        if connection.in_transaction:  # nested (create_index inside a write): the outer transaction covers it
+        if (
+            connection.in_transaction
+        ):  # nested (create_index inside a write): the outer transaction covers it
             yield connection
             return
         self._retrying(connection, "BEGIN IMMEDIATE" if write and not self.read_only else "BEGIN")
@@ -154,19 +175,22 @@ class SQLiteDocumentClient:
                 if not _is_locked(exc):
                     raise
                 if time.monotonic() + wait > deadline:
-                    raise StoreLockedError(f"embedded store {self.path}: still locked by another process after {LOCK_RETRY_S:.0f} s "
-                                           f"({exc}); is a worker stuck, or the disk's locking broken?") from exc  # fmt: skip
+                    raise StoreLockedError(
+                        f"embedded store {self.path}: still locked by another process after {LOCK_RETRY_S:.0f} s "
+                        f"({exc}); is a worker stuck, or the disk's locking broken?"
+                    ) from exc
                 time.sleep(wait)
                 wait = min(2 * wait, LOCK_BACKOFF_S[1])
 
     def _full(self, exc: BaseException) -> StoreFullError:
         free = shutil.disk_usage(self.path.resolve().parent).free / 2**20
-        return StoreFullError(f"embedded store {self.path}: no space left to write ({exc}; {free:.0f} MiB free on its disk). "
-                              "Nothing was half written; free space and run again")  # fmt: skip
+        return StoreFullError(
+            f"embedded store {self.path}: no space left to write ({exc}; {free:.0f} MiB free on its disk). "
+            "Nothing was half written; free space and run again"
+        )
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
             self._local.connection = None
-

@@ -42,7 +42,9 @@ class StoreSettings:
     workdir: Path
     mongodb_uri: str | None = None
     database: str = DEFAULT_DATABASE
-    timeout_s: float = 10.0  # MongoDB server selection: how long to wait before saying it is unreachable
+    timeout_s: float = (
+        10.0  # MongoDB server selection: how long to wait before saying it is unreachable
+    )
 
     @property
     def launchpad_db(self) -> Path:
@@ -73,7 +75,9 @@ class StoreSettings:
         return f"MongoDB {parsed.hostname or parsed.netloc.split('@')[-1]} database {self.database}"
 
 
-def resolve_settings(workdir: str | Path | None = None, mongodb_uri: str | None = None) -> StoreSettings:
+def resolve_settings(
+    workdir: str | Path | None = None, mongodb_uri: str | None = None
+) -> StoreSettings:
     """Pick MongoDB when a URI is configured anywhere (argument, ``NA_FLOWS_MONGODB_URI``, the config file), else
     the embedded store in ``workdir`` (argument, else ``NA_FLOWS_WORKDIR``, else ./na_flows_work)."""
     settings = get_settings()
@@ -95,4 +99,6 @@ def resolve_settings(workdir: str | Path | None = None, mongodb_uri: str | None 
     if parsed.scheme not in ("mongodb", "mongodb+srv"):
         raise StoreConfigError(f"MongoDB URI {uri!r}: must start with mongodb:// or mongodb+srv://")
     database = database or parsed.path.lstrip("/") or DEFAULT_DATABASE
-    return StoreSettings(mode="mongodb", workdir=workdir, mongodb_uri=uri, database=database, timeout_s=timeout_s)
+    return StoreSettings(
+        mode="mongodb", workdir=workdir, mongodb_uri=uri, database=database, timeout_s=timeout_s
+    )

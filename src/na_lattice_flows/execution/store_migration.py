@@ -20,7 +20,9 @@ def is_migrated(database: Any) -> bool:
 
 
 def mark_migrated(database: Any, rewritten: int = 0) -> None:
-    database[MIGRATIONS_COLLECTION].insert_one({"name": MODULE_PATHS_MIGRATION, "paths_rewritten": rewritten})
+    database[MIGRATIONS_COLLECTION].insert_one(
+        {"name": MODULE_PATHS_MIGRATION, "paths_rewritten": rewritten}
+    )
 
 
 def old_module_paths(databases: list[Any]) -> int:

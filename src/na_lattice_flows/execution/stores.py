@@ -22,7 +22,12 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from na_lattice_flows.execution.embedded import SQLiteStore, import_legacy_store, not_writable, select_sqlite_launchpad
+from na_lattice_flows.execution.embedded import (
+    SQLiteStore,
+    import_legacy_store,
+    not_writable,
+    select_sqlite_launchpad,
+)
 from na_lattice_flows.execution.store_config import (
     CAMPAIGNS_COLLECTION,
     DATA_COLLECTION,
@@ -30,7 +35,11 @@ from na_lattice_flows.execution.store_config import (
     StoreSettings,
     StoreUnavailableError,
 )
-from na_lattice_flows.execution.store_migration import is_migrated, old_module_paths, rewrite_old_module_paths
+from na_lattice_flows.execution.store_migration import (
+    is_migrated,
+    old_module_paths,
+    rewrite_old_module_paths,
+)
 from na_lattice_flows.execution.worker_files import write_worker_configs
 
 if TYPE_CHECKING:
@@ -48,8 +57,18 @@ def get_job_store(settings: StoreSettings, read_only: bool = False) -> JobStore:
         from maggma.stores.gridfs import GridFSURIStore
 
         client = _mongoclient_kwargs(settings)
-        docs = MongoURIStore(settings.mongodb_uri, OUTPUTS_COLLECTION, database=settings.database, mongoclient_kwargs=client)
-        data = GridFSURIStore(settings.mongodb_uri, DATA_COLLECTION, database=settings.database, mongoclient_kwargs=client)
+        docs = MongoURIStore(
+            settings.mongodb_uri,
+            OUTPUTS_COLLECTION,
+            database=settings.database,
+            mongoclient_kwargs=client,
+        )
+        data = GridFSURIStore(
+            settings.mongodb_uri,
+            DATA_COLLECTION,
+            database=settings.database,
+            mongoclient_kwargs=client,
+        )
     else:
         docs = SQLiteStore(str(settings.jobstore_db), OUTPUTS_COLLECTION, read_only=read_only)
         data = SQLiteStore(str(settings.jobstore_db), DATA_COLLECTION, read_only=read_only)
@@ -61,9 +80,16 @@ def get_campaign_store(settings: StoreSettings, read_only: bool = False) -> Stor
     if settings.mode == "mongodb":
         from maggma.stores import MongoURIStore
 
-        return MongoURIStore(settings.mongodb_uri, CAMPAIGNS_COLLECTION, database=settings.database, key="campaign_id",
-                             mongoclient_kwargs=_mongoclient_kwargs(settings))  # fmt: skip
-    return SQLiteStore(str(settings.jobstore_db), CAMPAIGNS_COLLECTION, key="campaign_id", read_only=read_only)
+        return MongoURIStore(
+            settings.mongodb_uri,
+            CAMPAIGNS_COLLECTION,
+            database=settings.database,
+            key="campaign_id",
+            mongoclient_kwargs=_mongoclient_kwargs(settings),
+        )
+    return SQLiteStore(
+        str(settings.jobstore_db), CAMPAIGNS_COLLECTION, key="campaign_id", read_only=read_only
+    )
 
 
 def _mongoclient_kwargs(settings: StoreSettings) -> dict:
@@ -77,7 +103,9 @@ def check_mongodb(settings: StoreSettings) -> None:
     from pymongo.errors import PyMongoError
     from pymongo.uri_parser import parse_uri
 
-    hosts = ", ".join(f"{host}:{port}" for host, port in parse_uri(settings.mongodb_uri)["nodelist"])
+    hosts = ", ".join(
+        f"{host}:{port}" for host, port in parse_uri(settings.mongodb_uri)["nodelist"]
+    )
     try:
         with pymongo.MongoClient(settings.mongodb_uri, **_mongoclient_kwargs(settings)) as client:
             client.admin.command("ping")
@@ -90,7 +118,11 @@ def check_mongodb(settings: StoreSettings) -> None:
 
 
 # the fields the embedded job store looks documents up by: SQLite indexes them (``sqlite_documents``)
-EMBEDDED_INDEXES = {OUTPUTS_COLLECTION: ("uuid", "index", "name"), DATA_COLLECTION: ("blob_uuid", "job_uuid"), CAMPAIGNS_COLLECTION: ("campaign_id",)}
+EMBEDDED_INDEXES = {
+    OUTPUTS_COLLECTION: ("uuid", "index", "name"),
+    DATA_COLLECTION: ("blob_uuid", "job_uuid"),
+    CAMPAIGNS_COLLECTION: ("campaign_id",),
+}
 
 
 def _prepare_embedded(settings: StoreSettings) -> None:
@@ -108,7 +140,9 @@ def _prepare_embedded(settings: StoreSettings) -> None:
             for field in fields:
                 client[DATABASE][collection].create_index(field)
         client.close()
-        get_launchpad(settings).connection.close()  # a new LaunchPad is reset here, never later beside another writer
+        get_launchpad(
+            settings
+        ).connection.close()  # a new LaunchPad is reset here, never later beside another writer
         fcntl.flock(lock, fcntl.LOCK_UN)
 
 
@@ -158,7 +192,9 @@ def _migrate_mongodb(settings: StoreSettings) -> None:
         rewrite_old_module_paths([database], marker=database)
 
 
-def get_launchpad(settings: StoreSettings, writable: bool = True, initialize: bool = True) -> LaunchPad:
+def get_launchpad(
+    settings: StoreSettings, writable: bool = True, initialize: bool = True
+) -> LaunchPad:
     """The FireWorks LaunchPad for ``settings``, initialised on first use (not when read only; on the embedded
     store only under the work folder's lock, ``_prepare_embedded``: a reset beside another writer could wipe what
     it just added)."""
@@ -171,8 +207,13 @@ def get_launchpad(settings: StoreSettings, writable: bool = True, initialize: bo
 
         launchpad_module.MongoClient = pymongo.MongoClient
         launchpad_module.GRIDFS_FALLBACK_COLLECTION = fw_config.GRIDFS_FALLBACK_COLLECTION
-        launchpad = LaunchPad(host=settings.mongodb_uri, name=settings.database, uri_mode=True, strm_lvl="WARNING",
-                              mongoclient_kwargs=_mongoclient_kwargs(settings))  # fmt: skip
+        launchpad = LaunchPad(
+            host=settings.mongodb_uri,
+            name=settings.database,
+            uri_mode=True,
+            strm_lvl="WARNING",
+            mongoclient_kwargs=_mongoclient_kwargs(settings),
+        )
     else:
         select_sqlite_launchpad(settings.launchpad_db, read_only=not writable)
         try:
@@ -185,7 +226,10 @@ def get_launchpad(settings: StoreSettings, writable: bool = True, initialize: bo
             ) from None
     if not (writable and initialize):
         return launchpad
-    if launchpad.fw_id_assigner.count_documents({}) == 0 and launchpad.workflows.count_documents({}) == 0:
+    if (
+        launchpad.fw_id_assigner.count_documents({}) == 0
+        and launchpad.workflows.count_documents({}) == 0
+    ):
         launchpad.reset("", require_password=False)
     elif settings.mode == "embedded" and not launchpad.fireworks.index_information().get("fw_id_1"):
         launchpad.tuneup(bkground=False)  # an imported release-0.2 LaunchPad: FireWorks' indexes
@@ -205,7 +249,11 @@ class Session:
     def batched_writes(self):
         """A context in which the LaunchPad's writes share one transaction on the embedded store (one commit
         for many workflows; other writers wait for it, readers do not); on MongoDB each write is its own, as ever."""
-        return self.launchpad.connection.transaction(write=True) if self.settings.mode == "embedded" else nullcontext()
+        return (
+            self.launchpad.connection.transaction(write=True)
+            if self.settings.mode == "embedded"
+            else nullcontext()
+        )
 
     def close(self) -> None:
         self.launchpad.connection.close()
@@ -234,19 +282,31 @@ def open_session(settings: StoreSettings, read_only: bool = False) -> Iterator[S
             "read-only commands (status, results, report) still work there; use a writable --workdir"
         )
     new_or_old = not settings.launchpad_db.is_file()  # a new folder, or one written by release 0.2
-    writing = not read_only or (blocked is None and new_or_old)  # a reader creates (or imports) a store, as a writer would
+    writing = not read_only or (
+        blocked is None and new_or_old
+    )  # a reader creates (or imports) a store, as a writer would
     if writing:
         _prepare_embedded(settings)
         write_worker_configs(settings)
     elif new_or_old:
         raise StoreUnavailableError(
             f"{settings.workdir}: no embedded store there (no launchpad.sqlite), and it is not writable"
-            + (" (it holds a release-0.2 store: open it once with a writable command to convert it)" if settings.launchpad_file.is_file() else "")
+            + (
+                " (it holds a release-0.2 store: open it once with a writable command to convert it)"
+                if settings.launchpad_file.is_file()
+                else ""
+            )
         )
-    session = Session(settings, get_launchpad(settings, writable=writing, initialize=False),
-                      get_job_store(settings, read_only=not writing), read_only=not writing)  # fmt: skip
+    session = Session(
+        settings,
+        get_launchpad(settings, writable=writing, initialize=False),
+        get_job_store(settings, read_only=not writing),
+        read_only=not writing,
+    )
     try:
-        if writing or blocked is None:  # after the session opened: its files are known to be readable
+        if (
+            writing or blocked is None
+        ):  # after the session opened: its files are known to be readable
             _migrate_embedded(settings)
         else:
             _refuse_unmigrated(settings)

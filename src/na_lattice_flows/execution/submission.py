@@ -49,7 +49,9 @@ class CampaignRecord(BaseModel):
     created_at: str
     inputs: list[str]
     model: str
-    submitted: dict[str, int] = Field(description="candidate_id -> FireWorks workflow id (root fw_id)")
+    submitted: dict[str, int] = Field(
+        description="candidate_id -> FireWorks workflow id (root fw_id)"
+    )
     rejections: list[Rejection]
 
 
@@ -67,21 +69,35 @@ def submitted_structures(session: Session) -> dict[tuple[str, str], list[Submitt
     """Workflows on the LaunchPad by (structure fingerprint, settings fingerprint)."""
     index: dict[tuple[str, str], list[SubmittedStructure]] = defaultdict(list)
     projection = {"metadata": 1, "state": 1, "nodes": 1}
-    screening = {"$or": [{"metadata.fingerprint": {"$exists": True}}, {"metadata.members": {"$exists": True}}]}
+    screening = {
+        "$or": [
+            {"metadata.fingerprint": {"$exists": True}},
+            {"metadata.members": {"$exists": True}},
+        ]
+    }
     for workflow in session.launchpad.workflows.find(screening, projection):
         for metadata in workflow_members(workflow["metadata"]):
             index[(metadata["fingerprint"], metadata["settings_fingerprint"])].append(
-                SubmittedStructure(metadata["candidate_id"], min(workflow["nodes"]), workflow["state"], metadata["canonical_cell"])
+                SubmittedStructure(
+                    metadata["candidate_id"],
+                    min(workflow["nodes"]),
+                    workflow["state"],
+                    metadata["canonical_cell"],
+                )
             )
     return index
 
 
-def _repeat_of(candidate: Candidate, identity: StructureIdentity, settings: tuple[str, ...], index: dict) -> SubmittedStructure | None:
+def _repeat_of(
+    candidate: Candidate, identity: StructureIdentity, settings: tuple[str, ...], index: dict
+) -> SubmittedStructure | None:
     """The workflow that already holds ``candidate`` with one of the ``settings`` fingerprints, if any."""
     for fingerprint in settings:
         for submitted in index.get((identity.fingerprint, fingerprint), []):
             # the same standard primitive cell, to the digit, is the same crystal without StructureMatcher's 26 ms
-            if submitted.canonical_cell == identity.canonical_cell or same_crystal(candidate.structure, submitted.canonical_cell):
+            if submitted.canonical_cell == identity.canonical_cell or same_crystal(
+                candidate.structure, submitted.canonical_cell
+            ):
                 return submitted
     return None
 
@@ -109,10 +125,17 @@ def submit_candidates(
     flow_maker = flow_maker or ScreeningFlowMaker()
     if phonon_batch is not None:
         check_range("phonon_batch", phonon_batch, at_least=1)
-    grouped = BatchedScreeningFlowMaker(screening=flow_maker) if phonon_batch else None  # an unsuitable model fails here
-    campaign_id = f"campaign-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    grouped = (
+        BatchedScreeningFlowMaker(screening=flow_maker) if phonon_batch else None
+    )  # an unsuitable model fails here
+    campaign_id = (
+        f"campaign-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    )
     settings = settings_fingerprint(flow_maker)
-    known_as = (settings, legacy_settings_fingerprint(flow_maker))  # workflows submitted by 0.1 carry the second
+    known_as = (
+        settings,
+        legacy_settings_fingerprint(flow_maker),
+    )  # workflows submitted by 0.1 carry the second
     index = submitted_structures(session)
     rejections = list(report.rejections)
     accepted = report.accepted
@@ -126,12 +149,19 @@ def submit_candidates(
             return
         if grouped is None:
             ((candidate, metadata),) = pending
-            name, flow = f"screen {candidate.candidate_id} {candidate.formula}", flow_maker.make(candidate)
+            name, flow = (
+                f"screen {candidate.candidate_id} {candidate.formula}",
+                flow_maker.make(candidate),
+            )
         else:
             ids = [candidate.candidate_id for candidate, _ in pending]
             name = f"screen {len(ids)} with batched phonons: {', '.join(ids[:4])}{', ...' if len(ids) > 4 else ''}"
             flow = grouped.make([candidate for candidate, _ in pending])
-            metadata = {"campaign_id": campaign_id, "settings_fingerprint": settings, "members": [member for _, member in pending]}
+            metadata = {
+                "campaign_id": campaign_id,
+                "settings_fingerprint": settings,
+                "members": [member for _, member in pending],
+            }
         fw_id = add_flow(session, flow, name, metadata, check_references=False)
         submitted.update({candidate.candidate_id: fw_id for candidate, _ in pending})
         pending.clear()
@@ -143,9 +173,19 @@ def submit_candidates(
                     progress.update()
                     repeat = None if force else _repeat_of(candidate, identity, known_as, index)
                     if repeat is not None:
-                        workflow = "added by this submission" if repeat.fw_id is None else f"workflow {repeat.fw_id}"
+                        workflow = (
+                            "added by this submission"
+                            if repeat.fw_id is None
+                            else f"workflow {repeat.fw_id}"
+                        )
                         reason = f"already submitted with the same settings as {repeat.candidate_id} ({workflow}, {repeat.state}): use --force to resubmit"
-                        rejections.append(Rejection(candidate_id=candidate.candidate_id, source=candidate.source, reason=reason))
+                        rejections.append(
+                            Rejection(
+                                candidate_id=candidate.candidate_id,
+                                source=candidate.source,
+                                reason=reason,
+                            )
+                        )
                         continue
                     metadata = {
                         "candidate_id": candidate.candidate_id,
@@ -157,7 +197,11 @@ def submit_candidates(
                         "canonical_cell": identity.canonical_cell,
                     }
                     pending.append((candidate, metadata))
-                    index[(identity.fingerprint, settings)].append(SubmittedStructure(candidate.candidate_id, None, "READY", identity.canonical_cell))
+                    index[(identity.fingerprint, settings)].append(
+                        SubmittedStructure(
+                            candidate.candidate_id, None, "READY", identity.canonical_cell
+                        )
+                    )
                     if len(pending) == (phonon_batch or 1):
                         add_pending()
         add_pending()  # the last, smaller group
@@ -179,7 +223,13 @@ def submit_candidates(
     return record
 
 
-def add_flow(session: Session, flow: Flow | Job, name: str, metadata: dict | None = None, check_references: bool = True) -> int:
+def add_flow(
+    session: Session,
+    flow: Flow | Job,
+    name: str,
+    metadata: dict | None = None,
+    check_references: bool = True,
+) -> int:
     """Route ``flow``'s jobs to their worker categories, convert it to a FireWorks workflow and add it; returns
     the workflow's first fw_id. Every submission path goes through here. ``check_references``: jobflow's check
     that every reference points inside the flow (it serialises every job: ~2 ms of the ~15 a screening flow

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from na_lattice_flows.execution.store_config import DATA_COLLECTION, OUTPUTS_COLLECTION, StoreSettings
+from na_lattice_flows.execution.store_config import (
+    DATA_COLLECTION,
+    OUTPUTS_COLLECTION,
+    StoreSettings,
+)
 
 
 def worker_files(settings: StoreSettings) -> dict[str, str]:
@@ -17,14 +21,41 @@ def worker_files(settings: StoreSettings) -> dict[str, str]:
     if settings.mode == "mongodb":
         launchpad = {"host": settings.mongodb_uri, "uri_mode": True, "name": settings.database}
         uri = {"uri": settings.mongodb_uri, "database": settings.database}
-        docs = {"@module": "maggma.stores.mongolike", "@class": "MongoURIStore", "collection_name": OUTPUTS_COLLECTION, **uri}
-        data = {"@module": "maggma.stores.gridfs", "@class": "GridFSURIStore", "collection_name": DATA_COLLECTION, **uri}
+        docs = {
+            "@module": "maggma.stores.mongolike",
+            "@class": "MongoURIStore",
+            "collection_name": OUTPUTS_COLLECTION,
+            **uri,
+        }
+        data = {
+            "@module": "maggma.stores.gridfs",
+            "@class": "GridFSURIStore",
+            "collection_name": DATA_COLLECTION,
+            **uri,
+        }
     else:
         launchpad = {"name": settings.database}
-        sqlite = {"@module": "na_lattice_flows.execution.embedded", "@class": "SQLiteStore", "path": str(settings.jobstore_db.resolve())}
-        docs, data = {**sqlite, "collection_name": OUTPUTS_COLLECTION}, {**sqlite, "collection_name": DATA_COLLECTION}
-    jobflow_config = {"JOB_STORE": {"@module": "jobflow.core.store", "@class": "JobStore", "docs_store": docs, "additional_stores": {"data": data}}}
-    return {"my_launchpad.yaml": yaml.safe_dump(launchpad), "jobflow.yaml": yaml.safe_dump(jobflow_config)}
+        sqlite = {
+            "@module": "na_lattice_flows.execution.embedded",
+            "@class": "SQLiteStore",
+            "path": str(settings.jobstore_db.resolve()),
+        }
+        docs, data = (
+            {**sqlite, "collection_name": OUTPUTS_COLLECTION},
+            {**sqlite, "collection_name": DATA_COLLECTION},
+        )
+    jobflow_config = {
+        "JOB_STORE": {
+            "@module": "jobflow.core.store",
+            "@class": "JobStore",
+            "docs_store": docs,
+            "additional_stores": {"data": data},
+        }
+    }
+    return {
+        "my_launchpad.yaml": yaml.safe_dump(launchpad),
+        "jobflow.yaml": yaml.safe_dump(jobflow_config),
+    }
 
 
 def write_worker_files(settings: StoreSettings, folder: Path) -> list[Path]:
@@ -52,4 +83,6 @@ def write_worker_configs(settings: StoreSettings) -> None:
         f"export JOBFLOW_CONFIG_FILE={workdir / 'jobflow.yaml'}\n"
         f"export FW_CONFIG_FILE={workdir / 'FW_config.yaml'}\n"
     )
-    (workdir / "FW_config.yaml").write_text(yaml.safe_dump({"LAUNCHPAD_LOC": str(workdir / "my_launchpad.yaml")}))
+    (workdir / "FW_config.yaml").write_text(
+        yaml.safe_dump({"LAUNCHPAD_LOC": str(workdir / "my_launchpad.yaml")})
+    )

@@ -33,8 +33,16 @@ def registered_worker(workdir: Path) -> Iterator[str]:
     lock_path, info_path = folder / f"{name}.lock", folder / f"{name}.json"
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        info_path.write_text(json.dumps({"name": name, "host": socket.gethostname(), "pid": os.getpid(),
-                                         "started": datetime.now(UTC).isoformat(timespec="seconds")}))  # fmt: skip
+        info_path.write_text(
+            json.dumps(
+                {
+                    "name": name,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            )
+        )
         try:
             yield name
         finally:
@@ -79,6 +87,8 @@ def forget_dead_workers(workdir: Path, min_age_s: float = 60.0) -> None:
 
     folder = _folder(workdir)
     for lock_path in folder.glob("*.lock") if folder.is_dir() else []:
-        if time.time() - lock_path.stat().st_mtime > min_age_s and not is_alive(workdir, lock_path.stem):
+        if time.time() - lock_path.stat().st_mtime > min_age_s and not is_alive(
+            workdir, lock_path.stem
+        ):
             lock_path.unlink(missing_ok=True)
             lock_path.with_suffix(".json").unlink(missing_ok=True)

@@ -28,7 +28,10 @@ from na_lattice_flows.md.langevin import MDSettings
 from na_lattice_flows.md.restart import Run, run_restartable
 
 
-def check_batchable(settings: list, refusal: str = "structures batched in one torch-sim MD must share every MD setting except temperature_K") -> None:
+def check_batchable(
+    settings: list,
+    refusal: str = "structures batched in one torch-sim MD must share every MD setting except temperature_K",
+) -> None:
     """A batch shares one time step, step count, friction, seed and frame schedule; only T may differ."""
     shared = [s.model_dump(exclude={"temperature_K"}) for s in settings]
     if any(entry != shared[0] for entry in shared[1:]):
@@ -37,7 +40,9 @@ def check_batchable(settings: list, refusal: str = "structures batched in one to
 
 def batch_checkpoint_path(trajectory_paths: list[Path]) -> Path:
     """Deterministic in the batch's trajectories, so that a rerun of the killed job finds it."""
-    digest = hashlib.sha256("\n".join(str(p.resolve()) for p in trajectory_paths).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(
+        "\n".join(str(p.resolve()) for p in trajectory_paths).encode()
+    ).hexdigest()[:12]
     first = trajectory_paths[0]
     return first.with_name(f"{first.stem}.batch-{digest}.checkpoint.npz")
 
@@ -48,7 +53,13 @@ def system_bounds(systems: list[Atoms]) -> np.ndarray:
 
 
 def split_frames(bounds: np.ndarray, positions: np.ndarray, velocities: np.ndarray) -> list[dict]:
-    return [{"positions": positions[bounds[i] : bounds[i + 1]], "velocities": velocities[bounds[i] : bounds[i + 1]]} for i in range(len(bounds) - 1)]
+    return [
+        {
+            "positions": positions[bounds[i] : bounds[i + 1]],
+            "velocities": velocities[bounds[i] : bounds[i + 1]],
+        }
+        for i in range(len(bounds) - 1)
+    ]
 
 
 class TorchSimLangevinIntegrator:
@@ -62,13 +73,20 @@ class TorchSimLangevinIntegrator:
 
         self.model, self.bounds = model, system_bounds(systems)
         device, dtype = model.device, model.dtype
-        self.sim_state = ts.initialize_state([atoms.copy() for atoms in systems], device=device, dtype=dtype)
+        self.sim_state = ts.initialize_state(
+            [atoms.copy() for atoms in systems], device=device, dtype=dtype
+        )
         self.sim_state.rng = settings[0].seed
         self.sim_state.constraints = [FixCom(system_idx=torch.arange(len(systems)))]
-        self.kT = torch.tensor([s.temperature_K for s in settings], device=device, dtype=dtype) * MetalUnits.temperature
+        self.kT = (
+            torch.tensor([s.temperature_K for s in settings], device=device, dtype=dtype)
+            * MetalUnits.temperature
+        )
         # torch-sim's metal time unit is ASE's, sqrt(amu A^2 / eV) = 10.18 fs
         self.dt = torch.tensor(settings[0].timestep_fs * units.fs, device=device, dtype=dtype)
-        self.gamma = torch.tensor(settings[0].friction_per_fs / units.fs, device=device, dtype=dtype)
+        self.gamma = torch.tensor(
+            settings[0].friction_per_fs / units.fs, device=device, dtype=dtype
+        )
         self.md_state = None
 
     def start(self) -> None:
@@ -84,23 +102,35 @@ class TorchSimLangevinIntegrator:
         self.sim_state.positions = torch.from_numpy(saved["positions"]).to(device)
         output = self.model(self.sim_state)
         momenta = torch.from_numpy(saved["momenta"]).to(device)
-        self.md_state = MDState.from_state(self.sim_state, momenta=momenta, energy=output["energy"], forces=output["forces"])
+        self.md_state = MDState.from_state(
+            self.sim_state, momenta=momenta, energy=output["energy"], forces=output["forces"]
+        )
         self.md_state.rng.set_state(torch.from_numpy(saved["rng_state"]))
-        (fix_com,) = self.md_state.constraints  # the state's own copy, which holds the fixed centres of mass
+        (fix_com,) = (
+            self.md_state.constraints
+        )  # the state's own copy, which holds the fixed centres of mass
         fix_com.coms = torch.from_numpy(saved["coms"]).to(device)
 
     def state(self) -> dict:
         (fix_com,) = self.md_state.constraints
-        return {"positions": self.md_state.positions.detach().cpu().numpy(), "momenta": self.md_state.momenta.detach().cpu().numpy(),
-                "rng_state": self.md_state.rng.get_state().numpy(), "coms": fix_com.coms.detach().cpu().numpy()}  # fmt: skip
+        return {
+            "positions": self.md_state.positions.detach().cpu().numpy(),
+            "momenta": self.md_state.momenta.detach().cpu().numpy(),
+            "rng_state": self.md_state.rng.get_state().numpy(),
+            "coms": fix_com.coms.detach().cpu().numpy(),
+        }
 
     def step(self, completed: int) -> None:
         from torch_sim.integrators.nvt import nvt_langevin_step
 
-        self.md_state = nvt_langevin_step(self.md_state, self.model, dt=self.dt, kT=self.kT, gamma=self.gamma)
+        self.md_state = nvt_langevin_step(
+            self.md_state, self.model, dt=self.dt, kT=self.kT, gamma=self.gamma
+        )
 
     def frames(self) -> list[dict]:
-        velocities = self.md_state.velocities.detach().cpu().numpy() * units.fs  # A per ASE time unit -> A/fs
+        velocities = (
+            self.md_state.velocities.detach().cpu().numpy() * units.fs
+        )  # A per ASE time unit -> A/fs
         return split_frames(self.bounds, self.md_state.positions.detach().cpu().numpy(), velocities)
 
 
@@ -115,15 +145,34 @@ def run_torchsim_langevin_md(
     """Run (or resume) the MD of every system in one torch-sim batch; system i at ``settings[i]`` (they differ at
     most in temperature) into ``trajectory_paths[i]``. ``model`` is a torch-sim ``ModelInterface``."""
     if not (len(systems) == len(settings) == len(trajectory_paths)) or not systems:
-        raise InputError("give one MD setting and one trajectory path per system (and at least one system)")
+        raise InputError(
+            "give one MD setting and one trajectory path per system (and at least one system)"
+        )
     check_batchable(settings)
     paths = [Path(p) for p in trajectory_paths]
     attrs = attrs or [{} for _ in systems]
     fingerprints = [s.fingerprint() for s in settings]
-    runs = [Run(trajectory_path=path, settings=s, fingerprint=f, symbols=atoms.get_chemical_symbols(), cell=atoms.cell.array,
-                attrs={"engine": "torchsim", **extra})
-            for atoms, s, path, f, extra in zip(systems, settings, paths, fingerprints, attrs, strict=True)]  # fmt: skip
+    runs = [
+        Run(
+            trajectory_path=path,
+            settings=s,
+            fingerprint=f,
+            symbols=atoms.get_chemical_symbols(),
+            cell=atoms.cell.array,
+            attrs={"engine": "torchsim", **extra},
+        )
+        for atoms, s, path, f, extra in zip(
+            systems, settings, paths, fingerprints, attrs, strict=True
+        )
+    ]
     identity = json.dumps([fingerprints, [atoms.get_chemical_formula() for atoms in systems]])
-    return run_restartable(partial(TorchSimLangevinIntegrator, systems, model, settings), runs, batch_checkpoint_path(paths), identity,
-                           "MD batch (settings or structures changed)", int(system_bounds(systems)[-1]), progress,
-                           f"MD steps ({len(systems)} systems)")  # fmt: skip
+    return run_restartable(
+        partial(TorchSimLangevinIntegrator, systems, model, settings),
+        runs,
+        batch_checkpoint_path(paths),
+        identity,
+        "MD batch (settings or structures changed)",
+        int(system_bounds(systems)[-1]),
+        progress,
+        f"MD steps ({len(systems)} systems)",
+    )

@@ -19,7 +19,12 @@ import numpy as np
 from ase import Atoms, units
 
 from na_lattice_flows.errors import InputError
-from na_lattice_flows.md.batched import batch_checkpoint_path, check_batchable, split_frames, system_bounds
+from na_lattice_flows.md.batched import (
+    batch_checkpoint_path,
+    check_batchable,
+    split_frames,
+    system_bounds,
+)
 from na_lattice_flows.md.npt import EV_PER_A3_PER_GPA, NPTSettings, state_fingerprint
 from na_lattice_flows.md.restart import Run, run_restartable
 
@@ -27,7 +32,13 @@ from na_lattice_flows.md.restart import Run, run_restartable
 class CRescaleIntegrator:
     """torch-sim's anisotropic C-rescale NPT on a batch, each run from its own start; the adapter of ``run_restartable``."""
 
-    def __init__(self, systems: list[Atoms], model, settings: list[NPTSettings], velocities_A_per_fs: list[np.ndarray | None]):
+    def __init__(
+        self,
+        systems: list[Atoms],
+        model,
+        settings: list[NPTSettings],
+        velocities_A_per_fs: list[np.ndarray | None],
+    ):
         import torch
         import torch_sim as ts
         from torch_sim.integrators.npt import npt_crescale_init
@@ -38,17 +49,39 @@ class CRescaleIntegrator:
         common, device, dtype = settings[0], model.device, model.dtype
         state = ts.initialize_state([atoms.copy() for atoms in systems], device=device, dtype=dtype)
         state.rng = common.seed
-        self.kT = torch.tensor([s.temperature_K for s in settings], device=device, dtype=dtype) * MetalUnits.temperature
-        self.dt = torch.tensor(common.timestep_fs * units.fs, device=device, dtype=dtype)  # torch-sim's metal time unit is ASE's
+        self.kT = (
+            torch.tensor([s.temperature_K for s in settings], device=device, dtype=dtype)
+            * MetalUnits.temperature
+        )
+        self.dt = torch.tensor(
+            common.timestep_fs * units.fs, device=device, dtype=dtype
+        )  # torch-sim's metal time unit is ASE's
         tau_p = torch.tensor(common.barostat_time_fs * units.fs, device=device, dtype=dtype)
         self.tau_t = torch.tensor(common.thermostat_time_fs * units.fs, device=device, dtype=dtype)
-        compressibility = torch.tensor(common.compressibility_per_GPa / EV_PER_A3_PER_GPA, device=device, dtype=dtype)
-        self.pressure = torch.tensor(common.pressure_GPa * EV_PER_A3_PER_GPA, device=device, dtype=dtype)
-        self.md_state = npt_crescale_init(state, model, kT=self.kT, dt=self.dt, tau_p=tau_p, isothermal_compressibility=compressibility)
+        compressibility = torch.tensor(
+            common.compressibility_per_GPa / EV_PER_A3_PER_GPA, device=device, dtype=dtype
+        )
+        self.pressure = torch.tensor(
+            common.pressure_GPa * EV_PER_A3_PER_GPA, device=device, dtype=dtype
+        )
+        self.md_state = npt_crescale_init(
+            state,
+            model,
+            kT=self.kT,
+            dt=self.dt,
+            tau_p=tau_p,
+            isothermal_compressibility=compressibility,
+        )
 
     def _recompute(self) -> None:
-        output = self.model(self.md_state)  # forces and stress of the restored or given positions and cells
-        self.md_state.energy, self.md_state.forces, self.md_state.stress = output["energy"], output["forces"], output["stress"]
+        output = self.model(
+            self.md_state
+        )  # forces and stress of the restored or given positions and cells
+        self.md_state.energy, self.md_state.forces, self.md_state.stress = (
+            output["energy"],
+            output["forces"],
+            output["stress"],
+        )
 
     def start(self) -> None:
         import torch
@@ -59,8 +92,12 @@ class CRescaleIntegrator:
         momenta = self.md_state.momenta.detach().clone()
         for i, velocities in enumerate(self.velocities_A_per_fs):
             if velocities is not None:
-                masses = torch.as_tensor(self.systems[i].get_masses(), device=device, dtype=dtype)[:, None]
-                momenta[self.bounds[i] : self.bounds[i + 1]] = masses * torch.as_tensor(np.asarray(velocities) / units.fs, device=device, dtype=dtype)
+                masses = torch.as_tensor(self.systems[i].get_masses(), device=device, dtype=dtype)[
+                    :, None
+                ]
+                momenta[self.bounds[i] : self.bounds[i + 1]] = masses * torch.as_tensor(
+                    np.asarray(velocities) / units.fs, device=device, dtype=dtype
+                )
         self.md_state.momenta = momenta
         self._recompute()
 
@@ -76,17 +113,32 @@ class CRescaleIntegrator:
 
     def state(self) -> dict:
         md = self.md_state
-        return {"positions": md.positions.detach().cpu().numpy(), "momenta": md.momenta.detach().cpu().numpy(),
-                "cells": md.cell.detach().cpu().numpy(), "rng_state": md.rng.get_state().numpy()}  # fmt: skip
+        return {
+            "positions": md.positions.detach().cpu().numpy(),
+            "momenta": md.momenta.detach().cpu().numpy(),
+            "cells": md.cell.detach().cpu().numpy(),
+            "rng_state": md.rng.get_state().numpy(),
+        }
 
     def step(self, completed: int) -> None:
         from torch_sim.integrators.npt import npt_crescale_triclinic_step
 
-        self.md_state = npt_crescale_triclinic_step(self.md_state, self.model, dt=self.dt, kT=self.kT, external_pressure=self.pressure, tau=self.tau_t)
+        self.md_state = npt_crescale_triclinic_step(
+            self.md_state,
+            self.model,
+            dt=self.dt,
+            kT=self.kT,
+            external_pressure=self.pressure,
+            tau=self.tau_t,
+        )
 
     def frames(self) -> list[dict]:
         md = self.md_state
-        frames = split_frames(self.bounds, md.positions.detach().cpu().numpy(), md.velocities.detach().cpu().numpy() * units.fs)
+        frames = split_frames(
+            self.bounds,
+            md.positions.detach().cpu().numpy(),
+            md.velocities.detach().cpu().numpy() * units.fs,
+        )
         for frame, cell in zip(frames, md.row_vector_cell.detach().cpu().numpy(), strict=True):
             frame["cells"] = cell
         return frames
@@ -106,16 +158,47 @@ def run_torchsim_npt_md(
     at its temperature with the shared seed). ``model``: a torch-sim ``ModelInterface`` that computes stress."""
     count = len(systems)
     velocities_A_per_fs = velocities_A_per_fs or [None] * count
-    if not count or not (count == len(settings) == len(trajectory_paths) == len(velocities_A_per_fs)):
-        raise InputError("give one NPT setting, trajectory path and start (velocities or None) per system, and at least one system")
-    check_batchable(settings, "runs batched in one torch-sim NPT must share every setting except temperature_K")
+    if not count or not (
+        count == len(settings) == len(trajectory_paths) == len(velocities_A_per_fs)
+    ):
+        raise InputError(
+            "give one NPT setting, trajectory path and start (velocities or None) per system, and at least one system"
+        )
+    check_batchable(
+        settings, "runs batched in one torch-sim NPT must share every setting except temperature_K"
+    )
     paths = [Path(p) for p in trajectory_paths]
     attrs = attrs or [{} for _ in systems]
-    fingerprints = [s.fingerprint(state_fingerprint(a, v) if v is not None else "") for s, a, v in zip(settings, systems, velocities_A_per_fs, strict=True)]
-    header = {"engine": "torchsim-crescale", "ensemble": "npt", "pressure_GPa": settings[0].pressure_GPa}
-    runs = [Run(trajectory_path=path, settings=s, fingerprint=f, symbols=atoms.get_chemical_symbols(), cell=atoms.cell.array,
-                attrs={**header, **extra})
-            for atoms, s, path, f, extra in zip(systems, settings, paths, fingerprints, attrs, strict=True)]  # fmt: skip
+    fingerprints = [
+        s.fingerprint(state_fingerprint(a, v) if v is not None else "")
+        for s, a, v in zip(settings, systems, velocities_A_per_fs, strict=True)
+    ]
+    header = {
+        "engine": "torchsim-crescale",
+        "ensemble": "npt",
+        "pressure_GPa": settings[0].pressure_GPa,
+    }
+    runs = [
+        Run(
+            trajectory_path=path,
+            settings=s,
+            fingerprint=f,
+            symbols=atoms.get_chemical_symbols(),
+            cell=atoms.cell.array,
+            attrs={**header, **extra},
+        )
+        for atoms, s, path, f, extra in zip(
+            systems, settings, paths, fingerprints, attrs, strict=True
+        )
+    ]
     integrator = partial(CRescaleIntegrator, systems, model, settings, velocities_A_per_fs)
-    return run_restartable(integrator, runs, batch_checkpoint_path(paths), json.dumps(fingerprints),
-                           "NPT batch (settings or starts changed)", int(system_bounds(systems)[-1]), progress, f"NPT steps ({count} runs)")  # fmt: skip
+    return run_restartable(
+        integrator,
+        runs,
+        batch_checkpoint_path(paths),
+        json.dumps(fingerprints),
+        "NPT batch (settings or starts changed)",
+        int(system_bounds(systems)[-1]),
+        progress,
+        f"NPT steps ({count} runs)",
+    )

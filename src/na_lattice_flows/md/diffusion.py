@@ -24,7 +24,10 @@ from na_lattice_flows.md.trajectory import MDTrajectory
 BOLTZMANN_EV_PER_K = 8.617333262e-5
 ELEMENTARY_CHARGE_C = 1.602176634e-19
 BOLTZMANN_J_PER_K = 1.380649e-23
-DEFAULT_FIT_WINDOW = (0.1, 0.5)  # fraction of the run: skip the ballistic start, stop before few time origins remain
+DEFAULT_FIT_WINDOW = (
+    0.1,
+    0.5,
+)  # fraction of the run: skip the ballistic start, stop before few time origins remain
 MELT_D_THRESHOLD_A2_PER_PS = 1e-2
 MELT_MSD_THRESHOLD_A2 = 1.0
 MELT_TAIL_FRACTION = 0.2
@@ -32,6 +35,7 @@ MELT_TAIL_FRACTION = 0.2
 # D ~ plateau / (0.7 T) per axis for a run of length T; below ~10 ps that exceeds the 1e-2 A^2/ps melt threshold
 # for any solid, so the D criterion is applied only to runs at least this long (the paper's runs are 60 ps).
 MIN_MELT_FILTER_DURATION_PS = 10.0
+
 
 def msd_xyz(positions: np.ndarray) -> np.ndarray:
     """Mean squared displacement along x, y, z for every lag (n_frames, 3), averaged over all time origins and
@@ -43,7 +47,9 @@ def msd_xyz(positions: np.ndarray) -> np.ndarray:
     lags = np.arange(n)
     sum_squares = (prefix[n] - prefix[lags]) + prefix[n - lags]
     spectrum = np.fft.rfft(x, n=2 * n, axis=0)
-    cross = np.fft.irfft(spectrum * spectrum.conj(), axis=0)[:n]  # sum over origins of x(t0) x(t0+lag)
+    cross = np.fft.irfft(spectrum * spectrum.conj(), axis=0)[
+        :n
+    ]  # sum over origins of x(t0) x(t0+lag)
     counts = (n - np.arange(n))[:, None, None]
     per_atom = (sum_squares - 2 * cross) / counts
     return per_atom.mean(axis=1)
@@ -57,11 +63,15 @@ def zero_intercept_slope(times: np.ndarray, values: np.ndarray) -> float:
 def fit_window_mask(times_ps: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     start, end = window
     if not 0 <= start < end <= 1:
-        raise InputError(f"fit window must be fractions 0 <= start < end <= 1 of the run; got {window}")
+        raise InputError(
+            f"fit window must be fractions 0 <= start < end <= 1 of the run; got {window}"
+        )
     total = times_ps[-1]
     mask = (times_ps >= start * total) & (times_ps <= end * total) & (times_ps > 0)
     if mask.sum() < 2:
-        raise InputError(f"fit window {window} holds {mask.sum()} time lags; the run is too short for it")
+        raise InputError(
+            f"fit window {window} holds {mask.sum()} time lags; the run is too short for it"
+        )
     return mask
 
 
@@ -71,7 +81,9 @@ class ElementDiffusion(BaseModel):
     D_avg_A2_per_ps: float = Field(description="slope of the total MSD / 6 (n = 3)")
     D_xyz_A2_per_ps: list[float] = Field(description="slope of the MSD along x, y, z / 2 (n = 1)")
     D_max_A2_per_ps: float = Field(description="largest of D_x, D_y, D_z")
-    tail_msd_xyz_A2: list[float] = Field(description="mean of |r(t) - r(0)|^2 along x, y, z over the last 20 % of the run")
+    tail_msd_xyz_A2: list[float] = Field(
+        description="mean of |r(t) - r(0)|^2 along x, y, z over the last 20 % of the run"
+    )
 
 
 def element_diffusion(
@@ -111,12 +123,21 @@ def is_melted(
     long_enough = duration_ps is None or duration_ps >= MIN_MELT_FILTER_DURATION_PS
     for result in framework if long_enough else ():
         if all(d >= d_threshold for d in result.D_xyz_A2_per_ps):
-            return True, f"{result.element} diffuses: D_xyz = {', '.join(f'{d:.3g}' for d in result.D_xyz_A2_per_ps)} A^2/ps"
+            return (
+                True,
+                f"{result.element} diffuses: D_xyz = {', '.join(f'{d:.3g}' for d in result.D_xyz_A2_per_ps)} A^2/ps",
+            )
     for result in framework:
         if max(result.tail_msd_xyz_A2) > msd_threshold:
-            return True, f"{result.element} moved: tail MSD {max(result.tail_msd_xyz_A2):.3g} A^2 > {msd_threshold}"
+            return (
+                True,
+                f"{result.element} moved: tail MSD {max(result.tail_msd_xyz_A2):.3g} A^2 > {msd_threshold}",
+            )
     if not long_enough:
-        return None, f"run of {duration_ps:.3g} ps is too short for the D criterion (needs {MIN_MELT_FILTER_DURATION_PS:g} ps)"
+        return (
+            None,
+            f"run of {duration_ps:.3g} ps is too short for the D criterion (needs {MIN_MELT_FILTER_DURATION_PS:g} ps)",
+        )
     return False, None
 
 
@@ -126,7 +147,12 @@ def nernst_einstein_conductivity_mS_per_cm(
     """sigma = n (z e)^2 D / (k_B T), with n the carrier number density (tracer D: Haven ratio 1)."""
     density_per_m3 = n_ions / (volume_A3 * 1e-30)
     d_m2_per_s = D_A2_per_ps * 1e-8
-    sigma_S_per_m = density_per_m3 * (charge * ELEMENTARY_CHARGE_C) ** 2 * d_m2_per_s / (BOLTZMANN_J_PER_K * temperature_K)
+    sigma_S_per_m = (
+        density_per_m3
+        * (charge * ELEMENTARY_CHARGE_C) ** 2
+        * d_m2_per_s
+        / (BOLTZMANN_J_PER_K * temperature_K)
+    )
     return sigma_S_per_m * 10.0  # S/m -> mS/cm
 
 
@@ -158,14 +184,18 @@ class ArrheniusFit(BaseModel):
 
 
 def arrhenius_fit(
-    temperatures_K: Sequence[float], D_A2_per_ps: Sequence[float], D_err_A2_per_ps: Sequence[float] | None = None
+    temperatures_K: Sequence[float],
+    D_A2_per_ps: Sequence[float],
+    D_err_A2_per_ps: Sequence[float] | None = None,
 ) -> ArrheniusFit:
     """D = D0 exp(-Ea / k_B T): weighted linear fit of ln D against 1/T (weights from the errors of D when given),
     with one-sigma uncertainties from the fit covariance."""
     temperatures = np.asarray(temperatures_K, dtype=float)
     values = np.asarray(D_A2_per_ps, dtype=float)
     if len(temperatures) < 2 or len(temperatures) != len(values):
-        raise InputError(f"an Arrhenius fit needs >= 2 temperatures with one D each; got {len(temperatures)} and {len(values)}")
+        raise InputError(
+            f"an Arrhenius fit needs >= 2 temperatures with one D each; got {len(temperatures)} and {len(values)}"
+        )
     if np.any(values <= 0):
         raise InputError(f"an Arrhenius fit needs positive D; got {values.tolist()}")
     x, y = 1.0 / temperatures, np.log(values)

@@ -18,7 +18,13 @@ from ase.md.verlet import VelocityVerlet
 from pydantic import Field
 
 from na_lattice_flows.errors import InputError
-from na_lattice_flows.md.restart import PositiveFloat, RestartableMDSettings, Run, run_restartable, short_hash
+from na_lattice_flows.md.restart import (
+    PositiveFloat,
+    RestartableMDSettings,
+    Run,
+    run_restartable,
+    short_hash,
+)
 from na_lattice_flows.settings import SETTINGS
 
 
@@ -33,14 +39,17 @@ class MDSettings(RestartableMDSettings):
     friction_per_fs: PositiveFloat = Field(0.01, description="Langevin friction (0.01/fs = 10/ps)")
     checkpoint_interval_steps: int = Field(1000, gt=0)
     production_ensemble: Literal["langevin", "nve"] = Field(
-        "langevin", description="'nve': velocity Verlet after the Langevin equilibration (unperturbed dynamics for D_sigma)"
+        "langevin",
+        description="'nve': velocity Verlet after the Langevin equilibration (unperturbed dynamics for D_sigma)",
     )
 
     def fingerprint(self) -> str:
         """What the trajectory depends on (not the checkpoint interval), to refuse resuming a different run."""
         physics = self.physics()
         if self.production_ensemble == "langevin":
-            del physics["production_ensemble"]  # added in 0.3: runs of earlier releases keep their fingerprint
+            del physics[
+                "production_ensemble"
+            ]  # added in 0.3: runs of earlier releases keep their fingerprint
         return short_hash(json.dumps(physics, sort_keys=True))
 
 
@@ -48,7 +57,12 @@ MD_PRESETS = {
     "paper": MDSettings(),
     # the demo: 0.6 ps, enough to exercise every step of the analysis (not to converge D), ~2 minutes per
     # structure with CHGNet on 2 CPU cores (4 steps/s on ~100 atoms)
-    "short": MDSettings(n_equilibration_steps=100, n_production_steps=300, frame_interval_steps=4, checkpoint_interval_steps=100),
+    "short": MDSettings(
+        n_equilibration_steps=100,
+        n_production_steps=300,
+        frame_interval_steps=4,
+        checkpoint_interval_steps=100,
+    ),
 }
 
 
@@ -66,13 +80,25 @@ class LangevinIntegrator:
     def __init__(self, atoms: Atoms, settings: MDSettings, record_labels: bool):
         self.atoms, self.settings, self.record_labels = atoms, settings, record_labels
         self.rng = np.random.default_rng(settings.seed)
-        self.thermostat = Langevin(atoms, timestep=settings.timestep_fs * units.fs, temperature_K=settings.temperature_K,
-                                   friction=settings.friction_per_fs / units.fs, fixcm=True, rng=self.rng)  # fmt: skip
-        self.verlet = VelocityVerlet(atoms, timestep=settings.timestep_fs * units.fs) if settings.production_ensemble == "nve" else None
+        self.thermostat = Langevin(
+            atoms,
+            timestep=settings.timestep_fs * units.fs,
+            temperature_K=settings.temperature_K,
+            friction=settings.friction_per_fs / units.fs,
+            fixcm=True,
+            rng=self.rng,
+        )
+        self.verlet = (
+            VelocityVerlet(atoms, timestep=settings.timestep_fs * units.fs)
+            if settings.production_ensemble == "nve"
+            else None
+        )
         self.forces = None
 
     def start(self) -> None:
-        MaxwellBoltzmannDistribution(self.atoms, temperature_K=self.settings.temperature_K, rng=self.rng)
+        MaxwellBoltzmannDistribution(
+            self.atoms, temperature_K=self.settings.temperature_K, rng=self.rng
+        )
         Stationary(self.atoms)
 
     def restore(self, saved) -> None:
@@ -81,16 +107,26 @@ class LangevinIntegrator:
         self.rng.bit_generator.state = json.loads(str(saved["rng_state"]))
 
     def state(self) -> dict:
-        return {"positions": self.atoms.get_positions(), "momenta": self.atoms.get_momenta(), "rng_state": json.dumps(self.rng.bit_generator.state)}
+        return {
+            "positions": self.atoms.get_positions(),
+            "momenta": self.atoms.get_momenta(),
+            "rng_state": json.dumps(self.rng.bit_generator.state),
+        }
 
     def step(self, completed: int) -> None:
         production = self.verlet is not None and completed > self.settings.n_equilibration_steps
         self.forces = (self.verlet if production else self.thermostat).step(self.forces)
 
     def frames(self) -> list[dict]:
-        frame = {"positions": self.atoms.get_positions(), "velocities": self.atoms.get_velocities() * units.fs}  # A/fs
+        frame = {
+            "positions": self.atoms.get_positions(),
+            "velocities": self.atoms.get_velocities() * units.fs,
+        }  # A/fs
         if self.record_labels:
-            frame["forces"], frame["energies"] = self.atoms.get_forces(), self.atoms.get_potential_energy()
+            frame["forces"], frame["energies"] = (
+                self.atoms.get_forces(),
+                self.atoms.get_potential_energy(),
+            )
         return [frame]
 
 
@@ -113,9 +149,22 @@ def run_langevin_md(
     atoms = atoms.copy()
     atoms.calc = calculator
     fingerprint = settings.fingerprint()
-    run = Run(trajectory_path=trajectory_path, settings=settings, fingerprint=fingerprint, symbols=atoms.get_chemical_symbols(),
-              cell=atoms.cell.array, attrs={"engine": "ase", **(attrs or {})})  # fmt: skip
+    run = Run(
+        trajectory_path=trajectory_path,
+        settings=settings,
+        fingerprint=fingerprint,
+        symbols=atoms.get_chemical_symbols(),
+        cell=atoms.cell.array,
+        attrs={"engine": "ase", **(attrs or {})},
+    )
     checkpoint_path = trajectory_path.with_name(trajectory_path.stem + ".checkpoint.npz")
-    run_restartable(partial(LangevinIntegrator, atoms, settings, record_labels), [run], checkpoint_path, fingerprint,
-                    "MD run (settings or structure changed)", len(atoms), progress)  # fmt: skip
+    run_restartable(
+        partial(LangevinIntegrator, atoms, settings, record_labels),
+        [run],
+        checkpoint_path,
+        fingerprint,
+        "MD run (settings or structure changed)",
+        len(atoms),
+        progress,
+    )
     return trajectory_path

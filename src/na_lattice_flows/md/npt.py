@@ -21,7 +21,13 @@ from ase.md.nose_hoover_chain import MTKNPT
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from pydantic import Field
 
-from na_lattice_flows.md.restart import PositiveFloat, RestartableMDSettings, Run, run_restartable, short_hash
+from na_lattice_flows.md.restart import (
+    PositiveFloat,
+    RestartableMDSettings,
+    Run,
+    run_restartable,
+    short_hash,
+)
 
 EV_PER_A3_PER_GPA = units.GPa
 
@@ -32,14 +38,18 @@ class NPTSettings(RestartableMDSettings):
     temperature_K: PositiveFloat = 300.0
     pressure_GPa: float = Field(0.0, allow_inf_nan=False)
     timestep_fs: PositiveFloat = 2.0
-    thermostat_time_fs: PositiveFloat = Field(200.0, description="Nose-Hoover chain time constant (0.2 ps)")
+    thermostat_time_fs: PositiveFloat = Field(
+        200.0, description="Nose-Hoover chain time constant (0.2 ps)"
+    )
     barostat_time_fs: PositiveFloat = Field(2000.0, description="MTK barostat time constant (2 ps)")
     n_equilibration_steps: int = Field(5000, ge=0)
     n_production_steps: int = Field(20_000, gt=0)
     frame_interval_steps: int = Field(10, gt=0, description="MD steps between stored frames")
     checkpoint_interval_steps: int = Field(500, gt=0)
     compressibility_per_GPa: float = Field(
-        1 / 30, gt=0, description="torch-sim's C-rescale barostat only: the isothermal compressibility it assumes (Na3SbS4: B ~ 30 GPa)"
+        1 / 30,
+        gt=0,
+        description="torch-sim's C-rescale barostat only: the isothermal compressibility it assumes (Na3SbS4: B ~ 30 GPa)",
     )
 
     def fingerprint(self, start: str = "") -> str:
@@ -48,12 +58,20 @@ class NPTSettings(RestartableMDSettings):
 
 
 # the MTKNPT attributes that make up its state beyond positions, momenta and cell (ASE 3.25-3.29)
-_MTK_STATE = {"cell_momenta": ("", "_p_g"), "thermostat_eta": ("_thermostat", "_eta"), "thermostat_p_eta": ("_thermostat", "_p_eta"),
-              "barostat_xi": ("_barostat", "_xi"), "barostat_p_xi": ("_barostat", "_p_xi")}  # fmt: skip
+_MTK_STATE = {
+    "cell_momenta": ("", "_p_g"),
+    "thermostat_eta": ("_thermostat", "_eta"),
+    "thermostat_p_eta": ("_thermostat", "_p_eta"),
+    "barostat_xi": ("_barostat", "_xi"),
+    "barostat_p_xi": ("_barostat", "_p_xi"),
+}
 
 
 def _mtk_state(dynamics: MTKNPT) -> dict[str, np.ndarray]:
-    return {key: np.array(getattr(getattr(dynamics, owner) if owner else dynamics, name)) for key, (owner, name) in _MTK_STATE.items()}
+    return {
+        key: np.array(getattr(getattr(dynamics, owner) if owner else dynamics, name))
+        for key, (owner, name) in _MTK_STATE.items()
+    }
 
 
 def _restore_mtk_state(dynamics: MTKNPT, saved) -> None:
@@ -63,7 +81,10 @@ def _restore_mtk_state(dynamics: MTKNPT, saved) -> None:
 
 def state_fingerprint(atoms: Atoms, velocities_A_per_fs: np.ndarray | None) -> str:
     """A hash of a given starting state (fine-grid runs start from another run's last frame)."""
-    digest = hashlib.sha256(np.ascontiguousarray(atoms.get_positions()).tobytes() + np.ascontiguousarray(atoms.cell.array).tobytes())
+    digest = hashlib.sha256(
+        np.ascontiguousarray(atoms.get_positions()).tobytes()
+        + np.ascontiguousarray(atoms.cell.array).tobytes()
+    )
     if velocities_A_per_fs is not None:
         digest.update(np.ascontiguousarray(velocities_A_per_fs, dtype=float).tobytes())
     return digest.hexdigest()[:16]
@@ -78,14 +99,24 @@ class MTKIntegrator:
 
     def _integrator(self) -> MTKNPT:
         s = self.settings
-        return MTKNPT(self.atoms, timestep=s.timestep_fs * units.fs, temperature_K=s.temperature_K, pressure_au=s.pressure_GPa * EV_PER_A3_PER_GPA,
-                      tdamp=s.thermostat_time_fs * units.fs, pdamp=s.barostat_time_fs * units.fs)  # fmt: skip
+        return MTKNPT(
+            self.atoms,
+            timestep=s.timestep_fs * units.fs,
+            temperature_K=s.temperature_K,
+            pressure_au=s.pressure_GPa * EV_PER_A3_PER_GPA,
+            tdamp=s.thermostat_time_fs * units.fs,
+            pdamp=s.barostat_time_fs * units.fs,
+        )
 
     def start(self) -> None:
         if self.velocities_A_per_fs is not None:
             self.atoms.set_velocities(np.asarray(self.velocities_A_per_fs) / units.fs)
         else:
-            MaxwellBoltzmannDistribution(self.atoms, temperature_K=self.settings.temperature_K, rng=np.random.default_rng(self.settings.seed))
+            MaxwellBoltzmannDistribution(
+                self.atoms,
+                temperature_K=self.settings.temperature_K,
+                rng=np.random.default_rng(self.settings.seed),
+            )
             Stationary(self.atoms)
         self.dynamics = self._integrator()
 
@@ -97,14 +128,25 @@ class MTKIntegrator:
         _restore_mtk_state(self.dynamics, saved)
 
     def state(self) -> dict:
-        return {"positions": self.atoms.get_positions(), "momenta": self.atoms.get_momenta(), "cell": self.atoms.cell.array, **_mtk_state(self.dynamics)}
+        return {
+            "positions": self.atoms.get_positions(),
+            "momenta": self.atoms.get_momenta(),
+            "cell": self.atoms.cell.array,
+            **_mtk_state(self.dynamics),
+        }
 
     def step(self, completed: int) -> None:
         self.dynamics.step()
 
     def frames(self) -> list[dict]:
         atoms = self.atoms
-        return [{"positions": atoms.get_positions(), "velocities": atoms.get_velocities() * units.fs, "cells": atoms.cell.array.copy()}]
+        return [
+            {
+                "positions": atoms.get_positions(),
+                "velocities": atoms.get_velocities() * units.fs,
+                "cells": atoms.cell.array.copy(),
+            }
+        ]
 
 
 def run_npt_md(
@@ -120,13 +162,34 @@ def run_npt_md(
     ``trajectory_path``. ``velocities_A_per_fs`` continue a previous run's state; without them the velocities
     are drawn from Maxwell-Boltzmann with the settings' seed. Checkpoint and segments as ``run_langevin_md``."""
     trajectory_path = Path(trajectory_path)
-    fingerprint = settings.fingerprint(state_fingerprint(atoms, velocities_A_per_fs) if velocities_A_per_fs is not None else "")
+    fingerprint = settings.fingerprint(
+        state_fingerprint(atoms, velocities_A_per_fs) if velocities_A_per_fs is not None else ""
+    )
     atoms = atoms.copy()
     atoms.calc = calculator
-    attrs = {"engine": "ase-mtknpt", "ensemble": "npt", "pressure_GPa": settings.pressure_GPa, **(attrs or {})}
-    run = Run(trajectory_path=trajectory_path, settings=settings, fingerprint=fingerprint, symbols=atoms.get_chemical_symbols(),
-              cell=atoms.cell.array, attrs=attrs)  # fmt: skip
+    attrs = {
+        "engine": "ase-mtknpt",
+        "ensemble": "npt",
+        "pressure_GPa": settings.pressure_GPa,
+        **(attrs or {}),
+    }
+    run = Run(
+        trajectory_path=trajectory_path,
+        settings=settings,
+        fingerprint=fingerprint,
+        symbols=atoms.get_chemical_symbols(),
+        cell=atoms.cell.array,
+        attrs=attrs,
+    )
     checkpoint_path = trajectory_path.with_name(trajectory_path.stem + ".checkpoint.npz")
-    run_restartable(partial(MTKIntegrator, atoms, settings, velocities_A_per_fs), [run], checkpoint_path, fingerprint,
-                    "NPT run (settings or structure changed)", len(atoms), progress, "NPT steps")  # fmt: skip
+    run_restartable(
+        partial(MTKIntegrator, atoms, settings, velocities_A_per_fs),
+        [run],
+        checkpoint_path,
+        fingerprint,
+        "NPT run (settings or structure changed)",
+        len(atoms),
+        progress,
+        "NPT steps",
+    )
     return trajectory_path

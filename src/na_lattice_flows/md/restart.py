@@ -114,7 +114,9 @@ class FrameSegments:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def _segments(self) -> list[tuple[int, Path]]:
-        return sorted((int(path.stem.split("_")[1]), path) for path in self.folder.glob("frames_*.npz"))
+        return sorted(
+            (int(path.stem.split("_")[1]), path) for path in self.folder.glob("frames_*.npz")
+        )
 
     def drop_after(self, step: int) -> None:
         for end_step, path in self._segments():
@@ -126,7 +128,10 @@ class FrameSegments:
     def write(self, end_step: int, frames: Mapping[str, list]) -> None:
         """One segment of ``frames`` (lists by name: ``step``, ``positions``, and ``velocities``, ``cells``
         (runs whose cell moves), ``forces``/``energies`` (runs that keep their calculator's results) when given)."""
-        arrays = {"step": np.asarray(frames["step"], dtype=np.int64), "positions": np.asarray(frames["positions"], dtype=np.float32)}
+        arrays = {
+            "step": np.asarray(frames["step"], dtype=np.int64),
+            "positions": np.asarray(frames["positions"], dtype=np.float32),
+        }
         if "velocities" in frames:
             arrays["velocities"] = np.asarray(frames["velocities"], dtype=np.float32)
         if "cells" in frames:
@@ -142,7 +147,9 @@ class FrameSegments:
     def collect(self) -> dict[str, np.ndarray]:
         loaded = [np.load(path) for _, path in self._segments()]
         loaded = [segment for segment in loaded if len(segment["step"])]
-        names = [name for name in loaded[0].files if all(name in segment.files for segment in loaded)]
+        names = [
+            name for name in loaded[0].files if all(name in segment.files for segment in loaded)
+        ]
         return {name: np.concatenate([segment[name] for segment in loaded]) for name in names}
 
     def remove(self) -> None:
@@ -155,7 +162,14 @@ def segments_folder(trajectory_path: Path) -> Path:
     return trajectory_path.with_name(trajectory_path.stem + ".frames")
 
 
-def finish_trajectory(path: Path, symbols: list[str], cell: np.ndarray, settings: RestartableMDSettings, segments: FrameSegments, attrs: dict) -> None:
+def finish_trajectory(
+    path: Path,
+    symbols: list[str],
+    cell: np.ndarray,
+    settings: RestartableMDSettings,
+    segments: FrameSegments,
+    attrs: dict,
+) -> None:
     """Gather the frame segments into the HDF5 trajectory (written whole, by rename) and drop the segments.
     Segments with per-frame cells replace ``cell``; ``attrs`` may override the settings' fingerprint."""
     from na_lattice_flows.md.trajectory import write_h5_trajectory
@@ -172,7 +186,16 @@ def finish_trajectory(path: Path, symbols: list[str], cell: np.ndarray, settings
     cells = frames.get("cells", cell)
     labels = {name: frames[name] for name in LABELS if name in frames}
     with writing_into(path.parent, settings.n_steps):
-        write_h5_trajectory(path, symbols, cells, header, frames["step"], frames["positions"], frames.get("velocities"), labels)
+        write_h5_trajectory(
+            path,
+            symbols,
+            cells,
+            header,
+            frames["step"],
+            frames["positions"],
+            frames.get("velocities"),
+            labels,
+        )
     segments.remove()
 
 
@@ -215,7 +238,9 @@ def run_restartable(
     paths = [run.trajectory_path for run in runs]
     common = runs[0].settings
     if all(is_trajectory_complete(run.trajectory_path, run.fingerprint) for run in runs):
-        _remove_leftovers(paths, checkpoint_path)  # a rerun of a finished job, or a kill after the last trajectory
+        _remove_leftovers(
+            paths, checkpoint_path
+        )  # a rerun of a finished job, or a kill after the last trajectory
         return paths
     segments = [FrameSegments(segments_folder(path)) for path in paths]
     integrator = make_integrator()
@@ -223,7 +248,9 @@ def run_restartable(
     if checkpoint_path.is_file():
         saved = np.load(checkpoint_path)
         if str(saved["fingerprint"]) != identity or len(saved["positions"]) != n_atoms:
-            raise InputError(f"{checkpoint_path} belongs to a different {mismatch}; remove it to start afresh")
+            raise InputError(
+                f"{checkpoint_path} belongs to a different {mismatch}; remove it to start afresh"
+            )
         integrator.restore(saved)
         step = int(saved["step"])
     else:
@@ -250,11 +277,15 @@ def run_restartable(
         temporary = checkpoint_path.with_suffix(".tmp.npz")
         with writing_into(checkpoint_path.parent, completed):
             np.savez(temporary, step=completed, fingerprint=identity, **integrator.state())
-            os.replace(temporary, checkpoint_path)  # atomic: a kill leaves the previous checkpoint or this one
+            os.replace(
+                temporary, checkpoint_path
+            )  # atomic: a kill leaves the previous checkpoint or this one
 
     if step == 0:
         record_if_frame(0)
-    with tqdm(total=common.n_steps, initial=step, disable=not progress, desc=description, unit="step") as bar:
+    with tqdm(
+        total=common.n_steps, initial=step, disable=not progress, desc=description, unit="step"
+    ) as bar:
         for completed in range(step + 1, common.n_steps + 1):
             integrator.step(completed)
             record_if_frame(completed)
@@ -262,10 +293,16 @@ def run_restartable(
                 checkpoint(completed)
             bar.update()
     for run, segment in zip(runs, segments, strict=True):
-        if is_trajectory_complete(run.trajectory_path, run.fingerprint):  # written before a kill at the very end
+        if is_trajectory_complete(
+            run.trajectory_path, run.fingerprint
+        ):  # written before a kill at the very end
             segment.remove()
             continue
-        attrs = {"resumed_from_step": resumed_from_step, **run.attrs, "settings_fingerprint": run.fingerprint}
+        attrs = {
+            "resumed_from_step": resumed_from_step,
+            **run.attrs,
+            "settings_fingerprint": run.fingerprint,
+        }
         finish_trajectory(run.trajectory_path, run.symbols, run.cell, run.settings, segment, attrs)
     checkpoint_path.unlink(missing_ok=True)
     return paths

@@ -25,7 +25,9 @@ class KinisiResult(BaseModel):
 
     D_A2_per_ps: float
     D_interval_A2_per_ps: tuple[float, float]
-    D_jump_A2_per_ps: float | None = Field(None, description="collective (charge) diffusion coefficient D_sigma")
+    D_jump_A2_per_ps: float | None = Field(
+        None, description="collective (charge) diffusion coefficient D_sigma"
+    )
     D_jump_interval_A2_per_ps: tuple[float, float] | None = None
     haven_ratio: float | None = Field(None, description="D* / D_sigma")
     fit_start_ps: float
@@ -58,7 +60,11 @@ def kinisi_diffusion(
         "progress": False,
     }
     start = sc.scalar(fit_start_fraction * trajectory.times_ps[-1], unit="ps")
-    sampling = {"n_samples": n_samples, "progress": False, "random_state": np.random.RandomState(seed)}
+    sampling = {
+        "n_samples": n_samples,
+        "progress": False,
+        "random_state": np.random.RandomState(seed),
+    }
 
     def summary(samples) -> tuple[float, tuple[float, float]]:
         values = np.asarray(samples.values) * _to_A2_per_ps(samples.unit)
@@ -68,7 +74,9 @@ def kinisi_diffusion(
     tracer = DiffusionAnalyzer.from_ase(frames, **common)
     tracer.diffusion(start, fit_intercept=True, **sampling)
     d_star, d_interval = summary(tracer.D)
-    result = KinisiResult(D_A2_per_ps=d_star, D_interval_A2_per_ps=d_interval, fit_start_ps=float(start.value))
+    result = KinisiResult(
+        D_A2_per_ps=d_star, D_interval_A2_per_ps=d_interval, fit_start_ps=float(start.value)
+    )
     if jump:
         collective = JumpDiffusionAnalyzer.from_ase(frames, **common)
         collective.jump_diffusion(start, fit_intercept=True, **sampling)
@@ -96,10 +104,16 @@ class TransportAnalysis(BaseModel):
     D_avg_A2_per_ps: float
     D_max_A2_per_ps: float
     D_xyz_A2_per_ps: list[float]
-    melted: bool | None = Field(description="None: the run is too short to tell (see melted_reason)")
+    melted: bool | None = Field(
+        description="None: the run is too short to tell (see melted_reason)"
+    )
     melted_reason: str | None = None
-    conductivity_mS_per_cm: float | None = Field(None, description="Nernst-Einstein from D_avg (Haven ratio 1)")
-    na_vdos_center_thz: float | None = Field(None, description="first moment of the mobile species' VDOS")
+    conductivity_mS_per_cm: float | None = Field(
+        None, description="Nernst-Einstein from D_avg (Haven ratio 1)"
+    )
+    na_vdos_center_thz: float | None = Field(
+        None, description="first moment of the mobile species' VDOS"
+    )
     kinisi: KinisiResult | None = None
 
 
@@ -114,14 +128,25 @@ def analyze_trajectory(
     VDOS) for the data store and figures."""
     elements, curves = {}, {"times_ps": trajectory.times_ps}
     for element in dict.fromkeys(trajectory.species):
-        elements[element], curves[f"msd_xyz_{element}"] = element_diffusion(trajectory, element, window)
+        elements[element], curves[f"msd_xyz_{element}"] = element_diffusion(
+            trajectory, element, window
+        )
     trajectory.indices(species)  # a clear error when the species is absent
     mobile = elements[species]
-    melted, reason = is_melted([result for name, result in elements.items() if name != species], float(trajectory.times_ps[-1]))
-    temperature = trajectory.temperature_K if trajectory.temperature_K and np.isfinite(trajectory.temperature_K) else None
+    melted, reason = is_melted(
+        [result for name, result in elements.items() if name != species],
+        float(trajectory.times_ps[-1]),
+    )
+    temperature = (
+        trajectory.temperature_K
+        if trajectory.temperature_K and np.isfinite(trajectory.temperature_K)
+        else None
+    )
     center = None
     if trajectory.velocities is not None:
-        curves["vdos_freq_thz"], curves[f"vdos_{species}"] = vdos(trajectory.velocities[:, trajectory.indices(species)], trajectory.frame_interval_fs)
+        curves["vdos_freq_thz"], curves[f"vdos_{species}"] = vdos(
+            trajectory.velocities[:, trajectory.indices(species)], trajectory.frame_interval_fs
+        )
         center = vdos_center_thz(curves["vdos_freq_thz"], curves[f"vdos_{species}"])
     volume = float(abs(np.linalg.det(trajectory.mean_cell)))
     return TransportAnalysis(
@@ -136,7 +161,9 @@ def analyze_trajectory(
         D_xyz_A2_per_ps=mobile.D_xyz_A2_per_ps,
         melted=melted,
         melted_reason=reason,
-        conductivity_mS_per_cm=None if temperature is None else nernst_einstein_conductivity_mS_per_cm(
+        conductivity_mS_per_cm=None
+        if temperature is None
+        else nernst_einstein_conductivity_mS_per_cm(
             max(mobile.D_avg_A2_per_ps, 0.0), mobile.n_atoms, volume, temperature
         ),
         na_vdos_center_thz=center,
@@ -144,7 +171,13 @@ def analyze_trajectory(
     ), curves
 
 
-def probability_density_chgcar(trajectory: MDTrajectory, path: str, species: str = "Na", grid_A: float = 0.3, max_frames: int = 2000) -> str:
+def probability_density_chgcar(
+    trajectory: MDTrajectory,
+    path: str,
+    species: str = "Na",
+    grid_A: float = 0.3,
+    max_frames: int = 2000,
+) -> str:
     """The mobile species' time-averaged probability density on a grid (pymatgen-analysis-diffusion), written as
     a CHGCAR that VESTA or OVITO shows as conduction channels. At most ``max_frames`` evenly spaced frames."""
     from pymatgen.analysis.diffusion.aimd.pathway import ProbabilityDensityAnalysis
@@ -154,5 +187,7 @@ def probability_density_chgcar(trajectory: MDTrajectory, path: str, species: str
     frames = trajectory.positions[:: max(1, trajectory.n_frames // max_frames)]
     fractional = frames @ np.linalg.inv(lattice.matrix)
     structure = Structure(lattice, trajectory.species, fractional[0])
-    ProbabilityDensityAnalysis(structure, fractional, interval=grid_A, species=(species,)).to_chgcar(path)
+    ProbabilityDensityAnalysis(
+        structure, fractional, interval=grid_A, species=(species,)
+    ).to_chgcar(path)
     return path

@@ -46,13 +46,20 @@ def batched_forces(
 
     forces: list[list[np.ndarray]] = [[] for _ in supercell_sets]
     n_steps = max((len(cells) for cells in supercell_sets), default=0)
-    for step in tqdm(range(n_steps), desc="batched forces", unit="step", disable=not progress, leave=False):
+    for step in tqdm(
+        range(n_steps), desc="batched forces", unit="step", disable=not progress, leave=False
+    ):
         members = [index for index, cells in enumerate(supercell_sets) if step < len(cells)]
         systems = [supercell_sets[index][step] for index in members]
         for call in step_calls([len(atoms) for atoms in systems], max_atoms_per_call):
-            state = ts.initialize_state([systems[i] for i in call], device=model.device, dtype=model.dtype)
+            state = ts.initialize_state(
+                [systems[i] for i in call], device=model.device, dtype=model.dtype
+            )
             values = model(state)["forces"].detach().to("cpu").numpy().astype(float)
             bounds = np.cumsum([0] + [len(systems[i]) for i in call])
             for i, start, stop in zip(call, bounds[:-1], bounds[1:], strict=True):
                 forces[members[i]].append(values[start:stop])
-    return [np.asarray(structure_forces, dtype=float).reshape(len(structure_forces), -1, 3) for structure_forces in forces]
+    return [
+        np.asarray(structure_forces, dtype=float).reshape(len(structure_forces), -1, 3)
+        for structure_forces in forces
+    ]

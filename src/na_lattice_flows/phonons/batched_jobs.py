@@ -16,7 +16,11 @@ from na_lattice_flows.errors import InputError
 from na_lattice_flows.models import TORCHSIM_FAMILIES, get_torchsim_model, resolve_model
 from na_lattice_flows.phonons.batched_forces import batched_forces
 from na_lattice_flows.phonons.jobs import MLPPhononMaker, phonon_document
-from na_lattice_flows.phonons.references import displaced_atoms, random_displacements, reference_with_forces
+from na_lattice_flows.phonons.references import (
+    displaced_atoms,
+    random_displacements,
+    reference_with_forces,
+)
 from na_lattice_flows.phonons.schemas import PhononDocument
 from na_lattice_flows.settings import SETTINGS
 from na_lattice_flows.structure.supercells import paper_supercell
@@ -26,7 +30,9 @@ class PhononBatchDocument(BaseModel):
     """A batched phonon job's results in the order of its structures: each a document, or why there is none."""
 
     candidate_ids: list[str]
-    documents: list[PhononDocument | None] = Field(description="None where that structure failed (see errors)")
+    documents: list[PhononDocument | None] = Field(
+        description="None where that structure failed (see errors)"
+    )
     errors: list[str | None]
     max_atoms_per_call: int | None = None
 
@@ -35,7 +41,10 @@ def _failure(candidate_id: str, exc: Exception) -> str:
     return f"{candidate_id}: {type(exc).__name__}: {exc}"
 
 
-@job(data=["force_constants", "effective_force_constants", "mode_data"], output_schema=PhononBatchDocument)
+@job(
+    data=["force_constants", "effective_force_constants", "mode_data"],
+    output_schema=PhononBatchDocument,
+)
 def mlp_phonons_batch(
     structures: list[Structure | None],
     candidate_ids: list[str],
@@ -60,20 +69,41 @@ def mlp_phonons_batch(
             continue
         try:
             matrix = paper_supercell(structure, min_supercell_atoms).supercell_matrix
-            displacements[index] = random_displacements(structure, matrix, n_supercells, amplitude_A, seed)
+            displacements[index] = random_displacements(
+                structure, matrix, n_supercells, amplitude_A, seed
+            )
         except Exception as exc:  # noqa: BLE001  (any failure of one structure is that structure's, named in its record)
             errors[index] = _failure(candidate_id, exc)
-    forces = batched_forces([displaced_atoms(ph) for ph in displacements.values()], get_torchsim_model(model), max_atoms_per_call, progress=True)
+    forces = batched_forces(
+        [displaced_atoms(ph) for ph in displacements.values()],
+        get_torchsim_model(model),
+        max_atoms_per_call,
+        progress=True,
+    )
     documents: list[PhononDocument | None] = [None] * len(structures)
     for (index, ph), structure_forces in zip(displacements.items(), forces, strict=True):
         candidate_id = candidate_ids[index]
         try:
             reference = reference_with_forces(ph, structure_forces, candidate_id, amplitude_A, seed)
-            documents[index] = phonon_document(reference, structures[index], candidate_id, model, amplitude_A, fc_method,
-                                               temperature_K, low_freq_cutoff_thz, stability=stability)  # fmt: skip
+            documents[index] = phonon_document(
+                reference,
+                structures[index],
+                candidate_id,
+                model,
+                amplitude_A,
+                fc_method,
+                temperature_K,
+                low_freq_cutoff_thz,
+                stability=stability,
+            )
         except Exception as exc:  # noqa: BLE001
             errors[index] = _failure(candidate_id, exc)
-    return PhononBatchDocument(candidate_ids=candidate_ids, documents=documents, errors=errors, max_atoms_per_call=max_atoms_per_call)
+    return PhononBatchDocument(
+        candidate_ids=candidate_ids,
+        documents=documents,
+        errors=errors,
+        max_atoms_per_call=max_atoms_per_call,
+    )
 
 
 @dataclass
@@ -84,15 +114,21 @@ class BatchedPhononMaker(Maker):
     wrapper (SevenNet, UMA); third-order constants are left to the per-structure job."""
 
     name: str = "batched mlp phonons"
-    phonons: MLPPhononMaker = field(default_factory=lambda: MLPPhononMaker(model=SETTINGS.batched_model))
+    phonons: MLPPhononMaker = field(
+        default_factory=lambda: MLPPhononMaker(model=SETTINGS.batched_model)
+    )
     max_atoms_per_call: int | None = None
 
     def __post_init__(self) -> None:
         family = resolve_model(self.phonons.model).family
         if family not in TORCHSIM_FAMILIES:
-            raise InputError(f"model {self.phonons.model!r} ({family}): batched phonons need a torch-sim model ({', '.join(TORCHSIM_FAMILIES)})")
+            raise InputError(
+                f"model {self.phonons.model!r} ({family}): batched phonons need a torch-sim model ({', '.join(TORCHSIM_FAMILIES)})"
+            )
         if self.phonons.third_order_method is not None:
-            raise InputError("batched phonons fit second order only: use MLPPhononMaker for third-order force constants")
+            raise InputError(
+                "batched phonons fit second order only: use MLPPhononMaker for third-order force constants"
+            )
         if self.max_atoms_per_call is not None:
             check_range("max_atoms_per_call", self.max_atoms_per_call, at_least=1)
 
@@ -100,8 +136,19 @@ class BatchedPhononMaker(Maker):
         if len(structures) != len(candidate_ids):
             raise ValueError(f"{len(structures)} structures but {len(candidate_ids)} candidate ids")
         p = self.phonons
-        batch = mlp_phonons_batch(structures, candidate_ids, p.model, p.n_supercells, p.amplitude_A, p.seed, p.fc_method,
-                                  p.temperature_K, p.low_freq_cutoff_thz, p.min_supercell_atoms, self.max_atoms_per_call,
-                                  p.stability)  # fmt: skip
+        batch = mlp_phonons_batch(
+            structures,
+            candidate_ids,
+            p.model,
+            p.n_supercells,
+            p.amplitude_A,
+            p.seed,
+            p.fc_method,
+            p.temperature_K,
+            p.low_freq_cutoff_thz,
+            p.min_supercell_atoms,
+            self.max_atoms_per_call,
+            p.stability,
+        )
         batch.name = f"{self.name} ({len(structures)} structures)"
         return batch

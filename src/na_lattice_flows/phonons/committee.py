@@ -16,10 +16,16 @@ from pymatgen.core import Structure
 
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.phonons.force_constants import fit_force_constants
-from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference, undisplaced_supercell
+from na_lattice_flows.phonons.references import (
+    predict_forces,
+    random_displacement_reference,
+    undisplaced_supercell,
+)
 from na_lattice_flows.phonons.stability import stability_screen
 
-DEFAULT_MARGIN_THZ = 0.5  # lowest frequencies further apart than this are a dispute even when the verdicts agree
+DEFAULT_MARGIN_THZ = (
+    0.5  # lowest frequencies further apart than this are a dispute even when the verdicts agree
+)
 
 
 class CommitteeMember(BaseModel):
@@ -35,10 +41,14 @@ class CommitteeVerdict(BaseModel):
     members: list[CommitteeMember]
     margin_thz: float
     disputed: bool
-    dispute: str | None = Field(None, description="Why it is disputed, in words; None when the members agree")
+    dispute: str | None = Field(
+        None, description="Why it is disputed, in words; None when the members agree"
+    )
 
 
-def committee_verdict(members: Sequence[CommitteeMember], margin_thz: float = DEFAULT_MARGIN_THZ) -> CommitteeVerdict:
+def committee_verdict(
+    members: Sequence[CommitteeMember], margin_thz: float = DEFAULT_MARGIN_THZ
+) -> CommitteeVerdict:
     """Disputed when the members' stability verdicts differ, or their lowest frequencies spread by more than
     ``margin_thz``."""
     if len(members) < 2:
@@ -52,9 +62,13 @@ def committee_verdict(members: Sequence[CommitteeMember], margin_thz: float = DE
     if stable and unstable:
         dispute = f"stable by {', '.join(stable)}; unstable by {', '.join(unstable)}"
     elif spread > margin_thz:
-        dispute = (f"lowest frequency {lowest.min_frequency_thz:.2f} THz ({lowest.model}) vs {highest.min_frequency_thz:.2f} THz "
-                   f"({highest.model}): {spread:.2f} THz apart, more than {margin_thz:g}")  # fmt: skip
-    return CommitteeVerdict(members=list(members), margin_thz=margin_thz, disputed=dispute is not None, dispute=dispute)
+        dispute = (
+            f"lowest frequency {lowest.min_frequency_thz:.2f} THz ({lowest.model}) vs {highest.min_frequency_thz:.2f} THz "
+            f"({highest.model}): {spread:.2f} THz apart, more than {margin_thz:g}"
+        )
+    return CommitteeVerdict(
+        members=list(members), margin_thz=margin_thz, disputed=dispute is not None, dispute=dispute
+    )
 
 
 def member_verdict(
@@ -69,10 +83,21 @@ def member_verdict(
 ) -> CommitteeMember:
     """One model's stability verdict on ``structure``'s displaced supercells, its residual forces removed."""
     reference = random_displacement_reference(
-        structure, supercell_matrix, lambda cells: predict_forces(cells, calculator, label=f"{model} forces"),
-        name=model, n_supercells=n_supercells, amplitude_A=amplitude_A, seed=seed,
-    )  # fmt: skip
+        structure,
+        supercell_matrix,
+        lambda cells: predict_forces(cells, calculator, label=f"{model} forces"),
+        name=model,
+        n_supercells=n_supercells,
+        amplitude_A=amplitude_A,
+        seed=seed,
+    )
     residual = predict_forces([undisplaced_supercell(reference)], calculator)[0]
-    verdict, _ = stability_screen(fit_force_constants(reference, reference.forces - residual, method=fc_method))
-    return CommitteeMember(model=model, dynamically_stable=verdict.dynamically_stable,
-                           min_frequency_thz=verdict.min_frequency_thz, reason=verdict.reason)  # fmt: skip
+    verdict, _ = stability_screen(
+        fit_force_constants(reference, reference.forces - residual, method=fc_method)
+    )
+    return CommitteeMember(
+        model=model,
+        dynamically_stable=verdict.dynamically_stable,
+        min_frequency_thz=verdict.min_frequency_thz,
+        reason=verdict.reason,
+    )

@@ -36,10 +36,14 @@ THZ_TO_RAD_PER_S = 2 * np.pi * 1e12
 M2_TO_A2 = 1e20
 DEFAULT_TEMPERATURE_K = SETTINGS.temperature_K
 DEFAULT_LOW_FREQ_CUTOFF_THZ = 1.5
-DEFAULT_FREQ_MIN_THZ = 1e-3  # below this a mode counts as a zero-frequency translation (phonopy's default too)
+DEFAULT_FREQ_MIN_THZ = (
+    1e-3  # below this a mode counts as a zero-frequency translation (phonopy's default too)
+)
 
 
-def mode_msd_prefactor(frequencies_thz: np.ndarray, temperature_k: float, freq_min_thz: float) -> np.ndarray:
+def mode_msd_prefactor(
+    frequencies_thz: np.ndarray, temperature_k: float, freq_min_thz: float
+) -> np.ndarray:
     """hbar / (2 omega) coth(hbar omega / 2 k_B T) in m^2 kg (divide by a mass for m^2); 0 for soft modes."""
     frequencies = np.asarray(frequencies_thz, dtype=float)
     active = frequencies > freq_min_thz
@@ -56,7 +60,9 @@ class ModeData(BaseModel):
 
     frequencies_thz: list[list[float]]
     weights: list[float] = Field(description="q-point weights, normalised to sum to 1")
-    na_msd_A2: list[list[float]] = Field(description="Contribution of each mode to the Na MSD (mean over Na sites and x, y, z)")
+    na_msd_A2: list[list[float]] = Field(
+        description="Contribution of each mode to the Na MSD (mean over Na sites and x, y, z)"
+    )
     participation_ratio: list[list[float]]
     na_host_coupling: list[list[float]]
     na_weight: list[list[float]] = Field(description="Share of each mode's amplitude on Na sites")
@@ -66,21 +72,43 @@ class PhononDescriptors(BaseModel):
     temperature_K: float
     dynamically_stable: bool | None = None
     min_frequency_thz: float | None = None
-    stability_rule: str | None = Field(None, description="What decided the verdict (phonons.stability): stable, soft mode, acoustic artifact near Gamma")
-    stability_reason: str | None = Field(None, description="The verdict in words, with the deciding mode")
+    stability_rule: str | None = Field(
+        None,
+        description="What decided the verdict (phonons.stability): stable, soft mode, acoustic artifact near Gamma",
+    )
+    stability_reason: str | None = Field(
+        None, description="The verdict in words, with the deciding mode"
+    )
     # added in 0.4 (stability at the screening temperature, phonons.finite_temperature); None in older records: harmonic
-    harmonically_stable: bool | None = Field(None, description="The harmonic verdict (dynamically_stable is the one at T where it was computed)")
-    stability_method: str | None = Field(None, description="What dynamically_stable was judged on: harmonic or finite-temperature")
-    min_effective_frequency_thz: float | None = Field(None, description="Lowest frequency of the effective phonons at T, where computed")
-    descriptors_from: str | None = Field(None, description="The force constants of the descriptors: harmonic, or effective at T")
+    harmonically_stable: bool | None = Field(
+        None,
+        description="The harmonic verdict (dynamically_stable is the one at T where it was computed)",
+    )
+    stability_method: str | None = Field(
+        None, description="What dynamically_stable was judged on: harmonic or finite-temperature"
+    )
+    min_effective_frequency_thz: float | None = Field(
+        None, description="Lowest frequency of the effective phonons at T, where computed"
+    )
+    descriptors_from: str | None = Field(
+        None, description="The force constants of the descriptors: harmonic, or effective at T"
+    )
     msd_na_avg_A2: float = Field(description="Mean over Na sites and directions of <u^2>")
     msd_na_max_A2: float = Field(description="Largest <u_alpha^2> of any Na site and direction")
-    msd_per_site_A2: list[list[float]] = Field(description="(n_sites, 3) <u_x^2>, <u_y^2>, <u_z^2> of the primitive cell")
+    msd_per_site_A2: list[list[float]] = Field(
+        description="(n_sites, 3) <u_x^2>, <u_y^2>, <u_z^2> of the primitive cell"
+    )
     site_species: list[str]
-    low_freq_msd_fraction: float = Field(description="Share of the Na MSD from modes below the low-frequency cutoff")
+    low_freq_msd_fraction: float = Field(
+        description="Share of the Na MSD from modes below the low-frequency cutoff"
+    )
     low_freq_cutoff_thz: float
-    low_freq_na_host_coupling: float = Field(description="Mean Na-host coupling of modes below the cutoff")
-    acoustic_cutoff_thz: float = Field(description="Highest frequency of the three acoustic branches")
+    low_freq_na_host_coupling: float = Field(
+        description="Mean Na-host coupling of modes below the cutoff"
+    )
+    acoustic_cutoff_thz: float = Field(
+        description="Highest frequency of the three acoustic branches"
+    )
     total_dos_center_thz: float
     total_dos_width_thz: float
     total_dos_skewness: float
@@ -114,18 +142,23 @@ class ModeQuantities:
     msd_per_site_A2: np.ndarray
 
 
-def mode_quantities(eigenvectors: np.ndarray, prefactor: np.ndarray, masses_kg: np.ndarray, is_species: np.ndarray) -> ModeQuantities:
+def mode_quantities(
+    eigenvectors: np.ndarray, prefactor: np.ndarray, masses_kg: np.ndarray, is_species: np.ndarray
+) -> ModeQuantities:
     """Na MSD, participation ratio and Na-host coupling of every mode at one q-point, from phonopy's (3N, 3N)
     eigenvectors (columns are modes) and ``mode_msd_prefactor`` of the q-point's frequencies."""
     n_sites = len(masses_kg)
     amplitude = np.abs(eigenvectors.reshape(n_sites, 3, -1)) ** 2  # |e_{k,alpha}|^2, (N, 3, nb)
-    contribution = amplitude * (prefactor / masses_kg[:, None, None]) * M2_TO_A2  # <u_{k,alpha}^2> per band, A^2
+    contribution = (
+        amplitude * (prefactor / masses_kg[:, None, None]) * M2_TO_A2
+    )  # <u_{k,alpha}^2> per band, A^2
     site_amplitude = amplitude.sum(axis=1)  # |e_k|^2, (N, nb)
     mass_weighted = site_amplitude / masses_kg[:, None]
     na_weight = site_amplitude[is_species].sum(axis=0)
     return ModeQuantities(
         na_msd_A2=contribution[is_species].sum(axis=(0, 1)) / (3 * is_species.sum()),
-        participation_ratio=mass_weighted.sum(axis=0) ** 2 / (n_sites * (mass_weighted**2).sum(axis=0)),
+        participation_ratio=mass_weighted.sum(axis=0) ** 2
+        / (n_sites * (mass_weighted**2).sum(axis=0)),
         na_host_coupling=4 * na_weight * (1 - na_weight),
         na_weight=na_weight,
         msd_per_site_A2=contribution.sum(axis=2),
@@ -135,7 +168,9 @@ def mode_quantities(eigenvectors: np.ndarray, prefactor: np.ndarray, masses_kg: 
 def _species_mask(ph: Phonopy, species: str) -> np.ndarray:
     is_species = np.array([s == species for s in ph.primitive.symbols])
     if not is_species.any():
-        raise InputError(f"no {species} site in the primitive cell ({', '.join(sorted(set(ph.primitive.symbols)))})")
+        raise InputError(
+            f"no {species} site in the primitive cell ({', '.join(sorted(set(ph.primitive.symbols)))})"
+        )
     return is_species
 
 
@@ -167,7 +202,11 @@ def compute_mode_data(
         modes = mode_quantities(eigenvectors, prefactor[iq], masses, is_species)
         msd_per_site += weights[iq] * modes.msd_per_site_A2
         na_msd[iq] = weights[iq] * modes.na_msd_A2
-        participation[iq], coupling[iq], na_weight[iq] = modes.participation_ratio, modes.na_host_coupling, modes.na_weight
+        participation[iq], coupling[iq], na_weight[iq] = (
+            modes.participation_ratio,
+            modes.na_host_coupling,
+            modes.na_weight,
+        )
     data = ModeData(
         frequencies_thz=frequencies.tolist(),
         weights=weights.tolist(),
@@ -214,7 +253,9 @@ def phonon_descriptors(
         site_species=list(ph.primitive.symbols),
         low_freq_msd_fraction=float(na_msd_modes[low].sum() / na_msd_modes.sum()),
         low_freq_cutoff_thz=low_freq_cutoff_thz,
-        low_freq_na_host_coupling=float(np.average(coupling[low], weights=q_weights[low])) if low.any() else 0.0,
+        low_freq_na_host_coupling=float(np.average(coupling[low], weights=q_weights[low]))
+        if low.any()
+        else 0.0,
         acoustic_cutoff_thz=cutoff,
         total_dos_center_thz=total[0],
         total_dos_width_thz=total[1],
@@ -234,7 +275,9 @@ class BandModeData(BaseModel):
 
     distances: list[float] = Field(description="Path coordinate, 1/A, continuous over the segments")
     frequencies_thz: list[list[float]] = Field(description="(n_qpoints, n_bands)")
-    na_msd_A2: list[list[float]] = Field(description="Each mode's contribution to one Na site's MSD (not q-weighted)")
+    na_msd_A2: list[list[float]] = Field(
+        description="Each mode's contribution to one Na site's MSD (not q-weighted)"
+    )
     participation_ratio: list[list[float]]
     na_host_coupling: list[list[float]]
     tick_distances: list[float]
@@ -251,14 +294,26 @@ def band_mode_data(
     """The per-mode quantities of ``compute_mode_data`` along seekpath's high-symmetry path (phonopy's)."""
     from phonopy.phonon.band_structure import get_band_qpoints_by_seekpath
 
-    bands, labels, connections = get_band_qpoints_by_seekpath(ph.primitive, n_points, is_const_interval=True)
-    ph.run_band_structure(bands, with_eigenvectors=True, path_connections=connections, labels=labels)
+    bands, labels, connections = get_band_qpoints_by_seekpath(
+        ph.primitive, n_points, is_const_interval=True
+    )
+    ph.run_band_structure(
+        bands, with_eigenvectors=True, path_connections=connections, labels=labels
+    )
     band = ph.get_band_structure_dict()
     masses = np.asarray(ph.primitive.masses) * AMU
     is_species = _species_mask(ph, species)
-    rows = {"distances": [], "frequencies_thz": [], "na_msd_A2": [], "participation_ratio": [], "na_host_coupling": []}
+    rows = {
+        "distances": [],
+        "frequencies_thz": [],
+        "na_msd_A2": [],
+        "participation_ratio": [],
+        "na_host_coupling": [],
+    }
     ticks = [0.0]
-    for distances, frequencies, eigenvectors in zip(band["distances"], band["frequencies"], band["eigenvectors"], strict=True):
+    for distances, frequencies, eigenvectors in zip(
+        band["distances"], band["frequencies"], band["eigenvectors"], strict=True
+    ):
         prefactor = mode_msd_prefactor(frequencies, temperature_k, freq_min_thz)
         for iq in range(len(distances)):
             modes = mode_quantities(eigenvectors[iq], prefactor[iq], masses, is_species)

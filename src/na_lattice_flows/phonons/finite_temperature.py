@@ -39,7 +39,11 @@ from phonopy.physical_units import get_physical_units
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.phonons.force_constants import fit_force_constants
-from na_lattice_flows.phonons.references import predict_forces, reference_from_phonopy, supercell_atoms
+from na_lattice_flows.phonons.references import (
+    predict_forces,
+    reference_from_phonopy,
+    supercell_atoms,
+)
 from na_lattice_flows.phonons.stability import (
     StabilityVerdict,
     in_supercell_gamma_zone,
@@ -57,35 +61,61 @@ class EffectivePhononsNotConverged(RuntimeError):
 
 
 class EffectivePhononSettings(BaseModel):
-    temperature_K: float = Field(gt=0, allow_inf_nan=False, description="Temperature of the thermal displacements")
+    temperature_K: float = Field(
+        gt=0, allow_inf_nan=False, description="Temperature of the thermal displacements"
+    )
     n_structures: int = Field(20, ge=1, description="Supercells drawn per iteration")
-    alpha: float = Field(0.3, gt=0, le=1, description="Mixing of the new fit into the force constants")
-    window: int = Field(5, ge=1, description="Iterations averaged for the convergence test and the result")
+    alpha: float = Field(
+        0.3, gt=0, le=1, description="Mixing of the new fit into the force constants"
+    )
+    window: int = Field(
+        5, ge=1, description="Iterations averaged for the convergence test and the result"
+    )
     max_iterations: int = Field(40, ge=2)
     free_energy_tolerance_meV: float = Field(
-        1.0, gt=0, allow_inf_nan=False, description="Largest change of the window-mean free energy per atom that counts as converged"
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Largest change of the window-mean free energy per atom that counts as converged",
     )
     frequency_tolerance_thz: float = Field(
-        0.05, gt=0, allow_inf_nan=False, description="Largest change of the window-mean lowest frequency that counts as converged"
+        0.05,
+        gt=0,
+        allow_inf_nan=False,
+        description="Largest change of the window-mean lowest frequency that counts as converged",
     )
     max_mode_displacement_A: float = Field(
-        1.0, gt=0, allow_inf_nan=False, description="Largest rms displacement of any atom that one mode may cause in a draw "
-        "(1 A: beyond melting for any one mode; 0.5 A already holds back bcc argon's soft mode at 60 K)"
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Largest rms displacement of any atom that one mode may cause in a draw "
+        "(1 A: beyond melting for any one mode; 0.5 A already holds back bcc argon's soft mode at 60 K)",
     )
-    max_mean_displacement_A: float = Field(1.0, gt=0, description="A draw with a larger mean displacement stops the loop: diverged")
+    max_mean_displacement_A: float = Field(
+        1.0, gt=0, description="A draw with a larger mean displacement stops the loop: diverged"
+    )
     runaway_factor: float = Field(
-        3.0, gt=1, allow_inf_nan=False, description="The loop stops as running away when a window's mean lowest frequency is "
+        3.0,
+        gt=1,
+        allow_inf_nan=False,
+        description="The loop stops as running away when a window's mean lowest frequency is "
         "more imaginary than this many times the harmonic one (at least 1 THz): effective phonons soften a soft mode or "
-        "stabilise it, they do not multiply it (pool structures went from -3 to -36 THz and -2e4 THz over 40 iterations)"
+        "stabilise it, they do not multiply it (pool structures went from -3 to -36 THz and -2e4 THz over 40 iterations)",
     )
     seed: int = Field(0, ge=0)
 
 
 class IterationRecord(BaseModel):
     iteration: int
-    min_frequency_thz: float = Field(description="Lowest commensurate frequency after mixing, Gamma's translations left out (imaginary: negative)")
-    rms_change_thz: float = Field(description="RMS difference of the commensurate frequencies, fit vs the force constants drawn from")
-    free_energy_meV_per_atom: float = Field(description="Classical harmonic free energy of the mixed force constants")
+    min_frequency_thz: float = Field(
+        description="Lowest commensurate frequency after mixing, Gamma's translations left out (imaginary: negative)"
+    )
+    rms_change_thz: float = Field(
+        description="RMS difference of the commensurate frequencies, fit vs the force constants drawn from"
+    )
+    free_energy_meV_per_atom: float = Field(
+        description="Classical harmonic free energy of the mixed force constants"
+    )
     mean_displacement_A: float
 
 
@@ -95,8 +125,12 @@ class EffectivePhonons(BaseModel):
     temperature_K: float
     iterations: list[IterationRecord]
     converged: bool
-    free_energy_change_meV: float = Field(description="Change of the window-mean free energy at convergence")
-    frequency_change_thz: float = Field(description="Change of the window-mean lowest frequency at convergence")
+    free_energy_change_meV: float = Field(
+        description="Change of the window-mean free energy at convergence"
+    )
+    frequency_change_thz: float = Field(
+        description="Change of the window-mean lowest frequency at convergence"
+    )
 
 
 def commensurate_frequencies(ph: Phonopy, full_force_constants: np.ndarray) -> np.ndarray:
@@ -104,17 +138,26 @@ def commensurate_frequencies(ph: Phonopy, full_force_constants: np.ndarray) -> n
     from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
 
     ph.force_constants = full_force_constants
-    smat = np.linalg.inv(ph.primitive_matrix) @ ph.supercell_matrix  # supercell in primitive-cell units
+    smat = (
+        np.linalg.inv(ph.primitive_matrix) @ ph.supercell_matrix
+    )  # supercell in primitive-cell units
     ph.run_qpoints(get_commensurate_points(np.rint(smat).astype(int)))
     return np.asarray(ph.get_qpoints_dict()["frequencies"])
 
 
 def lowest_frequency(frequencies_thz: np.ndarray) -> float:
     """The lowest commensurate frequency but the three translations at Gamma (the first q-point)."""
-    return float(min(np.min(frequencies_thz[1:], initial=np.inf), np.sort(frequencies_thz[0])[3:].min(initial=np.inf)))
+    return float(
+        min(
+            np.min(frequencies_thz[1:], initial=np.inf),
+            np.sort(frequencies_thz[0])[3:].min(initial=np.inf),
+        )
+    )
 
 
-def classical_free_energy_meV(frequencies_thz: np.ndarray, temperature_K: float, n_atoms: int) -> float:
+def classical_free_energy_meV(
+    frequencies_thz: np.ndarray, temperature_K: float, n_atoms: int
+) -> float:
     """F per atom (meV) of classical harmonic oscillators at the commensurate frequencies (module docstring);
     an imaginary mode counts with |nu|, which is enough to follow the loop's drift."""
     magnitudes = np.abs(np.asarray(frequencies_thz, float).ravel())
@@ -124,8 +167,12 @@ def classical_free_energy_meV(frequencies_thz: np.ndarray, temperature_K: float,
     return float(1000 * kT_eV * np.sum(np.log(magnitudes * units.THzToEv / kT_eV)) / n_atoms)
 
 
-def sampling_force_constants(full_force_constants: np.ndarray, masses_amu: np.ndarray, temperature_K: float,
-                             max_mode_displacement_A: float) -> np.ndarray:  # fmt: skip
+def sampling_force_constants(
+    full_force_constants: np.ndarray,
+    masses_amu: np.ndarray,
+    temperature_K: float,
+    max_mode_displacement_A: float,
+) -> np.ndarray:
     """The force constants the supercells are drawn from: each of the supercell's modes (imaginary ones as |w^2|)
     stiffened where needed so that, drawn at T, it moves no atom by more than ``max_mode_displacement_A`` (rms);
     the three translations are left as they are. Classically <Q_s^2> = k_B T / w_s^2, and atom i moves by
@@ -134,9 +181,13 @@ def sampling_force_constants(full_force_constants: np.ndarray, masses_amu: np.nd
     with -1e7 THz), while a soft mode spread over many atoms (cubic Na3SbS4's at R, bcc argon's) is not touched."""
     n = len(masses_amu)
     weights = 1.0 / np.sqrt(np.repeat(np.asarray(masses_amu, float), 3))
-    dynamical = full_force_constants.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * np.outer(weights, weights)
+    dynamical = full_force_constants.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * np.outer(
+        weights, weights
+    )
     eigenvalues, vectors = np.linalg.eigh((dynamical + dynamical.T) / 2)  # eV / (A^2 amu)
-    per_atom = np.sum((vectors * weights[:, None]).reshape(n, 3, -1) ** 2, axis=1).max(axis=0)  # max_i |e_is|^2 / m_i
+    per_atom = np.sum((vectors * weights[:, None]).reshape(n, 3, -1) ** 2, axis=1).max(
+        axis=0
+    )  # max_i |e_is|^2 / m_i
     floor = get_physical_units().KB * temperature_K * per_atom / max_mode_displacement_A**2
     translations = np.argsort(np.abs(eigenvalues))[:3]
     raised = np.maximum(np.abs(eigenvalues), floor)
@@ -145,8 +196,14 @@ def sampling_force_constants(full_force_constants: np.ndarray, masses_amu: np.nd
     return rebuilt.reshape(n, 3, n, 3).transpose(0, 2, 1, 3)
 
 
-def thermal_supercells(ph: Phonopy, full_force_constants: np.ndarray, n: int, temperature_K: float, seed: int,
-                       max_mode_displacement_A: float | None = None) -> np.ndarray:  # fmt: skip
+def thermal_supercells(
+    ph: Phonopy,
+    full_force_constants: np.ndarray,
+    n: int,
+    temperature_K: float,
+    seed: int,
+    max_mode_displacement_A: float | None = None,
+) -> np.ndarray:
     """Displacements (n, N, 3), A, of supercells drawn from the classical thermal distribution of the force
     constants at T (hiphive's phonon rattler; |w^2| for imaginary modes; each mode capped as
     ``sampling_force_constants`` does when ``max_mode_displacement_A`` is given)."""
@@ -154,12 +211,16 @@ def thermal_supercells(ph: Phonopy, full_force_constants: np.ndarray, n: int, te
 
     ideal = supercell_atoms(ph)
     if max_mode_displacement_A is not None:
-        full_force_constants = sampling_force_constants(full_force_constants, ph.supercell.masses, temperature_K, max_mode_displacement_A)
+        full_force_constants = sampling_force_constants(
+            full_force_constants, ph.supercell.masses, temperature_K, max_mode_displacement_A
+        )
     state = np.random.get_state()
     np.random.seed(seed)  # hiphive's rattler draws from numpy's global generator
     rattler_log = logging.getLogger("hiphive")
     level = rattler_log.level
-    rattler_log.setLevel(logging.ERROR)  # it warns "Imaginary modes present" at every draw of an unstable start
+    rattler_log.setLevel(
+        logging.ERROR
+    )  # it warns "Imaginary modes present" at every draw of an unstable start
     try:
         rattled = generate_phonon_rattled_structures(ideal, full_force_constants, n, temperature_K)
     finally:
@@ -180,18 +241,28 @@ def effective_phonons(
     holding the effective force constants (compact, as the harmonic step's)."""
     from phonopy.harmonic.force_constants import compact_fc_to_full_fc
 
-    work = Phonopy(ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix)
+    work = Phonopy(
+        ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix
+    )
     n_atoms = len(work.supercell.numbers)
     fc = np.asarray(ph.force_constants)
     full = compact_fc_to_full_fc(ph.primitive, fc) if fc.shape[0] != fc.shape[1] else fc.copy()
     frequencies = commensurate_frequencies(work, full)
     runaway_thz = settings.runaway_factor * min(lowest_frequency(frequencies), -1.0)
     history: list[IterationRecord] = []
-    mixed: deque[np.ndarray] = deque(maxlen=settings.window)  # the mixed force constants of the last window
+    mixed: deque[np.ndarray] = deque(
+        maxlen=settings.window
+    )  # the mixed force constants of the last window
     window, change, frequency_change = settings.window, float("nan"), float("nan")
     for iteration in range(1, settings.max_iterations + 1):
-        displacements = thermal_supercells(work, full, settings.n_structures, settings.temperature_K, settings.seed + iteration,
-                                           settings.max_mode_displacement_A)  # fmt: skip
+        displacements = thermal_supercells(
+            work,
+            full,
+            settings.n_structures,
+            settings.temperature_K,
+            settings.seed + iteration,
+            settings.max_mode_displacement_A,
+        )
         mean_displacement = float(np.linalg.norm(displacements, axis=2).mean())
         if mean_displacement > settings.max_mean_displacement_A:
             raise EffectivePhononsNotConverged(
@@ -199,29 +270,53 @@ def effective_phonons(
                 f"{mean_displacement:.2f} A > {settings.max_mean_displacement_A:g} A: the force constants no longer describe a solid)"
             )
         work.dataset = {"displacements": displacements, "forces": forces_of(displacements)}
-        fitted = fit_force_constants(reference_from_phonopy(work, "effective", f"thermal displacements at {settings.temperature_K} K"),
-                                     method="symfc")  # fmt: skip
+        fitted = fit_force_constants(
+            reference_from_phonopy(
+                work, "effective", f"thermal displacements at {settings.temperature_K} K"
+            ),
+            method="symfc",
+        )
         fitted_full = compact_fc_to_full_fc(fitted.primitive, fitted.force_constants)
-        rms_change = float(np.sqrt(np.mean((commensurate_frequencies(work, fitted_full) - frequencies) ** 2)))
+        rms_change = float(
+            np.sqrt(np.mean((commensurate_frequencies(work, fitted_full) - frequencies) ** 2))
+        )
         full = settings.alpha * fitted_full + (1 - settings.alpha) * full
         frequencies = commensurate_frequencies(work, full)
         mixed.append(full)
-        record = IterationRecord(iteration=iteration, min_frequency_thz=lowest_frequency(frequencies), rms_change_thz=rms_change,
-                                 free_energy_meV_per_atom=classical_free_energy_meV(frequencies, settings.temperature_K, n_atoms),
-                                 mean_displacement_A=mean_displacement)  # fmt: skip
+        record = IterationRecord(
+            iteration=iteration,
+            min_frequency_thz=lowest_frequency(frequencies),
+            rms_change_thz=rms_change,
+            free_energy_meV_per_atom=classical_free_energy_meV(
+                frequencies, settings.temperature_K, n_atoms
+            ),
+            mean_displacement_A=mean_displacement,
+        )
         history.append(record)
         if progress is not None:
             progress(record)
-        if iteration >= window and (window_lowest := np.mean([r.min_frequency_thz for r in history[-window:]])) < runaway_thz:
+        if (
+            iteration >= window
+            and (window_lowest := np.mean([r.min_frequency_thz for r in history[-window:]]))
+            < runaway_thz
+        ):
             raise EffectivePhononsNotConverged(
                 f"effective phonons at {settings.temperature_K:g} K: ran away by iteration {iteration} (lowest frequency "
                 f"{window_lowest:.2f} THz over the last {window} iterations, beyond {runaway_thz:.2f} THz, "
                 f"{settings.runaway_factor:g}x the harmonic one): no effective harmonic solid at this temperature"
             )
         if iteration >= 2 * window:
-            change, frequency_change = _window_change(history, window, "free_energy_meV_per_atom"), _window_change(history, window, "min_frequency_thz")
-            if change < settings.free_energy_tolerance_meV and frequency_change < settings.frequency_tolerance_thz:
-                return _result(ph, np.mean(mixed, axis=0), settings, history, change, frequency_change)
+            change, frequency_change = (
+                _window_change(history, window, "free_energy_meV_per_atom"),
+                _window_change(history, window, "min_frequency_thz"),
+            )
+            if (
+                change < settings.free_energy_tolerance_meV
+                and frequency_change < settings.frequency_tolerance_thz
+            ):
+                return _result(
+                    ph, np.mean(mixed, axis=0), settings, history, change, frequency_change
+                )
     raise EffectivePhononsNotConverged(
         f"effective phonons at {settings.temperature_K:g} K: not converged in {settings.max_iterations} iterations (window means "
         f"still moving: free energy by {change:.2f} meV/atom, tolerance {settings.free_energy_tolerance_meV:g}; lowest frequency by "
@@ -232,18 +327,31 @@ def effective_phonons(
 
 def _window_change(history: list[IterationRecord], window: int, field: str) -> float:
     """|mean over the last window - mean over the window before| of one recorded quantity."""
-    values = [getattr(record, field) for record in history[-2 * window:]]
+    values = [getattr(record, field) for record in history[-2 * window :]]
     return abs(float(np.mean(values[window:]) - np.mean(values[:window])))
 
 
-def _result(ph: Phonopy, full: np.ndarray, settings: EffectivePhononSettings, history, change: float,
-            frequency_change: float) -> tuple[EffectivePhonons, Phonopy]:  # fmt: skip
+def _result(
+    ph: Phonopy,
+    full: np.ndarray,
+    settings: EffectivePhononSettings,
+    history,
+    change: float,
+    frequency_change: float,
+) -> tuple[EffectivePhonons, Phonopy]:
     from phonopy.harmonic.force_constants import full_fc_to_compact_fc
 
-    effective = Phonopy(ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix)
+    effective = Phonopy(
+        ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix
+    )
     effective.force_constants = full_fc_to_compact_fc(effective.primitive, full)
-    record = EffectivePhonons(temperature_K=settings.temperature_K, iterations=history, converged=True,
-                              free_energy_change_meV=change, frequency_change_thz=frequency_change)  # fmt: skip
+    record = EffectivePhonons(
+        temperature_K=settings.temperature_K,
+        iterations=history,
+        converged=True,
+        free_energy_change_meV=change,
+        frequency_change_thz=frequency_change,
+    )
     return record, effective
 
 
@@ -271,7 +379,12 @@ def lowest_frequency_off_translations(ph: Phonopy) -> float:
     qpoints, frequencies = mesh_and_path_frequencies(ph)
     frequencies = np.sort(frequencies, axis=1)
     near_gamma = in_supercell_gamma_zone(ph, qpoints)
-    return float(min(frequencies[~near_gamma].min(initial=np.inf), frequencies[near_gamma, 3:].min(initial=np.inf)))
+    return float(
+        min(
+            frequencies[~near_gamma].min(initial=np.inf),
+            frequencies[near_gamma, 3:].min(initial=np.inf),
+        )
+    )
 
 
 def stability_at_temperature(
@@ -284,14 +397,24 @@ def stability_at_temperature(
     from tqdm.auto import tqdm
 
     temperature = f"{settings.temperature_K:g} K"
-    bar = tqdm(total=settings.max_iterations, desc=f"effective phonons at {temperature}", unit="iteration", leave=False)
+    bar = tqdm(
+        total=settings.max_iterations,
+        desc=f"effective phonons at {temperature}",
+        unit="iteration",
+        leave=False,
+    )
 
     def progress(record: IterationRecord) -> None:
         bar.update()
-        bar.set_postfix(F_meV=f"{record.free_energy_meV_per_atom:.2f}", lowest_THz=f"{record.min_frequency_thz:.2f}")
+        bar.set_postfix(
+            F_meV=f"{record.free_energy_meV_per_atom:.2f}",
+            lowest_THz=f"{record.min_frequency_thz:.2f}",
+        )
 
     try:
-        record, effective = effective_phonons(ph, model_forces_of(ph, calculator), settings, progress)
+        record, effective = effective_phonons(
+            ph, model_forces_of(ph, calculator), settings, progress
+        )
     except EffectivePhononsNotConverged as exc:
         reason = f"{harmonic.reason}; not judged at {temperature}: {exc}"
         return harmonic.model_copy(update={"dynamically_stable": False, "reason": reason}), ph, None

@@ -47,15 +47,22 @@ def fit_force_constants(
     on the reference's displacements. ``cutoff_A`` limits the pair range for hiphive and pheasy."""
     method = method or default_method(reference)
     if method not in FC_METHODS:
-        raise InputError(f"unknown force-constant method {method!r}; choose from {', '.join(FC_METHODS)}")
+        raise InputError(
+            f"unknown force-constant method {method!r}; choose from {', '.join(FC_METHODS)}"
+        )
     ph = reference.to_phonopy()
     if forces is not None:
         ph.forces = np.asarray(forces, dtype=float)
     if method in ("phonopy", "symfc"):
         if method == "phonopy" and reference.is_random_displacement:
-            raise InputError("phonopy's finite-displacement fit needs one displaced atom per supercell; use symfc, hiphive or pheasy")
+            raise InputError(
+                "phonopy's finite-displacement fit needs one displaced atom per supercell; use symfc, hiphive or pheasy"
+            )
         # compact (n_primitive, n_supercell, 3, 3), phonopy's default form
-        ph.produce_force_constants(fc_calculator="symfc" if method == "symfc" else None, calculate_full_force_constants=False)
+        ph.produce_force_constants(
+            fc_calculator="symfc" if method == "symfc" else None,
+            calculate_full_force_constants=False,
+        )
     elif method == "hiphive":
         ph.force_constants = _hiphive_fit(ph, cutoff_A)[0]
     else:
@@ -78,9 +85,13 @@ def fit_third_order(
     two-step recipe. ``cutoff_A`` bounds the triplets (None: all the supercell holds; hiphive and pheasy need one).
     """
     if method not in THIRD_ORDER_METHODS:
-        raise InputError(f"unknown third-order method {method!r}; choose from {', '.join(THIRD_ORDER_METHODS)}")
+        raise InputError(
+            f"unknown third-order method {method!r}; choose from {', '.join(THIRD_ORDER_METHODS)}"
+        )
     if not reference.is_random_displacement:
-        raise InputError("third-order force constants need random displacements (every atom displaced)")
+        raise InputError(
+            "third-order force constants need random displacements (every atom displaced)"
+        )
     if cutoff_A is None and method != "symfc":
         raise InputError(f"{method} needs a third-order cutoff (cutoff_A)")
     ph = reference.to_phonopy()
@@ -99,8 +110,15 @@ def _symfc_fc3(ph: Phonopy, cutoff_A: float | None) -> np.ndarray:
 
     displacements, forces = _displacements_and_forces(ph)
     supercell = ph.supercell
-    atoms = SymfcAtoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions)
-    fit = Symfc(atoms, displacements=displacements, forces=forces, cutoff=None if cutoff_A is None else {3: cutoff_A})
+    atoms = SymfcAtoms(
+        numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions
+    )
+    fit = Symfc(
+        atoms,
+        displacements=displacements,
+        forces=forces,
+        cutoff=None if cutoff_A is None else {3: cutoff_A},
+    )
     return fit.run(orders=[2, 3]).force_constants[3]
 
 
@@ -117,7 +135,9 @@ def _displacements_and_forces(ph: Phonopy) -> tuple[np.ndarray, np.ndarray]:
     return displacements, forces
 
 
-def _hiphive_fit(ph: Phonopy, cutoff2_A: float | None, cutoff3_A: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _hiphive_fit(
+    ph: Phonopy, cutoff2_A: float | None, cutoff3_A: float | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Full second-order and (with ``cutoff3_A``) compact third-order force constants from one hiphive cluster
     space fitted by least squares."""
     from ase.calculators.singlepoint import SinglePointCalculator
@@ -130,7 +150,9 @@ def _hiphive_fit(ph: Phonopy, cutoff2_A: float | None, cutoff3_A: float | None =
 
     ideal = AseAtomsAdaptor.get_atoms(get_pmg_structure(ph.supercell))
     primitive = AseAtomsAdaptor.get_atoms(get_pmg_structure(ph.primitive))
-    cutoffs = [cutoff2_A or estimate_maximum_cutoff(ideal) - 1e-3]  # the longest pair range the supercell allows
+    cutoffs = [
+        cutoff2_A or estimate_maximum_cutoff(ideal) - 1e-3
+    ]  # the longest pair range the supercell allows
     if cutoff3_A is not None:
         cutoffs.append(cutoff3_A)
     displacements, forces = _displacements_and_forces(ph)
@@ -174,7 +196,9 @@ def _compact_fc3_from_clusters(clusters: dict, ph: Phonopy) -> np.ndarray:
     return fc3
 
 
-def _pheasy_fit(ph: Phonopy, cutoff2_A: float | None, cutoff3_A: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def _pheasy_fit(
+    ph: Phonopy, cutoff2_A: float | None, cutoff3_A: float | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """pheasy's CSLD fits as atomate2 runs them: the harmonic fit (clusters, null space, sensing matrix, LASSO
     with the rotational sum rules) and, with ``cutoff3_A``, the third order on the same displacements with the
     harmonic part held fixed (atomate2's "cocktail" step). Returns full fc2 and compact fc3."""
@@ -215,9 +239,15 @@ def _pheasy_fit(ph: Phonopy, cutoff2_A: float | None, cutoff3_A: float | None = 
         for step in steps:
             run = subprocess.run(shlex.split(step), cwd=work, capture_output=True, text=True)
             if run.returncode != 0:
-                raise RuntimeError(f"pheasy failed at `{step.split(' --symprec 1e-3 ')[-1]}`: {run.stderr.strip()[-800:]}")
-        if not (work / "FORCE_CONSTANTS").is_file() or (cutoff3_A is not None and not (work / "fc3.hdf5").is_file()):
-            raise RuntimeError(f"pheasy wrote no force constants; files left: {sorted(p.name for p in work.iterdir())}")
+                raise RuntimeError(
+                    f"pheasy failed at `{step.split(' --symprec 1e-3 ')[-1]}`: {run.stderr.strip()[-800:]}"
+                )
+        if not (work / "FORCE_CONSTANTS").is_file() or (
+            cutoff3_A is not None and not (work / "fc3.hdf5").is_file()
+        ):
+            raise RuntimeError(
+                f"pheasy wrote no force constants; files left: {sorted(p.name for p in work.iterdir())}"
+            )
         fc2 = parse_FORCE_CONSTANTS(str(work / "FORCE_CONSTANTS"))
         fc3 = None if cutoff3_A is None else _read_pheasy_fc3(work / "fc3.hdf5", ph)
         return fc2, fc3
@@ -230,7 +260,11 @@ def _read_pheasy_fc3(path: Path, ph: Phonopy) -> np.ndarray:
 
     with h5py.File(path, "r") as handle:
         fc3 = np.asarray(handle["fc3"])
-    rows = np.asarray(ph.supercell.u2s_map) if fc3.shape[0] < len(ph.supercell) else np.arange(len(ph.supercell))
+    rows = (
+        np.asarray(ph.supercell.u2s_map)
+        if fc3.shape[0] < len(ph.supercell)
+        else np.arange(len(ph.supercell))
+    )
     if fc3.shape[0] != len(rows):
         raise RuntimeError(f"pheasy's fc3 has {fc3.shape[0]} rows; expected {len(rows)}")
     row_of = {int(atom): row for row, atom in enumerate(rows)}

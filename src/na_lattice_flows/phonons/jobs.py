@@ -16,7 +16,11 @@ from na_lattice_flows.checks import check_range
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.models import get_calculator, model_provenance, resolve_model
 from na_lattice_flows.phonons.committee import DEFAULT_MARGIN_THZ, member_verdict
-from na_lattice_flows.phonons.descriptors import DEFAULT_LOW_FREQ_CUTOFF_THZ, DEFAULT_TEMPERATURE_K, phonon_descriptors
+from na_lattice_flows.phonons.descriptors import (
+    DEFAULT_LOW_FREQ_CUTOFF_THZ,
+    DEFAULT_TEMPERATURE_K,
+    phonon_descriptors,
+)
 from na_lattice_flows.phonons.finite_temperature import (
     FINITE_TEMPERATURE,
     HARMONIC,
@@ -26,7 +30,11 @@ from na_lattice_flows.phonons.finite_temperature import (
     stability_at_temperature,
 )
 from na_lattice_flows.phonons.force_constants import fit_force_constants, fit_third_order
-from na_lattice_flows.phonons.references import DisplacementReference, predict_forces, random_displacement_reference
+from na_lattice_flows.phonons.references import (
+    DisplacementReference,
+    predict_forces,
+    random_displacement_reference,
+)
 from na_lattice_flows.phonons.schemas import PhononDocument
 from na_lattice_flows.phonons.stability import record_verdict, stability_screen
 from na_lattice_flows.settings import SETTINGS
@@ -47,7 +55,10 @@ def check_third_order_size(n_primitive: int, n_supercell: int, candidate_id: str
         )
 
 
-@job(data=["force_constants", "effective_force_constants", "force_constants_3rd", "mode_data"], output_schema=PhononDocument)
+@job(
+    data=["force_constants", "effective_force_constants", "force_constants_3rd", "mode_data"],
+    output_schema=PhononDocument,
+)
 def mlp_phonons(
     structure: Structure,
     candidate_id: str,
@@ -71,14 +82,27 @@ def mlp_phonons(
     reference = random_displacement_reference(
         structure,
         matrix,
-        lambda supercells: predict_forces(supercells, calculator, progress=True, label=f"{model} forces"),
+        lambda supercells: predict_forces(
+            supercells, calculator, progress=True, label=f"{model} forces"
+        ),
         name=candidate_id,
         n_supercells=n_supercells,
         amplitude_A=amplitude_A,
         seed=seed,
     )
-    return phonon_document(reference, structure, candidate_id, model, amplitude_A, fc_method, temperature_K, low_freq_cutoff_thz,
-                           third_order_method, third_order_cutoff_A, stability)  # fmt: skip
+    return phonon_document(
+        reference,
+        structure,
+        candidate_id,
+        model,
+        amplitude_A,
+        fc_method,
+        temperature_K,
+        low_freq_cutoff_thz,
+        third_order_method,
+        third_order_cutoff_A,
+        stability,
+    )
 
 
 def phonon_document(
@@ -97,20 +121,34 @@ def phonon_document(
     """Force constants fitted to ``reference``, the stability screen and the descriptors: what the phonon step
     records, whichever way its forces were computed (one structure per job, or batched). ``stability``
     "finite-temperature": a harmonically unstable structure is judged, and described, at ``temperature_K``."""
-    harmonic, ph = stability_screen(fit_force_constants(reference, method=fc_method))  # ph: with the sum rules if applied
+    harmonic, ph = stability_screen(
+        fit_force_constants(reference, method=fc_method)
+    )  # ph: with the sum rules if applied
     verdict, described, effective = harmonic, ph, None
     if stability == FINITE_TEMPERATURE and not harmonic.dynamically_stable:
-        settings = EffectivePhononSettings(temperature_K=temperature_K)  # seeded: a rerun draws the same supercells
-        verdict, described, effective = stability_at_temperature(ph, harmonic, get_calculator(model), settings)
-    descriptors, mode_data = phonon_descriptors(described, temperature_k=temperature_K, low_freq_cutoff_thz=low_freq_cutoff_thz)
+        settings = EffectivePhononSettings(
+            temperature_K=temperature_K
+        )  # seeded: a rerun draws the same supercells
+        verdict, described, effective = stability_at_temperature(
+            ph, harmonic, get_calculator(model), settings
+        )
+    descriptors, mode_data = phonon_descriptors(
+        described, temperature_k=temperature_K, low_freq_cutoff_thz=low_freq_cutoff_thz
+    )
     record_verdict(descriptors, verdict)
     descriptors.harmonically_stable = harmonic.dynamically_stable
     descriptors.stability_method = HARMONIC if verdict is harmonic else FINITE_TEMPERATURE
-    descriptors.min_effective_frequency_thz = lowest_frequency_off_translations(described) if effective is not None else None
-    descriptors.descriptors_from = f"effective at {temperature_K:g} K" if effective is not None else HARMONIC
+    descriptors.min_effective_frequency_thz = (
+        lowest_frequency_off_translations(described) if effective is not None else None
+    )
+    descriptors.descriptors_from = (
+        f"effective at {temperature_K:g} K" if effective is not None else HARMONIC
+    )
     fc3 = None
     if third_order_method is not None:
-        fc3 = fit_third_order(reference, method=third_order_method, cutoff_A=third_order_cutoff_A).tolist()
+        fc3 = fit_third_order(
+            reference, method=third_order_method, cutoff_A=third_order_cutoff_A
+        ).tolist()
     return PhononDocument(
         candidate_id=candidate_id,
         formula=structure.composition.reduced_formula,
@@ -124,7 +162,9 @@ def phonon_document(
         stability=verdict,
         harmonic_stability=harmonic if verdict is not harmonic else None,
         effective_phonons=effective,
-        effective_force_constants=described.force_constants.tolist() if effective is not None else None,
+        effective_force_constants=described.force_constants.tolist()
+        if effective is not None
+        else None,
         descriptors=descriptors,
         structure_descriptors=structure_descriptors(structure),
         force_constants=ph.force_constants.tolist(),
@@ -160,7 +200,9 @@ class MLPPhononMaker(Maker):
     def __post_init__(self) -> None:
         self.model = resolve_model(self.model).name
         if self.stability not in STABILITY_METHODS:
-            raise InputError(f"stability {self.stability!r}: choose from {', '.join(STABILITY_METHODS)}")
+            raise InputError(
+                f"stability {self.stability!r}: choose from {', '.join(STABILITY_METHODS)}"
+            )
         check_range("n_supercells", self.n_supercells, at_least=1)
         check_range("amplitude_A", self.amplitude_A, above=0, unit="A")
         check_range("temperature_K", self.temperature_K, above=0, unit="K")
@@ -170,18 +212,34 @@ class MLPPhononMaker(Maker):
 
     def make(self, structure: Structure, candidate_id: str) -> Job:
         phonons = mlp_phonons(
-            structure, candidate_id, self.model, self.n_supercells, self.amplitude_A, self.seed, self.fc_method,
-            self.temperature_K, self.low_freq_cutoff_thz, self.min_supercell_atoms, self.third_order_method,
-            self.third_order_cutoff_A, self.stability,
-        )  # fmt: skip
+            structure,
+            candidate_id,
+            self.model,
+            self.n_supercells,
+            self.amplitude_A,
+            self.seed,
+            self.fc_method,
+            self.temperature_K,
+            self.low_freq_cutoff_thz,
+            self.min_supercell_atoms,
+            self.third_order_method,
+            self.third_order_cutoff_A,
+            self.stability,
+        )
         phonons.name = f"{self.name} {candidate_id}"
         return phonons
 
 
 @job
 def committee_phonons(
-    structure: Structure, candidate_id: str, models: list[str], n_supercells: int, amplitude_A: float, seed: int,
-    fc_method: str, min_supercell_atoms: int,
+    structure: Structure,
+    candidate_id: str,
+    models: list[str],
+    n_supercells: int,
+    amplitude_A: float,
+    seed: int,
+    fc_method: str,
+    min_supercell_atoms: int,
 ) -> dict:
     """The stability verdict of each committee model on the screen's relaxed cell (``phonons.committee``); a model
     that fails is named in ``errors`` and the others still count."""
@@ -190,7 +248,11 @@ def committee_phonons(
     for model in models:
         try:
             calculator = get_calculator(model)
-            members.append(member_verdict(structure, matrix, model, calculator, n_supercells, amplitude_A, seed, fc_method).model_dump())
+            members.append(
+                member_verdict(
+                    structure, matrix, model, calculator, n_supercells, amplitude_A, seed, fc_method
+                ).model_dump()
+            )
         except Exception as exc:  # noqa: BLE001 - one model that cannot run leaves the rest of the committee
             errors[model] = f"{type(exc).__name__}: {exc}"
     return {"candidate_id": candidate_id, "members": members, "errors": errors}
@@ -219,7 +281,15 @@ class CommitteeMaker(Maker):
         check_range("n_supercells", self.n_supercells, at_least=1)
 
     def make(self, structure: Structure, candidate_id: str) -> Job:
-        committee = committee_phonons(structure, candidate_id, list(self.models), self.n_supercells, self.amplitude_A,
-                                      self.seed, self.fc_method, self.min_supercell_atoms)  # fmt: skip
+        committee = committee_phonons(
+            structure,
+            candidate_id,
+            list(self.models),
+            self.n_supercells,
+            self.amplitude_A,
+            self.seed,
+            self.fc_method,
+            self.min_supercell_atoms,
+        )
         committee.name = f"{self.name} {candidate_id}"
         return committee

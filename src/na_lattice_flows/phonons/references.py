@@ -43,7 +43,9 @@ class DisplacementReference(BaseModel):
     unitcell: Structure
     supercell_matrix: list[list[int]]
     primitive_matrix: list[list[float]] | None = None
-    dataset: dict[str, Any] = Field(description="phonopy displacement dataset (type 1 or 2) with forces")
+    dataset: dict[str, Any] = Field(
+        description="phonopy displacement dataset (type 1 or 2) with forces"
+    )
 
     @property
     def is_random_displacement(self) -> bool:
@@ -71,10 +73,16 @@ class DisplacementReference(BaseModel):
 def _dataset_arrays(dataset: dict) -> dict:
     """phonopy wants numpy arrays where JSON gives lists."""
     if "displacements" in dataset:
-        return {key: np.asarray(value, dtype=float) if key in ("displacements", "forces") else value for key, value in dataset.items()}
+        return {
+            key: np.asarray(value, dtype=float) if key in ("displacements", "forces") else value
+            for key, value in dataset.items()
+        }
     converted = {key: value for key, value in dataset.items() if key != "first_atoms"}
     converted["first_atoms"] = [
-        {key: np.asarray(value, dtype=float) if key in ("displacement", "forces") else value for key, value in entry.items()}
+        {
+            key: np.asarray(value, dtype=float) if key in ("displacement", "forces") else value
+            for key, value in entry.items()
+        }
         for entry in dataset["first_atoms"]
     ]
     return converted
@@ -95,7 +103,11 @@ def _jsonable(value):
 def reference_from_phonopy(ph: Phonopy, name: str, source: str) -> DisplacementReference:
     if ph.dataset is None or ph.forces is None:
         raise ReferenceError(f"{source}: the phonopy data holds no forces (FORCE_SETS missing?)")
-    primitive = None if np.allclose(ph.primitive_matrix, np.eye(3)) else np.asarray(ph.primitive_matrix).tolist()
+    primitive = (
+        None
+        if np.allclose(ph.primitive_matrix, np.eye(3))
+        else np.asarray(ph.primitive_matrix).tolist()
+    )
     return DisplacementReference(
         name=name,
         source=source,
@@ -133,11 +145,15 @@ def parse_phonopy_conf(text: str) -> tuple[list[list[int]], list[list[float]] | 
 def _load_phonondb_folder(folder: Path, name: str, source: str) -> DisplacementReference:
     conf = folder / "phonopy.conf"
     if not conf.is_file():
-        raise ReferenceError(f"{source}: POSCAR-unitcell and FORCE_SETS found but no phonopy.conf (its DIM is the supercell)")
+        raise ReferenceError(
+            f"{source}: POSCAR-unitcell and FORCE_SETS found but no phonopy.conf (its DIM is the supercell)"
+        )
     dim, primitive = parse_phonopy_conf(conf.read_text())
     ph = phonopy.load(
         supercell_matrix=dim,
-        primitive_matrix=primitive if primitive is not None else "P",  # phononDB's phonopy: no axes = the unit cell
+        primitive_matrix=primitive
+        if primitive is not None
+        else "P",  # phononDB's phonopy: no axes = the unit cell
         unitcell_filename=str(folder / "POSCAR-unitcell"),
         force_sets_filename=str(folder / "FORCE_SETS"),
         is_nac=False,
@@ -166,7 +182,9 @@ def _find_data_folder(root: Path) -> Path:
     subfolders = [p for p in root.iterdir() if p.is_dir()]
     if len(subfolders) == 1:
         return _find_data_folder(subfolders[0])
-    raise ReferenceError(f"{root}: no POSCAR-unitcell + FORCE_SETS, phonopy.yaml or phonopy_disp.yaml found")
+    raise ReferenceError(
+        f"{root}: no POSCAR-unitcell + FORCE_SETS, phonopy.yaml or phonopy_disp.yaml found"
+    )
 
 
 def _reference_name(path: Path) -> str:
@@ -199,12 +217,16 @@ def load_reference_folder(folder: Path, name: str, source: str) -> DisplacementR
     for yaml_name in ("phonopy_disp.yaml", "phonopy.yaml"):
         if (data / yaml_name).is_file():
             return _load_phonopy_yaml(data / yaml_name, name, source)
-    raise ReferenceError(f"{source}: found {', '.join(p.name for p in data.iterdir())} but not a complete phonopy data set")
+    raise ReferenceError(
+        f"{source}: found {', '.join(p.name for p in data.iterdir())} but not a complete phonopy data set"
+    )
 
 
 def _extract_archive(path: Path, destination: Path) -> None:
     try:
-        if path.name.endswith(".tar.lzma"):  # phononDB: raw lzma stream, which tarfile does not sniff
+        if path.name.endswith(
+            ".tar.lzma"
+        ):  # phononDB: raw lzma stream, which tarfile does not sniff
             archive = tarfile.open(fileobj=io.BytesIO(lzma.decompress(path.read_bytes())))
         else:
             archive = tarfile.open(path)
@@ -214,12 +236,21 @@ def _extract_archive(path: Path, destination: Path) -> None:
         raise ReferenceError(f"{path}: not a readable archive ({exc})") from exc
 
 
-def random_displacements(structure: Structure, supercell_matrix: list[list[int]], n_supercells: int = 30,
-                         amplitude_A: float = 0.03, seed: int = 0) -> Phonopy:  # fmt: skip
+def random_displacements(
+    structure: Structure,
+    supercell_matrix: list[list[int]],
+    n_supercells: int = 30,
+    amplitude_A: float = 0.03,
+    seed: int = 0,
+) -> Phonopy:
     """The paper's displacement pattern: ``n_supercells`` supercells with every atom displaced by
     ``amplitude_A`` in a random direction (phonopy, seeded: the same supercells wherever they are made)."""
-    ph = Phonopy(get_phonopy_structure(structure), supercell_matrix=supercell_matrix, primitive_matrix="auto")
-    ph.generate_displacements(distance=amplitude_A, number_of_snapshots=n_supercells, random_seed=seed)
+    ph = Phonopy(
+        get_phonopy_structure(structure), supercell_matrix=supercell_matrix, primitive_matrix="auto"
+    )
+    ph.generate_displacements(
+        distance=amplitude_A, number_of_snapshots=n_supercells, random_seed=seed
+    )
     return ph
 
 
@@ -238,17 +269,23 @@ def random_displacement_reference(
     return reference_with_forces(ph, forces_of(displaced_atoms(ph)), name, amplitude_A, seed)
 
 
-def reference_with_forces(ph: Phonopy, forces, name: str, amplitude_A: float, seed: int) -> DisplacementReference:
+def reference_with_forces(
+    ph: Phonopy, forces, name: str, amplitude_A: float, seed: int
+) -> DisplacementReference:
     """``random_displacements``' supercells with their ``forces`` (n, N, 3) as a reference."""
     ph.forces = np.asarray(forces, dtype=float)
-    return reference_from_phonopy(ph, name=name, source=f"random displacements {amplitude_A} A, seed {seed}")
+    return reference_from_phonopy(
+        ph, name=name, source=f"random displacements {amplitude_A} A, seed {seed}"
+    )
 
 
 def displaced_atoms(ph: Phonopy) -> list:
     """The displaced supercells of ``ph`` as ASE Atoms, in dataset order."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    return [AseAtomsAdaptor.get_atoms(get_pmg_structure(s)) for s in ph.supercells_with_displacements]
+    return [
+        AseAtomsAdaptor.get_atoms(get_pmg_structure(s)) for s in ph.supercells_with_displacements
+    ]
 
 
 def supercell_atoms(ph: Phonopy):
@@ -256,7 +293,12 @@ def supercell_atoms(ph: Phonopy):
     from ase import Atoms
 
     supercell = ph.supercell
-    return Atoms(numbers=supercell.numbers, cell=supercell.cell, scaled_positions=supercell.scaled_positions, pbc=True)
+    return Atoms(
+        numbers=supercell.numbers,
+        cell=supercell.cell,
+        scaled_positions=supercell.scaled_positions,
+        pbc=True,
+    )
 
 
 def displaced_supercells(reference: DisplacementReference) -> list:
@@ -270,7 +312,10 @@ def undisplaced_supercell(reference: DisplacementReference):
 
     return AseAtomsAdaptor.get_atoms(get_pmg_structure(reference.to_phonopy().supercell))
 
-def predict_forces(supercells: Sequence, calculator, progress: bool = False, label: str = "forces") -> np.ndarray:
+
+def predict_forces(
+    supercells: Sequence, calculator, progress: bool = False, label: str = "forces"
+) -> np.ndarray:
     """Forces (n_supercells, n_atoms, 3) in eV/A from an ASE calculator."""
     forces = []
     for atoms in tqdm(supercells, desc=label, unit="cell", disable=not progress, leave=False):

@@ -26,9 +26,13 @@ class AtomsLeftTheirSites(ValueError):
 
 
 def snapshot_force_constants(
-    ph: Phonopy, positions_A: np.ndarray, forces_eV_per_A: np.ndarray, residual_forces: np.ndarray, temperature_K: float,
+    ph: Phonopy,
+    positions_A: np.ndarray,
+    forces_eV_per_A: np.ndarray,
+    residual_forces: np.ndarray,
+    temperature_K: float,
     max_displacement_A: float = 1.0,
-) -> Phonopy:  # fmt: skip
+) -> Phonopy:
     """Effective second-order force constants of ``ph``'s supercell from snapshots: unwrapped positions (n, N, 3)
     of the ideal supercell's atoms in phonopy's order, their forces, and the model's forces on the ideal supercell.
     Returns a Phonopy object with them (compact)."""
@@ -36,7 +40,9 @@ def snapshot_force_constants(
     displacements = np.asarray(positions_A, float) - supercell.positions
     masses = np.asarray(supercell.masses)
     drift = np.einsum("a,fad->fd", masses, displacements) / masses.sum()
-    displacements -= drift[:, None, :]  # the Langevin thermostat lets the whole cell wander a little
+    displacements -= drift[
+        :, None, :
+    ]  # the Langevin thermostat lets the whole cell wander a little
     distances = np.linalg.norm(displacements, axis=2)
     if distances.max() > max_displacement_A:
         frame, atom = np.unravel_index(np.argmax(distances), distances.shape)
@@ -44,6 +50,14 @@ def snapshot_force_constants(
             f"MD at {temperature_K:g} K: atom {atom} ({supercell.symbols[atom]}) is {distances.max():.2f} A from its site in frame "
             f"{frame} (limit {max_displacement_A:g} A): it hops, so no effective harmonic model describes this phase"
         )
-    work = Phonopy(ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix)
-    work.dataset = {"displacements": displacements, "forces": np.asarray(forces_eV_per_A, float) - residual_forces}
-    return fit_force_constants(reference_from_phonopy(work, "md effective", f"MD snapshots at {temperature_K:g} K"), method="symfc")
+    work = Phonopy(
+        ph.unitcell, supercell_matrix=ph.supercell_matrix, primitive_matrix=ph.primitive_matrix
+    )
+    work.dataset = {
+        "displacements": displacements,
+        "forces": np.asarray(forces_eV_per_A, float) - residual_forces,
+    }
+    return fit_force_constants(
+        reference_from_phonopy(work, "md effective", f"MD snapshots at {temperature_K:g} K"),
+        method="symfc",
+    )

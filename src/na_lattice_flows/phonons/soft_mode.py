@@ -24,25 +24,43 @@ from phonopy import Phonopy
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.errors import InputError
-from na_lattice_flows.phonons.finite_temperature import EffectivePhononSettings, EffectivePhononsNotConverged, effective_phonons
+from na_lattice_flows.phonons.finite_temperature import (
+    EffectivePhononSettings,
+    EffectivePhononsNotConverged,
+    effective_phonons,
+)
 
 
 class SoftModePoint(BaseModel):
     temperature_K: float
-    frequency_thz: float | None = Field(None, description="Lowest effective frequency at the soft mode's q (imaginary: negative)")
-    frequency_squared_thz2: float | None = Field(None, description="Its square, signed: negative where imaginary")
+    frequency_thz: float | None = Field(
+        None, description="Lowest effective frequency at the soft mode's q (imaginary: negative)"
+    )
+    frequency_squared_thz2: float | None = Field(
+        None, description="Its square, signed: negative where imaginary"
+    )
     iterations: int | None = None
-    error: str | None = Field(None, description="Why this temperature has no frequency (the loop did not converge)")
+    error: str | None = Field(
+        None, description="Why this temperature has no frequency (the loop did not converge)"
+    )
 
 
 class SoftModeTransition(BaseModel):
-    qpoint: list[float] = Field(description="Reduced coordinates of the soft mode (primitive reciprocal lattice)")
+    qpoint: list[float] = Field(
+        description="Reduced coordinates of the soft mode (primitive reciprocal lattice)"
+    )
     harmonic_frequency_thz: float
     points: list[SoftModePoint]
     slope_thz2_per_K: float | None = None
-    transition_temperature_K: float | None = Field(None, description="Where omega_eff^2 extrapolates to zero")
-    transition_temperature_err_K: float | None = Field(None, description="Standard error of T_C from the line's covariance")
-    note: str | None = Field(None, description="Why there is no T_C (too few converged temperatures, no softening trend)")
+    transition_temperature_K: float | None = Field(
+        None, description="Where omega_eff^2 extrapolates to zero"
+    )
+    transition_temperature_err_K: float | None = Field(
+        None, description="Standard error of T_C from the line's covariance"
+    )
+    note: str | None = Field(
+        None, description="Why there is no T_C (too few converged temperatures, no softening trend)"
+    )
 
 
 def lowest_frequency_at(ph: Phonopy, qpoint: Sequence[float]) -> float:
@@ -51,14 +69,22 @@ def lowest_frequency_at(ph: Phonopy, qpoint: Sequence[float]) -> float:
     return float(np.min(ph.get_qpoints_dict()["frequencies"]))
 
 
-def transition_from_line(temperatures_K: Sequence[float], frequency_squared_thz2: Sequence[float]) -> tuple[float, float, float]:
+def transition_from_line(
+    temperatures_K: Sequence[float], frequency_squared_thz2: Sequence[float]
+) -> tuple[float, float, float]:
     """T_C (K), its standard error (K) and the slope (THz^2/K) of omega^2 = s (T - T_C) fitted to >= 3 points."""
     t, w2 = np.asarray(temperatures_K, float), np.asarray(frequency_squared_thz2, float)
     if len(t) < 3:
-        raise InputError(f"a line with an uncertainty needs at least 3 converged temperatures, got {len(t)}")
-    (slope, intercept), cov = np.polyfit(t, w2, 1, cov=True)  # covariance scaled by the residuals (n - 2 dof)
+        raise InputError(
+            f"a line with an uncertainty needs at least 3 converged temperatures, got {len(t)}"
+        )
+    (slope, intercept), cov = np.polyfit(
+        t, w2, 1, cov=True
+    )  # covariance scaled by the residuals (n - 2 dof)
     if slope <= 0:
-        raise InputError(f"omega_eff^2 does not rise with T (slope {slope:.3g} THz^2/K): no displacive soft mode to extrapolate")
+        raise InputError(
+            f"omega_eff^2 does not rise with T (slope {slope:.3g} THz^2/K): no displacive soft mode to extrapolate"
+        )
     tc = -intercept / slope
     gradient = np.array([intercept / slope**2, -1.0 / slope])  # d T_C / d (slope, intercept)
     return float(tc), float(np.sqrt(gradient @ cov @ gradient)), float(slope)
@@ -81,30 +107,50 @@ def soft_mode_transition(
     if qpoint is None:
         verdict = dynamic_stability(ph)
         if verdict.softest_soft_mode_qpoint is None:
-            raise InputError("the harmonic phonons have no soft mode: give the q-point of the transition")
+            raise InputError(
+                "the harmonic phonons have no soft mode: give the q-point of the transition"
+            )
         qpoint = verdict.softest_soft_mode_qpoint
     harmonic = lowest_frequency_at(ph, qpoint)
     points, start = [], ph
-    for temperature in sorted((float(t) for t in temperatures_K), reverse=True):  # from the hot, stable side down
+    for temperature in sorted(
+        (float(t) for t in temperatures_K), reverse=True
+    ):  # from the hot, stable side down
         try:
-            record, effective = effective_phonons(start, forces_of, EffectivePhononSettings(temperature_K=temperature, **(settings or {})))
+            record, effective = effective_phonons(
+                start,
+                forces_of,
+                EffectivePhononSettings(temperature_K=temperature, **(settings or {})),
+            )
             start = effective  # the next, colder loop starts here: near T_C, not from the harmonic instability
             frequency = lowest_frequency_at(effective, qpoint)
-            point = SoftModePoint(temperature_K=temperature, frequency_thz=frequency, frequency_squared_thz2=float(np.sign(frequency) * frequency**2),
-                                  iterations=len(record.iterations))  # fmt: skip
+            point = SoftModePoint(
+                temperature_K=temperature,
+                frequency_thz=frequency,
+                frequency_squared_thz2=float(np.sign(frequency) * frequency**2),
+                iterations=len(record.iterations),
+            )
         except EffectivePhononsNotConverged as exc:
             point = SoftModePoint(temperature_K=temperature, error=str(exc))
         points.append(point)
         if progress is not None:
             progress(point)
-    transition = SoftModeTransition(qpoint=[float(x) for x in qpoint], harmonic_frequency_thz=harmonic, points=points[::-1])
+    transition = SoftModeTransition(
+        qpoint=[float(x) for x in qpoint], harmonic_frequency_thz=harmonic, points=points[::-1]
+    )
     converged = [p for p in points if p.frequency_squared_thz2 is not None]
     try:
-        tc, err, slope = transition_from_line([p.temperature_K for p in converged], [p.frequency_squared_thz2 for p in converged])
+        tc, err, slope = transition_from_line(
+            [p.temperature_K for p in converged], [p.frequency_squared_thz2 for p in converged]
+        )
     except ValueError as exc:
         transition.note = str(exc)
         return transition
-    transition.transition_temperature_K, transition.transition_temperature_err_K, transition.slope_thz2_per_K = tc, err, slope
+    (
+        transition.transition_temperature_K,
+        transition.transition_temperature_err_K,
+        transition.slope_thz2_per_K,
+    ) = tc, err, slope
     if tc <= 0:
         transition.note = f"the line extrapolates to {tc:.0f} K: the mode does not soften toward a transition in this range"
     return transition

@@ -34,26 +34,47 @@ STABILITY_TOLERANCE_THZ = 0.1  # a mode below -0.1 THz is imaginary (numerical n
 # An optical mode is orthogonal to the translations at Gamma and stays near 0 close to it (0.05-0.14 for the soft
 # modes of NaHf2(PO4)3 and Na2Te2O5).
 MIN_TRANSLATION_OVERLAP = 0.7
-MESH_LENGTH_A = 30.0  # phonopy's length-based q-mesh (about 30 / a points along each reciprocal axis)
-MAX_CLASSIFIED_QPOINTS = 400  # eigenvectors only where modes are imaginary; a bound for a badly unstable structure
+MESH_LENGTH_A = (
+    30.0  # phonopy's length-based q-mesh (about 30 / a points along each reciprocal axis)
+)
+MAX_CLASSIFIED_QPOINTS = (
+    400  # eigenvectors only where modes are imaginary; a bound for a badly unstable structure
+)
 
 STABLE, SOFT_MODE, ARTIFACT = "stable", "soft mode", "acoustic artifact near Gamma"
 
 
 class StabilityVerdict(BaseModel):
     dynamically_stable: bool
-    min_frequency_thz: float = Field(description="Lowest frequency anywhere (imaginary modes are negative)")
+    min_frequency_thz: float = Field(
+        description="Lowest frequency anywhere (imaginary modes are negative)"
+    )
     min_frequency_qpoint: list[float] = Field(description="Reduced coordinates of the softest mode")
-    min_frequency_branch: int | None = Field(None, description="Its band index, 0 = lowest (0-2: acoustic near Gamma)")
-    min_frequency_translation_overlap: float | None = Field(None, description="Its overlap with a rigid translation (0-1)")
-    rule: str | None = Field(None, description="What decided: stable, soft mode, or acoustic artifact near Gamma (then stable)")
+    min_frequency_branch: int | None = Field(
+        None, description="Its band index, 0 = lowest (0-2: acoustic near Gamma)"
+    )
+    min_frequency_translation_overlap: float | None = Field(
+        None, description="Its overlap with a rigid translation (0-1)"
+    )
+    rule: str | None = Field(
+        None,
+        description="What decided: stable, soft mode, or acoustic artifact near Gamma (then stable)",
+    )
     reason: str | None = Field(None, description="The verdict in words, with the deciding mode")
-    softest_soft_mode_thz: float | None = Field(None, description="Lowest frequency of a mode that is not an artifact")
+    softest_soft_mode_thz: float | None = Field(
+        None, description="Lowest frequency of a mode that is not an artifact"
+    )
     softest_soft_mode_qpoint: list[float] | None = None
-    n_artifact_qpoints: int = Field(0, description="q-points whose only imaginary modes are acoustic artifacts")
+    n_artifact_qpoints: int = Field(
+        0, description="q-points whose only imaginary modes are acoustic artifacts"
+    )
     n_soft_mode_qpoints: int = Field(0, description="q-points with a soft mode")
-    rotational_sum_rules: bool = Field(False, description="Judged on force constants with hiphive's rotational sum rules enforced")
-    min_frequency_before_sum_rules_thz: float | None = Field(None, description="Lowest frequency before the sum rules, when applied")
+    rotational_sum_rules: bool = Field(
+        False, description="Judged on force constants with hiphive's rotational sum rules enforced"
+    )
+    min_frequency_before_sum_rules_thz: float | None = Field(
+        None, description="Lowest frequency before the sum rules, when applied"
+    )
 
 
 def translation_overlap(eigenvectors: np.ndarray, masses: np.ndarray) -> np.ndarray:
@@ -85,7 +106,9 @@ def in_supercell_gamma_zone(ph: Phonopy, qpoints: np.ndarray) -> np.ndarray:
     cartesian = np.asarray(qpoints, float) @ primitive_reciprocal
     shifts = np.array([n for n in np.ndindex(5, 5, 5) if n != (2, 2, 2)]) - 2
     commensurate = shifts @ supercell_reciprocal  # the nearest commensurate points other than Gamma
-    folded = cartesian - np.rint(np.asarray(qpoints, float)) @ primitive_reciprocal  # nearest image of Gamma
+    folded = (
+        cartesian - np.rint(np.asarray(qpoints, float)) @ primitive_reciprocal
+    )  # nearest image of Gamma
     to_gamma = np.linalg.norm(folded, axis=1)
     to_others = np.linalg.norm(folded[:, None, :] - commensurate[None, :, :], axis=2).min(axis=1)
     return to_gamma <= to_others + 1e-9
@@ -99,7 +122,9 @@ def dynamic_stability(
     """The verdict on the force constants ``ph`` holds: no soft mode on a q-mesh (Gamma included) and the
     seekpath high-symmetry path; imaginary modes classified as in the module docstring."""
     all_q, all_f = mesh_and_path_frequencies(ph)
-    sorted_f = np.sort(all_f, axis=1)  # column k: band k in ascending frequency (0-2 acoustic near Gamma)
+    sorted_f = np.sort(
+        all_f, axis=1
+    )  # column k: band k in ascending frequency (0-2 acoustic near Gamma)
     index = np.unravel_index(np.argmin(sorted_f), sorted_f.shape)
     near_gamma = in_supercell_gamma_zone(ph, all_q)
     imaginary = np.flatnonzero(sorted_f[:, 0] < -tolerance_thz)[:MAX_CLASSIFIED_QPOINTS]
@@ -107,7 +132,9 @@ def dynamic_stability(
     overlap_of = {}
     if len(imaginary):
         ph.run_qpoints(all_q[imaginary], with_eigenvectors=True)
-        for row, frequencies, vectors in zip(imaginary, ph.qpoints.frequencies, ph.qpoints.eigenvectors, strict=True):
+        for row, frequencies, vectors in zip(
+            imaginary, ph.qpoints.frequencies, ph.qpoints.eigenvectors, strict=True
+        ):
             overlap_of[row] = translation_overlap(vectors, masses)[np.argsort(frequencies)]
     soft_rows, artifact_rows = [], []
     soft_min, soft_q = None, None
@@ -128,10 +155,15 @@ def dynamic_stability(
         rule, reason = SOFT_MODE, f"soft mode: {soft_min:.3f} THz at q = {soft_q}"
     elif artifact_rows:
         rule = ARTIFACT
-        reason = (f"stable: the only imaginary modes are acoustic artifacts near Gamma (lowest {sorted_f[index]:.3f} THz at "
-                  f"q = {q_min}, |q| = {q_norm:.3f}, translation overlap {min_overlap:.2f})")  # fmt: skip
+        reason = (
+            f"stable: the only imaginary modes are acoustic artifacts near Gamma (lowest {sorted_f[index]:.3f} THz at "
+            f"q = {q_min}, |q| = {q_norm:.3f}, translation overlap {min_overlap:.2f})"
+        )
     else:
-        rule, reason = STABLE, f"stable: no mode below -{tolerance_thz:g} THz (lowest {sorted_f[index]:.3f} THz)"
+        rule, reason = (
+            STABLE,
+            f"stable: no mode below -{tolerance_thz:g} THz (lowest {sorted_f[index]:.3f} THz)",
+        )
     return StabilityVerdict(
         dynamically_stable=not soft_rows,
         min_frequency_thz=float(sorted_f[index]),
@@ -158,7 +190,9 @@ def stability_screen(ph: Phonopy, **criteria) -> tuple[StabilityVerdict, Phonopy
         return verdict, ph
     try:
         corrected = rotationally_invariant(ph)
-    except ValueError as error:  # hiphive cannot build the cluster space of some cells (an orbit's atom not found)
+    except (
+        ValueError
+    ) as error:  # hiphive cannot build the cluster space of some cells (an orbit's atom not found)
         verdict.reason += f"; the rotational sum rules could not be enforced (hiphive: {error}), so the fitted force constants are kept"
         return verdict, ph
     after = dynamic_stability(corrected, **criteria)
@@ -168,8 +202,10 @@ def stability_screen(ph: Phonopy, **criteria) -> tuple[StabilityVerdict, Phonopy
         after.min_frequency_before_sum_rules_thz = verdict.min_frequency_thz
         after.reason = f"stable: the acoustic dip near Gamma ({dip}) is gone with the rotational sum rules enforced"
         return after, corrected
-    verdict.reason += (f"; with the rotational sum rules the lowest mode is {after.min_frequency_thz:.3f} THz at q = "
-                       f"{after.min_frequency_qpoint}, so the fitted force constants are kept")  # fmt: skip
+    verdict.reason += (
+        f"; with the rotational sum rules the lowest mode is {after.min_frequency_thz:.3f} THz at q = "
+        f"{after.min_frequency_qpoint}, so the fitted force constants are kept"
+    )
     return verdict, ph
 
 

@@ -27,14 +27,24 @@ SUM_RULES = ("Huang", "Born-Huang")
 def _ase_atoms(phonopy_atoms):
     from ase import Atoms
 
-    return Atoms(symbols=phonopy_atoms.symbols, cell=phonopy_atoms.cell, scaled_positions=phonopy_atoms.scaled_positions, pbc=True)
+    return Atoms(
+        symbols=phonopy_atoms.symbols,
+        cell=phonopy_atoms.cell,
+        scaled_positions=phonopy_atoms.scaled_positions,
+        pbc=True,
+    )
 
 
 def rotationally_invariant(ph: Phonopy, cutoff_A: float | None = None) -> Phonopy:
     """A copy of ``ph`` whose force constants satisfy the rotational sum rules (``SUM_RULES``) and the
     translational one. ``cutoff_A``: the pair cutoff of the cluster space, default the longest the supercell
     holds (hiphive's ``estimate_maximum_cutoff``)."""
-    from hiphive import ClusterSpace, ForceConstantPotential, ForceConstants, enforce_rotational_sum_rules
+    from hiphive import (
+        ClusterSpace,
+        ForceConstantPotential,
+        ForceConstants,
+        enforce_rotational_sum_rules,
+    )
     from hiphive.cutoffs import estimate_maximum_cutoff
     from hiphive.utilities import extract_parameters
 
@@ -43,13 +53,23 @@ def rotationally_invariant(ph: Phonopy, cutoff_A: float | None = None) -> Phonop
     compact = fc.shape[0] != fc.shape[1]
     full = compact_fc_to_full_fc(ph.primitive, fc) if compact else fc
     cutoff = cutoff_A or 0.999 * estimate_maximum_cutoff(supercell)
-    logging.getLogger("hiphive").setLevel(logging.WARNING)  # its cluster-space tables are not for our users
+    logging.getLogger("hiphive").setLevel(
+        logging.WARNING
+    )  # its cluster-space tables are not for our users
     space = ClusterSpace(primitive, [cutoff])
-    parameters = extract_parameters(ForceConstants.from_arrays(supercell, fc2_array=full), space, sanity_check=False)
+    parameters = extract_parameters(
+        ForceConstants.from_arrays(supercell, fc2_array=full), space, sanity_check=False
+    )
     with contextlib.redirect_stdout(io.StringIO()):  # hiphive prints the residual norms
         constrained = enforce_rotational_sum_rules(space, parameters, list(SUM_RULES))
-    invariant = ForceConstantPotential(space, constrained).get_force_constants(supercell).get_fc_array(order=2)
+    invariant = (
+        ForceConstantPotential(space, constrained)
+        .get_force_constants(supercell)
+        .get_fc_array(order=2)
+    )
     corrected = ph.copy()
-    corrected.force_constants = full_fc_to_compact_fc(ph.primitive, invariant) if compact else invariant
+    corrected.force_constants = (
+        full_fc_to_compact_fc(ph.primitive, invariant) if compact else invariant
+    )
     corrected.symmetrize_force_constants()
     return corrected

@@ -27,5 +27,3 @@ def elastic_summary(document: dict | BaseModel | None) -> ElasticSummary | None:
         universal_anisotropy=derived.get("universal_anisotropy"),
         poisson_ratio=derived.get("homogeneous_poisson"),
     )
-
-

@@ -25,7 +25,10 @@ REGISTRY_CALCULATOR = {"@module": "na_lattice_flows.models", "@callable": "get_c
 class MLPRelaxDocument(ForceFieldTaskDocument):
     """atomate2's force-field task document, with the model's training provenance like every other document."""
 
-    model_provenance: dict | None = Field(None, description="Training provenance of a model trained here (models.model_provenance); None: pretrained")
+    model_provenance: dict | None = Field(
+        None,
+        description="Training provenance of a model trained here (models.model_provenance); None: pretrained",
+    )
 
 
 @dataclass
@@ -48,7 +51,9 @@ class MLPRelaxMaker(ForceFieldRelaxMaker):
     relax_kwargs: dict = field(default_factory=lambda: {"fmax": 0.01})
 
     def __post_init__(self) -> None:
-        self.model = resolve_model(self.model).name  # unknown names and missing checkpoints fail here, at submission
+        self.model = resolve_model(
+            self.model
+        ).name  # unknown names and missing checkpoints fail here, at submission
         check_range("relax fmax (eV/A)", self.relax_kwargs.get("fmax", 0.05), above=0)
         check_range("relax steps", self.steps, at_least=1)
         self.force_field_name = REGISTRY_CALCULATOR
@@ -60,7 +65,10 @@ class MLPRelaxMaker(ForceFieldRelaxMaker):
         """atomate2's relaxation; its document(s) also say where a trained model came from."""
         result = ForceFieldRelaxMaker.make.original(self, structure, prev_dir=prev_dir)
         provenance = model_provenance(self.model)
-        documents = [MLPRelaxDocument.model_construct(**dict(doc), model_provenance=provenance) for doc in (result if isinstance(result, list) else [result])]
+        documents = [
+            MLPRelaxDocument.model_construct(**dict(doc), model_provenance=provenance)
+            for doc in (result if isinstance(result, list) else [result])
+        ]
         return documents if isinstance(result, list) else documents[0]
 
 
@@ -78,15 +86,33 @@ def relaxation_outcome(document: dict | BaseModel) -> RelaxationOutcome:
     as the object jobflow may decode it into)."""
     if isinstance(document, BaseModel):
         document = document.model_dump()
-    structure = Structure.from_dict(document["structure"]) if isinstance(document["structure"], dict) else document["structure"]
+    structure = (
+        Structure.from_dict(document["structure"])
+        if isinstance(document["structure"], dict)
+        else document["structure"]
+    )
     if "is_force_converged" in document:  # ForceFieldTaskDocument
-        return RelaxationOutcome(structure, document["output"]["energy_per_atom"], document["is_force_converged"], document["output"].get("n_steps"))
+        return RelaxationOutcome(
+            structure,
+            document["output"]["energy_per_atom"],
+            document["is_force_converged"],
+            document["output"].get("n_steps"),
+        )
     if "energy_per_atom_eV" in document:  # GPAWTaskDocument
-        return RelaxationOutcome(structure, document["energy_per_atom_eV"], document["converged"], document["n_steps"])
+        return RelaxationOutcome(
+            structure, document["energy_per_atom_eV"], document["converged"], document["n_steps"]
+        )
     if "calcs_reversed" in document:  # VASP TaskDoc: custodian finished it and VASP reached EDIFFG
         ionic_steps = (document["calcs_reversed"][0].get("output") or {}).get("ionic_steps") or []
-        return RelaxationOutcome(structure, document["output"]["energy_per_atom"], str(document.get("state")).lower().endswith("successful"), len(ionic_steps) or None)
-    raise ValueError(f"relaxation output with fields {sorted(document)[:8]}...: not a force-field, GPAW or VASP task document")
+        return RelaxationOutcome(
+            structure,
+            document["output"]["energy_per_atom"],
+            str(document.get("state")).lower().endswith("successful"),
+            len(ionic_steps) or None,
+        )
+    raise ValueError(
+        f"relaxation output with fields {sorted(document)[:8]}...: not a force-field, GPAW or VASP task document"
+    )
 
 
 def relax_method(maker) -> str:
@@ -97,7 +123,9 @@ def relax_method(maker) -> str:
         return maker.model
     if isinstance(maker, GPAWRelaxMaker):
         return f"gpaw-{maker.settings.xc}"
-    generator = getattr(getattr(maker, "relax_maker1", maker), "input_set_generator", None)  # DoubleRelaxMaker or one VASP maker
+    generator = getattr(
+        getattr(maker, "relax_maker1", maker), "input_set_generator", None
+    )  # DoubleRelaxMaker or one VASP maker
     if generator is None:
         return type(maker).__name__
     gga = (generator.user_incar_settings or {}).get("GGA", "PE")
@@ -115,5 +143,11 @@ def mlp_elastic_maker(model: str = SETTINGS.default_model, fmax: float = 1e-4) -
     from atomate2.forcefields.flows.elastic import ElasticMaker
 
     bulk = MLPRelaxMaker(name="mlp elastic bulk relax", model=model, relax_kwargs={"fmax": fmax})
-    strained = MLPRelaxMaker(name="mlp elastic relax", model=model, relax_cell=False, symprec=STRAINED_SYMPREC, relax_kwargs={"fmax": fmax})
+    strained = MLPRelaxMaker(
+        name="mlp elastic relax",
+        model=model,
+        relax_cell=False,
+        symprec=STRAINED_SYMPREC,
+        relax_kwargs={"fmax": fmax},
+    )
     return ElasticMaker(name="mlp elastic", bulk_relax_maker=bulk, elastic_relax_maker=strained)

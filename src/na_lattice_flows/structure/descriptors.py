@@ -17,10 +17,14 @@ BOND_CUTOFF_A = 3.5
 
 
 class StructureDescriptors(BaseModel):
-    mean_na_coordination: float = Field(description="Mean CrystalNN coordination number of the Na sites")
+    mean_na_coordination: float = Field(
+        description="Mean CrystalNN coordination number of the Na sites"
+    )
     number_density_per_A3: float
     volume_per_atom_A3: float
-    packing_fraction: float = Field(description="Sum of atomic-radius sphere volumes over the cell volume")
+    packing_fraction: float = Field(
+        description="Sum of atomic-radius sphere volumes over the cell volume"
+    )
     mean_pauling_electronegativity: float = Field(description="Mean over atoms (not over elements)")
     mean_electron_count: float = Field(description="Mean atomic number over atoms")
     mean_bond_length_A: float = Field(description="Mean of all interatomic distances up to 3.5 A")
@@ -40,9 +44,13 @@ def structure_descriptors(structure: Structure, species: str = "Na") -> Structur
         mean_na_coordination=float(np.mean([crystal_nn.get_cn(structure, i) for i in na_indices])),
         number_density_per_A3=n_atoms / volume,
         volume_per_atom_A3=volume / n_atoms,
-        packing_fraction=float(sum(4 / 3 * np.pi * site.specie.atomic_radius**3 for site in structure) / volume),
+        packing_fraction=float(
+            sum(4 / 3 * np.pi * site.specie.atomic_radius**3 for site in structure) / volume
+        ),
         mean_pauling_electronegativity=float(np.mean([site.specie.X for site in structure])),
         mean_electron_count=float(np.mean([site.specie.Z for site in structure])),
         mean_bond_length_A=float(distances.mean()) if len(distances) else float("nan"),
-        mean_na_bond_length_A=float(distances[is_na_center].mean()) if is_na_center.any() else float("nan"),
+        mean_na_bond_length_A=float(distances[is_na_center].mean())
+        if is_na_center.any()
+        else float("nan"),
     )

@@ -36,16 +36,23 @@ class AllegroSettings(BaseModel):
     learning_rate: float = 1e-3
     energy_weight: float = Field(1.0, description="Loss weight of the per-atom energy MSE")
     force_weight: float = Field(1.0, description="Loss weight of the force MSE")
-    stress_weight: float = Field(1.0, description="Loss weight of the stress MSE (0: not trained on stress)")
+    stress_weight: float = Field(
+        1.0, description="Loss weight of the stress MSE (0: not trained on stress)"
+    )
     seed: int = 0
     model_dtype: str = "float32"
 
 
-def allegro_config(settings: AllegroSettings, splits: dict[str, str], type_names: list[str]) -> dict:
+def allegro_config(
+    settings: AllegroSettings, splits: dict[str, str], type_names: list[str]
+) -> dict:
     """The nequip-train config (a dict for YAML) for ``splits`` (train/val/test extended XYZ paths)."""
     use_stress = settings.stress_weight > 0
     loss_coeffs = {"total_energy": settings.energy_weight, "forces": settings.force_weight}
-    metric_coeffs = {"per_atom_energy_rmse": settings.energy_weight, "forces_rmse": settings.force_weight}
+    metric_coeffs = {
+        "per_atom_energy_rmse": settings.energy_weight,
+        "forces_rmse": settings.force_weight,
+    }
     if use_stress:
         loss_coeffs["stress"] = settings.stress_weight
         metric_coeffs["stress_rmse"] = settings.stress_weight
@@ -60,14 +67,23 @@ def allegro_config(settings: AllegroSettings, splits: dict[str, str], type_names
             "val_file_path": splits["val"],
             **({"test_file_path": splits["test"]} if "test" in splits else {}),
             "transforms": [
-                {"_target_": "nequip.data.transforms.NeighborListTransform", "r_max": settings.r_max_A},
-                {"_target_": "nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper", "model_type_names": type_names,
-                 "chemical_species_to_atom_type_map": {name: name for name in type_names}},
+                {
+                    "_target_": "nequip.data.transforms.NeighborListTransform",
+                    "r_max": settings.r_max_A,
+                },
+                {
+                    "_target_": "nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper",
+                    "model_type_names": type_names,
+                    "chemical_species_to_atom_type_map": {name: name for name in type_names},
+                },
             ],
             "train_dataloader": {**loader, "shuffle": True},
             "val_dataloader": loader,
             "test_dataloader": loader,
-            "stats_manager": {"_target_": "nequip.data.CommonDataStatisticsManager", "type_names": type_names},
+            "stats_manager": {
+                "_target_": "nequip.data.CommonDataStatisticsManager",
+                "type_names": type_names,
+            },
         },
         "trainer": {
             "_target_": "lightning.Trainer",
@@ -75,16 +91,29 @@ def allegro_config(settings: AllegroSettings, splits: dict[str, str], type_names
             "check_val_every_n_epoch": 1,
             "log_every_n_steps": 1,
             "enable_progress_bar": False,
-            "logger": {"_target_": "lightning.pytorch.loggers.CSVLogger", "save_dir": "${hydra:runtime.output_dir}", "name": "log"},
+            "logger": {
+                "_target_": "lightning.pytorch.loggers.CSVLogger",
+                "save_dir": "${hydra:runtime.output_dir}",
+                "name": "log",
+            },
             "callbacks": [
-                {"_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "dirpath": "${hydra:runtime.output_dir}",
-                 "filename": "best", "monitor": "val0_epoch/weighted_sum", "mode": "min", "save_last": True},
+                {
+                    "_target_": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "dirpath": "${hydra:runtime.output_dir}",
+                    "filename": "best",
+                    "monitor": "val0_epoch/weighted_sum",
+                    "mode": "min",
+                    "save_last": True,
+                },
             ],
         },
         "training_module": {
             "_target_": "nequip.train.EMALightningModule",
-            "loss": {"_target_": f"nequip.train.{'EnergyForceStressLoss' if use_stress else 'EnergyForceLoss'}",
-                     "per_atom_energy": True, "coeffs": loss_coeffs},
+            "loss": {
+                "_target_": f"nequip.train.{'EnergyForceStressLoss' if use_stress else 'EnergyForceLoss'}",
+                "per_atom_energy": True,
+                "coeffs": loss_coeffs,
+            },
             "val_metrics": {"_target_": f"nequip.train.{metrics_class}", "coeffs": metric_coeffs},
             "test_metrics": {"_target_": f"nequip.train.{metrics_class}", "coeffs": metric_coeffs},
             "optimizer": {"_target_": "torch.optim.Adam", "lr": settings.learning_rate},
@@ -94,7 +123,10 @@ def allegro_config(settings: AllegroSettings, splits: dict[str, str], type_names
                 "model_dtype": settings.model_dtype,
                 "type_names": type_names,
                 "r_max": settings.r_max_A,
-                "radial_chemical_embed": {"_target_": "allegro.nn.TwoBodyBesselScalarEmbed", "num_bessels": settings.num_bessels},
+                "radial_chemical_embed": {
+                    "_target_": "allegro.nn.TwoBodyBesselScalarEmbed",
+                    "num_bessels": settings.num_bessels,
+                },
                 "radial_chemical_embed_dim": settings.num_scalar_features,
                 "scalar_embed_mlp_hidden_layers_depth": 1,
                 "scalar_embed_mlp_hidden_layers_width": settings.mlp_width,
@@ -122,12 +154,16 @@ class TrainingRun(BaseModel):
 
     model_path: str
     checkpoint_path: str
-    curves: dict[str, list[float | None]] = Field(description="epoch, train loss, validation RMSEs per epoch")
+    curves: dict[str, list[float | None]] = Field(
+        description="epoch, train loss, validation RMSEs per epoch"
+    )
     seconds: float
     resumed: bool = Field(False, description="continued from the last checkpoint of a killed run")
 
 
-def train_allegro(settings: AllegroSettings, splits: dict[str, str], type_names: list[str], workdir: str | Path) -> TrainingRun:
+def train_allegro(
+    settings: AllegroSettings, splits: dict[str, str], type_names: list[str], workdir: str | Path
+) -> TrainingRun:
     """Train (or continue a killed run from ``<workdir>/run/last.ckpt``), then package the best checkpoint as
     ``<workdir>/model.nequip.zip``. A finished run (the package exists) is returned as it is."""
     import yaml
@@ -140,12 +176,29 @@ def train_allegro(settings: AllegroSettings, splits: dict[str, str], type_names:
     resumed = last.is_file() and not model_path.is_file()
     if not model_path.is_file():
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.yaml").write_text(yaml.safe_dump(allegro_config(settings, splits, type_names), sort_keys=False))
-        command = [console_script("nequip-train"), "-cp", str(workdir), "-cn", "config", f"hydra.run.dir={run_dir}"]
+        (workdir / "config.yaml").write_text(
+            yaml.safe_dump(allegro_config(settings, splits, type_names), sort_keys=False)
+        )
+        command = [
+            console_script("nequip-train"),
+            "-cp",
+            str(workdir),
+            "-cn",
+            "config",
+            f"hydra.run.dir={run_dir}",
+        ]
         if resumed:
             command.append(f"++ckpt_path={last}")
         run_logged(command, workdir / "train.log")
-        run_logged([console_script("nequip-package"), "build", str(run_dir / "best.ckpt"), str(model_path)], workdir / "package.log")
+        run_logged(
+            [
+                console_script("nequip-package"),
+                "build",
+                str(run_dir / "best.ckpt"),
+                str(model_path),
+            ],
+            workdir / "package.log",
+        )
     return TrainingRun(
         model_path=str(model_path),
         checkpoint_path=str(run_dir / "best.ckpt"),
@@ -163,10 +216,18 @@ def console_script(name: str) -> str:
 
 def run_logged(command: list[str], log: Path) -> None:
     with log.open("a") as handle:
-        completed = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
+        completed = subprocess.run(
+            command,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            check=False,
+            env={**os.environ, "HYDRA_FULL_ERROR": "1"},
+        )
     if completed.returncode != 0:
         tail = log.read_text()[-2000:]
-        raise RuntimeError(f"{Path(command[0]).name} failed (exit {completed.returncode}); the end of {log}:\n{tail}")
+        raise RuntimeError(
+            f"{Path(command[0]).name} failed (exit {completed.returncode}); the end of {log}:\n{tail}"
+        )
 
 
 CURVE_COLUMNS = {
@@ -188,7 +249,9 @@ def read_curves(run_dir: Path) -> dict[str, list[float | None]]:
                 for name, column in CURVE_COLUMNS.items():
                     if row.get(column):
                         epoch[name] = float(row[column])
-    epochs = sorted(e for e, values in by_epoch.items() if values)  # the test pass logs a row without these
+    epochs = sorted(
+        e for e, values in by_epoch.items() if values
+    )  # the test pass logs a row without these
     curves: dict[str, list[float | None]] = {"epoch": [float(e) for e in epochs]}
     for name in CURVE_COLUMNS:
         curves[name] = [by_epoch[e].get(name) for e in epochs]

@@ -32,13 +32,23 @@ PHONONDB_DATA = {
 
 
 class CHGNetFineTuneSettings(BaseModel):
-    start_model: str = Field("0.3.0", description="CHGNet weights to start from (a packaged version)")
+    start_model: str = Field(
+        "0.3.0", description="CHGNet weights to start from (a packaged version)"
+    )
     epochs: int = Field(3, ge=1, description="passes over the training frames")
-    learning_rate: float = Field(1e-3, gt=0, description="Adam, cosine-decayed over the epochs (CHGNet's default scheduler)")
+    learning_rate: float = Field(
+        1e-3, gt=0, description="Adam, cosine-decayed over the epochs (CHGNet's default scheduler)"
+    )
     batch_size: int = Field(8, ge=1)
-    max_frames_per_material: int = Field(2, ge=1, description="displaced supercells drawn per material (seeded): "
-                                         "~1 s and ~10 MB of cached graph each for a 100-atom supercell on one CPU thread")
-    early_stopping_fraction: float = Field(0.1, gt=0, lt=1, description="training materials held out to pick the epoch")
+    max_frames_per_material: int = Field(
+        2,
+        ge=1,
+        description="displaced supercells drawn per material (seeded): "
+        "~1 s and ~10 MB of cached graph each for a 100-atom supercell on one CPU thread",
+    )
+    early_stopping_fraction: float = Field(
+        0.1, gt=0, lt=1, description="training materials held out to pick the epoch"
+    )
     seed: int = Field(0, ge=0)
 
 
@@ -54,7 +64,9 @@ class FineTuneRun(BaseModel):
     provenance: dict
 
 
-def sample_frames(references: Iterable[DisplacementReference], max_per_material: int, seed: int) -> list[tuple]:
+def sample_frames(
+    references: Iterable[DisplacementReference], max_per_material: int, seed: int
+) -> list[tuple]:
     """(structure, forces eV/A, material) of up to ``max_per_material`` displaced supercells of each reference,
     drawn without replacement by a generator seeded per material (so adding references never changes others).
     ``references`` is read once: a generator keeps only one archive in memory at a time."""
@@ -64,9 +76,13 @@ def sample_frames(references: Iterable[DisplacementReference], max_per_material:
     for reference in references:
         supercells, forces = displaced_supercells(reference), reference.forces
         rng = np.random.default_rng([seed, *reference.name.encode()])
-        picked = sorted(rng.choice(len(supercells), size=min(max_per_material, len(supercells)), replace=False))
+        picked = sorted(
+            rng.choice(len(supercells), size=min(max_per_material, len(supercells)), replace=False)
+        )
         formula = reference.unitcell.composition.reduced_formula
-        frames += [(AseAtomsAdaptor.get_structure(supercells[i]), forces[i], formula) for i in picked]
+        frames += [
+            (AseAtomsAdaptor.get_structure(supercells[i]), forces[i], formula) for i in picked
+        ]
     return frames
 
 
@@ -80,7 +96,10 @@ def early_stopping_materials(materials: Sequence[str], fraction: float, seed: in
 def force_mae(model, frames: Sequence[tuple]) -> float:
     """Mean absolute force error (eV/A, over components) of a CHGNet model on (structure, forces, _) frames."""
     predictions = model.predict_structure([f[0] for f in frames], task="ef", batch_size=4)
-    errors = [np.abs(np.asarray(p["f"]) - np.asarray(f[1])).ravel() for p, f in zip(predictions, frames, strict=True)]
+    errors = [
+        np.abs(np.asarray(p["f"]) - np.asarray(f[1])).ravel()
+        for p, f in zip(predictions, frames, strict=True)
+    ]
     return float(np.mean(np.concatenate(errors)))
 
 
@@ -89,7 +108,9 @@ def _dataset(frames: Sequence[tuple]):
 
     structures = [f[0] for f in frames]
     # energies are not in the data and not learnt (energy_loss_ratio=0): zeros stand in for them
-    return StructureData(structures, [0.0] * len(structures), [np.asarray(f[1]) for f in frames], shuffle=True)
+    return StructureData(
+        structures, [0.0] * len(structures), [np.asarray(f[1]) for f in frames], shuffle=True
+    )
 
 
 def finetune_chgnet(
@@ -114,11 +135,15 @@ def finetune_chgnet(
     run_dir, model_file = Path(run_dir), Path(model_file)
     run_dir.mkdir(parents=True, exist_ok=True)
     frames = sample_frames(references, settings.max_frames_per_material, settings.seed)
-    held_out = early_stopping_materials([f[2] for f in frames], settings.early_stopping_fraction, settings.seed)
+    held_out = early_stopping_materials(
+        [f[2] for f in frames], settings.early_stopping_fraction, settings.seed
+    )
     train = [f for f in frames if f[2] not in held_out]
     val = [f for f in frames if f[2] in held_out]
     if not train or not val:
-        raise InputError(f"fine-tuning needs materials on both sides: {len(train)} training and {len(val)} held-out frames")
+        raise InputError(
+            f"fine-tuning needs materials on both sides: {len(train)} training and {len(val)} held-out frames"
+        )
     torch.manual_seed(settings.seed)
     loaders = [get_loader(_dataset(part), batch_size=settings.batch_size) for part in (train, val)]
     baseline_file = run_dir / "start_model_val_force_mae.json"
@@ -128,12 +153,21 @@ def finetune_chgnet(
         trainer.epochs = settings.epochs
     else:
         start_model = CHGNet.load(model_name=settings.start_model, use_device="cpu", verbose=False)
-        baseline_file.write_text(json.dumps(force_mae(start_model, val)))  # on the held-out frames: what the epochs must beat
+        baseline_file.write_text(
+            json.dumps(force_mae(start_model, val))
+        )  # on the held-out frames: what the epochs must beat
         trainer = Trainer(
-            start_model, targets="ef",
-            energy_loss_ratio=0.0, force_loss_ratio=1.0, epochs=settings.epochs, learning_rate=settings.learning_rate,
-            torch_seed=settings.seed, data_seed=settings.seed, use_device="cpu", print_freq=10_000,
-        )  # fmt: skip
+            start_model,
+            targets="ef",
+            energy_loss_ratio=0.0,
+            force_loss_ratio=1.0,
+            epochs=settings.epochs,
+            learning_rate=settings.learning_rate,
+            torch_seed=settings.seed,
+            data_seed=settings.seed,
+            use_device="cpu",
+            print_freq=10_000,
+        )
     start_mae = json.loads(baseline_file.read_text())
     trainer.train(*loaders, save_dir=str(run_dir))
     val_curve = [float(v) for v in trainer.training_history["f"]["val"]]
@@ -141,7 +175,9 @@ def finetune_chgnet(
     [best] = list(run_dir.glob("bestF_*.pth.tar"))
     model = CHGNet.from_file(str(best))
     model_file.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.as_dict()}, model_file)  # the weights only: what CHGNet.from_file reads
+    torch.save(
+        {"model": model.as_dict()}, model_file
+    )  # the weights only: what CHGNet.from_file reads
     provenance = {
         "route": "chgnet fine-tune (chgnet.trainer.Trainer, forces only)",
         "start_model": f"CHGNet {settings.start_model}",
@@ -157,7 +193,11 @@ def finetune_chgnet(
     }
     Path(str(model_file) + PROVENANCE_SUFFIX).write_text(json.dumps(provenance, indent=2))
     return FineTuneRun(
-        model_file=str(model_file), best_epoch=best_epoch, start_model_val_force_mae_eV_per_A=start_mae, val_force_mae_eV_per_A=val_curve,
+        model_file=str(model_file),
+        best_epoch=best_epoch,
+        start_model_val_force_mae_eV_per_A=start_mae,
+        val_force_mae_eV_per_A=val_curve,
         train_force_mae_eV_per_A=[float(v) for v in trainer.training_history["f"]["train"]],
-        seconds=time.perf_counter() - start, provenance=provenance,
-    )  # fmt: skip
+        seconds=time.perf_counter() - start,
+        provenance=provenance,
+    )

@@ -24,7 +24,11 @@ from na_lattice_flows.errors import InputError
 
 
 def pair_distribution_descriptor(
-    atoms: Atoms, elements: Sequence[str], cutoff_A: float = 6.0, n_bins: int = 48, width_A: float = 0.1
+    atoms: Atoms,
+    elements: Sequence[str],
+    cutoff_A: float = 6.0,
+    n_bins: int = 48,
+    width_A: float = 0.1,
 ) -> np.ndarray:
     """Concatenated smeared pair-distance histograms g_ab(r) for every pair a <= b of ``elements`` (the same
     list for every frame, so vectors line up), each normalised by the number of atoms of element a."""
@@ -37,17 +41,23 @@ def pair_distribution_descriptor(
     for a, b in combinations_with_replacement(sorted(elements), 2):
         mask = (symbols[first] == a) & (symbols[second] == b)
         n_a = max(int(np.sum(symbols == a)), 1)
-        smeared = np.exp(-((distances[mask, None] - centres[None, :]) ** 2) / (2 * width_A**2)).sum(axis=0)
+        smeared = np.exp(-((distances[mask, None] - centres[None, :]) ** 2) / (2 * width_A**2)).sum(
+            axis=0
+        )
         blocks.append(smeared / n_a)
     return np.concatenate(blocks)
 
 
-def farthest_point_sampling(descriptors: np.ndarray, n_select: int, min_distance: float = 0.0) -> list[int]:
+def farthest_point_sampling(
+    descriptors: np.ndarray, n_select: int, min_distance: float = 0.0
+) -> list[int]:
     """Indices of up to ``n_select`` rows of ``descriptors`` (n, d), each the farthest from those already
     chosen; stops before a pick closer than ``min_distance`` to the chosen set."""
     descriptors = np.asarray(descriptors, dtype=float)
     if descriptors.ndim != 2 or not len(descriptors):
-        raise InputError(f"descriptors must be a non-empty (n_frames, n_features) array; got shape {descriptors.shape}")
+        raise InputError(
+            f"descriptors must be a non-empty (n_frames, n_features) array; got shape {descriptors.shape}"
+        )
     if n_select < 1:
         raise InputError(f"number of frames to select must be at least 1; got {n_select}")
     start = int(np.argmax(np.linalg.norm(descriptors - descriptors.mean(axis=0), axis=1)))
@@ -62,8 +72,12 @@ def farthest_point_sampling(descriptors: np.ndarray, n_select: int, min_distance
     return chosen
 
 
-def select_frames(frames: Sequence[Atoms], n_select: int, cutoff_A: float = 6.0, min_distance: float = 0.0) -> list[int]:
+def select_frames(
+    frames: Sequence[Atoms], n_select: int, cutoff_A: float = 6.0, min_distance: float = 0.0
+) -> list[int]:
     """Farthest-point selection of ``frames`` in pair-distribution space (the module's method)."""
     elements = sorted({symbol for atoms in frames for symbol in atoms.get_chemical_symbols()})
-    descriptors = np.array([pair_distribution_descriptor(atoms, elements, cutoff_A) for atoms in frames])
+    descriptors = np.array(
+        [pair_distribution_descriptor(atoms, elements, cutoff_A) for atoms in frames]
+    )
     return farthest_point_sampling(descriptors, n_select, min_distance)

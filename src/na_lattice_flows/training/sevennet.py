@@ -37,10 +37,13 @@ class SevenNetFineTuneSettings(BaseModel):
     stress_weight: float = Field(0.01, description="the preset: 0.01 (0: not trained on stress)")
     seed: int = 1
     align_energy_reference: bool = Field(
-        True, description="move the start checkpoint's per-element energy shift onto the labels' reference "
-        "(least squares on the training split) before fine-tuning"
+        True,
+        description="move the start checkpoint's per-element energy shift onto the labels' reference "
+        "(least squares on the training split) before fine-tuning",
     )
-    train_shift_scale: bool = Field(False, description="let the per-element shift and scale train too (the preset: no)")
+    train_shift_scale: bool = Field(
+        False, description="let the per-element shift and scale train too (the preset: no)"
+    )
 
 
 def sevennet_config(settings: SevenNetFineTuneSettings, splits: dict[str, str]) -> dict:
@@ -52,30 +55,46 @@ def sevennet_config(settings: SevenNetFineTuneSettings, splits: dict[str, str]) 
     config = yaml.safe_load(files("sevenn").joinpath("presets/fine_tune.yaml").read_text())
     config["model"]["train_shift_scale"] = settings.train_shift_scale
     train = config["train"]
-    train.update(random_seed=settings.seed, epoch=settings.epochs, force_loss_weight=settings.force_weight,
-                 stress_loss_weight=settings.stress_weight, is_train_stress=settings.stress_weight > 0,
-                 per_epoch=max(settings.epochs, 1))  # fmt: skip
+    train.update(
+        random_seed=settings.seed,
+        epoch=settings.epochs,
+        force_loss_weight=settings.force_weight,
+        stress_loss_weight=settings.stress_weight,
+        is_train_stress=settings.stress_weight > 0,
+        per_epoch=max(settings.epochs, 1),
+    )
     train["optim_param"]["lr"] = settings.learning_rate
     train["continue"]["checkpoint"] = PRETRAINED_CHECKPOINT
     data = config["data"]
-    data.update(batch_size=settings.batch_size, load_trainset_path=[splits["train"]], load_validset_path=[splits["val"]])
+    data.update(
+        batch_size=settings.batch_size,
+        load_trainset_path=[splits["train"]],
+        load_validset_path=[splits["val"]],
+    )
     data.pop("load_testset_path", None)  # the test split is evaluated by us, with the other models
     data.pop("data_divide_ratio", None)
     return config
 
 
-def energy_reference_offsets(symbols: Sequence[Sequence[str]], label_energies: Sequence[float],
-                             model_energies: Sequence[float]) -> dict[str, float]:  # fmt: skip
+def energy_reference_offsets(
+    symbols: Sequence[Sequence[str]],
+    label_energies: Sequence[float],
+    model_energies: Sequence[float],
+) -> dict[str, float]:
     """delta_e (eV) minimising sum_f (E_label,f - E_model,f - sum_e n_fe delta_e)^2 over frames f; with fewer
     independent compositions than elements, the minimum-norm solution (any solution fits equally well)."""
     elements = sorted({symbol for frame in symbols for symbol in frame})
-    counts = np.array([[list(frame).count(element) for element in elements] for frame in symbols], dtype=float)
+    counts = np.array(
+        [[list(frame).count(element) for element in elements] for frame in symbols], dtype=float
+    )
     residual = np.asarray(label_energies, dtype=float) - np.asarray(model_energies, dtype=float)
     offsets, *_ = np.linalg.lstsq(counts, residual, rcond=None)
     return dict(zip(elements, offsets.tolist(), strict=True))
 
 
-def shifted_checkpoint(source: str | Path, offsets_eV: dict[str, float], destination: str | Path) -> Path:
+def shifted_checkpoint(
+    source: str | Path, offsets_eV: dict[str, float], destination: str | Path
+) -> Path:
     """A copy of a SevenNet checkpoint whose per-element atomic energy shift is moved by ``offsets_eV``."""
     import torch
     from ase.data import atomic_numbers
@@ -101,12 +120,19 @@ def aligned_start(train_path: str, workdir: Path) -> tuple[Path, dict[str, float
     frames = read(train_path, index=":")
     calculator = SevenNetCalculator("7net-0", device="cpu")
     model_energies = [calculator.get_potential_energy(atoms.copy()) for atoms in frames]
-    offsets = energy_reference_offsets([atoms.get_chemical_symbols() for atoms in frames],
-                                       [atoms.get_potential_energy() for atoms in frames], model_energies)  # fmt: skip
-    return shifted_checkpoint(pretrained_name_to_path("7net-0"), offsets, workdir / "start_aligned.pth"), offsets
+    offsets = energy_reference_offsets(
+        [atoms.get_chemical_symbols() for atoms in frames],
+        [atoms.get_potential_energy() for atoms in frames],
+        model_energies,
+    )
+    return shifted_checkpoint(
+        pretrained_name_to_path("7net-0"), offsets, workdir / "start_aligned.pth"
+    ), offsets
 
 
-def finetune_sevennet(settings: SevenNetFineTuneSettings, splits: dict[str, str], workdir: str | Path) -> TrainingRun:
+def finetune_sevennet(
+    settings: SevenNetFineTuneSettings, splits: dict[str, str], workdir: str | Path
+) -> TrainingRun:
     """Fine-tune in ``workdir`` (a finished run, whose best checkpoint and learning curve exist, is returned as
     it is; an unfinished one starts again: sevenn's epochs are short against a DFT data set's labelling)."""
     import yaml
@@ -124,10 +150,17 @@ def finetune_sevennet(settings: SevenNetFineTuneSettings, splits: dict[str, str]
             config["train"]["continue"]["checkpoint"] = str(start_checkpoint)
             (workdir / "energy_offsets_eV.json").write_text(json.dumps(offsets, indent=2))
         (workdir / "input.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        run_logged([console_script("sevenn"), str(workdir / "input.yaml"), "-w", str(workdir)], workdir / "train.log")
+        run_logged(
+            [console_script("sevenn"), str(workdir / "input.yaml"), "-w", str(workdir)],
+            workdir / "train.log",
+        )
         (workdir / "done").touch()
-    return TrainingRun(model_path=str(best), checkpoint_path=str(best), curves=read_learning_curve(workdir / "lc.csv"),
-                       seconds=time.perf_counter() - start)  # fmt: skip
+    return TrainingRun(
+        model_path=str(best),
+        checkpoint_path=str(best),
+        curves=read_learning_curve(workdir / "lc.csv"),
+        seconds=time.perf_counter() - start,
+    )
 
 
 CURVE_COLUMNS = {  # ours -> (sevenn's lc.csv column, factor to ours)
@@ -135,7 +168,10 @@ CURVE_COLUMNS = {  # ours -> (sevenn's lc.csv column, factor to ours)
     # sevenn's force and stress RMSEs are over vectors (sqrt of the mean squared norm), ours over components
     "val_force_rmse_eV_per_A": ("validset_Force_RMSE", 1 / np.sqrt(3)),
     "val_energy_rmse_eV_per_atom": ("validset_Energy_RMSE", 1.0),
-    "val_stress_rmse_eV_per_A3": ("validset_Stress_RMSE", 0.1 * units.GPa / np.sqrt(6)),  # kbar -> eV/A^3
+    "val_stress_rmse_eV_per_A3": (
+        "validset_Stress_RMSE",
+        0.1 * units.GPa / np.sqrt(6),
+    ),  # kbar -> eV/A^3
 }
 
 

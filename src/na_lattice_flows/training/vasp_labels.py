@@ -16,7 +16,9 @@ VASP_LABEL_JOB_NAME = "training label vasp"
 
 
 @job(config=JobConfig(pass_manager_config=False))
-def vasp_label_frames(selection: dict, functional: str, incar_updates: dict, reciprocal_density: int) -> Response:
+def vasp_label_frames(
+    selection: dict, functional: str, incar_updates: dict, reciprocal_density: int
+) -> Response:
     """One tight VASP static (``dft.vasp_jobs.displaced_static_maker``) per selected frame, then their collection."""
     frames = from_extxyz(selection["extxyz"])
     maker = displaced_static_maker(functional, incar_updates, reciprocal_density)
@@ -25,7 +27,14 @@ def vasp_label_frames(selection: dict, functional: str, incar_updates: dict, rec
         static = maker.make(AseAtomsAdaptor.get_structure(atoms))
         static.name = f"{VASP_LABEL_JOB_NAME} {index + 1}/{len(frames)}"
         statics.append(static)
-    results = [{"energy": s.output.output.energy, "forces": s.output.output.forces, "stress": s.output.output.stress} for s in statics]
+    results = [
+        {
+            "energy": s.output.output.energy,
+            "forces": s.output.output.forces,
+            "stress": s.output.output.stress,
+        }
+        for s in statics
+    ]
     collect = collect_vasp_labels(selection["extxyz"], results, f"vasp {functional}")
     collect.name = f"{VASP_LABEL_JOB_NAME} collect"
     return Response(replace=route(Flow([*statics, collect], output=collect.output)))
@@ -35,6 +44,13 @@ def vasp_label_frames(selection: dict, functional: str, incar_updates: dict, rec
 def collect_vasp_labels(extxyz: str, results: list[dict | None], labeller: str) -> dict:
     """The frames with their statics' energy, forces and stress; a frame whose static failed is left out."""
     frames = from_extxyz(extxyz)
-    labelled = [with_vasp_labels(atoms, r["energy"], r["forces"], r.get("stress"), labeller)
-                for atoms, r in zip(frames, results, strict=True) if r is not None and r.get("forces") is not None]  # fmt: skip
-    return {"extxyz": to_extxyz(labelled), "n_frames": len(labelled), "n_failed": len(frames) - len(labelled)}
+    labelled = [
+        with_vasp_labels(atoms, r["energy"], r["forces"], r.get("stress"), labeller)
+        for atoms, r in zip(frames, results, strict=True)
+        if r is not None and r.get("forces") is not None
+    ]
+    return {
+        "extxyz": to_extxyz(labelled),
+        "n_frames": len(labelled),
+        "n_failed": len(frames) - len(labelled),
+    }

@@ -38,7 +38,11 @@ def phonon_batch_member(batch: PhononBatchDocument | dict, index: int) -> Phonon
     document = batch.documents[index]
     if document is None:
         raise PhononBatchMemberError(f"batched phonons: {batch.errors[index]}")
-    return PhononBatchMember(candidate_id=document.candidate_id, stability=document.stability, descriptors=document.descriptors)
+    return PhononBatchMember(
+        candidate_id=document.candidate_id,
+        stability=document.stability,
+        descriptors=document.descriptors,
+    )
 
 
 @dataclass
@@ -54,13 +58,17 @@ class BatchedScreeningFlowMaker(Maker):
     def __post_init__(self) -> None:
         if self.screening.phonon_maker is None:
             raise InputError("batched phonons need the phonon step: a screening maker with phonons")
-        self.batch_maker = BatchedPhononMaker(phonons=self.screening.phonon_maker, max_atoms_per_call=self.max_atoms_per_call)
+        self.batch_maker = BatchedPhononMaker(
+            phonons=self.screening.phonon_maker, max_atoms_per_call=self.max_atoms_per_call
+        )
 
     def make(self, candidates: list[Candidate]) -> Flow:
         relaxations = [self.screening.relax_job(candidate) for candidate in candidates]
         ids = [candidate.candidate_id for candidate in candidates]
         batch = self.batch_maker.make([relax.output.structure for relax in relaxations], ids)
-        batch.config.on_missing_references = OnMissing.NONE  # a failed relaxation: None in its place, the rest go on
+        batch.config.on_missing_references = (
+            OnMissing.NONE
+        )  # a failed relaxation: None in its place, the rest go on
         flows = []
         for index, (candidate, relax) in enumerate(zip(candidates, relaxations, strict=True)):
             member = phonon_batch_member(batch.output, index)

@@ -12,12 +12,23 @@ from na_lattice_flows.workflow.schemas import Provenance
 PHONON_COLUMNS = [
     "dynamically_stable",
     "min_frequency_thz",
-    *(name for name, info in PhononDescriptors.model_fields.items()  # every scalar descriptor
-      if info.annotation is float and name not in ("temperature_K", "low_freq_cutoff_thz")),
-]  # fmt: skip
-STABILITY_COLUMNS = ["stability_rule", "stability_reason"]  # why a structure was judged (un)stable: text, not descriptors
+    *(
+        name
+        for name, info in PhononDescriptors.model_fields.items()  # every scalar descriptor
+        if info.annotation is float and name not in ("temperature_K", "low_freq_cutoff_thz")
+    ),
+]
+STABILITY_COLUMNS = [
+    "stability_rule",
+    "stability_reason",
+]  # why a structure was judged (un)stable: text, not descriptors
 # the verdict at the screening temperature (``phonons.finite_temperature``); records before 0.4 read as harmonic
-TEMPERATURE_STABILITY_COLUMNS = ["harmonically_stable", "stability_method", "min_effective_frequency_thz", "descriptors_from"]
+TEMPERATURE_STABILITY_COLUMNS = [
+    "harmonically_stable",
+    "stability_method",
+    "min_effective_frequency_thz",
+    "descriptors_from",
+]
 # a committee of force fields on the verdict (``phonons.committee``); empty without one
 COMMITTEE_COLUMNS = ["disputed", "dispute", "committee_verdicts"]
 
@@ -41,13 +52,31 @@ TRANSPORT_COLUMNS = [
 
 # what a screen (and the report's table) shows; the files hold every column
 MAIN_COLUMNS = [
-    "candidate_id", "formula", "state", "dynamically_stable", "stability_method", "D_avg_A2_per_ps", "D_max_A2_per_ps", "melted",
-    "msd_na_avg_A2", "msd_na_max_A2", "acoustic_cutoff_thz", "na_pdos_center_thz", "na_vdos_center_thz",
-    "haven_ratio", "activation_energy_eV", "model", "fc_method", "stability_reason", "disputed",
-]  # fmt: skip
+    "candidate_id",
+    "formula",
+    "state",
+    "dynamically_stable",
+    "stability_method",
+    "D_avg_A2_per_ps",
+    "D_max_A2_per_ps",
+    "melted",
+    "msd_na_avg_A2",
+    "msd_na_max_A2",
+    "acoustic_cutoff_thz",
+    "na_pdos_center_thz",
+    "na_vdos_center_thz",
+    "haven_ratio",
+    "activation_energy_eV",
+    "model",
+    "fc_method",
+    "stability_reason",
+    "disputed",
+]
 
 
-PROVENANCE_COLUMNS = [name for name in Provenance.model_fields if name != "relax_method"]  # that one is `model`
+PROVENANCE_COLUMNS = [
+    name for name in Provenance.model_fields if name != "relax_method"
+]  # that one is `model`
 
 
 RESULT_COLUMNS = [

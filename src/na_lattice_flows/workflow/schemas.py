@@ -18,9 +18,14 @@ class Provenance(BaseModel):
 
     relax_method: str = Field(description="MLP name, or DFT code and functional")
     phonon_model: str | None = None
-    fc_method: str | None = Field(None, description="Second-order force-constant fit: symfc, pheasy or hiphive")
+    fc_method: str | None = Field(
+        None, description="Second-order force-constant fit: symfc, pheasy or hiphive"
+    )
     phonon_temperature_K: float | None = None
-    phonon_stability: str | None = Field(None, description="The screen's stability setting: harmonic or finite-temperature (None before 0.4: harmonic)")
+    phonon_stability: str | None = Field(
+        None,
+        description="The screen's stability setting: harmonic or finite-temperature (None before 0.4: harmonic)",
+    )
     md_model: str | None = None
     md_engine: str | None = Field(None, description="ase or torchsim")
     md_preset: str | None = None
@@ -28,7 +33,9 @@ class Provenance(BaseModel):
     md_production_ps: float | None = None
     md_friction_per_ps: float | None = None
     elastic_model: str | None = None
-    committee_models: str | None = Field(None, description="Force fields beside phonon_model judging stability, comma-separated")
+    committee_models: str | None = Field(
+        None, description="Force fields beside phonon_model judging stability, comma-separated"
+    )
 
 
 class ScreeningDocument(BaseModel):
@@ -39,11 +46,15 @@ class ScreeningDocument(BaseModel):
     formula: str
     source: str | None = None
     band_gap_eV: float | None = Field(None, description="Database band gap the screen read")
-    formation_energy_eV_per_atom: float | None = Field(None, description="Database formation energy the screen read")
+    formation_energy_eV_per_atom: float | None = Field(
+        None, description="Database formation energy the screen read"
+    )
     model: str = Field(description="Machine-learned interatomic potential used for the relaxation")
     relaxed_structure: Structure
     energy_per_atom_eV: float
-    relax_converged: bool | None = Field(None, description="Forces below the relaxation's fmax at the end")
+    relax_converged: bool | None = Field(
+        None, description="Forces below the relaxation's fmax at the end"
+    )
     relax_steps: int | None = None
     volume_change_percent: float = Field(description="100 (V_relaxed - V_input) / V_input")
     space_group_input: str
@@ -52,10 +63,16 @@ class ScreeningDocument(BaseModel):
     supercell_n_atoms: int
     supercell_length_ratio: float = Field(description="Longest / shortest supercell lattice length")
     structure_descriptors: StructureDescriptors = Field(description="Of the relaxed structure")
-    phonons: PhononDescriptors | None = Field(None, description="Stability and lattice-dynamics descriptors")
-    transport: TransportSummary | None = Field(None, description="MD diffusion results, or why MD was skipped")
-    elastic: ElasticSummary | None = Field(None, description="Bulk and shear moduli from the MLP elastic tensor")
+    phonons: PhononDescriptors | None = Field(
+        None, description="Stability and lattice-dynamics descriptors"
+    )
+    transport: TransportSummary | None = Field(
+        None, description="MD diffusion results, or why MD was skipped"
+    )
+    elastic: ElasticSummary | None = Field(
+        None, description="Bulk and shear moduli from the MLP elastic tensor"
+    )
     provenance: Provenance | None = None
-    committee: CommitteeVerdict | None = Field(None, description="Other force fields' stability verdicts: disputed or not")
-
-
+    committee: CommitteeVerdict | None = Field(
+        None, description="Other force fields' stability verdicts: disputed or not"
+    )

@@ -39,7 +39,9 @@ class ScreeningFlowMaker(Maker):
     def __post_init__(self) -> None:
         check_range("min_supercell_atoms", self.min_supercell_atoms, at_least=1)
         if self.committee_maker is not None and self.phonon_maker is None:
-            raise InputError("a stability committee needs the phonon step (its verdict is the committee's first member)")
+            raise InputError(
+                "a stability committee needs the phonon step (its verdict is the committee's first member)"
+            )
 
     def provenance(self) -> Provenance:
         phonon, md = self.phonon_maker, self.md_maker
@@ -54,23 +56,37 @@ class ScreeningFlowMaker(Maker):
             md_engine=md.engine if md else None,
             md_preset=md.preset if md else None,
             md_timestep_fs=settings.timestep_fs if settings else None,
-            md_production_ps=settings.n_production_steps * settings.timestep_fs / 1000 if settings else None,
+            md_production_ps=settings.n_production_steps * settings.timestep_fs / 1000
+            if settings
+            else None,
             md_friction_per_ps=settings.friction_per_fs * 1000 if settings else None,
-            elastic_model=getattr(getattr(self.elastic_maker, "elastic_relax_maker", None), "model", None),
-            committee_models=", ".join(self.committee_maker.models) if self.committee_maker else None,
+            elastic_model=getattr(
+                getattr(self.elastic_maker, "elastic_relax_maker", None), "model", None
+            ),
+            committee_models=", ".join(self.committee_maker.models)
+            if self.committee_maker
+            else None,
         )
 
     def make(self, candidate: Candidate) -> Flow:
         relax = self.relax_job(candidate)
-        phonons = self.phonon_maker.make(relax.output.structure, candidate.candidate_id) if self.phonon_maker is not None else None
+        phonons = (
+            self.phonon_maker.make(relax.output.structure, candidate.candidate_id)
+            if self.phonon_maker is not None
+            else None
+        )
         return self.flow_after_relax(candidate, relax, phonons)
 
     def relax_job(self, candidate: Candidate) -> Job | Flow:
-        relax = self.relax_maker.make(candidate.structure)  # a Job (MLP, GPAW) or a Flow (VASP double relax)
+        relax = self.relax_maker.make(
+            candidate.structure
+        )  # a Job (MLP, GPAW) or a Flow (VASP double relax)
         relax.name = f"{self.relax_maker.name} {candidate.candidate_id}"
         return relax
 
-    def flow_after_relax(self, candidate: Candidate, relax: Job | Flow, phonons: Job | None) -> Flow:
+    def flow_after_relax(
+        self, candidate: Candidate, relax: Job | Flow, phonons: Job | None
+    ) -> Flow:
         """The candidate's flow from its relaxation and its phonon job (one whose output is a ``PhononDocument``;
         None without phonons): elastic moduli, the MD gate and the summary follow."""
         jobs = [relax]
@@ -85,7 +101,9 @@ class ScreeningFlowMaker(Maker):
             elastic = moduli.output
         committee = None
         if self.committee_maker is not None and phonons is not None:
-            committee_job = self.committee_maker.make(relax.output.structure, candidate.candidate_id)
+            committee_job = self.committee_maker.make(
+                relax.output.structure, candidate.candidate_id
+            )
             jobs.append(committee_job)
             committee = committee_job.output
         if self.md_maker is not None:
@@ -109,6 +127,8 @@ class ScreeningFlowMaker(Maker):
             committee_margin_thz=self.committee_maker.margin_thz if self.committee_maker else None,
         )
         summary.name = SUMMARY_JOB_NAME
-        flow = Flow([*jobs, summary], output=summary.output, name=f"{self.name} {candidate.candidate_id}")
+        flow = Flow(
+            [*jobs, summary], output=summary.output, name=f"{self.name} {candidate.candidate_id}"
+        )
         flow.update_metadata({"candidate_id": candidate.candidate_id, "formula": candidate.formula})
         return flow

@@ -7,7 +7,12 @@ from pydantic import BaseModel
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from na_lattice_flows.phonons.committee import DEFAULT_MARGIN_THZ, CommitteeMember, CommitteeVerdict, committee_verdict
+from na_lattice_flows.phonons.committee import (
+    DEFAULT_MARGIN_THZ,
+    CommitteeMember,
+    CommitteeVerdict,
+    committee_verdict,
+)
 from na_lattice_flows.phonons.descriptors import PhononDescriptors
 from na_lattice_flows.relax.elastic import elastic_summary
 from na_lattice_flows.relax.jobs import relaxation_outcome
@@ -68,13 +73,19 @@ def summarize_screening(
     )
 
 
-def _committee(phonons, provenance: Provenance | None, committee: dict | None, margin_thz: float | None) -> CommitteeVerdict | None:
+def _committee(
+    phonons, provenance: Provenance | None, committee: dict | None, margin_thz: float | None
+) -> CommitteeVerdict | None:
     """The committee's verdict: the screen's own phonons first, then the other models that ran."""
     own = PhononDescriptors.model_validate(phonons) if isinstance(phonons, dict) else phonons
     if committee is None or own is None or own.min_frequency_thz is None:
         return None
-    first = CommitteeMember(model=provenance.phonon_model if provenance else "screen", dynamically_stable=bool(own.dynamically_stable),
-                            min_frequency_thz=own.min_frequency_thz, reason=own.stability_reason)  # fmt: skip
+    first = CommitteeMember(
+        model=provenance.phonon_model if provenance else "screen",
+        dynamically_stable=bool(own.dynamically_stable),
+        min_frequency_thz=own.min_frequency_thz,
+        reason=own.stability_reason,
+    )
     members = [first, *(CommitteeMember.model_validate(m) for m in committee["members"])]
     if len(members) < 2:
         return None  # every other model failed: named among the committee job's errors
