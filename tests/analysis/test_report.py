@@ -163,6 +163,17 @@ def test_predict_ranks_the_structures_without_md(synthetic_store, tmp_path, caps
         == 2
     )
     assert "no such model file" in capsys.readouterr().err
+    unknown = [
+        "predict",
+        "--model",
+        str(model_path),
+        "--table",
+        str(table_csv),
+        "--campaign",
+        "nope",
+    ]
+    assert main([*unknown, "--workdir", str(settings.workdir)]) == 2  # as report refuses it
+    assert "--campaign nope: no such campaign" in capsys.readouterr().err
 
 
 def test_arrhenius_and_msd_figures_show_the_fit_and_every_element(tmp_path):

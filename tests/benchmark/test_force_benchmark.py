@@ -314,3 +314,33 @@ def test_benchmark_flow_through_fireworks_records_the_ranking(archive, embedded_
     best = ranking["models"][ranking["ranking"][0]]["balanced_accuracy"]
     assert ranking["models"][ranking["chosen_model"]]["balanced_accuracy"] >= best - 0.02
     assert len(ranking["per_structure"]) == 2
+
+
+def test_nan_forces_are_refused_and_the_command_names_bad_references_before_any_work(
+    archive, tmp_path, capsys
+):
+
+    from na_lattice_flows.cli import main
+
+    with tarfile.open(fileobj=io.BytesIO(lzma.decompress(archive.read_bytes()))) as tar:
+        tar.extractall(tmp_path / "nacl", filter="data")
+    (force_sets,) = (tmp_path / "nacl").rglob("FORCE_SETS")
+    lines = force_sets.read_text().splitlines()
+    last = (
+        len(lines) - 1 - next(i for i, line in enumerate(reversed(lines)) if len(line.split()) == 3)
+    )
+    lines[last] = "   nan   0.0   0.0"  # one force component of the last supercell
+    force_sets.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReferenceError, match="1 force components are not finite numbers"):
+        load_reference(force_sets.parent)
+
+    cif = tmp_path / "NaCl.cif"
+    cif.write_text("data_x\n")
+    cases = [
+        ([str(tmp_path / "missing.tar.lzma")], "missing.tar.lzma: no such file or folder"),
+        ([str(cif)], "NaCl.cif: not a reference (give a phononDB archive"),
+        ([str(archive), "--models", ""], "--models '': give at least one model name"),
+    ]
+    for arguments, says in cases:
+        assert main(["benchmark-forces", *arguments]) == 2
+        assert says in capsys.readouterr().err

@@ -399,3 +399,64 @@ def test_structures_without_a_band_gap_are_counted_and_metals_can_be_refused(
     assert (
         "Na (" in out and "NaSn (" in out and out.count("no charge-balanced oxidation states") == 2
     )
+
+
+@pytest.mark.parametrize("hours", ["-1", "0", "nan"])
+def test_recover_refuses_an_expiration_that_would_call_live_runs_lost(tmp_path, hours, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main(["recover", "--expiration-hours", hours, "--workdir", str(tmp_path)])
+    assert refused.value.code == EXIT_USAGE
+    assert (
+        f"argument --expiration-hours: {hours}: must be a finite number > 0 h"
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [["status"], ["results"], ["recover"], ["report", "--out", "report-folder"]]
+)
+def test_reading_commands_refuse_a_missing_store_and_every_command_a_workdir_that_is_a_file(
+    tmp_path, command, capsys
+):
+    missing = tmp_path / "mistyped"
+    assert main([*command, "--workdir", str(missing)]) == EXIT_USAGE
+    assert f"--workdir {missing}: no store there" in capsys.readouterr().err
+    assert not missing.exists()  # nothing created
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a store")
+    assert main([*command, "--workdir", str(a_file)]) == EXIT_USAGE
+    assert f"--workdir {a_file}: a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (
+            ["report", "--out", "r", "--dispersions", "-5"],
+            "argument --dispersions: -5: must be an integer >= 0",
+        ),
+        (["report", "--out", "r", "--top", "-1"], "argument --top: -1: must be an integer >= 1"),
+        (
+            ["results", "--min-d", "nan"],
+            "argument --min-d: nan: must be a finite number >= 0 A^2/ps",
+        ),
+        (
+            ["results", "--rejected", "--failed"],
+            "argument --failed: not allowed with argument --rejected",
+        ),
+    ],
+)
+def test_report_and_results_options_are_checked_as_they_are_parsed(command, says, tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main([*command, "--workdir", str(tmp_path)])
+    assert refused.value.code == EXIT_USAGE and says in capsys.readouterr().err
+
+
+def test_parquet_output_says_the_file_it_wrote(tmp_path, store, capsys):
+    cif = write(rock_salt(), tmp_path / "in" / "NaCl.cif")
+    assert main(["submit", str(cif), *FAST, *store]) == 0
+    capsys.readouterr()
+    out = tmp_path / "out.csv"
+    assert main(["results", "--format", "parquet", "--output", str(out), *store]) == 0
+    assert f"to {tmp_path / 'out.parquet'}" in capsys.readouterr().out
+    assert (tmp_path / "out.parquet").is_file() and not out.exists()

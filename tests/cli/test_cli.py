@@ -146,7 +146,10 @@ def test_the_demo_ends_with_the_results_and_the_report_whatever_options_they_hav
     """The demo hands its store to `results` and `report` with their own parsers' defaults: an option added to
     either (results --disputed was one) cannot break the demo's last step. Submission and the run are stubbed."""
     from na_lattice_flows.cli import campaign
+    from na_lattice_flows.execution.stores import open_session
 
+    with open_session(embedded_settings):
+        pass  # the store the stubbed submission would have created
     monkeypatch.setattr(campaign, "_screen_and_submit", lambda args, loaded, inputs: 0)
     monkeypatch.setattr(campaign, "cmd_run", lambda args: 0)
     assert main(["demo", "--workdir", str(embedded_settings.workdir)]) == 0
@@ -183,3 +186,18 @@ def test_a_bug_exits_1_with_the_end_of_its_traceback_and_a_mistake_exits_2(
     monkeypatch.setattr(app, "build_parser", lambda: (parser, {**handlers, "status": mistake}))
     assert app.main(["status", "--workdir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == "na-flows status: error: --top -1: must be at least 1"
+
+
+def test_help_imports_none_of_the_heavy_libraries():
+    """`na-flows --help` (and parsing any command line) loads no pandas, pymatgen, maggma, FireWorks or torch:
+    they are imported by the commands that use them (0.4 s for --help instead of ~9 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom na_lattice_flows.cli.app import build_parser\nbuild_parser()[0].format_help()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'pymatgen', 'maggma', 'fireworks', 'torch', 'jobflow', 'ase'}))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[]"

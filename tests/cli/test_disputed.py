@@ -35,7 +35,10 @@ def test_results_disputed_lists_only_the_disputed_with_each_models_verdict(
     embedded_settings, monkeypatch, capsys
 ):
     from na_lattice_flows.execution import results
+    from na_lattice_flows.execution.stores import open_session
 
+    with open_session(embedded_settings):
+        pass  # an (empty) store: `results` refuses a folder without one
     monkeypatch.setattr(results, "results_table", lambda session: committee_table())
     assert main(["results", "--disputed", "--workdir", str(embedded_settings.workdir)]) == 0
     out = capsys.readouterr().out

@@ -94,7 +94,11 @@ def test_validate_submit_adds_aimd_of_the_top_hits_for_cpu_workers(
 
 
 def test_validate_results_lists_the_comparisons(embedded_settings, capsys):
+    from na_lattice_flows.execution.stores import open_session
+
     workdir = ["--workdir", str(embedded_settings.workdir)]
+    with open_session(embedded_settings):
+        pass  # an empty store: `validate results` refuses a folder without one
     assert main(["validate", "results", *workdir]) == 0
     assert "(no rows)" in capsys.readouterr().out
     comparison = {

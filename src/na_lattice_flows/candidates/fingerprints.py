@@ -24,8 +24,8 @@ from monty.json import jsanitize
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from na_lattice_flows.legacy_paths import NEW_TO_OLD_MODULE
 from na_lattice_flows.errors import InputError
+from na_lattice_flows.legacy_paths import NEW_TO_OLD_MODULE
 from na_lattice_flows.settings import SETTINGS
 
 SYMPREC = SETTINGS.symprec_A  # as the space-group labels of the screening records

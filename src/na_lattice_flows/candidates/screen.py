@@ -12,8 +12,6 @@ from pymatgen.core import Composition, Structure
 
 from na_lattice_flows.candidates.loaders import Candidate, LoadResult, Rejection
 
-UNKNOWN_GAP_POLICIES = ("keep", "charge-balance", "refuse")
-
 
 class ScreeningCriteria(BaseModel):
     """What a structure must satisfy to be screened further; the defaults are the paper's."""

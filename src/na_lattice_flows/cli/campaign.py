@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from na_lattice_flows.candidates.loaders import CandidateInputError, LoadResult, load_candidates
-from na_lattice_flows.candidates.screen import UNKNOWN_GAP_POLICIES
+from na_lattice_flows.candidates import UNKNOWN_GAP_POLICIES
 from na_lattice_flows.cli.common import (
     EXIT_JOBS_FAILED,
     EXIT_NOTHING_SUBMITTED,
     EXIT_OK,
     add_store_options,
+    open_session,
     store_settings,
 )
 from na_lattice_flows.cli.options import model_name, number, numbers
 from na_lattice_flows.cli.results import cmd_report, cmd_results
-from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
+
+if TYPE_CHECKING:
+    from na_lattice_flows.candidates.loaders import LoadResult
 
 
 def add_commands(commands) -> dict:
@@ -72,7 +75,7 @@ def add_commands(commands) -> dict:
     )
     recover.add_argument(
         "--expiration-hours",
-        type=float,
+        type=number(above=0, unit="h"),  # 0 or less would declare live runs lost on MongoDB
         default=4.0,
         help="MongoDB: silence after which a run is lost (default 4)",
     )
@@ -313,6 +316,7 @@ def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: lis
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from na_lattice_flows.candidates.demo_set import demo_candidates
+    from na_lattice_flows.candidates.loaders import LoadResult
 
     print(
         "Screening and relaxing the built-in demo set (NaCl, Na2S, Na3OCl, cubic Na3PS4, cubic Na3SbS4)"
@@ -345,6 +349,8 @@ def _reading_args(args: argparse.Namespace, command: str, *options: str) -> argp
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from na_lattice_flows.candidates.loaders import CandidateInputError, LoadResult, load_candidates
+
     if not args.inputs and not args.optimade:
         raise CandidateInputError(
             "submit: name at least one input (CSV, JSON, CIF/POSCAR, folder) or --optimade"
@@ -394,7 +400,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution.results import failures_table
     from na_lattice_flows.execution.workers import live_workers
 
-    settings = store_settings(args)
+    settings = store_settings(args, existing=True)
     with open_session(settings, read_only=True) as session:
         counts = fw_state_counts(session)
         n_workflows = session.launchpad.workflows.count_documents({})
@@ -469,7 +475,7 @@ def cmd_worker_files(args: argparse.Namespace) -> int:
 def cmd_recover(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution.launching import recover_lost_runs
 
-    with open_session(store_settings(args)) as session:
+    with open_session(store_settings(args, existing=True)) as session:
         lost = recover_lost_runs(session, expiration_secs=args.expiration_hours * 3600)
     print(f"{len(lost)} lost jobs put back in the queue")
     for run in lost:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.execution.store_config import StoreSettings, resolve_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Exit statuses of every command (listed in `na-flows --help`).
 EXIT_OK = 0
@@ -45,8 +47,20 @@ def read_structure_file(path: str):
         raise InputError(f"{path}: not a readable structure (CIF or POSCAR): {exc}") from exc
 
 
-def store_settings(args: argparse.Namespace) -> StoreSettings:
-    return resolve_settings(workdir=args.workdir, mongodb_uri=args.mongodb_uri)
+def store_settings(args: argparse.Namespace, existing: bool = False) -> StoreSettings:
+    """The store of a command; ``existing``: a command that only reads (or recovers) refuses a work folder that
+    holds no store, so that a mistyped ``--workdir`` is named instead of opened as a new, empty store."""
+    settings = resolve_settings(workdir=args.workdir, mongodb_uri=args.mongodb_uri)
+    if settings.mode != "embedded":
+        return settings
+    if settings.workdir.exists() and not settings.workdir.is_dir():
+        raise InputError(f"--workdir {settings.workdir}: a file, not a folder")
+    if existing and not (settings.launchpad_db.is_file() or settings.launchpad_file.is_file()):
+        raise InputError(
+            f"--workdir {settings.workdir}: no store there (no launchpad.sqlite); check the folder, "
+            "or submit to it first"
+        )
+    return settings
 
 
 def write_table(table: pd.DataFrame, fmt: str, output: str | None) -> None:
@@ -55,7 +69,8 @@ def write_table(table: pd.DataFrame, fmt: str, output: str | None) -> None:
             raise InputError("--format parquet needs --output FILE.parquet")
         from na_lattice_flows.analysis.dataset import export_table
 
-        export_table(table, Path(output).with_suffix(".parquet"))
+        output = str(Path(output).with_suffix(".parquet"))  # what is written is what is said
+        export_table(table, Path(output))
     elif output:
         Path(output).write_text(render_table(table, fmt))
     else:
@@ -65,6 +80,8 @@ def write_table(table: pd.DataFrame, fmt: str, output: str | None) -> None:
 
 
 def render_table(table: pd.DataFrame, fmt: str) -> str:
+    import pandas as pd
+
     if fmt == "csv":
         return table.to_csv(index=False)
     if fmt == "json":
@@ -75,3 +92,10 @@ def render_table(table: pd.DataFrame, fmt: str) -> str:
         "display.max_columns", None, "display.width", 200, "display.max_colwidth", 60
     ):
         return table.to_string(index=False, float_format=lambda x: f"{x:.4f}")
+
+
+def open_session(settings: StoreSettings, read_only: bool = False):
+    """``execution.stores.open_session``, imported when a command opens its store (not for ``--help``)."""
+    from na_lattice_flows.execution.stores import open_session as open_store
+
+    return open_store(settings, read_only=read_only)

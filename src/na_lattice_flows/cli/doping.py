@@ -8,11 +8,10 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from na_lattice_flows.cli.common import (
     EXIT_NOTHING_SUBMITTED,
     add_store_options,
+    open_session,
     read_structure_file,
     store_settings,
     write_table,
@@ -283,7 +282,6 @@ def _cell(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     from na_lattice_flows.doping.cells import parse_dopant, parse_supercell
     from na_lattice_flows.doping.flow import DopedPhaseStudyMaker
-    from na_lattice_flows.execution.stores import open_session
     from na_lattice_flows.execution.submission import add_flow
 
     dopant, host = parse_dopant(args.dopant)
@@ -379,7 +377,6 @@ def _soft_mode(args: argparse.Namespace) -> int:
 def _submit_soft_mode(args: argparse.Namespace, series) -> int:
     import hashlib
 
-    from na_lattice_flows.execution.stores import open_session
     from na_lattice_flows.execution.submission import add_flow
 
     key = json.dumps(
@@ -408,10 +405,11 @@ def _submit_soft_mode(args: argparse.Namespace, series) -> int:
 
 
 def _results(args: argparse.Namespace) -> int:
-    from na_lattice_flows.execution.queries import doped_study_documents
-    from na_lattice_flows.execution.stores import open_session
+    import pandas as pd
 
-    with open_session(store_settings(args), read_only=True) as session:
+    from na_lattice_flows.execution.queries import doped_study_documents
+
+    with open_session(store_settings(args, existing=True), read_only=True) as session:
         studies = doped_study_documents(session)
     key = "table" if args.table == "systems" else "transport_table"
     rows = [

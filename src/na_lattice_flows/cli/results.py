@@ -6,11 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from na_lattice_flows.cli.common import add_store_options, store_settings, write_table
-from na_lattice_flows.errors import MissingInputError
-from na_lattice_flows.execution.stores import open_session
+from na_lattice_flows.cli.common import add_store_options, open_session, store_settings, write_table
+from na_lattice_flows.cli.options import number
+from na_lattice_flows.errors import InputError, MissingInputError
 
 
 def add_commands(commands) -> dict:
@@ -26,10 +24,11 @@ def add_commands(commands) -> dict:
         help="table: the main columns on screen; csv, json, parquet (needs --output): every column",
     )
     results.add_argument("--output", help="write to this file instead of the screen")
-    results.add_argument(
+    listing = results.add_mutually_exclusive_group()
+    listing.add_argument(
         "--rejected", action="store_true", help="list the structures the screen dropped instead"
     )
-    results.add_argument(
+    listing.add_argument(
         "--failed", action="store_true", help="list the failed jobs with their errors instead"
     )
     stable = results.add_mutually_exclusive_group()
@@ -67,7 +66,9 @@ def add_commands(commands) -> dict:
         help="only structures whose stability the committee's force fields dispute (submit --committee): "
         "the ones to send to DFT phonons first",
     )
-    results.add_argument("--min-d", type=float, help="only D >= this, A^2/ps")
+    results.add_argument(
+        "--min-d", type=number(at_least=0, unit="A^2/ps"), help="only D >= this, A^2/ps"
+    )
     results.add_argument(
         "--d-column",
         choices=["avg", "max", "kinisi"],
@@ -96,11 +97,14 @@ def add_commands(commands) -> dict:
         "--campaign", help="only this campaign id (default: every structure in the store)"
     )
     report.add_argument(
-        "--top", type=int, default=10, help="how many top candidates to list (default 10)"
+        "--top",
+        type=number(at_least=1, integer=True),
+        default=10,
+        help="how many top candidates to list (default 10)",
     )
     report.add_argument(
         "--dispersions",
-        type=int,
+        type=number(at_least=0, integer=True),
         default=3,
         help="dispersion figures for this many top structures (default 3)",
     )
@@ -134,7 +138,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution.results import failures_table, query_results, rejections_table
     from na_lattice_flows.workflow.columns import MAIN_COLUMNS
 
-    with open_session(store_settings(args), read_only=True) as session:
+    with open_session(store_settings(args, existing=True), read_only=True) as session:
         if args.rejected:
             table = rejections_table(session)
         elif args.failed:
@@ -173,7 +177,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from na_lattice_flows.analysis.report import build_report
 
-    with open_session(store_settings(args), read_only=True) as session:
+    with open_session(store_settings(args, existing=True), read_only=True) as session:
         report = build_report(
             session,
             args.out,
@@ -191,6 +195,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from na_lattice_flows.analysis.dataset import dataset
     from na_lattice_flows.analysis.ml import DiffusionModel, rank_candidates
     from na_lattice_flows.execution.results import results_table
@@ -202,9 +208,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise MissingInputError(f"--table {path}: no such file")
         table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     else:
-        with open_session(store_settings(args), read_only=True) as session:
+        with open_session(store_settings(args, existing=True), read_only=True) as session:
             table = results_table(session)
     if args.campaign:
+        if args.campaign not in set(table.get("campaign_id", pd.Series(dtype=str)).dropna()):
+            raise InputError(f"--campaign {args.campaign}: no such campaign among the rows read")
         table = table[table["campaign_id"] == args.campaign]
     table = dataset(table) if "usable_for_D" not in table.columns else table
     if not args.all:

@@ -8,11 +8,13 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from na_lattice_flows.candidates.loaders import CandidateInputError
-from na_lattice_flows.cli.common import add_store_options, render_table, store_settings
-from na_lattice_flows.execution.stores import open_session
+from na_lattice_flows.cli.common import (
+    add_store_options,
+    open_session,
+    render_table,
+    store_settings,
+)
+from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS
 
 
@@ -136,15 +138,23 @@ def _registry_models(text: str) -> list[str]:
     from na_lattice_flows.models import resolve_model
 
     models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models:
+        raise InputError(f"--models {text!r}: give at least one model name, e.g. 7net-0,chgnet")
     for model in models:
         resolve_model(model)
     return models
 
 
 def cmd_benchmark_forces(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from na_lattice_flows.benchmark.forces import benchmark_references, summary_json
+    from na_lattice_flows.phonons.references import reference_path_problem
 
     models = _registry_models(args.models)
+    problems = [p for p in map(reference_path_problem, args.references) if p is not None]
+    if problems:
+        raise InputError("benchmark-forces: " + "; ".join(problems))
     if args.submit:
         return _submit_benchmark(args, models)
     with contextlib.redirect_stdout(
@@ -167,14 +177,16 @@ def cmd_benchmark_forces(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark_frames(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from na_lattice_flows.benchmark.frames import benchmark_frames, frame_benchmark_json
 
     models = _registry_models(args.models)
     if args.frames < 1:
-        raise CandidateInputError(f"--frames {args.frames}: must be at least 1")
+        raise InputError(f"--frames {args.frames}: must be at least 1")
     missing = [f for f in args.files if not Path(f).exists()]
     if missing:
-        raise CandidateInputError(f"benchmark-frames: no such file: {', '.join(missing)}")
+        raise InputError(f"benchmark-frames: no such file: {', '.join(missing)}")
     with contextlib.redirect_stdout(
         sys.stderr
     ):  # model packages print banners; stdout carries only the result
@@ -245,7 +257,7 @@ def cmd_diffusion(args: argparse.Namespace) -> int:
     try:
         window = tuple(float(x) for x in args.fit_window.split(","))
     except ValueError:
-        raise CandidateInputError(
+        raise InputError(
             f"--fit-window: expected two fractions like 0.1,0.5; got {args.fit_window!r}"
         ) from None
     trajectory = read_trajectory(args.trajectory, args.timestep_fs, args.stride, args.temperature)
@@ -293,7 +305,7 @@ def _submit_benchmark(args: argparse.Namespace, models: list[str]) -> int:
 
     missing = [r for r in args.references if not Path(r).exists()]
     if missing:
-        raise CandidateInputError(f"benchmark-forces: no such reference: {', '.join(missing)}")
+        raise InputError(f"benchmark-forces: no such reference: {', '.join(missing)}")
     flow = ForceBenchmarkMaker(models=tuple(models)).make(args.references)
     settings = store_settings(args)
     with open_session(settings) as session:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from na_lattice_flows.cli.common import (
     EXIT_NOTHING_SUBMITTED,
     add_store_options,
+    open_session,
     read_structure_file,
     store_settings,
     write_table,
@@ -303,7 +302,6 @@ def _dataset(args: argparse.Namespace) -> int:
     from jobflow import Flow
 
     from na_lattice_flows.dft.gpaw import GPAWSettings
-    from na_lattice_flows.execution.stores import open_session
     from na_lattice_flows.execution.submission import add_flow
     from na_lattice_flows.models import resolve_model
     from na_lattice_flows.training.jobs import TrainingSetMaker
@@ -385,7 +383,6 @@ def _dataset(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from na_lattice_flows.execution.stores import open_session
     from na_lattice_flows.execution.submission import add_flow
     from na_lattice_flows.training.schemas import DatasetDocument
 
@@ -432,10 +429,11 @@ RESULT_COLUMNS = [
 
 
 def _results(args: argparse.Namespace) -> int:
-    from na_lattice_flows.execution.queries import trained_model_documents
-    from na_lattice_flows.execution.stores import open_session
+    import pandas as pd
 
-    with open_session(store_settings(args), read_only=True) as session:
+    from na_lattice_flows.execution.queries import trained_model_documents
+
+    with open_session(store_settings(args, existing=True), read_only=True) as session:
         documents = trained_model_documents(session)
     rows = []
     for doc in documents:

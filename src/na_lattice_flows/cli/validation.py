@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-import pandas as pd
-
-from na_lattice_flows.cli.common import add_store_options, store_settings, write_table
+from na_lattice_flows.cli.common import add_store_options, open_session, store_settings, write_table
 from na_lattice_flows.errors import InputError
-from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
 
 VALIDATION_COLUMNS = [
@@ -172,9 +169,11 @@ def _submit_disputed(args: argparse.Namespace, settings) -> int:
 
 
 def _results(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from na_lattice_flows.execution.queries import validation_documents
 
-    with open_session(store_settings(args), read_only=True) as session:
+    with open_session(store_settings(args, existing=True), read_only=True) as session:
         documents = validation_documents(session)
     table = pd.DataFrame(
         [{column: doc.get(column) for column in VALIDATION_COLUMNS} for doc in documents],

@@ -195,8 +195,22 @@ def _reference_name(path: Path) -> str:
     return name if path.is_dir() else path.parent.name or path.stem
 
 
+def reference_path_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be a DFT reference before it is read (missing, or a file of another kind), or None."""
+    path = Path(path)
+    if not path.exists():
+        return f"{path}: no such file or folder"
+    if path.is_file() and not path.name.endswith((*ARCHIVE_SUFFIXES, ".yaml", ".yml")):
+        return (
+            f"{path}: not a reference (give a phononDB archive {', '.join(ARCHIVE_SUFFIXES)}, a folder with "
+            "POSCAR-unitcell, FORCE_SETS and phonopy.conf, or a phonopy(_disp).yaml)"
+        )
+    return None
+
+
 def load_reference(path: str | Path) -> DisplacementReference:
-    """A DFT reference from a phononDB archive or folder, or phonopy.yaml / phonopy_disp.yaml (+ FORCE_SETS)."""
+    """A DFT reference from a phononDB archive or folder, or phonopy.yaml / phonopy_disp.yaml (+ FORCE_SETS);
+    forces that are not finite are refused (they would give a NaN RMSE that looks like a result)."""
     path = Path(path)
     if not path.exists():
         raise ReferenceError(f"{path}: no such file or folder")
@@ -204,10 +218,21 @@ def load_reference(path: str | Path) -> DisplacementReference:
     if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
         with tempfile.TemporaryDirectory() as tmp:
             _extract_archive(path, Path(tmp))
-            return load_reference_folder(Path(tmp), name=name, source=str(path))
-    if path.is_file():
-        return _load_phonopy_yaml(path, name, str(path))
-    return load_reference_folder(path, name=name, source=str(path))
+            reference = load_reference_folder(Path(tmp), name=name, source=str(path))
+    elif path.is_file():
+        reference = _load_phonopy_yaml(path, name, str(path))
+    else:
+        reference = load_reference_folder(path, name=name, source=str(path))
+    try:
+        forces = reference.forces
+    except (KeyError, TypeError, ValueError):
+        raise ReferenceError(
+            f"{path}: the data set holds no forces for its displacements"
+        ) from None
+    bad = int(np.size(forces) - np.isfinite(forces).sum())
+    if bad:
+        raise ReferenceError(f"{path}: {bad} force components are not finite numbers (NaN or inf)")
+    return reference
 
 
 def load_reference_folder(folder: Path, name: str, source: str) -> DisplacementReference:
