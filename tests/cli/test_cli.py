@@ -198,6 +198,8 @@ def test_help_imports_none_of_the_heavy_libraries():
         "import sys\nfrom na_lattice_flows.cli.app import build_parser\nbuild_parser()[0].format_help()\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'pymatgen', 'maggma', 'fireworks', 'torch', 'jobflow', 'ase'}))"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "[]"

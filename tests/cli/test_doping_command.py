@@ -130,6 +130,14 @@ def test_cell_controls(host, tmp_path, capsys):
         ),
         (["--dopant", "W:Sb", "--fraction", "1.5", "--supercell", "2x2x2"], "must lie in"),
         (["--dopant", "W:Sb", "--fraction", "0.1", "--supercell", "2x2"], "NxMxK"),
+        (
+            ["--dopant", "W:Sb", "--fraction", "0.1", "--supercell", "100x100x100"],
+            "supercell 100x100x100: 16,000,000 atoms of Na3SbS4, more than the 200,000",
+        ),
+        (
+            ["--dopant", "W:Sb", "--fraction", "0.25", "--supercell", "2x2x2", "--seed", "-1"],
+            "seed -1: must be >= 0",
+        ),
     ],
 )
 def test_cell_bad_input_exits_2_naming_it(host, tmp_path, capsys, options, message):
@@ -233,3 +241,75 @@ def test_results_of_an_empty_store_is_an_empty_table(embedded_settings, capsys):
         == 0
     )
     assert json.loads(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    ("structure", "options", "message"),
+    [
+        (
+            "KCl",
+            ["--dopant", "Ca:K"],
+            r"8 Na vacancies needed \(8 Ca on K\) but the 2x2x2 cell of KCl has 0 Na",
+        ),
+        ("Na3SbS4", ["--dopant", "Li:Sb"], "cannot assign an oxidation state|lowers the charge"),
+        ("Na3SbS4", ["--dopant", "W:P"], "host site P: not in Na3SbS4"),
+        ("Na3SbS4", ["--seed", "-1"], "seed"),
+        (
+            "Na3SbS4",
+            ["--temperatures", "inf"],
+            r"temperatures must be a non-empty list of finite K in \(0, 3000\]",
+        ),
+        ("Na3SbS4", ["--transport-temperatures", "1e30"], r"finite K in \(0, 3000\]"),
+    ],
+)
+def test_submit_refuses_what_cell_refuses_before_storing_anything(
+    host, embedded_settings, capsys, tmp_path, structure, options, message
+):
+    import re
+
+    from pymatgen.core import Lattice
+
+    path = host
+    if structure == "KCl":
+        path = tmp_path / "KCl.cif"
+        Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(6.29), ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        ).to(filename=str(path))
+    store = ["--workdir", str(embedded_settings.workdir)]
+    command = [
+        "doping",
+        "submit",
+        str(path),
+        "--preset",
+        "short",
+        "--fractions",
+        "0,0.25",
+        *options,
+    ]
+    assert main([*command, *store]) == EXIT_USAGE
+    assert re.search(message, capsys.readouterr().err)
+    with open_session(embedded_settings) as session:
+        assert session.launchpad.workflows.count_documents({}) == 0
+
+
+def test_submit_says_when_it_takes_the_paper_preset(host, embedded_settings, capsys):
+    store = ["--workdir", str(embedded_settings.workdir)]
+    assert (
+        main(["doping", "submit", str(host), "--dopant", "W:P", *store]) == EXIT_USAGE
+    )  # refused after saying
+    assert "preset paper (the study's 12x12x12 cells, 27,648 atoms" in capsys.readouterr().err
+
+
+def test_cell_names_a_folder_given_as_the_structure(tmp_path, capsys):
+    options = [
+        "--dopant",
+        "W:Sb",
+        "--fraction",
+        "0.25",
+        "--supercell",
+        "2x2x2",
+        "--out",
+        str(tmp_path / "x.cif"),
+    ]
+    assert main(["doping", "cell", str(tmp_path), *options]) == EXIT_USAGE
+    assert f"{tmp_path}: a folder, not a structure file" in capsys.readouterr().err

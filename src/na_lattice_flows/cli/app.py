@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except USAGE_ERRORS as exc:
         print(f"na-flows {args.command}: error: {usage_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except Exception:  # a bug, not a mistake: say so, with where it happened
+    except Exception:  # noqa: BLE001 - a bug, not a mistake: say so, with where it happened
         lines = traceback.format_exc().rstrip().splitlines()
         shown = lines if args.verbose else lines[-TRACEBACK_LINES:]
         print(

@@ -39,6 +39,8 @@ def read_structure_file(path: str):
     """A pymatgen Structure from a CIF or POSCAR file; a missing or unreadable file is a usage error naming it."""
     from pymatgen.core import Structure
 
+    if Path(path).is_dir():
+        raise InputError(f"{path}: a folder, not a structure file (give one CIF or POSCAR)")
     if not Path(path).is_file():
         raise MissingInputError(f"{path}: no such structure file")
     try:

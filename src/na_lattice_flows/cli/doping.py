@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from na_lattice_flows.cli.common import (
@@ -94,8 +95,7 @@ def add_commands(commands) -> dict:
     submit.add_argument(
         "--preset",
         choices=["paper", "short"],
-        default="paper",
-        help="paper: the study's sizes (GPU); short: 2 CPU cores",
+        help="paper (the default, said when taken): the study's sizes (GPU); short: 2 CPU cores",
     )
     submit.add_argument("--supercell", help="NxMxK: override the preset's")
     submit.add_argument(
@@ -285,6 +285,13 @@ def _submit(args: argparse.Namespace) -> int:
     from na_lattice_flows.execution.submission import add_flow
 
     dopant, host = parse_dopant(args.dopant)
+    if args.preset is None:
+        args.preset = "paper"
+        print(
+            "preset paper (the study's 12x12x12 cells, 27,648 atoms of Na3SbS4: for GPU workers); "
+            "--preset short runs on 2 CPU cores",
+            file=sys.stderr,
+        )
     overrides = {
         "supercell": parse_supercell(args.supercell) if args.supercell else None,
         "coarse_temperatures_K": _fractions(args.temperatures) if args.temperatures else None,

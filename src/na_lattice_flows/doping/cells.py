@@ -55,6 +55,11 @@ class DopedCell(BaseModel):
         return self.structure.composition.formula.replace(" ", "")
 
 
+MAX_DOPED_ATOMS = (
+    200_000  # 7x the study's 12x12x12 cell; a larger request is a typo that would run unbounded
+)
+
+
 def parse_dopant(text: str) -> tuple[str, str]:
     """'W:Sb' -> ('W', 'Sb'): dopant element on the host element's sites."""
     match = re.fullmatch(r"\s*([A-Z][a-z]?)\s*:\s*([A-Z][a-z]?)\s*", text or "")
@@ -83,6 +88,54 @@ def charge_per_dopant(structure: Structure, dopant: str, host_site: str) -> int:
     return round(dopant_state - host_state)
 
 
+def check_doping(
+    structure: Structure,
+    dopant: str,
+    host_site: str,
+    fraction: float,
+    supercell: tuple[int, int, int],
+    seed: int = 0,
+    vacancy_mode: VacancyMode = "compensate",
+) -> None:
+    """Every refusal of ``doped_supercell`` that needs no SQS: the host site is there, the fraction is possible
+    in the cell, the dopant's charge can be compensated by the cell's Na vacancies, the seed is >= 0. Cheap, so
+    that a study is refused at submission, before any of its jobs is stored."""
+    formula = structure.composition.reduced_formula
+    n_atoms = len(structure) * int(np.prod(supercell))
+    if n_atoms > MAX_DOPED_ATOMS:
+        raise InputError(
+            f"supercell {'x'.join(map(str, supercell))}: {n_atoms:,} atoms of {formula}, more than the "
+            f"{MAX_DOPED_ATOMS:,} any MD here can hold (the study's cell: 27,648)"
+        )
+    if host_site not in structure.composition:
+        raise InputError(f"host site {host_site}: not in {formula}")
+    if not 0 <= fraction <= 1:
+        raise InputError(f"fraction {fraction}: must lie in [0, 1]")
+    if seed < 0:
+        raise InputError(f"seed {seed}: must be >= 0")
+    n_cells = int(np.prod(supercell))
+    n_host = int(structure.composition[host_site]) * n_cells
+    n_dopant = round(fraction * n_host)
+    if fraction > 0 and n_dopant == 0:
+        raise InputError(
+            f"fraction {fraction}: a {'x'.join(map(str, supercell))} cell has {n_host} {host_site} sites, "
+            f"so the smallest non-zero fraction is 1/{n_host} = {1 / n_host:.4f}; use a larger supercell"
+        )
+    if vacancy_mode == "none" or n_dopant == 0:
+        return
+    excess_charge = charge_per_dopant(structure, dopant, host_site)
+    if excess_charge < 0:
+        raise InputError(
+            f"{dopant} on {host_site} lowers the charge; compensating it needs Na interstitials, not vacancies"
+        )
+    n_na = int(structure.composition[MOBILE_ION]) * n_cells
+    if n_dopant * excess_charge > n_na:
+        raise InputError(
+            f"{n_dopant * excess_charge} Na vacancies needed ({n_dopant} {dopant} on {host_site}) but the "
+            f"{'x'.join(map(str, supercell))} cell of {formula} has {n_na} Na"
+        )
+
+
 def doped_supercell(
     structure: Structure,
     dopant: str,
@@ -96,23 +149,11 @@ def doped_supercell(
 ) -> DopedCell:
     """The doped ``structure * supercell``. ``vacancy_mode``: 'compensate' (dopant and one Na vacancy per unit
     of excess charge), 'none' (dopant only), 'only' (the same Na vacancies, no dopant). Same seed, same cell."""
-    if host_site not in structure.composition:
-        raise InputError(f"host site {host_site}: not in {structure.composition.reduced_formula}")
-    if not 0 <= fraction <= 1:
-        raise InputError(f"fraction {fraction}: must lie in [0, 1]")
+    check_doping(structure, dopant, host_site, fraction, supercell, seed, vacancy_mode)
     cell = structure * supercell
     host_indices = [i for i, site in enumerate(cell) if site.specie.symbol == host_site]
     n_dopant = round(fraction * len(host_indices))
-    if fraction > 0 and n_dopant == 0:
-        raise InputError(
-            f"fraction {fraction}: a {'x'.join(map(str, supercell))} cell has {len(host_indices)} {host_site} sites, "
-            f"so the smallest non-zero fraction is 1/{len(host_indices)} = {1 / len(host_indices):.4f}; use a larger supercell"
-        )
     excess_charge = charge_per_dopant(structure, dopant, host_site)
-    if vacancy_mode != "none" and excess_charge < 0:
-        raise InputError(
-            f"{dopant} on {host_site} lowers the charge; compensating it needs Na interstitials, not vacancies"
-        )
     n_vacancies = 0 if vacancy_mode == "none" else n_dopant * excess_charge
     cluster_vector: list[float] = []
     target: list[float] = []

@@ -8,12 +8,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-import numpy as np
 from jobflow import Flow, Maker
 from pymatgen.core import Structure
 
 from na_lattice_flows.checks import check_range
-from na_lattice_flows.doping.cells import parse_dopant
+from na_lattice_flows.doping.cells import check_doping, parse_dopant
 from na_lattice_flows.doping.jobs import (
     doped_npt_point,
     doped_study_summary,
@@ -122,13 +121,19 @@ class DopedPhaseStudyMaker(Maker):
             raise InputError(
                 f"host site {self.host_site}: not in {structure.composition.reduced_formula}"
             )
-        n_sites = int(structure.composition[self.host_site]) * int(np.prod(settings.supercell))
-        for name, fraction, _ in self.systems():
-            if fraction > 0 and round(fraction * n_sites) == 0:
-                raise InputError(
-                    f"fraction {fraction} ({name}): the {'x'.join(map(str, settings.supercell))} cell has {n_sites} "
-                    f"{self.host_site} sites, so the smallest non-zero fraction is 1/{n_sites}; use a larger supercell"
+        for name, fraction, mode in self.systems():  # every cell's refusals before any job exists
+            try:
+                check_doping(
+                    structure,
+                    self.dopant,
+                    self.host_site,
+                    fraction,
+                    settings.supercell,
+                    settings.seed,
+                    mode,
                 )
+            except InputError as error:
+                raise InputError(f"{name}: {error}") from None
         study_id = self.study_id(structure)
         jobs, summaries = [], []
         for name, fraction, mode in self.systems():

@@ -15,6 +15,10 @@ from na_lattice_flows.errors import InputError
 from na_lattice_flows.md.langevin import MDSettings
 from na_lattice_flows.md.npt import NPTSettings
 
+MAX_TEMPERATURE_K = (
+    3000.0  # above any sodium solid electrolyte's melting point: a larger value is a typo
+)
+
 
 class DopingStudySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -49,14 +53,16 @@ class DopingStudySettings(BaseModel):
     thresholds: PhaseThresholds = Field(default_factory=PhaseThresholds)
     dihedral_window_ps: float = Field(2.0, gt=0)
     sqs_cutoffs_A: tuple[float, ...] = DEFAULT_SQS_CUTOFFS_A
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="SQS, vacancies and MD seed")
     use_kinisi: bool = True
 
     @field_validator("coarse_temperatures_K", "transport_temperatures_K")
     @classmethod
     def _positive(cls, values: list[float]) -> list[float]:
-        if not values or any(not t > 0 for t in values):
-            raise InputError(f"temperatures must be a non-empty list of positive K; got {values}")
+        if not values or any(not 0 < t <= MAX_TEMPERATURE_K for t in values):
+            raise InputError(
+                f"temperatures must be a non-empty list of finite K in (0, {MAX_TEMPERATURE_K:g}]; got {values}"
+            )
         return sorted(set(values))
 
     @property
