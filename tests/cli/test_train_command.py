@@ -113,25 +113,36 @@ def test_vasp_labels_are_one_job_that_makes_the_statics_at_run_time(
         (["--model", "nonsense"], "unknown model"),
         (["--baseline-models", "nonsense", "--fit", "allegro"], "unknown model"),
         (["--epochs", "0", "--fit", "sevennet"], "at least 1"),
+        (["--fractions", "0.5,0.5,0.5"], "each > 0, summing to 1"),
+        (["--fractions", "1,0,0"], "each > 0, summing to 1"),
+        (["--fractions=-1,1,1"], "each > 0, summing to 1"),
+        (["--dft-ecut", "-5"], "argument --dft-ecut: -5: must be a finite number > 0 eV"),
+        (
+            ["--dft-kpoint-density", "nan"],
+            "argument --dft-kpoint-density: nan: must be a finite number",
+        ),
+        (["--name", ""], "--name '': use letters, digits"),
+        (["--name", "../../escape"], "--name '../../escape': use letters, digits"),
+        (["--fit", "uma", "--uma-checkpoint", "CIF"], "not a fairchem checkpoint (a .pt file)"),
     ],
 )
 def test_bad_dataset_options_are_named(rock_salts, embedded_settings, capsys, options, message):
-    assert (
-        main(
-            [
-                "train",
-                "dataset",
-                *rock_salts,
-                "--name",
-                "x",
-                *options,
-                "--workdir",
-                str(embedded_settings.workdir),
-            ]
-        )
-        == EXIT_USAGE
-    )
+    options = [rock_salts[0] if option == "CIF" else option for option in options]
+    name = [] if "--name" in options else ["--name", "x"]
+    command = ["train", "dataset", *rock_salts, *name, *options]
+    try:
+        code = main([*command, "--workdir", str(embedded_settings.workdir)])
+    except SystemExit as refused:  # argparse's own refusals
+        code = refused.code
+    assert code == EXIT_USAGE
     assert message in capsys.readouterr().err
+    assert not (embedded_settings.workdir / "datasets").exists()
+
+
+def test_one_configuration_is_refused_before_any_md(rock_salts, embedded_settings, capsys):
+    workdir = ["--workdir", str(embedded_settings.workdir)]
+    assert main(["train", "dataset", rock_salts[0], "--name", "one", *workdir]) == EXIT_USAGE
+    assert "1 configuration(s) give 1 configuration group(s)" in capsys.readouterr().err
 
 
 def test_fit_refuses_a_folder_whose_splits_share_a_configuration(
@@ -187,6 +198,20 @@ def test_fit_refuses_a_folder_whose_splits_share_a_configuration(
     with open_session(embedded_settings, read_only=True) as session:
         [firework] = list(session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1}))
     assert firework["name"] == "force field fit sevennet" and firework["spec"]["_category"] == "gpu"
+    again = [
+        "train",
+        "fit",
+        str(tmp_path),
+        "--route",
+        "sevennet",
+        "--workdir",
+        str(embedded_settings.workdir),
+    ]
+    assert main(again) == EXIT_USAGE  # the same name would write the same models/<name> folder
+    assert (
+        f"--name {tmp_path.name}-sevennet: a fit of that name is already in the store"
+        in capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow  # ~10 min on 2 cores: 9 GPAW single points, a small Allegro fit

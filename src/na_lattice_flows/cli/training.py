@@ -6,6 +6,8 @@ flows with ``na-flows run`` or rlaunch (MD and fits: GPU workers; GPAW labels: C
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from pathlib import Path
 
 from na_lattice_flows.cli.common import (
@@ -16,6 +18,7 @@ from na_lattice_flows.cli.common import (
     store_settings,
     write_table,
 )
+from na_lattice_flows.cli.options import number
 from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.settings import SETTINGS
 
@@ -28,6 +31,32 @@ def _numbers(text: str, option: str) -> list[float]:
         return [float(value) for value in text.split(",") if value.strip()]
     except ValueError as exc:
         raise InputError(f"{option} {text!r}: give comma-separated numbers") from exc
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
+
+
+def _checked_name(name: str, option: str = "--name") -> str:
+    """A dataset or model name: it becomes a folder under the work folder, so no path separators, no '..'."""
+    if not SAFE_NAME.fullmatch(name or "") or ".." in name:
+        raise InputError(
+            f"{option} {name!r}: use letters, digits, spaces, '.', '_' and '-' (it names a folder in the work folder)"
+        )
+    return name
+
+
+def _checked_fractions(text: str) -> tuple[float, float, float]:
+    """Three positive shares summing to 1: a fit needs a train, a validation and a test split."""
+    fractions = _numbers(text, "--fractions")
+    if (
+        len(fractions) != 3
+        or not all(math.isfinite(f) and f > 0 for f in fractions)
+        or not math.isclose(sum(fractions), 1.0)
+    ):
+        raise InputError(
+            f"--fractions {text!r}: give three shares (train,val,test), each > 0, summing to 1, e.g. 0.8,0.1,0.1"
+        )
+    return tuple(fractions)
 
 
 def _names(text: str | None) -> list[str]:
@@ -96,9 +125,15 @@ def add_commands(commands) -> dict:
         default="PBE",
         help="VASP labels: functional (default PBE)",
     )
-    dataset.add_argument("--dft-ecut", type=float, help="GPAW plane-wave cutoff, eV (default 500)")
     dataset.add_argument(
-        "--dft-kpoint-density", type=float, help="GPAW k-points per reciprocal A (default 3.0)"
+        "--dft-ecut",
+        type=number(above=0, unit="eV"),
+        help="GPAW plane-wave cutoff, eV (default 500)",
+    )
+    dataset.add_argument(
+        "--dft-kpoint-density",
+        type=number(above=0, unit="per A^-1"),
+        help="GPAW k-points per reciprocal A (default 3.0)",
     )
     dataset.add_argument(
         "--label-jobs",
@@ -281,6 +316,14 @@ def _fit_maker(
             name=name, settings=settings, workdir=folder, baseline_models=tuple(baselines)
         )
     if route == "uma":
+        if (
+            uma_checkpoint
+            and Path(uma_checkpoint).is_file()
+            and Path(uma_checkpoint).suffix != ".pt"
+        ):
+            raise InputError(
+                f"--uma-checkpoint {uma_checkpoint}: not a fairchem checkpoint (a .pt file)"
+            )
         if not uma_checkpoint or not Path(uma_checkpoint).is_file():
             raise MissingInputError(
                 f"--uma-checkpoint {uma_checkpoint}: the uma route fine-tunes a checkpoint file you have "
@@ -307,6 +350,7 @@ def _dataset(args: argparse.Namespace) -> int:
     from na_lattice_flows.training.jobs import TrainingSetMaker
 
     resolve_model(args.model)
+    _checked_name(args.name)
     structures = {}
     for path in args.structures:
         name = Path(path).stem
@@ -315,9 +359,16 @@ def _dataset(args: argparse.Namespace) -> int:
                 f"{path}: a second structure named {name!r}; configurations are named by their file names"
             )
         structures[name] = read_structure_file(path)
-    fractions = _numbers(args.fractions, "--fractions")
-    if len(fractions) != 3:
-        raise InputError(f"--fractions {args.fractions!r}: give three shares (train,val,test)")
+    fractions = _checked_fractions(args.fractions)
+    n_groups = len(structures) * (
+        len(_numbers(args.temperatures, "--temperatures")) if args.group_by == "run" else 1
+    )
+    if n_groups < 3:
+        raise InputError(
+            f"{len(structures)} configuration(s) give {n_groups} {args.group_by} group(s): a train, a validation and "
+            "a test split independent of each other need at least 3 (give more structures, or --group-by run "
+            "with more temperatures)"
+        )
     settings = store_settings(args)
     workdir = Path(settings.workdir).resolve()
     gpaw = {"ecut_eV": args.dft_ecut, "kpoint_density": args.dft_kpoint_density}
@@ -392,7 +443,7 @@ def _fit(args: argparse.Namespace) -> int:
             f"{args.dataset_folder}: no test.extxyz; a fit is judged on a held-out test split"
         )
     settings = store_settings(args)
-    name = args.name or f"{dataset.name}-{args.route}"
+    name = _checked_name(args.name or f"{dataset.name}-{args.route}")
     maker = _fit_maker(
         args.route,
         name,
@@ -402,6 +453,14 @@ def _fit(args: argparse.Namespace) -> int:
         args.uma_checkpoint,
     )
     with open_session(settings) as session:
+        existing = session.launchpad.workflows.find_one(
+            {"metadata.kind": "force field fit", "metadata.name": name}, {"nodes": 1, "state": 1}
+        )
+        if existing:  # both would write models/<name>
+            raise InputError(
+                f"--name {name}: a fit of that name is already in the store (workflow {min(existing['nodes'])}, "
+                f"{existing['state']}); give another --name"
+            )
         fw_id = add_flow(
             session,
             maker.make(dataset),
