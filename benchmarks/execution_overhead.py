@@ -46,9 +46,8 @@ def dispatch_overhead(settings, n_jobs: int) -> tuple[float, float]:
         for index in range(n_jobs):
             add_flow(session, Flow([store_inputs({"index": index})]), f"no-op {index}")
         submitted = time.perf_counter()
-        only_no_ops = FWorker(
-            name="benchmark", query={"name": "store_inputs"}
-        )  # not the screening jobs beside them
+        # not the screening jobs beside them
+        only_no_ops = FWorker(name="benchmark", query={"name": "store_inputs"})
         launched = run_ready_jobs(session, fworker=only_no_ops, max_jobs=n_jobs, progress=False)
         finished = time.perf_counter()
     assert launched == n_jobs, launched

@@ -53,9 +53,8 @@ def symmetrized(structure: Structure, symprec: float = 1e-3) -> Structure:
         analyzer.get_refined_structure(),
         analyzer.get_primitive_standard_structure(),
     ):
-        if len(candidate) == len(
-            structure
-        ):  # keep the cell size, so the paper supercell is the same
+        # keep the cell size, so the paper supercell is the same
+        if len(candidate) == len(structure):
             return candidate
     return structure
 

@@ -89,9 +89,8 @@ def tables() -> str:
             for r in rows
             if r["set"] == set_name
         ]
-        summary, incomplete = summarize_complete(
-            evaluations
-        )  # the models that finished every archive, on those
+        # the models that finished every archive, on those
+        summary, incomplete = summarize_complete(evaluations)
         structures = {e.structure for e in summary.per_structure}
         frame = pd.DataFrame.from_dict(
             {m: v.model_dump() for m, v in summary.models.items()}, orient="index"

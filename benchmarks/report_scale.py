@@ -70,9 +70,8 @@ def main() -> None:
             "paper",
         )
         table.loc[::3, "dynamically_stable"] = False
-        report_module.results_table = lambda session: (
-            table
-        )  # the store below is empty: the table stands in for it
+        # the store below is empty: the table stands in for it
+        report_module.results_table = lambda session: table
         settings = resolve_settings(workdir=out / "store")
     else:
         settings = resolve_settings(workdir=args.workdir)
@@ -83,6 +82,7 @@ def main() -> None:
     dom = rendered(report.path, FILTER)
     body = dict(re.findall(r'data-([\w-]+)="([^"]*)"', re.search(r"<body([^>]*)>", dom).group(1)))
     shown = re.search(r'id="structures" data-rows-shown="(\d+)"', dom)
+    # the header too
     n_rows = (
         len(
             re.findall(
@@ -90,7 +90,7 @@ def main() -> None:
             )
         )
         - 1
-    )  # the header too
+    )
     print(
         f"report of {n_rows} structures: {report.path.stat().st_size / 1e6:.1f} MB, built in {built_s:.1f} s; "
         f"in Chromium: loaded and drawn in {body.get('load-ms')} ms, {body.get('plots-drawn')} interactive plots, "

@@ -54,9 +54,8 @@ def synthetic_results(n: int, seed: int = 0, n_systems: int = 40) -> pd.DataFram
         if column != "na_vdos_center_over_acoustic_cutoff":
             table[column] = rng.normal(size=n)
     table["acoustic_cutoff_thz"] = rng.uniform(1.0, 3.0, n)
-    table["dynamically_stable"] = pd.Series(
-        [True] * n, dtype=object
-    )  # as in the store's table: None where unknown
+    # as in the store's table: None where unknown
+    table["dynamically_stable"] = pd.Series([True] * n, dtype=object)
     table["melted"] = pd.Series([False] * n, dtype=object)
     return table
 

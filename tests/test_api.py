@@ -139,9 +139,8 @@ def test_doped_study_script_submits_the_study_with_its_harmonic_check(
             for fw in session.launchpad.fireworks.find({}, {"name": 1, "spec._category": 1})
         }
     harmonic = [name for name in names if name.startswith("harmonic check")]
-    assert len(harmonic) == 2 and all(
-        names[name] == GPU for name in harmonic
-    )  # relaxation and phonons of cubic Na3SbS4
+    # relaxation and phonons of cubic Na3SbS4
+    assert len(harmonic) == 2 and all(names[name] == GPU for name in harmonic)
 
 
 def test_training_script_submits_doped_configurations_and_both_fits(

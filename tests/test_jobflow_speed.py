@@ -35,9 +35,8 @@ def test_shortcuts_answer_as_jobflows_walk():
         find.contains_flow_or_job.__wrapped__,
     )
     relaxed = relax_like(rock_salt())
-    holding_a_reference = np.array(
-        [relaxed.output, 1.0], dtype=object
-    )  # an object array is searched
+    # an object array is searched
+    holding_a_reference = np.array([relaxed.output, 1.0], dtype=object)
     assert reference.find_and_get_references(holding_a_reference) == (relaxed.output,)
     for value in (
         rock_salt(),

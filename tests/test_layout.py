@@ -113,10 +113,11 @@ def test_defaults_are_not_repeated_as_literals():
     """The default model, screening temperature and supercell size are named once, in ``settings``."""
     repeated = []
     for module in MODULES:
+        # the registry lists every model name
         if module in (
             "na_lattice_flows.settings",
             "na_lattice_flows.models",
-        ):  # the registry lists every model name
+        ):
             continue
         for node in ast.walk(ast.parse(_source(module).read_text())):
             if isinstance(node, ast.arguments):

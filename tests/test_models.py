@@ -31,9 +31,8 @@ def test_names_resolve_case_insensitively_and_unknown_names_list_the_choices(tmp
     assert resolve_model(f"mace:{checkpoint}").variant == str(checkpoint)
     with pytest.raises(UnknownModelError, match="no such checkpoint file /models/my.model"):
         resolve_model("mace:/models/my.model")  # refused when submitted, not when a worker loads it
-    assert (
-        resolve_model("fairchem:uma-m-1p1").variant == "uma-m-1p1"
-    )  # a name of the family, not a file
+    # a name of the family, not a file
+    assert resolve_model("fairchem:uma-m-1p1").variant == "uma-m-1p1"
     with pytest.raises(UnknownModelError, match="unknown model 'gap20'.*7net-0.*chgnet"):
         resolve_model("gap20")
 
@@ -95,9 +94,8 @@ def test_packaged_chgnet_versions_load_their_own_weights(name, version):
     default = atoms.get_forces().copy()
     atoms.calc = get_calculator(name)
     assert resolve_model(name).variant == version
-    assert (
-        np.abs(atoms.get_forces() - default).max() > 1e-3
-    )  # not the 0.3.0 weights under another name
+    # not the 0.3.0 weights under another name
+    assert np.abs(atoms.get_forces() - default).max() > 1e-3
 
 
 def test_a_chgnet_file_loads_and_a_missing_one_says_how_to_rebuild(tmp_path):
@@ -110,9 +108,8 @@ def test_a_chgnet_file_loads_and_a_missing_one_says_how_to_rebuild(tmp_path):
     atoms.calc = get_calculator(f"chgnet:{path}")
     reference = rattled_nacl()
     reference.calc = get_calculator("chgnet")
-    np.testing.assert_allclose(
-        atoms.get_forces(), reference.get_forces(), atol=1e-5
-    )  # the same weights, from the file
+    # the same weights, from the file
+    np.testing.assert_allclose(atoms.get_forces(), reference.get_forces(), atol=1e-5)
     from na_lattice_flows import models
 
     with pytest.raises(ModelUnavailableError, match="na-flows train phonondb"):
@@ -141,9 +138,8 @@ def test_missing_model_families_say_how_to_get_them(name, hint):
 def test_uma_by_name_without_weights_is_a_clear_error(monkeypatch):
     import huggingface_hub.constants
 
-    monkeypatch.setattr(
-        huggingface_hub.constants, "HF_HUB_OFFLINE", True
-    )  # no network: fail at once
+    # no network: fail at once
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(
         ModelUnavailableError, match="gated on the Hugging Face hub.*fairchem:/path/to/uma-s-1p1.pt"
     ):
@@ -240,9 +236,8 @@ def test_torchsim_model_gives_the_ase_calculators_energies_and_forces():
     state = ts.io.atoms_to_state(structures, device=torch.device("cpu"), dtype=torch.float32)
     output = model(state)
     forces = output["forces"].detach().numpy()
-    for index, atoms in enumerate(
-        structures
-    ):  # a batch of two structures, each as the ASE path computes it
+    # a batch of two structures, each as the ASE path computes it
+    for index, atoms in enumerate(structures):
         atoms.calc = get_calculator("7net-0", device="cpu")
         assert float(output["energy"][index]) == pytest.approx(
             atoms.get_potential_energy(), abs=1e-3

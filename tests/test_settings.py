@@ -65,9 +65,8 @@ def test_one_trajectory_folder_from_every_entry_point(tmp_path, monkeypatch, nac
     for name in ("NA_FLOWS_MONGODB_URI", "NA_FLOWS_TRAJECTORY_DIR"):
         monkeypatch.delenv(name, raising=False)
     shared = tmp_path / "work"
-    monkeypatch.setenv(
-        "NA_FLOWS_WORKDIR", str(shared)
-    )  # the store every entry point uses by default
+    # the store every entry point uses by default
+    monkeypatch.setenv("NA_FLOWS_WORKDIR", str(shared))
     folders = _entry_point_folders(tmp_path, nacl_cif)
     expected = str(shared / "trajectories")
     assert folders["api"] == folders["MLPMDMaker"] == folders["GPAWAIMDMaker"] == {expected}
@@ -75,9 +74,8 @@ def test_one_trajectory_folder_from_every_entry_point(tmp_path, monkeypatch, nac
     assert folders["na-flows submit"] == {str(tmp_path / "cli_store" / "trajectories")}
     assert folders["flows/submit_screening.py"] == {str(tmp_path / "script_store" / "trajectories")}
 
-    monkeypatch.delenv(
-        "NA_FLOWS_WORKDIR"
-    )  # the default store, ./na_flows_work, as an absolute path
+    # the default store, ./na_flows_work, as an absolute path
+    monkeypatch.delenv("NA_FLOWS_WORKDIR")
     assert screening_maker_folder() == str(tmp_path / "na_flows_work" / "trajectories")
     monkeypatch.chdir(tmp_path / "inputs")  # fixed when the Maker is made, not where a worker runs
     assert screening_maker_folder() == str(tmp_path / "inputs" / "na_flows_work" / "trajectories")

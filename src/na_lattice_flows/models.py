@@ -51,9 +51,8 @@ class ModelSpec:
     head: str | None = None  # the output head of a multi-fidelity model (SevenNet's "modal")
 
 
-CHGNET_NA_FILE = (
-    Path(__file__).parent / "weights" / "chgnet-na.pth.tar"
-)  # trained here, ships with this package
+# trained here, ships with this package
+CHGNET_NA_FILE = Path(__file__).parent / "weights" / "chgnet-na.pth.tar"
 
 NAMED_MODELS: dict[str, ModelSpec] = {
     "chgnet": ModelSpec("chgnet", "chgnet"),

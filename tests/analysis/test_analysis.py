@@ -31,9 +31,8 @@ def test_pearson_and_spearman_recover_the_constructed_correlations():
     rng = np.random.default_rng(1001)
     table = synthetic_results(n)
     z = table["msd_na_avg_A2"].to_numpy()
-    table["D_avg_A2_per_ps"] = 0.1 + 0.03 * (
-        z + np.sqrt(1 / rho**2 - 1) * rng.normal(size=n)
-    )  # corr(z, D) = rho
+    # corr(z, D) = rho
+    table["D_avg_A2_per_ps"] = 0.1 + 0.03 * (z + np.sqrt(1 / rho**2 - 1) * rng.normal(size=n))
     table["D_max_A2_per_ps"] = table["D_avg_A2_per_ps"] ** 3  # monotone in D_avg
     table["msd_na_max_A2"] = -z  # anticorrelated
     table["na_pdos_center_thz"] = np.exp(3 * z)  # monotone in z, far from linear
@@ -47,9 +46,8 @@ def test_pearson_and_spearman_recover_the_constructed_correlations():
     assert result.loc[("msd_na_avg_A2", avg), "pearson_r"] == pytest.approx(
         np.corrcoef(z, table[avg])[0, 1], abs=1e-12
     )
-    assert abs(result.loc[("packing_fraction", avg), "pearson_r"]) < 4 / np.sqrt(
-        n
-    )  # independent by construction
+    # independent by construction
+    assert abs(result.loc[("packing_fraction", avg), "pearson_r"]) < 4 / np.sqrt(n)
     # Spearman sees only ranks: a monotone transform of z keeps rho_s, but loses Pearson's r
     spearman_z = result.loc[("msd_na_avg_A2", avg), "spearman_rho"]
     assert result.loc[("na_pdos_center_thz", avg), "spearman_rho"] == pytest.approx(
@@ -92,9 +90,8 @@ def test_dataset_derives_log_d_systems_and_excludes_melts():
     table["acoustic_cutoff_thz"] = [2.0, 1.0, 4.0, 2.0]
     data = dataset(table)
     assert data["chemical_system"].tolist() == ["Na-P-S", "Na-S-Sb", "Cl-Na", "Na-S"]
-    np.testing.assert_allclose(
-        data["log10_D_avg_A2_per_ps"][:3], [-1.0, -4.0, np.log10(0.2)]
-    )  # 1e-7 clipped at 1e-4
+    # 1e-7 clipped at 1e-4
+    np.testing.assert_allclose(data["log10_D_avg_A2_per_ps"][:3], [-1.0, -4.0, np.log10(0.2)])
     assert data["usable_for_D"].tolist() == [True, True, False, False]
     np.testing.assert_allclose(data["na_vdos_center_over_acoustic_cutoff"], [2.0, 4.0, 1.0, 2.0])
 
@@ -133,9 +130,8 @@ def test_linear_truth_is_learned_to_the_noise_level():
     model = train_diffusion_models(linear_truth(240, noise=noise))
     linear = model.scores["linear"]
     assert linear.r2 > 0.9
-    assert linear.mae_log10 == pytest.approx(
-        noise * np.sqrt(2 / np.pi), rel=0.35
-    )  # E|N(0, s)| = s sqrt(2/pi)
+    # E|N(0, s)| = s sqrt(2/pi)
+    assert linear.mae_log10 == pytest.approx(noise * np.sqrt(2 / np.pi), rel=0.35)
     informative = ("msd_na_avg_A2", "acoustic_cutoff_thz", "low_freq_na_host_coupling")
     assert sum(linear.feature_importances[f] for f in informative) > 0.85
     assert sum(model.scores["gradient_boosting"].feature_importances[f] for f in informative) > 0.7

@@ -93,12 +93,10 @@ def test_report_computes_every_statistic_and_renders(synthetic_store, tmp_path):
     correlation = pd.read_csv(report.path.parent / "correlations.csv").set_index(
         ["descriptor", "target"]
     )
-    assert (
-        correlation.loc[("msd_na_avg_A2", "D_avg_A2_per_ps"), "n"] == 49
-    )  # 50 with MD, one melted
-    assert (
-        correlation.loc[("msd_na_avg_A2", "D_avg_A2_per_ps"), "spearman_rho"] > 0.4
-    )  # log10 D = 0.6 msd + ...
+    # 50 with MD, one melted
+    assert correlation.loc[("msd_na_avg_A2", "D_avg_A2_per_ps"), "n"] == 49
+    # log10 D = 0.6 msd + ...
+    assert correlation.loc[("msd_na_avg_A2", "D_avg_A2_per_ps"), "spearman_rho"] > 0.4
 
     dom = rendered_dom(report.path)
     counts = body_counts(dom)
@@ -218,9 +216,8 @@ def test_a_thousand_structures_read_by_hovering_clicking_and_filtering(
     with open_session(embedded_settings) as session:
         report = report_module.build_report(session, tmp_path / "report")
     page = report.path.read_text()
-    assert (
-        page.count("Plotly.newPlot(") == 4 and 4e6 < len(page.encode()) < 12e6
-    )  # map + three D figures; plotly inline once
+    # map + three D figures; plotly inline once
+    assert page.count("Plotly.newPlot(") == 4 and 4e6 < len(page.encode()) < 12e6
     assert page.count("plotly.js v") == 1
     svg = (tmp_path / "report" / "figures" / "d_vs_acoustic_cutoff.svg").read_text()
     with_d = table[table["D_avg_A2_per_ps"].notna()].sort_values("D_avg_A2_per_ps", ascending=False)
@@ -241,9 +238,8 @@ def test_a_thousand_structures_read_by_hovering_clicking_and_filtering(
     stable = table["dynamically_stable"].eq(True)
     expected = table[stable & (pd.to_numeric(table["msd_na_avg_A2"]) > 0.5)]
     assert int(structures.group(1)) == len(expected) > 0
-    shown = re.findall(
-        r"<tr><td[^>]*>(syn-\d+)</td>", structures.group(2)
-    )  # hidden rows carry style="display: none;"
+    # hidden rows carry style="display: none;"
+    shown = re.findall(r"<tr><td[^>]*>(syn-\d+)</td>", structures.group(2))
     assert set(shown) == set(expected["candidate_id"])
 
 

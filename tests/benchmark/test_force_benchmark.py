@@ -131,9 +131,8 @@ def test_a_perturbed_reference_gives_the_expected_rmse_and_fc_error(nacl_referen
     evaluation, _, _ = evaluate_model(
         nacl_reference, "offset", ReplayCalculator(supercells, nacl_reference.forces + offset)
     )
-    assert evaluation.force_rmse_meV_per_A == pytest.approx(
-        10.0 / np.sqrt(3), rel=1e-9
-    )  # 1 of 3 components
+    # 1 of 3 components
+    assert evaluation.force_rmse_meV_per_A == pytest.approx(10.0 / np.sqrt(3), rel=1e-9)
     assert evaluation.force_mae_meV_per_A == pytest.approx(10.0 / 3, rel=1e-9)
     # a uniform force carries no curvature: phonopy's symmetrisation removes it, so the FCs still agree
     assert evaluation.ifc2_rmse_eV_per_A2 < 1e-3
@@ -244,9 +243,8 @@ def test_speed_breaks_a_near_tie_on_verdicts():
     ]
     models = summarize(rows).models
     assert choose_model(models) == "fast"  # both 1.0 balanced accuracy: the faster wins
-    models["fast"].balanced_accuracy = (
-        1.0 - 2 * VERDICT_TIE
-    )  # clearly worse verdicts: speed does not save it
+    # clearly worse verdicts: speed does not save it
+    models["fast"].balanced_accuracy = 1.0 - 2 * VERDICT_TIE
     assert choose_model(models) == "slow"
 
 

@@ -85,9 +85,8 @@ def test_the_md_keeps_the_calculators_labels_of_every_frame(emt_run):
     for frame in frames[::7]:
         atoms = frame.atoms.copy()
         atoms.calc = EMT()
-        np.testing.assert_allclose(
-            frame.forces, atoms.get_forces(), atol=2e-4
-        )  # positions are stored as float32
+        # positions are stored as float32
+        np.testing.assert_allclose(frame.forces, atoms.get_forces(), atol=2e-4)
         assert frame.energy_eV == pytest.approx(atoms.get_potential_energy(), abs=2e-4)
     assert len({round(f.energy_eV, 6) for f in frames}) == 30  # thirty different configurations
 
@@ -104,9 +103,8 @@ def test_a_model_replaying_the_labels_scores_zero(emt_run):
     )
     metrics = result.models["replay"]
     assert metrics.force_rmse_meV_per_A == 0 and metrics.force_mae_meV_per_A == 0
-    assert (
-        metrics.energy_rmse_meV_per_atom == 0 and metrics.stress_rmse_GPa is None
-    )  # the MD kept no stress
+    # the MD kept no stress
+    assert metrics.energy_rmse_meV_per_atom == 0 and metrics.stress_rmse_GPa is None
     assert metrics.n_frames == 12 and metrics.n_force_components == 12 * 32 * 3
     assert set(metrics.force_rmse_per_element_meV_per_A) == {"Cu", "Au"}
     assert result.per_file[0].frame_indices == sample_frame_indices(30, 12, 1).tolist()
@@ -139,9 +137,8 @@ def test_known_perturbations_give_their_analytic_errors(emt_run, tmp_path):
     ).models["au"]
     assert metrics.force_rmse_per_element_meV_per_A["Cu"] == 0
     assert metrics.force_rmse_per_element_meV_per_A["Au"] == pytest.approx(1e3 * delta / np.sqrt(3))
-    assert metrics.force_rmse_meV_per_A == pytest.approx(
-        1e3 * delta / np.sqrt(3) / 2
-    )  # Au is a quarter of the atoms
+    # Au is a quarter of the atoms
+    assert metrics.force_rmse_meV_per_A == pytest.approx(1e3 * delta / np.sqrt(3) / 2)
 
     stressed = []
     for frame in frames[:5]:
@@ -192,9 +189,8 @@ def test_noise_gives_numpys_rmse_pooled_over_files_and_forces_only_frames_give_f
     assert metrics.force_rmse_meV_per_A == pytest.approx(1e3 * np.sqrt(np.mean(expected**2)))
     assert metrics.force_mae_meV_per_A == pytest.approx(1e3 * np.mean(np.abs(expected)))
     assert metrics.n_files == 2 and metrics.n_frames == 16
-    assert (
-        metrics.energy_rmse_meV_per_atom == 0
-    )  # the .h5 frames have energies; the XYZ ones have none
+    # the .h5 frames have energies; the XYZ ones have none
+    assert metrics.energy_rmse_meV_per_atom == 0
     only_forces = benchmark_frames(
         [tmp_path / "forces_only.xyz"], ["noisy"], calculators={"noisy": replay}, progress=False
     )
@@ -428,7 +424,6 @@ def test_the_report_section_shows_models_per_element_errors_and_parity(emt_run, 
     section = force_field_section(page, [trained], [result.model_dump()], [])
     assert "Force fields against DFT" == section.title and "Force RMSE per element" in section.body
     assert f"{1e3 * 0.05 / np.sqrt(3):.4f}" in section.body  # the shifted model's RMSE in the table
-    assert len(page.figures) == 6 and all(
-        path.is_file() for path in page.figures
-    )  # curves, two parity plots (png + svg)
+    # curves, two parity plots (png + svg)
+    assert len(page.figures) == 6 and all(path.is_file() for path in page.figures)
     assert force_field_section(page, [], [], []) is None

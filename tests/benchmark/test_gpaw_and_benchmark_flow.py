@@ -14,20 +14,22 @@ gpaw = pytest.importorskip(
     reason="GPAW is not installed (scripts/setup_env.sh builds it where libxc/OpenBLAS/FFTW can be installed)",
 )
 
+# noqa: E402
 from na_lattice_flows.benchmark.jobs import (
     RANKING_JOB_NAME,
     ForceBenchmarkMaker,
     GPAWReferenceMaker,
-)  # noqa: E402
+)
 from na_lattice_flows.dft.gpaw import GPAWSettings, gpaw_calculator  # noqa: E402
 from na_lattice_flows.execution.stores import get_job_store  # noqa: E402
 
 TINY = GPAWSettings(
     ecut_eV=250, kpts=(2, 2, 2), energy_convergence_eV=1e-8, density_convergence=1e-7
 )
+# F = -dE/dx at any k-mesh
 GAMMA = GPAWSettings(
     ecut_eV=250, kpts=(1, 1, 1), energy_convergence_eV=1e-8, density_convergence=1e-7
-)  # F = -dE/dx at any k-mesh
+)
 
 
 def nacl_primitive() -> Structure:
@@ -43,9 +45,8 @@ def test_gpaw_forces_are_minus_the_energy_gradient():
     atoms.positions[0] += [0.06, 0.02, -0.03]
     atoms.calc = gpaw_calculator(GAMMA)
     forces = atoms.get_forces()
-    np.testing.assert_allclose(
-        forces.sum(axis=0), 0.0, atol=2e-3
-    )  # no net force on a periodic crystal
+    # no net force on a periodic crystal
+    np.testing.assert_allclose(forces.sum(axis=0), 0.0, atol=2e-3)
     step = 0.01
     energies = []
     for sign in (1, -1):
@@ -83,9 +84,8 @@ def test_benchmark_flow_with_a_gpaw_reference(phonondb_dev, embedded_settings, t
     store.connect()
     reference = store.get_output(reference_job.uuid, load=True)
     displacements = np.asarray(reference["dataset"]["displacements"])
-    np.testing.assert_allclose(
-        np.linalg.norm(displacements, axis=-1), 0.03, rtol=1e-6
-    )  # every atom, 0.03 A
+    # every atom, 0.03 A
+    np.testing.assert_allclose(np.linalg.norm(displacements, axis=-1), 0.03, rtol=1e-6)
     forces = np.asarray(reference["dataset"]["forces"])
     np.testing.assert_allclose(forces.sum(axis=1), 0.0, atol=5e-3)
 
@@ -97,6 +97,5 @@ def test_benchmark_flow_with_a_gpaw_reference(phonondb_dev, embedded_settings, t
     }  # the missing one left out
     assert ranking["models"]["chgnet"]["n_structures"] == 2
     evaluation = store.query_one({"name": {"$regex": "^forces chgnet mp-22862"}})
-    assert (
-        "blob_uuid" in evaluation["output"]["mlp_forces"]
-    )  # arrays in the data store, not the document
+    # arrays in the data store, not the document
+    assert "blob_uuid" in evaluation["output"]["mlp_forces"]

@@ -77,9 +77,8 @@ def test_no_phonons_runs_no_md_unless_md_is_asked_for(tmp_path, store, capsys):
     names = job_names(store)
     assert not [name for name in names if "md" in name], names  # relaxation and summary only
     assert len(names) == 2
-    assert (
-        main(["submit", str(cif), "--no-phonons", "--md", "--md-preset", "short", *store]) == 0
-    )  # other settings
+    # other settings
+    assert main(["submit", str(cif), "--no-phonons", "--md", "--md-preset", "short", *store]) == 0
     assert [name for name in job_names(store) if name.startswith("md gate")]
     with pytest.raises(SystemExit):
         main(["submit", str(cif), "--md", "--no-md", *store])
@@ -178,9 +177,10 @@ def test_invalid_options_are_refused_naming_option_value_and_range(
 def test_phonon_batch_needs_a_torchsim_model_and_groups_the_phonon_step(tmp_path, store, capsys):
     cif = write(rock_salt(), tmp_path / "in" / "NaCl.cif")
     fluoride = write(rock_salt(4.6, "F"), tmp_path / "in" / "NaF.cif")
+    # no torch-sim wrapper
     assert (
         main(["submit", str(cif), *store, "--phonon-batch", "2", "--model", "chgnet"]) == EXIT_USAGE
-    )  # no torch-sim wrapper
+    )
     assert "torch-sim" in capsys.readouterr().err and job_names(store) == []
     assert (
         main(
@@ -235,9 +235,8 @@ def test_exit_codes_say_what_happened(tmp_path, store, capsys):
     no_na = write(rock_salt(6.29, "Cl").replace_species({"Na": "K"}), tmp_path / "in" / "KCl.cif")
     assert main(["submit", str(no_na), *store]) == EXIT_NOTHING_SUBMITTED
     cif = write(rock_salt(), tmp_path / "in2" / "NaCl.cif")
-    assert (
-        main(["submit", str(cif), *FAST, "--model", "mace-mp-0", *store]) == 0
-    )  # mace is not installed here
+    # mace is not installed here
+    assert main(["submit", str(cif), *FAST, "--model", "mace-mp-0", *store]) == 0
     assert main(["run", *store]) == EXIT_JOBS_FAILED
     assert "failed" in capsys.readouterr().out
     help_text = subprocess.run(
@@ -368,9 +367,8 @@ def test_a_cif_with_a_syntax_error_says_so_with_the_parsers_words(tmp_path, stor
     cif = write(rock_salt(), tmp_path / "in" / "NaCl.cif")
     broken = tmp_path / "in" / "broken.cif"
     lines = cif.read_text().splitlines()
-    broken.write_text(
-        "\n".join(lines[:-1] + [lines[-1].rsplit(maxsplit=2)[0]]) + "\n"
-    )  # a loop row cut short
+    # a loop row cut short
+    broken.write_text("\n".join(lines[:-1] + [lines[-1].rsplit(maxsplit=2)[0]]) + "\n")
     assert main(["submit", str(broken), *store]) == EXIT_NOTHING_SUBMITTED
     out = capsys.readouterr().out
     assert "could not parse the CIF" in out and "incomplete row" in out, out
@@ -381,14 +379,16 @@ def test_structures_without_a_band_gap_are_counted_and_metals_can_be_refused(
 ):
     folder = tmp_path / "files"
     write(rock_salt(), folder / "NaCl.cif")
+    # bcc sodium
     write(
         Structure(Lattice.cubic(4.23), ["Na", "Na"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
         folder / "Na.cif",
-    )  # bcc sodium
+    )
+    # an intermetallic
     write(
         Structure(Lattice.cubic(4.5), ["Na", "Sn"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
         folder / "NaSn.cif",
-    )  # an intermetallic
+    )
     assert main(["submit", str(folder), *FAST, *store]) == 0
     out = capsys.readouterr().out
     assert "3 flows submitted" in out and "3 structures have no band gap" in out

@@ -57,9 +57,8 @@ def test_submit_folder_reports_bad_files_and_queues_the_rest(tmp_path, capsys, m
     assert "garbage" in out and "unreadable file" in out
 
     assert main(["status", "--workdir", workdir]) == 0
-    assert (
-        "1 structures (workflows); jobs: READY 1, WAITING 3" in capsys.readouterr().out
-    )  # phonons, MD gate, summary
+    # phonons, MD gate, summary
+    assert "1 structures (workflows); jobs: READY 1, WAITING 3" in capsys.readouterr().out
     assert main(["results", "--rejected", "--format", "json", "--workdir", workdir]) == 0
     rejected = json.loads(capsys.readouterr().out)
     assert {r["candidate_id"] for r in rejected} == {"KCl", "garbage"}
@@ -69,14 +68,14 @@ def test_submit_folder_reports_bad_files_and_queues_the_rest(tmp_path, capsys, m
     "md_steps",
     [
         # slow both: the default run keeps the same flows on the demo set through FireWorks (integration/test_fireworks_path)
+        # 2 min
         pytest.param(
             ["--md-equilibration-steps", "20", "--md-production-steps", "60"],
             marks=pytest.mark.slow,
             id="80-md-steps",
-        ),  # 2 min
-        pytest.param(
-            [], marks=pytest.mark.slow, id="as-in-the-readme"
-        ),  # the demo's short preset, 400 steps (4 min)
+        ),
+        # the demo's short preset, 400 steps (4 min)
+        pytest.param([], marks=pytest.mark.slow, id="as-in-the-readme"),
     ],
 )
 def test_demo_end_to_end_through_the_installed_command(tmp_path, md_steps):

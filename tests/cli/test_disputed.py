@@ -13,9 +13,8 @@ from na_lattice_flows.cli.app import main
 
 def committee_table() -> pd.DataFrame:
     table = synthetic_results(4)
-    table["disputed"] = pd.Series(
-        [True, False, None, True], dtype=object
-    )  # None: no committee judged it
+    # None: no committee judged it
+    table["disputed"] = pd.Series([True, False, None, True], dtype=object)
     table["dispute"] = [
         "stable by chgnet; unstable by 7net-0",
         None,

@@ -219,9 +219,8 @@ def test_submit_adds_the_routed_study_once(host, embedded_settings, capsys):
         categories["transport W0.125+vac 600K"] == "gpu"
         and categories["doped cell pristine"] is None
     )
-    assert (
-        len(fireworks) == 4 * (1 + 3 + 1 + 2 + 1) + 1
-    )  # per system: cell, 3 NPT, transition, 2 transport, summary; the study
+    # per system: cell, 3 NPT, transition, 2 transport, summary; the study
+    assert len(fireworks) == 4 * (1 + 3 + 1 + 2 + 1) + 1
     assert main(command) == EXIT_NOTHING_SUBMITTED
     assert "already submitted" in capsys.readouterr().out
     assert main([*command, "--force"]) == 0
@@ -294,9 +293,8 @@ def test_submit_refuses_what_cell_refuses_before_storing_anything(
 
 def test_submit_says_when_it_takes_the_paper_preset(host, embedded_settings, capsys):
     store = ["--workdir", str(embedded_settings.workdir)]
-    assert (
-        main(["doping", "submit", str(host), "--dopant", "W:P", *store]) == EXIT_USAGE
-    )  # refused after saying
+    # refused after saying
+    assert main(["doping", "submit", str(host), "--dopant", "W:P", *store]) == EXIT_USAGE
     assert "preset paper (the study's 12x12x12 cells, 27,648 atoms" in capsys.readouterr().err
 
 

@@ -95,9 +95,8 @@ def test_vasp_labels_are_one_job_that_makes_the_statics_at_run_time(
             session.launchpad.fireworks.find({"name": "training labels vasp"}, {"spec": 1})
         )
     task = firework["spec"]["_tasks"][0]["job"]
-    assert (
-        task["function_args"][1] == "r2SCAN" and firework["spec"].get("_category") is None
-    )  # its statics: cpu, at run time
+    # its statics: cpu, at run time
+    assert task["function_args"][1] == "r2SCAN" and firework["spec"].get("_category") is None
     with pytest.raises(SystemExit) as refused:
         main(
             [*command[:-2], "--vasp-functional", "LDA", "--workdir", str(embedded_settings.workdir)]
@@ -276,8 +275,7 @@ def test_gpaw_labelled_training_end_to_end_through_fireworks(rock_salts, embedde
     frame = test_frames[0]
     check = frame.copy()
     check.calc = gpaw_calculator(GPAWSettings(ecut_eV=300, kpoint_density=1.0))
-    np.testing.assert_allclose(
-        check.get_forces(), frame.get_forces(), atol=1e-3
-    )  # the labels are GPAW's
+    # the labels are GPAW's
+    np.testing.assert_allclose(check.get_forces(), frame.get_forces(), atol=1e-3)
     train_groups = {a.info["configuration"] for a in read(dataset / "train.extxyz", ":")}
     assert not train_groups & {a.info["configuration"] for a in test_frames}

@@ -55,9 +55,8 @@ def test_gpaw_relaxes_strained_rock_salt_to_its_pbe_lattice_constant_and_the_sta
         create_folders=True,
         root_dir=tmp_path,
     )
-    assert (
-        next(iter(strained.values()))[1].output.energy_eV > checked.energy_eV
-    )  # the relaxation went downhill
+    # the relaxation went downhill
+    assert next(iter(strained.values()))[1].output.energy_eV > checked.energy_eV
 
 
 @pytest.mark.slow  # ~9 min on 2 busy cores (GPAW AIMD steps)
@@ -130,9 +129,8 @@ def test_aimd_validation_flow_end_to_end_with_gpaw(embedded_settings, tmp_path):
     store.connect()
     document = store.query_one({"name": f"mlp vs aimd {hits[0].candidate_id}"}, load=True)["output"]
     assert document["aimd_engine"] == "gpaw" and document["temperature_K"] == 800.0
-    assert document["D_mlp_A2_per_ps"] == pytest.approx(
-        hits[0].D_mlp_A2_per_ps, rel=1e-6
-    )  # same analysis, same file
+    # same analysis, same file
+    assert document["D_mlp_A2_per_ps"] == pytest.approx(hits[0].D_mlp_A2_per_ps, rel=1e-6)
     assert (
         len(document["curves"]["aimd_times_ps"]) == 21
         and len(document["curves"]["mlp_msd_xyz_Na"]) == 21
@@ -149,9 +147,8 @@ def test_aimd_validation_flow_end_to_end_with_gpaw(embedded_settings, tmp_path):
     assert len(frames) == 21
     atoms = frames[-1].atoms.copy()
     atoms.calc = gpaw_calculator(aimd.settings)
-    np.testing.assert_allclose(
-        atoms.get_forces(), frames[-1].forces, atol=5e-3
-    )  # float32 positions, SCF tolerance
+    # float32 positions, SCF tolerance
+    np.testing.assert_allclose(atoms.get_forces(), frames[-1].forces, atol=5e-3)
     assert atoms.get_potential_energy() == pytest.approx(frames[-1].energy_eV, abs=1e-3)
     with pytest.raises(ValueError, match="no structures to validate"):
         AIMDValidationMaker().make([])

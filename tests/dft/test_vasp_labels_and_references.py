@@ -91,12 +91,10 @@ def test_vasp_labels_are_the_recorded_statics_in_ases_convention_with_the_frames
             ase_static.get_potential_energy(), abs=1e-5
         )
         np.testing.assert_allclose(atoms.get_forces(), ase_static.get_forces(), atol=1e-8)
-        np.testing.assert_allclose(
-            atoms.get_stress(), ase_static.get_stress(), atol=1e-8
-        )  # sign and units: ASE's
-    assert (
-        np.abs(ase_static.get_stress()[:3]).min() > 1e-5
-    )  # 0.07 kbar: 4000x the tolerance, so a sign error shows
+        # sign and units: ASE's
+        np.testing.assert_allclose(atoms.get_stress(), ase_static.get_stress(), atol=1e-8)
+    # 0.07 kbar: 4000x the tolerance, so a sign error shows
+    assert np.abs(ase_static.get_stress()[:3]).min() > 1e-5
 
 
 def test_a_failed_static_leaves_its_frame_out_and_keeps_the_others():
@@ -116,9 +114,8 @@ def test_a_failed_static_leaves_its_frame_out_and_keeps_the_others():
     output = collect_vasp_labels.original(to_extxyz(frames), [None, good], "vasp PBE")
     (kept,) = from_extxyz(output["extxyz"])
     assert output["n_failed"] == 1 and kept.get_potential_energy() == -43.0
-    np.testing.assert_allclose(
-        kept.get_stress()[:3], -0.1 * 1.0 / 160.21766208 * np.ones(3)
-    )  # 1 kbar compressive
+    # 1 kbar compressive
+    np.testing.assert_allclose(kept.get_stress()[:3], -0.1 * 1.0 / 160.21766208 * np.ones(3))
 
 
 def test_vasp_phonon_reference_uses_the_seeded_supercells_and_the_recorded_forces(
@@ -129,9 +126,8 @@ def test_vasp_phonon_reference_uses_the_seeded_supercells_and_the_recorded_force
 
     register, written = mock_vasp
     structure, ase_static = recorded(vasp_reference, "nacl_phonon/phonon_static_1_2", tmp_path)
-    structure = Structure.from_sites(
-        structure.sites
-    )  # the recorded 8-atom cell (one displaced atom: symmetry low)
+    # the recorded 8-atom cell (one displaced atom: symmetry low)
+    structure = Structure.from_sites(structure.sites)
     maker = VaspReferenceMaker(
         n_supercells=2, supercell_matrix=np.eye(3, dtype=int).tolist(), functional="PBEsol"
     )

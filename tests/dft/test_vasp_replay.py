@@ -203,9 +203,8 @@ def test_segments_join_into_one_trajectory_across_wrapped_restarts(tmp_path):
     walk = random_walk(0.5, n_walkers=16, n_frames=300, n_static=4, box=8.0)
     paths = []
     for index, (start, stop) in enumerate(((0, 100), (100, 200), (200, 300))):
-        wrapped = (
-            walk.positions[start:stop] - np.floor(walk.positions[start] / 8.0) * 8.0
-        )  # a restart wraps its start
+        # a restart wraps its start
+        wrapped = walk.positions[start:stop] - np.floor(walk.positions[start] / 8.0) * 8.0
         header = {
             "timestep_fs": walk.frame_interval_fs,
             "frame_interval_steps": 1,

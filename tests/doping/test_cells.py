@@ -48,9 +48,8 @@ def test_sqs_is_the_best_placement_by_brute_force_and_matches_the_random_target(
         )
     found = compare_cluster_vectors(np.array(cell.sqs_cluster_vector), target, space.as_list)
     assert found == pytest.approx(best, abs=1e-9)
-    np.testing.assert_allclose(
-        cell.sqs_cluster_vector[:3], target[:3], atol=1e-5
-    )  # point and first-shell pair: exact
+    # point and first-shell pair: exact
+    np.testing.assert_allclose(cell.sqs_cluster_vector[:3], target[:3], atol=1e-5)
 
 
 def test_counts_charge_balance_and_controls(na3sbs4):
@@ -65,9 +64,8 @@ def test_counts_charge_balance_and_controls(na3sbs4):
         64,
     )
     formal = {"Na": 1, "W": 6, "Sb": 5, "S": -2}
-    assert (
-        sum(formal[element.symbol] * count for element, count in composition.items()) == 0
-    )  # charge balanced
+    # charge balanced
+    assert sum(formal[element.symbol] * count for element, count in composition.items()) == 0
     dopant_only = doped_supercell(na3sbs4, "W", "Sb", 0.125, (2, 2, 2), seed=1, vacancy_mode="none")
     assert (dopant_only.structure.composition["Na"], dopant_only.net_charge_e) == (48, 2.0)
     vacancies_only = doped_supercell(

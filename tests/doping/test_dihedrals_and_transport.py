@@ -32,9 +32,8 @@ def test_dihedrals_vanish_in_the_ideal_cubic_cell(cubic_cell):
     pairs = tetrahedron_pairs(
         cubic_cell.get_chemical_symbols(), cubic_cell.positions, cubic_cell.cell.array
     )
-    assert len(pairs.centers) == 16 and all(
-        len(ligands) == 3 for ligands in pairs.ligands
-    )  # one S of each SbS4 lies on [111]
+    # one S of each SbS4 lies on [111]
+    assert len(pairs.centers) == 16 and all(len(ligands) == 3 for ligands in pairs.ligands)
     np.testing.assert_allclose(
         pair_dihedrals_deg(cubic_cell.positions, cubic_cell.cell.array, pairs), 0, atol=1e-9
     )
@@ -54,15 +53,13 @@ def test_a_rigidly_rotated_tetrahedron_gives_its_rotation_angle(cubic_cell, angl
     angles = pair_dihedrals_deg(atoms.positions, atoms.cell.array, pairs)[0]
     assert angles[0] == pytest.approx(angle_deg, abs=1e-9)
     ligand, partner_ligand = pairs.ligands[0][0]
-    ase_angle = atoms.get_dihedral(
-        ligand, center, partner, partner_ligand, mic=True
-    )  # ASE's definition, [0, 360)
+    # ASE's definition, [0, 360)
+    ase_angle = atoms.get_dihedral(ligand, center, partner, partner_ligand, mic=True)
     assert (ase_angle - angle_deg) % 360 == pytest.approx(0, abs=1e-6) or (
         ase_angle - angle_deg
     ) % 360 == pytest.approx(360, abs=1e-6)
-    assert (
-        np.count_nonzero(np.abs(angles) > 1e-6) == 2
-    )  # the rotated tetrahedron is the second of one pair, the first of another
+    # the rotated tetrahedron is the second of one pair, the first of another
+    assert np.count_nonzero(np.abs(angles) > 1e-6) == 2
 
 
 @pytest.mark.shared_data
@@ -86,9 +83,8 @@ def test_tetragonal_na3sbs4_has_non_zero_dihedrals(pool):
 def test_sliding_average_is_a_centred_running_mean():
     series = np.arange(10, dtype=float)[:, None]
     averaged = sliding_average(series, 3)
-    np.testing.assert_allclose(
-        averaged[1:-1, 0], series[1:-1, 0]
-    )  # linear data: the centred mean is the value
+    # linear data: the centred mean is the value
+    np.testing.assert_allclose(averaged[1:-1, 0], series[1:-1, 0])
     assert averaged[0, 0] == pytest.approx(0.5) and averaged[-1, 0] == pytest.approx(8.5)
 
 

@@ -99,7 +99,6 @@ def test_the_fine_grid_runs_as_one_batch_from_both_endpoints(tmp_path, monkeypat
             assert handle.attrs["engine"] == "torchsim-crescale"
             first = handle["positions"][0]
         with h5py.File(start.trajectory_path) as handle:
-            np.testing.assert_allclose(
-                first, handle["positions"][-1], atol=1e-5
-            )  # continued from that endpoint's last frame
+            # continued from that endpoint's last frame
+            np.testing.assert_allclose(first, handle["positions"][-1], atol=1e-5)
     assert document.estimate.T_C_K is not None and document.estimate.uncertainty_K <= 10

@@ -45,18 +45,16 @@ def test_lattice_parameters_of_a_supercell_are_per_conventional_cell():
     lattice = lattice_parameters(cells, (2, 2, 2))
     np.testing.assert_allclose(lattice[0], [7.15, 7.15, 7.3, 90, 90, 90])
     assert lattice[1, 2] == pytest.approx(np.hypot(0.5, 14.6) / 2)
-    assert lattice[1, 4] == pytest.approx(
-        np.degrees(np.arccos(0.5 / np.hypot(0.5, 14.6)))
-    )  # beta: angle between a and c
+    # beta: angle between a and c
+    assert lattice[1, 4] == pytest.approx(np.degrees(np.arccos(0.5 / np.hypot(0.5, 14.6))))
 
 
 def test_phases_of_each_kind():
     low = classify_phase(trace(300))
     assert (low.phase, low.unique_axis) == ("tetragonal", 2)
     assert low.tetragonal_split == pytest.approx(0.018 * (1 - 300 / TRUE_TC_K) ** 0.1, abs=1e-3)
-    assert (
-        classify_phase(trace(300, axis=0)).unique_axis == 0
-    )  # a flexible cell may choose any axis
+    # a flexible cell may choose any axis
+    assert classify_phase(trace(300, axis=0)).unique_axis == 0
     assert classify_phase(trace(550)).phase == "cubic"
     switching = classify_phase(switching_trace())
     assert switching.phase == "mixed" and "switching" in switching.reason
@@ -89,9 +87,8 @@ def test_t_c_protocol_brackets_the_known_transition():
         <= TRUE_TC_K
         <= estimate.T_C_K + estimate.uncertainty_K
     )
-    assert estimate.uncertainty_K == pytest.approx(
-        6.25
-    )  # half the fine step: every fine point assigned
+    # half the fine step: every fine point assigned
+    assert estimate.uncertainty_K == pytest.approx(6.25)
     # when the two runs of a point disagree (hysteresis), that point is not assigned and the bracket widens
     disagreeing = [
         points[0],
@@ -110,8 +107,7 @@ def test_no_bracket_is_said_not_guessed():
     only_tetragonal = {t: "tetragonal" for t in (200, 300)}
     estimate = transition_temperature(only_tetragonal)
     assert estimate.T_C_K is None and "widen the temperature grid" in estimate.reason
-    assert (
-        coarse_bracket({300: "cubic", 400: "tetragonal"}) is None
-    )  # tetragonal only above the cubic point
+    # tetragonal only above the cubic point
+    assert coarse_bracket({300: "cubic", 400: "tetragonal"}) is None
     thresholds = PhaseThresholds(cubic_max_split=0.02)
     assert classify_phase(trace(300), thresholds).phase == "cubic"  # the thresholds are the user's

@@ -57,9 +57,8 @@ def test_the_flow_has_one_step_per_point_and_the_fine_grid_in_one_gpu_job(tmp_pa
     ]
     flow = maker.make(structure)
     names = [job.name for job in flow.jobs]
-    assert (
-        sum(name.startswith("transition ") for name in names) == 4
-    )  # one fine-grid job per system
+    # one fine-grid job per system
+    assert sum(name.startswith("transition ") for name in names) == 4
     transition = next(job for job in flow.jobs if job.name == "transition pristine")
     assert job_category(transition) == "gpu"
     assert maker.study_id(structure) == DopedPhaseStudyMaker(

@@ -27,15 +27,13 @@ def test_a_reader_writes_nothing_and_sees_what_a_writer_commits(embedded_setting
         assert list(reader.query({})) == []
         writer = get_campaign_store(embedded_settings)
         writer.connect()
-        writer.update(
-            {"campaign_id": "c1", "model": "chgnet"}, key="campaign_id"
-        )  # while the reader is open
+        # while the reader is open
+        writer.update({"campaign_id": "c1", "model": "chgnet"}, key="campaign_id")
         assert [doc["campaign_id"] for doc in reader.query({})] == ["c1"]
         writer.close()
         reader.close()
     after = snapshot(embedded_settings.workdir)
-    assert (
-        after["launchpad.sqlite"] == before["launchpad.sqlite"]
-    )  # the read-only session left the LaunchPad as it was
+    # the read-only session left the LaunchPad as it was
+    assert after["launchpad.sqlite"] == before["launchpad.sqlite"]
     wal = embedded_settings.workdir / "launchpad.sqlite-wal"
     assert not wal.exists() or wal.stat().st_size == 0  # and wrote nothing into its journal either

@@ -56,15 +56,13 @@ def test_screening_flow_on_a_real_mongodb(tmp_path, monkeypatch):
             assert (row.candidate_id, row.state) == ("demo-Na3OCl", "COMPLETED")
             assert list(query_results(session, state="completed").candidate_id) == ["demo-Na3OCl"]
             assert failures_table(session).empty and recover_lost_runs(session) == []
-            built = build_report(
-                session, tmp_path / "report"
-            )  # the report's queries ($exists, $in, $ne) on MongoDB
+            # the report's queries ($exists, $in, $ne) on MongoDB
+            built = build_report(session, tmp_path / "report")
             assert built.path.is_file() and any(
                 reason.startswith("dispersions:") for reason in built.cannot_compute
             )
-            again = submit_candidates(
-                session, report, ["mongodb test again"]
-            )  # idempotent on MongoDB too
+            # idempotent on MongoDB too
+            again = submit_candidates(session, report, ["mongodb test again"])
             assert again.submitted == {} and "COMPLETED" in again.rejections[0].reason
         finally:
             session.launchpad.connection.drop_database(settings.database)

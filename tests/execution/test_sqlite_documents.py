@@ -165,9 +165,8 @@ def test_updates_and_find_and_modify_match_mongomock_step_by_step(pair):
             document = fireworks_like(fw_id, rng)
             ours.find_one_and_replace({"fw_id": fw_id}, dict(document), upsert=True)
             reference.find_one_and_replace({"fw_id": fw_id}, dict(document), upsert=True)
-        elif (
-            kind == "replace_one"
-        ):  # maggma's upsert: an indexed filter takes the path that copies nothing to mongomock
+        # maggma's upsert: an indexed filter takes the path that copies nothing to mongomock
+        elif kind == "replace_one":
             fw_id, upsert = rng.randrange(80), rng.random() < 0.7
             document = fireworks_like(fw_id, rng)
             found, expected = (
@@ -243,9 +242,8 @@ def _checkout_worker(path: str, worker: int, queue, barrier) -> None:
         return_document=ReturnDocument.AFTER,
     ):
         taken.append(document["fw_id"])
-        time.sleep(
-            0.005
-        )  # the job's work (SQLite's lock is not fair: a worker that never pauses keeps it)
+        # the job's work (SQLite's lock is not fair: a worker that never pauses keeps it)
+        time.sleep(0.005)
     queue.put((worker, taken))
 
 
@@ -270,9 +268,8 @@ def test_concurrent_processes_check_out_each_document_exactly_once(tmp_path):
     assert everything == list(range(300))  # each exactly once
     assert sum(1 for _, part in taken if part) >= 3  # they really ran side by side
     stored = {d["fw_id"]: d["worker"] for d in collection.find({}, {"fw_id": 1, "worker": 1})}
-    assert all(
-        stored[fw_id] == worker for worker, part in taken for fw_id in part
-    )  # the store agrees with each worker
+    # the store agrees with each worker
+    assert all(stored[fw_id] == worker for worker, part in taken for fw_id in part)
 
 
 def test_narrowing_starts_from_the_condition_with_fewest_rows(tmp_path):
@@ -319,9 +316,8 @@ def test_two_thousand_reads_leave_memory_flat(tmp_path):
     def read(i: int) -> None:
         assert len(list(collection.find({"state": "READY"}))) == 100
         assert collection.find_one({"fw_id": i % 200})["fw_id"] == i % 200
-        collection.count_documents(
-            {"spec.blob": {"$exists": True}}
-        )  # not covered by an index: a scratch count
+        # not covered by an index: a scratch count
+        collection.count_documents({"spec.blob": {"$exists": True}})
         collection.aggregate([{"$match": {"state": "READY"}}, {"$count": "n"}])
 
     for i in range(100):

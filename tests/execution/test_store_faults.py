@@ -42,10 +42,11 @@ def test_a_full_disk_is_a_named_error_that_leaves_the_store_intact(tmp_path):
     with pytest.raises(StoreFullError):
         fireworks.update_many({}, {"$set": {"blob": "y" * 50_000}})
     assert integrity(path) == "ok"
+    # nothing half written
     assert (
         fireworks.count_documents({}) == 10
         and fireworks.find_one({"blob": {"$exists": True}}) is None
-    )  # nothing half written
+    )
     # space again (a new process: the limit was this connection's): the next worker carries on
     fresh = SQLiteDocumentClient(path)["db"]["fireworks"]
     fresh.update_one({"fw_id": 3}, {"$set": {"state": "COMPLETED"}})
@@ -78,15 +79,13 @@ def test_a_writer_killed_inside_its_transaction_leaves_nothing_half_written(tmp_
         timeout=120,
         check=False,
     )
-    assert (
-        run.returncode == -9 and "written, not committed" in run.stdout
-    )  # it got as far as the writes, then died
+    # it got as far as the writes, then died
+    assert run.returncode == -9 and "written, not committed" in run.stdout
     assert integrity(path) == "ok"
     reader = SQLiteDocumentClient(path)["db"]["fireworks"]
     assert reader.count_documents({}) == 20 and reader.count_documents({"state": "RUNNING"}) == 0
-    assert (
-        reader.count_documents({"state": "READY"}) == 20
-    )  # the index rows too: as before the transaction
+    # the index rows too: as before the transaction
+    assert reader.count_documents({"state": "READY"}) == 20
     reader.insert_one({"fw_id": 1000, "state": "READY"})  # the killed writer's id was never taken
     assert reader.count_documents({"state": "READY"}) == 21
 
@@ -105,18 +104,16 @@ def test_lock_answers_are_retried_with_backoff_and_a_lock_that_stays_is_named(
 ):
     path = tmp_path / "store.sqlite"
     SQLiteDocumentClient(path)["db"]["fireworks"].insert_one({"fw_id": 0})
-    monkeypatch.setattr(
-        sqlite_documents, "BUSY_TIMEOUT_S", 0.0
-    )  # SQLite answers "locked" at once, as on a network disk
+    # SQLite answers "locked" at once, as on a network disk
+    monkeypatch.setattr(sqlite_documents, "BUSY_TIMEOUT_S", 0.0)
     started = threading.Event()
     holder = threading.Thread(target=hold_write_lock, args=(path, 0.6, started))
     holder.start()
     started.wait()
     waiting = SQLiteDocumentClient(path)["db"]["fireworks"]
     begun = time.monotonic()
-    waiting.insert_one(
-        {"fw_id": 1}
-    )  # retried until the other writer commits: no traceback, no lost write
+    # retried until the other writer commits: no traceback, no lost write
+    waiting.insert_one({"fw_id": 1})
     holder.join()
     assert time.monotonic() - begun >= 0.5 and waiting.count_documents({}) == 2
     monkeypatch.setattr(sqlite_documents, "LOCK_RETRY_S", 0.3)

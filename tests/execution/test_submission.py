@@ -165,9 +165,8 @@ def test_resubmitting_adds_nothing_already_submitted_or_finished_unless_forced(
         assert (
             "as demo-NaCl" in repeats["other-db-NaCl"] and "COMPLETED" in repeats["other-db-NaCl"]
         )
-        assert (
-            "READY" in submit(session, [na2s], relax_only())[1]["demo-Na2S"]
-        )  # submitted, not yet run
+        # submitted, not yet run
+        assert "READY" in submit(session, [na2s], relax_only())[1]["demo-Na2S"]
 
         # other settings are other work; --force resubmits the same
         assert submit(session, [nacl], relax_only("7net-0")) == ({"demo-NaCl"}, {})
@@ -223,9 +222,8 @@ def test_settings_fingerprint_ignores_module_paths_and_the_trajectory_folder(mon
 
     here, there = with_md(tmp_path / "a"), with_md(tmp_path / "b")
     assert settings_fingerprint(here) == settings_fingerprint(there)
-    assert legacy_settings_fingerprint(here) != legacy_settings_fingerprint(
-        there
-    )  # 0.1 hashed the folder
+    # 0.1 hashed the folder
+    assert legacy_settings_fingerprint(here) != legacy_settings_fingerprint(there)
     base, legacy = settings_fingerprint(here), legacy_settings_fingerprint(here)
     monkeypatch.setattr(MLPRelaxMaker, "__module__", "somewhere.else")  # as if the module had moved
     assert settings_fingerprint(here) == base
@@ -243,12 +241,10 @@ def test_identities_over_a_process_pool_equal_the_serial_ones(pool):
 
     structures = [candidate.structure for candidate in pool.candidates[:PARALLEL_FROM]]
     identities = structure_identities(structures, processes=2)
-    first = next(
-        identities
-    )  # the pool starts on the last chunks while this process takes the first
-    time.sleep(
-        4
-    )  # long enough for the pool (one process) to start and finish chunks this process then does not redo
+    # the pool starts on the last chunks while this process takes the first
+    first = next(identities)
+    # long enough for the pool (one process) to start and finish chunks this process then does not redo
+    time.sleep(4)
     assert [first, *identities] == [structure_identity(structure) for structure in structures]
 
 

@@ -46,9 +46,8 @@ def test_the_group_is_one_workflow_and_each_candidate_has_its_row(batched_campai
         and len(set(record.submitted.values())) == 1
     )
     # 3 relaxations (one fails), the batch, a member job and a summary for each of the two relaxed
-    assert (
-        launched == 3 + 1 + 2 * 2 + 1
-    )  # the failed candidate's member job runs and fails: it names the reason
+    # the failed candidate's member job runs and fails: it names the reason
+    assert launched == 3 + 1 + 2 * 2 + 1
     with open_session(settings) as session:
         table = results_table(session).set_index("candidate_id")
         failures = failures_table(session).set_index("job")

@@ -76,35 +76,36 @@ def test_workers_share_the_store_and_a_killed_workers_job_is_taken_back(
     status = subprocess.run(
         status_command, check=False, capture_output=True, text=True, timeout=120
     )
-    assert status.returncode == 0 and "RUNNING" in status.stdout, (
-        status.stdout + status.stderr
-    )  # read while they work
+    # read while they work
+    assert status.returncode == 0 and "RUNNING" in status.stdout, status.stdout + status.stderr
     assert "progress: " in status.stdout and "workers (3):" in status.stdout, status.stdout
+    # who runs what
     assert f"-{victim.pid}-" in status.stdout and "'recorded_wait' (fw " in status.stdout, (
         status.stdout
-    )  # who runs what
+    )
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+    # the others hold their jobs
     status = subprocess.run(
         status_command, check=False, capture_output=True, text=True, timeout=120
-    )  # the others hold their jobs
+    )
     (line,) = [line for line in status.stdout.splitlines() if f"-{victim.pid}-" in line]
     assert line.endswith(
         "-- worker gone: the next `na-flows run` (or `na-flows recover`) reruns this job"
     ), status.stdout
     assert status.stdout.count("worker gone") == 1
     (markers / RELEASE_FILE).touch()
-    while not any(
-        len(pids) > 1 for pids in runs_by(markers).values()
-    ):  # a survivor reruns the killed job, and holds
+    # a survivor reruns the killed job, and holds
+    while not any(len(pids) > 1 for pids in runs_by(markers).values()):
         assert time.monotonic() < deadline, "the killed job was not rerun"
         time.sleep(0.05)
     status = subprocess.run(
         status_command, check=False, capture_output=True, text=True, timeout=120
     )
+    # its old launch is archived
     assert f"-{victim.pid}-" not in status.stdout and "worker gone" not in status.stdout, (
         status.stdout
-    )  # its old launch is archived
+    )
     (markers / RERUN_RELEASE_FILE).touch()
     for worker in workers[1:]:
         assert worker.wait(timeout=300) == 0, worker.stderr.read()
@@ -115,17 +116,15 @@ def test_workers_share_the_store_and_a_killed_workers_job_is_taken_back(
         }  # nothing lost, the victim's job included
         session.job_store.connect()
         outputs = list(session.job_store.query({}, properties=["uuid", "output"]))
-    assert sorted(doc["output"]["index"] for doc in outputs) == list(
-        range(N_JOBS)
-    )  # one result per job
+    # one result per job
+    assert sorted(doc["output"]["index"] for doc in outputs) == list(range(N_JOBS))
     runs = runs_by(markers)
     assert sorted(runs) == list(range(N_JOBS))
     (killed_index,) = [
         index for index, pids in runs.items() if len(pids) > 1
     ]  # nothing else ran twice
-    assert (
-        runs[killed_index][0] == victim.pid and len(runs[killed_index]) == 2
-    )  # killed once, then finished by another
+    # killed once, then finished by another
+    assert runs[killed_index][0] == victim.pid and len(runs[killed_index]) == 2
     assert runs[killed_index][1] != victim.pid
     survivors = {pid for pids in runs.values() for pid in pids} - {victim.pid}
     assert len(survivors) == 2  # both other workers did work

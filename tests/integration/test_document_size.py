@@ -103,9 +103,8 @@ def paper_md_document(rng) -> MDDocument:
 def test_largest_force_constants_go_to_the_data_store(store, largest_fc_case):
     structure, n_supercell = largest_fc_case
     n_primitive, rng = len(structure), np.random.default_rng(0)
-    n_q = int(
-        np.prod(length2mesh(30.0, structure.lattice.matrix))
-    )  # the descriptors' full Gamma-centred mesh
+    # the descriptors' full Gamma-centred mesh
+    n_q = int(np.prod(length2mesh(30.0, structure.lattice.matrix)))
     bands = 3 * n_primitive
     per_mode = lambda: rng.random((n_q, bands)).tolist()  # noqa: E731
     document = PhononDocument.model_construct(
@@ -132,9 +131,8 @@ def test_largest_force_constants_go_to_the_data_store(store, largest_fc_case):
     job = mlp_phonons(structure, "largest", "7net-0", 30, 0.03, 0, "symfc", 800.0, 1.5, 80)
     full_size = inline_size(document)
     stored, n_data = stored_through_jobflow(store, job, document)
-    assert (
-        full_size > 4 * SMALL
-    )  # inline, this output alone would take more than a third of the limit
+    # inline, this output alone would take more than a third of the limit
+    assert full_size > 4 * SMALL
     assert len(bson.BSON.encode(stored)) < SMALL and n_data == 2  # force constants and mode data
     loaded = store.query_one({"uuid": job.uuid}, load=True)["output"]
     assert np.asarray(loaded["force_constants"]).shape == (n_primitive, n_supercell, 3, 3)

@@ -105,9 +105,8 @@ def test_short_study_killed_mid_npt_resumes_and_reports(embedded_settings, tmp_p
     assert not list(trajectory_dir.rglob("*.checkpoint.npz"))
 
     capsys.readouterr()
-    assert (
-        main(["status", "--workdir", str(embedded_settings.workdir)]) == 0
-    )  # the screening's commands live beside the study
+    # the screening's commands live beside the study
+    assert main(["status", "--workdir", str(embedded_settings.workdir)]) == 0
     assert main(["results", "--workdir", str(embedded_settings.workdir), "--format", "json"]) == 0
     capsys.readouterr()
     assert (

@@ -97,9 +97,8 @@ def test_na_flows_run_reruns_what_a_dead_worker_left_running(embedded_settings, 
     """The embedded store holds one process at a time, so a RUNNING job found by `run` is lost for sure."""
     with open_session(embedded_settings) as session:
         add_flow(session, md_maker(tmp_path / "t").make(nacl(), "nacl"), "md nacl")
-        session.launchpad.checkout_fw(
-            _worker(), str(tmp_path)
-        )  # a worker took the MD job, then died
+        # a worker took the MD job, then died
+        session.launchpad.checkout_fw(_worker(), str(tmp_path))
         assert fw_state_counts(session)["RUNNING"] == 1
     with open_session(embedded_settings) as session:
         assert run_ready_jobs(session, progress=False) == 2
@@ -164,7 +163,6 @@ def test_a_full_disk_stops_the_worker_with_a_named_error_and_the_next_worker_fin
             assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with open_session(embedded_settings) as session:
         assert fw_state_counts(session) == {"RUNNING": 1}  # left by the stopped worker, not lost
-        assert (
-            run_ready_jobs(session, progress=False) == 1
-        )  # the next worker takes it back at once and finishes it
+        # the next worker takes it back at once and finishes it
+        assert run_ready_jobs(session, progress=False) == 1
         assert fw_state_counts(session) == {"COMPLETED": 1}

@@ -119,9 +119,8 @@ def test_md_trajectories_are_files_and_curves_go_to_the_data_store(finished_camp
         doc = store.query_one({"name": {"$regex": "^mlp md demo-NaCl"}}, load=True)
     output = doc["output"]
     trajectory = read_trajectory(output["trajectory_path"])
-    assert (
-        trajectory.n_frames == 26 and trajectory.velocities is not None
-    )  # 100 steps, a frame every 4, and step 0
+    # 100 steps, a frame every 4, and step 0
+    assert trajectory.n_frames == 26 and trajectory.velocities is not None
     assert len(output["curves"]["times_ps"]) == 26 and "msd_xyz_Na" in output["curves"]
 
 
@@ -215,9 +214,8 @@ def test_result_filters(finished_campaign):
         with pytest.raises(ValueError, match="D_column"):
             query_results(session, D_column="D_x")
     known = table[table.dynamically_stable.notna()]
-    assert (
-        len(stable) + len(unstable) == len(known) == 2
-    )  # the failed structure has no phonons: in neither
+    # the failed structure has no phonons: in neither
+    assert len(stable) + len(unstable) == len(known) == 2
     # MD ran for the stable ones, too short (0.15 ps) for the melted filter to tell: unknown is left out by it
     assert table.melted.isna().all() and solid.empty
     assert set(fast.candidate_id) == set(

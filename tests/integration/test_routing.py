@@ -239,6 +239,5 @@ def test_na_flows_run_takes_a_worker_file(embedded_settings, capsys):
             str(embedded_settings.workdir),
         ]
     )
-    assert (
-        "Launched 0 jobs; job states now: READY 1" in capsys.readouterr().out
-    )  # an MLP job is no CPU work
+    # an MLP job is no CPU work
+    assert "Launched 0 jobs; job states now: READY 1" in capsys.readouterr().out

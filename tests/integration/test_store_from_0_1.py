@@ -52,9 +52,8 @@ def store_0_1(tmp_path, monkeypatch):
 
 def test_store_from_0_1_resumes_reports_and_refuses_duplicates(store_0_1, tmp_path, capsys):
     workdir = ["--workdir", str(store_0_1)]
-    assert (
-        main(["run", *workdir]) == 0
-    )  # no import hook: the store's 0.1 module paths were rewritten on opening
+    # no import hook: the store's 0.1 module paths were rewritten on opening
+    assert main(["run", *workdir]) == 0
     assert "Launched 3 jobs" in capsys.readouterr().out
 
     from na_lattice_flows.execution.store_config import resolve_settings
@@ -127,9 +126,8 @@ def test_opening_a_0_1_store_rewrites_its_module_paths_once(store_0_1):
         '"na_lattice_flows.phonon_jobs"' not in specs and '"na_lattice_flows.phonons.jobs"' in specs
     )
     (marker,) = outputs[MIGRATIONS_COLLECTION].find({})
-    in_specs = (
-        (STORE_0_1 / "launchpad.json").read_text().count('"@module": "na_lattice_flows.')
-    )  # 0.1 wrote only old ones
+    # 0.1 wrote only old ones
+    in_specs = (STORE_0_1 / "launchpad.json").read_text().count('"@module": "na_lattice_flows.')
     assert marker["paths_rewritten"] > in_specs  # the job outputs' documents too
     for client in clients:
         client.close()
@@ -143,9 +141,8 @@ def test_every_0_1_name_has_a_current_module():
     for (
         old,
         new_modules,
-    ) in (
-        OLD_MODULES.items()
-    ):  # every name a 0.1 module's successors define is found by its old path
+        # every name a 0.1 module's successors define is found by its old path
+    ) in OLD_MODULES.items():
         for new in new_modules:
             target = importlib.import_module(f"na_lattice_flows.{new}")
             for name, value in vars(target).items():

@@ -156,9 +156,8 @@ def test_trajectory_formats_read_back_the_same_motion(tmp_path):
     ]:
         trajectory = read_trajectory(tmp_path / name, **kwargs)
         assert trajectory.frame_interval_fs == 10.0, name
-        shift = (
-            trajectory.positions[0] - walk.positions[0]
-        )  # wrapping moves the start by whole cells
+        # wrapping moves the start by whole cells
+        shift = trajectory.positions[0] - walk.positions[0]
         np.testing.assert_allclose(
             trajectory.positions - shift, walk.positions, atol=1e-4, err_msg=name
         )

@@ -61,9 +61,8 @@ def test_einstein_crystals_batched_at_two_temperatures_have_their_thermal_msd(tm
         # the centre of mass stays where it was (a free one would random-walk under the thermostat)
         masses = np.where(np.array(trajectory.species) == "Na", 22.98977, 35.453)
         com = (trajectory.positions * masses[None, :, None]).sum(axis=1) / masses.sum()
-        np.testing.assert_allclose(
-            com, com[0][None].repeat(len(com), axis=0), atol=1e-4
-        )  # float32 frames
+        # float32 frames
+        np.testing.assert_allclose(com, com[0][None].repeat(len(com), axis=0), atol=1e-4)
     assert set(tmp_path.iterdir()) == set(paths)  # no checkpoint or frame folder left beside them
 
 
@@ -126,9 +125,10 @@ def test_a_killed_batch_resumes_and_equals_an_uninterrupted_one_frame_for_frame(
     assert not checkpoint.exists() and not any(
         p.with_name(p.stem + ".frames").exists() for p in killed
     )
+    # finished: a no-op
     assert (
         run_torchsim_langevin_md([atoms, atoms], None, settings, killed, progress=False) == killed
-    )  # finished: a no-op
+    )
 
 
 def test_sevennet_through_torchsim_gives_its_ase_forces():

@@ -60,9 +60,8 @@ def test_npt_volume_is_the_eos_minimum_and_pressure_the_target(tmp_path):
     """At 50 K and 0 GPa the mean volume is the EOS minimum plus the classical thermal expansion
     dV/V = gamma * 3 k_B T / (B V0) (Grueneisen gamma of Cu = 2.0: +0.27 % at 50 K), within 0.15 %."""
     v0, bulk_modulus_GPa = emt_copper_eos()
-    atoms = bulk("Cu", cubic=True, a=3.66).repeat(
-        (2, 2, 2)
-    )  # starts 1.7 % too large: the barostat must shrink it
+    # starts 1.7 % too large: the barostat must shrink it
+    atoms = bulk("Cu", cubic=True, a=3.66).repeat((2, 2, 2))
     settings = NPTSettings(
         temperature_K=50,
         thermostat_time_fs=50,
@@ -197,12 +196,10 @@ def test_nve_production_conserves_energy_after_a_langevin_equilibration(tmp_path
         0.5 * calculator.k * ((trajectory.positions - atoms.positions) ** 2).sum(axis=(1, 2))
     )
     total = kinetic_eV + potential_eV
-    assert (
-        np.ptp(total) < 2e-3 * total.mean()
-    )  # NVE: conserved to the integrator's error (float32 frames)
-    assert (
-        np.ptp(kinetic_eV) > 0.1 * kinetic_eV.mean()
-    )  # while energy flows between kinetic and potential
+    # NVE: conserved to the integrator's error (float32 frames)
+    assert np.ptp(total) < 2e-3 * total.mean()
+    # while energy flows between kinetic and potential
+    assert np.ptp(kinetic_eV) > 0.1 * kinetic_eV.mean()
 
 
 def test_the_default_ensemble_keeps_the_fingerprints_of_release_0_2():

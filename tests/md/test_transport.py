@@ -93,9 +93,8 @@ def test_true_d_lies_in_kinisi_interval_and_the_estimates_agree():
 
 def test_a_diffusing_framework_is_flagged_melted():
     trajectory = random_walk(D_TRUE)
-    trajectory.species = (
-        ["Na"] * 128 + ["S"] * 128 + ["Cl"] * 32
-    )  # half the walkers are "framework"
+    # half the walkers are "framework"
+    trajectory.species = ["Na"] * 128 + ["S"] * 128 + ["Cl"] * 32
     sulfur, _ = element_diffusion(trajectory, "S")
     melted, reason = is_melted([sulfur])
     assert melted and reason.startswith("S diffuses")
@@ -209,7 +208,6 @@ def test_arrhenius_over_a_temperature_series_in_the_transport_summary():
     assert summary.reference_temperature_K == 800 and summary.D_avg_A2_per_ps == pytest.approx(
         exact[-1]
     )
-    assert summary.arrhenius.activation_energy_eV == pytest.approx(
-        0.3, rel=1e-9
-    )  # the melted 900 K run left out
+    # the melted 900 K run left out
+    assert summary.arrhenius.activation_energy_eV == pytest.approx(0.3, rel=1e-9)
     assert summary.arrhenius.temperatures_K == temperatures

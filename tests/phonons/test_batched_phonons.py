@@ -25,9 +25,8 @@ SIGMA_A, EPSILON_EV, CUTOFF_A = 3.4, 0.0104, 7.0
 def test_each_call_of_a_step_is_consecutive_structures_within_the_atom_limit(limit):
     sizes = [30, 12, 54, 8, 8, 120, 2]
     calls = step_calls(sizes, limit)
-    assert [index for call in calls for index in call] == list(
-        range(len(sizes))
-    )  # each structure once, in order
+    # each structure once, in order
+    assert [index for call in calls for index in call] == list(range(len(sizes)))
     for call in calls:
         n_atoms = sum(sizes[index] for index in call)
         assert limit is None or n_atoms <= limit or len(call) == 1  # an oversized structure alone
@@ -52,16 +51,14 @@ def test_batched_forces_equal_ases_lennard_jones_structure_by_structure(max_atom
 
     sets = [
         rattled_supercells(bulk("Ar", "fcc", a=5.26, cubic=True).repeat(2), 3, 0),  # 32 atoms
-        rattled_supercells(
-            bulk("Ar", "bcc", a=4.2).repeat(3), 2, 1
-        ),  # 27 atoms, fewer supercells than the others
+        # 27 atoms, fewer supercells than the others
+        rattled_supercells(bulk("Ar", "bcc", a=4.2).repeat(3), 2, 1),
         rattled_supercells(bulk("Ar", "sc", a=3.7).repeat((4, 4, 3)), 3, 2),  # 48 atoms
     ]
     model = LennardJonesModel(sigma=SIGMA_A, epsilon=EPSILON_EV, cutoff=CUTOFF_A)
     forces = batched_forces(sets, model, max_atoms_per_call=max_atoms_per_call)
-    calculator = LennardJones(
-        sigma=SIGMA_A, epsilon=EPSILON_EV, rc=CUTOFF_A
-    )  # truncated, as torch-sim's: same forces
+    # truncated, as torch-sim's: same forces
+    calculator = LennardJones(sigma=SIGMA_A, epsilon=EPSILON_EV, rc=CUTOFF_A)
     for cells, found in zip(sets, forces, strict=True):
         expected = []
         for cell in cells:
@@ -79,9 +76,10 @@ def test_the_batched_job_gives_the_per_structure_force_constants_and_names_what_
     na2s = Structure.from_spacegroup(
         "Fm-3m", Lattice.cubic(6.54), ["S", "Na"], [[0, 0, 0], [0.25, 0.25, 0.25]]
     )
+    # disordered
     mixed = Structure(
         Lattice.cubic(5.64), [{"Na": 0.5, "K": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
-    )  # disordered
+    )
     settings = {
         "model": "7net-0",
         "n_supercells": 2,
@@ -97,18 +95,16 @@ def test_the_batched_job_gives_the_per_structure_force_constants_and_names_what_
         ["NaCl", "mixed", "Na2S"],
     )
     batch = mlp_phonons_batch.original(structures, ids, **settings, max_atoms_per_call=None)
-    assert batch.documents[1] is None and batch.errors[1].startswith(
-        "mixed: "
-    )  # named; the others go on
+    # named; the others go on
+    assert batch.documents[1] is None and batch.errors[1].startswith("mixed: ")
     for index in (0, 2):
         single = mlp_phonons.original(structures[index], ids[index], **settings)
         batched = batch.documents[index]
         assert batch.errors[index] is None and batched.supercell_matrix == single.supercell_matrix
         expected = np.asarray(single.force_constants)
         difference = np.abs(np.asarray(batched.force_constants) - expected).max()
-        assert difference < 1e-4 * np.abs(expected).max(), (
-            difference
-        )  # float32 model: the same to its precision
+        # float32 model: the same to its precision
+        assert difference < 1e-4 * np.abs(expected).max(), difference
         assert batched.descriptors.msd_na_avg_A2 == pytest.approx(
             single.descriptors.msd_na_avg_A2, rel=1e-4
         )

@@ -22,13 +22,11 @@ def test_disagreeing_verdicts_or_far_apart_frequencies_are_disputed():
     verdicts = committee_verdict(
         [member("a", True, 0.0), member("b", False, -0.3), member("c", True, 0.0)], margin_thz=0.5
     )
-    assert (
-        verdicts.disputed and verdicts.dispute == "stable by a, c; unstable by b"
-    )  # within the margin, but the verdicts differ
+    # within the margin, but the verdicts differ
+    assert verdicts.disputed and verdicts.dispute == "stable by a, c; unstable by b"
     spread = committee_verdict([member("a", False, -1.4), member("b", False, -0.2)], margin_thz=0.5)
-    assert (
-        spread.disputed and "1.20 THz apart" in spread.dispute
-    )  # both unstable, but how unstable is disputed
+    # both unstable, but how unstable is disputed
+    assert spread.disputed and "1.20 THz apart" in spread.dispute
     assert not committee_verdict(
         [member("a", False, -1.4), member("b", False, -0.2)], margin_thz=1.5
     ).disputed
@@ -93,9 +91,8 @@ def test_the_screening_flow_records_the_dispute(rock_salt, monkeypatch):
     def committee_calculator(name):
         if name == "7net-l3i5":
             raise RuntimeError("weights missing here")
-        return Reversed(
-            get_calculator("chgnet")
-        )  # "7net-0" stands for a model that calls rock salt unstable
+        # "7net-0" stands for a model that calls rock salt unstable
+        return Reversed(get_calculator("chgnet"))
 
     monkeypatch.setattr(
         jobs,
@@ -122,9 +119,8 @@ def test_the_screening_flow_records_the_dispute(rock_salt, monkeypatch):
         "7net-0",
     ]  # the failed model is left out ...
     committee_job = next(j for j in flow.jobs if j.name.startswith("committee phonons"))
-    assert (
-        "weights missing here" in responses[committee_job.uuid][1].output["errors"]["7net-l3i5"]
-    )  # ... and named
+    # ... and named
+    assert "weights missing here" in responses[committee_job.uuid][1].output["errors"]["7net-l3i5"]
     assert summary.phonons.dynamically_stable and committee.disputed
     columns = committee_columns(committee.model_dump())
     assert (
@@ -148,9 +144,8 @@ def test_without_a_committee_the_settings_fingerprint_is_the_previous_releases()
     assert "committee_maker" in described  # jobflow serialises it ...
     described.pop("committee_maker")
     legacy = type("Legacy", (), {"as_dict": lambda self: described})()
-    assert settings_fingerprint(plain) == settings_fingerprint(
-        legacy
-    )  # ... the fingerprint leaves it out
+    # ... the fingerprint leaves it out
+    assert settings_fingerprint(plain) == settings_fingerprint(legacy)
     assert settings_fingerprint(
         ScreeningFlowMaker(committee_maker=CommitteeMaker(models=("7net-0",)))
     ) != settings_fingerprint(plain)

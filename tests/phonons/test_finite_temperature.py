@@ -97,14 +97,12 @@ def test_effective_phonons_are_harmonic_at_low_temperature_and_stiffen_as_hiphiv
     warm, effective = effective_phonons(
         harmonic, lj_forces(harmonic), EffectivePhononSettings(temperature_K=60.0, n_structures=10)
     )
-    assert (
-        warm.converged and warm.free_energy_change_meV < 1.0 and len(warm.iterations) >= 10
-    )  # two windows of 5
+    # two windows of 5
+    assert warm.converged and warm.free_energy_change_meV < 1.0 and len(warm.iterations) >= 10
     ours = highest(harmonic, full_of(effective)) / harmonic_top
     assert 1.08 < ours < 1.20  # measured 1.13: the repulsive wall stiffens argon at fixed volume
-    assert (
-        effective.force_constants.shape == harmonic.force_constants.shape
-    )  # compact, as the harmonic step's
+    # compact, as the harmonic step's
+    assert effective.force_constants.shape == harmonic.force_constants.shape
     fresh = Phonopy(
         harmonic.unitcell,
         supercell_matrix=harmonic.supercell_matrix,
@@ -117,9 +115,8 @@ def test_effective_phonons_are_harmonic_at_low_temperature_and_stiffen_as_hiphiv
         (warm.iterations[-1].free_energy_meV_per_atom - harmonic_free_energy)
         / (3 * 8.617333e-2 * 60.0)
     )
-    assert (
-        1.04 < stiffening < 1.20
-    )  # the geometric-mean frequency, from F = 3 k_B T <ln(h nu / k_B T)> per atom
+    # the geometric-mean frequency, from F = 3 k_B T <ln(h nu / k_B T)> per atom
+    assert 1.04 < stiffening < 1.20
     # the fit-vs-input change falls from the first iteration (harmonic -> thermal) to the noise floor
     assert warm.iterations[0].rms_change_thz > 2 * warm.iterations[-1].rms_change_thz
 
@@ -159,14 +156,12 @@ def test_a_loop_that_cannot_converge_says_so_and_bad_temperatures_are_refused(ha
 def test_the_classical_free_energy_of_the_convergence_test_is_that_of_harmonic_oscillators():
     """3N modes at one frequency nu: F per atom = 3 k_B T ln(h nu / k_B T); the Gamma translations (0 THz) left out."""
     kT_eV = 8.617333e-5 * 800.0
-    frequencies = np.array(
-        [[0.0, 0.0, 0.0, 5.0, 5.0, 5.0], [5.0] * 6]
-    )  # 2 q-points, 2 atoms per cell: 4 atoms
+    # 2 q-points, 2 atoms per cell: 4 atoms
+    frequencies = np.array([[0.0, 0.0, 0.0, 5.0, 5.0, 5.0], [5.0] * 6])
     expected = 1000 * kT_eV * 9 * np.log(5.0 * 4.135667e-3 / kT_eV) / 4
     assert classical_free_energy_meV(frequencies, 800.0, 4) == pytest.approx(expected, rel=1e-5)
-    assert classical_free_energy_meV(-frequencies, 800.0, 4) == pytest.approx(
-        expected, rel=1e-5
-    )  # |nu| of imaginary modes
+    # |nu| of imaginary modes
+    assert classical_free_energy_meV(-frequencies, 800.0, 4) == pytest.approx(expected, rel=1e-5)
 
 
 def test_md_snapshots_give_the_effective_frequencies_of_the_self_consistent_loop_and_refuse_hopping_atoms(
@@ -238,14 +233,14 @@ def test_no_mode_of_a_draw_moves_an_atom_further_than_the_cap_and_a_diverging_lo
     def dynamical(fc):
         return fc.transpose(0, 2, 1, 3).reshape(96, 96) * np.outer(weights, weights)
 
-    _, vectors = np.linalg.eigh(
-        dynamical(full)
-    )  # the modes as drawn: the harmonic ones, each stiffened or not
+    # the modes as drawn: the harmonic ones, each stiffened or not
+    _, vectors = np.linalg.eigh(dynamical(full))
     values = np.einsum("is,ij,js->s", vectors, dynamical(capped), vectors)
     moving = np.argsort(np.abs(values))[3:]
+    # max_i |e_i|^2 / m_i
     share = np.sum((vectors[:, moving] * weights[:, None]).reshape(32, 3, -1) ** 2, axis=1).max(
         axis=0
-    )  # max_i |e_i|^2 / m_i
+    )
     rms = np.sqrt(8.617333e-5 * 60.0 / values[moving] * share)
     assert rms.max() == pytest.approx(0.02, rel=1e-4) and np.allclose(
         np.sort(np.abs(values))[:3], 0, atol=1e-6
@@ -268,9 +263,8 @@ def test_a_loop_whose_soft_mode_multiplies_stops_as_running_away(harmonic):
 
     def runaway_forces(displacements):
         calls.append(1)
-        return 4.0 ** len(calls) * np.einsum(
-            "ijab,njb->nia", full, displacements
-        )  # +Phi u: anti-restoring
+        # +Phi u: anti-restoring
+        return 4.0 ** len(calls) * np.einsum("ijab,njb->nia", full, displacements)
 
     settings = EffectivePhononSettings(
         temperature_K=60.0, n_structures=2, window=2, max_iterations=20
@@ -284,7 +278,6 @@ def test_a_loop_whose_soft_mode_multiplies_stops_as_running_away(harmonic):
     converging = EffectivePhononSettings(
         temperature_K=5.0, n_structures=4, window=2, max_iterations=8
     )
-    record, _ = effective_phonons(
-        harmonic, lj_forces(harmonic), converging
-    )  # a stable solid never trips it
+    # a stable solid never trips it
+    record, _ = effective_phonons(harmonic, lj_forces(harmonic), converging)
     assert record.converged

@@ -260,9 +260,8 @@ def test_benchmark_reports_ifc3_for_random_displacement_references():
     from na_lattice_flows.benchmark.forces import evaluate_model, summarize
     from na_lattice_flows.phonons.references import displaced_supercells
 
-    reference, _ = harmonic_reference(
-        random=True, n_snapshots=13
-    )  # 13 x 64 x 3 force components >= 2400
+    # 13 x 64 x 3 force components >= 2400
+    reference, _ = harmonic_reference(random=True, n_snapshots=13)
     supercells = displaced_supercells(reference)
     table = [
         (atoms.positions.copy(), f) for atoms, f in zip(supercells, reference.forces, strict=True)

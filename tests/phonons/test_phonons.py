@@ -33,9 +33,8 @@ def test_einstein_oscillator_msd_is_analytic(temperature):
     mass = 22.98977 * constants.atomic_mass
     omega = np.sqrt(k * constants.eV * 1e20 / mass)
     x = constants.hbar * omega / (2 * constants.k * temperature) if temperature else np.inf
-    expected = (
-        constants.hbar / (2 * mass * omega) * (1 / np.tanh(x) if temperature else 1.0) * 1e20
-    )  # A^2
+    # A^2
+    expected = constants.hbar / (2 * mass * omega) * (1 / np.tanh(x) if temperature else 1.0) * 1e20
     descriptors, data = phonon_descriptors(
         einstein_crystal(k), temperature_k=temperature, mesh=[4, 4, 4]
     )
@@ -83,9 +82,8 @@ def test_mode_decomposition_sums_to_the_total(dft_phonopy):
 def test_participation_and_coupling_of_limiting_modes():
     # a one-site (all-Na) crystal: every mode has PR = 1, all its amplitude on Na, and no host to couple to
     data = compute_mode_data(einstein_crystal(1.0), mesh=[2, 2, 2])[0]
-    np.testing.assert_allclose(
-        data.participation_ratio, 1.0
-    )  # a single site always participates fully
+    # a single site always participates fully
+    np.testing.assert_allclose(data.participation_ratio, 1.0)
     np.testing.assert_allclose(data.na_weight, 1.0)
     np.testing.assert_allclose(data.na_host_coupling, 0.0)
 
@@ -150,15 +148,13 @@ def test_band_path_modes_sum_to_the_analytic_einstein_msd():
 def test_band_path_modes_at_gamma_equal_the_mesh_modes(phonondb_dev):
     from na_lattice_flows.phonons.descriptors import band_mode_data
 
-    ph = fit_force_constants(
-        load_reference(phonondb_dev / "mp-22862.tar.lzma")
-    )  # NaCl; seekpath's path starts at Gamma
+    # NaCl; seekpath's path starts at Gamma
+    ph = fit_force_constants(load_reference(phonondb_dev / "mp-22862.tar.lzma"))
     mesh, _ = compute_mode_data(ph, temperature_k=800.0, mesh=[4, 4, 4])
     band = band_mode_data(ph, temperature_k=800.0, n_points=11)
     np.testing.assert_allclose(band.frequencies_thz[0], mesh.frequencies_thz[0], atol=1e-6)
-    active = (
-        np.asarray(band.frequencies_thz[0]) > 1e-3
-    )  # the three acoustic modes at Gamma carry no MSD
+    # the three acoustic modes at Gamma carry no MSD
+    active = np.asarray(band.frequencies_thz[0]) > 1e-3
     np.testing.assert_allclose(
         np.asarray(band.na_msd_A2[0])[active],
         np.asarray(mesh.na_msd_A2[0])[active] / mesh.weights[0],

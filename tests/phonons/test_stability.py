@@ -43,9 +43,8 @@ def test_translation_overlap_is_one_for_a_rigid_shift_and_zero_for_an_optical_mo
 
 def test_the_gamma_zone_is_the_supercell_brillouin_zone(phonondb_dev):
     """Inside it no q-point commensurate with the supercell but Gamma: reduced |q_i| <= 1/(2 N_i)."""
-    ph = fit_force_constants(
-        load_reference(phonondb_dev / "mp-555030.tar.lzma")
-    )  # NaY(PO3)4, 2 x 1 x 1
+    # NaY(PO3)4, 2 x 1 x 1
+    ph = fit_force_constants(load_reference(phonondb_dev / "mp-555030.tar.lzma"))
     assert np.diag(ph.supercell_matrix).tolist() == [2, 1, 1]
     inside = in_supercell_gamma_zone(
         ph, np.array([[0.2, 0, 0], [0.3, 0, 0], [0, 0, 0.45], [0.3, 0, 0.45], [0.9, 0, 0.7]])
@@ -121,9 +120,8 @@ def test_a_cell_whose_cluster_space_hiphive_cannot_build_keeps_its_fitted_verdic
     assert "could not be enforced (hiphive: Atom(7, (0, -1, 0)) is not in list)" in verdict.reason
 
 
-@pytest.mark.parametrize(
-    "formula", ["Na3PS4", pytest.param("Na3SbS4", marks=pytest.mark.slow)]
-)  # the demo test has both
+# the demo test has both
+@pytest.mark.parametrize("formula", ["Na3PS4", pytest.param("Na3SbS4", marks=pytest.mark.slow)])
 def test_the_cubic_phases_keep_their_zone_boundary_soft_mode(formula):
     """Cubic (I-43m) Na3PS4 and Na3SbS4 are unstable at the zone boundary, H (the mode that drives the cubic-to-
     tetragonal transition): CHGNet phonons of the CHGNet-relaxed cell from the paper's 30 random-displacement
@@ -139,9 +137,8 @@ def test_the_cubic_phases_keep_their_zone_boundary_soft_mode(formula):
         next(c.structure for c in demo_candidates() if c.formula == formula)
     )
     atoms.calc = calculator
-    atoms.set_constraint(
-        FixSymmetry(atoms)
-    )  # relaxed in its space group, as the screening's relaxation does
+    # relaxed in its space group, as the screening's relaxation does
+    atoms.set_constraint(FixSymmetry(atoms))
     BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=0.01, steps=300)
     atoms.set_constraint()
     structure = AseAtomsAdaptor.get_structure(atoms)

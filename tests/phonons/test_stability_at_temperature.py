@@ -64,13 +64,11 @@ def test_bcc_argon_is_harmonically_unstable_its_soft_mode_survives_at_5_K_and_is
     cold, _, cold_record = stability_at_temperature(
         ph, verdict, LJ, EffectivePhononSettings(temperature_K=5.0, **FAST)
     )
-    assert (
-        not cold.dynamically_stable and cold_record.converged
-    )  # measured: -0.41 THz at 1 K, -0.39 at 8 K, stable at 20 K
+    # measured: -0.41 THz at 1 K, -0.39 at 8 K, stable at 20 K
+    assert not cold.dynamically_stable and cold_record.converged
     assert cold.reason.startswith("the soft mode survives at 5 K (effective phonons at 5 K,")
-    assert (
-        verdict.softest_soft_mode_thz < cold.softest_soft_mode_thz < 0
-    )  # softer than harmonic, still imaginary
+    # softer than harmonic, still imaginary
+    assert verdict.softest_soft_mode_thz < cold.softest_soft_mode_thz < 0
     hot, effective, hot_record = stability_at_temperature(
         ph, verdict, LJ, EffectivePhononSettings(temperature_K=60.0, **FAST)
     )
@@ -101,9 +99,8 @@ def test_a_loop_that_does_not_converge_keeps_the_structure_unstable_and_says_why
 def test_the_phonon_step_judges_at_temperature_only_what_the_harmonic_screen_rejects(monkeypatch):
     """The job's document and descriptors: the verdict at T is the one the MD gate reads, the harmonic one beside
     it; a harmonically stable structure (fcc argon) keeps its harmonic result and costs no effective phonons."""
-    monkeypatch.setattr(
-        jobs, "get_calculator", lambda name: LJ
-    )  # argon's LJ on cells labelled Na: descriptors need Na sites
+    # argon's LJ on cells labelled Na: descriptors need Na sites
+    monkeypatch.setattr(jobs, "get_calculator", lambda name: LJ)
     bcc = BCC.copy()
     bcc.replace_species({"Ar": "Na"})
     monkeypatch.setattr(
@@ -132,14 +129,12 @@ def test_the_phonon_step_judges_at_temperature_only_what_the_harmonic_screen_rej
         and d.harmonically_stable is False
         and d.stability_method == "finite-temperature"
     )
-    assert (
-        d.min_effective_frequency_thz > 0.1 and d.descriptors_from == "effective at 60 K"
-    )  # the translations' zero left out
+    # the translations' zero left out
+    assert d.min_effective_frequency_thz > 0.1 and d.descriptors_from == "effective at 60 K"
     assert hot.harmonic_stability.dynamically_stable is False and hot.effective_phonons.converged
     assert np.asarray(hot.effective_force_constants).shape == np.asarray(hot.force_constants).shape
-    assert d.msd_na_avg_A2 != pytest.approx(
-        harmonic_doc.descriptors.msd_na_avg_A2
-    )  # from the effective force constants
+    # from the effective force constants
+    assert d.msd_na_avg_A2 != pytest.approx(harmonic_doc.descriptors.msd_na_avg_A2)
     fcc = AseAtomsAdaptor.get_structure(bulk("Na", "fcc", a=5.3, cubic=True))
     stable = jobs.mlp_phonons.original(
         fcc, "fcc", **{**arguments, "min_supercell_atoms": 30}, stability="finite-temperature"
@@ -172,9 +167,8 @@ def report_section_of(document, structure):
         "formula": "NaCl",
         **temperature_stability_columns({"dynamically_stable": False}),
     }
-    assert (
-        old["stability_method"] == "harmonic" and old["harmonically_stable"] is False
-    )  # a record from before 0.4
+    # a record from before 0.4
+    assert old["stability_method"] == "harmonic" and old["harmonically_stable"] is False
     with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
         patch.setattr(
             temperature_stability, "phonon_output", lambda session, cid: {"output": output}

@@ -62,9 +62,8 @@ def test_the_cubic_thiophosphate_and_thioantimonate_are_stable_at_800_K(formula)
         ph, verdict, calculator, EffectivePhononSettings(temperature_K=800.0)
     )
     assert record is not None and record.converged and at_800.dynamically_stable, at_800.reason
-    assert (
-        lowest_frequency(commensurate(effective)) > 0.3
-    )  # THz: the soft mode is real and clearly so
+    # THz: the soft mode is real and clearly so
+    assert lowest_frequency(commensurate(effective)) > 0.3
     assert lowest_frequency_off_translations(effective) > 0.1
 
 

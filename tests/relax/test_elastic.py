@@ -60,8 +60,9 @@ def test_elastic_moduli_of_rock_salt_match_the_energy_curvature(tmp_path):
     c11_minus_c12 = (e_shear[0] - 2 * e_shear[1] + e_shear[2]) / (2 * h**2) / volume / GPa
     assert (c[0, 0] + 2 * c[0, 1]) / 3 == pytest.approx(bulk, rel=0.02)
     assert c[0, 0] - c[0, 1] == pytest.approx(c11_minus_c12, rel=0.03)
+    # cubic: Voigt = Reuss
     assert summary.elastic.bulk_modulus_vrh_GPa == pytest.approx(
         (c[0, 0] + 2 * c[0, 1]) / 3, rel=1e-6
-    )  # cubic: Voigt = Reuss
+    )
     assert 0 < summary.elastic.shear_modulus_vrh_GPa < summary.elastic.bulk_modulus_vrh_GPa
     assert summary.provenance.elastic_model == MODEL

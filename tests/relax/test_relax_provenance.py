@@ -17,9 +17,8 @@ def test_the_relaxation_document_carries_the_trained_models_provenance(tmp_path)
     from na_lattice_flows.relax.jobs import MLPRelaxMaker, relaxation_outcome
 
     checkpoint = tmp_path / "checkpoint_best.pth"
-    shutil.copy(
-        pretrained_name_to_path("7net-0"), checkpoint
-    )  # stands in for a fine-tuned checkpoint
+    # stands in for a fine-tuned checkpoint
+    shutil.copy(pretrained_name_to_path("7net-0"), checkpoint)
     provenance = {"route": "sevennet", "dataset": "nacl test", "test_force_rmse_meV_per_A": 11.4}
     (tmp_path / f"checkpoint_best.pth{PROVENANCE_SUFFIX}").write_text(json.dumps(provenance))
     rock_salt = Structure.from_spacegroup(

@@ -51,9 +51,8 @@ def test_tetragonal_cell_by_hand():
 
 def test_large_unit_cell_is_kept_and_lengths_equal_to_rounding_are_equal():
     assert paper_supercell(cell(5, 6, 7, 90)).n_atoms == 90
-    nearly_cubic = cell(
-        4.5387538, 4.5387537, 4.5387536, 5
-    )  # a relaxed cubic cell, unequal in the 7th digit
+    # a relaxed cubic cell, unequal in the 7th digit
+    nearly_cubic = cell(4.5387538, 4.5387537, 4.5387536, 5)
     assert paper_supercell(nearly_cubic).supercell_matrix == [[3, 0, 0], [0, 3, 0], [0, 0, 3]]
 
 

@@ -16,9 +16,8 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from na_lattice_flows.training.allegro import AllegroSettings
 
-pytestmark = (
-    pytest.mark.slow
-)  # ~2 min on 2 free cores (the fit); the fast checks of the route are in test_selection_and_splits
+# ~2 min on 2 free cores (the fit); the fast checks of the route are in test_selection_and_splits
+pytestmark = pytest.mark.slow
 
 TINY_ALLEGRO = AllegroSettings(
     r_max_A=4.5,
@@ -56,9 +55,8 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("training")
     patch = pytest.MonkeyPatch()
-    patch.setattr(
-        jobs, "get_calculator", lambda name: EMT()
-    )  # the MD driver: EMT too, so the test spends no time on an MLP
+    # the MD driver: EMT too, so the test spends no time on an MLP
+    patch.setattr(jobs, "get_calculator", lambda name: EMT())
     md = {
         "n_equilibration_steps": 20,
         "n_production_steps": 200,
@@ -118,9 +116,8 @@ def test_the_dataset_is_split_by_configuration_and_carries_its_provenance(traine
     frame = test_frames[0]
     reference = frame.copy()
     reference.calc = EMT()
-    np.testing.assert_allclose(
-        frame.get_forces(), reference.get_forces(), atol=1e-6
-    )  # the labels are EMT's
+    # the labels are EMT's
+    np.testing.assert_allclose(frame.get_forces(), reference.get_forces(), atol=1e-6)
     assert dataset["labellers"] == ["emt"] and dataset["elements"] == ["Au", "Cu"]
 
 
@@ -181,9 +178,8 @@ def test_the_trained_model_is_a_registry_entry_with_provenance_that_runs_md_and_
     import torch
 
     calculator = get_calculator(model, device="cpu")
-    assert (
-        torch.get_default_dtype() == torch.float32
-    )  # loading it leaves the process's default alone ...
+    # loading it leaves the process's default alone ...
+    assert torch.get_default_dtype() == torch.float32
     probe = AseAtomsAdaptor.get_atoms(configurations()["random1"])
     probe.calc = get_calculator("chgnet", device="cpu")
     assert np.isfinite(
@@ -205,9 +201,8 @@ def test_the_trained_model_is_a_registry_entry_with_provenance_that_runs_md_and_
     relaxed = run_locally(
         relax, create_folders=True, root_dir=tmp_path / "relax", ensure_success=True
     )[relax.uuid][1].output
-    assert (
-        relaxed.model_provenance == provenance
-    )  # every document made with the model records where it came from
+    # every document made with the model records where it came from
+    assert relaxed.model_provenance == provenance
 
     unit = bulk("Cu", "fcc", a=3.75, cubic=True)
     unit.symbols[0] = "Au"

@@ -62,9 +62,8 @@ def test_finetuned_chgnet_learns_emt_curvature_on_an_unseen_material(references,
     from na_lattice_flows.models import model_provenance
     from na_lattice_flows.training.chgnet import CHGNetFineTuneSettings, finetune_chgnet
 
-    cuau = Structure(
-        Lattice.tetragonal(2.80, 3.70), ["Cu", "Au"], [[0, 0, 0], [0.5, 0.5, 0.5]]
-    )  # L1_0, never trained on
+    # L1_0, never trained on
+    cuau = Structure(Lattice.tetragonal(2.80, 3.70), ["Cu", "Au"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     held_out = emt_reference(cuau, "CuAu")
     settings = CHGNetFineTuneSettings(
         epochs=6,
@@ -82,18 +81,17 @@ def test_finetuned_chgnet_learns_emt_curvature_on_an_unseen_material(references,
         {"functional": "EMT", "data": "EMT test labels"},
     )
     assert len(run.val_force_mae_eV_per_A) == 6
-    assert (
-        run.val_force_mae_eV_per_A[run.best_epoch] < run.start_model_val_force_mae_eV_per_A
-    )  # beats the start on held-out materials
+    # beats the start on held-out materials
+    assert run.val_force_mae_eV_per_A[run.best_epoch] < run.start_model_val_force_mae_eV_per_A
     before, after = force_rmse("chgnet", held_out), force_rmse(f"chgnet:{model_file}", held_out)
+    # on CuAu too, which neither training nor epoch choice saw (43 -> 31 meV/A)
     assert after < 0.85 * before, (
         before,
         after,
-    )  # on CuAu too, which neither training nor epoch choice saw (43 -> 31 meV/A)
+    )
     provenance = model_provenance(f"chgnet:{model_file}")
-    assert (
-        provenance["n_training_frames"] + 6 == 18
-    )  # 3 materials x 6 frames, one material held out for the epoch choice
+    # 3 materials x 6 frames, one material held out for the epoch choice
+    assert provenance["n_training_frames"] + 6 == 18
     assert (
         provenance["functional"] == "EMT"
         and provenance["best_epoch"] == run.best_epoch
@@ -116,9 +114,8 @@ def test_frames_are_drawn_per_material_reproducibly(references):
 
     first = sample_frames(references, 2, seed=0)  # of 6 each
     assert len(first) == 6 and [f[2] for f in first] == ["Cu", "Cu", "Au", "Au", "Cu3Au", "Cu3Au"]
-    again = sample_frames(
-        references[::-1], 2, seed=0
-    )  # another order of the same references: the same frames each
+    # another order of the same references: the same frames each
+    again = sample_frames(references[::-1], 2, seed=0)
     by_material = {f[2]: [np.asarray(g[1]) for g in again if g[2] == f[2]] for f in again}
     for frame in first:
         assert any(np.array_equal(frame[1], forces) for forces in by_material[frame[2]])

@@ -65,9 +65,8 @@ def test_farthest_point_sampling_takes_one_from_each_cluster_and_stops_at_redund
     points = np.concatenate([centre + rng.normal(0, 0.1, size=(25, 2)) for centre in centres])
     chosen = farthest_point_sampling(points, 4)
     assert sorted(index // 25 for index in chosen) == [0, 1, 2, 3]
-    assert (
-        len(farthest_point_sampling(points, 50, min_distance=2.0)) == 4
-    )  # beyond the clusters, all is redundant
+    # beyond the clusters, all is redundant
+    assert len(farthest_point_sampling(points, 50, min_distance=2.0)) == 4
     assert (
         len(farthest_point_sampling(points, 50)) == 50
         and len(set(farthest_point_sampling(points, 100))) == 100

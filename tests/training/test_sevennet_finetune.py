@@ -63,9 +63,8 @@ def test_sevenn_vector_rmses_become_per_component_rmses(tmp_path):
     )
     curves = read_learning_curve(path)
     assert curves["val_force_rmse_eV_per_A"] == pytest.approx([0.2])
-    assert curves["val_stress_rmse_eV_per_A3"] == pytest.approx(
-        [1.0 / 160.21766208]
-    )  # 10 kbar = 1 GPa
+    # 10 kbar = 1 GPa
+    assert curves["val_stress_rmse_eV_per_A3"] == pytest.approx([1.0 / 160.21766208])
     assert curves["val_energy_rmse_eV_per_atom"] == [0.01] and curves["epoch"] == [1.0]
 
 
@@ -92,9 +91,8 @@ def test_finetuned_sevennet_beats_its_pretrained_start_on_an_unseen_emt_configur
         tmp_path / "dataset", name="cu3au emt", group_by="configuration"
     )
     train, val, test_side = (set(dataset.groups[name]) for name in ("train", "val", "test"))
-    assert (
-        len(train | val | test_side) == len(train) + len(val) + len(test_side) == 5
-    )  # no configuration on two sides
+    # no configuration on two sides
+    assert len(train | val | test_side) == len(train) + len(val) + len(test_side) == 5
 
     settings = SevenNetFineTuneSettings(epochs=8, learning_rate=0.0005, batch_size=4)
     fit = SevenNetFineTuneMaker(settings=settings, workdir=str(tmp_path / "model")).make(dataset)

@@ -57,9 +57,8 @@ def test_a_missing_checkpoint_is_named(tmp_path, embedded_settings, capsys, cu3a
         )
         == EXIT_USAGE
     )
-    assert (
-        "train.extxyz: not a readable extended XYZ file" in capsys.readouterr().err
-    )  # an empty split is named
+    # an empty split is named
+    assert "train.extxyz: not a readable extended XYZ file" in capsys.readouterr().err
     from na_lattice_flows.training.dataset import label_frames
 
     frames = label_frames(cu3au_frames(3, 1), EMT(), "emt", progress=False)

@@ -82,9 +82,8 @@ def stability_map(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 def _d_axis(ax, column: str, values: pd.Series) -> None:
     ax.set_yscale("log")
     positive = values[values > 0]
-    if (
-        len(positive) and positive.max() < 10 * positive.min()
-    ):  # within a decade: plain numbers, not 10^x minor labels
+    # within a decade: plain numbers, not 10^x minor labels
+    if len(positive) and positive.max() < 10 * positive.min():
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())

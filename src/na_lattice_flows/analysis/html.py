@@ -182,9 +182,8 @@ def page_html(
         else ""
     )
     parts = [f"<h2>{html.escape(s.title)}</h2>{s.body}" for s in sections]
-    data = json.dumps({"cannot_compute": cannot}).replace(
-        "</", "<\\/"
-    )  # no early end of the script element
+    # no early end of the script element
+    data = json.dumps({"cannot_compute": cannot}).replace("</", "<\\/")
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style>{head}</head><body data-figures-expected='{n_figures}'>"

@@ -68,9 +68,8 @@ def scatter_html(
 
     figure = go.Figure([go.Scatter(**trace) for trace in traces])
     for _, row in top.iterrows():
-        position = (
-            np.log10(row[y]) if log_y else row[y]
-        )  # plotly places annotations on a log axis in decades
+        # plotly places annotations on a log axis in decades
+        position = np.log10(row[y]) if log_y else row[y]
         figure.add_annotation(
             x=row[x],
             y=position,

@@ -393,9 +393,8 @@ def _provenance_section(page: _Page, table: pd.DataFrame) -> Section:
         "md_preset",
         "md_friction_per_ps",
     ]
-    provenance = (
-        table[columns].dropna(how="all").drop_duplicates()
-    )  # workflows not finished yet have none
+    # workflows not finished yet have none
+    provenance = table[columns].dropna(how="all").drop_duplicates()
     if len(provenance) > 1:
         page.cannot.append(
             "mixed provenance: the rows were computed with different settings (see Provenance); compare within one"
@@ -442,9 +441,8 @@ def build_report(
         + _dispersion_figures(page, session, table, n_dispersions)
         + _md_figures(page, session, table)
     )
-    plots = interactive_html(
-        table
-    )  # hover: a point's identity; click: its row in the structures table
+    # hover: a point's identity; click: its row in the structures table
+    plots = interactive_html(table)
     drawn = Section(
         "Figures",
         plots + "".join(figure_html) or "<p class='note'>No figure could be drawn yet.</p>",

@@ -36,9 +36,8 @@ def phonopy_from_output(
 ) -> Phonopy:
     """Rebuild the phonon job's Phonopy object from its stored force constants (``key``: the harmonic ones, or
     ``effective_force_constants``, those at T)."""
-    primitive = (
-        output.get("primitive_matrix") or "auto"
-    )  # older documents: phonopy's choice on the same cell
+    # older documents: phonopy's choice on the same cell
+    primitive = output.get("primitive_matrix") or "auto"
     ph = Phonopy(
         get_phonopy_structure(structure),
         supercell_matrix=output["supercell_matrix"],

@@ -36,9 +36,8 @@ from na_lattice_flows.phonons.references import (
 )
 from na_lattice_flows.phonons.stability import StabilityVerdict, stability_screen
 
-MIN_IFC3_FORCE_COMPONENTS = (
-    3 * 80 * 10
-)  # a third-order fit needs data: at least 10 supercells of 80 atoms
+# a third-order fit needs data: at least 10 supercells of 80 atoms
+MIN_IFC3_FORCE_COMPONENTS = 3 * 80 * 10
 
 
 def force_errors(reference: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:

@@ -89,9 +89,8 @@ class ForceBenchmarkMaker(Maker):
         """``references``: paths (phononDB archives/folders, phonopy yaml) or DisplacementReference outputs."""
         evaluations = []
         for index, reference in enumerate(references):
-            if isinstance(
-                reference, str | Path
-            ):  # jobs run in their own folders: paths must be absolute
+            # jobs run in their own folders: paths must be absolute
+            if isinstance(reference, str | Path):
                 reference = str(Path(reference).resolve())
             label = Path(reference).name if isinstance(reference, str) else f"reference {index}"
             for model in self.models:

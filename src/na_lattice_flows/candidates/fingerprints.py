@@ -37,9 +37,8 @@ ANGLE_TOLERANCE_DEG = (
 @dataclass(frozen=True)
 class StructureIdentity:
     fingerprint: str
-    canonical_cell: str = field(
-        repr=False
-    )  # the standard primitive cell, POSCAR text: what matches are confirmed on
+    # the standard primitive cell, POSCAR text: what matches are confirmed on
+    canonical_cell: str = field(repr=False)
 
 
 def structure_identity(structure: Structure) -> StructureIdentity:

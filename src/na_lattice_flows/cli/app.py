@@ -56,9 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().handlers[0].setLevel(
-        level
-    )  # libraries (FireWorks) set their own loggers to DEBUG
+    # libraries (FireWorks) set their own loggers to DEBUG
+    logging.getLogger().handlers[0].setLevel(level)
     if not args.verbose:
         warnings.filterwarnings("ignore")
     install_jobflow_shortcuts()  # this process makes and submits flows

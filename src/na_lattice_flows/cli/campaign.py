@@ -321,9 +321,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         "Screening and relaxing the built-in demo set (NaCl, Na2S, Na3OCl, cubic Na3PS4, cubic Na3SbS4)"
     )
-    _screen_and_submit(
-        args, LoadResult(candidates=demo_candidates()), ["built-in demo set"]
-    )  # a repeat submits nothing
+    # a repeat submits nothing
+    _screen_and_submit(args, LoadResult(candidates=demo_candidates()), ["built-in demo set"])
     ran = cmd_run(args)
     cmd_results(_reading_args(args, "results"))
     return (
@@ -437,9 +436,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         live = {w["name"] for w in workers}
         for name in names:
             row = busy.get(name)
-            gone = (
-                settings.mode == "embedded" and name not in live
-            )  # its process died (a kill, a crash, a reboot)
+            # its process died (a kill, a crash, a reboot)
+            gone = settings.mode == "embedded" and name not in live
             print(
                 f"  - {name}: "
                 + (f"{row['job']!r} (fw {row['fw_id']}) since {row['since']}" if row else "idle")

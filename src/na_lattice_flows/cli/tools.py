@@ -157,9 +157,8 @@ def cmd_benchmark_forces(args: argparse.Namespace) -> int:
         raise InputError("benchmark-forces: " + "; ".join(problems))
     if args.submit:
         return _submit_benchmark(args, models)
-    with contextlib.redirect_stdout(
-        sys.stderr
-    ):  # model packages print banners; stdout carries only the result
+    # model packages print banners; stdout carries only the result
+    with contextlib.redirect_stdout(sys.stderr):
         summary, failures = benchmark_references(args.references, models, progress=not args.json)
     result = summary_json(summary, failures)
     text = json.dumps(result, indent=2)
@@ -187,9 +186,8 @@ def cmd_benchmark_frames(args: argparse.Namespace) -> int:
     missing = [f for f in args.files if not Path(f).exists()]
     if missing:
         raise InputError(f"benchmark-frames: no such file: {', '.join(missing)}")
-    with contextlib.redirect_stdout(
-        sys.stderr
-    ):  # model packages print banners; stdout carries only the result
+    # model packages print banners; stdout carries only the result
+    with contextlib.redirect_stdout(sys.stderr):
         result = benchmark_frames(
             args.files, models, n_frames=args.frames, seed=args.seed, progress=not args.json
         )

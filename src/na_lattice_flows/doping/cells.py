@@ -18,10 +18,11 @@ from na_lattice_flows.errors import InputError
 
 VacancyMode = Literal["compensate", "none", "only"]
 MOBILE_ION = "Na"
+# pairs to the second host-host shell of Na3SbS4, triplets of the first
 DEFAULT_SQS_CUTOFFS_A = (
     8.0,
     6.5,
-)  # pairs to the second host-host shell of Na3SbS4, triplets of the first
+)
 
 
 class DopedCell(BaseModel):

@@ -81,9 +81,8 @@ class DopedPhaseStudyMaker(Maker):
                     f"fractions = {fraction!r}: a fraction of the host sites cannot exceed 1"
                 )
         self.fractions = sorted({float(f) for f in self.fractions})
-        if (
-            self.settings.fine_grid_engine == "torchsim" and spec.family not in TORCHSIM_FAMILIES
-        ):  # also: a bad preset fails here
+        # also: a bad preset fails here
+        if self.settings.fine_grid_engine == "torchsim" and spec.family not in TORCHSIM_FAMILIES:
             raise InputError(
                 f"fine_grid_engine 'torchsim' has no wrapper for {self.model!r} ({spec.family}); use a "
                 f"{' or '.join(TORCHSIM_FAMILIES)} model or the 'ase' engine"
@@ -184,9 +183,8 @@ class DopedPhaseStudyMaker(Maker):
             from na_lattice_flows.phonons.jobs import MLPPhononMaker
             from na_lattice_flows.relax.jobs import MLPRelaxMaker
 
-            relax = MLPRelaxMaker(model=self.model).make(
-                self.harmonic_structure
-            )  # in its space group, as the screening relaxes
+            # in its space group, as the screening relaxes
+            relax = MLPRelaxMaker(model=self.model).make(self.harmonic_structure)
             relax.name = f"harmonic check relax {study_id}"
             phonons = MLPPhononMaker(model=self.model, amplitude_A=self.harmonic_amplitude_A).make(
                 relax.output.structure, f"{study_id}-harmonic"

@@ -199,9 +199,8 @@ def doped_transition(
     }
     folder = _folder(trajectory_dir, study_id, system)
     grid = fine_grid(*bracket, settings.fine_step_K)
-    if (
-        settings.fine_grid_engine == "torchsim"
-    ):  # every run of the grid in one batch: one model call per step
+    # every run of the grid in one batch: one model call per step
+    if settings.fine_grid_engine == "torchsim":
         runs = [(t, start, *endpoints[start]) for t in grid for start in endpoints]
         paths = [_npt_path(folder, t, f"from-{start}", settings) for t, start, _, _ in runs]
         run_torchsim_npt_md(

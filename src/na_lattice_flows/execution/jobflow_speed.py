@@ -24,9 +24,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-TESTED_JOBFLOW_VERSIONS = (
-    "0.4.0",
-)  # tests/test_jobflow_speed.py compares the shortcuts with jobflow's own walk
+# tests/test_jobflow_speed.py compares the shortcuts with jobflow's own walk
+TESTED_JOBFLOW_VERSIONS = ("0.4.0",)
 LOG = logging.getLogger(__name__)
 
 # classes whose instances cannot hold a Job, a Flow or an OutputReference (pymatgen's data, numeric numpy arrays)

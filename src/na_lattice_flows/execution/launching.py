@@ -57,9 +57,8 @@ def recover_lost_runs(
             fcntl.flock(lock, fcntl.LOCK_EX)
             fw_ids = [fw_id for fw_id in _running_fw_ids(session) if _owner_is_gone(session, fw_id)]
             for fw_id in fw_ids:
-                if _owner_is_gone(
-                    session, fw_id
-                ):  # again, just before: a live worker may have taken it since
+                # again, just before: a live worker may have taken it since
+                if _owner_is_gone(session, fw_id):
                     session.launchpad.rerun_fw(fw_id)
             forget_dead_workers(session.settings.workdir)
     lost = []

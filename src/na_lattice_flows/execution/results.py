@@ -84,6 +84,7 @@ def results_table(session: Session) -> pd.DataFrame:
         if uuid in outputs
     }
     rows = []
+    # not the cells
     fields = (
         "candidate_id",
         "formula",
@@ -91,7 +92,7 @@ def results_table(session: Session) -> pd.DataFrame:
         "fingerprint",
         "settings_fingerprint",
         "source",
-    )  # not the cells
+    )
     projection = {"state": 1, "nodes": 1, **member_fields(*fields)}
     fizzled = fizzled_jobs(session)
     for workflow in session.launchpad.workflows.find({}, projection, sort=[("created_on", 1)]):

@@ -241,15 +241,15 @@ class SQLiteDocumentCollection:
         if not kwargs:
             with self._client.transaction(write=False) as connection:
                 conditions = candidate_conditions(filter, set(self._indexes(connection)) - {"_id"})
-                if not filter or covered(
-                    filter, conditions
-                ):  # counted from the index, no document read
+                # counted from the index, no document read
+                if not filter or covered(filter, conditions):
                     selection = self._candidate_ids(connection, filter)
                     if selection is None:
                         return 0
+                    # an array may match twice
                     counted = (
                         "DISTINCT id" if any(len(values) > 1 for _, values in conditions) else "*"
-                    )  # an array may match twice
+                    )
                     return connection.execute(
                         f"SELECT COUNT({counted}) FROM ({selection[0]})", selection[1]
                     ).fetchone()[0]
@@ -417,9 +417,8 @@ class SQLiteDocumentCollection:
                     (self._table, field, int(unique)),
                 )
             if new:
-                self._write(
-                    connection, self._candidates(connection, None)
-                )  # rows for the documents already there
+                # rows for the documents already there
+                self._write(connection, self._candidates(connection, None))
         return "_".join(f"{field}_1" for field in fields)
 
     def index_information(self) -> dict:

@@ -137,9 +137,8 @@ class SQLiteDocumentClient:
                     self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
                 )
                 connection.execute("PRAGMA journal_mode = WAL")
-                connection.execute(
-                    "PRAGMA synchronous = NORMAL"
-                )  # WAL + NORMAL: a killed process loses nothing committed
+                # WAL + NORMAL: a killed process loses nothing committed
+                connection.execute("PRAGMA synchronous = NORMAL")
             self._local.connection = connection
         return connection
 
@@ -148,9 +147,8 @@ class SQLiteDocumentClient:
         """A snapshot to read from, or the write lock (``BEGIN IMMEDIATE``: other writers wait, readers go on).
         A full disk rolls the transaction back and raises ``StoreFullError``; lock answers are retried."""
         connection = self._connection()
-        if (
-            connection.in_transaction
-        ):  # nested (create_index inside a write): the outer transaction covers it
+        # nested (create_index inside a write): the outer transaction covers it
+        if connection.in_transaction:
             yield connection
             return
         self._retrying(connection, "BEGIN IMMEDIATE" if write and not self.read_only else "BEGIN")

@@ -282,9 +282,8 @@ def open_session(settings: StoreSettings, read_only: bool = False) -> Iterator[S
             "read-only commands (status, results, report) still work there; use a writable --workdir"
         )
     new_or_old = not settings.launchpad_db.is_file()  # a new folder, or one written by release 0.2
-    writing = not read_only or (
-        blocked is None and new_or_old
-    )  # a reader creates (or imports) a store, as a writer would
+    # a reader creates (or imports) a store, as a writer would
+    writing = not read_only or (blocked is None and new_or_old)
     if writing:
         _prepare_embedded(settings)
         write_worker_configs(settings)
@@ -304,9 +303,8 @@ def open_session(settings: StoreSettings, read_only: bool = False) -> Iterator[S
         read_only=not writing,
     )
     try:
-        if (
-            writing or blocked is None
-        ):  # after the session opened: its files are known to be readable
+        # after the session opened: its files are known to be readable
+        if writing or blocked is None:
             _migrate_embedded(settings)
         else:
             _refuse_unmigrated(settings)

@@ -125,17 +125,17 @@ def submit_candidates(
     flow_maker = flow_maker or ScreeningFlowMaker()
     if phonon_batch is not None:
         check_range("phonon_batch", phonon_batch, at_least=1)
-    grouped = (
-        BatchedScreeningFlowMaker(screening=flow_maker) if phonon_batch else None
-    )  # an unsuitable model fails here
+    # an unsuitable model fails here
+    grouped = BatchedScreeningFlowMaker(screening=flow_maker) if phonon_batch else None
     campaign_id = (
         f"campaign-{datetime.datetime.now(datetime.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     )
     settings = settings_fingerprint(flow_maker)
+    # workflows submitted by 0.1 carry the second
     known_as = (
         settings,
         legacy_settings_fingerprint(flow_maker),
-    )  # workflows submitted by 0.1 carry the second
+    )
     index = submitted_structures(session)
     rejections = list(report.rejections)
     accepted = report.accepted

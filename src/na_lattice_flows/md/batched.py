@@ -106,9 +106,8 @@ class TorchSimLangevinIntegrator:
             self.sim_state, momenta=momenta, energy=output["energy"], forces=output["forces"]
         )
         self.md_state.rng.set_state(torch.from_numpy(saved["rng_state"]))
-        (fix_com,) = (
-            self.md_state.constraints
-        )  # the state's own copy, which holds the fixed centres of mass
+        # the state's own copy, which holds the fixed centres of mass
+        (fix_com,) = self.md_state.constraints
         fix_com.coms = torch.from_numpy(saved["coms"]).to(device)
 
     def state(self) -> dict:
@@ -128,9 +127,8 @@ class TorchSimLangevinIntegrator:
         )
 
     def frames(self) -> list[dict]:
-        velocities = (
-            self.md_state.velocities.detach().cpu().numpy() * units.fs
-        )  # A per ASE time unit -> A/fs
+        # A per ASE time unit -> A/fs
+        velocities = self.md_state.velocities.detach().cpu().numpy() * units.fs
         return split_frames(self.bounds, self.md_state.positions.detach().cpu().numpy(), velocities)
 
 
@@ -172,7 +170,6 @@ def run_torchsim_langevin_md(
         batch_checkpoint_path(paths),
         identity,
         "MD batch (settings or structures changed)",
-        int(system_bounds(systems)[-1]),
         progress,
         f"MD steps ({len(systems)} systems)",
     )

@@ -53,9 +53,8 @@ class CRescaleIntegrator:
             torch.tensor([s.temperature_K for s in settings], device=device, dtype=dtype)
             * MetalUnits.temperature
         )
-        self.dt = torch.tensor(
-            common.timestep_fs * units.fs, device=device, dtype=dtype
-        )  # torch-sim's metal time unit is ASE's
+        # torch-sim's metal time unit is ASE's
+        self.dt = torch.tensor(common.timestep_fs * units.fs, device=device, dtype=dtype)
         tau_p = torch.tensor(common.barostat_time_fs * units.fs, device=device, dtype=dtype)
         self.tau_t = torch.tensor(common.thermostat_time_fs * units.fs, device=device, dtype=dtype)
         compressibility = torch.tensor(
@@ -74,9 +73,8 @@ class CRescaleIntegrator:
         )
 
     def _recompute(self) -> None:
-        output = self.model(
-            self.md_state
-        )  # forces and stress of the restored or given positions and cells
+        # forces and stress of the restored or given positions and cells
+        output = self.model(self.md_state)
         self.md_state.energy, self.md_state.forces, self.md_state.stress = (
             output["energy"],
             output["forces"],
@@ -198,7 +196,6 @@ def run_torchsim_npt_md(
         batch_checkpoint_path(paths),
         json.dumps(fingerprints),
         "NPT batch (settings or starts changed)",
-        int(system_bounds(systems)[-1]),
         progress,
         f"NPT steps ({count} runs)",
     )

@@ -24,10 +24,11 @@ from na_lattice_flows.md.trajectory import MDTrajectory
 BOLTZMANN_EV_PER_K = 8.617333262e-5
 ELEMENTARY_CHARGE_C = 1.602176634e-19
 BOLTZMANN_J_PER_K = 1.380649e-23
+# fraction of the run: skip the ballistic start, stop before few time origins remain
 DEFAULT_FIT_WINDOW = (
     0.1,
     0.5,
-)  # fraction of the run: skip the ballistic start, stop before few time origins remain
+)
 MELT_D_THRESHOLD_A2_PER_PS = 1e-2
 MELT_MSD_THRESHOLD_A2 = 1.0
 MELT_TAIL_FRACTION = 0.2

@@ -233,9 +233,8 @@ class MLPMDMaker(Maker):
             raise InputError("temperatures_K: give at least one MD temperature")
         for temperature in (*self.temperatures_K, self.reference_temperature_K):
             check_range("temperatures_K", temperature, above=0, unit="K")
-        md_settings(
-            self.preset, **self.overrides
-        )  # a bad preset or field fails at submission, not on the worker
+        # a bad preset or field fails at submission, not on the worker
+        md_settings(self.preset, **self.overrides)
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
 
     def make(self, structure: Structure, candidate_id: str) -> Flow:
@@ -323,9 +322,8 @@ def md_if_stable(
         )
         reason += f" ({stability['reason']})" if stability.get("reason") else ""
         return TransportSummary(candidate_id=candidate_id, skipped_reason=reason)
-    return Response(
-        replace=route(maker.make(structure, candidate_id))
-    )  # MD on GPU workers, not the gate's category
+    # MD on GPU workers, not the gate's category
+    return Response(replace=route(maker.make(structure, candidate_id)))
 
 
 def md_gate(maker: MLPMDMaker, stability, structure: Structure, candidate_id: str) -> Job:

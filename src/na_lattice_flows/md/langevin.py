@@ -164,7 +164,6 @@ def run_langevin_md(
         checkpoint_path,
         fingerprint,
         "MD run (settings or structure changed)",
-        len(atoms),
         progress,
     )
     return trajectory_path

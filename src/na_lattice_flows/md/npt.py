@@ -188,7 +188,6 @@ def run_npt_md(
         checkpoint_path,
         fingerprint,
         "NPT run (settings or structure changed)",
-        len(atoms),
         progress,
         "NPT steps",
     )

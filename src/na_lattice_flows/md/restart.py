@@ -145,11 +145,13 @@ class FrameSegments:
             os.replace(temporary, self.folder / f"frames_{end_step:09d}.npz")
 
     def collect(self) -> dict[str, np.ndarray]:
-        loaded = [np.load(path) for _, path in self._segments()]
-        loaded = [segment for segment in loaded if len(segment["step"])]
-        names = [
-            name for name in loaded[0].files if all(name in segment.files for segment in loaded)
-        ]
+        """Every segment's frames joined (each file closed once read: a worker runs many MD jobs)."""
+        loaded = []
+        for _, path in self._segments():
+            with np.load(path) as segment:
+                if len(segment["step"]):
+                    loaded.append({name: segment[name] for name in segment.files})
+        names = [name for name in loaded[0] if all(name in segment for segment in loaded)]
         return {name: np.concatenate([segment[name] for segment in loaded]) for name in names}
 
     def remove(self) -> None:
@@ -228,31 +230,30 @@ def run_restartable(
     checkpoint_path: Path,
     identity: str,
     mismatch: str,
-    n_atoms: int,
     progress: bool = True,
     description: str = "MD steps",
 ) -> list[Path]:
     """Run (or resume, or return as they are when complete) the trajectories of ``runs``, which advance together
     (they share every setting that sets the schedule); ``make_integrator`` is called only when there is work. ``identity``: what the checkpoint must belong to (a
-    checkpoint of another run is refused, ``mismatch`` saying what differs); ``n_atoms``: all systems' atoms."""
+    checkpoint of another run is refused, ``mismatch`` saying what differs)."""
     paths = [run.trajectory_path for run in runs]
     common = runs[0].settings
+    n_atoms = sum(len(run.symbols) for run in runs)
     if all(is_trajectory_complete(run.trajectory_path, run.fingerprint) for run in runs):
-        _remove_leftovers(
-            paths, checkpoint_path
-        )  # a rerun of a finished job, or a kill after the last trajectory
+        # a rerun of a finished job, or a kill after the last trajectory
+        _remove_leftovers(paths, checkpoint_path)
         return paths
     segments = [FrameSegments(segments_folder(path)) for path in paths]
     integrator = make_integrator()
     step = 0
     if checkpoint_path.is_file():
-        saved = np.load(checkpoint_path)
-        if str(saved["fingerprint"]) != identity or len(saved["positions"]) != n_atoms:
-            raise InputError(
-                f"{checkpoint_path} belongs to a different {mismatch}; remove it to start afresh"
-            )
-        integrator.restore(saved)
-        step = int(saved["step"])
+        with np.load(checkpoint_path) as saved:
+            if str(saved["fingerprint"]) != identity or len(saved["positions"]) != n_atoms:
+                raise InputError(
+                    f"{checkpoint_path} belongs to a different {mismatch}; remove it to start afresh"
+                )
+            integrator.restore(saved)
+            step = int(saved["step"])
     else:
         integrator.start()
     for segment in segments:
@@ -277,9 +278,8 @@ def run_restartable(
         temporary = checkpoint_path.with_suffix(".tmp.npz")
         with writing_into(checkpoint_path.parent, completed):
             np.savez(temporary, step=completed, fingerprint=identity, **integrator.state())
-            os.replace(
-                temporary, checkpoint_path
-            )  # atomic: a kill leaves the previous checkpoint or this one
+            # atomic: a kill leaves the previous checkpoint or this one
+            os.replace(temporary, checkpoint_path)
 
     if step == 0:
         record_if_frame(0)
@@ -293,9 +293,8 @@ def run_restartable(
                 checkpoint(completed)
             bar.update()
     for run, segment in zip(runs, segments, strict=True):
-        if is_trajectory_complete(
-            run.trajectory_path, run.fingerprint
-        ):  # written before a kill at the very end
+        # written before a kill at the very end
+        if is_trajectory_complete(run.trajectory_path, run.fingerprint):
             segment.remove()
             continue
         attrs = {

@@ -149,9 +149,8 @@ def mode_quantities(
     eigenvectors (columns are modes) and ``mode_msd_prefactor`` of the q-point's frequencies."""
     n_sites = len(masses_kg)
     amplitude = np.abs(eigenvectors.reshape(n_sites, 3, -1)) ** 2  # |e_{k,alpha}|^2, (N, 3, nb)
-    contribution = (
-        amplitude * (prefactor / masses_kg[:, None, None]) * M2_TO_A2
-    )  # <u_{k,alpha}^2> per band, A^2
+    # <u_{k,alpha}^2> per band, A^2
+    contribution = amplitude * (prefactor / masses_kg[:, None, None]) * M2_TO_A2
     site_amplitude = amplitude.sum(axis=1)  # |e_k|^2, (N, nb)
     mass_weighted = site_amplitude / masses_kg[:, None]
     na_weight = site_amplitude[is_species].sum(axis=0)

@@ -39,11 +39,7 @@ from phonopy.physical_units import get_physical_units
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.phonons.force_constants import fit_force_constants
-from na_lattice_flows.phonons.references import (
-    predict_forces,
-    reference_from_phonopy,
-    supercell_atoms,
-)
+from na_lattice_flows.phonons.references import ase_atoms, predict_forces, reference_from_phonopy
 from na_lattice_flows.phonons.stability import (
     StabilityVerdict,
     in_supercell_gamma_zone,
@@ -138,9 +134,8 @@ def commensurate_frequencies(ph: Phonopy, full_force_constants: np.ndarray) -> n
     from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
 
     ph.force_constants = full_force_constants
-    smat = (
-        np.linalg.inv(ph.primitive_matrix) @ ph.supercell_matrix
-    )  # supercell in primitive-cell units
+    # supercell in primitive-cell units
+    smat = np.linalg.inv(ph.primitive_matrix) @ ph.supercell_matrix
     ph.run_qpoints(get_commensurate_points(np.rint(smat).astype(int)))
     return np.asarray(ph.get_qpoints_dict()["frequencies"])
 
@@ -185,9 +180,8 @@ def sampling_force_constants(
         weights, weights
     )
     eigenvalues, vectors = np.linalg.eigh((dynamical + dynamical.T) / 2)  # eV / (A^2 amu)
-    per_atom = np.sum((vectors * weights[:, None]).reshape(n, 3, -1) ** 2, axis=1).max(
-        axis=0
-    )  # max_i |e_is|^2 / m_i
+    # max_i |e_is|^2 / m_i
+    per_atom = np.sum((vectors * weights[:, None]).reshape(n, 3, -1) ** 2, axis=1).max(axis=0)
     floor = get_physical_units().KB * temperature_K * per_atom / max_mode_displacement_A**2
     translations = np.argsort(np.abs(eigenvalues))[:3]
     raised = np.maximum(np.abs(eigenvalues), floor)
@@ -209,7 +203,7 @@ def thermal_supercells(
     ``sampling_force_constants`` does when ``max_mode_displacement_A`` is given)."""
     from hiphive.structure_generation import generate_phonon_rattled_structures
 
-    ideal = supercell_atoms(ph)
+    ideal = ase_atoms(ph.supercell)
     if max_mode_displacement_A is not None:
         full_force_constants = sampling_force_constants(
             full_force_constants, ph.supercell.masses, temperature_K, max_mode_displacement_A
@@ -218,9 +212,8 @@ def thermal_supercells(
     np.random.seed(seed)  # hiphive's rattler draws from numpy's global generator
     rattler_log = logging.getLogger("hiphive")
     level = rattler_log.level
-    rattler_log.setLevel(
-        logging.ERROR
-    )  # it warns "Imaginary modes present" at every draw of an unstable start
+    # it warns "Imaginary modes present" at every draw of an unstable start
+    rattler_log.setLevel(logging.ERROR)
     try:
         rattled = generate_phonon_rattled_structures(ideal, full_force_constants, n, temperature_K)
     finally:
@@ -250,9 +243,8 @@ def effective_phonons(
     frequencies = commensurate_frequencies(work, full)
     runaway_thz = settings.runaway_factor * min(lowest_frequency(frequencies), -1.0)
     history: list[IterationRecord] = []
-    mixed: deque[np.ndarray] = deque(
-        maxlen=settings.window
-    )  # the mixed force constants of the last window
+    # the mixed force constants of the last window
+    mixed: deque[np.ndarray] = deque(maxlen=settings.window)
     window, change, frequency_change = settings.window, float("nan"), float("nan")
     for iteration in range(1, settings.max_iterations + 1):
         displacements = thermal_supercells(
@@ -358,7 +350,7 @@ def _result(
 def model_forces_of(ph: Phonopy, calculator) -> Callable[[np.ndarray], np.ndarray]:
     """``forces_of`` for ``effective_phonons`` from an ASE calculator: its forces on ``ph``'s supercell displaced,
     less its residual forces on the ideal supercell (the model's own equilibrium differs a little from the cell's)."""
-    ideal = supercell_atoms(ph)
+    ideal = ase_atoms(ph.supercell)
     residual = predict_forces([ideal], calculator)[0]
 
     def forces_of(displacements: np.ndarray) -> np.ndarray:

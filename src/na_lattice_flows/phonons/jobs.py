@@ -121,14 +121,12 @@ def phonon_document(
     """Force constants fitted to ``reference``, the stability screen and the descriptors: what the phonon step
     records, whichever way its forces were computed (one structure per job, or batched). ``stability``
     "finite-temperature": a harmonically unstable structure is judged, and described, at ``temperature_K``."""
-    harmonic, ph = stability_screen(
-        fit_force_constants(reference, method=fc_method)
-    )  # ph: with the sum rules if applied
+    # ph: with the sum rules if applied
+    harmonic, ph = stability_screen(fit_force_constants(reference, method=fc_method))
     verdict, described, effective = harmonic, ph, None
     if stability == FINITE_TEMPERATURE and not harmonic.dynamically_stable:
-        settings = EffectivePhononSettings(
-            temperature_K=temperature_K
-        )  # seeded: a rerun draws the same supercells
+        # seeded: a rerun draws the same supercells
+        settings = EffectivePhononSettings(temperature_K=temperature_K)
         verdict, described, effective = stability_at_temperature(
             ph, harmonic, get_calculator(model), settings
         )

@@ -249,9 +249,8 @@ def load_reference_folder(folder: Path, name: str, source: str) -> DisplacementR
 
 def _extract_archive(path: Path, destination: Path) -> None:
     try:
-        if path.name.endswith(
-            ".tar.lzma"
-        ):  # phononDB: raw lzma stream, which tarfile does not sniff
+        # phononDB: raw lzma stream, which tarfile does not sniff
+        if path.name.endswith(".tar.lzma"):
             archive = tarfile.open(fileobj=io.BytesIO(lzma.decompress(path.read_bytes())))
         else:
             archive = tarfile.open(path)
@@ -313,15 +312,15 @@ def displaced_atoms(ph: Phonopy) -> list:
     ]
 
 
-def supercell_atoms(ph: Phonopy):
-    """``ph``'s perfect supercell as ASE Atoms, in phonopy's atom order (where displacements and forces refer)."""
+def ase_atoms(phonopy_atoms):
+    """A phonopy cell (``ph.supercell``, ``ph.primitive``) as ASE Atoms, in phonopy's atom order (where its
+    displacements and forces refer); phonopy converts to pymatgen but not to ASE."""
     from ase import Atoms
 
-    supercell = ph.supercell
     return Atoms(
-        numbers=supercell.numbers,
-        cell=supercell.cell,
-        scaled_positions=supercell.scaled_positions,
+        numbers=phonopy_atoms.numbers,
+        cell=phonopy_atoms.cell,
+        scaled_positions=phonopy_atoms.scaled_positions,
         pbc=True,
     )
 

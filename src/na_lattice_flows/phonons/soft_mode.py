@@ -78,9 +78,8 @@ def transition_from_line(
         raise InputError(
             f"a line with an uncertainty needs at least 3 converged temperatures, got {len(t)}"
         )
-    (slope, intercept), cov = np.polyfit(
-        t, w2, 1, cov=True
-    )  # covariance scaled by the residuals (n - 2 dof)
+    # covariance scaled by the residuals (n - 2 dof)
+    (slope, intercept), cov = np.polyfit(t, w2, 1, cov=True)
     if slope <= 0:
         raise InputError(
             f"omega_eff^2 does not rise with T (slope {slope:.3g} THz^2/K): no displacive soft mode to extrapolate"
@@ -113,9 +112,8 @@ def soft_mode_transition(
         qpoint = verdict.softest_soft_mode_qpoint
     harmonic = lowest_frequency_at(ph, qpoint)
     points, start = [], ph
-    for temperature in sorted(
-        (float(t) for t in temperatures_K), reverse=True
-    ):  # from the hot, stable side down
+    # from the hot, stable side down
+    for temperature in sorted((float(t) for t in temperatures_K), reverse=True):
         try:
             record, effective = effective_phonons(
                 start,

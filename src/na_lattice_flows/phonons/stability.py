@@ -106,9 +106,8 @@ def in_supercell_gamma_zone(ph: Phonopy, qpoints: np.ndarray) -> np.ndarray:
     cartesian = np.asarray(qpoints, float) @ primitive_reciprocal
     shifts = np.array([n for n in np.ndindex(5, 5, 5) if n != (2, 2, 2)]) - 2
     commensurate = shifts @ supercell_reciprocal  # the nearest commensurate points other than Gamma
-    folded = (
-        cartesian - np.rint(np.asarray(qpoints, float)) @ primitive_reciprocal
-    )  # nearest image of Gamma
+    # nearest image of Gamma
+    folded = cartesian - np.rint(np.asarray(qpoints, float)) @ primitive_reciprocal
     to_gamma = np.linalg.norm(folded, axis=1)
     to_others = np.linalg.norm(folded[:, None, :] - commensurate[None, :, :], axis=2).min(axis=1)
     return to_gamma <= to_others + 1e-9
@@ -122,9 +121,8 @@ def dynamic_stability(
     """The verdict on the force constants ``ph`` holds: no soft mode on a q-mesh (Gamma included) and the
     seekpath high-symmetry path; imaginary modes classified as in the module docstring."""
     all_q, all_f = mesh_and_path_frequencies(ph)
-    sorted_f = np.sort(
-        all_f, axis=1
-    )  # column k: band k in ascending frequency (0-2 acoustic near Gamma)
+    # column k: band k in ascending frequency (0-2 acoustic near Gamma)
+    sorted_f = np.sort(all_f, axis=1)
     index = np.unravel_index(np.argmin(sorted_f), sorted_f.shape)
     near_gamma = in_supercell_gamma_zone(ph, all_q)
     imaginary = np.flatnonzero(sorted_f[:, 0] < -tolerance_thz)[:MAX_CLASSIFIED_QPOINTS]

@@ -21,18 +21,9 @@ import numpy as np
 from phonopy import Phonopy
 from phonopy.harmonic.force_constants import compact_fc_to_full_fc, full_fc_to_compact_fc
 
+from na_lattice_flows.phonons.references import ase_atoms
+
 SUM_RULES = ("Huang", "Born-Huang")
-
-
-def _ase_atoms(phonopy_atoms):
-    from ase import Atoms
-
-    return Atoms(
-        symbols=phonopy_atoms.symbols,
-        cell=phonopy_atoms.cell,
-        scaled_positions=phonopy_atoms.scaled_positions,
-        pbc=True,
-    )
 
 
 def rotationally_invariant(ph: Phonopy, cutoff_A: float | None = None) -> Phonopy:
@@ -48,14 +39,13 @@ def rotationally_invariant(ph: Phonopy, cutoff_A: float | None = None) -> Phonop
     from hiphive.cutoffs import estimate_maximum_cutoff
     from hiphive.utilities import extract_parameters
 
-    supercell, primitive = _ase_atoms(ph.supercell), _ase_atoms(ph.primitive)
+    supercell, primitive = ase_atoms(ph.supercell), ase_atoms(ph.primitive)
     fc = np.asarray(ph.force_constants)
     compact = fc.shape[0] != fc.shape[1]
     full = compact_fc_to_full_fc(ph.primitive, fc) if compact else fc
     cutoff = cutoff_A or 0.999 * estimate_maximum_cutoff(supercell)
-    logging.getLogger("hiphive").setLevel(
-        logging.WARNING
-    )  # its cluster-space tables are not for our users
+    # its cluster-space tables are not for our users
+    logging.getLogger("hiphive").setLevel(logging.WARNING)
     space = ClusterSpace(primitive, [cutoff])
     parameters = extract_parameters(
         ForceConstants.from_arrays(supercell, fc2_array=full), space, sanity_check=False

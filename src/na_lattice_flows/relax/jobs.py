@@ -123,9 +123,8 @@ def relax_method(maker) -> str:
         return maker.model
     if isinstance(maker, GPAWRelaxMaker):
         return f"gpaw-{maker.settings.xc}"
-    generator = getattr(
-        getattr(maker, "relax_maker1", maker), "input_set_generator", None
-    )  # DoubleRelaxMaker or one VASP maker
+    # DoubleRelaxMaker or one VASP maker
+    generator = getattr(getattr(maker, "relax_maker1", maker), "input_set_generator", None)
     if generator is None:
         return type(maker).__name__
     gga = (generator.user_incar_settings or {}).get("GGA", "PE")

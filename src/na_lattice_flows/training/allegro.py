@@ -249,9 +249,8 @@ def read_curves(run_dir: Path) -> dict[str, list[float | None]]:
                 for name, column in CURVE_COLUMNS.items():
                     if row.get(column):
                         epoch[name] = float(row[column])
-    epochs = sorted(
-        e for e, values in by_epoch.items() if values
-    )  # the test pass logs a row without these
+    # the test pass logs a row without these
+    epochs = sorted(e for e, values in by_epoch.items() if values)
     curves: dict[str, list[float | None]] = {"epoch": [float(e) for e in epochs]}
     for name in CURVE_COLUMNS:
         curves[name] = [by_epoch[e].get(name) for e in epochs]

@@ -153,9 +153,8 @@ def finetune_chgnet(
         trainer.epochs = settings.epochs
     else:
         start_model = CHGNet.load(model_name=settings.start_model, use_device="cpu", verbose=False)
-        baseline_file.write_text(
-            json.dumps(force_mae(start_model, val))
-        )  # on the held-out frames: what the epochs must beat
+        # on the held-out frames: what the epochs must beat
+        baseline_file.write_text(json.dumps(force_mae(start_model, val)))
         trainer = Trainer(
             start_model,
             targets="ef",
@@ -175,9 +174,8 @@ def finetune_chgnet(
     [best] = list(run_dir.glob("bestF_*.pth.tar"))
     model = CHGNet.from_file(str(best))
     model_file.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {"model": model.as_dict()}, model_file
-    )  # the weights only: what CHGNet.from_file reads
+    # the weights only: what CHGNet.from_file reads
+    torch.save({"model": model.as_dict()}, model_file)
     provenance = {
         "route": "chgnet fine-tune (chgnet.trainer.Trainer, forces only)",
         "start_model": f"CHGNet {settings.start_model}",

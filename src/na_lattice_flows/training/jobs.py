@@ -37,11 +37,12 @@ from na_lattice_flows.training.sevennet import SevenNetFineTuneSettings, finetun
 from na_lattice_flows.training.uma import UMAFineTuneSettings, finetune_uma
 from na_lattice_flows.training.vasp_labels import vasp_label_frames
 
+# emt: ASE's effective-medium potential, an exact stand-in for DFT in tests and demos
 LABELLERS = (
     "gpaw",
     "vasp",
     "emt",
-)  # emt: ASE's effective-medium potential, an exact stand-in for DFT in tests and demos
+)
 GROUPINGS = ("configuration", "run")
 DATASET_JOB_NAME = "training dataset"
 FIT_JOB_NAME = "force field fit"
@@ -212,9 +213,8 @@ class TrainingSetMaker(Maker):
         if self.labeller == "vasp":
             functional_incar(self.vasp_functional)
         for temperature in self.temperatures_K:
-            md_settings(
-                "paper", **{**self.md_overrides, "temperature_K": temperature}
-            )  # a bad field fails here
+            # a bad field fails here
+            md_settings("paper", **{**self.md_overrides, "temperature_K": temperature})
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
 
     def make(self, structures: dict[str, Structure]) -> Flow:
@@ -351,9 +351,8 @@ def finetune_sevennet_job(
 ) -> TrainedModelDocument:
     dataset = _checked(dataset)
     run = finetune_sevennet(settings, dataset.split_paths, workdir)
-    baselines = list(
-        dict.fromkeys(["7net-0", *baseline_models])
-    )  # the pretrained start is always compared
+    # the pretrained start is always compared
+    baselines = list(dict.fromkeys(["7net-0", *baseline_models]))
     return _trained_model_document(
         "sevennet", f"sevennet:{run.model_path}", run, dataset, settings.model_dump(), baselines
     )
@@ -368,9 +367,10 @@ def finetune_uma_job(
 ) -> TrainedModelDocument:
     dataset = _checked(dataset)
     run = finetune_uma(settings, dataset.split_paths, workdir)
+    # the start
     baselines = list(
         dict.fromkeys([f"fairchem:{Path(settings.checkpoint).resolve()}", *baseline_models])
-    )  # the start
+    )
     return _trained_model_document(
         "uma", f"fairchem:{run.model_path}", run, dataset, settings.model_dump(), baselines
     )

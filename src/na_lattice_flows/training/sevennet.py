@@ -168,10 +168,11 @@ CURVE_COLUMNS = {  # ours -> (sevenn's lc.csv column, factor to ours)
     # sevenn's force and stress RMSEs are over vectors (sqrt of the mean squared norm), ours over components
     "val_force_rmse_eV_per_A": ("validset_Force_RMSE", 1 / np.sqrt(3)),
     "val_energy_rmse_eV_per_atom": ("validset_Energy_RMSE", 1.0),
+    # kbar -> eV/A^3
     "val_stress_rmse_eV_per_A3": (
         "validset_Stress_RMSE",
         0.1 * units.GPa / np.sqrt(6),
-    ),  # kbar -> eV/A^3
+    ),
 }
 
 

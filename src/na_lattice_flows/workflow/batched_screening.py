@@ -66,9 +66,8 @@ class BatchedScreeningFlowMaker(Maker):
         relaxations = [self.screening.relax_job(candidate) for candidate in candidates]
         ids = [candidate.candidate_id for candidate in candidates]
         batch = self.batch_maker.make([relax.output.structure for relax in relaxations], ids)
-        batch.config.on_missing_references = (
-            OnMissing.NONE
-        )  # a failed relaxation: None in its place, the rest go on
+        # a failed relaxation: None in its place, the rest go on
+        batch.config.on_missing_references = OnMissing.NONE
         flows = []
         for index, (candidate, relax) in enumerate(zip(candidates, relaxations, strict=True)):
             member = phonon_batch_member(batch.output, index)

@@ -78,9 +78,8 @@ class ScreeningFlowMaker(Maker):
         return self.flow_after_relax(candidate, relax, phonons)
 
     def relax_job(self, candidate: Candidate) -> Job | Flow:
-        relax = self.relax_maker.make(
-            candidate.structure
-        )  # a Job (MLP, GPAW) or a Flow (VASP double relax)
+        # a Job (MLP, GPAW) or a Flow (VASP double relax)
+        relax = self.relax_maker.make(candidate.structure)
         relax.name = f"{self.relax_maker.name} {candidate.candidate_id}"
         return relax
 
