@@ -21,7 +21,8 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from na_lattice_flows.candidates.demo_set import DEMO_COMPOUNDS
 from na_lattice_flows.md.batched import run_torchsim_langevin_md
-from na_lattice_flows.md.langevin import MDSettings, run_langevin_md
+from na_lattice_flows.md.langevin import run_langevin_md
+from na_lattice_flows.md.settings import MDSettings
 from na_lattice_flows.models import get_calculator, get_torchsim_model
 from na_lattice_flows.structure.supercells import paper_supercell
 

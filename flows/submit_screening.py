@@ -17,14 +17,15 @@ import argparse
 import os
 from collections import Counter
 
-from na_lattice_flows.api import RELAX_ENGINES, screening_maker
+from na_lattice_flows.api import screening_maker
 from na_lattice_flows.candidates.loaders import LoadResult, load_candidates
 from na_lattice_flows.candidates.screen import ScreeningCriteria, screen_candidates
+from na_lattice_flows.cli.options import add_model_options, model_values
 from na_lattice_flows.execution.store_config import resolve_settings
 from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.execution.submission import submit_candidates
-from na_lattice_flows.md.langevin import MD_PRESETS
-from na_lattice_flows.settings import SETTINGS, trajectory_folder
+from na_lattice_flows.settings import trajectory_folder
+from na_lattice_flows.workflow.options import ScreeningOptions
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,27 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--optimade", choices=["oqmd", "mp"], help="also query this OPTIMADE provider (online)"
     )
-    parser.add_argument(
-        "--model",
-        default=SETTINGS.default_model,
-        help="MLP for relaxation, phonons and MD (registry name)",
-    )
-    parser.add_argument(
-        "--relax-engine",
-        choices=RELAX_ENGINES,
-        default="mlp",
-        help="mlp, gpaw or vasp (default mlp)",
-    )
-    parser.add_argument("--md-preset", choices=sorted(MD_PRESETS), default="paper")
-    parser.add_argument(
-        "--md-temperatures", default=f"{SETTINGS.temperature_K:g}", help="K, comma-separated"
-    )
-    parser.add_argument("--md-engine", choices=["ase", "torchsim"], default="ase")
+    add_model_options(parser, ScreeningOptions)  # the flow options of `na-flows submit`
     parser.add_argument("--max-sites", type=int, default=200)
-    parser.add_argument(
-        "--trajectory-dir",
-        help="MD trajectories, a folder every worker sees (default <workdir>/trajectories)",
-    )
     parser.add_argument(
         "--force",
         action="store_true",
@@ -83,14 +65,9 @@ def main(argv: list[str] | None = None) -> None:
         loaded.extend(query_optimade(args.optimade, max_sites=args.max_sites))
     report = screen_candidates(loaded, ScreeningCriteria(max_sites=args.max_sites))
     settings = resolve_settings(args.workdir, args.mongodb_uri)
-    maker = screening_maker(
-        model=args.model,
-        relax_engine=args.relax_engine,
-        md_preset=args.md_preset,
-        md_engine=args.md_engine,
-        md_temperatures=[float(t) for t in args.md_temperatures.split(",")],
-        trajectory_dir=trajectory_folder(args.trajectory_dir, settings.workdir),
-    )
+    options = model_values(args, ScreeningOptions)
+    options["trajectory_dir"] = trajectory_folder(args.trajectory_dir, settings.workdir)
+    maker = screening_maker(**options)
     with open_session(settings) as session:
         inputs = args.inputs + ([f"optimade:{args.optimade}"] if args.optimade else [])
         record = submit_candidates(

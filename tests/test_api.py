@@ -37,7 +37,9 @@ def test_screening_flows_returns_one_flow_per_accepted_structure_with_the_chosen
     assert job_category(gpaw) == CPU
     vasp = screening_maker(relax_engine="vasp").make(demo_candidates()[0]).jobs[0]
     assert [job_category(job) for job in vasp.jobs] == [CPU, CPU]  # the double relax
-    with pytest.raises(ValueError, match="relax engine 'castep'"):
+    with pytest.raises(
+        ValueError, match="relax_engine: Input should be .mlp., .gpaw. or .vasp. \\(got .castep.\\)"
+    ):
         screening_maker(relax_engine="castep")
 
 
@@ -174,3 +176,28 @@ def test_training_script_submits_doped_configurations_and_both_fits(
         names["training labels gpaw 1/4"] == "cpu"
         and sum(name.startswith("training md W0.5000") for name in names) == 4
     )
+
+
+def test_md_on_unstable_sends_every_structure_to_md_and_keeps_the_fingerprint_of_gated_campaigns():
+    from na_lattice_flows.candidates.fingerprints import settings_fingerprint
+    from na_lattice_flows.errors import InputError
+    from na_lattice_flows.md.jobs import md_if_stable
+
+    candidate = demo_candidates()[0]
+    gated = screening_maker(model="chgnet", md_preset="short")
+    ungated = screening_maker(model="chgnet", md_preset="short", md_on_unstable=True)
+    assert settings_fingerprint(gated) == settings_fingerprint(
+        screening_maker(model="chgnet", md_preset="short", md_on_unstable=False)
+    )
+    assert settings_fingerprint(ungated) != settings_fingerprint(gated)
+    unstable = {"dynamically_stable": False, "min_frequency_thz": -1.0}
+    for maker, runs_md in ((gated, False), (ungated, True)):
+        gate = next(job for job in maker.make(candidate).jobs if job.name.startswith("md gate"))
+        stability = (
+            unstable if gate.function_args[0] is not None else None
+        )  # what the gate is given
+        out = md_if_stable.original(stability, *gate.function_args[1:])
+        assert (getattr(out, "replace", None) is not None) == runs_md
+    assert ungated.provenance().md_on_unstable is True and gated.provenance().md_on_unstable is None
+    with pytest.raises(InputError, match="md-on-unstable"):
+        screening_maker(md=False, md_on_unstable=True)

@@ -100,7 +100,7 @@ def test_defaults_follow_the_environment_in_a_new_process(tmp_path):
         "m = screening_maker()\n"
         "args = build_parser()[0].parse_args(['submit', 'x.csv'])\n"
         "print(json.dumps([m.relax_maker.model, m.phonon_maker.model, m.md_maker.model, m.phonon_maker.temperature_K,"
-        " m.md_maker.temperatures_K, m.min_supercell_atoms, args.model, args.temperature, args.min_supercell_atoms]))\n"
+        " m.md_maker.temperatures_K, m.min_supercell_atoms, args.model, args.temperature_K, args.min_supercell_atoms]))\n"
     )
     env = {
         "NA_FLOWS_DEFAULT_MODEL": "7net-0",

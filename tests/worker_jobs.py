@@ -51,3 +51,9 @@ def fill_the_disk_once(marker_dir: str) -> dict:
 
         sqlite_documents.SQLiteDocumentClient._connection = no_room
     return {"blob": "x" * 200_000}
+
+
+@job
+def refuse(reason: str) -> dict:
+    """A job that fails with ``reason`` (a study's job that failed on a worker)."""
+    raise RuntimeError(reason)

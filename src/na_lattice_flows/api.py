@@ -13,107 +13,83 @@ from na_lattice_flows.candidates.loaders import LoadResult, load_candidates
 from na_lattice_flows.candidates.screen import ScreeningCriteria, ScreeningReport, screen_candidates
 from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.settings import SETTINGS
+from na_lattice_flows.workflow.options import ScreeningOptions, screening_options
 from na_lattice_flows.workflow.screening import ScreeningFlowMaker
 
-RELAX_ENGINES = ("mlp", "gpaw", "vasp")
 
-
-def screening_maker(
-    model: str = SETTINGS.default_model,
-    relax_engine: str = "mlp",
-    fmax: float = 0.01,
-    phonons: bool = True,
-    phonon_supercells: int = 30,
-    fc_method: str = "symfc",
-    third_order: str | None = None,
-    temperature_K: float = SETTINGS.temperature_K,
-    stability: str = "harmonic",
-    md: bool | None = None,
-    md_preset: str = "paper",
-    md_temperatures: Sequence[float] = (SETTINGS.temperature_K,),
-    md_overrides: dict | None = None,
-    md_engine: str = "ase",
-    trajectory_dir: str | Path | None = None,
-    min_supercell_atoms: int = SETTINGS.min_supercell_atoms,
-    vasp_functional: str = "PBE",
-    elastic: bool = False,
-    committee: Sequence[str] = (),
-    committee_margin_thz: float | None = None,
-) -> ScreeningFlowMaker:
-    """The per-structure screening Maker: relaxation by ``relax_engine`` ('mlp' with ``model``, 'gpaw', or 'vasp'
-    = atomate2's strict double relax through custodian), then phonons and MD with the MLP ``model``;
-    ``elastic`` adds the elastic moduli with that MLP. ``md`` None: MD with phonons (dynamically stable
-    structures only), none without them; ``md=True`` without phonons runs MD on every structure. ``stability``
-    "finite-temperature": harmonically unstable structures are judged on their effective phonons at
-    ``temperature_K``. ``committee``: more models whose stability verdicts on the same supercells flag a structure
-    "disputed" where they differ."""
+def screening_maker(options: ScreeningOptions | None = None, **fields) -> ScreeningFlowMaker:
+    """The per-structure screening Maker from ``options`` (``workflow.options.ScreeningOptions``), or from its
+    fields as keywords (``screening_maker(model="chgnet", md_preset="short")``): relaxation by ``relax_engine``
+    ('mlp' with ``model``, 'gpaw', or 'vasp' = atomate2's strict double relax through custodian), then phonons and
+    MD with the MLP ``model``; ``elastic`` adds the elastic moduli with that MLP. ``md`` None: MD with phonons
+    (dynamically stable structures only), none without them; ``md=True`` without phonons runs MD on every
+    structure. ``stability`` "finite-temperature": harmonically unstable structures are judged on their
+    effective phonons at ``temperature_K``. ``committee``: more models whose stability verdicts on the same
+    supercells flag a structure "disputed" where they differ."""
     from na_lattice_flows.md.jobs import MLPMDMaker
     from na_lattice_flows.phonons.jobs import MLPPhononMaker
     from na_lattice_flows.relax.jobs import MLPRelaxMaker
 
-    if relax_engine == "mlp":
-        relax = MLPRelaxMaker(model=model, relax_kwargs={"fmax": fmax})
-    elif relax_engine == "gpaw":
+    o = screening_options(options, **fields)
+    if o.relax_engine == "mlp":
+        relax = MLPRelaxMaker(model=o.model, relax_kwargs={"fmax": o.fmax})
+    elif o.relax_engine == "gpaw":
         from na_lattice_flows.dft.gpaw_jobs import GPAWRelaxMaker
 
-        relax = GPAWRelaxMaker(fmax_eV_per_A=fmax)
-    elif relax_engine == "vasp":
+        relax = GPAWRelaxMaker(fmax_eV_per_A=o.fmax)
+    else:
         from na_lattice_flows.dft.vasp_jobs import strict_double_relax_maker
 
-        relax = strict_double_relax_maker(vasp_functional)
-    else:
-        raise InputError(f"relax engine {relax_engine!r}: choose from {', '.join(RELAX_ENGINES)}")
+        relax = strict_double_relax_maker(o.vasp_functional)
     phonon_maker = (
-        None
-        if not phonons
-        else MLPPhononMaker(
-            model=model,
-            n_supercells=phonon_supercells,
-            fc_method=fc_method,
-            temperature_K=temperature_K,
-            min_supercell_atoms=min_supercell_atoms,
-            third_order_method=third_order,
-            stability=stability,
+        MLPPhononMaker(
+            model=o.model,
+            n_supercells=o.phonon_supercells,
+            fc_method=o.fc_method,
+            temperature_K=o.temperature_K,
+            min_supercell_atoms=o.min_supercell_atoms,
+            third_order_method=o.third_order,
+            stability=o.stability,
         )
+        if o.phonons
+        else None
     )
-    temperatures = [float(t) for t in md_temperatures]
-    if md is None:
-        md = phonons
+    temperatures = [float(t) for t in o.md_temperatures]
     md_maker = (
-        None
-        if not md
-        else MLPMDMaker(
-            model=model,
-            preset=md_preset,
+        MLPMDMaker(
+            model=o.model,
+            preset=o.md_preset,
             temperatures_K=temperatures,
             reference_temperature_K=SETTINGS.temperature_K
             if SETTINGS.temperature_K in temperatures
             else max(temperatures),
-            overrides=dict(md_overrides or {}),
-            engine=md_engine,
-            trajectory_dir=trajectory_dir and str(trajectory_dir),
-            min_supercell_atoms=min_supercell_atoms,
+            overrides=o.md_step_overrides(),
+            engine=o.md_engine,
+            trajectory_dir=o.trajectory_dir and str(o.trajectory_dir),
+            min_supercell_atoms=o.min_supercell_atoms,
         )
+        if (o.phonons if o.md is None else o.md)
+        else None
     )
     elastic_maker = None
-    if elastic:
+    if o.elastic:
         from na_lattice_flows.relax.jobs import mlp_elastic_maker
 
-        elastic_maker = mlp_elastic_maker(model)
+        elastic_maker = mlp_elastic_maker(o.model)
     committee_maker = None
-    if committee:
+    if o.committee:
         from na_lattice_flows.phonons.jobs import CommitteeMaker
 
         if phonon_maker is None:
             raise InputError(
                 "--committee needs the phonon step (it judges the phonons' stability verdict)"
             )
-        margin = {} if committee_margin_thz is None else {"margin_thz": committee_margin_thz}
+        margin = {} if o.committee_margin_thz is None else {"margin_thz": o.committee_margin_thz}
         committee_maker = CommitteeMaker(
-            models=tuple(committee),
-            n_supercells=phonon_supercells,
-            fc_method=fc_method,
-            min_supercell_atoms=min_supercell_atoms,
+            models=tuple(o.committee),
+            n_supercells=o.phonon_supercells,
+            fc_method=o.fc_method,
+            min_supercell_atoms=o.min_supercell_atoms,
             **margin,
         )
     return ScreeningFlowMaker(
@@ -121,8 +97,9 @@ def screening_maker(
         phonon_maker=phonon_maker,
         md_maker=md_maker,
         elastic_maker=elastic_maker,
-        min_supercell_atoms=min_supercell_atoms,
+        min_supercell_atoms=o.min_supercell_atoms,
         committee_maker=committee_maker,
+        md_on_unstable=o.md_on_unstable,
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from pydantic import ValidationError
+
 from na_lattice_flows.errors import InputError
 
 
@@ -44,3 +46,18 @@ def check_range(
     problem = range_problem(value, above, at_least, unit)
     if problem is not None:
         raise InputError(f"{name} = {value!r}: {problem}")
+
+
+def validation_message(error: ValidationError, names: dict[str, str] | None = None) -> str:
+    """A pydantic error in the user's words: each bad field under the name the user typed (``names``: field ->
+    flag), its value and what is allowed; no pydantic boilerplate."""
+    names = names or {}
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "options"
+        shown = names.get(str(item["loc"][0]), field) if item["loc"] else field
+        message = item["msg"].removeprefix("Value error, ")
+        said = item["type"] == "extra_forbidden" or "got" in message
+        got = "" if said else f" (got {item['input']!r})"
+        problems.append(f"{shown}: {message}{got}")
+    return "; ".join(problems)

@@ -18,31 +18,20 @@ from jobflow import Flow, Job
 GPU = "gpu"
 CPU = "cpu"
 
-# Jobs made by plain @job functions, by function name; anything not listed here or in `_maker_category` runs anywhere.
-FUNCTION_CATEGORIES = {
-    "mlp_phonons": GPU,
-    "mlp_phonons_batch": GPU,
-    "committee_phonons": GPU,
-    "mlp_md": GPU,
-    "mlp_md_batch": GPU,
-    "doped_npt_point": GPU,
-    "doped_transition": GPU,  # the whole fine grid: one GPU worker's job
-    "doped_transport": GPU,
-    "soft_mode_series": GPU,
-    "evaluate_model_on_reference": GPU,
-    "benchmark_trajectory_frames": GPU,
-    "compare_dft_phonons": GPU,
-    "sample_md_frames": GPU,
-    "fit_allegro": GPU,  # small fits run on CPU too (na-flows run takes every category)
-    "finetune_sevennet_job": GPU,
-    "finetune_uma_job": GPU,
-    "run_elastic_deformations": GPU,  # atomate2's: replaced by the MLP relaxations of the strained cells, which inherit it
-    "gpaw_static": CPU,
-    "gpaw_relax": CPU,
-    "gpaw_aimd": CPU,
-    "gpaw_random_displacement_reference": CPU,
-    "label_training_frames": CPU,  # GPAW single points
-}
+# atomate2's job functions, which this package cannot tag: its elastic deformations are replaced by the MLP
+# relaxations of the strained cells, which inherit the category
+FOREIGN_CATEGORIES = {"run_elastic_deformations": GPU}
+
+
+def worker(category: str):
+    """Tag a job function (below ``@job``) or a Maker's ``make`` with the worker category its jobs need:
+    declared where the job is defined. ``job_category`` reads it from the job's function, bound methods too."""
+
+    def tag(function):
+        function.worker_category = category
+        return function
+
+    return tag
 
 
 def _maker_category(job: Job) -> str | None:
@@ -60,12 +49,17 @@ def _maker_category(job: Job) -> str | None:
 
 def job_category(job: Job) -> str | None:
     """The worker category ``job`` needs; None: any worker."""
-    return _maker_category(job) or FUNCTION_CATEGORIES.get(getattr(job.function, "__name__", ""))
+    return (
+        _maker_category(job)
+        or getattr(job.function, "worker_category", None)
+        or FOREIGN_CATEGORIES.get(getattr(job.function, "__name__", ""))
+    )
 
 
 def _jobs_of(flow: Flow | Job) -> list[Job]:
     """Every job of ``flow``, nested flows included; not ``Flow.iterflow``, which builds the dependency graph by
-    serialising every job's inputs (a candidate's structure, twice per flow): 2.6 ms of a submission's ~25."""
+    serialising every job's inputs (a candidate's structure, twice per flow: a tenth of a submission, README
+    "Production")."""
     if isinstance(flow, Job):
         return [flow]
     return [job for item in flow.jobs for job in _jobs_of(item)]

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class NaFlowsSettings(BaseSettings):
+    """Every default of the package; environment variables ``NA_FLOWS_<FIELD>`` override them."""
+
     model_config = SettingsConfigDict(env_prefix="NA_FLOWS_", extra="ignore")
 
     default_model: str = Field(
@@ -35,6 +37,17 @@ class NaFlowsSettings(BaseSettings):
     )
     min_supercell_atoms: int = Field(
         80, description="the paper's supercells: at least this many atoms, near-equal lengths"
+    )
+    phonon_supercells: int = Field(
+        30,
+        description="the paper's random-displacement supercells per structure (phonons and references)",
+    )
+    displacement_amplitude_A: float = Field(
+        0.03, description="the paper's displacement of every atom in those supercells"
+    )
+    fc_method: str = Field(
+        "symfc",
+        description="force-constant fit: symfc (fastest; hiphive and pheasy agree within 0.1 THz)",
     )
     symprec_A: float = Field(
         0.1, description="space-group labels of the records and the structure fingerprints"

@@ -36,7 +36,8 @@ def test_pearson_and_spearman_recover_the_constructed_correlations():
     table["D_max_A2_per_ps"] = table["D_avg_A2_per_ps"] ** 3  # monotone in D_avg
     table["msd_na_max_A2"] = -z  # anticorrelated
     table["na_pdos_center_thz"] = np.exp(3 * z)  # monotone in z, far from linear
-    result = correlations(dataset(table)).set_index(["descriptor", "target"])
+    # the intervals: test_bootstrap_intervals_... (at n = 2000 they cost half a minute here)
+    result = correlations(dataset(table), n_resamples=0).set_index(["descriptor", "target"])
     sigma = (1 - rho**2) / np.sqrt(n)  # standard error of r
     avg = "D_avg_A2_per_ps"
     assert result.loc[("msd_na_avg_A2", avg), "pearson_r"] == pytest.approx(rho, abs=4 * sigma)
@@ -190,6 +191,10 @@ def test_model_saves_loads_and_ranks_stable_candidates(tmp_path):
     ranking = rank_candidates(loaded, new)
     ranked = ranking[ranking["rank"].notna()]
     assert len(ranked) == 18 and ranked["predicted_log10_D"].is_monotonic_decreasing
+    from na_lattice_flows.cli.common import render_table
+
+    shown = render_table(ranking[["candidate_id", "rank"]], "table").splitlines()
+    assert shown[1].split()[-1] == "1" and shown[-1].split()[-1] == "<NA>"  # integers, not 1.0000
     notes = ranking.set_index("candidate_id")["note"]
     assert (
         notes["new-0"] == "not dynamically stable: no MD candidate"
@@ -213,3 +218,31 @@ def test_model_saves_loads_and_ranks_stable_candidates(tmp_path):
 def test_too_few_structures_is_a_clear_error():
     with pytest.raises(NotEnoughData, match="4 structures from 4 chemical systems"):
         train_diffusion_models(linear_truth(4))
+
+
+def test_bootstrap_intervals_of_the_correlations_match_the_analytic_ones():
+    """The 95 % bootstrap intervals against Fisher's z interval (Pearson) and Bonett-Wright's (Spearman: the
+    same transform with standard error sqrt((1 + rho^2 / 2) / (n - 3))) on a bivariate normal sample, where
+    both are accurate; and they bracket the estimates."""
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    n = 300
+    x = rng.normal(size=n)
+    table = synthetic_results(n)
+    table["msd_na_avg_A2"] = x
+    table["D_avg_A2_per_ps"] = 0.8 * x + 0.6 * rng.normal(size=n)
+    row = (
+        correlations(dataset(table), descriptors=["msd_na_avg_A2"], targets=("D_avg_A2_per_ps",))
+        .iloc[0]
+        .to_dict()
+    )
+    fisher = stats.pearsonr(x, table["D_avg_A2_per_ps"]).confidence_interval(0.95)
+    assert row["r_low"] == pytest.approx(fisher.low, abs=0.015)
+    assert row["r_high"] == pytest.approx(fisher.high, abs=0.015)
+    rho = row["spearman_rho"]
+    half = 1.959964 * np.sqrt((1 + rho**2 / 2) / (n - 3))
+    assert row["rho_low"] == pytest.approx(np.tanh(np.arctanh(rho) - half), abs=0.015)
+    assert row["rho_high"] == pytest.approx(np.tanh(np.arctanh(rho) + half), abs=0.015)
+    assert row["r_low"] < row["pearson_r"] < row["r_high"]
+    assert row["rho_low"] < rho < row["rho_high"]

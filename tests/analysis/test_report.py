@@ -97,6 +97,13 @@ def test_report_computes_every_statistic_and_renders(synthetic_store, tmp_path):
     assert correlation.loc[("msd_na_avg_A2", "D_avg_A2_per_ps"), "n"] == 49
     # log10 D = 0.6 msd + ...
     assert correlation.loc[("msd_na_avg_A2", "D_avg_A2_per_ps"), "spearman_rho"] > 0.4
+    # every computed correlation carries its 95 % bootstrap interval, in the report's table too
+    computed = correlation[correlation["pearson_r"].notna()]
+    assert len(computed) and (computed["r_low"] <= computed["pearson_r"]).all()
+    assert (computed["pearson_r"] <= computed["r_high"]).all()
+    assert (computed["rho_low"] <= computed["spearman_rho"]).all()
+    assert (computed["spearman_rho"] <= computed["rho_high"]).all()
+    assert "<th>r_low</th>" in report.path.read_text()
 
     dom = rendered_dom(report.path)
     counts = body_counts(dom)

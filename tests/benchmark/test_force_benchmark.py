@@ -3,6 +3,7 @@ the DFT forces has zero error; a known perturbation gives its RMSE), stability v
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import lzma
@@ -287,7 +288,9 @@ def test_cli_json_has_the_documented_fields(archive, tmp_path, capsys):
     assert main(["benchmark-forces", str(archive), "--models", "nonsense-model"]) == 2
 
 
-def test_benchmark_flow_through_fireworks_records_the_ranking(archive, embedded_settings, capsys):
+def test_benchmark_flow_through_fireworks_records_the_ranking(
+    archive, embedded_settings, tmp_path, capsys
+):
     from na_lattice_flows.benchmark.jobs import RANKING_JOB_NAME
     from na_lattice_flows.cli import main
     from na_lattice_flows.execution.launching import run_ready_jobs
@@ -312,6 +315,40 @@ def test_benchmark_flow_through_fireworks_records_the_ranking(archive, embedded_
     best = ranking["models"][ranking["ranking"][0]]["balanced_accuracy"]
     assert ranking["models"][ranking["chosen_model"]]["balanced_accuracy"] >= best - 0.02
     assert len(ranking["per_structure"]) == 2
+
+    # the stored ranking, from the command line and in the report
+    capsys.readouterr()
+    assert main(["results", "--benchmarks", "--format", "csv", *workdir]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [row["model"] for row in rows] == ranking["ranking"]
+    assert [row["rank"] for row in rows] == ["1", "2"] and {row["benchmark"] for row in rows} == {
+        "1"
+    }
+    assert [row["chosen"] == "True" for row in rows] == [
+        m == ranking["chosen_model"] for m in ranking["ranking"]
+    ]
+    assert rows[0]["references"] == "mp-22862"
+    out = embedded_settings.workdir / "report"
+    assert main(["report", "--out", str(out), *workdir]) == 0
+    assert "Models against DFT force references" in (out / "index.html").read_text()
+
+    # the same references and models again: nothing added (a copy of the archive elsewhere is the same data)
+    copy = tmp_path / "again" / archive.name
+    copy.parent.mkdir()
+    copy.write_bytes(archive.read_bytes())
+    with open_session(embedded_settings) as session:
+        before = session.launchpad.workflows.count_documents({})
+    again = ["benchmark-forces", str(copy), "--models", "7net-0,chgnet", "--submit", *workdir]
+    assert main(again) == 3
+    assert "already submitted: force-benchmark-" in capsys.readouterr().out
+    with open_session(embedded_settings) as session:
+        assert session.launchpad.workflows.count_documents({}) == before
+    assert main([*again, "--force"]) == 0
+    # an unreadable reference is refused at submission, not on the worker
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert main(["benchmark-forces", str(empty), "--models", "chgnet", "--submit", *workdir]) == 2
+    assert "empty.yaml" in capsys.readouterr().err
 
 
 def test_nan_forces_are_refused_and_the_command_names_bad_references_before_any_work(

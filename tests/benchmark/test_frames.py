@@ -21,7 +21,8 @@ from na_lattice_flows.benchmark.labelled_frames import (
     read_labelled_frames,
     sample_frame_indices,
 )
-from na_lattice_flows.md.langevin import MDSettings, run_langevin_md
+from na_lattice_flows.md.langevin import run_langevin_md
+from na_lattice_flows.md.settings import MDSettings
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +289,19 @@ def test_command_prints_the_benchmark_forces_layout_and_real_model_errors(
     assert payload["ranking"] == ["chgnet"] and payload["chosen_model"] == "chgnet"
     assert payload["per_file"][0]["frame_indices"] == chosen.tolist() and payload["failures"] == []
     assert main(["benchmark-frames", str(tmp_path / "missing.h5")]) == 2
-    assert "no such file" in capsys.readouterr().err
+    assert "missing.h5: no such trajectory" in capsys.readouterr().err
+    # frames without forces, and an --output that cannot be written, are refused before any model loads
+    unlabelled = tmp_path / "positions_only.xyz"
+    write(unlabelled, [frames[0].atoms.copy()], format="extxyz")
+    assert main(["benchmark-frames", str(emt_run), str(unlabelled), "--models", "chgnet"]) == 2
+    assert "positions_only.xyz: no frame carries forces" in capsys.readouterr().err
+    for output, says in (
+        (tmp_path, "a folder; give a file name"),
+        ("/proc/out.json", "cannot write"),
+    ):
+        with pytest.raises(SystemExit) as refused:  # argparse's usage error, as the type parses
+            main(["benchmark-frames", str(emt_run), "--output", str(output)])
+        assert refused.value.code == 2 and says in capsys.readouterr().err
     assert main(["benchmark-frames", str(emt_run), "--models", "nonsense"]) == 2
     assert main(["benchmark-frames", str(emt_run), "--frames", "0"]) == 2
 

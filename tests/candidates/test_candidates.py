@@ -119,3 +119,14 @@ def test_invalid_json_is_an_input_error(tmp_path):
         load_json(path)
     [rejection] = load_candidates([path]).rejections  # among other inputs, it is one rejection
     assert rejection.reason.startswith("unreadable file: not valid JSON")
+
+
+def test_a_garbage_or_empty_cif_is_refused_with_a_reason_that_says_what_it_is(tmp_path):
+    (tmp_path / "garbage.cif").write_text("this is not a cif\n1 2 3\n")
+    (tmp_path / "empty.cif").write_text("")
+    nacl().to(filename=str(tmp_path / "nacl.cif"))
+    reasons = {r.candidate_id: r.reason for r in load_folder(tmp_path).rejections}
+    assert reasons == {
+        "garbage": "could not parse the CIF: no data_ block (not a CIF file)",
+        "empty": "could not parse the CIF: the file is empty",
+    }

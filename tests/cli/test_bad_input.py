@@ -4,6 +4,8 @@ line, and no result is hidden (README, "Faults")."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -198,6 +200,7 @@ def test_phonon_batch_needs_a_torchsim_model_and_groups_the_phonon_step(tmp_path
         )
         == 0
     )
+    assert "2 structures submitted in 1 workflows" in capsys.readouterr().out
     names = job_names(store)
     assert [name for name in names if name.startswith("batched mlp phonons")] == [
         "batched mlp phonons (2 structures)"
@@ -212,7 +215,7 @@ def test_phonon_batch_needs_a_torchsim_model_and_groups_the_phonon_step(tmp_path
 
 def test_makers_refuse_invalid_fields_from_python():
     from na_lattice_flows.md.jobs import MLPMDMaker
-    from na_lattice_flows.md.langevin import md_settings
+    from na_lattice_flows.md.settings import md_settings
     from na_lattice_flows.phonons.jobs import MLPPhononMaker
     from na_lattice_flows.relax.jobs import MLPRelaxMaker
 
@@ -460,3 +463,65 @@ def test_parquet_output_says_the_file_it_wrote(tmp_path, store, capsys):
     assert main(["results", "--format", "parquet", "--output", str(out), *store]) == 0
     assert f"to {tmp_path / 'out.parquet'}" in capsys.readouterr().out
     assert (tmp_path / "out.parquet").is_file() and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["results", "--output"],
+        ["predict", "--model", "m.joblib", "--output"],
+        ["report", "--out"],
+        ["doping", "cell", "host.cif", "--out"],
+        ["benchmark-forces", "ref.tar.lzma", "--output"],
+        ["benchmark-frames", "run.h5", "--output"],
+    ],
+)
+def test_outputs_that_cannot_be_written_are_refused_as_parsed_before_any_work(
+    command, tmp_path, capsys
+):
+    """A folder where a file goes (a file where a folder goes) and a place nothing can be created in (/proc:
+    refused for root too, unlike a chmod) are usage errors named before anything is read or computed."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    wrong_kind = (
+        (a_file, "a file, not a folder") if command[0] == "report" else (tmp_path, "a folder")
+    )
+    for target, says in (wrong_kind, ("/proc/na_flows_out/x", "cannot write in /proc")):
+        with pytest.raises(SystemExit) as refused:
+            main([*command, str(target), "--workdir", str(tmp_path)])
+        assert refused.value.code == EXIT_USAGE
+        assert f"{target}: {says}" in capsys.readouterr().err
+    # a file in a folder that does not exist yet passes, and the check leaves no trace
+    from na_lattice_flows.cli.options import output_file
+
+    assert output_file(str(tmp_path / "new" / "x.csv")) == tmp_path / "new" / "x.csv"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_failed_jobs_of_studies_are_named_by_their_workflow_not_none(tmp_path, store, capsys):
+    """A doped study's, a training set's or a benchmark's failed job has no candidate: status and results
+    --failed name its workflow (the study id, the dataset name) instead of printing None."""
+    from worker_jobs import refuse
+
+    from na_lattice_flows.execution.launching import run_ready_jobs
+    from na_lattice_flows.execution.submission import add_flow
+
+    settings = resolve_settings(workdir=store[1])
+    with open_session(settings) as session:
+        failing = refuse("the NPT run diverged")
+        failing.name = "doped npt pristine 300K"
+        add_flow(session, failing, "doping Na3SbS4-0123456789", {"study_id": "Na3SbS4-0123456789"})
+        run_ready_jobs(session, progress=False)
+    capsys.readouterr()
+    assert main(["status", *store]) == 0
+    status = capsys.readouterr().out
+    assert (
+        "- Na3SbS4-0123456789" not in status
+    )  # the study id alone would be ambiguous with a structure
+    assert (
+        "- doping Na3SbS4-0123456789 'doped npt pristine 300K'" in status and "None" not in status
+    )
+    assert main(["results", "--failed", "--format", "csv", *store]) == 0
+    (row,) = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert row["candidate_id"] == "" and row["workflow"] == "doping Na3SbS4-0123456789"
+    assert "RuntimeError: the NPT run diverged" in row["error"]

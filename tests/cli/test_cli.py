@@ -202,3 +202,27 @@ def test_help_imports_none_of_the_heavy_libraries():
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "[]"
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    """`--help` of each command and action documents all its options (issue 33: --group-by, --seed had none)."""
+    import argparse
+
+    from na_lattice_flows.cli.app import build_parser
+
+    missing = []
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+            elif (
+                not isinstance(action, argparse._HelpAction)
+                and action.option_strings
+                and not (action.help or "").strip()
+            ):
+                missing.append(f"{' '.join(path)} {action.option_strings[0]}")
+
+    walk(build_parser()[0], ["na-flows"])
+    assert missing == []

@@ -16,8 +16,8 @@ from pymatgen.core import Structure
 from na_lattice_flows.candidates.screen import ScreeningCriteria
 from na_lattice_flows.execution.stores import get_job_store
 from na_lattice_flows.md.jobs import mlp_md, mlp_md_batch
-from na_lattice_flows.md.langevin import md_settings
 from na_lattice_flows.md.schemas import MDBatchDocument, MDDocument
+from na_lattice_flows.md.settings import md_settings
 from na_lattice_flows.md.trajectory import MDTrajectory
 from na_lattice_flows.md.transport import analyze_trajectory
 from na_lattice_flows.phonons.descriptors import ModeData, PhononDescriptors

@@ -15,7 +15,7 @@ from na_lattice_flows.execution.store_config import StoreSettings, resolve_setti
 from na_lattice_flows.execution.stores import Session, open_session
 from na_lattice_flows.execution.submission import add_flow
 from na_lattice_flows.md.jobs import MLPMDMaker, trajectory_file
-from na_lattice_flows.md.langevin import md_settings
+from na_lattice_flows.md.settings import md_settings
 
 SITES = [
     [0, 0, 0],

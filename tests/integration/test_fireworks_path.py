@@ -201,7 +201,8 @@ def test_a_failed_structure_keeps_its_traceback_and_the_summary_says_why(finishe
     )
 
 
-def test_result_filters(finished_campaign):
+def test_result_filters(finished_campaign, capsys):
+    from na_lattice_flows.cli import main
     from na_lattice_flows.execution.results import query_results
 
     settings, _, _ = finished_campaign
@@ -218,6 +219,17 @@ def test_result_filters(finished_campaign):
     assert len(stable) + len(unstable) == len(known) == 2
     # MD ran for the stable ones, too short (0.15 ps) for the melted filter to tell: unknown is left out by it
     assert table.melted.isna().all() and solid.empty
+    # the table a user reads first marks those figures as unconverged, and says why
+    with_md = table[pd.to_numeric(table.D_avg_A2_per_ps).notna()]
+    assert with_md.transport_converged.eq(False).all()
+    assert with_md.transport_note.str.startswith("0.15 ps of production < 10 ps").all()
+    # ... and the command says so, instead of an empty table alone
+    n_md = int(pd.to_numeric(table.D_avg_A2_per_ps).notna().sum())
+    assert n_md >= 1
+    assert main(["results", "--not-melted", "--workdir", str(settings.workdir)]) == 0
+    assert f"note: {n_md} structures with MD are left out: their runs are shorter than 10 ps" in (
+        capsys.readouterr().err
+    )
     assert set(fast.candidate_id) == set(
         table[pd.to_numeric(table.D_avg_A2_per_ps).notna()].candidate_id
     )

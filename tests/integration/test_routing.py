@@ -241,3 +241,55 @@ def test_na_flows_run_takes_a_worker_file(embedded_settings, capsys):
     )
     # an MLP job is no CPU work
     assert "Launched 0 jobs; job states now: READY 1" in capsys.readouterr().out
+
+
+def test_update_maker_kwargs_reaches_the_phonon_and_md_settings_of_a_screening_flow():
+    """Jobs carry their Makers: a powerup on the made flow changes what the phonon job computes, the MD the gate
+    will create and the provenance the summary records, and the change survives the flow's serialisation."""
+    from jobflow import Flow
+
+    candidate = demo_candidates()[0]
+    flow = ScreeningFlowMaker(md_maker=MLPMDMaker(preset="short", trajectory_dir="t")).make(
+        candidate
+    )
+    flow.update_maker_kwargs({"n_supercells": 7}, name_filter="mlp phonons")
+    flow.update_maker_kwargs(
+        {"temperatures_K": [1000.0], "preset": "campaign"}, name_filter="mlp md"
+    )
+    flow = Flow.from_dict(flow.as_dict())  # as a worker reads it
+    _, phonons, gate, summary = flow.jobs
+    assert phonons.maker.n_supercells == 7 and phonons.name == "mlp phonons demo-NaCl"
+    assert categories(flow)["mlp phonons demo-NaCl"] == GPU  # the tag on the Maker's job method
+    md_flow = md_if_stable.original({"dynamically_stable": True}, *gate.function_args[1:]).replace
+    (run,) = [job for job in md_flow.jobs if job.function.__name__ == "mlp_md"]
+    settings = run.function_args[3]
+    assert (settings.temperature_K, settings.n_production_steps) == (1000.0, 6700)
+    provenance = summary.function_kwargs["flow_maker"].provenance()
+    assert (provenance.md_preset, provenance.md_production_ps) == ("campaign", 6700 * 1.5 / 1000)
+    # the Maker the flow was made from is untouched: its campaigns keep their settings fingerprint
+    assert ScreeningFlowMaker().phonon_maker.n_supercells == 30
+
+
+def test_every_job_function_tagged_gpu_or_cpu_keeps_its_category():
+    """The categories moved from a name table onto the job functions: the heavy ones keep theirs."""
+    from na_lattice_flows.benchmark.jobs import evaluate_model_on_reference
+    from na_lattice_flows.dft.gpaw_jobs import gpaw_aimd
+    from na_lattice_flows.doping.jobs import doped_npt_point
+    from na_lattice_flows.md.jobs import mlp_md
+    from na_lattice_flows.phonons.jobs import MLPPhononMaker, mlp_phonons
+    from na_lattice_flows.routing import job_category
+    from na_lattice_flows.training.jobs import label_training_frames
+
+    structure = nacl()
+    assert job_category(MLPPhononMaker(model="chgnet").make(structure, "x")) == GPU
+    assert (
+        job_category(mlp_phonons(structure, "x", "chgnet", 2, 0.03, 0, "symfc", 800, 1.5, 8)) == GPU
+    )
+    for function, category in [
+        (evaluate_model_on_reference, GPU),
+        (mlp_md, GPU),
+        (doped_npt_point, GPU),
+        (gpaw_aimd, CPU),
+        (label_training_frames, CPU),
+    ]:
+        assert function.original.worker_category == category, function.__name__

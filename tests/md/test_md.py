@@ -20,8 +20,9 @@ from md_helpers import (
 )
 
 from na_lattice_flows.md.diffusion import element_diffusion
-from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
+from na_lattice_flows.md.langevin import run_langevin_md
 from na_lattice_flows.md.restart import TrajectoryFolderError
+from na_lattice_flows.md.settings import MDSettings, md_settings
 from na_lattice_flows.md.trajectory import read_trajectory, write_h5_trajectory
 from na_lattice_flows.md.transport import analyze_trajectory
 
@@ -83,7 +84,8 @@ RESUMABLE_RUN = """
 import sys
 sys.path.insert(0, {tests!r})
 from md_helpers import EinsteinCalculator, na_cl_lattice
-from na_lattice_flows.md.langevin import MDSettings, run_langevin_md
+from na_lattice_flows.md.settings import MDSettings
+from na_lattice_flows.md.langevin import run_langevin_md
 atoms = na_cl_lattice(2)
 settings = MDSettings.model_validate_json({settings!r})
 run_langevin_md(atoms, EinsteinCalculator(atoms.positions), settings, {path!r}, progress=False)

@@ -16,7 +16,7 @@ from md_helpers import (
 )
 
 from na_lattice_flows.md.batched import batch_checkpoint_path, run_torchsim_langevin_md
-from na_lattice_flows.md.langevin import MDSettings
+from na_lattice_flows.md.settings import MDSettings
 from na_lattice_flows.md.trajectory import read_trajectory
 from na_lattice_flows.md.transport import analyze_trajectory
 
@@ -83,7 +83,7 @@ import sys
 sys.path.insert(0, {tests!r})
 import numpy as np
 from md_helpers import assert_same_frames, einstein_torch_model, kill_once_checkpointed, na_cl_lattice
-from na_lattice_flows.md.langevin import MDSettings
+from na_lattice_flows.md.settings import MDSettings
 from na_lattice_flows.md.batched import run_torchsim_langevin_md
 atoms = na_cl_lattice(2)
 settings = [MDSettings.model_validate_json(s) for s in {settings!r}]

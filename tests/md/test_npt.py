@@ -14,8 +14,9 @@ from ase.calculators.emt import EMT
 from ase.eos import EquationOfState
 from md_helpers import EinsteinCalculator, kill_once_checkpointed, na_cl_lattice
 
-from na_lattice_flows.md.langevin import MDSettings, run_langevin_md
+from na_lattice_flows.md.langevin import run_langevin_md
 from na_lattice_flows.md.npt import EV_PER_A3_PER_GPA, NPTSettings, run_npt_md
+from na_lattice_flows.md.settings import MDSettings
 from na_lattice_flows.md.trajectory import read_trajectory
 
 BOLTZMANN_EV_PER_K = 8.617333262e-5

@@ -211,3 +211,29 @@ def test_arrhenius_over_a_temperature_series_in_the_transport_summary():
     # the melted 900 K run left out
     assert summary.arrhenius.activation_energy_eV == pytest.approx(0.3, rel=1e-9)
     assert summary.arrhenius.temperatures_K == temperatures
+
+
+def test_transport_figures_of_runs_shorter_than_the_melt_filters_10_ps_are_marked_unconverged():
+    from na_lattice_flows.analysis.html import table_html
+    from na_lattice_flows.md.diffusion import transport_convergence
+
+    assert transport_convergence(None) == (None, None)  # no MD
+    assert transport_convergence(10.05) == (True, None)  # the campaign preset
+    converged, note = transport_convergence(0.45)  # the demo's
+    assert converged is False and note.startswith("0.45 ps of production < 10 ps")
+    # the report greys such a row and stars its transport figures, not the others
+    import pandas as pd
+
+    page = table_html(
+        pd.DataFrame(
+            {
+                "candidate_id": ["short", "long"],
+                "D_avg_A2_per_ps": [0.35, 0.02],
+                "msd_na_avg_A2": [0.1, 0.2],
+                "transport_converged": [False, True],
+            }
+        )
+    )
+    short, long = page.split("<tr")[2:]
+    assert "unconverged" in short and ">0.35*<" in short and ">0.1<" in short
+    assert "unconverged" not in long and ">0.02<" in long

@@ -172,7 +172,8 @@ def test_md_snapshots_give_the_effective_frequencies_of_the_self_consistent_loop
     both; measured +6.5 % and +9.7 %); a limit below the thermal amplitude is a named refusal, as a hop would be."""
     import h5py
 
-    from na_lattice_flows.md.langevin import MDSettings, run_langevin_md
+    from na_lattice_flows.md.langevin import run_langevin_md
+    from na_lattice_flows.md.settings import MDSettings
     from na_lattice_flows.phonons.snapshots import AtomsLeftTheirSites, snapshot_force_constants
 
     harmonic_top = highest(harmonic, full_of(harmonic))

@@ -337,12 +337,12 @@ def test_doping_soft_mode_prints_the_series_writes_json_and_figure_and_refuses_b
     for bad, message in (
         (["--temperatures", "0:600:100"], "finite number > 0 K"),
         (["--qpoint", "0.5,0.5"], "three reduced coordinates"),
-        (["--output", str(tmp_path)], "not a file in an existing folder"),
+        (["--output", str(tmp_path)], "a folder; give a file name"),
         (["--structures", "0"], ">= 1"),
     ):
         with (
             pytest.raises(SystemExit)
-            if bad[0] in ("--temperatures", "--structures")
+            if bad[0] in ("--temperatures", "--structures", "--output")
             else contextlib.nullcontext()
         ):
             assert main([*argv, *bad]) == EXIT_USAGE

@@ -158,7 +158,8 @@ def test_the_trained_model_is_a_registry_entry_with_provenance_that_runs_md_and_
     from phonopy import Phonopy
     from phonopy.structure.atoms import PhonopyAtoms
 
-    from na_lattice_flows.md.langevin import MDSettings, run_langevin_md
+    from na_lattice_flows.md.langevin import run_langevin_md
+    from na_lattice_flows.md.settings import MDSettings
     from na_lattice_flows.md.trajectory import read_trajectory
     from na_lattice_flows.models import get_calculator, model_provenance, resolve_model
 

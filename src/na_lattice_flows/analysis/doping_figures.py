@@ -16,6 +16,7 @@ from na_lattice_flows.analysis.figures import save_figure
 
 
 def lattice_vs_temperature(systems: list[dict], out_dir: Path) -> list[Path]:
+    """Lattice parameters a, b, c of each system against temperature (the tetragonal-cubic merge)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for color, system in zip(
         plt.cm.viridis(np.linspace(0, 0.9, len(systems))), systems, strict=True
@@ -50,6 +51,8 @@ def lattice_vs_temperature(systems: list[dict], out_dir: Path) -> list[Path]:
 
 
 def tc_vs_fraction(rows: list[dict], out_dir: Path) -> list[Path]:
+    """T_C against the dopant fraction of the charge-compensated systems, with the study's and
+    experiment's values."""
     compensated = [r for r in rows if r["vacancy_mode"] == "compensate" and r["T_C_K"] is not None]
     fig, ax = plt.subplots(figsize=(5, 4))
     if compensated:
@@ -84,6 +87,7 @@ def four_systems(rows: list[dict], out_dir: Path) -> list[Path]:
 
 
 def dihedral_series(systems: list[dict], out_dir: Path) -> list[Path]:
+    """The MS4 tetrahedra's dihedral-angle series of each system and temperature (one panel each)."""
     panels = [
         (s["system"], t, series)
         for s in systems
@@ -105,6 +109,7 @@ def dihedral_series(systems: list[dict], out_dir: Path) -> list[Path]:
 
 
 def arrhenius_axes(systems: list[dict], out_dir: Path) -> list[Path]:
+    """Arrhenius plot of D*, D_c and D_ab of every system: the anisotropy against 1/T."""
     fig, ax = plt.subplots(figsize=(6, 4.5))
     drawn = False
     for system in systems:

@@ -24,6 +24,7 @@ TOP_LABELLED = 8  # formula labels on the top candidates only: on every point of
 
 
 def save_figure(fig: plt.Figure, out_dir: Path, stem: str) -> list[Path]:
+    """Save ``fig`` as PNG (for the page) and SVG with text kept as text (for editing); the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
     fig.savefig(paths[0], dpi=100, bbox_inches="tight")
@@ -137,6 +138,8 @@ def d_vs_vdos_center(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def d_vs_acoustic_cutoff(table: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """D against the acoustic cutoff frequency of the MD'd structures (log D), the paper's second
+    descriptor."""
     rows = _usable_with(table, "acoustic_cutoff_thz", "D_avg_A2_per_ps")
     fig, ax = plt.subplots(figsize=(4.8, 3.8))
     ax.scatter(

@@ -20,11 +20,14 @@ from na_lattice_flows.analysis.dataset import D_COLUMNS
 
 @dataclass
 class Section:
+    """One titled section of the report page."""
+
     title: str
     body: str
 
 
 def figure_html(paths: list[Path], caption: str, out_dir: Path) -> str:
+    """A figure embedded in the page (PNG as data URI) with a link to its SVG beside the page."""
     png, svg = paths
     encoded = base64.b64encode(png.read_bytes()).decode()
     return (
@@ -47,15 +50,31 @@ def cell_text(value, digits: int) -> tuple[str, str]:
 
 
 def table_html(table: pd.DataFrame, table_id: str | None = None, digits: int = 4) -> str:
-    """An HTML table whose header cells sort it (script below); numbers carry their value for sorting."""
+    """An HTML table whose header cells sort it (script below); numbers carry their value for sorting. A row
+    whose ``transport_converged`` is False is greyed, its transport figures starred: too short a run to read."""
     if table.empty:
         return "<p class='note'>(none)</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    unconverged = (
+        table["transport_converged"].eq(False).tolist()
+        if "transport_converged" in table
+        else [False] * len(table)
+    )
+    transport = [c in UNCONVERGED_STARRED for c in table.columns]
     rows = []
-    for row in table.itertuples(index=False):
-        cells = (cell_text(value, digits) for value in row)
+    for row, greyed in zip(table.itertuples(index=False), unconverged, strict=True):
+        cells = [cell_text(value, digits) for value in row]
+        if greyed:
+            cells = [
+                (f"{text}*" if starred and text else text, key)
+                for (text, key), starred in zip(cells, transport, strict=True)
+            ]
         rows.append(
-            "<tr>"
+            (
+                "<tr class='unconverged' title='run too short for converged transport figures'>"
+                if greyed
+                else "<tr>"
+            )
             + "".join(
                 f'<td data-value="{html.escape(key)}">{html.escape(text)}</td>'
                 for text, key in cells
@@ -78,7 +97,17 @@ figure img { max-width: 100%; border: 1px solid #ddd; }
 div.interactive { display: inline-block; margin: 0.5em; border: 1px solid #ddd; vertical-align: top; }
 input.filter { width: 42em; max-width: 100%; margin-top: 0.5em; font-size: 12px; }
 .note, .cannot li { color: #8a4b00; }
+tr.unconverged td { color: #999; }
 """
+# the columns starred in a greyed (unconverged) row
+UNCONVERGED_STARRED = {
+    "D_avg_A2_per_ps",
+    "D_max_A2_per_ps",
+    "D_kinisi_A2_per_ps",
+    "haven_ratio",
+    "conductivity_mS_per_cm",
+    "melted",
+}
 
 
 # Sorting by a click on a header; a filter box above each table: words match any cell, COLUMN>x, COLUMN<x,

@@ -38,6 +38,8 @@ class NotEnoughData(InputError):
 
 
 def feature_set(include_structure: bool) -> list[str]:
+    """The descriptor columns a D model reads: the phonon descriptors, and the structural ones when
+    asked."""
     return (
         [*PHONON_DESCRIPTORS, *STRUCTURE_COLUMNS] if include_structure else list(PHONON_DESCRIPTORS)
     )
@@ -112,6 +114,7 @@ class DiffusionModel:
     sklearn_version: str = sklearn.__version__
 
     def save(self, path: str | Path) -> Path:
+        """Write the model (joblib) for ``na-flows predict``; its path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         joblib.dump(self, path)
@@ -119,6 +122,7 @@ class DiffusionModel:
 
     @staticmethod
     def load(path: str | Path) -> DiffusionModel:
+        """A model written by ``save``; a missing file is named."""
         path = Path(path)
         if not path.is_file():
             raise MissingInputError(
@@ -137,6 +141,8 @@ class DiffusionModel:
         return model
 
     def predict_log10_D(self, table: pd.DataFrame) -> np.ndarray:
+        """log10 D (A^2/ps) of each row by the best estimator; the table must hold the model's
+        features."""
         missing = [f for f in self.features if f not in table.columns]
         if missing:
             raise InputError(f"table lacks the model's features {missing}")
@@ -248,4 +254,6 @@ def rank_candidates(model: DiffusionModel, table: pd.DataFrame) -> pd.DataFrame:
         result.get("predicted_log10_D"), errors="coerce"
     )
     result["measured_D_A2_per_ps"] = result.get(model.target)
+    # an integer with gaps for the unranked (NaN would make it 1.0000 on screen)
+    result["rank"] = result["rank"].astype("Int64")
     return result.reindex(columns=RANKING_COLUMNS)

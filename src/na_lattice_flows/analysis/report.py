@@ -36,7 +36,12 @@ from na_lattice_flows.execution.queries import (
     phonon_output,
     summaries_of,
 )
-from na_lattice_flows.execution.results import failures_table, rejections_table, results_table
+from na_lattice_flows.execution.results import (
+    failures_table,
+    force_benchmarks_table,
+    rejections_table,
+    results_table,
+)
 from na_lattice_flows.execution.stores import Session
 from na_lattice_flows.md.diffusion import MIN_MELT_FILTER_DURATION_PS
 from na_lattice_flows.phonons.descriptors import ModeData, band_mode_data
@@ -48,6 +53,8 @@ MIN_CORRELATION_ROWS = 3
 
 @dataclass
 class Report:
+    """What ``build_report`` wrote: the page, its tables, the D models and the figures."""
+
     path: Path
     tables: list[Path]
     model_paths: list[Path]
@@ -452,6 +459,7 @@ def build_report(
         queries.trained_model_documents(session),
         queries.frame_benchmark_documents(session),
         queries.dft_phonon_documents(session),
+        force_benchmarks_table(queries.force_benchmark_documents(session)),
     )
     sections = [
         provenance,

@@ -113,12 +113,23 @@ def _metrics_table(models: dict[str, dict]) -> pd.DataFrame:
 
 
 def force_field_section(
-    page, trained: list[dict], frame_benchmarks: list[dict], phonons: list[dict]
+    page,
+    trained: list[dict],
+    frame_benchmarks: list[dict],
+    phonons: list[dict],
+    force_benchmarks: pd.DataFrame | None = None,
 ) -> Section | None:
-    """``page``: the report's page (``figure(paths, caption)``, ``figure_dir``). None when there is nothing."""
-    if not trained and not frame_benchmarks and not phonons:
+    """``page``: the report's page (``figure(paths, caption)``, ``figure_dir``); ``force_benchmarks``: the
+    stored rankings (``execution.results.force_benchmarks_table``). None when there is nothing."""
+    has_rankings = force_benchmarks is not None and not force_benchmarks.empty
+    if not trained and not frame_benchmarks and not phonons and not has_rankings:
         return None
     body = []
+    if has_rankings:
+        body.append(
+            "<h3>Models against DFT force references (benchmark-forces --submit), best first</h3>"
+            + table_html(force_benchmarks, "force_benchmarks", digits=3)
+        )
     for document in trained:
         body.append(
             f"<h3>{document['route']}: {document['model']}</h3><p>dataset {document['dataset']} "

@@ -18,6 +18,9 @@ from na_lattice_flows.phonons.stability import StabilityVerdict, stability_scree
 
 
 class PhononComparison(BaseModel):
+    """DFT against MLP phonons of one structure on the same supercells: Na MSD at T and dispersion
+    difference."""
+
     structure: str
     formula: str
     model: str

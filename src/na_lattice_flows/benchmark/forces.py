@@ -94,6 +94,7 @@ class ModelEvaluation(BaseModel):
 
     @property
     def stability_agrees(self) -> bool:
+        """Whether the model and DFT give the same stability verdict."""
         return self.dft_stability.dynamically_stable == self.mlp_stability.dynamically_stable
 
 
@@ -150,6 +151,8 @@ def evaluate_model(
 
 
 class ModelMetrics(BaseModel):
+    """One model's errors against DFT over a set of references, and its stability agreement."""
+
     force_rmse_meV_per_A: float
     force_mae_meV_per_A: float
     ifc2_rmse_eV_per_A2: float

@@ -78,6 +78,7 @@ class ErrorSums(BaseModel):
     count: int = 0
 
     def add(self, difference: np.ndarray) -> ErrorSums:
+        """These sums with the entries of ``difference`` added."""
         difference = np.asarray(difference, float).ravel()
         return ErrorSums(
             sum_sq=self.sum_sq + float(difference @ difference),
@@ -93,9 +94,11 @@ class ErrorSums(BaseModel):
         )
 
     def rmse(self, scale: float = 1.0) -> float | None:
+        """Root-mean-square error of the entries so far, times ``scale`` (None when empty)."""
         return None if self.count == 0 else scale * float(np.sqrt(self.sum_sq / self.count))
 
     def mae(self, scale: float = 1.0) -> float | None:
+        """Mean absolute error of the entries so far, times ``scale`` (None when empty)."""
         return None if self.count == 0 else scale * self.sum_abs / self.count
 
 
@@ -248,10 +251,12 @@ def benchmark_frames(
     seed: int = 0,
     calculators: dict | None = None,
     progress: bool = True,
+    frames_read: dict[str, list] | None = None,
 ) -> FrameBenchmark:
     """Every model on ``n_frames`` random frames of every source (a file, or a run's segment files); a source or
     model that fails is recorded in ``failures`` and the rest go on. ``calculators`` (model name -> ASE
-    calculator) overrides the registry."""
+    calculator) overrides the registry; ``frames_read`` (``source_label`` -> frames) holds sources already
+    read (the command line reads them first, to refuse a bad file before any model loads)."""
     from na_lattice_flows.models import get_calculator
 
     evaluations: list[FileEvaluation] = []
@@ -260,7 +265,7 @@ def benchmark_frames(
     for run in tqdm(sources, desc="trajectories", unit="run", disable=not progress):
         source = source_label(run)
         try:
-            frames = read_run_frames(run)
+            frames = (frames_read or {}).get(source) or read_run_frames(run)
             indices = sample_frame_indices(len(frames), n_frames, seed)
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
             failures.append(

@@ -35,6 +35,8 @@ from na_lattice_flows.phonons.references import (
     reference_from_phonopy,
     undisplaced_supercell,
 )
+from na_lattice_flows.routing import CPU, GPU, worker
+from na_lattice_flows.settings import SETTINGS
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 
 RANKING_JOB_NAME = "mlp benchmark ranking"
@@ -53,6 +55,7 @@ class ForceEvaluationDocument(BaseModel):
 
 
 @job(data=["mlp_forces", "mlp_force_constants"], output_schema=ForceEvaluationDocument)
+@worker(GPU)
 def evaluate_model_on_reference(
     reference: str | DisplacementReference, model: str
 ) -> ForceEvaluationDocument:
@@ -103,6 +106,7 @@ class ForceBenchmarkMaker(Maker):
 
 
 @job(data=["dataset"], output_schema=DisplacementReference)
+@worker(CPU)
 def gpaw_random_displacement_reference(
     structure: Structure,
     name: str,
@@ -112,6 +116,7 @@ def gpaw_random_displacement_reference(
     seed: int,
     settings: GPAWSettings,
 ) -> DisplacementReference:
+    """The paper's random-displacement supercells of ``structure`` with GPAW forces."""
     return random_displacement_reference(
         structure,
         supercell_matrix,
@@ -129,14 +134,15 @@ class GPAWReferenceMaker(Maker):
     every atom displaced by 0.03 A in a random direction (phonopy, seeded), forces from GPAW."""
 
     name: str = "gpaw displacement reference"
-    n_supercells: int = 30
-    amplitude_A: float = 0.03
+    n_supercells: int = SETTINGS.phonon_supercells
+    amplitude_A: float = SETTINGS.displacement_amplitude_A
     seed: int = 0
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
     supercell_matrix: list[list[int]] | None = None
     settings: GPAWSettings = field(default_factory=GPAWSettings)
 
     def make(self, structure: Structure, name: str) -> Job:
+        """The GPAW reference job of ``structure`` on the paper supercell (or ``supercell_matrix``)."""
         matrix = (
             self.supercell_matrix
             or paper_supercell(structure, self.min_supercell_atoms).supercell_matrix
@@ -181,8 +187,8 @@ class VaspReferenceMaker(Maker):
     statics (``dft.vasp_jobs.displaced_static_maker``) through custodian on CPU workers, one job per supercell."""
 
     name: str = "vasp displacement reference"
-    n_supercells: int = 30
-    amplitude_A: float = 0.03
+    n_supercells: int = SETTINGS.phonon_supercells
+    amplitude_A: float = SETTINGS.displacement_amplitude_A
     seed: int = 0
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
     supercell_matrix: list[list[int]] | None = None
@@ -190,6 +196,7 @@ class VaspReferenceMaker(Maker):
     incar_updates: dict = field(default_factory=dict)
 
     def make(self, structure: Structure, name: str) -> Flow:
+        """One VASP static per displaced supercell, then the reference built from their forces."""
         from pymatgen.io.phonopy import get_pmg_structure
 
         from na_lattice_flows.dft.vasp_jobs import displaced_static_maker
@@ -224,6 +231,7 @@ class VaspReferenceMaker(Maker):
     output_schema=FrameBenchmark,
     config=JobConfig(on_missing_references=OnMissing.NONE),
 )
+@worker(GPU)
 def benchmark_trajectory_frames(
     runs: list, models: list[str], n_frames: int = DEFAULT_N_FRAMES, seed: int = 0
 ) -> FrameBenchmark:
@@ -244,6 +252,7 @@ def benchmark_trajectory_frames(
 
 
 @job(data=["bands"], output_schema=PhononComparison)
+@worker(GPU)
 def compare_dft_phonons(
     reference: DisplacementReference | dict, model: str, temperature_K: float
 ) -> PhononComparison:

@@ -37,6 +37,8 @@ def read_run_frames(source: str | Path | Sequence[str | Path]) -> list[LabelledF
 
 
 def source_label(source: str | Path | Sequence[str | Path]) -> str:
+    """A readable name for a frame source: the file, or the first of its segments and how many
+    follow."""
     if isinstance(source, str | Path):
         return str(source)
     return str(source[0]) + (f" (+{len(source) - 1} segments)" if len(source) > 1 else "")

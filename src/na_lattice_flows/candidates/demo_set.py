@@ -19,6 +19,8 @@ from na_lattice_flows.candidates.loaders import Candidate
 
 @dataclass(frozen=True)
 class DemoCompound:
+    """A compound built from its space group, cubic lattice parameter and Wyckoff positions."""
+
     name: str
     space_group: str
     a_A: float
@@ -28,6 +30,7 @@ class DemoCompound:
     expected_conductor: bool
 
     def structure(self) -> Structure:
+        """The conventional cell."""
         lattice = Lattice.cubic(self.a_A)
         return Structure.from_spacegroup(
             self.space_group, lattice, list(self.species), [list(c) for c in self.wyckoff_coords]
@@ -78,20 +81,61 @@ DEMO_COMPOUNDS: tuple[DemoCompound, ...] = (
         a_A=7.1453,
         species=("Sb", "Na", "S"),
         wyckoff_coords=((0, 0, 0), (0, 0.5, 0.5), (0.1874, 0.1874, 0.1874)),  # Sb 2a, Na 6b, S 8c
-        reference="Cubic Na3SbS4; L. Zhang et al., Adv. Energy Mater. 6, 1501294 (2016); "
+        reference="Cubic Na3SbS4; L. Zhang et al., Adv. Sci. 3, 1600089 (2016); "
         "H. Wang et al., Angew. Chem. Int. Ed. 55, 8551 (2016)",
         expected_conductor=True,
     ),
 )
 
 
-def demo_candidates() -> list[Candidate]:
-    """The demo compounds as candidates, in their conventional cells (the cells phonopy and phononDB use)."""
+# With the demo's four, the known conductors and non-conductors a campaign ranks its sample against.
+EXTRA_CONTROL_COMPOUNDS: tuple[DemoCompound, ...] = (
+    DemoCompound(
+        name="Na3PSe4",
+        space_group="I-43m",
+        a_A=7.30,
+        species=("P", "Na", "Se"),
+        # P 2a, Na 6b, Se 8c from a P-Se bond of 2.19 A
+        wyckoff_coords=((0, 0, 0), (0, 0.5, 0.5), (0.1732, 0.1732, 0.1732)),
+        reference="Cubic Na3PSe4; L. Zhang et al., Adv. Energy Mater. 5, 1501294 (2015)",
+        expected_conductor=True,
+    ),
+    DemoCompound(
+        name="NaF",
+        space_group="Fm-3m",
+        a_A=4.634,
+        species=("Na", "F"),
+        wyckoff_coords=((0, 0, 0), (0.5, 0.5, 0.5)),  # Na 4a, F 4b
+        reference="Rock salt (villiaumite); a = 4.634 A at room temperature",
+        expected_conductor=False,
+    ),
+)
+
+
+def _as_candidates(compounds, prefix: str) -> list[Candidate]:
+    # conventional cells: the cells phonopy and phononDB use
     return [
         Candidate(
-            candidate_id=f"demo-{compound.name}",
+            candidate_id=f"{prefix}-{compound.name}",
             structure=compound.structure(),
             source=f"built-in: {compound.reference}",
         )
-        for compound in DEMO_COMPOUNDS
+        for compound in compounds
     ]
+
+
+def demo_candidates() -> list[Candidate]:
+    """The demo compounds as candidates."""
+    return _as_candidates(DEMO_COMPOUNDS, "demo")
+
+
+def control_compounds() -> list[DemoCompound]:
+    """A campaign's controls: the known fast conductors (cubic Na3PS4, Na3SbS4, Na3PSe4) and poor ones (NaCl, NaF,
+    Na2S); ``expected_conductor`` says which."""
+    controls = [c for c in DEMO_COMPOUNDS if c.name != "Na3OCl"]
+    return controls + list(EXTRA_CONTROL_COMPOUNDS)
+
+
+def control_candidates() -> list[Candidate]:
+    """The controls as candidates (ids ``control-<name>``)."""
+    return _as_candidates(control_compounds(), "control")

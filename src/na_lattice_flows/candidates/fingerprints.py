@@ -36,6 +36,8 @@ ANGLE_TOLERANCE_DEG = (
 
 @dataclass(frozen=True)
 class StructureIdentity:
+    """A structure's symmetry-aware fingerprint and the primitive cell that confirms a match."""
+
     fingerprint: str
     # the standard primitive cell, POSCAR text: what matches are confirmed on
     canonical_cell: str = field(repr=False)
@@ -52,7 +54,7 @@ def structure_identity(structure: Structure) -> StructureIdentity:
     would join. The key is exact in symmetry: a variant distorted into a subgroup (which StructureMatcher may
     still call the same) is another key, so it is submitted as new work. One spglib dataset, called directly
     (pymatgen's SpacegroupAnalyzer, as in release 0.1, builds the standard primitive cell site by site and
-    analyses it again: the same keys for the whole candidate pool, test_submission, in 14 ms instead of 6)."""
+    analyses it again: the same keys for the whole candidate pool, test_submission, in twice the time)."""
     species = [site.species_string for site in structure]
     kinds = {name: index for index, name in enumerate(dict.fromkeys(species))}
     cell = (structure.lattice.matrix, structure.frac_coords, [kinds[name] for name in species])
@@ -93,12 +95,12 @@ def _identities(structures: list[Structure]) -> list[StructureIdentity]:
 def structure_identities(
     structures: list[Structure], processes: int = 1
 ) -> Iterator[StructureIdentity]:
-    """``structure_identity`` of each structure (spglib, ~6 ms each), yielded in order as they come, so that the
+    """``structure_identity`` of each structure (spglib), yielded in order as they come, so that the
     caller works on the first while the rest are computed. With ``processes`` (at most one per core) and
     ``PARALLEL_FROM`` structures or more, this process is one of them: a pool of ``processes - 1`` takes chunks
     from the end, this process from the front whatever the pool has not started (the caller's own work, making
-    flows, goes on between them; the pool takes seconds to start), until they meet. Measured on 2 cores, 1000
-    pool structures submitted: pool of 2 and the caller waiting, 21 s; pool of 1 and the caller working, 14 s.
+    flows, goes on between them; the pool takes seconds to start), until they meet: faster than a pool of
+    ``processes`` with the caller waiting (README "Production", submitting the pool).
     The pool's processes start fresh (no fork of a process that holds torch's threads) and so import the calling
     script: a script that asks for processes needs ``if __name__ == "__main__":``, as with any multiprocessing."""
     processes = min(processes, os.cpu_count() or 1)
@@ -130,7 +132,7 @@ def same_crystal(structure: Structure, stored_cell: str) -> bool:
 LOCATION_FIELDS = ("trajectory_dir",)
 # Maker fields added after release 0.2, with the value that means "as before": left out of the description while
 # they hold it, so that the settings of earlier campaigns keep their fingerprints
-OPTIONAL_FIELDS_ADDED = {"committee_maker": None, "stability": "harmonic"}
+OPTIONAL_FIELDS_ADDED = {"committee_maker": None, "stability": "harmonic", "md_on_unstable": False}
 
 
 def settings_fingerprint(maker: Any) -> str:

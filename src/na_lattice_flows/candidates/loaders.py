@@ -46,6 +46,7 @@ class Candidate(BaseModel):
 
     @property
     def formula(self) -> str:
+        """Reduced formula of the structure."""
         return self.structure.composition.reduced_formula
 
 
@@ -58,6 +59,8 @@ class Rejection(BaseModel):
 
 
 class LoadResult(BaseModel):
+    """What loading inputs gave: the candidates, the inputs refused (and why), and notes."""
+
     candidates: list[Candidate] = Field(default_factory=list)
     rejections: list[Rejection] = Field(default_factory=list)
     notes: list[str] = Field(
@@ -65,6 +68,7 @@ class LoadResult(BaseModel):
     )
 
     def extend(self, other: LoadResult) -> None:
+        """Add another load's candidates, rejections and notes."""
         self.candidates.extend(other.candidates)
         self.rejections.extend(other.rejections)
         self.notes.extend(other.notes)
@@ -192,11 +196,17 @@ def _unreadable(path: Path, exc: Exception) -> str:
         return f"unreadable file: {exc}"
     from ase.io.cif import parse_cif
 
+    text = path.read_text(errors="replace")
+    if not text.strip():
+        return "could not parse the CIF: the file is empty"
+    if "data_" not in text:
+        return "could not parse the CIF: no data_ block (not a CIF file)"
     try:
         for _ in parse_cif(str(path)):
             pass
     except Exception as syntax:  # noqa: BLE001 - the parser's own words are the message
-        return f"could not parse the CIF: {syntax}"
+        if str(syntax).strip():
+            return f"could not parse the CIF: {syntax}"
     return f"could not parse the CIF: {type(exc).__name__}: {exc}"
 
 

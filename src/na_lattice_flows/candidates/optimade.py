@@ -18,6 +18,9 @@ from na_lattice_flows.errors import InputError
 
 @dataclass(frozen=True)
 class ProviderFields:
+    """Where an OPTIMADE provider keeps band gap and formation energy, and whether it filters on
+    them."""
+
     band_gap: str | None
     formation_energy: str | None
     server_side_property_filter: bool

@@ -39,6 +39,8 @@ class ScreeningCriteria(BaseModel):
 
 
 class ScreeningReport(BaseModel):
+    """The screen's outcome: the accepted candidates and every refused one with its reason."""
+
     accepted: list[Candidate] = Field(default_factory=list)
     rejections: list[Rejection] = Field(default_factory=list)
     accepted_without_gap: list[str] = Field(
@@ -49,6 +51,7 @@ class ScreeningReport(BaseModel):
     )
 
     def rejection_counts(self) -> dict[str, int]:
+        """How many were refused for each kind of reason (the text before the first colon)."""
         counts: dict[str, int] = defaultdict(int)
         for rejection in self.rejections:
             counts[rejection.reason.split(":")[0]] += 1

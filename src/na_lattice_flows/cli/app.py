@@ -52,6 +52,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``na-flows``; the exit status (README's table): 2 for usage errors, 1 with the traceback
+    for bugs."""
     parser, handlers = build_parser()
     args = parser.parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
@@ -86,11 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 def usage_message(error: Exception) -> str:
     """One line: the error's own words; for settings refused by pydantic, each field with what is wrong."""
     if isinstance(error, ValidationError):
-        problems = [
-            f"{'.'.join(map(str, item['loc'])) or error.title}: {item['msg']} (got {item.get('input')!r})"
-            for item in error.errors()
-        ]
-        return f"{error.title}: " + "; ".join(problems)
+        from na_lattice_flows.checks import validation_message
+
+        return f"{error.title}: {validation_message(error)}"
     return str(error)
 
 

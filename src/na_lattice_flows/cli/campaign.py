@@ -16,9 +16,9 @@ from na_lattice_flows.cli.common import (
     open_session,
     store_settings,
 )
-from na_lattice_flows.cli.options import model_name, number, numbers
+from na_lattice_flows.cli.options import add_model_options, model_values, number, output_folder
 from na_lattice_flows.cli.results import cmd_report, cmd_results
-from na_lattice_flows.settings import SETTINGS, trajectory_folder
+from na_lattice_flows.settings import trajectory_folder
 
 if TYPE_CHECKING:
     from na_lattice_flows.candidates.loaders import LoadResult
@@ -60,7 +60,9 @@ def add_commands(commands) -> dict:
         "uses (MongoDB URI with its authentication, TLS and replica-set options, or the embedded store). Written "
         "readable by you only: a URI may hold a password.",
     )
-    files.add_argument("--out", default=".", help="folder to write them into (default: here)")
+    files.add_argument(
+        "--out", type=output_folder, default=".", help="folder to write them into (default: here)"
+    )
     add_store_options(files)
 
     status = commands.add_parser("status", help="count jobs per state")
@@ -91,25 +93,9 @@ def add_commands(commands) -> dict:
 
 
 def _add_screen_options(parser: argparse.ArgumentParser) -> None:
-    temperature = number(above=0, unit="K")
-    parser.add_argument(
-        "--model",
-        type=model_name,
-        default=SETTINGS.default_model,
-        help=f"MLP for relaxation, phonons and MD (a registry name, e.g. chgnet, 7net-0, fairchem:/path.pt; default {SETTINGS.default_model})",
-    )
-    parser.add_argument(
-        "--relax-engine",
-        default="mlp",
-        choices=["mlp", "gpaw", "vasp"],
-        help="relaxation by the MLP, GPAW (local DFT) or VASP (atomate2 strict double relax through custodian; CPU workers)",
-    )
-    parser.add_argument(
-        "--fmax",
-        type=number(above=0, unit="eV/A"),
-        default=0.01,
-        help="relaxation force threshold, eV/A (> 0; default 0.01)",
-    )
+    from na_lattice_flows.workflow.options import ScreeningOptions
+
+    add_model_options(parser, ScreeningOptions)
     parser.add_argument(
         "--max-sites",
         type=number(at_least=1, integer=True),
@@ -130,109 +116,7 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
         "charge-balance (refuse those with no charge-balanced oxidation states: metals, intermetallics) or refuse",
     )
     parser.add_argument(
-        "--min-supercell-atoms",
-        type=number(at_least=1, integer=True),
-        default=SETTINGS.min_supercell_atoms,
-        help=f"paper supercell size (default {SETTINGS.min_supercell_atoms})",
-    )
-    parser.add_argument(
         "--force", action="store_true", help="resubmit candidates that already have a workflow"
-    )
-    parser.add_argument(
-        "--no-phonons",
-        action="store_true",
-        help="stop each flow after the relaxation (no MD either, unless --md)",
-    )
-    parser.add_argument(
-        "--phonon-supercells",
-        type=number(at_least=1, integer=True),
-        default=30,
-        help="random-displacement supercells (default 30)",
-    )
-    parser.add_argument(
-        "--fc-method",
-        default="symfc",
-        choices=["symfc", "hiphive", "pheasy"],
-        help="force-constant fit (default symfc)",
-    )
-    parser.add_argument(
-        "--third-order",
-        choices=["symfc", "hiphive", "pheasy"],
-        help="also fit third-order force constants with this method",
-    )
-    parser.add_argument(
-        "--temperature",
-        type=temperature,
-        default=SETTINGS.temperature_K,
-        help=f"K, for the MSD descriptors (default {SETTINGS.temperature_K:g})",
-    )
-    parser.add_argument(
-        "--stability",
-        choices=["harmonic", "finite-temperature"],
-        default="harmonic",
-        help="harmonic: a structure with an imaginary mode at 0 K gets no MD (the study's screen; default); "
-        "finite-temperature: such structures are judged again on their effective phonons at --temperature "
-        "(self-consistent, with the MLP; ~10-20x a harmonic step, for those structures only), and described by them",
-    )
-    md = parser.add_mutually_exclusive_group()
-    md.add_argument(
-        "--md",
-        dest="md",
-        action="store_true",
-        default=None,
-        help="run MD; the default with phonons (only dynamically stable structures), needed with --no-phonons "
-        "(then every structure gets MD)",
-    )
-    md.add_argument(
-        "--no-md",
-        dest="md",
-        action="store_false",
-        help="leave out the MD step (the default with --no-phonons)",
-    )
-    parser.add_argument(
-        "--md-preset", default="paper", choices=["paper", "short"], help="MD preset (demo: short)"
-    )
-    parser.add_argument(
-        "--md-temperatures",
-        type=numbers(above=0, unit="K"),
-        default=f"{SETTINGS.temperature_K:g}",
-        help=f"K, comma-separated; two or more add an Arrhenius fit (default {SETTINGS.temperature_K:g})",
-    )
-    parser.add_argument(
-        "--md-production-steps",
-        type=number(at_least=1, integer=True),
-        help="override the preset's production steps",
-    )
-    parser.add_argument(
-        "--md-equilibration-steps",
-        type=number(at_least=0, integer=True),
-        help="override the preset's equilibration steps",
-    )
-    parser.add_argument(
-        "--md-engine",
-        default="ase",
-        choices=["ase", "torchsim"],
-        help="ase: one run per job; torchsim: a structure's temperature series batched in one job (SevenNet/UMA models)",
-    )
-    parser.add_argument(
-        "--trajectory-dir",
-        help="where MD trajectories go (default: <workdir>/trajectories; shared by all workers)",
-    )
-    parser.add_argument(
-        "--elastic",
-        action="store_true",
-        help="add the elastic moduli (atomate2's elastic flow with the MLP)",
-    )
-    parser.add_argument(
-        "--committee",
-        metavar="MODELS",
-        help="more force fields (comma-separated) judging each structure's stability on the same supercells; "
-        "where they and --model disagree, the structure is 'disputed' (results --disputed)",
-    )
-    parser.add_argument(
-        "--committee-margin-thz",
-        type=number(above=0, unit="THz"),
-        help="lowest frequencies further apart than this are disputed too (default 0.5)",
     )
     parser.add_argument(
         "--phonon-batch",
@@ -245,31 +129,13 @@ def _add_screen_options(parser: argparse.ArgumentParser) -> None:
 
 def _flow_maker(args: argparse.Namespace):
     from na_lattice_flows.api import screening_maker
+    from na_lattice_flows.workflow.options import ScreeningOptions
 
-    return screening_maker(
-        model=args.model,
-        relax_engine=args.relax_engine,
-        fmax=args.fmax,
-        phonons=not args.no_phonons,
-        phonon_supercells=args.phonon_supercells,
-        fc_method=args.fc_method,
-        third_order=args.third_order,
-        temperature_K=args.temperature,
-        stability=args.stability,
-        md=args.md,
-        md_preset=args.md_preset,
-        md_temperatures=args.md_temperatures,
-        md_overrides={
-            "n_production_steps": args.md_production_steps,
-            "n_equilibration_steps": args.md_equilibration_steps,
-        },
-        md_engine=args.md_engine,
-        trajectory_dir=trajectory_folder(args.trajectory_dir, store_settings(args).workdir),
-        min_supercell_atoms=args.min_supercell_atoms,
-        elastic=args.elastic,
-        committee=[m.strip() for m in (args.committee or "").split(",") if m.strip()],
-        committee_margin_thz=args.committee_margin_thz,
+    values = model_values(args, ScreeningOptions)
+    values["trajectory_dir"] = str(
+        trajectory_folder(args.trajectory_dir, store_settings(args).workdir)
     )
+    return screening_maker(**values)
 
 
 def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: list[str]) -> int:
@@ -297,8 +163,15 @@ def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: lis
             phonon_batch=args.phonon_batch,
         )
     print(f"Store: {settings.describe()}")
+    n_structures, n_workflows = len(record.submitted), len(set(record.submitted.values()))
+    # --phonon-batch: several structures share a workflow
+    submitted = (
+        f"{n_structures} flows submitted"
+        if n_structures == n_workflows
+        else f"{n_structures} structures submitted in {n_workflows} workflows"
+    )
     print(
-        f"Campaign {record.campaign_id}: {len(record.submitted)} flows submitted, {len(record.rejections)} structures not submitted"
+        f"Campaign {record.campaign_id}: {submitted}, {len(record.rejections)} structures not submitted"
     )
     for rejection in record.rejections:
         print(f"  - {rejection.candidate_id} ({rejection.source}): {rejection.reason}")
@@ -315,6 +188,8 @@ def _screen_and_submit(args: argparse.Namespace, loaded: LoadResult, inputs: lis
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``na-flows demo``: screen and submit the built-in demo set, run it, print the results and the
+    report."""
     from na_lattice_flows.candidates.demo_set import demo_candidates
     from na_lattice_flows.candidates.loaders import LoadResult
 
@@ -348,6 +223,7 @@ def _reading_args(args: argparse.Namespace, command: str, *options: str) -> argp
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    """``na-flows submit``: load, screen and submit the inputs; exit 3 when nothing was submitted."""
     from na_lattice_flows.candidates.loaders import CandidateInputError, LoadResult, load_candidates
 
     if not args.inputs and not args.optimade:
@@ -365,6 +241,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``na-flows run``: launch ready jobs on this machine until none is left; exit 4 when jobs
+    failed."""
     from na_lattice_flows.execution.launching import (
         fw_state_counts,
         fworker_from_file,
@@ -394,6 +272,7 @@ def _format_counts(counts: dict[str, int]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """``na-flows status``: job counts, running jobs with their workers, and the failed ones."""
     from na_lattice_flows.execution.launching import fw_state_counts, running_jobs
     from na_lattice_flows.execution.queries import member_fields, workflow_members
     from na_lattice_flows.execution.results import failures_table
@@ -450,11 +329,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not failures.empty:
         print(f"{len(failures)} failed jobs (tracebacks: na-flows results --failed --format json):")
         for row in failures.itertuples():
-            print(f"  - {row.candidate_id} {row.job!r} (fw {row.fw_id}): {row.error}")
+            owner = (
+                row.candidate_id or row.workflow
+            )  # a structure, or a study / dataset / benchmark
+            print(f"  - {owner} {row.job!r} (fw {row.fw_id}): {row.error}")
     return 0
 
 
 def cmd_worker_files(args: argparse.Namespace) -> int:
+    """``na-flows worker-files``: the LaunchPad and worker files for rlaunch on HPC nodes."""
     from na_lattice_flows.execution.worker_files import write_worker_files
 
     settings = store_settings(args)
@@ -471,6 +354,7 @@ def cmd_worker_files(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
+    """``na-flows recover``: put jobs of dead workers back in the queue."""
     from na_lattice_flows.execution.launching import recover_lost_runs
 
     with open_session(store_settings(args, existing=True)) as session:

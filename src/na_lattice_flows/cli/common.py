@@ -25,6 +25,7 @@ EXIT_STORE = (
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """``--workdir`` and ``--mongodb-uri``, the options of every command that opens a store."""
     parser.add_argument(
         "--workdir",
         help="embedded store and run folders (default: $NA_FLOWS_WORKDIR or ./na_flows_work)",
@@ -66,14 +67,18 @@ def store_settings(args: argparse.Namespace, existing: bool = False) -> StoreSet
 
 
 def write_table(table: pd.DataFrame, fmt: str, output: str | None) -> None:
+    """Print ``table`` or write it to ``output`` as ``fmt``; parquet is written under the name it is
+    said."""
     if fmt == "parquet":
         if not output:
             raise InputError("--format parquet needs --output FILE.parquet")
         from na_lattice_flows.analysis.dataset import export_table
 
         output = str(Path(output).with_suffix(".parquet"))  # what is written is what is said
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
         export_table(table, Path(output))
     elif output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(render_table(table, fmt))
     else:
         print(render_table(table, fmt))
@@ -82,6 +87,7 @@ def write_table(table: pd.DataFrame, fmt: str, output: str | None) -> None:
 
 
 def render_table(table: pd.DataFrame, fmt: str) -> str:
+    """``table`` as CSV, JSON records or an aligned text table."""
     import pandas as pd
 
     if fmt == "csv":

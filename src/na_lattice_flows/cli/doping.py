@@ -17,7 +17,7 @@ from na_lattice_flows.cli.common import (
     store_settings,
     write_table,
 )
-from na_lattice_flows.cli.options import model_name, number, numbers, temperature_grid
+from na_lattice_flows.cli.options import model_name, number, numbers, output_file, temperature_grid
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS
 
@@ -32,6 +32,7 @@ def _fractions(text: str) -> list[float]:
 
 
 def add_commands(commands) -> dict:
+    """Add ``na-flows doping`` and its actions to ``commands``; their handlers by name."""
     doping = commands.add_parser(
         "doping",
         help="the doped-electrolyte study: doped cells (SQS + Na vacancies), NPT T_C, anisotropic and correlated diffusion",
@@ -58,7 +59,9 @@ def add_commands(commands) -> dict:
     mode.add_argument(
         "--vacancies-only", action="store_true", help="the Na vacancies only (no dopant)"
     )
-    cell.add_argument("--out", required=True, help="output file: .cif, or POSCAR/.vasp")
+    cell.add_argument(
+        "--out", type=output_file, required=True, help="output file: .cif, or POSCAR/.vasp"
+    )
     host = actions.add_parser(
         "host",
         help="build a host by substitution (e.g. tetragonal Na3SbS4 from Na3PS4), relaxed in its space group",
@@ -76,7 +79,9 @@ def add_commands(commands) -> dict:
         "--relax-model",
         help="MLP to relax positions and cell in the space group (e.g. 7net-0); default: not relaxed",
     )
-    host.add_argument("--out", required=True, help="output file: .cif, or POSCAR/.vasp")
+    host.add_argument(
+        "--out", type=output_file, required=True, help="output file: .cif, or POSCAR/.vasp"
+    )
     submit = actions.add_parser("submit", help="add the doped study's flow")
     submit.add_argument(
         "structure", help="the host's conventional cell (CIF or POSCAR), e.g. tetragonal Na3SbS4"
@@ -160,6 +165,7 @@ def add_commands(commands) -> dict:
     )
     soft.add_argument(
         "--output",
+        type=output_file,
         help="also write the JSON to this file, and the figure of omega^2 against T beside it (.png, .svg)",
     )
     soft.add_argument(
@@ -180,13 +186,21 @@ def add_commands(commands) -> dict:
         default="systems",
         help="per system (T_C, D*, D_sigma, H_R, Ea) or per temperature",
     )
-    results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
-    results.add_argument("--output", help="write to this file instead of the screen")
+    results.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        default="table",
+        help="table on screen (default), or csv, json, parquet (needs --output)",
+    )
+    results.add_argument(
+        "--output", type=output_file, help="write to this file instead of the screen"
+    )
     add_store_options(results)
     return {"doping": cmd_doping}
 
 
 def cmd_doping(args: argparse.Namespace) -> int:
+    """``na-flows doping ACTION``."""
     return {
         "cell": _cell,
         "host": _host,
@@ -279,7 +293,20 @@ def _cell(args: argparse.Namespace) -> int:
     return 0
 
 
+# DopingStudySettings fields -> the `doping submit` options that set them
+SUBMIT_FLAGS = {
+    "supercell": "--supercell",
+    "coarse_temperatures_K": "--temperatures",
+    "transport_temperatures_K": "--transport-temperatures",
+    "fine_step_K": "--fine-step",
+    "seed": "--seed",
+}
+
+
 def _submit(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from na_lattice_flows.checks import validation_message
     from na_lattice_flows.doping.cells import parse_dopant, parse_supercell
     from na_lattice_flows.doping.flow import DopedPhaseStudyMaker
     from na_lattice_flows.execution.submission import add_flow
@@ -302,16 +329,19 @@ def _submit(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     settings = store_settings(args)
-    maker = DopedPhaseStudyMaker(
-        model=args.model,
-        dopant=dopant,
-        host_site=host,
-        fractions=_fractions(args.fractions),
-        preset=args.preset,
-        overrides={k: v for k, v in overrides.items() if v is not None},
-        controls=not args.no_controls,
-        trajectory_dir=args.trajectory_dir or str(SETTINGS.trajectory_folder(settings.workdir)),
-    )
+    try:
+        maker = DopedPhaseStudyMaker(
+            model=args.model,
+            dopant=dopant,
+            host_site=host,
+            fractions=_fractions(args.fractions),
+            preset=args.preset,
+            overrides={k: v for k, v in overrides.items() if v is not None},
+            controls=not args.no_controls,
+            trajectory_dir=args.trajectory_dir or str(SETTINGS.trajectory_folder(settings.workdir)),
+        )
+    except ValidationError as exc:  # the study's settings, under the options that set them
+        raise InputError(validation_message(exc, SUBMIT_FLAGS)) from None
     structure = read_structure_file(args.structure)
     study_id = maker.study_id(structure)
     with open_session(settings) as session:
@@ -350,9 +380,7 @@ def _soft_mode(args: argparse.Namespace) -> int:
         raise InputError(
             f"--qpoint {args.qpoint}: give three reduced coordinates, e.g. 0.5,0.5,0.5"
         )
-    output = Path(args.output) if args.output else None
-    if output is not None and (output.is_dir() or not output.parent.is_dir()):
-        raise InputError(f"--output {output}: not a file in an existing folder")
+    output = args.output  # checked as parsed (cli.options.output_file)
     structure = read_structure_file(args.structure)
     matrix = None
     if args.supercell:
@@ -373,6 +401,7 @@ def _soft_mode(args: argparse.Namespace) -> int:
     document = soft_mode_series.original(**arguments)
     text = json.dumps({"structure": args.structure, **document.model_dump()}, indent=2)
     if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
         from na_lattice_flows.analysis.temperature_stability import soft_mode_figure
 
         output.write_text(text + "\n")

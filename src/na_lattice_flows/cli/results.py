@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from na_lattice_flows.cli.common import add_store_options, open_session, store_settings, write_table
-from na_lattice_flows.cli.options import number
+from na_lattice_flows.cli.options import number, output_file, output_folder
 from na_lattice_flows.errors import InputError, MissingInputError
 
 
@@ -23,13 +23,21 @@ def add_commands(commands) -> dict:
         default="table",
         help="table: the main columns on screen; csv, json, parquet (needs --output): every column",
     )
-    results.add_argument("--output", help="write to this file instead of the screen")
+    results.add_argument(
+        "--output", type=output_file, help="write to this file instead of the screen"
+    )
     listing = results.add_mutually_exclusive_group()
     listing.add_argument(
         "--rejected", action="store_true", help="list the structures the screen dropped instead"
     )
     listing.add_argument(
         "--failed", action="store_true", help="list the failed jobs with their errors instead"
+    )
+    listing.add_argument(
+        "--benchmarks",
+        action="store_true",
+        help="list the stored force-field benchmarks (benchmark-forces --submit) instead: each one's "
+        "models, best first, with their stability agreement and errors against DFT",
     )
     stable = results.add_mutually_exclusive_group()
     stable.add_argument(
@@ -92,7 +100,9 @@ def add_commands(commands) -> dict:
         "in OUT/index.html, with each campaign's table as CSV and Parquet, correlations.csv, the figures as PNG and SVG "
         "and the trained D models (joblib) beside it. Sections without enough data say what they could not compute.",
     )
-    report.add_argument("--out", required=True, help="folder to write the report into")
+    report.add_argument(
+        "--out", type=output_folder, required=True, help="folder to write the report into"
+    )
     report.add_argument(
         "--campaign", help="only this campaign id (default: every structure in the store)"
     )
@@ -127,15 +137,32 @@ def add_commands(commands) -> dict:
     predict.add_argument(
         "--all", action="store_true", help="include structures that already have D from MD"
     )
-    predict.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    predict.add_argument("--output", help="write to this file instead of the screen")
+    predict.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table on screen (default), csv or json",
+    )
+    predict.add_argument(
+        "--output", type=output_file, help="write to this file instead of the screen"
+    )
     add_store_options(predict)
 
     return {"results": cmd_results, "report": cmd_report, "predict": cmd_predict}
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from na_lattice_flows.execution.results import failures_table, query_results, rejections_table
+    """``na-flows results``: one row per workflow (or the rejected, or the failed), filtered and
+    written."""
+    from na_lattice_flows.execution.queries import force_benchmark_documents
+    from na_lattice_flows.execution.results import (
+        failures_table,
+        filter_results,
+        force_benchmarks_table,
+        melt_undecided,
+        rejections_table,
+        results_table,
+    )
     from na_lattice_flows.workflow.columns import MAIN_COLUMNS
 
     with open_session(store_settings(args, existing=True), read_only=True) as session:
@@ -145,9 +172,12 @@ def cmd_results(args: argparse.Namespace) -> int:
             table = failures_table(session)
             if args.format == "table":
                 table = table.drop(columns=["traceback", "launch_dir"])
+        elif args.benchmarks:
+            table = force_benchmarks_table(force_benchmark_documents(session))
         else:
-            table = query_results(
-                session,
+            everything = results_table(session)
+            table = filter_results(
+                everything,
                 dynamically_stable=args.dynamically_stable,
                 melted=args.melted,
                 min_D_A2_per_ps=args.min_d,
@@ -157,6 +187,13 @@ def cmd_results(args: argparse.Namespace) -> int:
                 settings_fingerprint=args.settings,
                 disputed=args.disputed,
             )
+            undecided = melt_undecided(everything) if args.melted is not None else 0
+            if undecided:
+                print(
+                    f"note: {undecided} structures with MD are left out: their runs are shorter than 10 ps, "
+                    "below which the melt filter is not applied (their melted is empty)",
+                    file=sys.stderr,
+                )
             if args.disputed and args.format == "table":
                 table = table[
                     [
@@ -168,13 +205,16 @@ def cmd_results(args: argparse.Namespace) -> int:
                         "committee_verdicts",
                     ]
                 ]
-        if args.format == "table" and not (args.rejected or args.failed or args.disputed):
+        if args.format == "table" and not (
+            args.rejected or args.failed or args.benchmarks or args.disputed
+        ):
             table = table[[*MAIN_COLUMNS, "error"]]  # the whole table: --format csv/json/parquet
     write_table(table, args.format, args.output)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``na-flows report``: the HTML report, its tables, figures and D models."""
     from na_lattice_flows.analysis.report import build_report
 
     with open_session(store_settings(args, existing=True), read_only=True) as session:
@@ -195,6 +235,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """``na-flows predict``: rank structures without MD by a saved D model."""
     import pandas as pd
 
     from na_lattice_flows.analysis.dataset import dataset

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import sys
-from pathlib import Path
 
 from na_lattice_flows.cli.common import (
     add_store_options,
@@ -14,6 +14,7 @@ from na_lattice_flows.cli.common import (
     render_table,
     store_settings,
 )
+from na_lattice_flows.cli.options import output_file
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS
 
@@ -35,11 +36,17 @@ def add_commands(commands) -> dict:
         help=f"comma-separated registry names (default {SETTINGS.default_model})",
     )
     bench.add_argument("--json", action="store_true", help="print the full result as JSON")
-    bench.add_argument("--output", help="also write the JSON to this file")
+    bench.add_argument("--output", type=output_file, help="also write the JSON to this file")
     bench.add_argument(
         "--submit",
         action="store_true",
-        help="add the benchmark as a flow to the LaunchPad instead of running it here",
+        help="add the benchmark as a flow to the LaunchPad instead of running it here (its ranking: "
+        "na-flows results --benchmarks, and the report)",
+    )
+    bench.add_argument(
+        "--force",
+        action="store_true",
+        help="--submit the same references and models again (otherwise refused: nothing is added)",
     )
     add_store_options(bench)
 
@@ -65,7 +72,7 @@ def add_commands(commands) -> dict:
     )
     frames.add_argument("--seed", type=int, default=0, help="seed of the frame draw (default 0)")
     frames.add_argument("--json", action="store_true", help="print the full result as JSON")
-    frames.add_argument("--output", help="also write the JSON to this file")
+    frames.add_argument("--output", type=output_file, help="also write the JSON to this file")
 
     phonons = commands.add_parser(
         "phonons",
@@ -146,6 +153,8 @@ def _registry_models(text: str) -> list[str]:
 
 
 def cmd_benchmark_forces(args: argparse.Namespace) -> int:
+    """``na-flows benchmark-forces``: models against DFT forces, force constants and verdicts of
+    references."""
     import pandas as pd
 
     from na_lattice_flows.benchmark.forces import benchmark_references, summary_json
@@ -163,7 +172,8 @@ def cmd_benchmark_forces(args: argparse.Namespace) -> int:
     result = summary_json(summary, failures)
     text = json.dumps(result, indent=2)
     if args.output:
-        Path(args.output).write_text(text)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
     if args.json:
         print(text)
     else:
@@ -176,25 +186,40 @@ def cmd_benchmark_forces(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark_frames(args: argparse.Namespace) -> int:
+    """``na-flows benchmark-frames``: models against the forces, energies and stresses of labelled
+    frames."""
     import pandas as pd
 
     from na_lattice_flows.benchmark.frames import benchmark_frames, frame_benchmark_json
+    from na_lattice_flows.benchmark.labelled_frames import read_labelled_frames
 
     models = _registry_models(args.models)
     if args.frames < 1:
         raise InputError(f"--frames {args.frames}: must be at least 1")
-    missing = [f for f in args.files if not Path(f).exists()]
-    if missing:
-        raise InputError(f"benchmark-frames: no such file: {', '.join(missing)}")
+    # every file read before any model loads: a missing one, or one whose frames carry no forces, is named now
+    frames_read, problems = {}, []
+    for path in args.files:
+        try:
+            frames_read[path] = read_labelled_frames(path)
+        except InputError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise InputError("benchmark-frames: " + "; ".join(problems))
     # model packages print banners; stdout carries only the result
     with contextlib.redirect_stdout(sys.stderr):
         result = benchmark_frames(
-            args.files, models, n_frames=args.frames, seed=args.seed, progress=not args.json
+            args.files,
+            models,
+            n_frames=args.frames,
+            seed=args.seed,
+            progress=not args.json,
+            frames_read=frames_read,
         )
     payload = frame_benchmark_json(result)
     text = json.dumps(payload, indent=2)
     if args.output:
-        Path(args.output).write_text(text)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
     if args.json:
         print(text)
     else:
@@ -220,6 +245,7 @@ def cmd_benchmark_frames(args: argparse.Namespace) -> int:
 
 
 def cmd_phonons(args: argparse.Namespace) -> int:
+    """``na-flows phonons``: force constants, verdict and descriptors of one displacement reference."""
     from na_lattice_flows.phonons.descriptors import phonon_descriptors
     from na_lattice_flows.phonons.force_constants import fit_force_constants
     from na_lattice_flows.phonons.references import load_reference
@@ -249,6 +275,7 @@ def cmd_phonons(args: argparse.Namespace) -> int:
 
 
 def cmd_diffusion(args: argparse.Namespace) -> int:
+    """``na-flows diffusion``: the transport analysis of any trajectory file."""
     from na_lattice_flows.md.trajectory import read_trajectory
     from na_lattice_flows.md.transport import analyze_trajectory, probability_density_chgcar
 
@@ -298,20 +325,40 @@ def cmd_diffusion(args: argparse.Namespace) -> int:
 
 
 def _submit_benchmark(args: argparse.Namespace, models: list[str]) -> int:
+    """Submit the benchmark flow once: every reference is read first (an unreadable one is named now, not
+    when a worker runs it), and the same references and models submitted again add nothing."""
     from na_lattice_flows.benchmark.jobs import ForceBenchmarkMaker
+    from na_lattice_flows.cli.common import EXIT_NOTHING_SUBMITTED
     from na_lattice_flows.execution.submission import add_flow
+    from na_lattice_flows.phonons.references import load_reference, reference_digest
 
-    missing = [r for r in args.references if not Path(r).exists()]
-    if missing:
-        raise InputError(f"benchmark-forces: no such reference: {', '.join(missing)}")
-    flow = ForceBenchmarkMaker(models=tuple(models)).make(args.references)
+    for reference in args.references:
+        load_reference(reference)
+    key = json.dumps(
+        {"models": sorted(models), "references": sorted(map(reference_digest, args.references))}
+    )
+    study_id = "force-benchmark-" + hashlib.sha1(key.encode()).hexdigest()[:10]
     settings = store_settings(args)
     with open_session(settings) as session:
-        add_flow(
-            session, flow, "mlp force benchmark", {"kind": "mlp force benchmark", "models": models}
+        existing = session.launchpad.workflows.find_one(
+            {"metadata.study_id": study_id}, {"nodes": 1, "state": 1}
+        )
+        if existing and not args.force:
+            print(
+                f"already submitted: {study_id} (workflow {min(existing['nodes'])}, {existing['state']}): the "
+                "same references and models; nothing added (--force resubmits)"
+            )
+            return EXIT_NOTHING_SUBMITTED
+        flow = ForceBenchmarkMaker(models=tuple(models)).make(args.references)
+        fw_id = add_flow(
+            session,
+            flow,
+            f"mlp force benchmark {study_id}",
+            {"kind": "mlp force benchmark", "study_id": study_id, "models": models},
         )
     print(
-        f"Submitted the force benchmark ({len(args.references)} references x {len(models)} models) to {settings.describe()}; "
-        "launch it with `na-flows run` or rlaunch"
+        f"Submitted the force benchmark {study_id} (workflow {fw_id}: {len(args.references)} references x "
+        f"{len(models)} models) to {settings.describe()}; launch it with `na-flows run` or rlaunch; its ranking: "
+        "`na-flows results --benchmarks`"
     )
     return 0

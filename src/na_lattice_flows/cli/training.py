@@ -18,7 +18,7 @@ from na_lattice_flows.cli.common import (
     store_settings,
     write_table,
 )
-from na_lattice_flows.cli.options import number
+from na_lattice_flows.cli.options import number, output_file
 from na_lattice_flows.errors import InputError, MissingInputError
 from na_lattice_flows.settings import SETTINGS
 
@@ -150,9 +150,15 @@ def add_commands(commands) -> dict:
         "--group-by",
         choices=["configuration", "run"],
         default="configuration",
-        help="what a split may not share",
+        help="what a split may not share: configuration (frames of one structure stay in one split; "
+        "default) or run (frames of one MD run)",
     )
-    dataset.add_argument("--seed", type=int, default=0)
+    dataset.add_argument(
+        "--seed",
+        type=number(at_least=0, integer=True),
+        default=0,
+        help="seed of the MD sampling and of the split (default 0)",
+    )
     dataset.add_argument(
         "--fit",
         choices=["none", *ROUTES],
@@ -199,7 +205,12 @@ def add_commands(commands) -> dict:
         default="7net-0",
         help="pretrained models tested beside the fit (default 7net-0)",
     )
-    fit.add_argument("--group-by", choices=["configuration", "run"], default="configuration")
+    fit.add_argument(
+        "--group-by",
+        choices=["configuration", "run"],
+        default="configuration",
+        help="what the train/validation/test splits may not share: configuration (default) or run",
+    )
     add_store_options(fit)
 
     phonondb = actions.add_parser(
@@ -230,18 +241,28 @@ def add_commands(commands) -> dict:
         help="trainer checkpoints (resume from here)",
     )
     phonondb.add_argument(
-        "--out", help="weights file (default: the registry's chgnet-na file in the package)"
+        "--out",
+        type=output_file,
+        help="weights file (default: the registry's chgnet-na file in the package)",
     )
     phonondb.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
 
     results = actions.add_parser("results", help="trained models and their held-out errors")
-    results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
-    results.add_argument("--output", help="write to this file instead of the screen")
+    results.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        default="table",
+        help="table on screen (default), or csv, json, parquet (needs --output)",
+    )
+    results.add_argument(
+        "--output", type=output_file, help="write to this file instead of the screen"
+    )
     add_store_options(results)
     return {"train": cmd_train}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``na-flows train ACTION``."""
     return {"dataset": _dataset, "fit": _fit, "phonondb": _phonondb, "results": _results}[
         args.train_action
     ](args)

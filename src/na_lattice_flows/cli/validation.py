@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from na_lattice_flows.cli.common import add_store_options, open_session, store_settings, write_table
+from na_lattice_flows.cli.options import output_file
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
 
@@ -86,13 +87,21 @@ def add_commands(commands) -> dict:
     )
     add_store_options(submit)
     results = actions.add_parser("results", help="the MLP-vs-AIMD comparisons in the store")
-    results.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
-    results.add_argument("--output", help="write to this file instead of the screen")
+    results.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        default="table",
+        help="table on screen (default), or csv, json, parquet (needs --output)",
+    )
+    results.add_argument(
+        "--output", type=output_file, help="write to this file instead of the screen"
+    )
     add_store_options(results)
     return {"validate": cmd_validate}
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """``na-flows validate ACTION``."""
     return {"submit": _submit, "results": _results}[args.validate_action](args)
 
 

@@ -17,6 +17,8 @@ from tqdm.auto import tqdm
 
 
 class GPAWSettings(BaseModel):
+    """GPAW's plane-wave settings (functional, cutoff, k-point density, SCF) of every GPAW step."""
+
     xc: str = "PBE"
     ecut_eV: float = Field(500.0, description="Plane-wave cutoff")
     kpoint_density: float = Field(

@@ -18,9 +18,11 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from na_lattice_flows.checks import check_range
 from na_lattice_flows.dft.gpaw import GPAWSettings, gpaw_calculator
 from na_lattice_flows.dft.schemas import AIMDDocument, GPAWTaskDocument
-from na_lattice_flows.md.langevin import md_settings, run_langevin_md
+from na_lattice_flows.md.langevin import run_langevin_md
+from na_lattice_flows.md.settings import md_settings
 from na_lattice_flows.md.trajectory import read_trajectory
 from na_lattice_flows.md.transport import analyze_trajectory
+from na_lattice_flows.routing import CPU, worker
 from na_lattice_flows.settings import trajectory_folder
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 
@@ -52,13 +54,16 @@ def _document(
 
 
 @job(output_schema=GPAWTaskDocument)
+@worker(CPU)
 def gpaw_static(structure: Structure, settings: GPAWSettings) -> GPAWTaskDocument:
+    """A GPAW single point: energy, forces and stress."""
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.calc = gpaw_calculator(settings)
     return _document(atoms, settings)
 
 
 @job(output_schema=GPAWTaskDocument)
+@worker(CPU)
 def gpaw_relax(
     structure: Structure,
     settings: GPAWSettings,
@@ -66,6 +71,7 @@ def gpaw_relax(
     max_steps: int,
     relax_cell: bool,
 ) -> GPAWTaskDocument:
+    """A GPAW relaxation of the ions (and the cell, with ``relax_cell``) by BFGS."""
     from ase.filters import FrechetCellFilter
     from ase.optimize import BFGS
 
@@ -78,10 +84,13 @@ def gpaw_relax(
 
 @dataclass
 class GPAWStaticMaker(Maker):
+    """A GPAW single point as a job (CPU workers)."""
+
     name: str = "gpaw static"
     settings: GPAWSettings = field(default_factory=GPAWSettings)
 
     def make(self, structure: Structure):
+        """The single-point job of ``structure``."""
         static = gpaw_static(structure, self.settings)
         static.name = self.name
         return static
@@ -102,6 +111,7 @@ class GPAWRelaxMaker(Maker):
         check_range("max_steps", self.max_steps, at_least=1)
 
     def make(self, structure: Structure):
+        """The relaxation job of ``structure``."""
         relax = gpaw_relax(
             structure, self.settings, self.fmax_eV_per_A, self.max_steps, self.relax_cell
         )
@@ -110,6 +120,7 @@ class GPAWRelaxMaker(Maker):
 
 
 @job(data=["curves"], output_schema=AIMDDocument)
+@worker(CPU)
 def gpaw_aimd(
     structure: Structure,
     candidate_id: str,
@@ -166,6 +177,7 @@ class GPAWAIMDMaker(Maker):
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
 
     def make(self, structure: Structure, candidate_id: str = "structure"):
+        """The AIMD job of ``structure``."""
         aimd = gpaw_aimd(
             structure,
             candidate_id,

@@ -50,6 +50,8 @@ class ValidationHit(BaseModel):
 
 
 class ValidationDocument(BaseModel):
+    """MLP against AIMD diffusion of one structure: both D and their ratio, with the runs' paths."""
+
     candidate_id: str
     element: str
     aimd_engine: str

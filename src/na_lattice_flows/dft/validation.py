@@ -99,6 +99,8 @@ class AIMDValidationMaker(Maker):
             )
 
     def make(self, hits: list[ValidationHit]) -> Flow:
+        """AIMD of each hit and its comparison with the hit's MLP MD; the hits come from
+        ``top_hits``."""
         if not hits:
             raise InputError(
                 "no structures to validate: the screen has no MD results that did not melt"

@@ -159,6 +159,8 @@ class VaspAIMDMaker(Maker):
         functional_incar(self.functional)
 
     def segment_maker(self, steps: int):
+        """atomate2's VASP MD Maker of one segment of ``steps`` steps (NVT Nose-Hoover, Gamma
+        point)."""
         from atomate2.vasp.jobs.md import MDMaker
         from atomate2.vasp.sets.core import MDSetGenerator
 
@@ -181,6 +183,8 @@ class VaspAIMDMaker(Maker):
         return MDMaker(input_set_generator=generator, run_vasp_kwargs=run_vasp_kwargs)
 
     def make(self, structure: Structure, candidate_id: str = "structure") -> Flow:
+        """The AIMD of ``structure`` in chained segments (atomate2's MultiMDMaker), then its
+        transport analysis."""
         from atomate2.vasp.flows.md import MultiMDMaker
 
         n_segments = ceil(self.n_steps / self.segment_steps)

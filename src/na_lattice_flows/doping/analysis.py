@@ -16,6 +16,8 @@ from na_lattice_flows.md.trajectory import MDTrajectory
 
 
 class AxialDiffusion(BaseModel):
+    """D along the tetragonal axis (D_c) and in the plane (D_ab)."""
+
     axis: int
     D_c_A2_per_ps: float
     D_ab_A2_per_ps: float

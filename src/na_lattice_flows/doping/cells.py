@@ -53,6 +53,7 @@ class DopedCell(BaseModel):
 
     @property
     def formula(self) -> str:
+        """The cell's full formula (the vacancies show)."""
         return self.structure.composition.formula.replace(" ", "")
 
 

@@ -22,6 +22,8 @@ AXIS_TOLERANCE_DEG = (
 
 
 class TetrahedronPairs(BaseModel):
+    """Corner-sharing tetrahedron pairs and the ligands whose dihedral angle is followed."""
+
     centers: list[tuple[int, int]] = Field(description="atom indices (M, M') of each pair")
     ligands: list[list[tuple[int, int]]] = Field(
         description="per pair, the corresponding off-axis ligands (L of M, L' of M')"
@@ -138,6 +140,8 @@ def sliding_average(series: np.ndarray, window_frames: int) -> np.ndarray:
 
 
 class DihedralSummary(BaseModel):
+    """The dihedral angles of one run, summarised."""
+
     n_pairs: int
     window_ps: float
     mean_abs_deg: float = Field(

@@ -30,6 +30,7 @@ STUDY_SUMMARY_JOB_NAME = "doped study summary"
 
 
 def system_name(fraction: float, vacancy_mode: str, dopant: str) -> str:
+    """The system's name in tables: pristine, W0.1+vac (compensated) or W0.1 (no vacancies)."""
     if fraction == 0:
         return "pristine"
     return {
@@ -91,6 +92,7 @@ class DopedPhaseStudyMaker(Maker):
 
     @property
     def settings(self):
+        """The study's settings: the preset with the overrides."""
         return doping_settings(self.preset, **self.overrides)
 
     def systems(self) -> list[tuple[str, float, str]]:
@@ -109,12 +111,16 @@ class DopedPhaseStudyMaker(Maker):
         return systems
 
     def study_id(self, structure: Structure) -> str:
+        """A stable id of the study: the host's formula and a hash of the structure and the
+        settings."""
         from na_lattice_flows.candidates.fingerprints import settings_fingerprint
 
         text = structure.to(fmt="poscar") + settings_fingerprint(self)
         return f"{structure.composition.reduced_formula}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
 
     def make(self, structure: Structure) -> Flow:
+        """The study's flow for the host ``structure``: cells, NPT grids, T_C, transport and the
+        summary."""
         settings = self.settings
         if self.host_site not in structure.composition:
             raise InputError(

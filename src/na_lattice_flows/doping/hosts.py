@@ -52,4 +52,5 @@ def relax_in_space_group(
 
 
 def space_group(structure: Structure, symprec: float = 0.01) -> str:
+    """The space-group symbol of ``structure`` at ``symprec``."""
     return SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_symbol()

@@ -39,6 +39,7 @@ from na_lattice_flows.md.npt import run_npt_md
 from na_lattice_flows.md.trajectory import read_trajectory
 from na_lattice_flows.md.transport import analyze_trajectory
 from na_lattice_flows.models import get_calculator, get_torchsim_model, model_provenance
+from na_lattice_flows.routing import GPU, worker
 
 
 def _folder(trajectory_dir: str, study_id: str, system: str) -> Path:
@@ -54,6 +55,7 @@ def make_doped_cell(
     vacancy_mode: str,
     settings: DopingStudySettings,
 ) -> DopedCell:
+    """The doped supercell of one system (SQS of the dopant, vacancies placed), as a job."""
     return doped_supercell(
         structure,
         dopant,
@@ -143,6 +145,7 @@ def _npt_document(
 
 
 @job(data=["curves"], output_schema=NPTDocument)
+@worker(GPU)
 def doped_npt_point(
     cell: DopedCell,
     system: str,
@@ -176,6 +179,7 @@ def last_frame(trajectory_path: str) -> tuple[Atoms, np.ndarray]:
 
 
 @job(data=["fine_runs"], output_schema=TransitionDocument)
+@worker(GPU)
 def doped_transition(
     coarse: list[NPTDocument],
     system: str,
@@ -239,6 +243,7 @@ def doped_transition(
 
 
 @job(data=["curves"], output_schema=DopedTransportDocument)
+@worker(GPU)
 def doped_transport(
     npt: NPTDocument,
     system: str,
@@ -303,6 +308,7 @@ def doped_system_summary(
     transition: TransitionDocument,
     transport: list[DopedTransportDocument],
 ) -> SystemSummary:
+    """One doped system's record: its cell, T_C, lattice against T, transport and dihedrals."""
     transition = TransitionDocument.model_validate(transition)
     runs = [NPTDocument.model_validate(doc) for doc in coarse] + transition.fine_runs
     lattice: dict[float, list] = {}
@@ -406,6 +412,7 @@ def doped_study_summary(
     harmonic: dict | None = None,
     harmonic_structure: Structure | None = None,
 ) -> DopedStudyDocument:
+    """The doped study's document: every system's summary and the study's tables."""
     systems = [SystemSummary.model_validate(s) for s in systems]
     table, transport_table = study_tables(systems)
     harmonic = harmonic.model_dump() if hasattr(harmonic, "model_dump") else harmonic

@@ -40,6 +40,8 @@ class PhaseThresholds(BaseModel):
 
 
 class PhaseCall(BaseModel):
+    """The phase of one NPT run from its mean lattice, and the tetragonal axis if any."""
+
     phase: Phase
     unique_axis: int | None = Field(
         None, description="0, 1, 2 for a, b, c: the tetragonal axis (None unless tetragonal)"
@@ -139,6 +141,8 @@ def classify_phase(lattice_abc: np.ndarray, thresholds: PhaseThresholds | None =
 
 
 class FinePoint(BaseModel):
+    """One temperature of the fine grid, run from a tetragonal and from a cubic start."""
+
     temperature_K: float
     from_tetragonal: Phase
     from_cubic: Phase
@@ -154,6 +158,8 @@ class FinePoint(BaseModel):
 
 
 class TransitionEstimate(BaseModel):
+    """T_C from the fine grid, with its uncertainty, or the reason there is none."""
+
     T_C_K: float | None = None
     uncertainty_K: float | None = Field(
         None,

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from na_lattice_flows.doping.cells import DEFAULT_SQS_CUTOFFS_A
 from na_lattice_flows.doping.phases import PhaseThresholds
 from na_lattice_flows.errors import InputError
-from na_lattice_flows.md.langevin import MDSettings
 from na_lattice_flows.md.npt import NPTSettings
+from na_lattice_flows.md.settings import MDSettings
 
 MAX_TEMPERATURE_K = (
     3000.0  # above any sodium solid electrolyte's melting point: a larger value is a typo
@@ -21,6 +21,9 @@ MAX_TEMPERATURE_K = (
 
 
 class DopingStudySettings(BaseModel):
+    """Every setting of the doped study (cell, temperature grids, NPT and transport MD); presets
+    below."""
+
     model_config = ConfigDict(extra="forbid")
 
     supercell: tuple[int, int, int] = (12, 12, 12)

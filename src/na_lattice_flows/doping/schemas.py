@@ -16,6 +16,8 @@ from na_lattice_flows.md.transport import TransportAnalysis
 
 
 class NPTDocument(BaseModel):
+    """One NPT run of a doped system at one temperature: lattice, phase and curves."""
+
     system: str
     temperature_K: float
     start: str = Field(
@@ -41,6 +43,8 @@ class NPTDocument(BaseModel):
 
 
 class TransitionDocument(BaseModel):
+    """A system's T_C estimate and the fine-grid runs behind it."""
+
     system: str
     estimate: TransitionEstimate
     fine_runs: list[NPTDocument] = Field(
@@ -49,6 +53,8 @@ class TransitionDocument(BaseModel):
 
 
 class DopedTransportDocument(BaseModel):
+    """The transport of one doped system at one temperature: D*, D_sigma, Haven ratio, anisotropy."""
+
     system: str
     temperature_K: float
     phase: str
@@ -69,6 +75,8 @@ class DopedTransportDocument(BaseModel):
 
 
 class SystemSummary(BaseModel):
+    """Everything the study records about one system."""
+
     system: str
     cell: DopedCell
     transition: TransitionEstimate
@@ -86,6 +94,8 @@ class SystemSummary(BaseModel):
 
 
 class DopedStudyDocument(BaseModel):
+    """The doped study's record: settings, systems and tables."""
+
     study_id: str
     structure_formula: str
     model: str

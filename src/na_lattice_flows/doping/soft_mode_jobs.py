@@ -13,10 +13,13 @@ from na_lattice_flows.phonons.finite_temperature import model_forces_of
 from na_lattice_flows.phonons.force_constants import fit_force_constants
 from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
 from na_lattice_flows.phonons.soft_mode import SoftModeTransition, soft_mode_transition
+from na_lattice_flows.routing import GPU, worker
 from na_lattice_flows.structure.supercells import paper_supercell
 
 
 class SoftModeDocument(SoftModeTransition):
+    """A soft-mode temperature series as the store keeps it."""
+
     soft_mode_study: bool = Field(
         True, description="Marks these documents in the store (the report finds them by it)"
     )
@@ -32,6 +35,7 @@ class SoftModeDocument(SoftModeTransition):
 
 
 @job(output_schema=SoftModeDocument)
+@worker(GPU)
 def soft_mode_series(
     structure: Structure,
     name: str,

@@ -13,6 +13,7 @@ from bson import ObjectId, json_util
 
 
 def document_id(document: dict) -> str:
+    """The document's _id as text: its key in the embedded store."""
     return json_util.dumps(document["_id"])
 
 
@@ -87,7 +88,8 @@ def candidate_sql(table: str, conditions: list[tuple[str, list[str]]]) -> tuple[
     condition (the caller puts the most selective first), the others checked per id through the
     ``keys_of_document`` index (named: SQLite's planner, which has no statistics of values, otherwise may scan a
     whole collection). An id may come more than once (array elements). An INTERSECT instead reads every row of
-    each condition: a checkout's ``state = READY`` holds a row per waiting firework, ~50 ms at 10,000 workflows."""
+    each condition: a checkout's ``state = READY`` holds a row per waiting firework, so its cost grows with the
+    campaign."""
     (field, values), others = conditions[0], conditions[1:]
     sql = f"SELECT id FROM keys AS k INDEXED BY keys_lookup WHERE collection = ? AND field = ? AND value IN ({','.join('?' * len(values))})"
     for other_field, other_values in others:
@@ -125,6 +127,8 @@ SORT_RANK = {type(None): 1, int: 2, float: 2, str: 3, ObjectId: 7, bool: 8, date
 
 
 def sort_key(values: list, directions: list[int]) -> tuple:
+    """A key that orders rows as MongoDB sorts ``values`` with ``directions`` (1 ascending, -1
+    descending)."""
     key = []
     for value, direction in zip(values, directions, strict=True):
         rank = SORT_RANK[type(value)]

@@ -36,15 +36,18 @@ class SQLiteStore(MongoStore):
 
     @property
     def name(self) -> str:
+        """The store's address, for maggma's messages."""
         return f"sqlite://{self.path}#{self.collection_name}"
 
     def connect(self, force_reset: bool = False) -> None:
+        """Open the SQLite collection (again with ``force_reset``)."""
         if self._coll is None or force_reset:
             self._coll = SQLiteDocumentClient(self.path, read_only=self.read_only)[DATABASE][
                 self.collection_name
             ]
 
     def close(self) -> None:
+        """Close the SQLite connection."""
         if self._coll is not None:
             self._coll.database.client.close()
             self._coll = None

@@ -16,6 +16,7 @@ COMMANDS = ("lpad", "rlaunch")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a FireWorks command (lpad, rlaunch, qlaunch) on this package's store."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
         print(

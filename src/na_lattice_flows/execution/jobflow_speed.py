@@ -1,8 +1,8 @@
 """Two jobflow costs that grow with a campaign, removed without changing what jobflow computes.
 
 1. jobflow checks every ``job.output.<attribute>`` of a job with an output schema by generating that schema's JSON
-   schema (pydantic's ``model_json_schema``, about 9 ms each time): making one screening flow spent 26 ms there,
-   more than storing it. The answer depends only on the schema class and the attribute, so it is cached, a
+   schema (pydantic's ``model_json_schema``) each time: making a screening flow spent more there than storing it
+   (README "Production"). The answer depends only on the schema class and the attribute, so it is cached, a
    refusal too (re-raised each time: jobflow's ``@job`` probes its first argument for an attribute of the
    function's name, which a reference refuses, once per MD gate).
 2. To find the references and jobs among a job's inputs, jobflow serialises each input to a dict and walks it

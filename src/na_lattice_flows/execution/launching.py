@@ -31,6 +31,8 @@ UNFINISHED_STATES = ("WAITING", "READY", "RESERVED", "RUNNING", "PAUSED")
 
 @dataclass(frozen=True)
 class LostRun:
+    """A job left RUNNING by a worker that is gone."""
+
     fw_id: int
     name: str
     host: str | None

@@ -21,12 +21,14 @@ def failed_launch(session: Session, fw_id: int) -> dict:
 
 
 def launch_traceback(launch: dict) -> str | None:
+    """The traceback a failed launch stored, if any."""
     return (((launch.get("action") or {}).get("stored_data") or {}).get("_exception") or {}).get(
         "_stacktrace"
     )
 
 
 def last_line(traceback: str | None) -> str | None:
+    """The last non-empty line of a traceback (the exception), or None."""
     lines = [line for line in (traceback or "").strip().splitlines() if line.strip()]
     return lines[-1] if lines else None
 
@@ -242,6 +244,14 @@ def frame_benchmark_documents(session: Session) -> list[dict]:
     from na_lattice_flows.benchmark.jobs import FRAME_BENCHMARK_JOB_NAME
 
     return _outputs_oldest_first(session, FRAME_BENCHMARK_JOB_NAME)
+
+
+def force_benchmark_documents(session: Session) -> list[dict]:
+    """Every stored ranking of models against DFT force references (``benchmark.forces.BenchmarkSummary``),
+    oldest first."""
+    from na_lattice_flows.benchmark.jobs import RANKING_JOB_NAME
+
+    return _outputs_oldest_first(session, RANKING_JOB_NAME)
 
 
 def dft_phonon_documents(session: Session) -> list[dict]:

@@ -17,8 +17,10 @@ from na_lattice_flows.execution.queries import (
     workflow_members,
 )
 from na_lattice_flows.execution.stores import Session, get_campaign_store
+from na_lattice_flows.md.diffusion import transport_convergence
 from na_lattice_flows.workflow.columns import (
     COMMITTEE_COLUMNS,
+    CONVERGENCE_COLUMNS,
     ELASTIC_COLUMNS,
     PHONON_COLUMNS,
     PROVENANCE_COLUMNS,
@@ -31,6 +33,7 @@ from na_lattice_flows.workflow.columns import (
 
 FAILURE_COLUMNS = [
     "candidate_id",
+    "workflow",
     "formula",
     "job",
     "fw_id",
@@ -41,15 +44,53 @@ FAILURE_COLUMNS = [
 ]
 
 
+BENCHMARK_COLUMNS = [
+    "benchmark",
+    "rank",
+    "model",
+    "chosen",
+    "balanced_accuracy",
+    "agreement_dft_stable",
+    "agreement_dft_unstable",
+    "n_dft_stable",
+    "n_dft_unstable",
+    "force_rmse_meV_per_A",
+    "ifc2_rmse_eV_per_A2",
+    "seconds_per_structure",
+    "references",
+]
+
+
+def force_benchmarks_table(rankings: list[dict]) -> pd.DataFrame:
+    """One row per (stored force benchmark, model), best first within each: the ranking a benchmark flow
+    stored (``execution.queries.force_benchmark_documents``), numbered 1, 2, ... oldest first."""
+    rows = []
+    for number, ranking in enumerate(rankings, start=1):
+        references = sorted({row["structure"] for row in ranking.get("per_structure", [])})
+        for rank, model in enumerate(ranking["ranking"], start=1):
+            rows.append(
+                {
+                    "benchmark": number,
+                    "rank": rank,
+                    "model": model,
+                    "chosen": model == ranking["chosen_model"],
+                    **ranking["models"][model],
+                    "references": ", ".join(references),
+                }
+            )
+    return pd.DataFrame(rows).reindex(columns=BENCHMARK_COLUMNS)
+
+
 def failures_table(session: Session) -> pd.DataFrame:
     """Every failed job, one row each: its structure, the error's last line, where it ran and the traceback (a
     job that a group's candidates share names them all)."""
-    projection = {"nodes": 1, **member_fields("candidate_id", "formula")}
-    members = {
-        fw_id: workflow_members(wf.get("metadata"))
-        for wf in session.launchpad.workflows.find({}, projection)
-        for fw_id in wf["nodes"]
-    }
+    projection = {"nodes": 1, "name": 1, **member_fields("candidate_id", "formula")}
+    members, workflow_names = {}, {}
+    for wf in session.launchpad.workflows.find({}, projection):
+        for fw_id in wf["nodes"]:
+            members[fw_id] = workflow_members(wf.get("metadata"))
+            # a doped study, a training set, a benchmark: named by its workflow (study id, dataset name)
+            workflow_names[fw_id] = wf.get("name")
     rows = []
     for firework in session.launchpad.fireworks.find(
         {"state": "FIZZLED"}, {"fw_id": 1, "name": 1}, sort=[("fw_id", 1)]
@@ -61,6 +102,7 @@ def failures_table(session: Session) -> pd.DataFrame:
         rows.append(
             {
                 "candidate_id": ", ".join(m["candidate_id"] for m in candidates) or None,
+                "workflow": workflow_names.get(firework["fw_id"]),
                 "formula": ", ".join(m.get("formula") or "" for m in candidates) or None,
                 "job": firework["name"],
                 "fw_id": firework["fw_id"],
@@ -129,6 +171,14 @@ def results_table(session: Session) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
+def _duration_ps(transport: dict) -> float | None:
+    """Production length of the reference-temperature run of a transport summary (None without MD)."""
+    runs = transport.get("runs") or {}
+    temperature = transport.get("reference_temperature_K")
+    run = runs.get(f"{temperature:g}") if temperature is not None else None
+    return (run or {}).get("duration_ps")
+
+
 def _result_row(
     workflow: dict, metadata: dict, summary: dict, state: str, errors: list[str]
 ) -> dict:
@@ -157,6 +207,9 @@ def _result_row(
         **temperature_stability_columns(summary.get("phonons")),
         **committee_columns(summary.get("committee")),
         **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
+        **dict(
+            zip(CONVERGENCE_COLUMNS, transport_convergence(_duration_ps(transport)), strict=True)
+        ),
         "md_temperature_K": transport.get("reference_temperature_K"),
         "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),
         "activation_energy_err_eV": (transport.get("arrhenius") or {}).get(
@@ -216,11 +269,35 @@ def query_results(
     maximum) at least ``min_D_A2_per_ps``, one campaign, one workflow state, one flow setting (a prefix of its
     settings fingerprint). A filter left at None is not
     applied; a structure without the value a filter needs (no phonons yet, no MD) is left out by it."""
+    return filter_results(
+        results_table(session),
+        dynamically_stable,
+        melted,
+        min_D_A2_per_ps,
+        D_column,
+        campaign_id,
+        state,
+        settings_fingerprint,
+        disputed,
+    )
+
+
+def filter_results(
+    table: pd.DataFrame,
+    dynamically_stable: bool | None = None,
+    melted: bool | None = None,
+    min_D_A2_per_ps: float | None = None,
+    D_column: str = "D_avg_A2_per_ps",
+    campaign_id: str | None = None,
+    state: str | None = None,
+    settings_fingerprint: str | None = None,
+    disputed: bool | None = None,
+) -> pd.DataFrame:
+    """``query_results``' filters on a results table already read."""
     if D_column not in ("D_avg_A2_per_ps", "D_max_A2_per_ps", "D_kinisi_A2_per_ps"):
         raise InputError(
             f"D_column {D_column!r}: choose D_avg_A2_per_ps, D_max_A2_per_ps or D_kinisi_A2_per_ps"
         )
-    table = results_table(session)
     keep = pd.Series(True, index=table.index)
     if dynamically_stable is not None:
         keep &= table["dynamically_stable"].map(
@@ -239,6 +316,13 @@ def query_results(
     if settings_fingerprint is not None:
         keep &= table["settings_fingerprint"].fillna("").str.startswith(settings_fingerprint)
     return table[keep].reset_index(drop=True)
+
+
+def melt_undecided(table: pd.DataFrame) -> int:
+    """Rows with a D from MD but no melt verdict: runs shorter than the 10 ps from which the melt filter is
+    applied (``md.diffusion.is_melted``) that did not visibly melt; a --melted / --not-melted filter drops them."""
+    has_d = pd.to_numeric(table["D_avg_A2_per_ps"], errors="coerce").notna()
+    return int((has_d & ~table["melted"].map(_known)).sum())
 
 
 def _known(value) -> bool:

@@ -38,6 +38,8 @@ class StoreUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class StoreSettings:
+    """Where a session's store is: the embedded files in a work folder, or a MongoDB database."""
+
     mode: Literal["embedded", "mongodb"]
     workdir: Path
     mongodb_uri: str | None = None
@@ -48,10 +50,12 @@ class StoreSettings:
 
     @property
     def launchpad_db(self) -> Path:
+        """The embedded LaunchPad (SQLite)."""
         return self.workdir / "launchpad.sqlite"
 
     @property
     def jobstore_db(self) -> Path:
+        """The embedded JobStore (SQLite)."""
         return self.workdir / "jobstore.sqlite"
 
     @property
@@ -66,9 +70,11 @@ class StoreSettings:
 
     @property
     def runs_dir(self) -> Path:
+        """Launch folders of the jobs run here."""
         return self.workdir / "runs"
 
     def describe(self) -> str:
+        """The store in words, for messages (no password)."""
         if self.mode == "embedded":
             return f"embedded store in {self.workdir.resolve()}"
         parsed = urlparse(self.mongodb_uri or "")

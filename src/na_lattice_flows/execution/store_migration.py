@@ -20,6 +20,7 @@ def is_migrated(database: Any) -> bool:
 
 
 def mark_migrated(database: Any, rewritten: int = 0) -> None:
+    """Record that the store's module paths are rewritten, so that the rewrite runs once."""
     database[MIGRATIONS_COLLECTION].insert_one(
         {"name": MODULE_PATHS_MIGRATION, "paths_rewritten": rewritten}
     )

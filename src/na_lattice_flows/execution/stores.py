@@ -256,6 +256,7 @@ class Session:
         )
 
     def close(self) -> None:
+        """Close the LaunchPad connection and the embedded stores."""
         self.launchpad.connection.close()
         if self.settings.mode == "embedded":
             for store in (self.job_store.docs_store, *self.job_store.additional_stores.values()):

@@ -94,7 +94,7 @@ def _repeat_of(
     """The workflow that already holds ``candidate`` with one of the ``settings`` fingerprints, if any."""
     for fingerprint in settings:
         for submitted in index.get((identity.fingerprint, fingerprint), []):
-            # the same standard primitive cell, to the digit, is the same crystal without StructureMatcher's 26 ms
+            # the same standard primitive cell, to the digit, is the same crystal without StructureMatcher's cost
             if submitted.canonical_cell == identity.canonical_cell or same_crystal(
                 candidate.structure, submitted.canonical_cell
             ):
@@ -232,8 +232,8 @@ def add_flow(
 ) -> int:
     """Route ``flow``'s jobs to their worker categories, convert it to a FireWorks workflow and add it; returns
     the workflow's first fw_id. Every submission path goes through here. ``check_references``: jobflow's check
-    that every reference points inside the flow (it serialises every job: ~2 ms of the ~15 a screening flow
-    costs); screening campaigns leave it to a test of the ``ScreeningFlowMaker`` (test_submission)."""
+    that every reference points inside the flow (it serialises every job: a large share of what adding a
+    screening flow costs); screening campaigns leave it to a test of the ``ScreeningFlowMaker`` (test_submission)."""
     workflow = flow_to_workflow(route(flow), allow_external_references=not check_references)
     workflow.name = name
     workflow.metadata.update(metadata or {})

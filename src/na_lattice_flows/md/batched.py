@@ -24,8 +24,8 @@ import numpy as np
 from ase import Atoms, units
 
 from na_lattice_flows.errors import InputError
-from na_lattice_flows.md.langevin import MDSettings
 from na_lattice_flows.md.restart import Run, run_restartable
+from na_lattice_flows.md.settings import MDSettings
 
 
 def check_batchable(
@@ -53,6 +53,8 @@ def system_bounds(systems: list[Atoms]) -> np.ndarray:
 
 
 def split_frames(bounds: np.ndarray, positions: np.ndarray, velocities: np.ndarray) -> list[dict]:
+    """One frame dict per system from the batched positions and velocities (``bounds``: atom
+    offsets)."""
     return [
         {
             "positions": positions[bounds[i] : bounds[i + 1]],

@@ -62,6 +62,7 @@ def zero_intercept_slope(times: np.ndarray, values: np.ndarray) -> float:
 
 
 def fit_window_mask(times_ps: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """The frames inside ``window`` (fractions of the run) where the MSD is fitted."""
     start, end = window
     if not 0 <= start < end <= 1:
         raise InputError(
@@ -77,6 +78,8 @@ def fit_window_mask(times_ps: np.ndarray, window: tuple[float, float]) -> np.nda
 
 
 class ElementDiffusion(BaseModel):
+    """Diffusion of one element: D from the MSD slopes and the tail MSD the melt filter reads."""
+
     element: str
     n_atoms: int
     D_avg_A2_per_ps: float = Field(description="slope of the total MSD / 6 (n = 3)")
@@ -109,6 +112,20 @@ def element_diffusion(
         tail_msd_xyz_A2=from_start.tolist(),
     )
     return result, msd
+
+
+def transport_convergence(duration_ps: float | None) -> tuple[bool | None, str | None]:
+    """Whether a run's transport figures (D, D*, D_sigma, H_R) can be read as converged, and why not: a
+    production shorter than ``MIN_MELT_FILTER_DURATION_PS`` reads the vibrational MSD plateau through the fit
+    (a solid's plateau over 0.45 ps looks like D ~ 0.1 A^2/ps) and decides no melt; None without MD."""
+    if duration_ps is None:
+        return None, None
+    if duration_ps < MIN_MELT_FILTER_DURATION_PS:
+        return False, (
+            f"{duration_ps:.3g} ps of production < {MIN_MELT_FILTER_DURATION_PS:g} ps: D, D*, H_R and the melt "
+            "verdict are not converged"
+        )
+    return True, None
 
 
 def is_melted(
@@ -176,6 +193,8 @@ def vdos_center_thz(frequencies_thz: np.ndarray, dos: np.ndarray) -> float:
 
 
 class ArrheniusFit(BaseModel):
+    """D(T) = D0 exp(-Ea / kT) fitted to a temperature series, with standard errors."""
+
     activation_energy_eV: float
     activation_energy_err_eV: float
     prefactor_A2_per_ps: float

@@ -17,8 +17,9 @@ from na_lattice_flows.checks import check_range
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.md.batched import run_torchsim_langevin_md
 from na_lattice_flows.md.diffusion import arrhenius_fit
-from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
+from na_lattice_flows.md.langevin import run_langevin_md
 from na_lattice_flows.md.schemas import MDBatchDocument, MDDocument, TransportSummary
+from na_lattice_flows.md.settings import MDSettings, md_settings
 from na_lattice_flows.md.trajectory import read_trajectory
 from na_lattice_flows.md.transport import TransportAnalysis, analyze_trajectory
 from na_lattice_flows.models import (
@@ -28,7 +29,7 @@ from na_lattice_flows.models import (
     model_provenance,
     resolve_model,
 )
-from na_lattice_flows.routing import route
+from na_lattice_flows.routing import GPU, route, worker
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
 
@@ -77,6 +78,7 @@ def _md_document(
 
 
 @job(data=["curves"], output_schema=MDDocument)
+@worker(GPU)
 def mlp_md(
     structure: Structure,
     candidate_id: str,
@@ -111,6 +113,7 @@ def mlp_md(
 
 
 @job(data=["curves"], output_schema=MDBatchDocument)
+@worker(GPU)
 def mlp_md_batch(
     structures: list[Structure],
     candidate_ids: list[str],
@@ -159,6 +162,8 @@ def summarize_transport(
     reference_temperature_K: float,
     trajectory_paths: list[str] | None = None,
 ) -> TransportSummary:
+    """The transport record of one structure: the reference temperature's run, every run, and an
+    Arrhenius fit."""
     runs = {
         f"{a.temperature_K:g}": a for a in (TransportAnalysis.model_validate(a) for a in analyses)
     }
@@ -238,6 +243,7 @@ class MLPMDMaker(Maker):
         self.trajectory_dir = str(trajectory_folder(self.trajectory_dir))
 
     def make(self, structure: Structure, candidate_id: str) -> Flow:
+        """The MD of one structure at every temperature; the flow's output is its transport summary."""
         flow = self.make_many([structure], [candidate_id])
         flow.output = flow.output[candidate_id]
         return flow
@@ -327,6 +333,7 @@ def md_if_stable(
 
 
 def md_gate(maker: MLPMDMaker, stability, structure: Structure, candidate_id: str) -> Job:
+    """The gate job of one candidate: MD when its phonons say stable."""
     gate = md_if_stable(stability, structure, candidate_id, maker)
     gate.name = f"md gate {candidate_id}"
     return gate

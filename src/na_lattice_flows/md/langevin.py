@@ -1,6 +1,6 @@
 """NVT Langevin MD with an ASE calculator (an MLP, or GPAW for AIMD), restartable through ``md.restart``: its
 integrator adapter holds the atoms, the thermostat random-number state and, for an NVE production, the
-velocity-Verlet integrator; the settings, their presets and the run function are here.
+velocity-Verlet integrator; the run function is here, the settings and presets in ``md.settings``.
 """
 
 from __future__ import annotations
@@ -8,70 +8,15 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from ase import Atoms, units
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
-from pydantic import Field
 
-from na_lattice_flows.errors import InputError
-from na_lattice_flows.md.restart import (
-    PositiveFloat,
-    RestartableMDSettings,
-    Run,
-    run_restartable,
-    short_hash,
-)
-from na_lattice_flows.settings import SETTINGS
-
-
-class MDSettings(RestartableMDSettings):
-    """One NVT Langevin run. Defaults are the paper's preset."""
-
-    temperature_K: PositiveFloat = SETTINGS.temperature_K
-    timestep_fs: PositiveFloat = 1.5
-    n_equilibration_steps: int = Field(10_000, ge=0)
-    n_production_steps: int = Field(40_000, gt=0)
-    frame_interval_steps: int = Field(4, gt=0, description="MD steps between stored frames")
-    friction_per_fs: PositiveFloat = Field(0.01, description="Langevin friction (0.01/fs = 10/ps)")
-    checkpoint_interval_steps: int = Field(1000, gt=0)
-    production_ensemble: Literal["langevin", "nve"] = Field(
-        "langevin",
-        description="'nve': velocity Verlet after the Langevin equilibration (unperturbed dynamics for D_sigma)",
-    )
-
-    def fingerprint(self) -> str:
-        """What the trajectory depends on (not the checkpoint interval), to refuse resuming a different run."""
-        physics = self.physics()
-        if self.production_ensemble == "langevin":
-            del physics[
-                "production_ensemble"
-            ]  # added in 0.3: runs of earlier releases keep their fingerprint
-        return short_hash(json.dumps(physics, sort_keys=True))
-
-
-MD_PRESETS = {
-    "paper": MDSettings(),
-    # the demo: 0.6 ps, enough to exercise every step of the analysis (not to converge D), ~2 minutes per
-    # structure with CHGNet on 2 CPU cores (4 steps/s on ~100 atoms)
-    "short": MDSettings(
-        n_equilibration_steps=100,
-        n_production_steps=300,
-        frame_interval_steps=4,
-        checkpoint_interval_steps=100,
-    ),
-}
-
-
-def md_settings(preset: str = "paper", **overrides) -> MDSettings:
-    if preset not in MD_PRESETS:
-        raise InputError(f"unknown MD preset {preset!r}; choose from {', '.join(MD_PRESETS)}")
-    # validated, so that a mistyped or out-of-range field fails here (at submission), not on the worker
-    updates = {k: v for k, v in overrides.items() if v is not None}
-    return MDSettings.model_validate({**MD_PRESETS[preset].model_dump(), **updates})
+from na_lattice_flows.md.restart import Run, run_restartable
+from na_lattice_flows.md.settings import MDSettings
 
 
 class LangevinIntegrator:

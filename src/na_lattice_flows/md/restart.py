@@ -48,10 +48,12 @@ class RestartableMDSettings(BaseModel):
 
     @property
     def n_steps(self) -> int:
+        """Equilibration plus production steps."""
         return self.n_equilibration_steps + self.n_production_steps
 
     @property
     def n_frames(self) -> int:
+        """Frames of the production, the first included."""
         return self.n_production_steps // self.frame_interval_steps + 1
 
     def physics(self) -> dict:
@@ -60,6 +62,7 @@ class RestartableMDSettings(BaseModel):
 
 
 def short_hash(text: str) -> str:
+    """A 16-character SHA-256 of ``text``."""
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -119,6 +122,7 @@ class FrameSegments:
         )
 
     def drop_after(self, step: int) -> None:
+        """Delete the segments written after ``step`` (and half-written ones)."""
         for end_step, path in self._segments():
             if end_step > step:
                 path.unlink()
@@ -155,12 +159,14 @@ class FrameSegments:
         return {name: np.concatenate([segment[name] for segment in loaded]) for name in names}
 
     def remove(self) -> None:
+        """Delete the segments and their folder."""
         for path in self.folder.iterdir():
             path.unlink()
         self.folder.rmdir()
 
 
 def segments_folder(trajectory_path: Path) -> Path:
+    """The folder beside a trajectory where its frame segments wait."""
     return trajectory_path.with_name(trajectory_path.stem + ".frames")
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.md.diffusion import ArrheniusFit
-from na_lattice_flows.md.langevin import MDSettings
+from na_lattice_flows.md.settings import MDSettings
 from na_lattice_flows.md.transport import TransportAnalysis
 
 
 class MDDocument(BaseModel):
+    """One MLP MD run: settings, supercell, trajectory path, transport analysis and curves."""
+
     candidate_id: str
     formula: str
     model: str

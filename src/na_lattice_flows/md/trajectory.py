@@ -50,17 +50,21 @@ class MDTrajectory:
 
     @property
     def n_frames(self) -> int:
+        """Number of frames."""
         return len(self.positions)
 
     @property
     def times_ps(self) -> np.ndarray:
+        """Time of each frame, ps."""
         return np.arange(self.n_frames) * self.frame_interval_fs / 1000.0
 
     @property
     def mean_cell(self) -> np.ndarray:
+        """The cell (the mean over frames of an NPT run)."""
         return self.cell if self.cell.ndim == 2 else self.cell.mean(axis=0)
 
     def indices(self, element: str) -> np.ndarray:
+        """Atom indices of ``element``; an absent element is named."""
         found = np.flatnonzero(np.asarray(self.species) == element)
         if not len(found):
             raise InputError(

@@ -22,6 +22,7 @@ from na_lattice_flows.phonons.references import (
     reference_with_forces,
 )
 from na_lattice_flows.phonons.schemas import PhononDocument
+from na_lattice_flows.routing import GPU, worker
 from na_lattice_flows.settings import SETTINGS
 from na_lattice_flows.structure.supercells import paper_supercell
 
@@ -45,6 +46,7 @@ def _failure(candidate_id: str, exc: Exception) -> str:
     data=["force_constants", "effective_force_constants", "mode_data"],
     output_schema=PhononBatchDocument,
 )
+@worker(GPU)
 def mlp_phonons_batch(
     structures: list[Structure | None],
     candidate_ids: list[str],
@@ -133,6 +135,7 @@ class BatchedPhononMaker(Maker):
             check_range("max_atoms_per_call", self.max_atoms_per_call, at_least=1)
 
     def make(self, structures: list[Structure], candidate_ids: list[str]) -> Job:
+        """One job computing the phonon forces of all ``structures`` in batched model calls."""
         if len(structures) != len(candidate_ids):
             raise ValueError(f"{len(structures)} structures but {len(candidate_ids)} candidate ids")
         p = self.phonons

@@ -29,6 +29,8 @@ DEFAULT_MARGIN_THZ = (
 
 
 class CommitteeMember(BaseModel):
+    """One committee model's stability verdict."""
+
     model: str
     dynamically_stable: bool
     min_frequency_thz: float = Field(description="Lowest frequency anywhere (imaginary: negative)")

@@ -69,6 +69,8 @@ class ModeData(BaseModel):
 
 
 class PhononDescriptors(BaseModel):
+    """The Na lattice-dynamics descriptors at T, with the verdict they were computed under."""
+
     temperature_K: float
     dynamically_stable: bool | None = None
     min_frequency_thz: float | None = None

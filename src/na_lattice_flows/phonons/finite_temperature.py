@@ -57,6 +57,8 @@ class EffectivePhononsNotConverged(RuntimeError):
 
 
 class EffectivePhononSettings(BaseModel):
+    """The self-consistent loop's settings: temperature, draws per iteration, mixing, convergence."""
+
     temperature_K: float = Field(
         gt=0, allow_inf_nan=False, description="Temperature of the thermal displacements"
     )
@@ -102,6 +104,8 @@ class EffectivePhononSettings(BaseModel):
 
 
 class IterationRecord(BaseModel):
+    """One iteration of the self-consistent loop."""
+
     iteration: int
     min_frequency_thz: float = Field(
         description="Lowest commensurate frequency after mixing, Gamma's translations left out (imaginary: negative)"

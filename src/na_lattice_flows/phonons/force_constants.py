@@ -34,6 +34,7 @@ PHEASY_ENTRY = "import math, sys, numpy; numpy.math = math; sys.argv[0] = 'pheas
 
 
 def default_method(reference: DisplacementReference) -> str:
+    """symfc for random displacements, phonopy's own fit for finite displacements."""
     return "symfc" if reference.is_random_displacement else "phonopy"
 
 

@@ -37,6 +37,7 @@ from na_lattice_flows.phonons.references import (
 )
 from na_lattice_flows.phonons.schemas import PhononDocument
 from na_lattice_flows.phonons.stability import record_verdict, stability_screen
+from na_lattice_flows.routing import GPU, worker
 from na_lattice_flows.settings import SETTINGS
 from na_lattice_flows.structure.descriptors import structure_descriptors
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS, paper_supercell
@@ -55,10 +56,11 @@ def check_third_order_size(n_primitive: int, n_supercell: int, candidate_id: str
         )
 
 
-@job(
-    data=["force_constants", "effective_force_constants", "force_constants_3rd", "mode_data"],
-    output_schema=PhononDocument,
-)
+PHONON_DATA = ["force_constants", "effective_force_constants", "force_constants_3rd", "mode_data"]
+
+
+@job(data=PHONON_DATA, output_schema=PhononDocument)
+@worker(GPU)
 def mlp_phonons(
     structure: Structure,
     candidate_id: str,
@@ -74,35 +76,22 @@ def mlp_phonons(
     third_order_cutoff_A: float = 5.0,
     stability: str = HARMONIC,
 ) -> PhononDocument:
-    supercell = paper_supercell(structure, min_supercell_atoms)
-    if third_order_method is not None:
-        check_third_order_size(len(structure), supercell.n_atoms, candidate_id)
-    calculator = get_calculator(model)
-    matrix = supercell.supercell_matrix
-    reference = random_displacement_reference(
-        structure,
-        matrix,
-        lambda supercells: predict_forces(
-            supercells, calculator, progress=True, label=f"{model} forces"
-        ),
-        name=candidate_id,
+    """The phonon job of workflows submitted before 0.5 (the Maker's fields as arguments); new flows carry their
+    ``MLPPhononMaker`` (its ``make`` is the job)."""
+    maker = MLPPhononMaker(
+        model=model,
         n_supercells=n_supercells,
         amplitude_A=amplitude_A,
         seed=seed,
+        fc_method=fc_method,
+        temperature_K=temperature_K,
+        low_freq_cutoff_thz=low_freq_cutoff_thz,
+        min_supercell_atoms=min_supercell_atoms,
+        third_order_method=third_order_method,
+        third_order_cutoff_A=third_order_cutoff_A,
+        stability=stability,
     )
-    return phonon_document(
-        reference,
-        structure,
-        candidate_id,
-        model,
-        amplitude_A,
-        fc_method,
-        temperature_K,
-        low_freq_cutoff_thz,
-        third_order_method,
-        third_order_cutoff_A,
-        stability,
-    )
+    return maker.phonons(structure, candidate_id)
 
 
 def phonon_document(
@@ -184,10 +173,10 @@ class MLPPhononMaker(Maker):
 
     name: str = "mlp phonons"
     model: str = SETTINGS.default_model
-    n_supercells: int = 30
-    amplitude_A: float = 0.03
+    n_supercells: int = SETTINGS.phonon_supercells
+    amplitude_A: float = SETTINGS.displacement_amplitude_A
     seed: int = 0
-    fc_method: str = "symfc"
+    fc_method: str = SETTINGS.fc_method
     temperature_K: float = DEFAULT_TEMPERATURE_K
     low_freq_cutoff_thz: float = DEFAULT_LOW_FREQ_CUTOFF_THZ
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
@@ -209,26 +198,52 @@ class MLPPhononMaker(Maker):
         check_range("third_order_cutoff_A", self.third_order_cutoff_A, above=0, unit="A")
 
     def make(self, structure: Structure, candidate_id: str) -> Job:
-        phonons = mlp_phonons(
+        """The phonon job of ``structure``, named for the candidate; it carries this Maker, so that
+        ``Flow.update_maker_kwargs(..., name_filter="mlp phonons")`` reaches its settings."""
+        phonons = self.phonon_job(structure, candidate_id)
+        phonons.name = f"{self.name} {candidate_id}"
+        return phonons
+
+    @job(data=PHONON_DATA, output_schema=PhononDocument)
+    @worker(GPU)
+    def phonon_job(self, structure: Structure, candidate_id: str) -> PhononDocument:
+        """The job: ``phonons`` on a worker."""
+        return self.phonons(structure, candidate_id)
+
+    def phonons(self, structure: Structure, candidate_id: str) -> PhononDocument:
+        """The phonon document of ``structure`` with this Maker's settings (no job)."""
+        supercell = paper_supercell(structure, self.min_supercell_atoms)
+        if self.third_order_method is not None:
+            check_third_order_size(len(structure), supercell.n_atoms, candidate_id)
+        calculator = get_calculator(self.model)
+        reference = random_displacement_reference(
+            structure,
+            supercell.supercell_matrix,
+            lambda supercells: predict_forces(
+                supercells, calculator, progress=True, label=f"{self.model} forces"
+            ),
+            name=candidate_id,
+            n_supercells=self.n_supercells,
+            amplitude_A=self.amplitude_A,
+            seed=self.seed,
+        )
+        return phonon_document(
+            reference,
             structure,
             candidate_id,
             self.model,
-            self.n_supercells,
             self.amplitude_A,
-            self.seed,
             self.fc_method,
             self.temperature_K,
             self.low_freq_cutoff_thz,
-            self.min_supercell_atoms,
             self.third_order_method,
             self.third_order_cutoff_A,
             self.stability,
         )
-        phonons.name = f"{self.name} {candidate_id}"
-        return phonons
 
 
 @job
+@worker(GPU)
 def committee_phonons(
     structure: Structure,
     candidate_id: str,
@@ -239,21 +254,16 @@ def committee_phonons(
     fc_method: str,
     min_supercell_atoms: int,
 ) -> dict:
-    """The stability verdict of each committee model on the screen's relaxed cell (``phonons.committee``); a model
-    that fails is named in ``errors`` and the others still count."""
-    matrix = paper_supercell(structure, min_supercell_atoms).supercell_matrix
-    members, errors = [], {}
-    for model in models:
-        try:
-            calculator = get_calculator(model)
-            members.append(
-                member_verdict(
-                    structure, matrix, model, calculator, n_supercells, amplitude_A, seed, fc_method
-                ).model_dump()
-            )
-        except Exception as exc:  # noqa: BLE001 - one model that cannot run leaves the rest of the committee
-            errors[model] = f"{type(exc).__name__}: {exc}"
-    return {"candidate_id": candidate_id, "members": members, "errors": errors}
+    """The committee job of workflows submitted before 0.5 (the Maker's fields as arguments)."""
+    maker = CommitteeMaker(
+        models=tuple(models),
+        n_supercells=n_supercells,
+        amplitude_A=amplitude_A,
+        seed=seed,
+        fc_method=fc_method,
+        min_supercell_atoms=min_supercell_atoms,
+    )
+    return maker.verdicts(structure, candidate_id)
 
 
 @dataclass
@@ -265,10 +275,10 @@ class CommitteeMaker(Maker):
     name: str = "committee phonons"
     models: tuple[str, ...] = ()
     margin_thz: float = DEFAULT_MARGIN_THZ
-    n_supercells: int = 30
-    amplitude_A: float = 0.03
+    n_supercells: int = SETTINGS.phonon_supercells
+    amplitude_A: float = SETTINGS.displacement_amplitude_A
     seed: int = 0
-    fc_method: str = "symfc"
+    fc_method: str = SETTINGS.fc_method
     min_supercell_atoms: int = DEFAULT_MIN_ATOMS
 
     def __post_init__(self) -> None:
@@ -279,15 +289,37 @@ class CommitteeMaker(Maker):
         check_range("n_supercells", self.n_supercells, at_least=1)
 
     def make(self, structure: Structure, candidate_id: str) -> Job:
-        committee = committee_phonons(
-            structure,
-            candidate_id,
-            list(self.models),
-            self.n_supercells,
-            self.amplitude_A,
-            self.seed,
-            self.fc_method,
-            self.min_supercell_atoms,
-        )
+        """The committee job of ``structure``, named for the candidate; it carries this Maker."""
+        committee = self.committee_job(structure, candidate_id)
         committee.name = f"{self.name} {candidate_id}"
         return committee
+
+    @job
+    @worker(GPU)
+    def committee_job(self, structure: Structure, candidate_id: str) -> dict:
+        """The job: ``verdicts`` on a worker."""
+        return self.verdicts(structure, candidate_id)
+
+    def verdicts(self, structure: Structure, candidate_id: str) -> dict:
+        """The stability verdict of each committee model on the screen's relaxed cell (``phonons.committee``); a
+        model that fails is named in ``errors`` and the others still count."""
+        matrix = paper_supercell(structure, self.min_supercell_atoms).supercell_matrix
+        members, errors = [], {}
+        for model in self.models:
+            try:
+                calculator = get_calculator(model)
+                members.append(
+                    member_verdict(
+                        structure,
+                        matrix,
+                        model,
+                        calculator,
+                        self.n_supercells,
+                        self.amplitude_A,
+                        self.seed,
+                        self.fc_method,
+                    ).model_dump()
+                )
+            except Exception as exc:  # noqa: BLE001 - one model that cannot run leaves the rest of the committee
+                errors[model] = f"{type(exc).__name__}: {exc}"
+        return {"candidate_id": candidate_id, "members": members, "errors": errors}

@@ -8,6 +8,7 @@ serialises to the JobStore like any pydantic document.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import lzma
 import tarfile
@@ -26,6 +27,7 @@ from pymatgen.io.phonopy import get_phonopy_structure, get_pmg_structure
 from tqdm.auto import tqdm
 
 from na_lattice_flows.errors import InputError
+from na_lattice_flows.settings import SETTINGS
 
 ARCHIVE_SUFFIXES = (".tar.lzma", ".tar.xz", ".tar.gz", ".tgz", ".tar.bz2", ".tar")
 PHONONDB_FILES = ("POSCAR-unitcell", "FORCE_SETS")
@@ -101,6 +103,7 @@ def _jsonable(value):
 
 
 def reference_from_phonopy(ph: Phonopy, name: str, source: str) -> DisplacementReference:
+    """A reference from a Phonopy object holding displacements and forces."""
     if ph.dataset is None or ph.forces is None:
         raise ReferenceError(f"{source}: the phonopy data holds no forces (FORCE_SETS missing?)")
     primitive = (
@@ -165,13 +168,18 @@ def _load_phonondb_folder(folder: Path, name: str, source: str) -> DisplacementR
 
 def _load_phonopy_yaml(path: Path, name: str, source: str) -> DisplacementReference:
     force_sets = path.parent / "FORCE_SETS"
-    ph = phonopy.load(
-        str(path),
-        force_sets_filename=str(force_sets) if force_sets.is_file() else None,
-        is_nac=False,
-        produce_fc=False,
-        log_level=0,
-    )
+    try:
+        ph = phonopy.load(
+            str(path),
+            force_sets_filename=str(force_sets) if force_sets.is_file() else None,
+            is_nac=False,
+            produce_fc=False,
+            log_level=0,
+        )
+    except Exception as exc:  # noqa: BLE001 - phonopy raises whatever its yaml reader meets (empty: AttributeError)
+        raise ReferenceError(
+            f"{source}: not a readable phonopy yaml ({type(exc).__name__}: {exc})"
+        ) from exc
     return reference_from_phonopy(ph, name, source)
 
 
@@ -208,6 +216,19 @@ def reference_path_problem(path: str | Path) -> str | None:
     return None
 
 
+def reference_digest(path: str | Path) -> str:
+    """SHA-1 of a reference's bytes (an archive or yaml; a folder: its files by relative path), so that the
+    same data submitted twice is recognised wherever it lies."""
+    path = Path(path)
+    digest = hashlib.sha1()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
 def load_reference(path: str | Path) -> DisplacementReference:
     """A DFT reference from a phononDB archive or folder, or phonopy.yaml / phonopy_disp.yaml (+ FORCE_SETS);
     forces that are not finite are refused (they would give a NaN RMSE that looks like a result)."""
@@ -236,6 +257,7 @@ def load_reference(path: str | Path) -> DisplacementReference:
 
 
 def load_reference_folder(folder: Path, name: str, source: str) -> DisplacementReference:
+    """A reference from a folder: phonoDB's files or a phonopy yaml with FORCE_SETS."""
     data = _find_data_folder(folder)
     if all((data / f).is_file() for f in PHONONDB_FILES):
         return _load_phonondb_folder(data, name, source)
@@ -263,8 +285,8 @@ def _extract_archive(path: Path, destination: Path) -> None:
 def random_displacements(
     structure: Structure,
     supercell_matrix: list[list[int]],
-    n_supercells: int = 30,
-    amplitude_A: float = 0.03,
+    n_supercells: int = SETTINGS.phonon_supercells,
+    amplitude_A: float = SETTINGS.displacement_amplitude_A,
     seed: int = 0,
 ) -> Phonopy:
     """The paper's displacement pattern: ``n_supercells`` supercells with every atom displaced by
@@ -283,8 +305,8 @@ def random_displacement_reference(
     supercell_matrix: list[list[int]],
     forces_of,
     name: str,
-    n_supercells: int = 30,
-    amplitude_A: float = 0.03,
+    n_supercells: int = SETTINGS.phonon_supercells,
+    amplitude_A: float = SETTINGS.displacement_amplitude_A,
     seed: int = 0,
 ) -> DisplacementReference:
     """The paper's new references (``random_displacements``) with forces from

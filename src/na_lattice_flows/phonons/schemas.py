@@ -11,6 +11,8 @@ from na_lattice_flows.structure.descriptors import StructureDescriptors
 
 
 class PhononDocument(BaseModel):
+    """The phonon step's record: force constants (data store), verdict, descriptors and provenance."""
+
     candidate_id: str
     formula: str
     model: str

@@ -32,6 +32,8 @@ from na_lattice_flows.phonons.finite_temperature import (
 
 
 class SoftModePoint(BaseModel):
+    """The soft mode's effective frequency at one temperature."""
+
     temperature_K: float
     frequency_thz: float | None = Field(
         None, description="Lowest effective frequency at the soft mode's q (imaginary: negative)"
@@ -46,6 +48,8 @@ class SoftModePoint(BaseModel):
 
 
 class SoftModeTransition(BaseModel):
+    """The soft mode's frequency against temperature and where it crosses zero."""
+
     qpoint: list[float] = Field(
         description="Reduced coordinates of the soft mode (primitive reciprocal lattice)"
     )

@@ -45,6 +45,8 @@ STABLE, SOFT_MODE, ARTIFACT = "stable", "soft mode", "acoustic artifact near Gam
 
 
 class StabilityVerdict(BaseModel):
+    """Whether a structure is dynamically stable, its lowest frequency and where, and why."""
+
     dynamically_stable: bool
     min_frequency_thz: float = Field(
         description="Lowest frequency anywhere (imaginary modes are negative)"

@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 
 
 class ElasticSummary(BaseModel):
+    """Elastic moduli from atomate2's elastic flow, the figures the table and correlations use."""
+
     bulk_modulus_vrh_GPa: float | None = Field(None, description="Voigt-Reuss-Hill average")
     shear_modulus_vrh_GPa: float | None = Field(None, description="Voigt-Reuss-Hill average")
     universal_anisotropy: float | None = None

@@ -74,6 +74,8 @@ class MLPRelaxMaker(ForceFieldRelaxMaker):
 
 @dataclass(frozen=True)
 class RelaxationOutcome:
+    """A relaxation's result read from any relax job's output (MLP, GPAW, VASP)."""
+
     structure: Structure
     energy_per_atom_eV: float
     converged: bool | None

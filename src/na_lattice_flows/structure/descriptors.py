@@ -17,6 +17,8 @@ BOND_CUTOFF_A = 3.5
 
 
 class StructureDescriptors(BaseModel):
+    """Structural descriptors of the Na sublattice."""
+
     mean_na_coordination: float = Field(
         description="Mean CrystalNN coordination number of the Na sites"
     )
@@ -32,6 +34,7 @@ class StructureDescriptors(BaseModel):
 
 
 def structure_descriptors(structure: Structure, species: str = "Na") -> StructureDescriptors:
+    """The structural descriptors of ``species`` in ``structure``; an absent species is named."""
     if species not in {el.symbol for el in structure.composition.elements}:
         raise InputError(f"no {species} in {structure.composition.reduced_formula}")
     n_atoms = len(structure)

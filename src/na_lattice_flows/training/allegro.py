@@ -24,6 +24,8 @@ MODEL_FILE = "model.nequip.zip"
 
 
 class AllegroSettings(BaseModel):
+    """An Allegro (nequip) fit's settings; defaults are the study's."""
+
     r_max_A: float = Field(6.5, description="Cutoff radius (the study: 6.5 A)")
     num_layers: int = Field(2, description="Allegro layers (the study: 2)")
     num_tensor_features: int = Field(32, description="Tensor-track multiplicity (the study: 32)")
@@ -215,6 +217,7 @@ def console_script(name: str) -> str:
 
 
 def run_logged(command: list[str], log: Path) -> None:
+    """Run ``command`` with its output appended to ``log``; a failure names the log."""
     with log.open("a") as handle:
         completed = subprocess.run(
             command,

@@ -32,6 +32,8 @@ PHONONDB_DATA = {
 
 
 class CHGNetFineTuneSettings(BaseModel):
+    """CHGNet fine-tuning settings (its own trainer)."""
+
     start_model: str = Field(
         "0.3.0", description="CHGNet weights to start from (a packaged version)"
     )

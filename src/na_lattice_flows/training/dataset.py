@@ -97,6 +97,7 @@ def to_extxyz(frames: Sequence[Atoms]) -> str:
 
 
 def from_extxyz(text: str) -> list[Atoms]:
+    """The frames of an extended-XYZ text."""
     from ase.io import read
 
     return read(io.StringIO(text), index=":", format="extxyz")

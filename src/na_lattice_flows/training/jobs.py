@@ -20,8 +20,10 @@ from na_lattice_flows.benchmark.frames import benchmark_frames
 from na_lattice_flows.dft.gpaw import GPAWSettings
 from na_lattice_flows.dft.vasp_jobs import functional_incar
 from na_lattice_flows.errors import InputError
-from na_lattice_flows.md.langevin import MDSettings, md_settings, run_langevin_md
+from na_lattice_flows.md.langevin import run_langevin_md
+from na_lattice_flows.md.settings import MDSettings, md_settings
 from na_lattice_flows.models import PROVENANCE_SUFFIX, get_calculator
+from na_lattice_flows.routing import CPU, GPU, worker
 from na_lattice_flows.settings import trajectory_folder
 from na_lattice_flows.training.allegro import AllegroSettings, train_allegro
 from na_lattice_flows.training.dataset import (
@@ -49,6 +51,7 @@ FIT_JOB_NAME = "force field fit"
 
 
 @job
+@worker(GPU)
 def sample_md_frames(
     structure: Structure, configuration: str, model: str, settings: MDSettings, trajectory_dir: str
 ) -> dict:
@@ -128,6 +131,7 @@ def labeller_calculator(labeller: str, gpaw_settings: GPAWSettings | None):
 
 
 @job(data=["extxyz"])
+@worker(CPU)
 def label_training_frames(
     selection: dict, part: int, n_parts: int, labeller: str, gpaw_settings: GPAWSettings | None
 ) -> dict:
@@ -329,12 +333,14 @@ def _checked(dataset: DatasetDocument | dict) -> DatasetDocument:
 
 
 @job(data=["curves", "test"], output_schema=TrainedModelDocument)
+@worker(GPU)
 def fit_allegro(
     dataset: DatasetDocument | dict,
     settings: AllegroSettings,
     workdir: str,
     baseline_models: list[str],
 ) -> TrainedModelDocument:
+    """Fit Allegro on the dataset's splits and compare it with the baselines on the test split."""
     dataset = _checked(dataset)
     run = train_allegro(settings, dataset.split_paths, dataset.elements, workdir)
     return _trained_model_document(
@@ -343,12 +349,14 @@ def fit_allegro(
 
 
 @job(data=["curves", "test"], output_schema=TrainedModelDocument)
+@worker(GPU)
 def finetune_sevennet_job(
     dataset: DatasetDocument | dict,
     settings: SevenNetFineTuneSettings,
     workdir: str,
     baseline_models: list[str],
 ) -> TrainedModelDocument:
+    """Fine-tune SevenNet on the dataset and compare it with 7net-0 and the baselines."""
     dataset = _checked(dataset)
     run = finetune_sevennet(settings, dataset.split_paths, workdir)
     # the pretrained start is always compared
@@ -359,12 +367,14 @@ def finetune_sevennet_job(
 
 
 @job(data=["curves", "test"], output_schema=TrainedModelDocument)
+@worker(GPU)
 def finetune_uma_job(
     dataset: DatasetDocument | dict,
     settings: UMAFineTuneSettings,
     workdir: str,
     baseline_models: list[str],
 ) -> TrainedModelDocument:
+    """Fine-tune a UMA checkpoint on the dataset and compare it with its start and the baselines."""
     dataset = _checked(dataset)
     run = finetune_uma(settings, dataset.split_paths, workdir)
     # the start
@@ -392,6 +402,7 @@ class AllegroFitMaker(Maker):
     baseline_models: tuple[str, ...] = ("7net-0",)
 
     def make(self, dataset: DatasetDocument | dict):
+        """The fit job on ``dataset``."""
         fit = fit_allegro(
             dataset,
             self.settings,
@@ -413,6 +424,7 @@ class SevenNetFineTuneMaker(Maker):
     baseline_models: tuple[str, ...] = ()
 
     def make(self, dataset: DatasetDocument | dict):
+        """The fine-tuning job on ``dataset``."""
         fit = finetune_sevennet_job(
             dataset,
             self.settings,
@@ -434,6 +446,7 @@ class UMAFineTuneMaker(Maker):
     baseline_models: tuple[str, ...] = ()
 
     def make(self, dataset: DatasetDocument | dict):
+        """The fine-tuning job on ``dataset``."""
         fit = finetune_uma_job(
             dataset,
             self.settings,

@@ -30,6 +30,8 @@ PRETRAINED_CHECKPOINT = "SevenNet-0_11July2024"  # the name sevenn gives 7net-0'
 
 
 class SevenNetFineTuneSettings(BaseModel):
+    """SevenNet fine-tuning settings (its preset's values by default)."""
+
     epochs: int = Field(100, description="the preset: 100")
     learning_rate: float = Field(0.004, description="the preset: 0.004, decaying by 0.99 per epoch")
     batch_size: int = 4

@@ -25,6 +25,8 @@ TASK = "omat"  # UMA's inorganic-materials task: the heads and the dataset embed
 
 
 class UMAFineTuneSettings(BaseModel):
+    """UMA fine-tuning settings (fairchem's trainer)."""
+
     checkpoint: str = Field(
         description="the UMA (or any fairchem inference) checkpoint to start from"
     )

@@ -34,6 +34,7 @@ class PhononBatchMemberError(RuntimeError):
 
 @job(output_schema=PhononBatchMember)
 def phonon_batch_member(batch: PhononBatchDocument | dict, index: int) -> PhononBatchMember:
+    """The phonon output of member ``index`` of a batch; a member that failed raises with its error."""
     batch = PhononBatchDocument.model_validate(batch)
     document = batch.documents[index]
     if document is None:
@@ -63,6 +64,8 @@ class BatchedScreeningFlowMaker(Maker):
         )
 
     def make(self, candidates: list[Candidate]) -> Flow:
+        """The workflow of ``candidates``: their relaxations, one batched phonon job, then each
+        one's flow."""
         relaxations = [self.screening.relax_job(candidate) for candidate in candidates]
         ids = [candidate.candidate_id for candidate in candidates]
         batch = self.batch_maker.make([relax.output.structure for relax in relaxations], ids)

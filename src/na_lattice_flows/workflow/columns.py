@@ -48,6 +48,8 @@ TRANSPORT_COLUMNS = [
     "D_kinisi_A2_per_ps",
     "haven_ratio",
 ]
+# whether those figures come from a run long enough to read (``md.diffusion.transport_convergence``)
+CONVERGENCE_COLUMNS = ["transport_converged", "transport_note"]
 
 
 # what a screen (and the report's table) shows; the files hold every column
@@ -66,6 +68,7 @@ MAIN_COLUMNS = [
     "na_pdos_center_thz",
     "na_vdos_center_thz",
     "haven_ratio",
+    "transport_converged",
     "activation_energy_eV",
     "model",
     "fc_method",
@@ -100,6 +103,7 @@ RESULT_COLUMNS = [
     *TEMPERATURE_STABILITY_COLUMNS,
     *COMMITTEE_COLUMNS,
     *TRANSPORT_COLUMNS,
+    *CONVERGENCE_COLUMNS,
     "md_temperature_K",
     "activation_energy_eV",
     "activation_energy_err_eV",

@@ -36,6 +36,10 @@ class Provenance(BaseModel):
     committee_models: str | None = Field(
         None, description="Force fields beside phonon_model judging stability, comma-separated"
     )
+    md_on_unstable: bool | None = Field(
+        None,
+        description="MD ran whatever the stability verdict (a campaign's controls); None before 0.5",
+    )
 
 
 class ScreeningDocument(BaseModel):

@@ -10,7 +10,7 @@ from na_lattice_flows.candidates.loaders import Candidate
 from na_lattice_flows.checks import check_range
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.md.jobs import MLPMDMaker, md_gate
-from na_lattice_flows.md.langevin import md_settings
+from na_lattice_flows.md.settings import md_settings
 from na_lattice_flows.phonons.jobs import CommitteeMaker, MLPPhononMaker
 from na_lattice_flows.relax.jobs import MLPRelaxMaker, relax_method
 from na_lattice_flows.structure.supercells import DEFAULT_MIN_ATOMS
@@ -35,15 +35,22 @@ class ScreeningFlowMaker(Maker):
     # added in 0.3; left out of the settings fingerprint while None (candidates.fingerprints), so that the
     # campaigns of earlier releases keep theirs
     committee_maker: CommitteeMaker | None = None
+    # added in 0.5, left out of the fingerprint while False: MD for the structures the screen calls unstable
+    # too (a campaign's known conductors, whose Na the harmonic picture cannot hold), to check the gate
+    md_on_unstable: bool = False
 
     def __post_init__(self) -> None:
         check_range("min_supercell_atoms", self.min_supercell_atoms, at_least=1)
+        if self.md_on_unstable and self.md_maker is None:
+            raise InputError("md_on_unstable (--md-on-unstable) needs the MD step")
         if self.committee_maker is not None and self.phonon_maker is None:
             raise InputError(
                 "a stability committee needs the phonon step (its verdict is the committee's first member)"
             )
 
     def provenance(self) -> Provenance:
+        """How the flow's numbers are made (models, fits, MD settings), for the results' provenance
+        columns."""
         phonon, md = self.phonon_maker, self.md_maker
         settings = md_settings(md.preset, **md.overrides) if md is not None else None
         return Provenance(
@@ -66,9 +73,11 @@ class ScreeningFlowMaker(Maker):
             committee_models=", ".join(self.committee_maker.models)
             if self.committee_maker
             else None,
+            md_on_unstable=self.md_on_unstable or None,
         )
 
     def make(self, candidate: Candidate) -> Flow:
+        """The screening flow of one candidate."""
         relax = self.relax_job(candidate)
         phonons = (
             self.phonon_maker.make(relax.output.structure, candidate.candidate_id)
@@ -78,6 +87,8 @@ class ScreeningFlowMaker(Maker):
         return self.flow_after_relax(candidate, relax, phonons)
 
     def relax_job(self, candidate: Candidate) -> Job | Flow:
+        """The candidate's relaxation, named for it: a Job (MLP, GPAW) or a Flow (VASP double
+        relax)."""
         # a Job (MLP, GPAW) or a Flow (VASP double relax)
         relax = self.relax_maker.make(candidate.structure)
         relax.name = f"{self.relax_maker.name} {candidate.candidate_id}"
@@ -106,7 +117,12 @@ class ScreeningFlowMaker(Maker):
             jobs.append(committee_job)
             committee = committee_job.output
         if self.md_maker is not None:
-            gate = md_gate(self.md_maker, stability, relax.output.structure, candidate.candidate_id)
+            gate = md_gate(
+                self.md_maker,
+                None if self.md_on_unstable else stability,
+                relax.output.structure,
+                candidate.candidate_id,
+            )
             jobs.append(gate)
             transport = gate.output
         summary = summarize_screening(
@@ -120,10 +136,10 @@ class ScreeningFlowMaker(Maker):
             min_supercell_atoms=self.min_supercell_atoms,
             phonons=descriptors,
             transport=transport,
-            provenance=self.provenance(),
             elastic=elastic,
             committee=committee,
             committee_margin_thz=self.committee_maker.margin_thz if self.committee_maker else None,
+            flow_maker=self,
         )
         summary.name = SUMMARY_JOB_NAME
         flow = Flow(

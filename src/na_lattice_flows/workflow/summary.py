@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobflow import job
+from jobflow import Maker, job
 from pydantic import BaseModel
 from pymatgen.core import Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
@@ -42,8 +42,14 @@ def summarize_screening(
     elastic: dict | BaseModel | None = None,
     committee: dict | None = None,
     committee_margin_thz: float | None = None,
+    flow_maker: Maker | None = None,
 ) -> ScreeningDocument:
-    """Collect a structure's screening record, its structural descriptors and its supercell from the relaxed cell."""
+    """Collect a structure's screening record, its structural descriptors and its supercell from the relaxed cell.
+    ``flow_maker``: the Maker that made the flow; the provenance is read from it when the job runs, so that
+    settings changed by ``Flow.update_maker_kwargs`` after ``make`` are the ones recorded (flows of earlier
+    releases pass ``provenance`` instead)."""
+    if flow_maker is not None:
+        provenance = flow_maker.provenance()
     relaxed = relaxation_outcome(relaxation)
     relaxed_structure = relaxed.structure
     supercell = paper_supercell(relaxed_structure, min_atoms=min_supercell_atoms)

@@ -1,0 +1,314 @@
+"""The first real campaign with MD (issue 32): pool structures that are dynamically stable at 800 K, plus known
+fast and poor Na conductors as controls, through relaxation, phonons, the stability gate at 800 K
+(`--stability finite-temperature`) and NVT MD at 800 K (preset `campaign`: 2.1 ps equilibration, 10.05 ps
+production), all with one model, as a user runs it: `na-flows submit`, `na-flows run` workers, `na-flows results`.
+
+It runs in sittings. Each sitting resumes what the store in --workdir holds; on a fresh machine (no store) it
+submits only what the record lacks. The record, `benchmarks/records/campaign-md-800K.csv`, gets one row per
+finished workflow (the columns of `na-flows results --format csv`, plus `role`, `code_version`, `worker_s`) as
+the workflows finish, and each structure's MSD(t) goes to `benchmarks/records/campaign-md-800K/<id>.csv`:
+commit them as they grow.
+
+The controls get MD whatever the gate says (`--md-on-unstable`), so that their D ranks them; the gate's verdict
+on them is in their rows. The sample: the pool's rows in a seeded random order, those whose paper supercell has at most
+--max-supercell-atoms atoms (MD cost grows with it; 86 % of the pool has <= 200), submitted in waves of --wave
+rows while the structures judged stable, plus those not judged yet, fall short of --target-stable.
+
+    .venv/bin/python benchmarks/campaign_md.py --workdir ~/na_campaign_md [--workers 2] [--hours 2.5]
+
+Each worker's torch uses one thread (two workers on two cores). `kill -STOP`/`kill -CONT` on the workers pauses
+them while the machine is needed for something else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Structure
+
+from na_lattice_flows import __version__
+from na_lattice_flows.candidates.demo_set import control_candidates, control_compounds
+from na_lattice_flows.execution.launching import fw_state_counts
+from na_lattice_flows.execution.queries import md_curves
+from na_lattice_flows.execution.store_config import resolve_settings
+from na_lattice_flows.execution.stores import open_session
+from na_lattice_flows.structure.supercells import paper_supercell
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+DEFAULT_POOL = REPOSITORY.parent / "shared" / "data" / "candidates" / "na_mp2018_phonondb.csv"
+RECORD = REPOSITORY / "benchmarks" / "records" / "campaign-md-800K.csv"
+NA_FLOWS = Path(sys.executable).with_name("na-flows")
+FINISHED = ("COMPLETED", "FIZZLED")
+UNFINISHED = ("READY", "WAITING", "RUNNING", "RESERVED")
+MSD_POINTS = 200  # per MSD(t) curve in the record
+MODEL = "7net-0"  # NaFlowsSettings.default_model: the winner on stability verdicts (README, model selection)
+SUBMIT_OPTIONS = (
+    "--model",
+    MODEL,
+    "--stability",
+    "finite-temperature",
+    "--temperature",
+    "800",
+    "--md-preset",
+    "campaign",
+    "--md-temperatures",
+    "800",
+)
+
+
+def na_flows(*arguments: str, expected: tuple[int, ...] = (0,)) -> str:
+    done = subprocess.run([str(NA_FLOWS), *arguments], capture_output=True, text=True, check=False)
+    if done.returncode not in expected:
+        raise SystemExit(
+            f"na-flows {' '.join(arguments)} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+        )
+    return done.stdout
+
+
+def pool_order(pool: Path, seed: int, max_supercell_atoms: int) -> list[dict]:
+    """The pool's rows in the seeded random order, those whose paper supercell fits."""
+    csv.field_size_limit(10**7)
+    with pool.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    random.Random(seed).shuffle(rows)
+    return [
+        row
+        for row in rows
+        if paper_supercell(
+            Structure.from_str(row["poscar_unitcell_phonondb"], fmt="poscar")
+        ).n_atoms
+        <= max_supercell_atoms
+    ]
+
+
+def read_record(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["candidate_id", "role"])
+
+
+def store_results(store: Path) -> pd.DataFrame:
+    """`na-flows results --format csv` of the store, every workflow."""
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / "results.csv"
+        na_flows("results", "--workdir", str(store), "--format", "csv", "--output", str(output))
+        return pd.read_csv(output) if output.stat().st_size else pd.DataFrame()
+
+
+def worker_seconds(settings) -> dict[str, float]:
+    """Seconds of worker time per candidate: the runtimes of its jobs' launches (a killed run included)."""
+    with open_session(settings, read_only=True) as session:
+        launchpad = session.launchpad
+        candidate_of_fw = {}
+        for workflow in launchpad.workflows.find({}, {"nodes": 1, "metadata.candidate_id": 1}):
+            for fw_id in workflow["nodes"]:
+                candidate_of_fw[fw_id] = workflow.get("metadata", {}).get("candidate_id")
+        seconds: Counter = Counter()
+        for launch in launchpad.launches.find({}, {"fw_id": 1, "runtime_secs": 1}):
+            seconds[candidate_of_fw.get(launch["fw_id"])] += launch.get("runtime_secs") or 0.0
+    return dict(seconds)
+
+
+def write_msd_curves(settings, candidate_ids: list[str], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open_session(settings, read_only=True) as session:
+        for candidate_id in candidate_ids:
+            path = folder / f"{candidate_id}.csv"
+            curves = None if path.exists() else md_curves(session, candidate_id, 800.0)
+            if curves and curves.get("msd_xyz_Na") is not None:
+                times, msd = np.asarray(curves["times_ps"]), np.asarray(curves["msd_xyz_Na"])
+                keep = np.unique(np.linspace(0, len(times) - 1, MSD_POINTS).astype(int))
+                pd.DataFrame(
+                    {
+                        "time_ps": times[keep],
+                        **{f"msd_na_{axis}_A2": msd[keep, i] for i, axis in enumerate("xyz")},
+                    }
+                ).to_csv(path, index=False, float_format="%.5g")
+
+
+def update_record(store: Path, settings, roles: dict[str, str], record: Path) -> pd.DataFrame:
+    """The record: the finished workflows of the store, and the rows of earlier sittings the store lacks."""
+    earlier = read_record(record)
+    table = store_results(store)
+    if table.empty:
+        return earlier
+    finished = table[table["state"].isin(FINISHED)].copy()
+    finished["role"] = finished["candidate_id"].map(roles).fillna("sample")
+    finished["code_version"] = __version__
+    seconds = worker_seconds(settings)
+    finished["worker_s"] = finished["candidate_id"].map(seconds).round(1)
+    kept = earlier[~earlier["candidate_id"].isin(finished["candidate_id"])]
+    merged = pd.concat([kept, finished], ignore_index=True).sort_values(["role", "candidate_id"])
+    record.parent.mkdir(parents=True, exist_ok=True)
+    merged.to_csv(record, index=False)
+    with_md = finished[finished["D_avg_A2_per_ps"].notna()]["candidate_id"].tolist()
+    write_msd_curves(settings, with_md, record.with_suffix(""))
+    return merged
+
+
+def submit(store: Path, inputs: list[Path], *extra: str) -> None:
+    output = na_flows(
+        "submit",
+        *map(str, inputs),
+        "--workdir",
+        str(store),
+        *SUBMIT_OPTIONS,
+        *extra,
+        expected=(0, 3),
+    )
+    print(next((line for line in output.splitlines() if line.startswith("Campaign ")), output))
+
+
+def write_rows(rows: list[dict], path: Path) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def submit_controls(workdir: Path, store: Path, known: set[str]) -> None:
+    folder = workdir / "controls"
+    folder.mkdir(exist_ok=True)
+    files = []
+    for candidate in control_candidates():
+        if candidate.candidate_id not in known:
+            path = folder / f"{candidate.candidate_id}.cif"
+            candidate.structure.to(filename=str(path))
+            files.append(path)
+    if files:
+        # MD whatever the gate says: where the known conductors rank needs their D; the gate's verdict on
+        # them is recorded beside it (dynamically_stable, stability_reason)
+        submit(store, files, "--md-on-unstable")
+
+
+def control_roles() -> dict[str, str]:
+    return {
+        f"control-{c.name}": "positive-control" if c.expected_conductor else "negative-control"
+        for c in control_compounds()
+    }
+
+
+def next_wave(args, workdir: Path, store: Path, order: list[dict], table: pd.DataFrame) -> bool:
+    """Submit the next --wave rows of the order that neither the store nor the record holds, when the sample's
+    stable structures plus those not judged yet fall short of the target; whether it submitted."""
+    sample = table[table["role"] == "sample"] if len(table) else table
+    n_stable = int((sample.get("dynamically_stable") == True).sum()) if len(sample) else 0  # noqa: E712
+    n_unjudged = (
+        int(sample["dynamically_stable"].isna().sum()) if "dynamically_stable" in sample else 0
+    )
+    if n_stable + n_unjudged >= args.target_stable:
+        return False
+    # the store and the record hold what was submitted and kept; this file also what the screen refused
+    tried_path = workdir / "submitted_ids.txt"
+    tried = set(tried_path.read_text().split()) if tried_path.exists() else set()
+    known = tried | (set(table["candidate_id"]) if len(table) else set())
+    wave = [row for row in order if row["material_id"] not in known][: args.wave]
+    if not wave:
+        return False
+    path = write_rows(wave, workdir / f"wave_{len(known)}.csv")
+    with tried_path.open("a") as handle:
+        handle.writelines(f"{row['material_id']}\n" for row in wave)
+    print(f"sample: {n_stable} stable, {n_unjudged} not judged yet: submitting {len(wave)} more")
+    submit(store, [path])
+    return True
+
+
+def all_rows(store: Path, record: Path, roles: dict[str, str]) -> pd.DataFrame:
+    """Every workflow the campaign holds (store and record), with its role and verdict so far."""
+    table = store_results(store) if (store / "launchpad.sqlite").exists() else pd.DataFrame()
+    earlier = read_record(record)
+    rows = pd.concat([earlier[~earlier["candidate_id"].isin(table.get("candidate_id", []))], table])
+    rows["role"] = rows["candidate_id"].map(roles).fillna("sample")
+    if "dynamically_stable" not in rows:
+        rows["dynamically_stable"] = pd.NA
+    return rows
+
+
+def start_worker(store: Path, log_dir: Path, number: int) -> subprocess.Popen:
+    log = (log_dir / f"worker_{number}.log").open("a")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [str(NA_FLOWS), "run", "--workdir", str(store)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+
+
+def job_counts(settings) -> Counter:
+    with open_session(settings, read_only=True) as session:
+        return Counter(fw_state_counts(session))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workdir", type=Path, required=True, help="the campaign's store and runs")
+    parser.add_argument("--pool", type=Path, default=DEFAULT_POOL)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--target-stable", type=int, default=24)
+    parser.add_argument("--wave", type=int, default=12)
+    parser.add_argument("--max-supercell-atoms", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--hours", type=float, default=2.5, help="stop the workers after this")
+    parser.add_argument("--poll-s", type=float, default=60.0)
+    parser.add_argument("--record", type=Path, default=RECORD)
+    args = parser.parse_args()
+    if not args.pool.exists():
+        raise SystemExit(f"the candidate pool {args.pool} is missing (../shared/data/candidates)")
+
+    store = args.workdir / "store"
+    store.mkdir(parents=True, exist_ok=True)
+    log_dir = args.workdir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    settings = resolve_settings(workdir=store)
+    roles = control_roles()
+    order = pool_order(args.pool, args.seed, args.max_supercell_atoms)
+    rows = all_rows(store, args.record, roles)
+    submit_controls(args.workdir, store, set(rows["candidate_id"]))
+    next_wave(args, args.workdir, store, order, all_rows(store, args.record, roles))
+
+    started = time.monotonic()
+    workers: dict[int, subprocess.Popen] = {}
+    number = 0
+    try:
+        while time.monotonic() - started < 3600 * args.hours:
+            counts = job_counts(settings)
+            for key, process in list(workers.items()):
+                if process.poll() is not None:
+                    del workers[key]
+            if counts.get("READY", 0) and len(workers) < args.workers:
+                workers[number] = start_worker(store, log_dir, number)
+                number += 1
+            time.sleep(args.poll_s)
+            table = update_record(store, settings, roles, args.record)
+            rows = all_rows(store, args.record, roles)
+            submitted = next_wave(args, args.workdir, store, order, rows)
+            unfinished = sum(counts.get(state, 0) for state in UNFINISHED)
+            print(
+                f"{time.strftime('%H:%M:%S')}: jobs {dict(counts)}; record {len(table)} rows",
+                flush=True,
+            )
+            if not unfinished and not workers and not submitted:
+                print("campaign complete")
+                break
+    finally:
+        for process in workers.values():
+            process.kill()
+            process.wait()
+        update_record(store, settings, roles, args.record)
+
+
+if __name__ == "__main__":
+    main()
