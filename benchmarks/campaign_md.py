@@ -43,6 +43,7 @@ from na_lattice_flows.execution.launching import fw_state_counts
 from na_lattice_flows.execution.queries import md_curves
 from na_lattice_flows.execution.store_config import resolve_settings
 from na_lattice_flows.execution.stores import open_session
+from na_lattice_flows.execution.workers import live_workers
 from na_lattice_flows.structure.supercells import paper_supercell
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -202,7 +203,7 @@ def next_wave(args, workdir: Path, store: Path, order: list[dict], table: pd.Dat
     """Submit the next --wave rows of the order that neither the store nor the record holds, when the sample's
     stable structures plus those not judged yet fall short of the target; whether it submitted."""
     sample = table[table["role"] == "sample"] if len(table) else table
-    n_stable = int((sample.get("dynamically_stable") == True).sum()) if len(sample) else 0  # noqa: E712
+    n_stable = int((sample.get("dynamically_stable") == True).sum()) if len(sample) else 0
     n_unjudged = (
         int(sample["dynamically_stable"].isna().sum()) if "dynamically_stable" in sample else 0
     )
@@ -245,16 +246,119 @@ def start_worker(store: Path, log_dir: Path, number: int) -> subprocess.Popen:
     )
 
 
+def prioritise(settings) -> int:
+    """FireWorks priorities (as `lpad set_priority` sets them) on the jobs waiting: a structure's MD, once its
+    gate has let it through, before more screening, and the controls' steps before the sample's, so that
+    finished rows come steadily instead of all at the end (jobs otherwise run in the order they were made, and
+    the gate makes the MD jobs last). How many it set."""
+    with open_session(settings) as session:
+        launchpad = session.launchpad
+        waiting = launchpad.fireworks.find(
+            {"state": {"$in": ["READY", "WAITING"]}, "spec._priority": {"$exists": False}},
+            {"fw_id": 1, "name": 1, "spec.candidate_id": 1},
+        )
+        chosen = []
+        for firework in waiting:
+            name, candidate = firework["name"], str(firework["spec"].get("candidate_id", ""))
+            if name.startswith(("mlp md", "transport summary")):
+                chosen.append((firework["fw_id"], 10))
+            elif candidate.startswith("control-"):
+                chosen.append((firework["fw_id"], 5))
+        for fw_id, priority in chosen:
+            launchpad.set_priority(fw_id, priority)
+    return len(chosen)
+
+
 def job_counts(settings) -> Counter:
     with open_session(settings, read_only=True) as session:
         return Counter(fw_state_counts(session))
+
+
+# the descriptors the README reports against D (the study's headline: the Na phonon MSD)
+REPORTED = ["msd_na_avg_A2", "acoustic_cutoff_thz", "na_pdos_center_thz", "na_vdos_center_thz"]
+# cubic Na3PS4 at 800 K by AIMD (pymatgen-analysis-diffusion's test data, zero-intercept fit)
+NA3PS4_AIMD_800K_A2_PER_PS = 0.3
+
+
+def verdict_kind(reason: str) -> str:
+    """The kind of a stability verdict, from its reason: what the effective phonons at 800 K made of it."""
+    for kind in ("ran away", "diverged", "not converged"):
+        if kind in reason:
+            return f"unstable (effective phonons {kind})"
+    return reason.split(":")[0]
+
+
+def summarize_record(record: Path) -> None:
+    """The README's figures from the record alone (a fresh machine has nothing else): the stable fraction, the
+    correlations of D with the descriptors and their 95 % bootstrap intervals over the dynamically stable
+    structures with MD, where the controls rank, worker time per structure, Na3PS4 against AIMD, the D model."""
+    from na_lattice_flows.analysis.dataset import correlations, dataset, usable
+    from na_lattice_flows.analysis.ml import NotEnoughData, train_diffusion_models
+
+    table = dataset(read_record(record))
+    sample = table[table["role"] == "sample"]
+    judged = sample["dynamically_stable"].dropna().astype(bool)
+    print(
+        f"{len(table)} rows ({len(sample)} sample, {len(table) - len(sample)} controls); sample judged: "
+        f"{len(judged)}, dynamically stable at 800 K: {int(judged.sum())} ({100 * judged.mean():.0f} %)"
+    )
+    outcomes = sample["stability_reason"].dropna().map(verdict_kind).value_counts()
+    print("sample verdicts:", ", ".join(f"{n} {kind}" for kind, n in outcomes.items()))
+    with_md = usable(table)
+    print(
+        f"with MD and not melted: {len(with_md)}; production ps: {sorted(set(with_md['md_production_ps']))}"
+    )
+    stable_md = with_md[with_md["dynamically_stable"].astype(bool)]
+    if len(stable_md) >= 3:
+        corr = correlations(stable_md, descriptors=REPORTED)
+        print(
+            corr[
+                [
+                    "descriptor",
+                    "target",
+                    "n",
+                    "pearson_r",
+                    "r_low",
+                    "r_high",
+                    "spearman_rho",
+                    "rho_low",
+                    "rho_high",
+                ]
+            ].to_string(index=False, float_format=lambda v: f"{v:.2f}")
+        )
+    ranked = with_md.sort_values("D_avg_A2_per_ps", ascending=False).reset_index(drop=True)
+    for row in ranked[ranked["role"] != "sample"].itertuples():
+        print(
+            f"  {row.role}: {row.candidate_id} D_avg {row.D_avg_A2_per_ps:.3g} A^2/ps, rank {row.Index + 1} "
+            f"of {len(ranked)}; gate: {'stable' if row.dynamically_stable else 'unstable'}"
+        )
+    seconds = pd.to_numeric(table["worker_s"], errors="coerce")
+    print(
+        f"worker time per structure: median {seconds.median() / 60:.1f} min (screen only: "
+        f"{seconds[table['D_avg_A2_per_ps'].isna()].median() / 60:.1f}, with MD: "
+        f"{seconds[table['D_avg_A2_per_ps'].notna()].median() / 60:.1f})"
+    )
+    na3ps4 = with_md[with_md["candidate_id"] == "control-Na3PS4"]
+    if len(na3ps4):
+        print(
+            f"cubic Na3PS4 at 800 K: D_avg {na3ps4['D_avg_A2_per_ps'].iloc[0]:.3g} A^2/ps "
+            f"(AIMD {NA3PS4_AIMD_800K_A2_PER_PS})"
+        )
+    try:
+        model = train_diffusion_models(stable_md)
+        for score in model.scores.values():
+            print(
+                f"D model {score.name}: out-of-fold R2 by chemical system {score.r2:.2f}, MAE log10 D {score.mae_log10:.2f}"
+            )
+    except NotEnoughData as exc:
+        print(f"D model: {exc}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--workdir", type=Path, required=True, help="the campaign's store and runs")
+    parser.add_argument("--workdir", type=Path, help="the campaign's store and runs")
     parser.add_argument("--pool", type=Path, default=DEFAULT_POOL)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--target-stable", type=int, default=24)
@@ -264,10 +368,18 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=2.5, help="stop the workers after this")
     parser.add_argument("--poll-s", type=float, default=60.0)
     parser.add_argument("--record", type=Path, default=RECORD)
+    parser.add_argument(
+        "--summary-only", action="store_true", help="print the figures of the record and stop"
+    )
     args = parser.parse_args()
+    if args.summary_only:
+        summarize_record(args.record)
+        return
     if not args.pool.exists():
         raise SystemExit(f"the candidate pool {args.pool} is missing (../shared/data/candidates)")
 
+    if args.workdir is None:
+        parser.error("--workdir is needed unless --summary-only")
     store = args.workdir / "store"
     store.mkdir(parents=True, exist_ok=True)
     log_dir = args.workdir / "logs"
@@ -281,14 +393,16 @@ def main() -> None:
 
     started = time.monotonic()
     workers: dict[int, subprocess.Popen] = {}
-    number = 0
+    number = len(list(log_dir.glob("worker_*.log")))  # a new sitting's workers get new logs
     try:
         while time.monotonic() - started < 3600 * args.hours:
+            prioritise(settings)
             counts = job_counts(settings)
             for key, process in list(workers.items()):
                 if process.poll() is not None:
                     del workers[key]
-            if counts.get("READY", 0) and len(workers) < args.workers:
+            # every live worker of the store counts, those of an earlier driver process too
+            if counts.get("READY", 0) and len(live_workers(store)) < args.workers:
                 workers[number] = start_worker(store, log_dir, number)
                 number += 1
             time.sleep(args.poll_s)
