@@ -246,24 +246,32 @@ def start_worker(store: Path, log_dir: Path, number: int) -> subprocess.Popen:
     )
 
 
-def prioritise(settings) -> int:
+def prioritise(settings, md_fits: bool) -> int:
     """FireWorks priorities (as `lpad set_priority` sets them) on the jobs waiting: a structure's MD, once its
     gate has let it through, before more screening, and the controls' steps before the sample's, so that
     finished rows come steadily instead of all at the end (jobs otherwise run in the order they were made, and
-    the gate makes the MD jobs last). How many it set."""
+    the gate makes the MD jobs last). When an MD run would no longer finish in this sitting (``md_fits``
+    False: a fresh machine would lose it), the screening steps go first instead: an unstable verdict is a
+    finished row. How many it set."""
     with open_session(settings) as session:
         launchpad = session.launchpad
         waiting = launchpad.fireworks.find(
-            {"state": {"$in": ["READY", "WAITING"]}, "spec._priority": {"$exists": False}},
-            {"fw_id": 1, "name": 1, "spec.candidate_id": 1},
+            {"state": {"$in": ["READY", "WAITING"]}},
+            {"fw_id": 1, "name": 1, "spec.candidate_id": 1, "spec._priority": 1},
         )
         chosen = []
         for firework in waiting:
             name, candidate = firework["name"], str(firework["spec"].get("candidate_id", ""))
             if name.startswith(("mlp md", "transport summary")):
-                chosen.append((firework["fw_id"], 10))
+                priority = 10
+            elif not md_fits:
+                priority = 20
             elif candidate.startswith("control-"):
-                chosen.append((firework["fw_id"], 5))
+                priority = 5
+            else:
+                continue
+            if firework["spec"].get("_priority") != priority:
+                chosen.append((firework["fw_id"], priority))
         for fw_id, priority in chosen:
             launchpad.set_priority(fw_id, priority)
     return len(chosen)
@@ -367,6 +375,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--hours", type=float, default=2.5, help="stop the workers after this")
     parser.add_argument("--poll-s", type=float, default=60.0)
+    parser.add_argument(
+        "--md-minutes",
+        type=float,
+        default=110.0,
+        help="wall minutes of one campaign MD run on one thread (~120 atoms, 7net-0): later in the "
+        "sitting, screening goes first",
+    )
     parser.add_argument("--record", type=Path, default=RECORD)
     parser.add_argument(
         "--summary-only", action="store_true", help="print the figures of the record and stop"
@@ -396,7 +411,8 @@ def main() -> None:
     number = len(list(log_dir.glob("worker_*.log")))  # a new sitting's workers get new logs
     try:
         while time.monotonic() - started < 3600 * args.hours:
-            prioritise(settings)
+            left_min = (3600 * args.hours - (time.monotonic() - started)) / 60
+            prioritise(settings, md_fits=left_min > args.md_minutes)
             counts = job_counts(settings)
             for key, process in list(workers.items()):
                 if process.poll() is not None:
