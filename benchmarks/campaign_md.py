@@ -49,6 +49,9 @@ from na_lattice_flows.structure.supercells import paper_supercell
 REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_POOL = REPOSITORY.parent / "shared" / "data" / "candidates" / "na_mp2018_phonondb.csv"
 RECORD = REPOSITORY / "benchmarks" / "records" / "campaign-md-800K.csv"
+# relaxed cells of structures that passed the gate but whose MD has not finished: a later sitting on a fresh
+# machine starts them from there (their relaxation is then one step, and the MD follows the phonons)
+RELAXED = RECORD.with_suffix("") / "relaxed"
 NA_FLOWS = Path(sys.executable).with_name("na-flows")
 FINISHED = ("COMPLETED", "FIZZLED")
 UNFINISHED = ("READY", "WAITING", "RUNNING", "RESERVED")
@@ -177,12 +180,53 @@ def write_rows(rows: list[dict], path: Path) -> Path:
     return path
 
 
+def save_relaxed(settings, roles: dict[str, str], finished: set[str]) -> None:
+    """Keep the relaxed cell of every structure whose MD is due (a control, or a sample structure its phonons
+    call stable) and not finished, so that a fresh machine need not relax it again."""
+    from na_lattice_flows.execution.queries import phonon_output
+
+    RELAXED.mkdir(parents=True, exist_ok=True)
+    for candidate_id in finished:  # its row is in the record: nothing left to resume
+        (RELAXED / f"{candidate_id}.cif").unlink(missing_ok=True)
+    with open_session(settings, read_only=True) as session:
+        store = session.job_store
+        store.connect()
+        for document in store.query(
+            {"name": {"$regex": "^mlp relax "}}, properties=["name", "output.structure"]
+        ):
+            candidate_id = document["name"].removeprefix("mlp relax ")
+            path = RELAXED / f"{candidate_id}.cif"
+            if candidate_id in finished or path.exists() or not document.get("output"):
+                continue
+            if candidate_id not in roles:
+                phonons = phonon_output(session, candidate_id)
+                if not (phonons and phonons["output"]["stability"]["dynamically_stable"]):
+                    continue
+            Structure.from_dict(document["output"]["structure"]).to(filename=str(path))
+
+
+def relaxed_files() -> dict[str, Path]:
+    return {path.stem: path for path in sorted(RELAXED.glob("*.cif"))} if RELAXED.is_dir() else {}
+
+
+def submit_relaxed(store: Path, roles: dict[str, str], known: set[str]) -> None:
+    """Sample structures an earlier sitting relaxed and passed, whose rows the record lacks: submitted from their
+    relaxed cells (the controls: ``submit_controls``)."""
+    files = [p for cid, p in relaxed_files().items() if cid not in known and cid not in roles]
+    if files:
+        print(f"resuming {len(files)} gated structures from their relaxed cells")
+        submit(store, files)
+
+
 def submit_controls(workdir: Path, store: Path, known: set[str]) -> None:
     folder = workdir / "controls"
     folder.mkdir(exist_ok=True)
     files = []
+    relaxed = relaxed_files()
     for candidate in control_candidates():
-        if candidate.candidate_id not in known:
+        if candidate.candidate_id in relaxed and candidate.candidate_id not in known:
+            files.append(relaxed[candidate.candidate_id])
+        elif candidate.candidate_id not in known:
             path = folder / f"{candidate.candidate_id}.cif"
             candidate.structure.to(filename=str(path))
             files.append(path)
@@ -212,7 +256,7 @@ def next_wave(args, workdir: Path, store: Path, order: list[dict], table: pd.Dat
     # the store and the record hold what was submitted and kept; this file also what the screen refused
     tried_path = workdir / "submitted_ids.txt"
     tried = set(tried_path.read_text().split()) if tried_path.exists() else set()
-    known = tried | (set(table["candidate_id"]) if len(table) else set())
+    known = tried | set(relaxed_files()) | (set(table["candidate_id"]) if len(table) else set())
     wave = [row for row in order if row["material_id"] not in known][: args.wave]
     if not wave:
         return False
@@ -404,6 +448,7 @@ def main() -> None:
     order = pool_order(args.pool, args.seed, args.max_supercell_atoms)
     rows = all_rows(store, args.record, roles)
     submit_controls(args.workdir, store, set(rows["candidate_id"]))
+    submit_relaxed(store, roles, set(rows["candidate_id"]))
     next_wave(args, args.workdir, store, order, all_rows(store, args.record, roles))
 
     started = time.monotonic()
@@ -423,6 +468,7 @@ def main() -> None:
                 number += 1
             time.sleep(args.poll_s)
             table = update_record(store, settings, roles, args.record)
+            save_relaxed(settings, roles, set(table.get("candidate_id", [])))
             rows = all_rows(store, args.record, roles)
             submitted = next_wave(args, args.workdir, store, order, rows)
             unfinished = sum(counts.get(state, 0) for state in UNFINISHED)
