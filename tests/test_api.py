@@ -41,6 +41,10 @@ def test_screening_flows_returns_one_flow_per_accepted_structure_with_the_chosen
         ValueError, match="relax_engine: Input should be .mlp., .gpaw. or .vasp. \\(got .castep.\\)"
     ):
         screening_maker(relax_engine="castep")
+    with pytest.raises(
+        ValueError, match=r"md_temperatures.1: Input should be greater than 0 \(got -5\)"
+    ):
+        screening_maker(md_temperatures=[800, -5])
 
 
 def test_relaxation_outcome_reads_the_gpaw_document():

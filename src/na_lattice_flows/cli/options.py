@@ -7,7 +7,7 @@ import argparse
 import tempfile
 from pathlib import Path
 from types import UnionType
-from typing import Literal, Union, get_args, get_origin
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 import numpy as np
 
@@ -124,6 +124,7 @@ def add_model_options(parser: argparse.ArgumentParser, options) -> None:
             kwargs["type"] = model_name
         elif get_origin(annotation) is list:
             (item,) = get_args(annotation)
+            item = get_args(item)[0] if get_origin(item) is Annotated else item
             kwargs["type"] = (
                 numbers(extra.get("above"), extra.get("at_least"), extra.get("unit", ""))
                 if item in (int, float)

@@ -5,7 +5,7 @@ new default is one line here. The Makers' own defaults come from the same settin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -84,7 +84,7 @@ class ScreeningOptions(BaseModel):
         description="MD preset: paper (15 + 60 ps, GPU workers), campaign (2.1 + 10.05 ps, CPU), short "
         "(0.15 + 0.45 ps, the demo's)",
     )
-    md_temperatures: list[float] = Field(
+    md_temperatures: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
         [SETTINGS.temperature_K],
         min_length=1,
         description="K, comma-separated; two or more add an Arrhenius fit",

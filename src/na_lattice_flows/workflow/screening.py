@@ -89,7 +89,6 @@ class ScreeningFlowMaker(Maker):
     def relax_job(self, candidate: Candidate) -> Job | Flow:
         """The candidate's relaxation, named for it: a Job (MLP, GPAW) or a Flow (VASP double
         relax)."""
-        # a Job (MLP, GPAW) or a Flow (VASP double relax)
         relax = self.relax_maker.make(candidate.structure)
         relax.name = f"{self.relax_maker.name} {candidate.candidate_id}"
         return relax
