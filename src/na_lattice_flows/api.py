@@ -32,7 +32,11 @@ def screening_maker(options: ScreeningOptions | None = None, **fields) -> Screen
 
     o = screening_options(options, **fields)
     if o.relax_engine == "mlp":
-        relax = MLPRelaxMaker(model=o.model, relax_kwargs={"fmax": o.fmax})
+        # FIRE is atomate2's own default: left unset, so that the settings fingerprint of earlier campaigns holds
+        optimizer = {} if o.relax_optimizer == "FIRE" else {"optimizer": o.relax_optimizer}
+        relax = MLPRelaxMaker(
+            model=o.model, relax_kwargs={"fmax": o.fmax}, optimizer_kwargs=optimizer
+        )
     elif o.relax_engine == "gpaw":
         from na_lattice_flows.dft.gpaw_jobs import GPAWRelaxMaker
 

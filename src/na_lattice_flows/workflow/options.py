@@ -48,6 +48,11 @@ class ScreeningOptions(BaseModel):
         description="relaxation force threshold, eV/A",
         json_schema_extra=_cli(unit="eV/A"),
     )
+    relax_optimizer: Literal["FIRE", "BFGS", "LBFGS"] = Field(
+        "FIRE",
+        description="ASE optimizer of the MLP relaxation: FIRE (atomate2's; earlier campaigns' settings), BFGS "
+        "or LBFGS (the same minimum in 2-2.6x fewer steps: benchmarks/relax_optimizers.py)",
+    )
     phonons: bool = Field(
         True,
         description="stop each flow after the relaxation (no MD either, unless --md)",

@@ -17,6 +17,9 @@ class Provenance(BaseModel):
     (the Na VDOS centre, for one, depends on the Langevin friction)."""
 
     relax_method: str = Field(description="MLP name, or DFT code and functional")
+    relax_optimizer: str | None = Field(
+        None, description="ASE optimizer of an MLP relaxation when not atomate2's FIRE"
+    )
     phonon_model: str | None = None
     fc_method: str | None = Field(
         None, description="Second-order force-constant fit: symfc, pheasy or hiphive"

@@ -55,6 +55,9 @@ class ScreeningFlowMaker(Maker):
         settings = md_settings(md.preset, **md.overrides) if md is not None else None
         return Provenance(
             relax_method=relax_method(self.relax_maker),
+            relax_optimizer=(getattr(self.relax_maker, "optimizer_kwargs", None) or {}).get(
+                "optimizer"
+            ),
             phonon_model=phonon.model if phonon else None,
             fc_method=phonon.fc_method if phonon else None,
             phonon_temperature_K=phonon.temperature_K if phonon else None,
