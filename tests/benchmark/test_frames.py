@@ -303,6 +303,8 @@ def test_command_prints_the_benchmark_forces_layout_and_real_model_errors(
             main(["benchmark-frames", str(emt_run), "--output", str(output)])
         assert refused.value.code == 2 and says in capsys.readouterr().err
     assert main(["benchmark-frames", str(emt_run), "--models", "nonsense"]) == 2
+    assert main(["benchmark-frames", str(emt_run), "--models", ""]) == 2
+    assert "--models '': give at least one model name" in capsys.readouterr().err
     assert main(["benchmark-frames", str(emt_run), "--frames", "0"]) == 2
 
 
