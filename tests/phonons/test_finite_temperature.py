@@ -282,3 +282,28 @@ def test_a_loop_whose_soft_mode_multiplies_stops_as_running_away(harmonic):
     # a stable solid never trips it
     record, _ = effective_phonons(harmonic, lj_forces(harmonic), converging)
     assert record.converged
+
+
+def test_a_draw_whose_fit_moves_the_spectrum_beyond_any_solid_is_drawn_again_gentler(harmonic):
+    """A draw that left the region the force constants describe (here: the first call's forces are noise a
+    thousand times the model's, as the 1 A-per-mode draws of a pool fluoride gave, 815 THz rms) is not mixed
+    in: the next draw caps each mode at half, and the loop converges to what it gives without that draw."""
+    model = lj_forces(harmonic)
+    calls = []
+
+    def first_draw_wrong(displacements):
+        calls.append(1)
+        forces = model(displacements)
+        if len(calls) == 1:
+            return forces + 1e3 * np.random.default_rng(0).normal(size=forces.shape)
+        return forces
+
+    settings = EffectivePhononSettings(
+        temperature_K=5.0, n_structures=6, window=2, max_iterations=12
+    )
+    record, effective = effective_phonons(harmonic, first_draw_wrong, settings)
+    assert record.converged and record.rejected_draws == 1
+    assert [r.mode_displacement_cap_A for r in record.iterations][:1] == [0.5]
+    assert highest(harmonic, full_of(effective)) == pytest.approx(
+        highest(harmonic, full_of(harmonic)), rel=0.03
+    )  # 5 K: the harmonic spectrum, as if the bad draw had never been

@@ -89,6 +89,18 @@ class EffectivePhononSettings(BaseModel):
         description="Largest rms displacement of any atom that one mode may cause in a draw "
         "(1 A: beyond melting for any one mode; 0.5 A already holds back bcc argon's soft mode at 60 K)",
     )
+    max_fit_change_thz: float = Field(
+        8.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="A fit that moves the commensurate frequencies by more than this (rms) from the force "
+        "constants drawn from means the draw left the region they describe (NaLiY2F8 with 7net-0 at 800 K, "
+        "drawn with 1 A per mode: 815 THz, and the loop ran away from it): it is not mixed in, and the next "
+        "draw caps each mode at half the displacement",
+    )
+    min_mode_displacement_A: float = Field(
+        0.1, gt=0, allow_inf_nan=False, description="The smallest cap those halvings reach"
+    )
     max_mean_displacement_A: float = Field(
         1.0, gt=0, description="A draw with a larger mean displacement stops the loop: diverged"
     )
@@ -117,6 +129,10 @@ class IterationRecord(BaseModel):
         description="Classical harmonic free energy of the mixed force constants"
     )
     mean_displacement_A: float
+    mode_displacement_cap_A: float | None = Field(
+        None,
+        description="The per-mode displacement cap of this iteration's draw (None: records before 0.5)",
+    )
 
 
 class EffectivePhonons(BaseModel):
@@ -130,6 +146,10 @@ class EffectivePhonons(BaseModel):
     )
     frequency_change_thz: float = Field(
         description="Change of the window-mean lowest frequency at convergence"
+    )
+    rejected_draws: int = Field(
+        0,
+        description="Draws whose fit moved the frequencies too far to be mixed in (drawn again, gentler)",
     )
 
 
@@ -250,6 +270,7 @@ def effective_phonons(
     # the mixed force constants of the last window
     mixed: deque[np.ndarray] = deque(maxlen=settings.window)
     window, change, frequency_change = settings.window, float("nan"), float("nan")
+    cap, rejected = settings.max_mode_displacement_A, 0
     for iteration in range(1, settings.max_iterations + 1):
         displacements = thermal_supercells(
             work,
@@ -257,7 +278,7 @@ def effective_phonons(
             settings.n_structures,
             settings.temperature_K,
             settings.seed + iteration,
-            settings.max_mode_displacement_A,
+            cap,
         )
         mean_displacement = float(np.linalg.norm(displacements, axis=2).mean())
         if mean_displacement > settings.max_mean_displacement_A:
@@ -276,6 +297,10 @@ def effective_phonons(
         rms_change = float(
             np.sqrt(np.mean((commensurate_frequencies(work, fitted_full) - frequencies) ** 2))
         )
+        if rms_change > settings.max_fit_change_thz and cap > settings.min_mode_displacement_A:
+            # the draw, not the solid: no solid's spectrum moves that far; drawn again, gentler
+            cap, rejected = max(cap / 2, settings.min_mode_displacement_A), rejected + 1
+            continue
         full = settings.alpha * fitted_full + (1 - settings.alpha) * full
         frequencies = commensurate_frequencies(work, full)
         mixed.append(full)
@@ -287,6 +312,7 @@ def effective_phonons(
                 frequencies, settings.temperature_K, n_atoms
             ),
             mean_displacement_A=mean_displacement,
+            mode_displacement_cap_A=cap,
         )
         history.append(record)
         if progress is not None:
@@ -311,7 +337,13 @@ def effective_phonons(
                 and frequency_change < settings.frequency_tolerance_thz
             ):
                 return _result(
-                    ph, np.mean(mixed, axis=0), settings, history, change, frequency_change
+                    ph,
+                    np.mean(mixed, axis=0),
+                    settings,
+                    history,
+                    change,
+                    frequency_change,
+                    rejected,
                 )
     raise EffectivePhononsNotConverged(
         f"effective phonons at {settings.temperature_K:g} K: not converged in {settings.max_iterations} iterations (window means "
@@ -334,6 +366,7 @@ def _result(
     history,
     change: float,
     frequency_change: float,
+    rejected: int = 0,
 ) -> tuple[EffectivePhonons, Phonopy]:
     from phonopy.harmonic.force_constants import full_fc_to_compact_fc
 
@@ -347,6 +380,7 @@ def _result(
         converged=True,
         free_energy_change_meV=change,
         frequency_change_thz=frequency_change,
+        rejected_draws=rejected,
     )
     return record, effective
 
