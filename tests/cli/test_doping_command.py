@@ -25,7 +25,7 @@ def host(tmp_path):
 
 @pytest.mark.parametrize("name", ["doped.cif", "POSCAR", "doped.vasp"])
 def test_cell_writes_the_flows_cell_and_its_counts(host, tmp_path, capsys, name):
-    out = tmp_path / name
+    out = tmp_path / "cells" / name  # a folder that does not exist yet: made
     assert (
         main(
             [

@@ -240,6 +240,7 @@ def _host(args: argparse.Namespace) -> int:
     host = substituted_host(parent, old, new)
     if args.relax_model:
         host = relax_in_space_group(host, get_calculator(args.relax_model))
+    out.parent.mkdir(parents=True, exist_ok=True)
     host.to(filename=str(out), fmt=fmt)
     print(
         json.dumps(
@@ -268,6 +269,7 @@ def _cell(args: argparse.Namespace) -> int:
     cell = doped_supercell(
         read_structure_file(args.structure), dopant, host, args.fraction, supercell, args.seed, mode
     )
+    out.parent.mkdir(parents=True, exist_ok=True)
     cell.structure.to(filename=str(out), fmt=fmt)
     print(
         json.dumps(
