@@ -129,6 +129,7 @@ def worker_seconds(settings) -> dict[str, float]:
 def write_msd_curves(settings, candidate_ids: list[str], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with open_session(settings, read_only=True) as session:
+        session.job_store.connect()
         for candidate_id in candidate_ids:
             path = folder / f"{candidate_id}.csv"
             curves = None if path.exists() else md_curves(session, candidate_id, 800.0)
@@ -294,6 +295,10 @@ def start_worker(store: Path, log_dir: Path, number: int) -> subprocess.Popen:
     )
 
 
+# jobs of seconds that complete a row once its MD is done (jobflow's store_inputs keeps a replaced job's output)
+LIGHT_JOBS = ("transport summary", "screening summary", "store_inputs", "md gate")
+
+
 def prioritise(settings, md_fits: bool) -> int:
     """FireWorks priorities (as `lpad set_priority` sets them) on the jobs waiting: a structure's MD, once its
     gate has let it through, before more screening, and the controls' steps before the sample's, so that
@@ -310,7 +315,9 @@ def prioritise(settings, md_fits: bool) -> int:
         chosen = []
         for firework in waiting:
             name, candidate = firework["name"], str(firework["spec"].get("candidate_id", ""))
-            if name.startswith(("mlp md", "transport summary")):
+            if name.startswith(LIGHT_JOBS):
+                priority = 30  # seconds each, and they finish rows
+            elif name.startswith("mlp md"):
                 priority = 10
             elif not md_fits:
                 priority = 20
