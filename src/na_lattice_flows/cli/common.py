@@ -36,6 +36,21 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_table_options(parser: argparse.ArgumentParser) -> None:
+    """``--format`` and ``--output`` of a command that prints a table (``write_table`` writes it)."""
+    from na_lattice_flows.cli.options import output_file
+
+    parser.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        default="table",
+        help="table on screen (default), or csv, json, parquet (needs --output)",
+    )
+    parser.add_argument(
+        "--output", type=output_file, help="write to this file instead of the screen"
+    )
+
+
 def read_structure_file(path: str):
     """A pymatgen Structure from a CIF or POSCAR file; a missing or unreadable file is a usage error naming it."""
     from pymatgen.core import Structure

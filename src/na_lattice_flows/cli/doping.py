@@ -12,6 +12,7 @@ from pathlib import Path
 from na_lattice_flows.cli.common import (
     EXIT_NOTHING_SUBMITTED,
     add_store_options,
+    add_table_options,
     open_session,
     read_structure_file,
     store_settings,
@@ -186,15 +187,7 @@ def add_commands(commands) -> dict:
         default="systems",
         help="per system (T_C, D*, D_sigma, H_R, Ea) or per temperature",
     )
-    results.add_argument(
-        "--format",
-        choices=["table", "csv", "json", "parquet"],
-        default="table",
-        help="table on screen (default), or csv, json, parquet (needs --output)",
-    )
-    results.add_argument(
-        "--output", type=output_file, help="write to this file instead of the screen"
-    )
+    add_table_options(results)
     add_store_options(results)
     return {"doping": cmd_doping}
 

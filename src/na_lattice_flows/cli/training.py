@@ -13,6 +13,7 @@ from pathlib import Path
 from na_lattice_flows.cli.common import (
     EXIT_NOTHING_SUBMITTED,
     add_store_options,
+    add_table_options,
     open_session,
     read_structure_file,
     store_settings,
@@ -248,15 +249,7 @@ def add_commands(commands) -> dict:
     phonondb.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
 
     results = actions.add_parser("results", help="trained models and their held-out errors")
-    results.add_argument(
-        "--format",
-        choices=["table", "csv", "json", "parquet"],
-        default="table",
-        help="table on screen (default), or csv, json, parquet (needs --output)",
-    )
-    results.add_argument(
-        "--output", type=output_file, help="write to this file instead of the screen"
-    )
+    add_table_options(results)
     add_store_options(results)
     return {"train": cmd_train}
 

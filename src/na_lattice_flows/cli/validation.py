@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from na_lattice_flows.cli.common import add_store_options, open_session, store_settings, write_table
-from na_lattice_flows.cli.options import output_file
+from na_lattice_flows.cli.common import (
+    add_store_options,
+    add_table_options,
+    open_session,
+    store_settings,
+    write_table,
+)
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.settings import SETTINGS, trajectory_folder
 
@@ -87,15 +92,7 @@ def add_commands(commands) -> dict:
     )
     add_store_options(submit)
     results = actions.add_parser("results", help="the MLP-vs-AIMD comparisons in the store")
-    results.add_argument(
-        "--format",
-        choices=["table", "csv", "json", "parquet"],
-        default="table",
-        help="table on screen (default), or csv, json, parquet (needs --output)",
-    )
-    results.add_argument(
-        "--output", type=output_file, help="write to this file instead of the screen"
-    )
+    add_table_options(results)
     add_store_options(results)
     return {"validate": cmd_validate}
 
