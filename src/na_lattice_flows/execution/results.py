@@ -254,32 +254,12 @@ def committee_columns(committee: dict | None) -> dict:
     }
 
 
-def query_results(
-    session: Session,
-    dynamically_stable: bool | None = None,
-    melted: bool | None = None,
-    min_D_A2_per_ps: float | None = None,
-    D_column: str = "D_avg_A2_per_ps",
-    campaign_id: str | None = None,
-    state: str | None = None,
-    settings_fingerprint: str | None = None,
-    disputed: bool | None = None,
-) -> pd.DataFrame:
-    """``results_table`` filtered: dynamically stable or not, melted or not, D (``D_column``, average or
-    maximum) at least ``min_D_A2_per_ps``, one campaign, one workflow state, one flow setting (a prefix of its
-    settings fingerprint). A filter left at None is not
-    applied; a structure without the value a filter needs (no phonons yet, no MD) is left out by it."""
-    return filter_results(
-        results_table(session),
-        dynamically_stable,
-        melted,
-        min_D_A2_per_ps,
-        D_column,
-        campaign_id,
-        state,
-        settings_fingerprint,
-        disputed,
-    )
+def query_results(session: Session, **filters) -> pd.DataFrame:
+    """``results_table`` filtered (``filter_results``' keywords): dynamically stable or not, melted or not, D
+    (``D_column``, average or maximum) at least ``min_D_A2_per_ps``, one campaign, one workflow state, one flow
+    setting (a prefix of its settings fingerprint). A filter left at None is not applied; a structure without
+    the value a filter needs (no phonons yet, no MD) is left out by it."""
+    return filter_results(results_table(session), **filters)
 
 
 def filter_results(
