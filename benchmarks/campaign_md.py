@@ -56,6 +56,8 @@ NA_FLOWS = Path(sys.executable).with_name("na-flows")
 FINISHED = ("COMPLETED", "FIZZLED")
 UNFINISHED = ("READY", "WAITING", "RUNNING", "RESERVED")
 MSD_POINTS = 200  # per MSD(t) curve in the record
+# the effective phonons' per-mode cap became a trust region (0.25 A at the start); the runaway guard waits a window
+GATE_FIXED = "0.6.0"
 MODEL = "7net-0"  # NaFlowsSettings.default_model: the winner on stability verdicts (README, model selection)
 SUBMIT_OPTIONS = (
     "--model",
@@ -105,11 +107,18 @@ def read_record(path: Path) -> pd.DataFrame:
 
 
 def store_results(store: Path) -> pd.DataFrame:
-    """`na-flows results --format csv` of the store, every workflow."""
+    """`na-flows results --format csv` of the store: the latest workflow of each structure (a structure
+    judged again has two; the earlier stays in the store, and in `results`)."""
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "results.csv"
         na_flows("results", "--workdir", str(store), "--format", "csv", "--output", str(output))
-        return pd.read_csv(output) if output.stat().st_size else pd.DataFrame()
+        if not output.stat().st_size:
+            return pd.DataFrame()
+        table = pd.read_csv(output)
+        # campaign ids begin with their submission time
+        return table.sort_values("campaign_id", kind="stable").drop_duplicates(
+            "candidate_id", keep="last"
+        )
 
 
 def worker_seconds(settings) -> dict[str, float]:
@@ -239,6 +248,54 @@ def submit_controls(workdir: Path, store: Path, known: set[str]) -> None:
         # MD whatever the gate says: where the known conductors rank needs their D; the gate's verdict on
         # them is recorded beside it (dynamically_stable, stability_reason)
         submit(store, files, "--md-on-unstable")
+
+
+def stale_verdicts(record: pd.DataFrame, workdir: Path) -> list[str]:
+    """Sample structures whose "ran away" or "diverged" verdict came from the gate before GATE_FIXED and that
+    were not submitted again yet: their draws were capped at 1 A per mode from the harmonic start (README,
+    "Stability at the screening temperature")."""
+    from packaging.version import Version
+
+    if record.empty or "stability_reason" not in record:
+        return []
+    done_path = workdir / "rejudged_ids.txt"
+    done = set(done_path.read_text().split()) if done_path.exists() else set()
+    reason = record["stability_reason"].fillna("")
+    before = record["code_version"].map(lambda v: Version(str(v)) < Version(GATE_FIXED))
+    stale = record[
+        (record["role"] == "sample")
+        & reason.str.contains("ran away|diverged in iteration")
+        & before
+    ]
+    return sorted(set(stale["candidate_id"]) - done)
+
+
+def rejudge(settings, workdir: Path, store: Path, order: list[dict], stale: list[str]) -> None:
+    """Submit the stale structures again (``--force``): from their relaxed cells where the store has them
+    (the relaxation is then one step), from their pool rows otherwise (a fresh machine)."""
+    folder = workdir / "rejudge"
+    folder.mkdir(exist_ok=True)
+    cells = []
+    with open_session(settings, read_only=True) as session:
+        session.job_store.connect()
+        for candidate_id in stale:
+            document = session.job_store.query_one(
+                {"name": f"mlp relax {candidate_id}"}, properties=["output.structure"]
+            )
+            if document and document.get("output"):
+                path = folder / f"{candidate_id}.cif"
+                Structure.from_dict(document["output"]["structure"]).to(filename=str(path))
+                cells.append(path)
+    from_cells = {path.stem for path in cells}
+    rows = [row for row in order if row["material_id"] in set(stale) - from_cells]
+    inputs = cells + ([write_rows(rows, folder / "pool_rows.csv")] if rows else [])
+    if inputs:
+        print(
+            f"judging {len(stale)} structures again with the gate of {GATE_FIXED}: {', '.join(stale)}"
+        )
+        submit(store, inputs, "--force")
+    with (workdir / "rejudged_ids.txt").open("a") as handle:
+        handle.writelines(f"{candidate_id}\n" for candidate_id in stale)
 
 
 def control_roles() -> dict[str, str]:
@@ -460,6 +517,9 @@ def main() -> None:
     rows = all_rows(store, args.record, roles)
     submit_controls(args.workdir, store, set(rows["candidate_id"]))
     submit_relaxed(store, roles, set(rows["candidate_id"]))
+    rejudge(
+        settings, args.workdir, store, order, stale_verdicts(read_record(args.record), args.workdir)
+    )
     next_wave(args, args.workdir, store, order, all_rows(store, args.record, roles))
 
     started = time.monotonic()

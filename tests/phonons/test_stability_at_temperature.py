@@ -76,6 +76,10 @@ def test_bcc_argon_is_harmonically_unstable_its_soft_mode_survives_at_5_K_and_is
         "stable at 60 K (effective phonons at 60 K, "
     )
     assert "harmonically soft mode" in hot.reason and hot_record.free_energy_change_meV < 1.0
+    # the per-mode cap is a trust region: it widens from its start to the ceiling while the fits stay close,
+    # and the converged windows are drawn with the ceiling (0.5 A would hold the soft mode back)
+    caps = [r.mode_displacement_cap_A for r in hot_record.iterations]
+    assert caps[:3] == [0.25, 0.5, 1.0] and set(caps[-10:]) == {1.0}
     assert effective.force_constants.shape == ph.force_constants.shape
 
 

@@ -10,6 +10,13 @@ supercell removed), fit second-order force constants to them (symfc, as the harm
 
     Phi_{n+1} = alpha Phi_fit + (1 - alpha) Phi_n
 
+The draws cap what one mode may do to any atom (``sampling_force_constants``), and the cap is a trust region: it
+starts small and doubles after each fit that stayed close to the force constants it was drawn from, up to a
+ceiling; a fit far from them, or a draw whose atoms move too far, is not mixed in and halves the cap for good.
+Started wide, the draws of a harmonically unstable ionic cell leave the region its force constants describe and
+the loop runs away from a spectrum no solid has (NaLiY2F8 with 7net-0 at 800 K; an MD at 800 K keeps it a solid);
+started at the ceiling, hiphive's loop is what remains once the cap stops binding.
+
 The loop is stochastic: each fit carries the noise of a finite sample (cubic Na3PS4 with 7net-0 at 800 K, 20
 supercells per iteration: the fit's commensurate frequencies scatter by 0.18 THz RMS around the stationary ones,
 however long it runs), so no single iteration's change can fall below a fixed tolerance. Convergence is judged on
@@ -86,8 +93,25 @@ class EffectivePhononSettings(BaseModel):
         1.0,
         gt=0,
         allow_inf_nan=False,
-        description="Largest rms displacement of any atom that one mode may cause in a draw "
-        "(1 A: beyond melting for any one mode; 0.5 A already holds back bcc argon's soft mode at 60 K)",
+        description="Largest rms displacement of any atom that one mode may cause in a draw, the ceiling of "
+        "the per-mode cap (1 A: beyond melting for any one mode; 0.5 A already holds back bcc argon's soft "
+        "mode at 60 K)",
+    )
+    initial_mode_displacement_A: float = Field(
+        0.25,
+        gt=0,
+        allow_inf_nan=False,
+        description="The per-mode cap of the first draw. The cap is a trust region: it doubles (up to the "
+        "ceiling) after each fit that moved the spectrum by less than cap_growth_fit_change_thz, so that it "
+        "binds only while the loop is far from its fixed point (NaLiY2F8 with 7net-0 at 800 K: drawn at 1 A or "
+        "0.5 A per mode from its harmonic start it ran away, drawn at 0.3 A it was stable by the third iteration; "
+        "a 2.25 ps MD of it at 800 K keeps every atom on its site but one Li, rms 0.3 A)",
+    )
+    cap_growth_fit_change_thz: float = Field(
+        2.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="A fit that moves the commensurate frequencies by less than this (rms) doubles the cap",
     )
     max_fit_change_thz: float = Field(
         8.0,
@@ -96,13 +120,16 @@ class EffectivePhononSettings(BaseModel):
         description="A fit that moves the commensurate frequencies by more than this (rms) from the force "
         "constants drawn from means the draw left the region they describe (NaLiY2F8 with 7net-0 at 800 K, "
         "drawn with 1 A per mode: 815 THz, and the loop ran away from it): it is not mixed in, and the next "
-        "draw caps each mode at half the displacement",
+        "draw caps each mode at half the displacement, which becomes the cap's ceiling",
     )
     min_mode_displacement_A: float = Field(
         0.1, gt=0, allow_inf_nan=False, description="The smallest cap those halvings reach"
     )
     max_mean_displacement_A: float = Field(
-        1.0, gt=0, description="A draw with a larger mean displacement stops the loop: diverged"
+        1.0,
+        gt=0,
+        description="A draw with a larger mean displacement is drawn again with half the per-mode cap; at the "
+        "smallest cap it stops the loop: diverged",
     )
     runaway_factor: float = Field(
         3.0,
@@ -110,7 +137,9 @@ class EffectivePhononSettings(BaseModel):
         allow_inf_nan=False,
         description="The loop stops as running away when a window's mean lowest frequency is "
         "more imaginary than this many times the harmonic one (at least 1 THz): effective phonons soften a soft mode or "
-        "stabilise it, they do not multiply it (pool structures went from -3 to -36 THz and -2e4 THz over 40 iterations)",
+        "stabilise it, they do not multiply it (pool structures went from -3 to -36 THz and -2e4 THz over 40 iterations). "
+        "Judged from the second window on: the first is the transient from the harmonic start (NaLiY2F8 with 7net-0 at "
+        "800 K went -9.8, -6.8, -3.9 THz before it recovered)",
     )
     seed: int = Field(0, ge=0)
 
@@ -270,7 +299,9 @@ def effective_phonons(
     # the mixed force constants of the last window
     mixed: deque[np.ndarray] = deque(maxlen=settings.window)
     window, change, frequency_change = settings.window, float("nan"), float("nan")
-    cap, rejected = settings.max_mode_displacement_A, 0
+    # the per-mode cap, a trust region (EffectivePhononSettings.initial_mode_displacement_A)
+    ceiling = settings.max_mode_displacement_A
+    cap, rejected = min(settings.initial_mode_displacement_A, ceiling), 0
     for iteration in range(1, settings.max_iterations + 1):
         displacements = thermal_supercells(
             work,
@@ -281,10 +312,20 @@ def effective_phonons(
             cap,
         )
         mean_displacement = float(np.linalg.norm(displacements, axis=2).mean())
+        if (
+            mean_displacement > settings.max_mean_displacement_A
+            and cap > settings.min_mode_displacement_A
+        ):
+            # the cap, not the solid: a solid's atoms do not move that far (a pool iodate's first draw, 1 A per
+            # mode over many soft modes: 5 A on average); drawn again, gentler
+            cap = ceiling = max(cap / 2, settings.min_mode_displacement_A)
+            rejected += 1
+            continue
         if mean_displacement > settings.max_mean_displacement_A:
             raise EffectivePhononsNotConverged(
                 f"effective phonons at {settings.temperature_K:g} K: diverged in iteration {iteration} (mean thermal displacement "
-                f"{mean_displacement:.2f} A > {settings.max_mean_displacement_A:g} A: the force constants no longer describe a solid)"
+                f"{mean_displacement:.2f} A > {settings.max_mean_displacement_A:g} A with each mode capped at {cap:g} A: the force "
+                "constants no longer describe a solid)"
             )
         work.dataset = {"displacements": displacements, "forces": forces_of(displacements)}
         fitted = fit_force_constants(
@@ -299,7 +340,8 @@ def effective_phonons(
         )
         if rms_change > settings.max_fit_change_thz and cap > settings.min_mode_displacement_A:
             # the draw, not the solid: no solid's spectrum moves that far; drawn again, gentler
-            cap, rejected = max(cap / 2, settings.min_mode_displacement_A), rejected + 1
+            cap = ceiling = max(cap / 2, settings.min_mode_displacement_A)
+            rejected += 1
             continue
         full = settings.alpha * fitted_full + (1 - settings.alpha) * full
         frequencies = commensurate_frequencies(work, full)
@@ -317,8 +359,10 @@ def effective_phonons(
         history.append(record)
         if progress is not None:
             progress(record)
+        if rms_change < settings.cap_growth_fit_change_thz:
+            cap = min(2 * cap, ceiling)  # the draw was within the trust region: widen it
         if (
-            iteration >= window
+            len(history) >= 2 * window  # the first window is the transient from the harmonic start
             and (window_lowest := np.mean([r.min_frequency_thz for r in history[-window:]]))
             < runaway_thz
         ):
@@ -327,7 +371,9 @@ def effective_phonons(
                 f"{window_lowest:.2f} THz over the last {window} iterations, beyond {runaway_thz:.2f} THz, "
                 f"{settings.runaway_factor:g}x the harmonic one): no effective harmonic solid at this temperature"
             )
-        if iteration >= 2 * window:
+        # two windows, both drawn with one cap: their means compare like with like
+        steady_cap = len({r.mode_displacement_cap_A for r in history[-2 * window :]}) == 1
+        if len(history) >= 2 * window and steady_cap:
             change, frequency_change = (
                 _window_change(history, window, "free_energy_meV_per_atom"),
                 _window_change(history, window, "min_frequency_thz"),
