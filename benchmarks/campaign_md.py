@@ -161,7 +161,13 @@ def update_record(store: Path, settings, roles: dict[str, str], record: Path) ->
         return earlier
     finished = table[table["state"].isin(FINISHED)].copy()
     finished["role"] = finished["candidate_id"].map(roles).fillna("sample")
-    finished["code_version"] = __version__
+    # the version that ran a workflow: the driver's when the row is new, as recorded before otherwise
+    recorded_version = (
+        dict(zip(earlier["workflow_id"], earlier["code_version"]))
+        if {"workflow_id", "code_version"} <= set(earlier)
+        else {}
+    )
+    finished["code_version"] = finished["workflow_id"].map(recorded_version).fillna(__version__)
     seconds = worker_seconds(settings)
     finished["worker_s"] = finished["candidate_id"].map(seconds).round(1)
     kept = earlier[~earlier["candidate_id"].isin(finished["candidate_id"])]
@@ -251,9 +257,10 @@ def submit_controls(workdir: Path, store: Path, known: set[str]) -> None:
 
 
 def stale_verdicts(record: pd.DataFrame, workdir: Path) -> list[str]:
-    """Sample structures whose "ran away" or "diverged" verdict came from the gate before GATE_FIXED and that
-    were not submitted again yet: their draws were capped at 1 A per mode from the harmonic start (README,
-    "Stability at the screening temperature")."""
+    """Sample structures whose effective phonons failed ("ran away", "diverged", "not converged") with the
+    gate before GATE_FIXED and that were not submitted again yet: their draws were capped at 1 A per mode from
+    the harmonic start (README, "Stability at the screening temperature"). Converged verdicts stand: the
+    trust region changes the loop's start, not its fixed point at the 1 A ceiling."""
     from packaging.version import Version
 
     if record.empty or "stability_reason" not in record:
@@ -264,7 +271,7 @@ def stale_verdicts(record: pd.DataFrame, workdir: Path) -> list[str]:
     before = record["code_version"].map(lambda v: Version(str(v)) < Version(GATE_FIXED))
     stale = record[
         (record["role"] == "sample")
-        & reason.str.contains("ran away|diverged in iteration")
+        & reason.str.contains("ran away|diverged in iteration|not converged in")
         & before
     ]
     return sorted(set(stale["candidate_id"]) - done)
