@@ -6,7 +6,8 @@ it does not have at the DFT geometry.
 
 For each phononDB archive given (or the DFT-stable ones of the dev set and the validation materials), the
 model's harmonic verdict three ways, on the archive's supercell, with the screen's 30 random-displacement
-supercells at 0.03 A and symfc: at the DFT cell and positions; at the DFT cell with the ions relaxed by the model;
+supercells at 0.03 A and symfc (the model's forces on the undisplaced supercell subtracted): at the DFT cell
+and positions; at the DFT cell with the ions relaxed by the model;
 at the model's relaxed cell and ions (the screen). Resumable: one JSON line per (archive, model) in
 benchmarks/records/geometry_verdicts.jsonl; one torch thread.
 
@@ -52,9 +53,11 @@ def verdicts(path: Path, model: str) -> dict:
     from na_lattice_flows.models import get_calculator
     from na_lattice_flows.phonons.force_constants import fit_force_constants
     from na_lattice_flows.phonons.references import (
+        ase_atoms,
         load_reference,
         predict_forces,
         random_displacement_reference,
+        random_displacements,
     )
     from na_lattice_flows.phonons.stability import stability_screen
 
@@ -83,10 +86,13 @@ def verdicts(path: Path, model: str) -> dict:
         * (cells["relaxed_cell"].volume / reference.unitcell.volume - 1),
     }
     for name, structure in cells.items():
+        # the model's forces on the undisplaced supercell taken off (at the DFT positions they are not zero)
+        ideal = ase_atoms(random_displacements(structure, reference.supercell_matrix, 1).supercell)
+        residual = predict_forces([ideal], calculator)[0]
         model_reference = random_displacement_reference(
             structure,
             reference.supercell_matrix,
-            lambda supercells: predict_forces(supercells, calculator),
+            lambda supercells, residual=residual: predict_forces(supercells, calculator) - residual,
             name=f"{row['structure']} {name}",
         )
         verdict = stability_screen(fit_force_constants(model_reference, method="symfc"))[0]
