@@ -306,7 +306,9 @@ def test_a_draw_whose_fit_moves_the_spectrum_beyond_any_solid_is_drawn_again_gen
     record, effective = effective_phonons(harmonic, first_draw_wrong, settings)
     assert record.converged and record.rejected_draws == 1
     caps = [r.mode_displacement_cap_A for r in record.iterations]
-    assert caps[0] == 0.125 and max(caps) == 0.125  # half the first cap, and the ceiling from then on
+    assert (
+        caps[0] == 0.125 and max(caps) == 0.125
+    )  # half the first cap, and the ceiling from then on
     assert highest(harmonic, full_of(effective)) == pytest.approx(
         highest(harmonic, full_of(harmonic)), rel=0.03
     )  # 5 K: the harmonic spectrum, as if the bad draw had never been
