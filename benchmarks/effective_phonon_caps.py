@@ -36,7 +36,11 @@ from na_lattice_flows.phonons.finite_temperature import (
     model_forces_of,
 )
 from na_lattice_flows.phonons.force_constants import fit_force_constants
-from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
+from na_lattice_flows.phonons.references import (
+    ase_atoms,
+    predict_forces,
+    random_displacement_reference,
+)
 from na_lattice_flows.phonons.stability import stability_screen
 from na_lattice_flows.settings import SETTINGS
 from na_lattice_flows.structure.supercells import paper_supercell
@@ -147,22 +151,17 @@ def md_arbiter(
     max_displacement_A: float = 1.0,
 ) -> None:
     """TDEP-style effective frequencies from an NVT run of the ideal supercell (module docstring)."""
+    import contextlib
     import tempfile
 
     import h5py
-    from ase import Atoms
 
     from na_lattice_flows.md.langevin import run_langevin_md
     from na_lattice_flows.md.settings import MDSettings
     from na_lattice_flows.phonons.snapshots import AtomsLeftTheirSites, snapshot_force_constants
 
     supercell = ph.supercell
-    ideal = Atoms(
-        numbers=supercell.numbers,
-        cell=supercell.cell,
-        scaled_positions=supercell.scaled_positions,
-        pbc=True,
-    )
+    ideal = ase_atoms(supercell)
     timestep_fs = 1.5
     n_steps = round(1000 * md_ps / timestep_fs)
     settings = MDSettings(
@@ -175,13 +174,15 @@ def md_arbiter(
         store_velocities=False,
     )
     start = time.monotonic()
-    folder = Path(keep) if keep else Path(tempfile.mkdtemp())
-    path = run_langevin_md(ideal, calculator, settings, folder / "md.h5", record_labels=True)
-    with h5py.File(path, "r") as handle:
-        positions = np.asarray(handle["positions"], float)
-        forces = np.asarray(handle["forces"], float)
+    with contextlib.ExitStack() as stack:
+        folder = Path(keep or stack.enter_context(tempfile.TemporaryDirectory()))
+        path = run_langevin_md(ideal, calculator, settings, folder / "md.h5", record_labels=True)
+        with h5py.File(path, "r") as handle:
+            positions = np.asarray(handle["positions"], float)
+            forces = np.asarray(handle["forces"], float)
     residual = predict_forces([ideal], calculator, progress=False)[0]
-    displacements = np.linalg.norm(positions - supercell.positions, axis=2)
+    vectors = positions - supercell.positions
+    displacements = np.linalg.norm(vectors, axis=2)
     by_species = ", ".join(
         f"{symbol} rms {np.sqrt(np.mean(displacements[:, mask] ** 2)):.3f} max {displacements[:, mask].max():.2f}"
         for symbol in dict.fromkeys(supercell.symbols)
@@ -195,8 +196,7 @@ def md_arbiter(
     # where the atoms sit on average (the cell's drift removed): a solid vibrating about the ideal sites has
     # mean displacements of the order of rms / sqrt(frames); a structure turning into another has more
     masses = np.asarray(supercell.masses)
-    vectors = positions - supercell.positions
-    vectors -= (np.einsum("a,fad->fd", masses, vectors) / masses.sum())[:, None, :]
+    vectors = vectors - (np.einsum("a,fad->fd", masses, vectors) / masses.sum())[:, None, :]
     half = len(vectors) // 2
     static = [
         np.linalg.norm(part.mean(axis=0), axis=1) for part in (vectors[:half], vectors[half:])

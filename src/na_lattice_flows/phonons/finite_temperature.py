@@ -104,8 +104,8 @@ class EffectivePhononSettings(BaseModel):
         description="The per-mode cap of the first draw. The cap is a trust region: it doubles (up to the "
         "ceiling) after each fit that moved the spectrum by less than cap_growth_fit_change_thz, so that it "
         "binds only while the loop is far from its fixed point (NaLiY2F8 with 7net-0 at 800 K: drawn at 1 A or "
-        "0.5 A per mode from its harmonic start it ran away, drawn at 0.3 A it was stable by the third iteration; "
-        "a 2.25 ps MD of it at 800 K keeps every atom on its site but one Li, rms 0.3 A)",
+        "0.5 A per mode from its harmonic start it ran away; started at 0.25 A it converged, stable, at the 1 A "
+        "ceiling; a 2.25 ps MD of it at 800 K keeps the solid, 0.2-0.4 A rms from the sites)",
     )
     cap_growth_fit_change_thz: float = Field(
         2.0,
