@@ -26,6 +26,7 @@ import argparse
 import csv
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -481,6 +482,18 @@ def summarize_record(record: Path) -> None:
         print(f"D model: {exc}")
 
 
+def stop_on_signals() -> None:
+    """`kill -INT` and `kill -TERM` stop the sitting through main's ``finally`` (workers killed, record
+    written). Needed because a shell without job control starts `nohup ... &` with SIGINT ignored, and Python
+    keeps an ignored SIGINT ignored: the driver of sitting 2 went on polling through two `kill -INT`."""
+
+    def stop(signal_number: int, _frame) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signal_number).name}")
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -514,6 +527,7 @@ def main() -> None:
 
     if args.workdir is None:
         parser.error("--workdir is needed unless --summary-only")
+    stop_on_signals()
     store = args.workdir / "store"
     store.mkdir(parents=True, exist_ok=True)
     log_dir = args.workdir / "logs"
@@ -557,6 +571,8 @@ def main() -> None:
             if not unfinished and not workers and not submitted:
                 print("campaign complete")
                 break
+    except KeyboardInterrupt as stopped:
+        print(f"{time.strftime('%H:%M:%S')}: stopped by {stopped}; killing the workers, writing the record")
     finally:
         for process in workers.values():
             process.kill()
