@@ -572,7 +572,9 @@ def main() -> None:
                 print("campaign complete")
                 break
     except KeyboardInterrupt as stopped:
-        print(f"{time.strftime('%H:%M:%S')}: stopped by {stopped}; killing the workers, writing the record")
+        print(
+            f"{time.strftime('%H:%M:%S')}: stopped by {stopped}; killing the workers, writing the record"
+        )
     finally:
         for process in workers.values():
             process.kill()
