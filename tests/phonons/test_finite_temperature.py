@@ -312,3 +312,23 @@ def test_a_draw_whose_fit_moves_the_spectrum_beyond_any_solid_is_drawn_again_gen
     assert highest(harmonic, full_of(effective)) == pytest.approx(
         highest(harmonic, full_of(harmonic)), rel=0.03
     )  # 5 K: the harmonic spectrum, as if the bad draw had never been
+
+
+def test_a_fit_beyond_any_solid_at_the_narrowest_cap_stops_the_loop_as_diverged(harmonic):
+    """Forces that are noise a thousand times the model's on every call: the cap halves down to its minimum,
+    and the fit made there is not mixed in either (it would send the loop to -1e4 THz, judged "ran away", as
+    Na2TeO4's did): the loop stops, named, with the fit's change and the cap in the reason."""
+    model = lj_forces(harmonic)
+    rng = np.random.default_rng(0)
+
+    def always_wrong(displacements):
+        forces = model(displacements)
+        return forces + 1e3 * rng.normal(size=forces.shape)
+
+    settings = EffectivePhononSettings(temperature_K=5.0, n_structures=6, window=2)
+    with pytest.raises(
+        EffectivePhononsNotConverged,
+        match=r"at 5 K: diverged in iteration 3 \(a fit moved the commensurate frequencies by .* THz rms > 8 THz "
+        r"with each mode capped at 0.1 A",
+    ):
+        effective_phonons(harmonic, always_wrong, settings)

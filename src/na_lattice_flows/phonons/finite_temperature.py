@@ -343,6 +343,14 @@ def effective_phonons(
             cap = ceiling = max(cap / 2, settings.min_mode_displacement_A)
             rejected += 1
             continue
+        if rms_change > settings.max_fit_change_thz:
+            # mixed in, such a fit sends the loop off (Na2TeO4 with 7net-0 at 800 K: -2.5e4 THz, then judged
+            # "ran away"): at the narrowest cap it is the model's forces that describe no solid
+            raise EffectivePhononsNotConverged(
+                f"effective phonons at {settings.temperature_K:g} K: diverged in iteration {iteration} (a fit moved the "
+                f"commensurate frequencies by {rms_change:.3g} THz rms > {settings.max_fit_change_thz:g} THz with each mode "
+                f"capped at {cap:g} A: the force constants no longer describe a solid)"
+            )
         full = settings.alpha * fitted_full + (1 - settings.alpha) * full
         frequencies = commensurate_frequencies(work, full)
         mixed.append(full)
