@@ -39,7 +39,6 @@ import pandas as pd
 from dft_verdicts import dft_stable_ids, read_verdicts  # benchmarks/, this script's folder
 from pymatgen.core import Structure
 
-from na_lattice_flows import __version__
 from na_lattice_flows.candidates.demo_set import control_candidates, control_compounds
 from na_lattice_flows.execution.launching import fw_state_counts
 from na_lattice_flows.execution.queries import md_curves
@@ -60,6 +59,7 @@ UNFINISHED = ("READY", "WAITING", "RUNNING", "RESERVED")
 MSD_POINTS = 200  # per MSD(t) curve in the record
 # the effective phonons' per-mode cap became a trust region (0.25 A at the start); the runaway guard waits a window
 GATE_FIXED = "0.6.0"
+LAST_UNSTAMPED = "0.6.0"  # from 0.7 the phonon step records its release (stability_code_version)
 MODEL = "7net-0"  # NaFlowsSettings.default_model: the winner on stability verdicts (README, model selection)
 SUBMIT_OPTIONS = (
     "--model",
@@ -169,13 +169,18 @@ def update_record(store: Path, settings, roles: dict[str, str], record: Path) ->
         return earlier
     finished = table[table["state"].isin(FINISHED)].copy()
     finished["role"] = finished["candidate_id"].map(roles).fillna("sample")
-    # the version that ran a workflow: the driver's when the row is new, as recorded before otherwise
+    # the version that judged a workflow: its phonon step's (stamped since 0.7), else as recorded before, else
+    # the last release that did not stamp it (not the driver's: a worker may run an older release than it)
     recorded_version = (
         dict(zip(earlier["workflow_id"], earlier["code_version"]))
         if {"workflow_id", "code_version"} <= set(earlier)
         else {}
     )
-    finished["code_version"] = finished["workflow_id"].map(recorded_version).fillna(__version__)
+    finished["code_version"] = (
+        finished.get("stability_code_version", pd.Series(index=finished.index, dtype=object))
+        .fillna(finished["workflow_id"].map(recorded_version))
+        .fillna(LAST_UNSTAMPED)
+    )
     seconds = worker_seconds(settings)
     finished["worker_s"] = finished["candidate_id"].map(seconds).round(1)
     dft_verdicts = {key: row["dft_stable"] == "True" for key, row in read_verdicts().items()}

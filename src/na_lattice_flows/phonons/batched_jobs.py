@@ -17,9 +17,11 @@ from na_lattice_flows.models import TORCHSIM_FAMILIES, get_torchsim_model, resol
 from na_lattice_flows.phonons.batched_forces import batched_forces
 from na_lattice_flows.phonons.jobs import MLPPhononMaker, phonon_document
 from na_lattice_flows.phonons.references import (
+    ase_atoms,
     displaced_atoms,
     random_displacements,
     reference_with_forces,
+    without_residual,
 )
 from na_lattice_flows.phonons.schemas import PhononDocument
 from na_lattice_flows.routing import GPU, worker
@@ -76,8 +78,10 @@ def mlp_phonons_batch(
             )
         except Exception as exc:  # noqa: BLE001  (any failure of one structure is that structure's, named in its record)
             errors[index] = _failure(candidate_id, exc)
+    # each structure's undisplaced supercell last: its forces are taken off (``without_residual``), as the
+    # per-structure job does
     forces = batched_forces(
-        [displaced_atoms(ph) for ph in displacements.values()],
+        [[*displaced_atoms(ph), ase_atoms(ph.supercell)] for ph in displacements.values()],
         get_torchsim_model(model),
         max_atoms_per_call,
         progress=True,
@@ -86,7 +90,9 @@ def mlp_phonons_batch(
     for (index, ph), structure_forces in zip(displacements.items(), forces, strict=True):
         candidate_id = candidate_ids[index]
         try:
-            reference = reference_with_forces(ph, structure_forces, candidate_id, amplitude_A, seed)
+            reference = reference_with_forces(
+                ph, without_residual(structure_forces), candidate_id, amplitude_A, seed
+            )
             documents[index] = phonon_document(
                 reference,
                 structures[index],

@@ -95,6 +95,10 @@ class PhononDescriptors(BaseModel):
     descriptors_from: str | None = Field(
         None, description="The force constants of the descriptors: harmonic, or effective at T"
     )
+    # added in 0.7: the gate changed between releases (0.6 effective phonons, 0.7 residual forces)
+    stability_code_version: str | None = Field(
+        None, description="The na_lattice_flows release whose phonon step judged (None before 0.7)"
+    )
     msd_na_avg_A2: float = Field(description="Mean over Na sites and directions of <u^2>")
     msd_na_max_A2: float = Field(description="Largest <u_alpha^2> of any Na site and direction")
     msd_per_site_A2: list[list[float]] = Field(

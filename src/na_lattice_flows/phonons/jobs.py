@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from jobflow import Job, Maker, job
 from pymatgen.core import Structure
 
+from na_lattice_flows import __version__
 from na_lattice_flows.checks import check_range
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.models import get_calculator, model_provenance, resolve_model
@@ -131,6 +132,7 @@ def phonon_document(
     descriptors.descriptors_from = (
         f"effective at {temperature_K:g} K" if effective is not None else HARMONIC
     )
+    descriptors.stability_code_version = __version__
     fc3 = None
     if third_order_method is not None:
         fc3 = fit_third_order(
@@ -226,6 +228,7 @@ class MLPPhononMaker(Maker):
             n_supercells=self.n_supercells,
             amplitude_A=self.amplitude_A,
             seed=self.seed,
+            remove_residual_forces=True,  # since 0.7.0
         )
         return phonon_document(
             reference,

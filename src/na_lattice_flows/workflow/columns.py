@@ -21,7 +21,8 @@ PHONON_COLUMNS = [
 STABILITY_COLUMNS = [
     "stability_rule",
     "stability_reason",
-]  # why a structure was judged (un)stable: text, not descriptors
+    "stability_code_version",
+]  # why, and by which release, a structure was judged (un)stable: text, not descriptors
 # the verdict at the screening temperature (``phonons.finite_temperature``); records before 0.4 read as harmonic
 TEMPERATURE_STABILITY_COLUMNS = [
     "harmonically_stable",
