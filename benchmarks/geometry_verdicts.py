@@ -53,11 +53,9 @@ def verdicts(path: Path, model: str) -> dict:
     from na_lattice_flows.models import get_calculator
     from na_lattice_flows.phonons.force_constants import fit_force_constants
     from na_lattice_flows.phonons.references import (
-        ase_atoms,
         load_reference,
         predict_forces,
         random_displacement_reference,
-        random_displacements,
     )
     from na_lattice_flows.phonons.stability import stability_screen
 
@@ -87,13 +85,12 @@ def verdicts(path: Path, model: str) -> dict:
     }
     for name, structure in cells.items():
         # the model's forces on the undisplaced supercell taken off (at the DFT positions they are not zero)
-        ideal = ase_atoms(random_displacements(structure, reference.supercell_matrix, 1).supercell)
-        residual = predict_forces([ideal], calculator)[0]
         model_reference = random_displacement_reference(
             structure,
             reference.supercell_matrix,
-            lambda supercells, residual=residual: predict_forces(supercells, calculator) - residual,
+            lambda supercells: predict_forces(supercells, calculator),
             name=f"{row['structure']} {name}",
+            remove_residual_forces=True,
         )
         verdict = stability_screen(fit_force_constants(model_reference, method="symfc"))[0]
         row[f"{name}_stable"] = verdict.dynamically_stable

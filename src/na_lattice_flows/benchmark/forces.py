@@ -32,7 +32,7 @@ from na_lattice_flows.phonons.references import (
     DisplacementReference,
     displaced_supercells,
     predict_forces,
-    undisplaced_supercell,
+    residual_forces,
 )
 from na_lattice_flows.phonons.stability import StabilityVerdict, stability_screen
 
@@ -117,7 +117,7 @@ def evaluate_model(
     dft_forces = reference.forces
     rmse, mae = force_errors(dft_forces, mlp_forces)
 
-    residual = predict_forces([undisplaced_supercell(reference)], calculator)[0]
+    residual = residual_forces(reference, calculator)
     mlp_ph = fit_force_constants(reference, mlp_forces - residual)
     dft_ph = dft_force_constants or fit_force_constants(reference)
     dft_verdict = dft_stability or stability_screen(dft_ph)[0]

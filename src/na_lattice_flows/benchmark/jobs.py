@@ -33,7 +33,7 @@ from na_lattice_flows.phonons.references import (
     random_displacement_reference,
     random_displacements,
     reference_from_phonopy,
-    undisplaced_supercell,
+    residual_forces,
 )
 from na_lattice_flows.routing import CPU, GPU, worker
 from na_lattice_flows.settings import SETTINGS
@@ -260,5 +260,5 @@ def compare_dft_phonons(
     reference = DisplacementReference.model_validate(reference)
     calculator = get_calculator(model)
     forces = predict_forces(displaced_supercells(reference), calculator)
-    residual = predict_forces([undisplaced_supercell(reference)], calculator)[0]
+    residual = residual_forces(reference, calculator)
     return compare_phonons(reference, forces - residual, model, temperature_K)

@@ -16,11 +16,7 @@ from pymatgen.core import Structure
 
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.phonons.force_constants import fit_force_constants
-from na_lattice_flows.phonons.references import (
-    predict_forces,
-    random_displacement_reference,
-    undisplaced_supercell,
-)
+from na_lattice_flows.phonons.references import predict_forces, random_displacement_reference
 from na_lattice_flows.phonons.stability import stability_screen
 
 DEFAULT_MARGIN_THZ = (
@@ -92,11 +88,9 @@ def member_verdict(
         n_supercells=n_supercells,
         amplitude_A=amplitude_A,
         seed=seed,
+        remove_residual_forces=True,
     )
-    residual = predict_forces([undisplaced_supercell(reference)], calculator)[0]
-    verdict, _ = stability_screen(
-        fit_force_constants(reference, reference.forces - residual, method=fc_method)
-    )
+    verdict, _ = stability_screen(fit_force_constants(reference, method=fc_method))
     return CommitteeMember(
         model=model,
         dynamically_stable=verdict.dynamically_stable,

@@ -376,6 +376,14 @@ def undisplaced_supercell(reference: DisplacementReference):
     return AseAtomsAdaptor.get_atoms(get_pmg_structure(reference.to_phonopy().supercell))
 
 
+def residual_forces(reference: DisplacementReference, calculator) -> np.ndarray:
+    """``calculator``'s forces (N, 3) on ``reference``'s undisplaced supercell: what a model's forces on the
+    displaced supercells of a cell that is not its own equilibrium (a DFT reference's) carry besides the
+    displacements' effect, to be taken off before a fit (as ``without_residual`` does for the screen's own
+    references)."""
+    return predict_forces([undisplaced_supercell(reference)], calculator)[0]
+
+
 def predict_forces(
     supercells: Sequence, calculator, progress: bool = False, label: str = "forces"
 ) -> np.ndarray:
