@@ -26,6 +26,7 @@ import argparse
 import csv
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from dft_verdicts import dft_stable_ids, read_verdicts  # benchmarks/, this scri
 from pymatgen.core import Structure
 
 from na_lattice_flows.candidates.demo_set import control_candidates, control_compounds
-from na_lattice_flows.execution.launching import fw_state_counts
+from na_lattice_flows.execution.launching import fw_state_counts, recover_lost_runs
 from na_lattice_flows.execution.queries import md_curves
 from na_lattice_flows.execution.store_config import resolve_settings
 from na_lattice_flows.execution.stores import open_session
@@ -55,7 +56,10 @@ RECORD = REPOSITORY / "benchmarks" / "records" / "campaign-md-800K.csv"
 RELAXED = RECORD.with_suffix("") / "relaxed"
 NA_FLOWS = Path(sys.executable).with_name("na-flows")
 FINISHED = ("COMPLETED", "FIZZLED")
-UNFINISHED = ("READY", "WAITING", "RUNNING", "RESERVED")
+UNFINISHED = ("READY", "WAITING", "RUNNING", "RESERVED", "PAUSED")
+MD_REFERENCE_ATOMS = (
+    120  # --md-minutes is for this many atoms; an MLP step costs in proportion to them
+)
 MSD_POINTS = 200  # per MSD(t) curve in the record
 # the effective phonons' per-mode cap became a trust region (0.25 A at the start); the runaway guard waits a window
 GATE_FIXED = "0.6.0"
@@ -160,10 +164,13 @@ def write_msd_curves(settings, candidate_ids: list[str], folder: Path) -> None:
                 ).to_csv(path, index=False, float_format="%.5g")
 
 
-def update_record(store: Path, settings, roles: dict[str, str], record: Path) -> pd.DataFrame:
-    """The record: the finished workflows of the store, and the rows of earlier sittings the store lacks."""
+def update_record(
+    store: Path, settings, roles: dict[str, str], record: Path, table: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The record: the finished workflows of the store (``table``: its `results`, read here if not given),
+    and the rows of earlier sittings the store lacks."""
     earlier = read_record(record)
-    table = store_results(store)
+    table = store_results(store) if table is None else table
     if table.empty:
         return earlier
     finished = table[table["state"].isin(FINISHED)].copy()
@@ -360,9 +367,13 @@ def next_wave(
     return True
 
 
-def all_rows(store: Path, record: Path, roles: dict[str, str]) -> pd.DataFrame:
-    """Every workflow the campaign holds (store and record), with its role and verdict so far."""
-    table = store_results(store) if (store / "launchpad.sqlite").exists() else pd.DataFrame()
+def all_rows(
+    store: Path, record: Path, roles: dict[str, str], table: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every workflow the campaign holds (store and record; ``table``: the store's `results`, read here if
+    not given), with its role and verdict so far."""
+    if table is None:
+        table = store_results(store) if (store / "launchpad.sqlite").exists() else pd.DataFrame()
     earlier = read_record(record)
     rows = pd.concat([earlier[~earlier["candidate_id"].isin(table.get("candidate_id", []))], table])
     rows["role"] = rows["candidate_id"].map(roles).fillna("sample")
@@ -384,6 +395,48 @@ def start_worker(store: Path, log_dir: Path, number: int) -> subprocess.Popen:
 
 # jobs of seconds that complete a row once its MD is done (jobflow's store_inputs keeps a replaced job's output)
 LIGHT_JOBS = ("transport summary", "screening summary", "store_inputs", "md gate")
+
+
+def md_atoms(session, candidate_id: str) -> int | None:
+    """Atoms of ``candidate_id``'s MD cell: the paper supercell of its relaxed cell (None before relaxation)."""
+    document = session.job_store.query_one(
+        {"name": f"mlp relax {candidate_id}"}, properties=["output.structure"]
+    )
+    if not (document and document.get("output")):
+        return None
+    return paper_supercell(Structure.from_dict(document["output"]["structure"])).n_atoms
+
+
+def hold_long_md(settings, left_min: float, md_minutes: float) -> list[str]:
+    """Pause (FireWorks' PAUSED) every MD job waiting that would not finish in the ``left_min`` minutes this
+    sitting has left, at ``md_minutes`` per MD_REFERENCE_ATOMS atoms: a fresh machine loses a run cut off at
+    the sitting's end (the store goes with the machine; the record keeps finished rows only), so a 216-atom
+    rock salt started with 2 h left (~3.3 h of MD on one thread) was worker time thrown away. The next sitting
+    resumes them (``resume_held_md``). The candidate ids it paused."""
+    held = []
+    with open_session(settings) as session:
+        session.job_store.connect()
+        launchpad = session.launchpad
+        for firework in launchpad.fireworks.find(
+            {"state": {"$in": ["READY", "WAITING"]}, "name": {"$regex": "^mlp md "}},
+            {"fw_id": 1, "spec.candidate_id": 1},
+        ):
+            candidate_id = str(firework["spec"].get("candidate_id", ""))
+            n_atoms = md_atoms(session, candidate_id)
+            if n_atoms and md_minutes * n_atoms / MD_REFERENCE_ATOMS > left_min:
+                launchpad.pause_fw(firework["fw_id"])
+                held.append(candidate_id)
+    return held
+
+
+def resume_held_md(settings) -> int:
+    """Resume the MD jobs an earlier sitting paused (``hold_long_md``); how many."""
+    with open_session(settings) as session:
+        launchpad = session.launchpad
+        paused = [fw["fw_id"] for fw in launchpad.fireworks.find({"state": "PAUSED"}, {"fw_id": 1})]
+        for fw_id in paused:
+            launchpad.resume_fw(fw_id)
+    return len(paused)
 
 
 def prioritise(settings, md_fits: bool, preferred: set[str]) -> int:
@@ -438,7 +491,8 @@ def verdict_kind(reason: str) -> str:
     for kind in ("ran away", "diverged", "not converged"):
         if kind in reason:
             return f"unstable (effective phonons {kind})"
-    return reason.split(":")[0]
+    # "(effective phonons at 800 K, 14 iterations)": the count apart, one kind
+    return re.sub(r", \d+ iterations", "", reason.split(":")[0])
 
 
 def summarize_record(record: Path) -> None:
@@ -571,13 +625,28 @@ def main() -> None:
     )
     next_wave(args, args.workdir, store, order, all_rows(store, args.record, roles), dft_stable)
 
+    with open_session(settings) as session:
+        # back in the queue before any worker starts: a killed MD run must face hold_long_md first
+        recover_lost_runs(session)
+    resumed = resume_held_md(settings)
+    if resumed:
+        print(f"resuming {resumed} MD runs held by the last sitting")
     started = time.monotonic()
     workers: dict[int, subprocess.Popen] = {}
     number = len(list(log_dir.glob("worker_*.log")))  # a new sitting's workers get new logs
+    # `na-flows results` costs ~25 s of CPU (a new process, every workflow read): read it only when a job
+    # has finished since the last read (at every poll it took ~40 % of one of the two cores from the workers)
+    finished_jobs_read = None
+    table = read_record(args.record)
     try:
         while time.monotonic() - started < 3600 * args.hours:
             left_min = (3600 * args.hours - (time.monotonic() - started)) / 60
             prioritise(settings, md_fits=left_min > args.md_minutes, preferred=dft_stable)
+            held = hold_long_md(settings, left_min, args.md_minutes)
+            if held:
+                print(
+                    f"holding the MD of {', '.join(held)} for a later sitting (it would not finish in this one)"
+                )
             counts = job_counts(settings)
             for key, process in list(workers.items()):
                 if process.poll() is not None:
@@ -587,10 +656,15 @@ def main() -> None:
                 workers[number] = start_worker(store, log_dir, number)
                 number += 1
             time.sleep(args.poll_s)
-            table = update_record(store, settings, roles, args.record)
-            save_relaxed(settings, roles, set(table.get("candidate_id", [])))
-            rows = all_rows(store, args.record, roles)
-            submitted = next_wave(args, args.workdir, store, order, rows, dft_stable)
+            finished_jobs = sum(counts.get(state, 0) for state in FINISHED)
+            submitted = False
+            if finished_jobs != finished_jobs_read:
+                finished_jobs_read = finished_jobs
+                results = store_results(store)
+                table = update_record(store, settings, roles, args.record, results)
+                save_relaxed(settings, roles, set(table.get("candidate_id", [])))
+                rows = all_rows(store, args.record, roles, results)
+                submitted = next_wave(args, args.workdir, store, order, rows, dft_stable)
             unfinished = sum(counts.get(state, 0) for state in UNFINISHED)
             print(
                 f"{time.strftime('%H:%M:%S')}: jobs {dict(counts)}; record {len(table)} rows",

@@ -122,3 +122,21 @@ def test_frames_are_drawn_per_material_reproducibly(references):
     assert early_stopping_materials(
         ["Cu", "Au", "Cu3Au"], 0.34, seed=0
     ) == early_stopping_materials(["Cu3Au", "Cu", "Au"], 0.34, seed=0)
+
+
+def test_harmonic_frames_are_made_per_material_reproducibly(references):
+    from na_lattice_flows.training.chgnet import sample_frames
+    frames = sample_frames(references, 2, seed=0, harmonic_amplitude_A=0.03)
+    assert [f[2] for f in frames] == ["Cu", "Cu", "Au", "Au", "Cu3Au", "Cu3Au"]
+    # another order of the references: each material's frames unchanged
+    again = {
+        f[2]: f[1] for f in sample_frames(references[::-1], 2, seed=0, harmonic_amplitude_A=0.03)
+    }
+    assert np.array_equal(again["Cu"], frames[1][1])
+    # the labels are the material's harmonic forces, not its force set's (every atom moved 0.03 A)
+    cu3au = references[2]
+    ideal = cu3au.to_phonopy().supercell.positions
+    for structure, forces, _ in frames[4:]:
+        moved = np.linalg.norm(structure.cart_coords - ideal, axis=1)
+        assert np.allclose(moved, 0.03, atol=1e-6)
+        assert not any(np.allclose(forces, f) for f in cu3au.forces)

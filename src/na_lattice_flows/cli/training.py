@@ -234,6 +234,20 @@ def add_commands(commands) -> dict:
         help="displaced supercells per material (default 2)",
     )
     phonondb.add_argument(
+        "--frames",
+        choices=["force-set", "harmonic"],
+        default="force-set",
+        help="force-set (default): the archives' displaced supercells and DFT forces; harmonic: every atom "
+        "displaced --harmonic-amplitude, labelled with the harmonic forces of each archive's DFT force "
+        "constants",
+    )
+    phonondb.add_argument(
+        "--harmonic-amplitude",
+        type=float,
+        default=0.03,
+        help="A per atom in harmonic frames (default 0.03, the screen's)",
+    )
+    phonondb.add_argument(
         "--learning-rate", type=float, default=1e-3, help="Adam, cosine-decayed (default 1e-3)"
     )
     phonondb.add_argument(
@@ -281,6 +295,8 @@ def _phonondb(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         max_frames_per_material=args.frames_per_material,
         learning_rate=args.learning_rate,
+        frames=args.frames,
+        harmonic_amplitude_A=args.harmonic_amplitude,
     )
     references = (load_reference(path) for path in archives)  # read one at a time
     run = finetune_chgnet(
@@ -292,6 +308,15 @@ def _phonondb(args: argparse.Namespace) -> int:
             **PHONONDB_DATA,
             "archives": [p.name.split(".")[0] for p in archives],
             "split": "benchmark.splits: by reduced formula, salted hash, 1 in 5 of phonondb_train validates",
+            **(
+                {
+                    "labels": f"harmonic forces of each archive's DFT force constants (phonopy fit) on "
+                    f"{args.frames_per_material} supercells per material, every atom displaced "
+                    f"{args.harmonic_amplitude} A (training.harmonic_frames)"
+                }
+                if args.frames == "harmonic"
+                else {}
+            ),
         },
     )
     print(

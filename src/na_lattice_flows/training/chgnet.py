@@ -17,12 +17,14 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.phonons.references import DisplacementReference, displaced_supercells
+from na_lattice_flows.training.harmonic_frames import harmonic_reference
 
 PHONONDB_DATA = {
     "data": "phononDB (A. Togo, 2018-04-17 release, CC BY 4.0; via the WMD-group/phononDB mirror): VASP force sets of "
@@ -45,8 +47,17 @@ class CHGNetFineTuneSettings(BaseModel):
     max_frames_per_material: int = Field(
         2,
         ge=1,
-        description="displaced supercells drawn per material (seeded): "
+        description="displaced supercells drawn (or, harmonic, made) per material (seeded): "
         "~1 s and ~10 MB of cached graph each for a 100-atom supercell on one CPU thread",
+    )
+    frames: Literal["force-set", "harmonic"] = Field(
+        "force-set",
+        description="force-set: the archive's own displaced supercells and DFT forces; harmonic: supercells "
+        "with every atom displaced by harmonic_amplitude_A, labelled with the harmonic forces of the "
+        "archive's DFT force constants (training.harmonic_frames: the whole curvature in every frame)",
+    )
+    harmonic_amplitude_A: float = Field(
+        0.03, gt=0, description="displacement of each atom in harmonic frames (the screen's 0.03 A)"
     )
     early_stopping_fraction: float = Field(
         0.1, gt=0, lt=1, description="training materials held out to pick the epoch"
@@ -67,17 +78,26 @@ class FineTuneRun(BaseModel):
 
 
 def sample_frames(
-    references: Iterable[DisplacementReference], max_per_material: int, seed: int
+    references: Iterable[DisplacementReference],
+    max_per_material: int,
+    seed: int,
+    harmonic_amplitude_A: float | None = None,
 ) -> list[tuple]:
     """(structure, forces eV/A, material) of up to ``max_per_material`` displaced supercells of each reference,
-    drawn without replacement by a generator seeded per material (so adding references never changes others).
+    drawn without replacement by a generator seeded per material (so adding references never changes others);
+    with ``harmonic_amplitude_A``, ``max_per_material`` harmonic frames of each (``harmonic_reference``) instead.
     ``references`` is read once: a generator keeps only one archive in memory at a time."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
     frames = []
     for reference in references:
-        supercells, forces = displaced_supercells(reference), reference.forces
         rng = np.random.default_rng([seed, *reference.name.encode()])
+        if harmonic_amplitude_A is not None:
+            seed_of_material = int(rng.integers(2**31))
+            reference = harmonic_reference(
+                reference, max_per_material, harmonic_amplitude_A, seed_of_material
+            )
+        supercells, forces = displaced_supercells(reference), reference.forces
         picked = sorted(
             rng.choice(len(supercells), size=min(max_per_material, len(supercells)), replace=False)
         )
@@ -136,7 +156,12 @@ def finetune_chgnet(
     start = time.perf_counter()
     run_dir, model_file = Path(run_dir), Path(model_file)
     run_dir.mkdir(parents=True, exist_ok=True)
-    frames = sample_frames(references, settings.max_frames_per_material, settings.seed)
+    frames = sample_frames(
+        references,
+        settings.max_frames_per_material,
+        settings.seed,
+        settings.harmonic_amplitude_A if settings.frames == "harmonic" else None,
+    )
     held_out = early_stopping_materials(
         [f[2] for f in frames], settings.early_stopping_fraction, settings.seed
     )
@@ -179,7 +204,7 @@ def finetune_chgnet(
     # the weights only: what CHGNet.from_file reads
     torch.save({"model": model.as_dict()}, model_file)
     provenance = {
-        "route": "chgnet fine-tune (chgnet.trainer.Trainer, forces only)",
+        "route": f"chgnet fine-tune (chgnet.trainer.Trainer, forces only; {settings.frames} frames)",
         "start_model": f"CHGNet {settings.start_model}",
         **(data_description or {}),  # what the labels are: data, functional, archives, split
         "n_training_frames": len(train),
