@@ -154,6 +154,7 @@ def markdown_table(summary, n_archives: int) -> str:
 
 
 def main() -> None:
+    global RECORD  # recorded() and run() read it
     from na_lattice_flows.models import CHGNET_NA_FILE, PACKAGED_MODELS
 
     parser = argparse.ArgumentParser(
@@ -167,11 +168,18 @@ def main() -> None:
     )
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument(
+        "--record",
+        type=Path,
+        default=RECORD,
+        help="where the evaluations go (default: the repository's record; another file for a trial model)",
+    )
+    parser.add_argument(
         "--write-readme",
         action="store_true",
         help="replace README.md's model-selection table by this one",
     )
     args = parser.parse_args()
+    RECORD = args.record
     warnings.filterwarnings("ignore")
     if not args.table_only:
         import torch

@@ -279,3 +279,31 @@ def test_gpaw_labelled_training_end_to_end_through_fireworks(rock_salts, embedde
     np.testing.assert_allclose(check.get_forces(), frame.get_forces(), atol=1e-3)
     train_groups = {a.info["configuration"] for a in read(dataset / "train.extxyz", ":")}
     assert not train_groups & {a.info["configuration"] for a in test_frames}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--start", "7net-0"], "--start 7net-0 needs --frames harmonic"),
+        (
+            ["--start", "7net-0", "--frames", "harmonic", "--out", "x.pth"],
+            "--out is for --start chgnet",
+        ),
+        (["--frames", "harmonic"], "no phonondb_train folder there"),
+    ],
+)
+def test_bad_phonondb_training_options_are_named(tmp_path, capsys, options, message):
+    code = main(
+        [
+            "train",
+            "phonondb",
+            "--shared",
+            str(tmp_path),
+            "--run-dir",
+            str(tmp_path / "run"),
+            *options,
+        ]
+    )
+    assert code != 0
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

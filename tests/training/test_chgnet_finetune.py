@@ -126,6 +126,7 @@ def test_frames_are_drawn_per_material_reproducibly(references):
 
 def test_harmonic_frames_are_made_per_material_reproducibly(references):
     from na_lattice_flows.training.chgnet import sample_frames
+
     frames = sample_frames(references, 2, seed=0, harmonic_amplitude_A=0.03)
     assert [f[2] for f in frames] == ["Cu", "Cu", "Au", "Au", "Cu3Au", "Cu3Au"]
     # another order of the references: each material's frames unchanged

@@ -5,6 +5,7 @@ on the same supercells to the anharmonic remainder."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from ase.calculators.emt import EMT
 from phonopy.harmonic.force_constants import compact_fc_to_full_fc
 from pymatgen.core import Lattice, Structure
@@ -73,3 +74,37 @@ def test_harmonic_frames_hold_the_reference_force_constants_and_emt_forces():
     emt = predict_forces(displaced_supercells(frames), EMT())
     assert np.sqrt(np.mean((-frames.forces - emt) ** 2) / np.mean(emt**2)) > 1.5
     assert np.sqrt(np.mean((frames.forces[:, ::-1] - emt) ** 2) / np.mean(emt**2)) > 0.5
+
+
+def test_harmonic_atoms_carry_the_energy_their_forces_are_the_gradient_of():
+    from na_lattice_flows.training.harmonic_frames import harmonic_atoms
+
+    reference = emt_reference()
+    frames = harmonic_atoms(
+        reference, n_frames=2, amplitude_A=0.03, seed=3, undisplaced_energy_eV=-5.0
+    )
+    fc = full_fc(fit_force_constants(reference))
+    ideal = reference.to_phonopy().supercell.positions
+    for atoms in frames:
+        u = atoms.positions - ideal
+        # 1/2 u Phi u by the force constants themselves, and F = -Phi u
+        assert atoms.get_potential_energy() == pytest.approx(
+            -5.0 + 0.5 * np.einsum("ia,ijab,jb->", u, fc, u), rel=1e-9
+        )
+        assert np.allclose(atoms.get_forces(), -np.einsum("ijab,jb->ia", fc, u))
+        assert atoms.info["configuration"] == "Cu3Au"
+    # EMT's energy above the ideal cell agrees, to the anharmonic part
+    emt = EMT()
+    base = reference.to_phonopy().supercell
+    from ase import Atoms
+
+    ideal_atoms = Atoms(
+        numbers=base.numbers, cell=base.cell, scaled_positions=base.scaled_positions, pbc=True
+    )
+    ideal_atoms.calc = emt
+    for atoms in frames:
+        probe = atoms.copy()
+        probe.calc = emt
+        assert probe.get_potential_energy() - ideal_atoms.get_potential_energy() == pytest.approx(
+            atoms.get_potential_energy() + 5.0, rel=0.1
+        )

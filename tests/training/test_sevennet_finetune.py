@@ -138,3 +138,80 @@ def test_finetuned_sevennet_beats_its_pretrained_start_on_an_unseen_emt_configur
         model_provenance(model)["route"] == "sevennet"
         and model_provenance(model)["groups"] == dataset.groups
     )
+
+
+@pytest.mark.slow  # ~4 min on 2 cores: 7net-0 on 12 harmonic frames of 32 atoms
+def test_sevennet_on_harmonic_frames_learns_emt_curvature_on_an_unseen_material(tmp_path):
+    """The phonon route (``finetune_sevennet_on_force_sets``): EMT force sets of Cu, Au and Cu3Au made into
+    harmonic frames; the fine-tuned 7net-0 predicts EMT's forces on displaced CuAu (L1_0, never seen) better
+    than 7net-0 does, and its provenance says what it learnt."""
+    from pymatgen.core import Lattice, Structure
+
+    from na_lattice_flows.models import model_provenance
+    from na_lattice_flows.phonons.references import (
+        displaced_supercells,
+        predict_forces,
+        random_displacement_reference,
+    )
+    from na_lattice_flows.training.sevennet import (
+        SevenNetFineTuneSettings,
+        finetune_sevennet_on_force_sets,
+    )
+
+    def emt_reference(structure, name):
+        return random_displacement_reference(
+            structure,
+            [[2, 0, 0], [0, 2, 0], [0, 0, 2]],
+            lambda cells: predict_forces(cells, EMT()),
+            name=name,
+            n_supercells=6,
+            amplitude_A=0.01,
+            seed=1,
+        )
+
+    def fcc(element, a):
+        return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [element], [[0, 0, 0]])
+
+    cu3au = Structure(
+        Lattice.cubic(3.75),
+        ["Au", "Cu", "Cu", "Cu"],
+        [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+    )
+    references = [
+        emt_reference(fcc("Cu", 3.61), "Cu"),
+        emt_reference(fcc("Au", 4.08), "Au"),
+        emt_reference(cu3au, "Cu3Au"),
+    ]
+    run = finetune_sevennet_on_force_sets(
+        SevenNetFineTuneSettings(epochs=6, learning_rate=0.001, batch_size=2, stress_weight=0.0),
+        references,
+        frames_per_material=4,
+        amplitude_A=0.03,
+        early_stopping_fraction=0.34,
+        workdir=tmp_path / "run",
+        data_description={"functional": "EMT"},
+    )
+    model = f"sevennet:{run.model_path}"
+    cuau = Structure(Lattice.tetragonal(2.80, 3.70), ["Cu", "Au"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    unseen = random_displacement_reference(
+        cuau,
+        [[2, 0, 0], [0, 2, 0], [0, 0, 2]],
+        lambda cells: predict_forces(cells, EMT()),
+        name="CuAu",
+        n_supercells=4,
+        amplitude_A=0.03,
+        seed=5,
+    )
+    from na_lattice_flows.models import get_calculator
+
+    def rmse(name):
+        predicted = predict_forces(displaced_supercells(unseen), get_calculator(name, device="cpu"))
+        return float(np.sqrt(np.mean((predicted - unseen.forces) ** 2)))
+
+    before, after = rmse("7net-0"), rmse(model)
+    print(before, after)
+    assert after < 0.8 * before, (before, after)
+    provenance = model_provenance(model)
+    # 3 materials x 4 frames, one material held out for the epoch choice
+    assert provenance["n_training_frames"] == 8 and len(provenance["early_stopping_materials"]) == 1
+    assert provenance["functional"] == "EMT" and "harmonic" in provenance["labels"]

@@ -226,6 +226,14 @@ def add_commands(commands) -> dict:
         default=str(DEFAULT_SHARED),
         help=f"the shared data folder (default {DEFAULT_SHARED})",
     )
+    phonondb.add_argument(
+        "--start",
+        choices=["chgnet", "7net-0"],
+        default="chgnet",
+        help="the model fine-tuned: chgnet (default; CHGNet 0.3.0, its own trainer) or 7net-0 (sevenn's "
+        "fine_tune preset; harmonic frames only, as it learns energies too); 7net-0's checkpoint is "
+        "RUN_DIR/checkpoint_best.pth, registry name sevennet:RUN_DIR/checkpoint_best.pth",
+    )
     phonondb.add_argument("--epochs", type=int, default=3, help="epochs (default 3)")
     phonondb.add_argument(
         "--frames-per-material",
@@ -287,10 +295,24 @@ def _phonondb(args: argparse.Namespace) -> int:
         finetune_chgnet,
     )
 
+    if args.start == "7net-0" and args.frames != "harmonic":
+        raise InputError(
+            "--start 7net-0 needs --frames harmonic: sevenn learns energies too, and the force sets have none"
+        )
+    if args.start == "7net-0" and args.out:
+        raise InputError("--out is for --start chgnet; 7net-0's checkpoint stays in --run-dir")
     if not (Path(args.shared) / "phonondb_train").is_dir():
         raise MissingInputError(f"--shared {args.shared}: no phonondb_train folder there")
     torch.set_num_threads(max(1, args.threads))
     archives = specialist_training_archives(args.shared)
+    description = {
+        **PHONONDB_DATA,
+        "archives": [p.name.split(".")[0] for p in archives],
+        "split": "benchmark.splits: by reduced formula, salted hash, 1 in 5 of phonondb_train validates",
+    }
+    references = (load_reference(path) for path in archives)  # read one at a time
+    if args.start == "7net-0":
+        return _phonondb_sevennet(args, references, description)
     settings = CHGNetFineTuneSettings(
         epochs=args.epochs,
         max_frames_per_material=args.frames_per_material,
@@ -298,16 +320,13 @@ def _phonondb(args: argparse.Namespace) -> int:
         frames=args.frames,
         harmonic_amplitude_A=args.harmonic_amplitude,
     )
-    references = (load_reference(path) for path in archives)  # read one at a time
     run = finetune_chgnet(
         settings,
         references,
         args.run_dir,
         args.out or CHGNET_NA_FILE,
         {
-            **PHONONDB_DATA,
-            "archives": [p.name.split(".")[0] for p in archives],
-            "split": "benchmark.splits: by reduced formula, salted hash, 1 in 5 of phonondb_train validates",
+            **description,
             **(
                 {
                     "labels": f"harmonic forces of each archive's DFT force constants (phonopy fit) on "
@@ -322,6 +341,38 @@ def _phonondb(args: argparse.Namespace) -> int:
     print(
         f"chgnet-na: {run.model_file} (epoch {run.best_epoch} of {len(run.val_force_mae_eV_per_A)}; held-out force MAE "
         f"{1e3 * run.val_force_mae_eV_per_A[run.best_epoch]:.1f} meV/A; {run.seconds:.0f} s)"
+    )
+    return 0
+
+
+def _phonondb_sevennet(args: argparse.Namespace, references, description: dict) -> int:
+    from na_lattice_flows.training.sevennet import (
+        SevenNetFineTuneSettings,
+        finetune_sevennet_on_force_sets,
+    )
+
+    # the labels' energies are 7net-0's own (undisplaced supercell + 1/2 u Phi u): no reference to align
+    settings = SevenNetFineTuneSettings(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        stress_weight=0.0,
+        align_energy_reference=False,
+    )
+    run = finetune_sevennet_on_force_sets(
+        settings,
+        references,
+        args.frames_per_material,
+        args.harmonic_amplitude,
+        0.1,
+        args.run_dir,
+        description,
+    )
+    force_rmse = [v for v in run.curves["val_force_rmse_eV_per_A"] if v is not None]
+    print(
+        f"sevennet:{run.model_path} ({len(run.curves['epoch'])} epochs; held-out force RMSE "
+        f"{1e3 * min(force_rmse):.1f} meV/A at its best; {run.seconds:.0f} s)"
+        if force_rmse
+        else f"sevennet:{run.model_path} ({run.seconds:.0f} s)"
     )
     return 0
 

@@ -54,3 +54,47 @@ def harmonic_reference(
         amplitude_A,
         seed,
     )
+
+
+def harmonic_energies(forces: np.ndarray, displacements: np.ndarray) -> np.ndarray:
+    """E = 1/2 u Phi u = -1/2 u . F (eV) of harmonic ``forces`` (n, N, 3) eV/A at ``displacements`` (n, N, 3) A:
+    the energy they are the gradient of, above the undisplaced supercell's."""
+    return -0.5 * np.einsum("nia,nia->n", displacements, forces)
+
+
+def harmonic_atoms(
+    reference: DisplacementReference,
+    n_frames: int,
+    amplitude_A: float,
+    seed: int,
+    undisplaced_energy_eV: float,
+) -> list:
+    """``harmonic_reference``'s frames as labelled ASE Atoms for trainers that learn energies too (SevenNet):
+    energy = ``undisplaced_energy_eV`` (the start model's, so that only the harmonic part is new) + 1/2 u Phi u,
+    forces -Phi u; ``info['configuration']`` is the material (reduced formula), the group splits keep apart."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames = harmonic_reference(reference, n_frames, amplitude_A, seed)
+    displacements = np.asarray(frames.dataset["displacements"], dtype=float)
+    energies = undisplaced_energy_eV + harmonic_energies(frames.forces, displacements)
+    ph = frames.to_phonopy()
+    formula = reference.unitcell.composition.reduced_formula
+    labelled = []
+    for cell, energy, forces in zip(
+        ph.supercells_with_displacements, energies, frames.forces, strict=True
+    ):
+        atoms = Atoms(
+            numbers=cell.numbers,
+            cell=cell.cell,
+            scaled_positions=cell.scaled_positions,
+            pbc=True,
+            info={
+                "configuration": formula,
+                "source": reference.name,
+                "labeller": f"harmonic forces of {reference.source}",
+            },
+        )
+        atoms.calc = SinglePointCalculator(atoms, energy=float(energy), forces=forces)
+        labelled.append(atoms)
+    return labelled

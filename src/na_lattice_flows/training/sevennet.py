@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from ase import units
 from pydantic import BaseModel, Field
 
 from na_lattice_flows.errors import InputError
+from na_lattice_flows.phonons.references import DisplacementReference
 from na_lattice_flows.training.allegro import TrainingRun, console_script, run_logged
 
 BEST_CHECKPOINT = "checkpoint_best.pth"
@@ -190,3 +191,70 @@ def read_learning_curve(path: Path) -> dict[str, list[float | None]]:
                 value = row.get(column)
                 curves[name].append(float(value) * factor if value not in (None, "") else None)
     return curves
+
+
+def finetune_sevennet_on_force_sets(
+    settings: SevenNetFineTuneSettings,
+    references: Iterable[DisplacementReference],
+    frames_per_material: int,
+    amplitude_A: float,
+    early_stopping_fraction: float,
+    workdir: str | Path,
+    data_description: dict | None = None,
+) -> TrainingRun:
+    """7net-0 fine-tuned on the harmonic frames of DFT force sets (``training.harmonic_frames``: every atom
+    displaced ``amplitude_A``, forces -Phi u of each archive's DFT force constants, energy 7net-0's of the
+    undisplaced supercell + 1/2 u Phi u), a share of the materials held out to choose the epoch; the provenance
+    (``data_description``, the split, the settings, the curves) beside the best checkpoint. ``references`` is
+    read once, one archive in memory at a time."""
+    from sevenn.calculator import SevenNetCalculator
+
+    from na_lattice_flows.models import PROVENANCE_SUFFIX
+    from na_lattice_flows.phonons.references import undisplaced_supercell
+    from na_lattice_flows.training.chgnet import early_stopping_materials
+    from na_lattice_flows.training.dataset import write_splits
+    from na_lattice_flows.training.harmonic_frames import harmonic_atoms
+
+    workdir = Path(workdir).resolve()
+    start_model = SevenNetCalculator("7net-0", device="cpu")
+    frames = []
+    for reference in references:
+        ideal = undisplaced_supercell(reference)
+        ideal.calc = start_model
+        rng = np.random.default_rng([settings.seed, *reference.name.encode()])
+        frames += harmonic_atoms(
+            reference,
+            frames_per_material,
+            amplitude_A,
+            int(rng.integers(2**31)),
+            float(ideal.get_potential_energy()),
+        )
+    materials = [atoms.info["configuration"] for atoms in frames]
+    held_out = early_stopping_materials(materials, early_stopping_fraction, settings.seed)
+    splits = {
+        "train": [i for i, m in enumerate(materials) if m not in held_out],
+        "val": [i for i, m in enumerate(materials) if m in held_out],
+    }
+    if not splits["train"] or not splits["val"]:
+        raise InputError(
+            f"fine-tuning needs materials on both sides: {len(splits['train'])} training and "
+            f"{len(splits['val'])} held-out frames"
+        )
+    paths = write_splits(frames, splits, workdir / "data")
+    run = finetune_sevennet(settings, paths, workdir)
+    provenance = {
+        "route": "sevennet fine-tune (sevenn fine_tune preset) on harmonic frames of DFT force sets",
+        "start_model": "7net-0 (SevenNet-0, 11 July 2024)",
+        **(data_description or {}),
+        "labels": f"harmonic forces of each archive's DFT force constants on {frames_per_material} supercells "
+        f"per material, every atom displaced {amplitude_A} A; energy 7net-0's of the undisplaced supercell "
+        "+ 1/2 u Phi u (training.harmonic_frames)",
+        "n_training_frames": len(splits["train"]),
+        "n_training_materials": len({materials[i] for i in splits["train"]}),
+        "early_stopping_materials": sorted(held_out),
+        "settings": settings.model_dump(),
+        "curves": run.curves,
+        "cpu_seconds": round(run.seconds),
+    }
+    Path(run.model_path + PROVENANCE_SUFFIX).write_text(json.dumps(provenance, indent=2))
+    return run
