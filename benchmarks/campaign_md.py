@@ -46,6 +46,7 @@ from na_lattice_flows.execution.queries import md_curves
 from na_lattice_flows.execution.store_config import resolve_settings
 from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.execution.workers import live_workers
+from na_lattice_flows.md.diffusion import DEFAULT_FIT_WINDOW, msd_growth, transport_convergence
 from na_lattice_flows.structure.supercells import paper_supercell
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -194,11 +195,32 @@ def update_record(
     merged = pd.concat([kept, finished], ignore_index=True).sort_values(["role", "candidate_id"])
     # phononDB's PBEsol verdict at 0 K where an archive here has it (benchmarks/dft_verdicts.py)
     merged["dft_stable_phonondb"] = merged["candidate_id"].map(dft_verdicts)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    merged.to_csv(record, index=False)
     with_md = finished[finished["D_avg_A2_per_ps"].notna()]["candidate_id"].tolist()
     write_msd_curves(settings, with_md, record.with_suffix(""))
+    record.parent.mkdir(parents=True, exist_ok=True)
+    judge_transport_from_curves(merged, record.with_suffix("")).to_csv(record, index=False)
     return merged
+
+
+def judge_transport_from_curves(table: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """``transport_converged`` / ``transport_note`` of every row with an MSD curve in ``folder``, from that curve
+    (``md.diffusion.msd_growth`` over the fit window): runs before 0.8 were judged by their length alone, and
+    the 200 points of a recorded curve judge them all alike."""
+    table = table.astype({"transport_converged": object, "transport_note": object})
+    for index, row in table.iterrows():
+        path = folder / f"{row['candidate_id']}.csv"
+        if not path.is_file() or pd.isna(row.get("D_avg_A2_per_ps")):
+            continue
+        curve = pd.read_csv(path)
+        times = curve["time_ps"].to_numpy()
+        total = curve[[f"msd_na_{axis}_A2" for axis in "xyz"]].sum(axis=1).to_numpy()
+        start, end = DEFAULT_FIT_WINDOW
+        window = (times >= start * times[-1]) & (times <= end * times[-1]) & (times > 0)
+        converged, note = transport_convergence(
+            row["md_production_ps"], *msd_growth(times[window], total[window])
+        )
+        table.loc[index, ["transport_converged", "transport_note"]] = [converged, note]
+    return table
 
 
 def submit(store: Path, inputs: list[Path], *extra: str) -> None:
@@ -516,8 +538,18 @@ def summarize_record(record: Path) -> None:
         f"with MD and not melted: {len(with_md)}; production ps: {sorted(set(with_md['md_production_ps']))}"
     )
     stable_md = with_md[with_md["dynamically_stable"].astype(bool)]
-    if len(stable_md) >= 3:
-        corr = correlations(stable_md, descriptors=REPORTED)
+    resolved = stable_md[stable_md["transport_converged"].astype(str) == "True"]
+    print(
+        f"dynamically stable with MD: {len(stable_md)}, of which Na diffusion resolved in the run: "
+        f"{len(resolved)} (the others' D is their vibrational plateau read through the zero-intercept fit)"
+    )
+    # the study's way (every stable structure with MD) and the resolved ones alone: a plateau's D grows with the
+    # vibrational MSD, so on non-diffusing structures the fit alone correlates D with the phonon MSD
+    for label, rows in (("all stable with MD", stable_md), ("diffusion resolved", resolved)):
+        if len(rows) < 3:
+            continue
+        corr = correlations(rows, descriptors=REPORTED)
+        print(label)
         print(
             corr[
                 [
@@ -537,7 +569,8 @@ def summarize_record(record: Path) -> None:
     for row in ranked[ranked["role"] != "sample"].itertuples():
         print(
             f"  {row.role}: {row.candidate_id} D_avg {row.D_avg_A2_per_ps:.3g} A^2/ps, rank {row.Index + 1} "
-            f"of {len(ranked)}; gate: {'stable' if row.dynamically_stable else 'unstable'}"
+            f"of {len(ranked)}; gate: {'stable' if row.dynamically_stable else 'unstable'}; "
+            f"{'diffusion resolved' if str(row.transport_converged) == 'True' else 'no diffusion resolved'}"
         )
     seconds = pd.to_numeric(table["worker_s"], errors="coerce")
     print(

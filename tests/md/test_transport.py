@@ -237,3 +237,78 @@ def test_transport_figures_of_runs_shorter_than_the_melt_filters_10_ps_are_marke
     short, long = page.split("<tr")[2:]
     assert "unconverged" in short and ">0.35*<" in short and ">0.1<" in short
     assert "unconverged" not in long and ">0.02<" in long
+
+
+def vibrating(
+    n_atoms: int = 128, n_frames: int = 2001, frame_fs: float = 6.0, amplitude_A: float = 0.2
+):
+    """Na bound to fixed sites: independent Ornstein-Uhlenbeck displacements (relaxation 0.1 ps) of rms
+    ``amplitude_A`` per axis, a solid's vibrational MSD plateau of 2 amplitude^2 per axis and no diffusion."""
+    rng = np.random.default_rng(3)
+    dt_ps, tau_ps = frame_fs / 1000.0, 0.1
+    decay = np.exp(-dt_ps / tau_ps)
+    u = np.empty((n_frames, n_atoms, 3))
+    u[0] = rng.normal(0, amplitude_A, size=(n_atoms, 3))
+    for i in range(1, n_frames):
+        u[i] = decay * u[i - 1] + np.sqrt(1 - decay**2) * rng.normal(
+            0, amplitude_A, size=(n_atoms, 3)
+        )
+    sites = rng.uniform(0, 20.0, size=(n_atoms, 3))
+    return MDTrajectory(
+        species=["Na"] * n_atoms,
+        positions=sites + u,
+        cell=np.eye(3) * 20.0,
+        frame_interval_fs=frame_fs,
+        temperature_K=800.0,
+    )
+
+
+def test_a_vibrational_plateau_is_not_read_as_diffusion():
+    from na_lattice_flows.md.diffusion import diffusion_resolved, transport_convergence
+
+    solid = vibrating()  # 12 ps, plateau 3 x 2 x 0.04 = 0.24 A^2
+    na, _ = element_diffusion(solid, "Na")
+    # the paper's zero-intercept fit reads the plateau as D ~ 0.24 / (6 x 0.34 x 12 ps) ~ 0.01 A^2/ps ...
+    assert na.D_avg_A2_per_ps == pytest.approx(0.24 * 0.12 / 0.0413 / 6 / 12, rel=0.1)
+    # ... which the MSD's growth across the window, with an intercept, shows for what it is
+    assert abs(na.msd_growth_A2) < 0.02 and na.msd_intercept_A2 == pytest.approx(0.24, rel=0.1)
+    assert diffusion_resolved(na.msd_growth_A2, na.msd_intercept_A2) is False
+    converged, note = transport_convergence(12.0, na.msd_growth_A2, na.msd_intercept_A2)
+    assert converged is False and note.startswith("no diffusion resolved in 12 ps")
+    # a slow conductor on the same clock is resolved: D 0.01 A^2/ps rises 6 D x 4.8 ps ~ 0.29 A^2 in the window
+    walker, _ = element_diffusion(random_walk(0.01, n_frames=2001), "Na")
+    assert walker.msd_growth_A2 == pytest.approx(6 * 0.01 * 0.4 * 12.0, rel=0.2)
+    assert diffusion_resolved(walker.msd_growth_A2, walker.msd_intercept_A2) is True
+    assert transport_convergence(12.0, walker.msd_growth_A2, walker.msd_intercept_A2) == (
+        True,
+        None,
+    )
+    # runs recorded before the measurement are judged by their length alone
+    assert diffusion_resolved(None, None) is None and transport_convergence(12.0) == (True, None)
+
+
+def test_the_campaigns_na2s_run_is_a_plateau():
+    """Cubic Na2S at 800 K, 10.05 ps of 7net-0 MD (benchmarks/records/campaign-md-800K/control-Na2S.csv, 200
+    points of its Na MSD): no diffusion resolved, where the zero-intercept fit reported D_avg 0.017 A^2/ps."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from na_lattice_flows.md.diffusion import DEFAULT_FIT_WINDOW, diffusion_resolved, msd_growth
+
+    path = (
+        Path(__file__).parents[2]
+        / "benchmarks"
+        / "records"
+        / "campaign-md-800K"
+        / "control-Na2S.csv"
+    )
+    curve = pd.read_csv(path)
+    times = curve["time_ps"].to_numpy()
+    total = curve[["msd_na_x_A2", "msd_na_y_A2", "msd_na_z_A2"]].sum(axis=1).to_numpy()
+    window = (times >= DEFAULT_FIT_WINDOW[0] * times[-1]) & (
+        times <= DEFAULT_FIT_WINDOW[1] * times[-1]
+    )
+    growth, intercept = msd_growth(times[window], total[window])
+    assert diffusion_resolved(growth, intercept) is False
+    assert 0.3 < intercept < 0.4 and abs(growth) < 0.05

@@ -171,12 +171,14 @@ def results_table(session: Session) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
-def _duration_ps(transport: dict) -> float | None:
-    """Production length of the reference-temperature run of a transport summary (None without MD)."""
+def _convergence_evidence(transport: dict) -> tuple[float | None, float | None, float | None]:
+    """Production length of the reference-temperature run of a transport summary (None without MD), and its
+    mobile species' MSD growth and intercept across the fit window (None before 0.8)."""
     runs = transport.get("runs") or {}
     temperature = transport.get("reference_temperature_K")
-    run = runs.get(f"{temperature:g}") if temperature is not None else None
-    return (run or {}).get("duration_ps")
+    run = (runs.get(f"{temperature:g}") if temperature is not None else None) or {}
+    mobile = (run.get("elements") or {}).get(run.get("species")) or {}
+    return run.get("duration_ps"), mobile.get("msd_growth_A2"), mobile.get("msd_intercept_A2")
 
 
 def _result_row(
@@ -208,7 +210,11 @@ def _result_row(
         **committee_columns(summary.get("committee")),
         **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
         **dict(
-            zip(CONVERGENCE_COLUMNS, transport_convergence(_duration_ps(transport)), strict=True)
+            zip(
+                CONVERGENCE_COLUMNS,
+                transport_convergence(*_convergence_evidence(transport)),
+                strict=True,
+            )
         ),
         "md_temperature_K": transport.get("reference_temperature_K"),
         "activation_energy_eV": (transport.get("arrhenius") or {}).get("activation_energy_eV"),

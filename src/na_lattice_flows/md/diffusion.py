@@ -61,6 +61,24 @@ def zero_intercept_slope(times: np.ndarray, values: np.ndarray) -> float:
     return float(np.dot(times, values) / np.dot(times, times))
 
 
+def msd_growth(times_ps: np.ndarray, msd_A2: np.ndarray) -> tuple[float, float]:
+    """(growth, intercept) in A^2 of a straight line with an intercept fitted to ``msd_A2`` (the total MSD over
+    the fit window's times): how much the MSD rises across the window, and where the line starts. A diffusing
+    species' MSD rises far above its vibrational plateau; a solid's stays on it (growth ~ 0, intercept = the
+    plateau), and the paper's zero-intercept fit still returns D ~ plateau / (2 T) per axis over a run of T:
+    cubic Na2S at 800 K, 10 ps of 7net-0 MD, reads D_avg 0.017 A^2/ps from a flat 0.34 A^2."""
+    slope, intercept = np.polyfit(times_ps, msd_A2, 1)
+    return float(slope * (times_ps[-1] - times_ps[0])), float(intercept)
+
+
+def diffusion_resolved(growth_A2: float | None, intercept_A2: float | None) -> bool | None:
+    """Whether a run resolves the species' diffusion: its MSD rises across the fit window by more than its
+    vibrational plateau (``msd_growth``). None when the run predates the measurement."""
+    if growth_A2 is None or intercept_A2 is None:
+        return None
+    return growth_A2 > max(intercept_A2, 0.0)
+
+
 def fit_window_mask(times_ps: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     """The frames inside ``window`` (fractions of the run) where the MSD is fitted."""
     start, end = window
@@ -88,6 +106,14 @@ class ElementDiffusion(BaseModel):
     tail_msd_xyz_A2: list[float] = Field(
         description="mean of |r(t) - r(0)|^2 along x, y, z over the last 20 % of the run"
     )
+    msd_growth_A2: float | None = Field(
+        None,
+        description="rise of the total MSD across the fit window (a line with intercept; msd_growth)",
+    )
+    msd_intercept_A2: float | None = Field(
+        None,
+        description="that line's intercept: the vibrational plateau of a species that does not diffuse",
+    )
 
 
 def element_diffusion(
@@ -103,6 +129,7 @@ def element_diffusion(
     d_xyz = [slope / 2 for slope in slopes]
     tail = slice(int(np.floor((1 - MELT_TAIL_FRACTION) * trajectory.n_frames)), None)
     from_start = ((positions[tail] - positions[0]) ** 2).mean(axis=(0, 1))
+    growth, intercept = msd_growth(times[mask], msd[mask].sum(axis=1))
     result = ElementDiffusion(
         element=element,
         n_atoms=len(indices),
@@ -110,20 +137,34 @@ def element_diffusion(
         D_xyz_A2_per_ps=d_xyz,
         D_max_A2_per_ps=max(d_xyz),
         tail_msd_xyz_A2=from_start.tolist(),
+        msd_growth_A2=growth,
+        msd_intercept_A2=intercept,
     )
     return result, msd
 
 
-def transport_convergence(duration_ps: float | None) -> tuple[bool | None, str | None]:
+def transport_convergence(
+    duration_ps: float | None,
+    growth_A2: float | None = None,
+    intercept_A2: float | None = None,
+) -> tuple[bool | None, str | None]:
     """Whether a run's transport figures (D, D*, D_sigma, H_R) can be read as converged, and why not: a
     production shorter than ``MIN_MELT_FILTER_DURATION_PS`` reads the vibrational MSD plateau through the fit
-    (a solid's plateau over 0.45 ps looks like D ~ 0.1 A^2/ps) and decides no melt; None without MD."""
+    (a solid's plateau over 0.45 ps looks like D ~ 0.1 A^2/ps) and decides no melt; a run whose Na MSD does not
+    rise above its plateau (``diffusion_resolved``) has D only as an upper bound, whatever its length (the
+    mobile species' ``msd_growth``; runs before 0.8 lack it and are judged by length alone). None without MD."""
     if duration_ps is None:
         return None, None
     if duration_ps < MIN_MELT_FILTER_DURATION_PS:
         return False, (
             f"{duration_ps:.3g} ps of production < {MIN_MELT_FILTER_DURATION_PS:g} ps: D, D*, H_R and the melt "
             "verdict are not converged"
+        )
+    if diffusion_resolved(growth_A2, intercept_A2) is False:
+        return False, (
+            f"no diffusion resolved in {duration_ps:.3g} ps: the MSD rises {growth_A2:.3g} A^2 across the fit "
+            f"window, not above its vibrational plateau ({intercept_A2:.3g} A^2); D, D* and H_R read the "
+            "plateau through the fit (upper bounds)"
         )
     return True, None
 
