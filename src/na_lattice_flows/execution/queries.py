@@ -50,14 +50,43 @@ def summary_documents(session: Session) -> dict[str, dict]:
 def summary_job_uuids(session: Session) -> dict[int, str]:
     """fw_id -> jobflow job uuid of every screening summary job on the LaunchPad: what ties a workflow to its
     summary document (a candidate id may be shared by several workflows: other settings, another input)."""
+    return _job_uuids(session, {"name": SUMMARY_JOB_NAME})
+
+
+def _job_uuids(session: Session, query: dict) -> dict[int, str]:
     found = {}
     for firework in session.launchpad.fireworks.find(
-        {"name": SUMMARY_JOB_NAME}, {"fw_id": 1, "spec._tasks.job.uuid": 1}
+        query, {"fw_id": 1, "spec._tasks.job.uuid": 1}
     ):
         tasks = (firework.get("spec") or {}).get("_tasks") or [{}]
         if "job" in tasks[0]:
             found[firework["fw_id"]] = tasks[0]["job"]["uuid"]
     return found
+
+
+def pending_phonon_descriptors(session: Session, fw_ids: set[int]) -> dict[int, dict]:
+    """fw_id -> phonon descriptors (the screen's verdict among them) of the finished per-structure phonon jobs
+    among ``fw_ids``: what a workflow whose summary is not written yet (its MD waiting, paused or running) already
+    knows. A batched phonon job's structures are left out (their summary says it all soon enough)."""
+    uuids = {
+        fw_id: uuid
+        for fw_id, uuid in _job_uuids(session, {"name": {"$regex": "^mlp phonons "}}).items()
+        if fw_id in fw_ids
+    }
+    if not uuids:
+        return {}
+    store = session.job_store
+    store.connect()
+    descriptors = {
+        doc["uuid"]: doc["output"]["descriptors"]
+        for doc in store.query(
+            {"uuid": {"$in": list(uuids.values())}, "output.descriptors": {"$exists": True}},
+            properties=["uuid", "output.descriptors"],
+            sort={"completed_at": 1},
+        )
+        if (doc.get("output") or {}).get("descriptors")
+    }
+    return {fw_id: descriptors[uuid] for fw_id, uuid in uuids.items() if uuid in descriptors}
 
 
 def summary_outputs(session: Session) -> dict[str, dict]:

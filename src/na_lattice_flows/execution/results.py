@@ -12,6 +12,7 @@ from na_lattice_flows.execution.queries import (
     launch_traceback,
     member_fields,
     member_of_job,
+    pending_phonon_descriptors,
     summary_job_uuids,
     summary_outputs,
     workflow_members,
@@ -137,7 +138,16 @@ def results_table(session: Session) -> pd.DataFrame:
     )
     projection = {"state": 1, "nodes": 1, **member_fields(*fields)}
     fizzled = fizzled_jobs(session)
-    for workflow in session.launchpad.workflows.find({}, projection, sort=[("created_on", 1)]):
+    workflows = list(session.launchpad.workflows.find({}, projection, sort=[("created_on", 1)]))
+    # workflows without a summary yet show their phonon step's verdict (a paused or running MD hid it)
+    without_summary = {
+        fw_id
+        for workflow in workflows
+        if not any(fw_id in summary_of_job for fw_id in workflow["nodes"])
+        for fw_id in workflow["nodes"]
+    }
+    pending = pending_phonon_descriptors(session, without_summary) if without_summary else {}
+    for workflow in workflows:
         members = workflow_members(workflow.get("metadata"))
         ids = [member["candidate_id"] for member in members]
         summaries = [
@@ -162,6 +172,9 @@ def results_table(session: Session) -> pd.DataFrame:
                 ),
                 {},
             )
+            if not summary and len(members) == 1:
+                phonons = next((pending[f] for f in workflow["nodes"] if f in pending), None)
+                summary = {"phonons": phonons} if phonons else {}
             state = (
                 workflow["state"]
                 if len(members) == 1
