@@ -108,9 +108,10 @@ def test_the_batched_job_gives_the_per_structure_force_constants_and_names_what_
         difference = np.abs(np.asarray(batched.force_constants) - expected).max()
         # float32 model: the same to its precision
         assert difference < 1e-4 * np.abs(expected).max(), difference
-        # (off-site: a float32 residual taken off float32 forces, 1.3e-4)
+        # (off-site: a float32 residual taken off float32 forces, 1.3e-4 on one machine, 3.8e-4 on another;
+        # without the batched subtraction 1.1e-2)
         assert batched.descriptors.msd_na_avg_A2 == pytest.approx(
-            single.descriptors.msd_na_avg_A2, rel=3e-4
+            single.descriptors.msd_na_avg_A2, rel=1e-3
         )
         assert batched.stability.dynamically_stable == single.stability.dynamically_stable
 

@@ -327,7 +327,9 @@ def test_doping_soft_mode_prints_the_series_writes_json_and_figure_and_refuses_b
     printed = json.loads(capsys.readouterr().out)
     assert (
         printed == json.loads(out.read_text())
-        and printed["qpoint"] == [0.0, 0.0, 0.5]
+        # one of the star of (0, 0, 1/2), equivalent in cubic bcc: which one a degenerate search returns
+        # depends on the machine's rounding ([0, 0, 0.5] on one, [-0.5, 0, 0] on another)
+        and sorted(abs(x) for x in printed["qpoint"]) == [0.0, 0.0, 0.5]
         and printed["formula"] == "Ar"
     )
     assert [p["temperature_K"] for p in printed["points"]] == [40.0, 60.0] and printed[

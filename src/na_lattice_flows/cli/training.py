@@ -228,8 +228,8 @@ def add_commands(commands) -> dict:
     )
     phonondb.add_argument(
         "--start",
-        choices=["chgnet", "7net-0"],
-        default="chgnet",
+        choices=list(PHONONDB_STARTS),
+        default=next(iter(PHONONDB_STARTS)),
         help="the model fine-tuned: chgnet (default; CHGNet 0.3.0, its own trainer) or 7net-0 (sevenn's "
         "fine_tune preset; harmonic frames only, as it learns energies too); 7net-0's checkpoint is "
         "RUN_DIR/checkpoint_best.pth, registry name sevennet:RUN_DIR/checkpoint_best.pth",
@@ -274,6 +274,10 @@ def add_commands(commands) -> dict:
     add_table_options(results)
     add_store_options(results)
     return {"train": cmd_train}
+
+
+# the models `train phonondb` fine-tunes (the first is the default): CHGNet by its own trainer, 7net-0 by sevenn's
+PHONONDB_STARTS = ("chgnet", "7net-0")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
