@@ -46,7 +46,12 @@ from na_lattice_flows.execution.queries import md_curves
 from na_lattice_flows.execution.store_config import resolve_settings
 from na_lattice_flows.execution.stores import open_session
 from na_lattice_flows.execution.workers import live_workers
-from na_lattice_flows.md.diffusion import DEFAULT_FIT_WINDOW, msd_growth, transport_convergence
+from na_lattice_flows.md.diffusion import (
+    DEFAULT_FIT_WINDOW,
+    fit_window_mask,
+    msd_growth,
+    transport_convergence,
+)
 from na_lattice_flows.structure.supercells import paper_supercell
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -214,8 +219,7 @@ def judge_transport_from_curves(table: pd.DataFrame, folder: Path) -> pd.DataFra
         curve = pd.read_csv(path)
         times = curve["time_ps"].to_numpy()
         total = curve[[f"msd_na_{axis}_A2" for axis in "xyz"]].sum(axis=1).to_numpy()
-        start, end = DEFAULT_FIT_WINDOW
-        window = (times >= start * times[-1]) & (times <= end * times[-1]) & (times > 0)
+        window = fit_window_mask(times, DEFAULT_FIT_WINDOW)
         converged, note = transport_convergence(
             row["md_production_ps"], *msd_growth(times[window], total[window])
         )

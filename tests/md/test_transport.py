@@ -294,7 +294,12 @@ def test_the_campaigns_na2s_run_is_a_plateau():
 
     import pandas as pd
 
-    from na_lattice_flows.md.diffusion import DEFAULT_FIT_WINDOW, diffusion_resolved, msd_growth
+    from na_lattice_flows.md.diffusion import (
+        DEFAULT_FIT_WINDOW,
+        diffusion_resolved,
+        fit_window_mask,
+        msd_growth,
+    )
 
     path = (
         Path(__file__).parents[2]
@@ -306,9 +311,7 @@ def test_the_campaigns_na2s_run_is_a_plateau():
     curve = pd.read_csv(path)
     times = curve["time_ps"].to_numpy()
     total = curve[["msd_na_x_A2", "msd_na_y_A2", "msd_na_z_A2"]].sum(axis=1).to_numpy()
-    window = (times >= DEFAULT_FIT_WINDOW[0] * times[-1]) & (
-        times <= DEFAULT_FIT_WINDOW[1] * times[-1]
-    )
+    window = fit_window_mask(times, DEFAULT_FIT_WINDOW)
     growth, intercept = msd_growth(times[window], total[window])
     assert diffusion_resolved(growth, intercept) is False
     assert 0.3 < intercept < 0.4 and abs(growth) < 0.05

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from na_lattice_flows.errors import InputError
 from na_lattice_flows.phonons.references import DisplacementReference, displaced_supercells
-from na_lattice_flows.training.harmonic_frames import harmonic_reference
+from na_lattice_flows.training.harmonic_frames import harmonic_reference, material_seed
 
 PHONONDB_DATA = {
     "data": "phononDB (A. Togo, 2018-04-17 release, CC BY 4.0; via the WMD-group/phononDB mirror): VASP force sets of "
@@ -93,9 +93,11 @@ def sample_frames(
     for reference in references:
         rng = np.random.default_rng([seed, *reference.name.encode()])
         if harmonic_amplitude_A is not None:
-            seed_of_material = int(rng.integers(2**31))
             reference = harmonic_reference(
-                reference, max_per_material, harmonic_amplitude_A, seed_of_material
+                reference,
+                max_per_material,
+                harmonic_amplitude_A,
+                material_seed(seed, reference.name),
             )
         supercells, forces = displaced_supercells(reference), reference.forces
         picked = sorted(

@@ -21,6 +21,7 @@ from phonopy.harmonic.force_constants import compact_fc_to_full_fc
 from na_lattice_flows.phonons.force_constants import fit_force_constants
 from na_lattice_flows.phonons.references import (
     DisplacementReference,
+    displaced_supercells,
     random_displacements,
     reference_with_forces,
 )
@@ -72,29 +73,24 @@ def harmonic_atoms(
     """``harmonic_reference``'s frames as labelled ASE Atoms for trainers that learn energies too (SevenNet):
     energy = ``undisplaced_energy_eV`` (the start model's, so that only the harmonic part is new) + 1/2 u Phi u,
     forces -Phi u; ``info['configuration']`` is the material (reduced formula), the group splits keep apart."""
-    from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
 
     frames = harmonic_reference(reference, n_frames, amplitude_A, seed)
     displacements = np.asarray(frames.dataset["displacements"], dtype=float)
     energies = undisplaced_energy_eV + harmonic_energies(frames.forces, displacements)
-    ph = frames.to_phonopy()
-    formula = reference.unitcell.composition.reduced_formula
-    labelled = []
-    for cell, energy, forces in zip(
-        ph.supercells_with_displacements, energies, frames.forces, strict=True
-    ):
-        atoms = Atoms(
-            numbers=cell.numbers,
-            cell=cell.cell,
-            scaled_positions=cell.scaled_positions,
-            pbc=True,
-            info={
-                "configuration": formula,
-                "source": reference.name,
-                "labeller": f"harmonic forces of {reference.source}",
-            },
-        )
+    info = {
+        "configuration": reference.unitcell.composition.reduced_formula,
+        "source": reference.name,
+        "labeller": f"harmonic forces of {reference.source}",
+    }
+    labelled = displaced_supercells(frames)
+    for atoms, energy, forces in zip(labelled, energies, frames.forces, strict=True):
+        atoms.info.update(info)
         atoms.calc = SinglePointCalculator(atoms, energy=float(energy), forces=forces)
-        labelled.append(atoms)
     return labelled
+
+
+def material_seed(seed: int, name: str) -> int:
+    """The seed of one material's frames, from the run's ``seed`` and the material's name: adding or reordering
+    materials never changes another's frames."""
+    return int(np.random.default_rng([seed, *name.encode()]).integers(2**31))

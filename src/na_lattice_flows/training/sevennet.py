@@ -213,7 +213,7 @@ def finetune_sevennet_on_force_sets(
     from na_lattice_flows.phonons.references import undisplaced_supercell
     from na_lattice_flows.training.chgnet import early_stopping_materials
     from na_lattice_flows.training.dataset import write_splits
-    from na_lattice_flows.training.harmonic_frames import harmonic_atoms
+    from na_lattice_flows.training.harmonic_frames import harmonic_atoms, material_seed
 
     workdir = Path(workdir).resolve()
     start_model = SevenNetCalculator("7net-0", device="cpu")
@@ -221,12 +221,11 @@ def finetune_sevennet_on_force_sets(
     for reference in references:
         ideal = undisplaced_supercell(reference)
         ideal.calc = start_model
-        rng = np.random.default_rng([settings.seed, *reference.name.encode()])
         frames += harmonic_atoms(
             reference,
             frames_per_material,
             amplitude_A,
-            int(rng.integers(2**31)),
+            material_seed(settings.seed, reference.name),
             float(ideal.get_potential_energy()),
         )
     materials = [atoms.info["configuration"] for atoms in frames]
