@@ -286,18 +286,34 @@ def submit_relaxed(store: Path, roles: dict[str, str], known: set[str]) -> None:
         submit(store, files)
 
 
+def md_cell(structure: Structure) -> Structure:
+    """The conventional or the primitive cell of a control, whichever has the smaller paper supercell: the
+    pool's structures come as Materials Project gives them (primitive for rock salt), and the MD's cost grows
+    with the supercell's atoms. Rock-salt NaCl and NaF: 128 atoms from the 2-atom cell instead of 216 from the
+    cubic one (their MD fits in a sitting on one thread); the cubic thio salts keep their 16-atom cells (128,
+    not 216 from the bcc primitive)."""
+    primitive = structure.get_primitive_structure()
+    if paper_supercell(primitive).n_atoms < paper_supercell(structure).n_atoms:
+        return primitive
+    return structure
+
+
 def submit_controls(workdir: Path, store: Path, known: set[str]) -> None:
     folder = workdir / "controls"
     folder.mkdir(exist_ok=True)
     files = []
     relaxed = relaxed_files()
     for candidate in control_candidates():
-        if candidate.candidate_id in relaxed and candidate.candidate_id not in known:
-            files.append(relaxed[candidate.candidate_id])
-        elif candidate.candidate_id not in known:
-            path = folder / f"{candidate.candidate_id}.cif"
-            candidate.structure.to(filename=str(path))
-            files.append(path)
+        if candidate.candidate_id in known:
+            continue
+        structure = (
+            Structure.from_file(relaxed[candidate.candidate_id])
+            if candidate.candidate_id in relaxed
+            else candidate.structure
+        )
+        path = folder / f"{candidate.candidate_id}.cif"
+        md_cell(structure).to(filename=str(path))
+        files.append(path)
     if files:
         # MD whatever the gate says: where the known conductors rank needs their D; the gate's verdict on
         # them is recorded beside it (dynamically_stable, stability_reason)

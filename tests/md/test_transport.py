@@ -315,3 +315,17 @@ def test_the_campaigns_na2s_run_is_a_plateau():
     growth, intercept = msd_growth(times[window], total[window])
     assert diffusion_resolved(growth, intercept) is False
     assert 0.3 < intercept < 0.4 and abs(growth) < 0.05
+
+
+def test_a_rattling_framework_is_not_melted_by_its_plateau():
+    """Cubic Na3PS4's PS4 units at 800 K (campaign sitting 5): P and S level at 0.25-0.4 A^2 and the
+    zero-intercept fit over a 10 ps run reads that as D >= 1e-2 A^2/ps along every axis, the melt threshold.
+    A framework that vibrates does not melt; one that diffuses still does (test above)."""
+    rattling = vibrating(amplitude_A=0.25)  # 12 ps, plateau 2 x 0.0625 A^2 per axis
+    rattling.species = ["S"] * len(rattling.species)
+    sulfur, _ = element_diffusion(rattling, "S")
+    assert min(sulfur.D_xyz_A2_per_ps) >= 1e-2  # by D alone: "S diffuses", melted
+    assert is_melted([sulfur], 12.0) == (False, None)
+    # a record without the growth figures (before 0.8) is judged by D alone, as it was
+    before = sulfur.model_copy(update={"msd_growth_A2": None, "msd_intercept_A2": None})
+    assert is_melted([before], 12.0)[0] is True

@@ -18,7 +18,7 @@ from na_lattice_flows.execution.queries import (
     workflow_members,
 )
 from na_lattice_flows.execution.stores import Session, get_campaign_store
-from na_lattice_flows.md.diffusion import transport_convergence
+from na_lattice_flows.md.diffusion import ElementDiffusion, is_melted, transport_convergence
 from na_lattice_flows.workflow.columns import (
     COMMITTEE_COLUMNS,
     CONVERGENCE_COLUMNS,
@@ -194,6 +194,23 @@ def _convergence_evidence(transport: dict) -> tuple[float | None, float | None, 
     return run.get("duration_ps"), mobile.get("msd_growth_A2"), mobile.get("msd_intercept_A2")
 
 
+def _melt_verdict(transport: dict) -> bool | None:
+    """The melt filter of the reference run, judged again from its stored framework figures where they
+    include the MSD growth (0.8 on: a vibrating framework is not melted, ``md.diffusion.is_melted``); the
+    stored verdict otherwise. Runs of 0.8.0 called cubic Na3PS4 melted on its PS4 units' plateau."""
+    runs = transport.get("runs") or {}
+    temperature = transport.get("reference_temperature_K")
+    run = (runs.get(f"{temperature:g}") if temperature is not None else None) or {}
+    framework = [
+        ElementDiffusion.model_validate(figures)
+        for element, figures in (run.get("elements") or {}).items()
+        if element != run.get("species")
+    ]
+    if not framework or any(element.msd_growth_A2 is None for element in framework):
+        return transport.get("melted")
+    return is_melted(framework, run.get("duration_ps"))[0]
+
+
 def _result_row(
     workflow: dict, metadata: dict, summary: dict, state: str, errors: list[str]
 ) -> dict:
@@ -222,6 +239,7 @@ def _result_row(
         **temperature_stability_columns(summary.get("phonons")),
         **committee_columns(summary.get("committee")),
         **{column: transport.get(column) for column in TRANSPORT_COLUMNS},
+        "melted": _melt_verdict(transport),
         **dict(
             zip(
                 CONVERGENCE_COLUMNS,
