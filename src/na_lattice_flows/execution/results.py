@@ -184,12 +184,17 @@ def results_table(session: Session) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
+def _reference_run(transport: dict) -> dict:
+    """The stored analysis of a transport summary's reference-temperature run ({} without MD)."""
+    runs = transport.get("runs") or {}
+    temperature = transport.get("reference_temperature_K")
+    return (runs.get(f"{temperature:g}") if temperature is not None else None) or {}
+
+
 def _convergence_evidence(transport: dict) -> tuple[float | None, float | None, float | None]:
     """Production length of the reference-temperature run of a transport summary (None without MD), and its
     mobile species' MSD growth and intercept across the fit window (None before 0.8)."""
-    runs = transport.get("runs") or {}
-    temperature = transport.get("reference_temperature_K")
-    run = (runs.get(f"{temperature:g}") if temperature is not None else None) or {}
+    run = _reference_run(transport)
     mobile = (run.get("elements") or {}).get(run.get("species")) or {}
     return run.get("duration_ps"), mobile.get("msd_growth_A2"), mobile.get("msd_intercept_A2")
 
@@ -198,9 +203,7 @@ def _melt_verdict(transport: dict) -> bool | None:
     """The melt filter of the reference run, judged again from its stored framework figures where they
     include the MSD growth (0.8 on: a vibrating framework is not melted, ``md.diffusion.is_melted``); the
     stored verdict otherwise. Runs of 0.8.0 called cubic Na3PS4 melted on its PS4 units' plateau."""
-    runs = transport.get("runs") or {}
-    temperature = transport.get("reference_temperature_K")
-    run = (runs.get(f"{temperature:g}") if temperature is not None else None) or {}
+    run = _reference_run(transport)
     framework = [
         ElementDiffusion.model_validate(figures)
         for element, figures in (run.get("elements") or {}).items()
